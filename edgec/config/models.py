@@ -1,0 +1,133 @@
+"""Pydantic models for targets (what a platform accepts) and profiles (what a device is and must meet).
+
+Every model forbids unknown keys so a typo in a YAML file is an error that names the key and line.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Format = Literal["ort", "tflite", "coreml"]
+QuantMode = Literal["none", "fp16", "int8", "int8-dynamic", "int8-weights"]
+LatencyMode = Literal["host", "emulate", "estimate", "device", "off"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- target
+
+
+class Target(Strict):
+    name: str
+    description: str = ""
+    format: Format
+    runtime: str  # e.g. "onnxruntime-mobile", "litert", "coreml"
+    runtime_version: str = ""  # lowest runtime version the artifact must load on
+    extension: str  # artifact file suffix, e.g. ".ort"
+    precisions: list[Literal["fp32", "fp16", "int8"]] = ["fp32"]
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    default_profile: str
+    integration: Literal["xcode", "gradle", "python", "none"] = "none"
+    # backend-specific knobs, validated by the backend that reads them (kept flat and typed here)
+    ort_optimization_level: Literal["basic", "extended", "all"] = "extended"
+    ort_optimization_style: Literal["fixed", "runtime"] = "fixed"
+    coreml_minimum_deployment_target: str = "iOS16"
+    coreml_compute_precision: Literal["fp16", "fp32"] = "fp16"
+
+
+# ---------------------------------------------------------------- profile
+
+
+class CpuSpec(Strict):
+    cores: int = Field(ge=1)
+    big_cores: int | None = None
+    peak_gflops_fp32: float = Field(gt=0)
+    peak_gops_int8: float | None = Field(default=None, gt=0)
+    peak_gflops_fp16: float | None = Field(default=None, gt=0)
+
+
+class AcceleratorSpec(Strict):
+    name: str
+    peak_gflops_fp16: float | None = Field(default=None, gt=0)
+    peak_gops_int8: float | None = Field(default=None, gt=0)
+    peak_gflops_fp32: float | None = Field(default=None, gt=0)
+
+
+class Hardware(Strict):
+    cpu: CpuSpec
+    memory_bandwidth_gbps: float = Field(gt=0)
+    memory_gb: float | None = None
+    accelerators: dict[str, AcceleratorSpec] = {}
+
+
+class RuntimeSettings(Strict):
+    threads: int = Field(default=4, ge=1)
+    delegate: str | None = None  # xnnpack, gpu, nnapi, coreml, ...
+    compute_units: Literal["all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"] | None = None
+
+
+class Preprocess(Strict):
+    """How an image becomes the input tensor (used for calibration images and CoreML ImageType)."""
+
+    resize: list[int] | None = None  # [H, W]
+    mean: list[float] = [0.0, 0.0, 0.0]
+    std: list[float] = [1.0, 1.0, 1.0]
+    scale: float = 1.0 / 255.0
+    color: Literal["RGB", "BGR", "GRAY"] = "RGB"
+
+
+class InputSpec(Strict):
+    shape: list[int] | None = None
+    layout: Literal["NCHW", "NHWC"] | None = None
+    dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] | None = None
+    preprocess: Preprocess | None = None
+
+
+class CalibrationSpec(Strict):
+    source: str | None = None  # folder of .npy/.npz/images, or "random"
+    samples: int = Field(default=128, ge=1)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+
+
+class QuantizeSpec(Strict):
+    mode: QuantMode = "none"
+    calibration: CalibrationSpec = CalibrationSpec()
+
+
+class NumericsSpec(Strict):
+    min_cosine: float = Field(default=0.999, ge=-1, le=1)
+    max_abs: float | None = Field(default=None, ge=0)
+    samples: int = Field(default=2, ge=1)
+    seed: int = 0
+
+
+class LatencySpec(Strict):
+    mode: LatencyMode = "host"
+    budget_ms: float | None = Field(default=None, gt=0)
+    budget_on: Literal["median", "p90"] = "median"
+    runs: int = Field(default=20, ge=1)
+    warmup: int = Field(default=3, ge=0)
+    device: str | None = None  # ssh://user@host, adb:SERIAL, ...
+
+
+class ValidateSpec(Strict):
+    numerics: NumericsSpec = NumericsSpec()
+    latency: LatencySpec = LatencySpec()
+
+
+class Profile(Strict):
+    name: str
+    target: str
+    description: str = ""
+    hardware: Hardware
+    runtime: RuntimeSettings = RuntimeSettings()
+    inputs: dict[str, InputSpec] = {}
+    quantize: QuantizeSpec = QuantizeSpec()
+    validate_: ValidateSpec = Field(default=ValidateSpec(), alias="validate")
+    metadata: dict[str, str] = {}  # author, license, version, ... carried into artifacts that have metadata
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

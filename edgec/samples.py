@@ -1,0 +1,139 @@
+"""Sample models: the ONNX "light" zoo shipped inside the onnx wheel, with real random weights.
+
+The light models build every weight with ConstantOfShape(0.02), so their outputs ignore the input and
+a numeric check on them proves nothing. `randomized(name)` materialises each of those constants as a
+seeded random initializer chosen by how it is used (He-normal conv/gemm weights by fan-in, small
+biases, BatchNorm scale/var near 1) and drops the final Softmax so logits are compared.
+Deterministic: the same name and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from edgec.errors import UsageError
+
+LIGHT_MODELS = {
+    "squeezenet": "light_squeezenet.onnx",
+    "shufflenet": "light_shufflenet.onnx",
+    "inception_v1": "light_inception_v1.onnx",
+    "inception_v2": "light_inception_v2.onnx",
+    "densenet121": "light_densenet121.onnx",
+    "resnet50": "light_resnet50.onnx",
+    "alexnet": "light_bvlc_alexnet.onnx",
+    "vgg19": "light_vgg19.onnx",
+    "zfnet512": "light_zfnet512.onnx",
+}
+# vgg19/alexnet/zfnet512 unfold to hundreds of MB of weights
+BIG_MODELS = ("alexnet", "vgg19", "zfnet512")
+
+
+def light_model_path(name: str) -> Path:
+    """The original light model (all weights 0.02) inside the onnx wheel."""
+    if name not in LIGHT_MODELS:
+        raise UsageError(f"Unknown sample '{name}'. Samples: {', '.join(LIGHT_MODELS)}.")
+    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / LIGHT_MODELS[name]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("EDGEC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgec"
+    )
+    return Path(root)
+
+
+def randomized(name: str, seed: int = 0, keep_softmax: bool = False) -> Path:
+    """Path to a random-weight copy of a light model, generated once into the cache."""
+    out = cache_dir() / "samples" / f"{name}-random-s{seed}{'-softmax' if keep_softmax else ''}.onnx"
+    if out.exists():
+        return out
+    model = randomize_weights(onnx.load(str(light_model_path(name))), seed=seed, keep_softmax=keep_softmax)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+    return out
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[onnx.NodeProto, int]]]:
+    uses: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node, i))
+    return uses
+
+
+def _follow_unsqueeze(name: str, uses) -> list[tuple[onnx.NodeProto, int]]:
+    """Uses of a tensor, looking through Unsqueeze (densenet applies BN as Unsqueeze+Mul/Add)."""
+    out = []
+    for node, i in uses.get(name, []):
+        if node.op_type in ("Unsqueeze", "Reshape") and i == 0:
+            out.extend(_follow_unsqueeze(node.output[0], uses))
+        else:
+            out.append((node, i))
+    return out
+
+
+def _random_value(shape: list[int], role: tuple[str, int] | None, rng: np.random.Generator) -> np.ndarray:
+    op, idx = role if role else ("", -1)
+    if op in ("Conv", "ConvTranspose", "Gemm", "MatMul") and idx == 1:
+        fan_in = int(np.prod(shape[1:])) if op != "MatMul" else shape[0]
+        if op == "Gemm":
+            fan_in = shape[1]  # the light models use transB=1: weight is [out, in]
+        return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), size=shape).astype(np.float32)
+    if op == "BatchNormalization":
+        if idx == 1:  # scale
+            return rng.uniform(0.8, 1.2, size=shape).astype(np.float32)
+        if idx == 4:  # variance
+            return rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
+        return rng.normal(0.0, 0.1, size=shape).astype(np.float32)  # bias, mean
+    if op == "Mul":
+        return rng.uniform(0.8, 1.2, size=shape).astype(np.float32)
+    return rng.normal(0.0, 0.05, size=shape).astype(np.float32)  # biases and anything else
+
+
+def randomize_weights(model: onnx.ModelProto, seed: int = 0, keep_softmax: bool = False) -> onnx.ModelProto:
+    graph = model.graph
+    rng = np.random.default_rng(seed)
+    inits = {t.name: t for t in graph.initializer}
+    uses = _consumers(graph)
+    new_nodes, new_inits = [], []
+    removed_inputs: set[str] = set()
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.input and node.input[0] in inits:
+            shape = [int(d) for d in numpy_helper.to_array(inits[node.input[0]]).ravel()]
+            roles = _follow_unsqueeze(node.output[0], uses)
+            role = (roles[0][0].op_type, roles[0][1]) if roles else None
+            if role and role[0] not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Mul", "Add", "Sum"):
+                new_nodes.append(node)  # a shape helper, not a weight: keep it exact
+                continue
+            value = _random_value(shape, role, rng)
+            new_inits.append(numpy_helper.from_array(value, node.output[0]))
+            removed_inputs.add(node.input[0])
+        else:
+            new_nodes.append(node)
+    still_used = {i for n in new_nodes for i in n.input}
+    keep_inits = [t for name, t in inits.items() if name not in removed_inputs or name in still_used]
+    graph_inputs = [i for i in graph.input if i.name not in inits or i.name in {t.name for t in keep_inits}]
+    # inputs that are initializers confuse runtimes that let callers override them: keep only real inputs
+    graph_inputs = [i for i in graph_inputs if i.name not in {t.name for t in keep_inits}]
+    outputs = list(graph.output)
+    if not keep_softmax and new_nodes and new_nodes[-1].op_type == "Softmax":
+        softmax = new_nodes.pop()
+        out = next(o for o in outputs if o.name == softmax.output[0])
+        renamed = helper.make_tensor_value_info(softmax.input[0], out.type.tensor_type.elem_type, None)
+        renamed.type.CopyFrom(out.type)
+        renamed.name = softmax.input[0]
+        outputs = [renamed if o.name == softmax.output[0] else o for o in outputs]
+    new_graph = helper.make_graph(
+        new_nodes, graph.name, graph_inputs, outputs, initializer=keep_inits + new_inits
+    )
+    out_model = helper.make_model(new_graph, opset_imports=list(model.opset_import), producer_name="edgec-samples")
+    out_model.ir_version = max(model.ir_version, 4)
+    onnx.checker.check_model(out_model)
+    return out_model
