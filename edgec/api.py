@@ -1,0 +1,206 @@
+"""The verbs of edgec as plain Python functions; the CLI only parses arguments and prints.
+
+Data goes one way: profile + model -> graph (prepared once per profile) -> each backend's Artifact ->
+validation metrics -> files in the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgec.artifact import ArtifactResult, BuildResult, LowerContext, ModelInfo, NumericsResult
+from edgec.config.models import Profile, Target
+from edgec.errors import EdgecError, UnsupportedOp
+from edgec.graph.info import model_info
+from edgec.graph.load import load_model
+from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes
+from edgec.graph.shapes import parse_input_shape_flags
+from edgec.hashing import sha256_path, size_of
+from edgec.lower.backend import get_backend
+from edgec.package.files import ensure_out_dir, place, staging_dir
+from edgec.package.manifest import write_manifest
+from edgec.package.report import write_report
+from edgec.plan import plan_builds
+from edgec.validate import latency as latency_mod
+from edgec.validate.inputs import input_specs, random_inputs
+from edgec.validate.numerics import compare
+from edgec.validate.runners.host_ort import OrtRunner
+
+
+@dataclass
+class BuildOptions:
+    target: str | None = None
+    profile: str | None = None
+    out_dir: Path = Path("dist")
+    input_shapes: list[str] = field(default_factory=list)  # NAME=D0,D1,... flags
+    validate: bool = True
+    model_name: str | None = None  # file stem for artifacts; defaults to the model file's stem
+
+
+@dataclass
+class TargetFailure:
+    target: str
+    profile: str
+    error: EdgecError
+
+
+@dataclass
+class BuildOutcome:
+    result: BuildResult
+    failures: list[TargetFailure]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.result.passed
+
+
+def _stem(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem) or "model"
+
+
+def _threads(profile: Profile) -> int:
+    return max(1, min(profile.runtime.threads, os.cpu_count() or 1))
+
+
+class _Reference:
+    """ONNX Runtime on the original model, on seeded inputs; computed once per input shape set."""
+
+    def __init__(self, original: onnx.ModelProto):
+        self.original = original
+        self._cache: dict[tuple, tuple[list[dict], list[dict]]] = {}
+
+    def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
+        spec = profile.validate_.numerics
+        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)
+        if key not in self._cache:
+            feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
+            runner = OrtRunner(self.original, threads=_threads(profile))
+            self._cache[key] = (feeds, [runner.run(f) for f in feeds])
+        return self._cache[key]
+
+
+def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
+    model_path = Path(model_path)
+    pairs = plan_builds(options.target, options.profile)
+    cli_shapes = parse_input_shape_flags(options.input_shapes)
+    model = load_model(model_path)
+    info = model_info(model, model_path)
+    out_dir = ensure_out_dir(Path(options.out_dir))
+    name = options.model_name or _stem(model_path)
+
+    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
+    reference = _Reference(model)
+    results: list[ArtifactResult] = []
+    failures: list[TargetFailure] = []
+    single = len(pairs) == 1
+    for target, profile in pairs:
+        try:
+            shapes = profile_shapes(profile, cli_shapes)
+            key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+            t0 = time.perf_counter()
+            if key not in prepared_by_shapes:
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path))
+            prepared = prepared_by_shapes[key]
+            prep_s = time.perf_counter() - t0
+            result = _build_one(prepared, target, profile, info, name, out_dir, reference, options)
+            result.seconds = {"prepare": prep_s, **result.seconds}
+            results.append(result)
+        except EdgecError as e:
+            if single:
+                raise
+            failures.append(TargetFailure(target.name, profile.name, e))
+
+    build_result = BuildResult(model=info, out_dir=out_dir, artifacts=results)
+    build_result.manifest_path = write_manifest(build_result, [(f.target, f.profile, f.error) for f in failures])
+    build_result.report_path = write_report(build_result)
+    return BuildOutcome(build_result, failures)
+
+
+def _build_one(
+    prepared: PreparedGraph,
+    target: Target,
+    profile: Profile,
+    info: ModelInfo,
+    name: str,
+    out_dir: Path,
+    reference: _Reference,
+    options: BuildOptions,
+) -> ArtifactResult:
+    backend = get_backend(target.format)
+    problems = backend.unsupported(prepared.model)
+    if problems:
+        raise UnsupportedOp(target.name, problems)
+    stage = staging_dir(out_dir)
+    try:
+        ctx = LowerContext(
+            target=target, profile=profile, model_name=name, staging_dir=stage,
+            source_sha256=info.sha256, precision=prepared.precision,
+        )
+        t0 = time.perf_counter()
+        artifact = backend.lower(prepared.model, ctx)
+        lower_s = time.perf_counter() - t0
+        artifact.notes = prepared.notes + artifact.notes
+        numerics = latency = None
+        t0 = time.perf_counter()
+        if options.validate:
+            numerics, latency = _validate(backend, artifact, prepared, profile, reference)
+        validate_s = time.perf_counter() - t0
+        final = out_dir / artifact.path.name
+        for extra in artifact.extra_files:
+            place(extra, out_dir / extra.name)
+        place(artifact.path, final)
+        artifact.extra_files = [out_dir / e.name for e in artifact.extra_files]
+        return ArtifactResult(
+            artifact=artifact, final_path=final, sha256=sha256_path(final), bytes=size_of(final),
+            numerics=numerics, latency=latency, seconds={"lower": lower_s, "validate": validate_s},
+        )
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):
+    feeds, ref_outputs = reference.get(prepared, profile)
+    threads = _threads(profile)
+    runner = backend.runner(artifact, threads)
+    actual = [runner.run(f) for f in feeds]
+    spec = profile.validate_.numerics
+    numerics: NumericsResult = compare(ref_outputs, actual, runner.name, spec.min_cosine, spec.max_abs)
+    lat_spec = profile.validate_.latency
+    if lat_spec.mode == "off":
+        latency = None
+    elif lat_spec.mode == "host":
+        latency = latency_mod.measure_host(
+            runner, feeds[0], lat_spec.runs, lat_spec.warmup, threads, lat_spec.budget_ms, lat_spec.budget_on
+        )
+    else:
+        from edgec.errors import UsageError
+
+        raise UsageError(
+            f"Latency mode '{lat_spec.mode}' (profile '{profile.name}') is not available in this version; "
+            f"use `validate: {{latency: {{mode: host}}}}` or `off`."
+        )
+    return numerics, latency
+
+
+def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, str, str]]]]:
+    """Model facts and, per built-in target, the nodes that target cannot take (empty list = all supported)."""
+    from edgec.config.loader import all_targets
+
+    model_path = Path(model_path)
+    model = load_model(model_path)
+    info = model_info(model, model_path)
+    support: dict[str, list[tuple[str, str, str]]] = {}
+    for target in all_targets():
+        try:
+            support[target.name] = get_backend(target.format).unsupported(model)
+        except EdgecError as e:
+            support[target.name] = [("*", "*", str(e))]
+    return info, support

@@ -1,0 +1,278 @@
+"""The `edgec` command line. It parses, calls edgec.api, and prints; errors become one paragraph and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgec import __version__
+from edgec.errors import EdgecError, UsageError, ValidationFailed
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="edgec: compile an ONNX model for iOS (CoreML), Android (TFLite/LiteRT) and ONNX Runtime Mobile, "
+    "and check its numerics and latency.",
+    pretty_exceptions_enable=False,
+)
+# piped output (CI logs) gets a wide console so tables do not fold into unreadable columns
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+INTERNAL_ERROR = 70
+
+
+def _run(fn: Callable[[], int | None], debug: bool) -> None:
+    """Run a command body: EdgecError -> message + its exit code; a bug -> short message (traceback with --debug)."""
+    try:
+        code = fn() or 0
+    except EdgecError as e:
+        if debug:
+            raise
+        err.print(f"[bold red]edgec: {e.kind}:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("edgec: interrupted; no artifact was left half-written.")
+        raise typer.Exit(130) from None
+    except Exception as e:  # a bug in edgec or a dependency: never a raw traceback unless asked
+        if debug:
+            raise
+        err.print(
+            f"[bold red]edgec: internal error:[/] {type(e).__name__}: {e}. This is a bug in edgec or one of its "
+            f"dependencies; run again with --debug for the traceback and report it.",
+            highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(INTERNAL_ERROR) from None
+    raise typer.Exit(code)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def build(
+    model: Optional[Path] = typer.Argument(None, help="The .onnx model to compile.", show_default=False),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="ios, android, ort-mobile, or all."),
+    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path."),
+    out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
+    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
+    no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json and report.md."""
+    from edgec import api
+
+    def body() -> int:
+        model_path, name = _model_argument(model, sample)
+        options = api.BuildOptions(
+            target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
+            validate=not no_validate, model_name=name,
+        )
+        with err.status("building...", spinner="dots") if err.is_terminal else _null():
+            outcome = api.build(model_path, options)
+        if as_json:
+            _print_json(json.loads(outcome.result.manifest_path.read_text()))
+        else:
+            _print_build(outcome)
+        if outcome.failures:
+            for f in outcome.failures:
+                err.print(f"[bold red]edgec: {f.target}: {f.error.kind}:[/] {f.error}", highlight=False, soft_wrap=True)
+            return outcome.failures[0].error.exit_code
+        if not outcome.result.passed:
+            failed = [a for a in outcome.result.artifacts if not a.passed]
+            reasons = "; ".join(
+                f"{a.artifact.target}: " + " ".join(
+                    m for m in ((a.numerics.message if a.numerics and not a.numerics.passed else ""),
+                                (a.latency.message if a.latency and a.latency.passed is False else "")) if m
+                )
+                for a in failed
+            )
+            err.print(
+                f"[bold red]edgec: validation failed:[/] {reasons}. The artifacts and report are in "
+                f"{outcome.result.out_dir}; see report.md.", highlight=False, soft_wrap=True,
+            )
+            return ValidationFailed.exit_code
+        return 0
+
+    _run(body, debug)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _model_argument(model: Optional[Path], sample: Optional[str]) -> tuple[Path, Optional[str]]:
+    if sample and model:
+        raise UsageError("Give either MODEL or --sample, not both.")
+    if sample:
+        from edgec import samples
+
+        return samples.randomized(sample), sample
+    if model is None:
+        raise UsageError("Missing MODEL: `edgec build path/to/model.onnx` (or `--sample squeezenet`).")
+    return model, None
+
+
+def _print_build(outcome) -> None:
+    r = outcome.result
+    table = Table(title=f"edgec build: {r.model.path.name}", title_justify="left")
+    for col in ("target", "profile", "artifact", "size", "numerics", "latency", "result"):
+        table.add_column(col)
+    from edgec.package.report import _latency_cell, _numerics_cell
+
+    for a in r.artifacts:
+        table.add_row(
+            a.artifact.target, a.artifact.profile, str(a.final_path), f"{a.bytes / 1e6:.2f} MB",
+            _numerics_cell(a), _latency_cell(a), "[green]pass[/]" if a.passed else "[red]FAIL[/]",
+        )
+    for f in outcome.failures:
+        table.add_row(f.target, f.profile, "-", "-", "-", "-", f"[red]{f.error.kind}[/]")
+    out.print(table)
+    out.print(f"manifest: {r.manifest_path}\nreport:   {r.report_path}", highlight=False)
+
+
+@app.command()
+def check(
+    model: Path = typer.Argument(..., help="The .onnx model to inspect."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports."""
+    from edgec import api
+
+    def body() -> int:
+        info, support = api.check(model)
+        if as_json:
+            data = asdict(info)
+            data["support"] = {t: [{"op": o, "node": n, "why": w} for o, n, w in p] for t, p in support.items()}
+            _print_json(data)
+            return 0
+        out.print(f"[bold]{info.path}[/]  {info.bytes / 1e6:.2f} MB, sha256 {info.sha256[:16]}", highlight=False)
+        out.print(f"opset {info.opset}, IR version {info.ir_version}, producer '{info.producer}', "
+                  f"{info.nodes} nodes, {info.parameters:,} parameters", highlight=False)
+        io = Table(title="inputs / outputs", title_justify="left")
+        for col in ("kind", "name", "dtype", "shape"):
+            io.add_column(col)
+        for kind, values in (("input", info.inputs), ("output", info.outputs)):
+            for v in values:
+                shape = "[" + ", ".join(str(d) for d in v["shape"]) + "]"
+                dynamic = any(not isinstance(d, int) for d in v["shape"])
+                io.add_row(kind, v["name"], v["dtype"], shape + (" (dynamic)" if dynamic else ""))
+        out.print(io)
+        ops = Table(title="op histogram", title_justify="left")
+        ops.add_column("op")
+        ops.add_column("count", justify="right")
+        for op, n in info.op_histogram.items():
+            ops.add_row(op, str(n))
+        out.print(ops)
+        sup = Table(title="target support", title_justify="left")
+        for col in ("target", "supported", "unsupported nodes"):
+            sup.add_column(col)
+        for t, problems in support.items():
+            detail = "; ".join(f"{o} '{n}': {w}" for o, n, w in problems[:10])
+            if len(problems) > 10:
+                detail += f"; ... {len(problems) - 10} more"
+            sup.add_row(t, "[green]yes[/]" if not problems else "[red]no[/]", detail)
+        out.print(sup)
+        return 0
+
+    _run(body, debug)
+
+
+@app.command()
+def profiles(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """List the built-in device profiles."""
+    from edgec.config.loader import all_profiles
+
+    def body() -> int:
+        items = all_profiles()
+        if as_json:
+            _print_json([p.model_dump(by_alias=True) for p in items])
+            return 0
+        table = Table(title="built-in profiles", title_justify="left")
+        for col in ("name", "target", "cpu", "peak fp32 GFLOP/s", "memory GB/s", "threads", "latency", "description"):
+            table.add_column(col)
+        for p in items:
+            hw = p.hardware
+            table.add_row(
+                p.name, p.target, f"{hw.cpu.cores} cores", f"{hw.cpu.peak_gflops_fp32:g}",
+                f"{hw.memory_bandwidth_gbps:g}", str(p.runtime.threads), p.validate_.latency.mode, p.description,
+            )
+        out.print(table)
+        return 0
+
+    _run(body, debug)
+
+
+@app.command()
+def targets(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ops: bool = typer.Option(False, "--ops", help="Print each target's op-support table (from the code)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """List the built-in deployment targets (and, with --ops, the ONNX ops each one lowers)."""
+    from edgec.config.loader import all_targets
+    from edgec.lower.backend import get_backend
+
+    def body() -> int:
+        items = all_targets()
+        support = {}
+        if ops:
+            for t in items:
+                try:
+                    support[t.name] = get_backend(t.format).supported_ops()
+                except EdgecError as e:
+                    support[t.name] = {"(unavailable)": str(e)}
+        if as_json:
+            data = [t.model_dump() for t in items]
+            if ops:
+                for d in data:
+                    d["ops"] = support[d["name"]]
+            _print_json(data)
+            return 0
+        table = Table(title="built-in targets", title_justify="left")
+        for col in ("name", "format", "runtime", "artifact", "precisions", "layout", "default profile"):
+            table.add_column(col)
+        for t in items:
+            table.add_row(t.name, t.format, f"{t.runtime} {t.runtime_version}".strip(), f"*{t.extension}",
+                          ", ".join(t.precisions), t.layout, t.default_profile)
+        out.print(table)
+        for name, table_ops in support.items():
+            out.print(f"[bold]{name}[/]: {len(table_ops)} ONNX ops: " + ", ".join(sorted(table_ops)), highlight=False)
+        return 0
+
+    _run(body, debug)
+
+
+@app.command()
+def version() -> None:
+    """Print edgec's version and the versions of the runtimes it uses."""
+    from edgec.package.manifest import dependency_versions
+
+    out.print(f"edgec {__version__}", highlight=False)
+    for k, v in dependency_versions().items():
+        out.print(f"  {k} {v}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

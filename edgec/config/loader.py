@@ -1,0 +1,118 @@
+"""Find and load targets and profiles: built-in ones by name, user files by path.
+
+Errors name the file, the line and the key, and say what to do.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from edgec.config.models import Profile, Target
+from edgec.config.yaml_lines import line_of, load_with_lines
+from edgec.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+BUILTIN_TARGETS = PACKAGE_DIR / "targets"
+BUILTIN_PROFILES = PACKAGE_DIR / "profiles"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _alias_of(model: type[BaseModel], field: str) -> str:
+    info = model.model_fields.get(field)
+    return info.alias if info is not None and info.alias else field
+
+
+def _explain(err: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    return err["msg"].lower()
+
+
+def parse_model(model: type[M], path: Path) -> M:
+    data, lines = load_with_lines(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of keys (like `name: ...`), found {type(data).__name__}.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            # pydantic reports the python field name; YAML has the alias (validate_ -> validate)
+            if loc and loc[0] == "validate_":
+                loc = ("validate",) + loc[1:]
+            line = line_of(lines, loc)
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{path}:{line}: key '{key}': {_explain(err)}")
+        raise ConfigError(
+            "; ".join(problems) + ". Fix the key at that line (see the profile format in the README)."
+        ) from None
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def builtin_target_names() -> list[str]:
+    return _names(BUILTIN_TARGETS)
+
+
+def builtin_profile_names() -> list[str]:
+    return _names(BUILTIN_PROFILES)
+
+
+def _resolve(name_or_path: str, folder: Path, what: str, names: list[str]) -> Path:
+    as_path = Path(name_or_path)
+    if as_path.suffix in (".yaml", ".yml") or "/" in name_or_path or as_path.exists():
+        if not as_path.is_file():
+            raise ConfigError(f"{what} file '{name_or_path}' does not exist. Built-in {what}s: {', '.join(names)}.")
+        return as_path
+    builtin = folder / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        raise ConfigError(
+            f"Unknown {what} '{name_or_path}'. Built-in {what}s: {', '.join(names)}; "
+            f"or pass the path of your own YAML file."
+        )
+    return builtin
+
+
+@lru_cache(maxsize=64)
+def _load_target_file(path: Path) -> Target:
+    return parse_model(Target, path)
+
+
+@lru_cache(maxsize=64)
+def _load_profile_file(path: Path) -> Profile:
+    return parse_model(Profile, path)
+
+
+def load_target(name_or_path: str) -> Target:
+    return _load_target_file(_resolve(name_or_path, BUILTIN_TARGETS, "target", builtin_target_names()).resolve())
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = _resolve(name_or_path, BUILTIN_PROFILES, "profile", builtin_profile_names()).resolve()
+    profile = _load_profile_file(path)
+    if profile.target not in builtin_target_names() and not Path(profile.target).is_file():
+        _, lines = load_with_lines(path)
+        raise ConfigError(
+            f"{path}:{line_of(lines, ('target',))}: key 'target': unknown target '{profile.target}'. "
+            f"Built-in targets: {', '.join(builtin_target_names())}."
+        )
+    return profile
+
+
+def all_targets() -> list[Target]:
+    return [load_target(n) for n in builtin_target_names()]
+
+
+def all_profiles() -> list[Profile]:
+    return [load_profile(n) for n in builtin_profile_names()]

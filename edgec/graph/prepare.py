@@ -1,0 +1,43 @@
+"""The ONNX side of a build, done once per profile: fix shapes, simplify, shared passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import onnx
+
+from edgec.config.models import Profile
+from edgec.graph.passes import run_passes
+from edgec.graph.shapes import fix_input_shapes
+from edgec.graph.simplify import simplify
+
+
+@dataclass
+class PreparedGraph:
+    model: onnx.ModelProto  # static shapes, simplified, shared passes applied
+    shapes: dict[str, list[int]]
+    precision: str = "fp32"
+    notes: list[str] = field(default_factory=list)
+
+
+def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+    shapes = {name: list(spec.shape) for name, spec in profile.inputs.items() if spec.shape}
+    shapes.update(cli_shapes)  # the command line wins over the profile
+    return shapes
+
+
+def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str) -> PreparedGraph:
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    fixed = fix_input_shapes(work, shapes, model_path)
+    nodes_before = len(work.graph.node)
+    simplified, simplify_note = simplify(work, fixed, model_path)
+    rewrites = run_passes(simplified)
+    simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
+    applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
+    notes = [
+        f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
+        f"inputs fixed to {fixed}",
+        simplify_note,
+    ]
+    return PreparedGraph(model=simplified, shapes=fixed, notes=notes)

@@ -1,0 +1,89 @@
+"""Fix the model's dynamic input dims from the profile's `inputs` and `--input-shape` flags."""
+
+from __future__ import annotations
+
+import onnx
+
+from edgec.errors import ShapeError, UsageError
+
+
+def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs that are not initializers (old IR versions list weights as inputs too)."""
+    inits = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def dims_of(value: onnx.ValueInfoProto) -> list[int | str]:
+    """Each dim as an int, or its symbolic name ('?' when it has none)."""
+    out: list[int | str] = []
+    for d in value.type.tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            out.append(d.dim_value)
+        else:
+            out.append(d.dim_param or "?")
+    return out
+
+
+def parse_input_shape_flags(flags: list[str]) -> dict[str, list[int]]:
+    """`name=1,3,224,224` -> {"name": [1, 3, 224, 224]} (the name may itself contain '=' only before the last one)."""
+    shapes: dict[str, list[int]] = {}
+    for flag in flags:
+        name, sep, dims = flag.rpartition("=")
+        try:
+            values = [int(d) for d in dims.split(",")] if sep and name else None
+        except ValueError:
+            values = None
+        if not values or any(v <= 0 for v in values):
+            raise UsageError(
+                f"--input-shape '{flag}' is not of the form NAME=D0,D1,... with positive integers "
+                f"(e.g. --input-shape images=1,3,224,224)."
+            )
+        shapes[name] = values
+    return shapes
+
+
+def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> dict[str, list[int]]:
+    """Set every input's dims (in place). Returns the final static shape of every real input.
+
+    Explicit shapes must agree with the model's static dims; a dynamic dim left unresolved is an error
+    naming the input and the flag to use.
+    """
+    inputs = real_inputs(model)
+    names = [i.name for i in inputs]
+    unknown = [n for n in shapes if n not in names]
+    if unknown:
+        raise ShapeError(
+            f"{model_path}: shape given for unknown input(s) {', '.join(map(repr, unknown))}. "
+            f"The model's inputs are: {', '.join(map(repr, names))}."
+        )
+    final: dict[str, list[int]] = {}
+    for value in inputs:
+        dims = dims_of(value)
+        given = shapes.get(value.name)
+        if given is not None:
+            if len(given) != len(dims):
+                raise ShapeError(
+                    f"{model_path}: input '{value.name}' has rank {len(dims)} ({dims}) but the given shape "
+                    f"{given} has rank {len(given)}."
+                )
+            for i, (d, g) in enumerate(zip(dims, given)):
+                if isinstance(d, int) and d != g:
+                    raise ShapeError(
+                        f"{model_path}: input '{value.name}' dim {i} is fixed to {d} in the model, but the "
+                        f"given shape says {g} ({given})."
+                    )
+            dims = list(given)
+        dynamic = [i for i, d in enumerate(dims) if not isinstance(d, int)]
+        if dynamic:
+            example = ",".join(str(d) if isinstance(d, int) else "N" for d in dims)
+            raise ShapeError(
+                f"{model_path}: input '{value.name}' has dynamic dim(s) {[dims[i] for i in dynamic]} in "
+                f"shape {dims}. Fix them with `--input-shape {value.name}={example}` (N = the size you deploy) "
+                f"or under `inputs: {{{value.name}: {{shape: [...]}}}}` in the profile."
+            )
+        shape = value.type.tensor_type.shape
+        for d, size in zip(shape.dim, dims):
+            d.Clear()
+            d.dim_value = int(size)
+        final[value.name] = [int(x) for x in dims]
+    return final

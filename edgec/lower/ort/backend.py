@@ -1,0 +1,67 @@
+"""ONNX Runtime Mobile backend: the (simplified, quantized) ONNX graph saved in ORT format."""
+
+from __future__ import annotations
+
+import onnx
+import onnxruntime as ort
+
+from edgec.artifact import Artifact, LowerContext
+from edgec.lower.ort.convert import to_ort_format, write_reduced_op_config
+from edgec.lower.ort.coverage import coverage_lines, ep_coverage
+from edgec.validate.runners.host_ort import OrtRunner
+
+
+class OrtBackend:
+    format = "ort"
+
+    def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+        """Nodes whose op has no kernel in ONNX Runtime's CPU EP (what a full ORT Mobile build has)."""
+        schemas = {}
+        out = []
+        for node in model.graph.node:
+            domain = node.domain or ""
+            if domain not in ("", "ai.onnx", "com.microsoft", "ai.onnx.ml"):
+                out.append((node.op_type, node.name, f"custom domain '{domain}' has no kernel in ORT Mobile"))
+                continue
+            key = (domain, node.op_type)
+            if key not in schemas:
+                try:
+                    onnx.defs.get_schema(node.op_type, domain=domain if domain != "ai.onnx" else "")
+                    schemas[key] = True
+                except onnx.defs.SchemaError:
+                    schemas[key] = domain == "com.microsoft"  # contrib ops: ORT checks them at load
+            if not schemas[key]:
+                out.append((node.op_type, node.name, "not an ONNX operator"))
+        return out
+
+    def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
+        target = ctx.target
+        path = ctx.staging_dir / f"{ctx.model_name}{target.extension}"
+        to_ort_format(model, path, target.ort_optimization_level, target.ort_optimization_style, target.name)
+        config = ctx.staging_dir / f"{ctx.model_name}.required_operators.config"
+        write_reduced_op_config(path, config, path.name)
+        coverage = ep_coverage(model)
+        notes = [
+            f"ORT format, optimization level '{target.ort_optimization_level}' "
+            f"({target.ort_optimization_style} optimizations), onnxruntime {ort.__version__}",
+            f"reduced-operator config for a minimal ORT build: {config.name}",
+            *coverage_lines(coverage),
+        ]
+        return Artifact(
+            target=target.name,
+            profile=ctx.profile.name,
+            format=self.format,
+            path=path,
+            precision=ctx.precision,
+            extra_files=[config],
+            notes=notes,
+            details={"ep_coverage": coverage, "optimization_level": target.ort_optimization_level,
+                     "onnxruntime": ort.__version__},
+        )
+
+    def runner(self, artifact: Artifact, threads: int) -> OrtRunner:
+        return OrtRunner(artifact.path, threads=threads, level="disable", name="onnxruntime (ORT format)")
+
+    def supported_ops(self) -> dict[str, str]:
+        ops = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain == ""})
+        return {op: "ONNX Runtime CPU kernel (full ORT Mobile build)" for op in ops}

@@ -1,0 +1,74 @@
+"""report.md: a human summary that fits in a pull-request comment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgec.artifact import ArtifactResult, BuildResult
+from edgec.package.files import write_text_atomic
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _numerics_cell(a: ArtifactResult) -> str:
+    if a.numerics is None:
+        return "not run"
+    worst = min((m.cosine for m in a.numerics.outputs.values()), default=1.0)
+    err = max((m.max_abs for m in a.numerics.outputs.values()), default=0.0)
+    mark = "pass" if a.numerics.passed else "FAIL"
+    return f"{mark}: cos {worst:.6f}, max-abs {err:.3g} ({a.numerics.ran_on})"
+
+
+def _latency_cell(a: ArtifactResult) -> str:
+    lat = a.latency
+    if lat is None or lat.mode == "off":
+        return "off"
+    if lat.median_ms is None:
+        return f"{lat.mode}: {lat.message or 'n/a'}"
+    budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else ""
+    mark = "" if lat.passed is None else (" pass" if lat.passed else " FAIL")
+    noisy = " (noisy)" if lat.noisy else ""
+    return f"{lat.mode}: {lat.median_ms:.2f} ms median, p90 {lat.p90_ms:.2f}{budget}{mark}{noisy}"
+
+
+def render(result: BuildResult) -> str:
+    m = result.model
+    lines = [
+        f"# edgec build: {m.path.name}",
+        "",
+        f"Model: `{m.path.name}` - opset {m.opset}, {m.nodes} nodes, {m.parameters:,} parameters, "
+        f"{_mb(m.bytes)}, sha256 `{m.sha256[:16]}`",
+        "",
+        f"**Result: {'PASSED' if result.passed else 'FAILED'}**",
+        "",
+        "| target | profile | artifact | size | precision | numerics | latency | result |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a in result.artifacts:
+        rel = a.final_path.relative_to(result.out_dir).as_posix()
+        lines.append(
+            f"| {a.artifact.target} | {a.artifact.profile} | `{rel}` | {_mb(a.bytes)} | {a.artifact.precision} | "
+            f"{_numerics_cell(a)} | {_latency_cell(a)} | {'pass' if a.passed else 'FAIL'} |"
+        )
+    for a in result.artifacts:
+        lines += ["", f"## {a.artifact.target} ({a.artifact.format})", ""]
+        if a.numerics is not None:
+            lines += ["| output | max-abs | cosine | cosine of input difference |", "|---|---|---|---|"]
+            for name, om in a.numerics.outputs.items():
+                delta = "-" if om.delta_cosine is None else f"{om.delta_cosine:.6f}"
+                lines.append(f"| {name} | {om.max_abs:.3g} | {om.cosine:.6f} | {delta} |")
+            if a.numerics.message:
+                lines += ["", f"Numerics: {a.numerics.message}"]
+            lines.append("")
+        if a.latency is not None and a.latency.message:
+            lines += [f"Latency: {a.latency.message}", ""]
+        lines += [f"- {note}" for note in a.artifact.notes]
+        if a.seconds:
+            lines.append("- stage times: " + ", ".join(f"{k} {v:.2f} s" for k, v in a.seconds.items()))
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: BuildResult) -> Path:
+    return write_text_atomic(result.out_dir / "report.md", render(result))
