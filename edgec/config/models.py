@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Format = Literal["ort", "tflite", "coreml"]
 QuantMode = Literal["none", "fp16", "int8", "int8-dynamic", "int8-weights"]
@@ -107,6 +107,12 @@ class NumericsSpec(Strict):
 
 class LatencySpec(Strict):
     mode: LatencyMode = "host"
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, v):
+        # YAML 1.1 reads a bare `off` as the boolean False
+        return "off" if v is False else v
     budget_ms: float | None = Field(default=None, gt=0)
     budget_on: Literal["median", "p90"] = "median"
     runs: int = Field(default=20, ge=1)
