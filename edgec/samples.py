@@ -4,6 +4,8 @@ The light models build every weight with ConstantOfShape(0.02), so their outputs
 a numeric check on them proves nothing. `randomized(name)` materialises each of those constants as a
 seeded random initializer chosen by how it is used (He-normal conv/gemm weights by fan-in, small
 biases, BatchNorm scale/var near 1) and drops the final Softmax so logits are compared.
+BatchNorm running statistics are then calibrated on seeded N(0, 1) inputs, as training would leave them, so
+activations stay in a trained net's range (uncalibrated, random residual nets reach 1e5-1e6 and overflow fp16).
 Deterministic: the same name and seed give byte-identical files.
 """
 
@@ -49,7 +51,8 @@ def cache_dir() -> Path:
 
 def randomized(name: str, seed: int = 0, keep_softmax: bool = False) -> Path:
     """Path to a random-weight copy of a light model, generated once into the cache."""
-    out = cache_dir() / "samples" / f"{name}-random-s{seed}{'-softmax' if keep_softmax else ''}.onnx"
+    # bump the version suffix whenever the generator changes, so stale cached copies are not reused
+    out = cache_dir() / "samples" / f"{name}-random-s{seed}{'-softmax' if keep_softmax else ''}-v2.onnx"
     if out.exists():
         return out
     model = randomize_weights(onnx.load(str(light_model_path(name))), seed=seed, keep_softmax=keep_softmax)
@@ -135,5 +138,44 @@ def randomize_weights(model: onnx.ModelProto, seed: int = 0, keep_softmax: bool 
     )
     out_model = helper.make_model(new_graph, opset_imports=list(model.opset_import), producer_name="edgec-samples")
     out_model.ir_version = max(model.ir_version, 4)
+    calibrate_batchnorm(out_model, seed=seed)
     onnx.checker.check_model(out_model)
     return out_model
+
+
+def calibrate_batchnorm(model: onnx.ModelProto, seed: int = 0, samples: int = 2) -> None:
+    """Set each BatchNormalization's mean/var to the statistics of its input on seeded N(0,1) inputs.
+
+    BNs are calibrated in graph order, each from a run in which every earlier BN is already calibrated (so the
+    statistics are exact). One ONNX Runtime session serves all runs: mean/var become overridable graph inputs."""
+    import onnxruntime as ort
+
+    bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
+    if not bns:
+        return
+    inits = {t.name: t for t in model.graph.initializer}
+    value = model.graph.input[0]
+    shape = [d.dim_value or 1 for d in value.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed + 1)
+    xs = [rng.standard_normal(shape).astype(np.float32) for _ in range(samples)]  # batch 1: some graphs hard-code it
+    stat_names = [name for bn in bns for name in bn.input[3:5]]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.input.extend(
+        helper.make_tensor_value_info(n, inits[n].data_type, list(inits[n].dims)) for n in stat_names
+    )
+    del probe.graph.output[:]
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(bn.input[0]) for bn in bns)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep BNs unfused: stats are fed
+    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    stats = {n: numpy_helper.to_array(inits[n]) for n in stat_names}
+    for k, bn in enumerate(bns):
+        acts = [sess.run([bn.input[0]], {value.name: x, **stats})[0] for x in xs]
+        act = np.concatenate(acts, axis=0).astype(np.float64)
+        axes = tuple(i for i in range(act.ndim) if i != 1)
+        stats[bn.input[3]] = act.mean(axis=axes).astype(np.float32)
+        stats[bn.input[4]] = act.var(axis=axes).astype(np.float32)
+    for name in stat_names:
+        inits[name].CopyFrom(numpy_helper.from_array(stats[name], name))
