@@ -204,3 +204,35 @@ def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, 
         except EdgecError as e:
             support[target.name] = [("*", "*", str(e))]
     return info, support
+
+
+def validate_artifact(
+    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = ()
+) -> ArtifactResult:
+    """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency."""
+    from edgec.artifact import Artifact
+    from edgec.config.loader import all_targets, load_profile
+    from edgec.errors import UsageError
+    from edgec.graph.shapes import fix_input_shapes
+
+    model_path, artifact_path = Path(model_path), Path(artifact_path)
+    if not artifact_path.exists():
+        raise UsageError(f"{artifact_path}: no such artifact. Give the path of a .ort, .tflite or .mlpackage file.")
+    target = next((t for t in all_targets() if artifact_path.name.endswith(t.extension)), None)
+    if target is None:
+        known = ", ".join(t.extension for t in all_targets())
+        raise UsageError(f"{artifact_path}: unknown artifact kind; edgec validates {known} files.")
+    prof = load_profile(profile or target.default_profile)
+    model = load_model(model_path)
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    shapes = fix_input_shapes(fixed, profile_shapes(prof, parse_input_shape_flags(list(input_shapes))), str(model_path))
+    prepared = PreparedGraph(model=fixed, shapes=shapes)
+    artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
+                        precision="unknown")
+    t0 = time.perf_counter()
+    numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
+    return ArtifactResult(
+        artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
+        numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0},
+    )

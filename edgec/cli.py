@@ -261,6 +261,68 @@ def targets(
 
 
 @app.command()
+def validate(
+    model: Path = typer.Argument(..., help="The original .onnx model (the reference)."),
+    artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
+    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
+    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Check an existing artifact against its ONNX model: numerics per output, and latency."""
+    from edgec import api
+    from edgec.package.report import _latency_cell, _numerics_cell
+
+    def body() -> int:
+        r = api.validate_artifact(model, artifact, profile, input_shape)
+        table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
+        for col in ("output", "max-abs", "cosine", "cosine of input difference"):
+            table.add_column(col)
+        for name, m in r.numerics.outputs.items():
+            delta = "-" if m.delta_cosine is None else f"{m.delta_cosine:.6f}"
+            table.add_row(name, f"{m.max_abs:.3g}", f"{m.cosine:.6f}", delta)
+        out.print(table)
+        out.print(f"numerics: {_numerics_cell(r)}\nlatency:  {_latency_cell(r)}", highlight=False)
+        if not r.passed:
+            msgs = [m for m in (r.numerics.message, r.latency.message if r.latency else "") if m]
+            err.print(f"[bold red]edgec: validation failed:[/] {'; '.join(msgs)}.", highlight=False, soft_wrap=True)
+            return ValidationFailed.exit_code
+        return 0
+
+    _run(body, debug)
+
+
+@app.command()
+def doctor() -> None:
+    """What this machine can build and run: runtimes, versions, and tools for device runs."""
+    import platform
+    import shutil as sh
+    from importlib import util
+
+    from edgec.package.manifest import dependency_versions
+
+    table = Table(title="edgec doctor", title_justify="left")
+    for col in ("component", "status", "what it is for"):
+        table.add_column(col)
+    table.add_row("edgec", __version__, f"Python {platform.python_version()} on {platform.system()} {platform.machine()}")
+    purposes = {
+        "onnx": "loading and checking models", "onnxruntime": "reference numerics; ORT Mobile artifacts",
+        "onnxsim": "graph simplification", "coremltools": "iOS (.mlpackage) lowering",
+        "ai-edge-litert": "running .tflite artifacts (LiteRT)", "flatbuffers": "writing .tflite files",
+        "numpy": "everything",
+    }
+    for name, ver in dependency_versions().items():
+        table.add_row(name, ver, purposes.get(name, ""))
+    coreml_predict = "available" if platform.system() == "Darwin" else "not on this OS: .mlpackage numerics run in edgec's MIL interpreter"
+    table.add_row("CoreML predict", coreml_predict, "real CoreML runs (macOS only)")
+    if util.find_spec("torch") is not None:
+        table.add_row("torch", "[yellow]installed[/]", "not needed by edgec; it slows `import coremltools` ~10x")
+    for tool, purpose in (("adb", "latency on attached Android phones"), ("ssh", "latency on Linux boards"),
+                          ("chromium", "rendering report.html screenshots")):
+        table.add_row(tool, sh.which(tool) or "not found", purpose)
+    out.print(table)
+
+
+@app.command()
 def version() -> None:
     """Print edgec's version and the versions of the runtimes it uses."""
     from edgec.package.manifest import dependency_versions

@@ -112,3 +112,37 @@ def test_profiles_and_targets_lists(cli):
     assert {"ios", "android", "ort-mobile"} <= {t["name"] for t in json.loads(r.stdout)}
     r = cli.invoke(app, ["targets"])
     assert r.exit_code == 0 and "ort-mobile" in r.stdout
+
+
+def test_validate_existing_artifact(conv_model_path, tmp_path, cli):
+    out = tmp_path / "out"
+    assert cli.invoke(app, ["build", str(conv_model_path), "--target", "ort-mobile", "--out", str(out)]).exit_code == 0
+    r = cli.invoke(app, ["validate", str(conv_model_path), str(out / "conv.ort")])
+    assert r.exit_code == 0, r.output
+    assert "logits" in r.stdout and "pass" in r.stdout
+
+
+def test_validate_catches_an_artifact_of_another_model(conv_model_path, tmp_path, cli):
+    """An .ort built from different weights must fail numerics against this model."""
+    import onnx
+
+    from conftest import conv_model
+
+    other = tmp_path / "other.onnx"
+    onnx.save(conv_model(seed=7), str(other))
+    out = tmp_path / "out"
+    assert cli.invoke(app, ["build", str(other), "--target", "ort-mobile", "--out", str(out)]).exit_code == 0
+    r = cli.invoke(app, ["validate", str(conv_model_path), str(out / "other.ort")])
+    assert r.exit_code == 11 and "validation failed" in r.stderr
+
+
+def test_validate_unknown_artifact_kind(conv_model_path, tmp_path, cli):
+    bogus = tmp_path / "model.bin"
+    bogus.write_bytes(b"x")
+    r = cli.invoke(app, ["validate", str(conv_model_path), str(bogus)])
+    assert r.exit_code == 2 and "unknown artifact kind" in r.stderr
+
+
+def test_doctor(cli):
+    r = cli.invoke(app, ["doctor"])
+    assert r.exit_code == 0 and "onnxruntime" in r.stdout and "CoreML predict" in r.stdout
