@@ -1,0 +1,1 @@
+"""ONNX -> CoreML ML Program, lowered by hand through coremltools' MIL Builder."""

@@ -1,0 +1,162 @@
+"""CoreML backend: ONNX -> MIL Program (our registry) -> ct.convert(mlprogram) -> deterministic .mlpackage."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+
+import numpy as np
+import onnx
+
+from edgec import __version__
+from edgec.artifact import Artifact, LowerContext
+from edgec.errors import LoweringError, UnsupportedOp
+from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names
+from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot
+from edgec.lower.coreml.package import save_deterministic, set_metadata
+from edgec.lower.coreml.registry import REGISTRY, GraphView
+
+_MLPROGRAM_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13", "macOS14", "macOS15",
+                      "watchOS8", "watchOS9", "watchOS10", "watchOS11", "tvOS15", "tvOS16", "tvOS17", "tvOS18")
+
+
+def deployment_target(name: str):
+    import coremltools as ct
+
+    if name not in _MLPROGRAM_TARGETS or not hasattr(ct.target, name):
+        raise LoweringError(
+            f"coreml_minimum_deployment_target '{name}' is not an ML Program target this coremltools knows; "
+            f"use one of {', '.join(t for t in _MLPROGRAM_TARGETS if hasattr(ct.target, t))}."
+        )
+    return getattr(ct.target, name)
+
+
+def compute_precision(ctx: LowerContext) -> str:
+    """The build's precision wins (fp32 / fp16); otherwise the target's default."""
+    return ctx.precision if ctx.precision in ("fp32", "fp16") else ctx.target.coreml_compute_precision
+
+
+def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
+    elem, shape = graph.types.get(onnx_name, (0, None))
+    dtype = onnx.TensorProto.DataType.Name(elem).lower() if elem else "?"
+    return f"ONNX {kind} '{onnx_name}': {dtype}{list(shape) if shape is not None else ''}"
+
+
+class CoreMLBackend:
+    format = "coreml"
+
+    def __init__(self) -> None:
+        import edgec.lower.coreml.ops  # noqa: F401  (fills the registry)
+
+    def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+        return find_problems(model)
+
+    def supported_ops(self) -> dict[str, str]:
+        return {op: rule.note for op, rule in sorted(REGISTRY.items())}
+
+    def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
+        import coremltools as ct
+
+        problems = find_problems(model)
+        if problems:
+            raise UnsupportedOp(ctx.target.name, problems)
+        target_name = ctx.target.coreml_minimum_deployment_target
+        target = deployment_target(target_name)
+        precision = compute_precision(ctx)
+        notes: list[str] = []
+        ranges = RangeReport()
+        keeper = None
+        if precision == "fp16":
+            ranges = find_hot(model, self._probe_feeds(model, ctx))
+        t0 = time.perf_counter()
+        stderr = io.StringIO()  # coremltools draws progress bars on stderr; keep them for errors only
+        try:
+            with fresh_builder_names(), contextlib.redirect_stderr(stderr):
+                program, name_map = build_program(model, target)
+                if precision == "fp16":
+                    keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
+                    cp = ct.transform.FP16ComputePrecision(op_selector=keeper)
+                else:
+                    cp = ct.precision.FLOAT32
+                mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=target,
+                                     compute_precision=cp)
+        except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
+            tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
+            raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
+                                f"{type(e).__name__}: {e} {tail}") from None
+        convert_s = time.perf_counter() - t0
+        graph = GraphView(model)
+        descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
+        descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
+        user = {
+            "edgec.version": __version__,
+            "edgec.source_sha256": ctx.source_sha256,
+            "edgec.profile": ctx.profile.name,
+            "edgec.target": ctx.target.name,
+            "edgec.compute_precision": precision,
+            "edgec.name_map": _json(name_map.to_json()),
+        }
+        meta = dict(ctx.profile.metadata)
+        set_metadata(mlmodel, meta, descriptions, user)
+        path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension}"
+        try:
+            save_deterministic(mlmodel, path)
+        except OSError as e:
+            raise LoweringError(f"Cannot write {path}: {e}") from None
+
+        fp32_ops = sorted(keeper.kept) if keeper else []
+        notes.append(f"CoreML ML Program for {target_name}, {precision} compute, coremltools {ct.__version__}; "
+                     f"lowered and converted in {convert_s:.1f} s")
+        renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
+        if renamed:
+            notes.append("CoreML feature names differ from ONNX: " + ", ".join(f"'{o}' -> '{m}'" for o, m in renamed.items()))
+        if precision == "fp16":
+            if ranges.hot:
+                worst = max(ranges.hot, key=ranges.hot.get)
+                notes.append(
+                    f"fp16 overflow guard: {len(ranges.hot)} of {ranges.checked} tensors exceed "
+                    f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on seeded inputs (largest |x| = "
+                    f"{ranges.hot[worst]:.3g} at '{worst}'); {len(fp32_ops)} ops touching them are kept in fp32"
+                )
+            else:
+                notes.append(f"fp16 overflow guard: all {ranges.checked} float tensors stay within "
+                             f"{FP16_MAX / HEADROOM:g} on seeded inputs; every op runs in fp16")
+        return Artifact(
+            target=ctx.target.name,
+            profile=ctx.profile.name,
+            format=self.format,
+            path=path,
+            precision=precision,
+            notes=notes,
+            details={
+                "name_map": name_map.to_json(),
+                "deployment_target": target_name,
+                "compute_precision": precision,
+                "fp32_kept_ops": fp32_ops,
+                "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
+                "coremltools": ct.__version__,
+                "compute_units": ctx.profile.runtime.compute_units or "all",
+            },
+        )
+
+    def runner(self, artifact: Artifact, threads: int):
+        from edgec.lower.coreml.runner import CoreMLRunner, name_map_of
+
+        raw = artifact.details.get("name_map")
+        name_map = NameMap.from_json(raw) if raw else name_map_of(artifact.path)
+        return CoreMLRunner(artifact.path, name_map, artifact.details.get("compute_units", "all"))
+
+    @staticmethod
+    def _probe_feeds(model: onnx.ModelProto, ctx: LowerContext) -> list[dict[str, np.ndarray]]:
+        """The same seeded inputs validation uses (profile's seed and sample count)."""
+        from edgec.validate.inputs import input_specs, random_inputs
+
+        spec = ctx.profile.validate_.numerics
+        return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2))
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,139 @@
+"""Build a MIL Program from an ONNX graph: placeholders with our own names, one registry call per node.
+
+The Function is built directly (not @mb.program) so inputs keep their (sanitised) ONNX names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from edgec.lower.coreml.names import NameTable
+from edgec.lower.coreml.registry import MIL_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
+
+_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass
+class NameMap:
+    """ONNX <-> CoreML names and the ONNX dtypes callers expect back (CoreML has no int64)."""
+
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    input_dtypes: dict[str, str] = field(default_factory=dict)
+    output_dtypes: dict[str, str] = field(default_factory=dict)
+    tensors: dict[str, str] = field(default_factory=dict)  # every ONNX tensor that got a MIL name
+
+    def to_json(self) -> dict:
+        return {"inputs": self.inputs, "outputs": self.outputs, "input_dtypes": self.input_dtypes,
+                "output_dtypes": self.output_dtypes}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "NameMap":
+        return cls(d["inputs"], d["outputs"], d["input_dtypes"], d["output_dtypes"])
+
+
+def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    inits = {t.name for t in model.graph.initializer}
+    return [v for v in model.graph.input if v.name not in inits]
+
+
+def _np_dtype(elem_type: int) -> str:
+    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+
+
+def find_problems(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+    """(op_type, node_name, why) for every node (and graph input) the CoreML lowering cannot take."""
+    graph = GraphView(model)
+    problems = []
+    for v in real_inputs(model):
+        elem, shape = graph.types.get(v.name, (0, None))
+        if elem not in MIL_DTYPE:
+            problems.append(("graph input", v.name, f"dtype {onnx.TensorProto.DataType.Name(elem)} has no CoreML type"))
+        elif shape is None:
+            problems.append(("graph input", v.name, "dynamic shape (fix it with the profile's inputs or --input-shape)"))
+    for i, node in enumerate(model.graph.node):
+        n = NodeView(node, i, graph)
+        rule = REGISTRY.get(node.op_type) if node.domain in _DOMAINS else None
+        if rule is None:
+            where = f"domain '{node.domain}' " if node.domain not in _DOMAINS else ""
+            problems.append((node.op_type, n.name, f"no CoreML lowering for this {where}op"))
+            continue
+        bad_out = [o for o in n.outputs if o and graph.types.get(o, (1, None))[0] not in MIL_DTYPE]
+        try:
+            why = rule.check(n) if rule.check else None
+        except Exception as e:  # a malformed attribute is the user's model, not our crash
+            why = f"attributes cannot be read ({type(e).__name__}: {e})"
+        if not why and bad_out:
+            elem = graph.types[bad_out[0]][0]
+            why = f"output '{bad_out[0]}' is {onnx.TensorProto.DataType.Name(elem)}, which CoreML cannot hold"
+        if why:
+            problems.append((node.op_type, n.name, why))
+    return problems
+
+
+@contextlib.contextmanager
+def fresh_builder_names():
+    """coremltools numbers unnamed ops with a process-wide counter; give each build its own so two
+    builds in one process name (and serialise) everything identically."""
+    from coremltools.converters.mil.mil import Builder as mb
+
+    saved = mb.name_count
+    mb.name_count = defaultdict(int)
+    try:
+        yield
+    finally:
+        mb.name_count = saved
+
+
+def build_program(model: onnx.ModelProto, opset_version):
+    """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty."""
+    from coremltools.converters.mil.mil import Builder as mb
+    from coremltools.converters.mil.mil import Function, Program, types
+
+    graph = GraphView(model)
+    names = NameTable()
+    name_map = NameMap()
+    placeholders = {}
+    mil_types = {"fp32": types.fp32, "fp16": types.fp16, "int32": types.int32, "bool": types.bool}
+    for v in real_inputs(model):
+        elem, shape = graph.types[v.name]
+        mil = names.reserve(v.name)
+        name_map.inputs[v.name] = mil
+        name_map.input_dtypes[v.name] = _np_dtype(elem)
+        placeholders[mil] = mb.placeholder(shape=tuple(shape), dtype=mil_types[MIL_DTYPE[elem]],
+                                           allow_rank0_input=len(shape) == 0)
+    for o in model.graph.output:
+        name_map.outputs[o.name] = names.reserve(o.name)
+        name_map.output_dtypes[o.name] = _np_dtype(graph.types[o.name][0])
+
+    with Function(placeholders, opset_version=opset_version) as fn:
+        env = Env(graph, names)
+        for onnx_name, mil in name_map.inputs.items():
+            env.values[onnx_name] = fn.inputs[mil]
+        for i, node in enumerate(model.graph.node):
+            n = NodeView(node, i, graph)
+            result = REGISTRY[node.op_type].lower(n, env)
+            results = result if isinstance(result, (list, tuple)) else [result]
+            for name, value in zip(n.outputs, results):
+                if name:
+                    env.values[name] = value
+        outs = []
+        for o in model.graph.output:
+            want = name_map.outputs[o.name]
+            value = env.values.get(o.name, graph.consts.get(o.name))
+            if isinstance(value, np.ndarray):
+                value = mb.const(val=to_mil_array(value), name=names.fresh(f"{want}_const"))
+            if value.name != want or any(value is v for v in outs) or value in fn.inputs.values():
+                value = mb.identity(x=value, name=want)  # aliases and repeats still get their own output name
+            outs.append(value)
+        fn.set_outputs(outs)
+    name_map.tensors = dict(names.onnx_to_mil)
+    program = Program()
+    program.add_function("main", fn)
+    return program, name_map

@@ -1,0 +1,60 @@
+"""Small helpers shared by the op families: ONNX pads -> MIL pads, axes, static-shape checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgec.lower.coreml.registry import NodeView
+
+
+def spatial_pads(n: NodeView, in_spatial: list[int], kernel: list[int], strides: list[int],
+                 dilations: list[int]) -> list[tuple[int, int]]:
+    """(begin, end) per spatial axis, with auto_pad resolved against the static input shape."""
+    auto = n.attr("auto_pad", "NOTSET")
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = []
+        for size, k, s in zip(in_spatial, k_eff, strides):
+            total = max(0, (math.ceil(size / s) - 1) * s + k - size)
+            small = total // 2
+            out.append((small, total - small) if auto == "SAME_UPPER" else (total - small, small))
+        return out
+    if auto == "VALID":
+        return [(0, 0)] * len(in_spatial)
+    pads = list(n.attr("pads", [0] * (2 * len(in_spatial))))
+    r = len(in_spatial)
+    return [(pads[i], pads[i + r]) for i in range(r)]
+
+
+def mil_pad(pairs: list[tuple[int, int]]) -> np.ndarray:
+    """ONNX keeps all begins then all ends; MIL wants begin/end interleaved per axis."""
+    return np.array([p for pair in pairs for p in pair], dtype=np.int32)
+
+
+def check_auto_pad(n: NodeView) -> str | None:
+    auto = n.attr("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        return f"auto_pad={auto} is not an ONNX value"
+    if auto != "NOTSET" and n.shape(0) is None:
+        return f"auto_pad={auto} needs a static input shape"
+    return None
+
+
+def norm_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+def need_shape(n: NodeView, i: int = 0) -> str | None:
+    return None if n.shape(i) is not None else f"input '{n.inputs[i]}' has no static shape (fix input shapes first)"
+
+
+def need_const(n: NodeView, i: int, what: str) -> str | None:
+    if n.has(i) and n.const(i) is None:
+        return f"{what} (input '{n.inputs[i]}') must be a constant; CoreML takes it as a fixed parameter"
+    return None
+
+
+def first(*whys: str | None) -> str | None:
+    return next((w for w in whys if w), None)
