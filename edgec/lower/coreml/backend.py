@@ -13,7 +13,7 @@ from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names
-from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot
+from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
 from edgec.lower.coreml.package import save_deterministic, set_metadata
 from edgec.lower.coreml.registry import REGISTRY, GraphView
 
@@ -58,7 +58,8 @@ class CoreMLBackend:
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         import coremltools as ct
 
-        problems = find_problems(model)
+        graph = GraphView(model)
+        problems = find_problems(model, graph)
         if problems:
             raise UnsupportedOp(ctx.target.name, problems)
         target_name = ctx.target.coreml_minimum_deployment_target
@@ -73,7 +74,7 @@ class CoreMLBackend:
         stderr = io.StringIO()  # coremltools draws progress bars on stderr; keep them for errors only
         try:
             with fresh_builder_names(), contextlib.redirect_stderr(stderr):
-                program, name_map = build_program(model, target)
+                program, name_map = build_program(model, target, graph)
                 if precision == "fp16":
                     keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
                     cp = ct.transform.FP16ComputePrecision(op_selector=keeper)
@@ -86,7 +87,6 @@ class CoreMLBackend:
             raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
                                 f"{type(e).__name__}: {e} {tail}") from None
         convert_s = time.perf_counter() - t0
-        graph = GraphView(model)
         descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
         descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
         user = {
@@ -105,7 +105,7 @@ class CoreMLBackend:
         except OSError as e:
             raise LoweringError(f"Cannot write {path}: {e}") from None
 
-        fp32_ops = sorted(keeper.kept) if keeper else []
+        kept = fp32_ops(mlmodel.get_spec()) if precision == "fp16" else []
         notes.append(f"CoreML ML Program for {target_name}, {precision} compute, coremltools {ct.__version__}; "
                      f"lowered and converted in {convert_s:.1f} s")
         renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
@@ -117,7 +117,7 @@ class CoreMLBackend:
                 notes.append(
                     f"fp16 overflow guard: {len(ranges.hot)} of {ranges.checked} tensors exceed "
                     f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on seeded inputs (largest |x| = "
-                    f"{ranges.hot[worst]:.3g} at '{worst}'); {len(fp32_ops)} ops touching them are kept in fp32"
+                    f"{ranges.hot[worst]:.3g} at '{worst}'); {len(kept)} ops touching them are kept in fp32"
                 )
             else:
                 notes.append(f"fp16 overflow guard: all {ranges.checked} float tensors stay within "
@@ -133,7 +133,7 @@ class CoreMLBackend:
                 "name_map": name_map.to_json(),
                 "deployment_target": target_name,
                 "compute_precision": precision,
-                "fp32_kept_ops": fp32_ops,
+                "fp32_kept_ops": kept,
                 "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
                 "coremltools": ct.__version__,
                 "compute_units": ctx.profile.runtime.compute_units or "all",

@@ -47,9 +47,9 @@ def _np_dtype(elem_type: int) -> str:
     return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
 
 
-def find_problems(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+def find_problems(model: onnx.ModelProto, graph: GraphView | None = None) -> list[tuple[str, str, str]]:
     """(op_type, node_name, why) for every node (and graph input) the CoreML lowering cannot take."""
-    graph = GraphView(model)
+    graph = graph or GraphView(model)
     problems = []
     for v in real_inputs(model):
         elem, shape = graph.types.get(v.name, (0, None))
@@ -91,12 +91,12 @@ def fresh_builder_names():
         mb.name_count = saved
 
 
-def build_program(model: onnx.ModelProto, opset_version):
+def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None = None):
     """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty."""
     from coremltools.converters.mil.mil import Builder as mb
     from coremltools.converters.mil.mil import Function, Program, types
 
-    graph = GraphView(model)
+    graph = graph or GraphView(model)
     names = NameTable()
     name_map = NameMap()
     placeholders = {}

@@ -78,6 +78,21 @@ class Fp32Keeper:
             names.extend(x.name for x in (v if isinstance(v, (list, tuple)) else [v]))
         if any(self._is_hot(n) for n in names):
             if op.op_type != "const":
-                self.kept.add(op.name)
+                self.kept.add(op.outputs[0].name)  # the name visible in the package (fused ops keep it)
             return False
         return True
+
+
+def fp32_ops(spec) -> list[str]:
+    """Output names of compute ops that still produce float32 in a converted fp16 program: the ones our
+    selector kept, plus any coremltools kept itself (e.g. a fused conv whose weights overflow fp16)."""
+    from coremltools.proto import MIL_pb2
+
+    names = []
+    for block in spec.mlProgram.functions["main"].block_specializations.values():
+        for op in block.operations:
+            if op.type in ("const", "cast"):
+                continue
+            if any(o.type.tensorType.dataType == MIL_pb2.FLOAT32 for o in op.outputs):
+                names.append(op.outputs[0].name)
+    return sorted(names)

@@ -67,6 +67,10 @@ class GraphView:
     """Static facts about the ONNX graph: constants (initializers, Constant nodes) and tensor types."""
 
     def __init__(self, model: onnx.ModelProto):
+        try:  # the pipeline hands us inferred shapes; infer again so a bare model is handled the same
+            model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except Exception:  # an inference failure leaves shapes unknown; checks then say which are missing
+            pass
         graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
