@@ -8,7 +8,9 @@ from importlib import metadata
 from pathlib import Path
 
 from edgec import __version__
-from edgec.artifact import ArtifactResult, BuildResult
+from edgec.artifact import (
+    Artifact, ArtifactResult, BuildResult, LatencyResult, ModelInfo, NumericsResult, OutputMetrics,
+)
 from edgec.package.files import write_text_atomic
 
 VERSIONED = ("onnx", "onnxruntime", "onnxsim", "numpy", "coremltools", "ai-edge-litert", "flatbuffers")
@@ -77,6 +79,10 @@ def manifest_dict(result: BuildResult, failures: list[tuple[str, str, Exception]
             "inputs": m.inputs,
             "outputs": m.outputs,
             "bytes": m.bytes,
+            "producer": m.producer,
+            "nodes": m.nodes,
+            "parameters": m.parameters,
+            "op_histogram": m.op_histogram,
         },
         "versions": dependency_versions(),
         "passed": result.passed and not failures,
@@ -92,3 +98,62 @@ def manifest_dict(result: BuildResult, failures: list[tuple[str, str, Exception]
 def write_manifest(result: BuildResult, failures: list[tuple[str, str, Exception]] = ()) -> Path:
     text = json.dumps(manifest_dict(result, failures), indent=2, sort_keys=False, default=str) + "\n"
     return write_text_atomic(result.out_dir / "manifest.json", text)
+
+
+# ---------------------------------------------------------------- reading back (build cache, `edgec merge`)
+
+
+def _num(x):
+    """Undo _finite: "inf"/"nan" strings back to floats."""
+    return float(x) if isinstance(x, str) and x in ("inf", "-inf", "nan") else x
+
+
+def model_info_from_dict(d: dict) -> ModelInfo:
+    return ModelInfo(
+        path=Path(d["path"]), sha256=d["sha256"], opset=d["opset"], ir_version=d["ir_version"],
+        producer=d.get("producer", ""), inputs=d["inputs"], outputs=d["outputs"],
+        op_histogram=d.get("op_histogram", {}), bytes=d["bytes"], nodes=d.get("nodes", 0),
+        parameters=d.get("parameters", 0),
+    )
+
+
+def artifact_result_from_entry(e: dict, out_dir: Path) -> ArtifactResult:
+    """The inverse of _artifact_entry, with paths resolved inside out_dir."""
+    artifact = Artifact(
+        target=e["target"], profile=e["profile"], format=e["format"], path=out_dir / e["path"],
+        precision=e["precision"], extra_files=[out_dir / f for f in e["extra_files"]],
+        notes=list(e.get("notes", [])), details=e.get("details", {}),
+    )
+    numerics = latency = None
+    if e.get("numerics"):
+        n = e["numerics"]
+        numerics = NumericsResult(
+            ran_on=n["ran_on"], passed=n["passed"], thresholds=n.get("thresholds", {}), samples=n.get("samples", 1),
+            message=n.get("message", ""),
+            outputs={k: OutputMetrics(**{f: _num(v) for f, v in m.items()}) for k, m in n["outputs"].items()},
+        )
+    if e.get("latency"):
+        latency = LatencyResult(**{k: _num(v) for k, v in e["latency"].items()})
+    return ArtifactResult(
+        artifact=artifact, final_path=out_dir / e["path"], sha256=e["sha256"], bytes=e["bytes"],
+        numerics=numerics, latency=latency, seconds=dict(e.get("seconds", {})),
+    )
+
+
+def read_manifest(folder: Path) -> dict:
+    from edgec.errors import UsageError
+
+    path = Path(folder) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        raise UsageError(f"{path}: no manifest.json in {folder}; is it the --out folder of an `edgec build`?") from None
+    except ValueError as e:
+        raise UsageError(f"{path}: not valid JSON ({e}); the build that wrote it was interrupted or it was edited.") from None
+
+
+def result_from_manifest(data: dict, out_dir: Path) -> BuildResult:
+    return BuildResult(
+        model=model_info_from_dict(data["model"]), out_dir=out_dir,
+        artifacts=[artifact_result_from_entry(e, out_dir) for e in data["artifacts"]],
+    )

@@ -1,0 +1,141 @@
+"""Content-addressed build cache: an unchanged (model, target, profile, options, edgec + dependency versions)
+build is restored from disk instead of lowered and validated again.
+
+Layout: <cache>/builds/<key[:2]>/<key>/{entry.json, files/...}. An entry is written in a temp folder and
+renamed into place, so a crashed or concurrent build never leaves half an entry. Only builds that passed
+validation are stored: a failed budget is re-measured next time instead of replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import onnx
+
+from edgec import __version__
+from edgec.artifact import ArtifactResult, ModelInfo
+from edgec.config.models import Profile, Target
+
+# bump when the entry layout changes so old entries are ignored, not misread
+LAYOUT = 1
+_source_digest: str | None = None
+
+
+def cache_root() -> Path:
+    from edgec.samples import cache_dir
+
+    return cache_dir() / "builds"
+
+
+def edgec_source_digest() -> str:
+    """Hash of edgec's own code and YAML: a changed lowering invalidates the cache even without a version bump."""
+    global _source_digest
+    if _source_digest is None:
+        pkg = Path(__file__).parent
+        h = hashlib.sha256()
+        for f in sorted(p for p in pkg.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+            h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+        _source_digest = h.hexdigest()
+    return _source_digest
+
+
+def model_digest(path: Path) -> str:
+    """sha256 of the model file and of every external-data file it names (weights can live outside the .onnx)."""
+    h = hashlib.sha256(Path(path).read_bytes())
+    model = onnx.load(str(path), load_external_data=False)
+    locations = sorted({
+        e.value
+        for t in onnx.external_data_helper._get_all_tensors(model)
+        if t.data_location == onnx.TensorProto.EXTERNAL
+        for e in t.external_data if e.key == "location"
+    })
+    for loc in locations:
+        f = (Path(path).parent / loc).resolve()
+        h.update(loc.encode() + b"\0")
+        h.update(f.read_bytes() if f.is_file() and f.is_relative_to(Path(path).parent.resolve()) else b"missing")
+    return h.hexdigest()
+
+
+def build_key(model_sha: str, target: Target, profile: Profile, options: dict) -> str:
+    from edgec.package.manifest import dependency_versions
+
+    parts = {
+        "layout": LAYOUT,
+        "model": model_sha,
+        "target": target.model_dump(mode="json"),
+        "profile": profile.model_dump(mode="json", by_alias=True),
+        "options": options,
+        "edgec": __version__,
+        "edgec_source": edgec_source_digest(),
+        "versions": dependency_versions(),
+        # host latency and some runtimes' kernels depend on the machine
+        "machine": [platform.system(), platform.machine(), platform.python_version()],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class BuildCache:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else cache_root()
+
+    def _dir(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def lookup(self, key: str) -> dict | None:
+        """The stored entry (artifact manifest entry + model info), or None on a miss or a damaged entry."""
+        d = self._dir(key)
+        try:
+            entry = json.loads((d / "entry.json").read_text())
+        except (OSError, ValueError):
+            return None
+        files = [entry["artifact"]["path"], *entry["artifact"]["extra_files"]]
+        if not all((d / "files" / f).exists() for f in files):
+            return None
+        return entry
+
+    def restore(self, key: str, entry: dict, stage: Path) -> list[Path]:
+        """Copy an entry's files into a staging folder (the caller renames them into the output folder)."""
+        src = self._dir(key) / "files"
+        out = []
+        for rel in [entry["artifact"]["path"], *entry["artifact"]["extra_files"]]:
+            s, d = src / rel, stage / rel
+            if s.is_dir():
+                shutil.copytree(s, d)
+            else:
+                shutil.copy2(s, d)
+            out.append(d)
+        return out
+
+    def store(self, key: str, result: ArtifactResult, info: ModelInfo, out_dir: Path) -> None:
+        """Best effort: a full disk or read-only cache must never fail a build that succeeded."""
+        from edgec.package.manifest import _artifact_entry
+
+        final = self._dir(key)
+        if final.exists():
+            return
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
+            (tmp / "files").mkdir()
+            for p in [result.final_path, *result.artifact.extra_files]:
+                if p.is_dir():
+                    shutil.copytree(p, tmp / "files" / p.name)
+                else:
+                    shutil.copy2(p, tmp / "files" / p.name)
+            info_d = asdict(info)
+            info_d["path"] = str(info.path)
+            entry = {"artifact": _artifact_entry(result, out_dir), "model": info_d}
+            (tmp / "entry.json").write_text(json.dumps(entry, indent=1, default=str))
+            try:
+                os.replace(tmp, final)
+            except OSError:  # another process stored the same key first
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            return
