@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
 from onnx import TensorProto
 
@@ -39,9 +40,23 @@ def _unary(mil_op):
     return lower
 
 
-for _onnx, _mil in (("Sqrt", "sqrt"), ("Exp", "exp"), ("Log", "log"), ("Abs", "abs"), ("Neg", "neg"),
-                    ("Floor", "floor"), ("Ceil", "ceil"), ("Reciprocal", "inverse")):
+for _onnx, _mil in (("Sqrt", "sqrt"), ("Exp", "exp"), ("Log", "log"), ("Abs", "abs"),
+                    ("Floor", "floor"), ("Ceil", "ceil")):
     lowers(_onnx)(_unary(_mil))
+
+
+@lowers("Neg")
+def neg(n: NodeView, env: Env):
+    """mul by -1 (MIL has no neg)"""
+    x = env.var(n, 0)
+    minus_one = np.float32(-1) if n.dtype(0) in _FLOATS else np.int32(-1)
+    return mb.mul(x=x, y=minus_one, name=env.out(n))
+
+
+@lowers("Reciprocal")
+def reciprocal(n: NodeView, env: Env):
+    """real_div(1, x) (MIL's inverse adds an epsilon of 1e-4 to x)"""
+    return mb.real_div(x=np.float32(1), y=env.var(n, 0), name=env.out(n))
 
 
 def _variadic(mil_op):
