@@ -96,11 +96,33 @@ class CalibrationSpec(Strict):
 class QuantizeSpec(Strict):
     mode: QuantMode = "none"
     calibration: CalibrationSpec = CalibrationSpec()
+    per_channel: bool = True  # int8: one weight scale per output channel
+    keep_float: list[str] = []  # node names or op types never quantized (int8) / kept fp32 (fp16)
+    sensitivity: int = Field(default=8, ge=0)  # int8: how many of the worst nodes to re-measure left float
+    max_float_nodes: int = Field(default=4, ge=0)  # int8: at most this many nodes go back to float to meet min_cosine
+
+
+class PrecisionThresholds(Strict):
+    """Numerics thresholds for a reduced-precision build (None: the fp32 threshold, or no gate for top-k)."""
+
+    min_cosine: float | None = Field(default=None, ge=-1, le=1)
+    min_delta_cosine: float | None = Field(default=None, ge=-1, le=1)  # None: same as min_cosine
+    max_abs: float | None = Field(default=None, ge=0)
+    min_top1: float | None = Field(default=None, ge=0, le=1)  # top-1 agreement with fp32 on classifier outputs
+    min_top5: float | None = Field(default=None, ge=0, le=1)
 
 
 class NumericsSpec(Strict):
     min_cosine: float = Field(default=0.999, ge=-1, le=1)
     max_abs: float | None = Field(default=None, ge=0)
+    min_top1: float | None = Field(default=None, ge=0, le=1)  # top-1 agreement with the reference (classifiers)
+    min_top5: float | None = Field(default=None, ge=0, le=1)
+    # per-precision overrides: int8 cannot meet an fp32 cosine; int8 covers int8-dynamic and int8-weights too.
+    # delta cosine (difference of two inputs' outputs) is tiny signal on random-weight nets, so int8 gates it loosely
+    precision: dict[Literal["fp16", "int8"], PrecisionThresholds] = {
+        "fp16": PrecisionThresholds(min_cosine=0.999, min_delta_cosine=0.99),
+        "int8": PrecisionThresholds(min_cosine=0.99, min_delta_cosine=0.5, min_top1=0.9),
+    }
     samples: int = Field(default=2, ge=1)
     seed: int = 0
 
