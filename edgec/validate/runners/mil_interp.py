@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,8 @@ class MilInterpreterRunner:
                 f"The MIL interpreter cannot run {self.path}: {len(problems)} op type(s) unsupported: {listed}. "
                 f"Validate this model on a Mac (CoreML runtime) or change the lowering to avoid these ops."
             )
+        # op type -> count, including constexpr ops folded at load time (for reports and tests)
+        self.op_types = dict(sorted(Counter(s.op_type for s in self._steps).items()))
         self._fold_constexpr()
         self._last_use = self._last_uses()
 

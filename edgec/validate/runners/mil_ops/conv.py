@@ -180,7 +180,7 @@ def avg_pool(x, kernel_sizes, strides=None, pad_type="valid", pad=None, exclude_
 
 
 @mil_op("l2_pool")
-def l2_pool(x, kernel_sizes, strides=None, pad_type="valid", pad=None):
+def l2_pool(x, kernel_sizes, strides=None, pad_type="valid", pad=None, ceil_mode=False):
     x = np.asarray(x)
-    cols, *_ = _pool(x.astype(compute_dtype(x)), kernel_sizes, strides, pad_type, pad, False, 0)
+    cols, *_ = _pool(x.astype(compute_dtype(x)), kernel_sizes, strides, pad_type, pad, bool(ceil_mode), 0)
     return np.sqrt(np.sum(cols * cols, axis=2))
