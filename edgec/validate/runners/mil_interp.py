@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import LoweringError, ShapeError
+from edgec.lower.coreml._ct import quiet_native_proxy_warnings
 
 from .mil_ops import CHECKS, registry
+
+quiet_native_proxy_warnings()  # this module imports coremltools lazily; keep its Linux noise out
 
 # ops that carry nested blocks; the interpreter runs one flat block
 _CONTROL_FLOW = {"cond", "while_loop", "make_list", "list_read", "list_write", "list_gather", "list_scatter",
