@@ -147,6 +147,25 @@ class ValidateSpec(Strict):
     latency: LatencySpec = LatencySpec()
 
 
+class CoreMLCompression(Strict):
+    """Weight compression after conversion (coremltools.optimize.coreml); compute stays float."""
+
+    mode: Literal["none", "int8", "palettize", "int4-block"] = "none"
+    nbits: Literal[1, 2, 3, 4, 6, 8] = 6  # palettize: bits per weight (a 2**nbits-entry lookup table)
+    block_size: int = Field(default=32, ge=1)  # int4-block: weights sharing one scale along the input axis
+    weight_threshold: int = Field(default=2048, ge=0)  # smaller weight tensors stay uncompressed
+
+
+class CoreMLSpec(Strict):
+    """CoreML-only choices (other targets ignore them)."""
+
+    compute_precision: Literal["fp16", "fp32"] | None = None  # None: the target's coreml_compute_precision
+    compression: CoreMLCompression = CoreMLCompression()
+    image_inputs: list[str] = []  # ONNX inputs the app passes as images (ct.ImageType), normalised by inputs.<name>.preprocess
+    labels: str | None = None  # text file, one class label per line: the model becomes a CoreML classifier
+    classifier_output: str | None = None  # ONNX output holding the class scores (default: the only/first output)
+
+
 class Profile(Strict):
     name: str
     target: str
@@ -157,5 +176,7 @@ class Profile(Strict):
     quantize: QuantizeSpec = QuantizeSpec()
     validate_: ValidateSpec = Field(default=ValidateSpec(), alias="validate")
     metadata: dict[str, str] = {}  # author, license, version, ... carried into artifacts that have metadata
+    descriptions: dict[str, str] = {}  # ONNX input/output name -> description, for artifacts with per-feature metadata
+    coreml: CoreMLSpec = CoreMLSpec()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
