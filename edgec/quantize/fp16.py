@@ -1,0 +1,51 @@
+"""float16 in the ONNX domain: weights and activations fp16, graph inputs/outputs stay float32.
+
+Nodes whose float32 activations come near the fp16 limit on the sample inputs stay float32 (with casts around
+them), as do the user's keep_float entries; the converter is onnxconverter-common's, as shipped in onnxruntime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import onnx
+
+from edgec.quantize.activations import float_tensors, run_named, session_with_outputs
+
+FP16_MAX = 65504.0
+HEADROOM = 4.0  # a tensor within 4x of the fp16 limit on sample data can overflow on other data
+
+
+def hot_nodes(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Node name -> largest |activation| for nodes whose float output exceeds FP16_MAX / HEADROOM."""
+    names = float_tensors(model)
+    producer = {out: node.name for node in model.graph.node for out in node.output}
+    sess = session_with_outputs(model, names)
+    peak: dict[str, float] = {}
+    for feed in feeds:
+        for name, value in run_named(sess, feed).items():
+            if name in producer and value.size and np.issubdtype(value.dtype, np.floating):
+                with np.errstate(invalid="ignore"):
+                    m = float(np.nanmax(np.abs(value)))
+                peak[producer[name]] = max(peak.get(producer[name], 0.0), m)
+    return {n: v for n, v in sorted(peak.items()) if v > FP16_MAX / HEADROOM}
+
+
+def to_fp16(model: onnx.ModelProto, keep_float: list[str], feeds: list[dict[str, np.ndarray]]):
+    """(fp16 model, {node kept fp32: reason}). Node names must be unique and non-empty (prepare() names them)."""
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    keep = set(keep_float)
+    hot = hot_nodes(model, feeds) if feeds else {}
+    kept = {n: f"activations reach {v:.3g} on sample inputs (fp16 max {FP16_MAX:g})" for n, v in hot.items()}
+    for node in model.graph.node:
+        if node.name in keep or node.op_type in keep:
+            kept[node.name] = "keep_float in the profile"
+    op_types = sorted(set(DEFAULT_OP_BLOCK_LIST) | {k for k in keep if k[:1].isupper()})
+    with contextlib.redirect_stdout(io.StringIO()):
+        converted = convert_float_to_float16(
+            model, keep_io_types=True, op_block_list=op_types, node_block_list=sorted(kept),
+        )
+    return converted, dict(sorted(kept.items()))

@@ -1,0 +1,191 @@
+"""int8 in the ONNX domain: static QDQ (calibrated), dynamic, and weight-only, through ONNX Runtime's tools.
+
+Static QDQ is the form every target maps to its own int8 kernels, so all targets share one set of scales and
+zero points. The tools write files; we keep them in a private temp folder and hand back ModelProtos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from edgec.errors import LoweringError
+
+QDQ_OPSET = 13  # per-channel DequantizeLinear needs `axis` (opset 13); older models are converted first
+
+METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ORT's quantization tools log at WARNING for things we already handle (e.g. 'run pre-processing')."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Raise the default-domain opset to 13 when lower: per-channel axis on DequantizeLinear otherwise does not load."""
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), QDQ_OPSET)
+    if version >= QDQ_OPSET:
+        return model
+    try:
+        converted = onnx.version_converter.convert_version(model, QDQ_OPSET)
+    except Exception as e:
+        raise LoweringError(
+            f"int8 quantization needs opset >= {QDQ_OPSET} and converting this opset-{version} model failed "
+            f"({e}); re-export the model with opset {QDQ_OPSET} or later."
+        ) from None
+    return converted
+
+
+def pre_process(model: onnx.ModelProto, work: Path) -> onnx.ModelProto:
+    """onnxruntime's quant_pre_process: shape inference and the basic optimizations quantization expects."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, dst = work / "pre_in.onnx", work / "pre_out.onnx"
+    onnx.save(model, str(src))
+    with _quiet():
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    return onnx.load(str(dst))
+
+
+def float_output_softmax(model: onnx.ModelProto) -> list[str]:
+    """Softmax nodes that produce a graph output: their int8 output scale is fixed at 1/255, which collapses
+    near-uniform probabilities, so they stay float (accuracy is effectively measured on the logits)."""
+    outputs = {o.name for o in model.graph.output}
+    return [n.name for n in model.graph.node if n.op_type in ("Softmax", "LogSoftmax") and n.output[0] in outputs]
+
+
+def excluded_nodes(model: onnx.ModelProto, keep_float: list[str]) -> list[str]:
+    """Node names that stay float: the output Softmax, and keep_float entries (node names or op types)."""
+    keep = set(keep_float)
+    names = [n.name for n in model.graph.node if n.name in keep or n.op_type in keep]
+    return sorted(set(names + float_output_softmax(model)))
+
+
+def quantize_static_qdq(
+    model: onnx.ModelProto,
+    reader,
+    method: str,
+    per_channel: bool,
+    exclude: list[str],
+    cache: Path,
+    work: Path,
+) -> onnx.ModelProto:
+    """Static QDQ, int8 weights and activations. `cache` holds the calibrated ranges: the first call
+    calibrates (reading `reader`), later calls with other exclusions reuse them without re-reading data."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    out, src = work / "qdq.onnx", work / "float_in.onnx"
+    # a path, not the ModelProto: the tool re-saves a proto it is given with external data in place,
+    # leaving the caller's copy pointing into a deleted temp folder
+    onnx.save(model, str(src))
+    with _quiet():
+        quantize_static(
+            str(src), str(out), reader,
+            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude),
+            calibrate_method=getattr(CalibrationMethod, METHODS[method]),
+            calibration_cache_path=str(cache),
+        )
+    return onnx.load(str(out))
+
+
+def quantize_dynamic_int8(model: onnx.ModelProto, per_channel: bool, exclude: list[str]) -> onnx.ModelProto:
+    """Weights int8 now, activations quantized at run time (DynamicQuantizeLinear + ConvInteger/MatMulInteger).
+    uint8 weights: ORT's CPU ConvInteger has no int8-weight kernel."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="edgec-q-") as tmp:
+        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        onnx.save(model, str(src))
+        with _quiet():
+            quantize_dynamic(str(src), str(dst), per_channel=per_channel, weight_type=QuantType.QUInt8,
+                             nodes_to_exclude=list(exclude))
+        return onnx.load(str(dst))
+
+
+# ---------------------------------------------------------------- weight-only
+
+
+def _weight_axis(node: onnx.NodeProto, index: int, rank: int) -> int | None:
+    """The output-channel axis of a weight input, or None when this input is not a weight we quantize."""
+    if node.op_type == "Conv" and index == 1:
+        return 0
+    if node.op_type == "ConvTranspose" and index == 1:
+        return 1
+    if node.op_type == "Gemm" and index == 1:
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    if node.op_type == "MatMul" and index == 1 and rank >= 2:
+        return rank - 1
+    return None
+
+
+def quantize_weights_only(model: onnx.ModelProto, per_channel: bool, exclude: list[str],
+                          min_elements: int = 64) -> tuple[onnx.ModelProto, int]:
+    """Conv/ConvTranspose/Gemm/MatMul weights become int8 + DequantizeLinear (symmetric, zero point 0);
+    activations stay float. Returns (model, number of weights quantized)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    skip = set(exclude)
+    done: dict[str, str] = {}  # weight name -> dequantized tensor name (shared weights quantized once)
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if node.name in skip or name not in inits:
+                continue
+            tensor = inits[name]
+            if tensor.data_type != onnx.TensorProto.FLOAT or int(np.prod(tensor.dims)) < min_elements:
+                continue
+            axis = _weight_axis(node, i, len(tensor.dims))
+            if axis is None:
+                continue
+            if name not in done:
+                new_nodes.append(_add_dequantized(graph, numpy_helper.to_array(tensor), name, axis, per_channel))
+                done[name] = new_nodes[-1].output[0]
+            node.input[i] = done[name]
+    # the DequantizeLinear nodes go first: their inputs are all initializers, so the order stays topological
+    nodes = new_nodes + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    return model, len(done)
+
+
+def _add_dequantized(graph, w: np.ndarray, name: str, axis: int, per_channel: bool) -> onnx.NodeProto:
+    if per_channel:
+        others = tuple(a for a in range(w.ndim) if a != axis)
+        amax = np.abs(w).max(axis=others) if others else np.abs(w)
+    else:
+        amax = np.array(np.abs(w).max())
+    scale = (np.maximum(amax, 1e-12) / 127.0).astype(np.float32)
+    shape = [1] * w.ndim
+    if per_channel:
+        shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    graph.initializer.extend([
+        numpy_helper.from_array(q, f"{name}_quantized"),
+        numpy_helper.from_array(scale, f"{name}_scale"),
+        numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
+    ])
+    attrs = {"axis": axis} if per_channel else {}
+    return helper.make_node(
+        "DequantizeLinear", [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"], [f"{name}_dequantized"],
+        name=f"{name}_DequantizeLinear", **attrs,
+    )

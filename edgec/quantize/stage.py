@@ -1,0 +1,211 @@
+"""The quantize stage: one prepared float graph in, one quantized ONNX graph out, decided once for all targets.
+
+Modes: fp16 (weights and activations fp16, I/O float32), int8 (static QDQ from calibration data), int8-dynamic
+(int8 weights, activations quantized at run time), int8-weights (int8 weights + DequantizeLinear, float math).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnx
+
+from edgec.config.models import Profile
+from edgec.errors import CalibrationError
+from edgec.quantize import int8
+from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
+from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
+from edgec.validate.inputs import input_specs, random_inputs
+
+PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "int8-weights": "int8-weights"}
+RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
+SENSITIVITY_SAMPLES = 4  # calibration samples the sensitivity search runs on
+EVAL_SEED = 4321  # seeded random accuracy samples when the calibration source leaves none held out
+
+
+@dataclass
+class QuantResult:
+    """What the quantize stage did, and where the accuracy check's held-out samples come from."""
+
+    mode: str
+    precision: str
+    data: str  # calibration source, in words
+    measured: bool  # False: random data, so accuracy says nothing about real inputs
+    calibration_samples: int = 0
+    method: str | None = None
+    per_channel: bool | None = None
+    kept_float: dict[str, str] = field(default_factory=dict)  # node -> why it stayed float
+    sensitivity: list[NodeSensitivity] = field(default_factory=list)
+    cosine_all_quantized: float | None = None  # calibration samples, before any node went back to float
+    cosine_final: float | None = None
+    weights_quantized: int | None = None
+    seconds: float = 0.0
+    _set: CalibrationSet | None = None
+    _holdout: list[int] = field(default_factory=list)
+    _specs: list = field(default_factory=list)
+    reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
+
+    @property
+    def holdout_description(self) -> str:
+        if len(self._holdout) >= 2:
+            return f"{len(self._holdout)} held-out sample(s) of {self.data} (not used for calibration)"
+        return f"{RANDOM_HOLDOUT} seeded random sample(s) (the calibration source left none held out)"
+
+    def eval_feeds(self) -> Iterator[dict[str, np.ndarray]]:
+        """Held-out samples, one at a time; seeded random when the source has fewer than two spare."""
+        if len(self._holdout) >= 2 and self._set is not None:
+            return self._set.iter(self._holdout)
+        return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT))
+
+    def summary(self) -> dict:
+        return {
+            "mode": self.mode, "data": self.data, "accuracy_measured": self.measured,
+            "calibration_samples": self.calibration_samples, "method": self.method, "per_channel": self.per_channel,
+            "held_out": self.holdout_description, "kept_float": self.kept_float,
+            "sensitivity": [s.as_dict() for s in self.sensitivity],
+            "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
+            "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
+        }
+
+    def notes(self) -> list[str]:
+        what = {
+            "fp16": "float16 weights and activations, float32 inputs/outputs",
+            "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
+                    f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}",
+            "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)",
+            "int8-weights": f"int8 weights ({self.weights_quantized} tensors) with DequantizeLinear, float activations",
+        }[self.mode]
+        lines = [f"quantize: {what}; accuracy checked on {self.holdout_description}"]
+        if not self.measured:
+            lines.append("quantize: accuracy UNMEASURED - calibrated/evaluated on random data, not real inputs")
+        if self.kept_float:
+            lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in self.kept_float.items()))
+        if self.sensitivity:
+            worst = ", ".join(
+                f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
+                for s in self.sensitivity[:5])
+            lines.append(f"quantize: most sensitive nodes, output cosine with that node float (all-int8 "
+                         f"{self.cosine_all_quantized:.5f}): {worst}")
+        return lines
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Give every node a unique, non-empty name: exclusion lists and reports refer to nodes by name."""
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{i}"
+        seen.add(node.name)
+
+
+def quantize(model: onnx.ModelProto, profile: Profile) -> tuple[onnx.ModelProto, QuantResult]:
+    """The quantized model and what was done. `model` has static shapes and is not modified."""
+    t0 = time.perf_counter()
+    spec = profile.quantize
+    work_model = onnx.ModelProto()
+    work_model.CopyFrom(model)
+    name_nodes(work_model)
+    specs = input_specs(work_model)
+    source = spec.calibration.source
+    cset = None
+    calib: list[int] = []
+    holdout: list[int] = []
+    if spec.mode == "int8" or source is not None:
+        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
+        calib, holdout = split(len(cset), spec.calibration.samples)
+        cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
+    result = QuantResult(
+        mode=spec.mode, precision=PRECISION[spec.mode], data=cset.description if cset else "no calibration data",
+        measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs,
+    )
+    with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
+        if spec.mode == "fp16":
+            out = _fp16(work_model, profile, cset, calib, specs, result)
+        elif spec.mode == "int8":
+            out = _static(work_model, profile, cset, calib, Path(tmp), result)
+        elif spec.mode == "int8-dynamic":
+            out = int8.quantize_dynamic_int8(int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
+            result.per_channel = spec.per_channel
+        elif spec.mode == "int8-weights":
+            out, result.weights_quantized = int8.quantize_weights_only(
+                int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
+            result.per_channel = spec.per_channel
+        else:
+            raise ValueError(spec.mode)
+    result.seconds = time.perf_counter() - t0
+    return onnx.shape_inference.infer_shapes(out, strict_mode=False), result
+
+
+def _keep(model: onnx.ModelProto, spec) -> list[str]:
+    keep = set(spec.keep_float)
+    return sorted(n.name for n in model.graph.node if n.name in keep or n.op_type in keep)
+
+
+def _fp16(model, profile, cset, calib, specs, result: QuantResult) -> onnx.ModelProto:
+    from edgec.quantize.fp16 import to_fp16
+
+    feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]] if cset else random_inputs(specs, EVAL_SEED, 2)
+    out, kept = to_fp16(model, profile.quantize.keep_float, feeds)
+    result.kept_float = kept
+    return out
+
+
+def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onnx.ModelProto:
+    spec = profile.quantize
+    pre = int8.pre_process(int8.to_qdq_opset(model), work)
+    name_nodes(pre)
+    exclude = int8.excluded_nodes(pre, spec.keep_float)
+    kept = {n: "keep_float in the profile" for n in _keep(pre, spec)}
+    for n in int8.float_output_softmax(pre):
+        kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
+    cache = work / "ranges.json"
+
+    def quant(extra: list[str], reader=None) -> onnx.ModelProto:
+        return int8.quantize_static_qdq(pre, reader, spec.calibration.method, spec.per_channel,
+                                        sorted(set(exclude) | set(extra)), cache, work)
+
+    qdq = quant([], StreamReader(cset, calib))
+    result.calibration_samples, result.method, result.per_channel = len(calib), spec.calibration.method, spec.per_channel
+    feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
+    reference = _run(pre, feeds)
+    result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds)
+    if spec.sensitivity > 0:
+        quantized = {n.name for n in pre.graph.node} - set(exclude)
+        ranked = rank_nodes(pre, qdq, feeds, quantized)
+        target = _int8_min_cosine(profile)
+        chosen, final = choose_float_nodes(
+            ranked, lambda extra: output_cosine(reference, quant(extra), feeds),
+            result.cosine_all_quantized, spec.sensitivity, spec.max_float_nodes, target)
+        result.sensitivity = ranked[:spec.sensitivity]
+        if chosen:
+            for n in chosen:
+                kept[n] = f"sensitivity: int8 output cosine {result.cosine_all_quantized:.5f} < {target}"
+            qdq = quant(chosen)
+            result.cosine_final = final
+    result.kept_float = dict(sorted(kept.items()))
+    return qdq
+
+
+def _int8_min_cosine(profile: Profile) -> float:
+    numerics = profile.validate_.numerics
+    p = numerics.precision.get("int8")
+    return p.min_cosine if p is not None and p.min_cosine is not None else numerics.min_cosine
+
+
+def _run(model: onnx.ModelProto, feeds: list[dict]) -> list[dict[str, np.ndarray]]:
+    from edgec.quantize.activations import run_named, session_with_outputs
+
+    sess = session_with_outputs(model, [])
+    return [run_named(sess, f) for f in feeds]
+
+
+__all__ = ["QuantResult", "quantize", "CalibrationError"]
