@@ -1,0 +1,323 @@
+"""ONNX backend node tests (`onnx.backend.test.case.node`) run through any edgec backend.
+
+Each case is one small ONNX model with inputs and expected outputs. A case is lowered by the backend exactly
+as a build would (unsupported -> lower -> runner) and its outputs compared with the expected ones.
+Outcomes: pass; fail (ran, wrong numbers/shape/dtype); unsupported (the backend said so with a reason: an
+honest answer, not a bug); error (anything else blew up); skipped (the harness cannot feed the case:
+sequence/optional values).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import multiprocessing as mp
+import re
+import tempfile
+import time
+import traceback
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+OUTCOMES = ("pass", "fail", "unsupported", "error", "skipped")
+# fp32 tolerances: ONNX's own runner uses rtol 1e-3 / atol 1e-7; a lowered fp32 graph may reorder sums
+# and use other transcendental approximations, so near-zero values get an absolute floor of 1e-5.
+RTOL = 1e-3
+ATOL = 1e-5
+
+
+@dataclass
+class CaseResult:
+    name: str
+    op: str  # the op family the case belongs to (the un-expanded op for *_expanded cases)
+    outcome: str  # one of OUTCOMES
+    max_abs: float | None = None
+    detail: str = ""  # first line of the reason / error / mismatch
+    seconds: float = 0.0
+    ran_on: str = ""  # the runner's name (which runtime produced the outputs)
+
+
+# --- collecting cases -------------------------------------------------------------------------------------
+
+def collect(ops: Iterable[str] | None = None) -> list:
+    """Node test cases. With `ops`, only the modules named after those ops are imported (fast subsets);
+    their cases (including *_expanded ones) are returned. Without, all ~1,900 cases (~8 s)."""
+    import onnx.backend.test.case.node as node_pkg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the case generators overflow casts on purpose
+        if ops is None:
+            return list(node_pkg.collect_testcases())
+        wanted = set(ops)
+        for op in wanted:
+            with contextlib.suppress(ModuleNotFoundError):
+                importlib.import_module(f"{node_pkg.__name__}.{op.lower()}")
+    cases = list(node_pkg._NodeTestCases)
+    families = family_map(cases)
+    return [c for c in cases if families[c.name] in wanted]
+
+
+_EXPANDED = re.compile(r"_expanded(_ver\d+)?$")
+
+
+def family_map(cases: list) -> dict[str, str]:
+    """Case name -> op family. Single-node cases: the node's op; *_expanded cases: their parent's op."""
+    fam = {}
+    for c in cases:
+        ops = sorted({n.op_type for n in c.model.graph.node})
+        fam[c.name] = ops[0] if len(ops) == 1 and not _EXPANDED.search(c.name) else ""
+    for c in cases:
+        if not fam[c.name]:
+            base = _EXPANDED.sub("", c.name)
+            fam[c.name] = fam.get(base) or "+".join(sorted({n.op_type for n in c.model.graph.node}))
+    return fam
+
+
+def ops_of(model: onnx.ModelProto) -> set[str]:
+    return {n.op_type for n in model.graph.node}
+
+
+def select(cases: list, supported: Iterable[str]) -> list:
+    """Cases whose every node op is in the backend's op table."""
+    sup = set(supported)
+    return [c for c in cases if ops_of(c.model) <= sup]
+
+
+# --- running one case -------------------------------------------------------------------------------------
+
+def _as_array(value):
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return None  # sequence / optional / map: not a tensor
+
+
+def context_for(fmt: str, staging: Path, name: str):
+    """LowerContext for the built-in target of this format and its default profile, always fp32."""
+    from edgec.artifact import LowerContext
+    from edgec.config.loader import all_targets, load_profile
+
+    target = next(t for t in all_targets() if t.format == fmt)
+    profile = load_profile(target.default_profile)
+    # fp32 compute everywhere: CoreML reads it from the target, or from the profile's coreml section
+    target = target.model_copy(update={"coreml_compute_precision": "fp32"})
+    coreml = getattr(profile, "coreml", None)
+    if coreml is not None and hasattr(coreml, "compute_precision"):
+        profile = profile.model_copy(update={"coreml": coreml.model_copy(update={"compute_precision": "fp32"})})
+    return LowerContext(target=target, profile=profile, model_name=name, staging_dir=staging, precision="fp32")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+
+
+def compare(expected: np.ndarray, actual: np.ndarray) -> tuple[bool, float | None, str]:
+    """(ok, max_abs, why-not). Shapes and dtypes must match exactly; floats within RTOL/ATOL (NaN == NaN)."""
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape:
+        return False, None, f"shape {list(actual.shape)} != expected {list(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return False, None, f"dtype {actual.dtype} != expected {expected.dtype}"
+    if expected.dtype.kind in "fc":
+        e64, a64 = expected.astype(np.float64), actual.astype(np.float64)
+        same_nan = np.isnan(e64) == np.isnan(a64)
+        both = np.isfinite(e64) & np.isfinite(a64)
+        diff = np.abs(e64[both] - a64[both])
+        max_abs = float(diff.max()) if diff.size else 0.0
+        inf_ok = np.array_equal(e64[np.isinf(e64)], a64[np.isinf(e64)])
+        ok = bool(same_nan.all()) and inf_ok and bool(np.allclose(a64[both], e64[both], rtol=RTOL, atol=ATOL))
+        return ok, max_abs, "" if ok else f"max_abs {max_abs:.3g}"
+    if expected.dtype.kind in "iub":
+        ok = bool(np.array_equal(expected, actual))
+        diff = np.abs(expected.astype(np.float64) - actual.astype(np.float64)) if expected.size else np.zeros(1)
+        return ok, float(diff.max()), "" if ok else f"{int((expected != actual).sum())} element(s) differ"
+    ok = bool(np.array_equal(expected, actual))
+    return ok, None, "" if ok else "values differ"
+
+
+def run_case(backend, case, family: str = "") -> CaseResult:
+    """Lower and run one case through `backend`; never raises (every outcome is a CaseResult)."""
+    from edgec.errors import UnsupportedOp
+
+    t0 = time.perf_counter()
+    res = CaseResult(name=case.name, op=family or case.model.graph.node[0].op_type, outcome="error")
+    inputs, outputs = case.data_sets[0]
+    model = case.model
+    initialized = {i.name for i in model.graph.initializer}
+    in_names = [i.name for i in model.graph.input if i.name not in initialized]
+    feeds = {n: _as_array(v) for n, v in zip(in_names, inputs)}
+    expected = {o.name: _as_array(v) for o, v in zip(model.graph.output, outputs)}
+    if any(v is None for v in [*feeds.values(), *expected.values()]):
+        res.outcome, res.detail = "skipped", "sequence/optional value: the harness feeds tensors only"
+        return res
+    try:
+        problems = backend.unsupported(model)
+        if problems:
+            res.outcome, res.detail = "unsupported", "; ".join(sorted({why for _, _, why in problems}))[:300]
+            return res
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        with tempfile.TemporaryDirectory(prefix="edgec-conf-") as tmp:
+            ctx = context_for(backend.format, Path(tmp), case.name)
+            sink = io.StringIO()
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                artifact = backend.lower(model, ctx)
+                runner = backend.runner(artifact, 1)
+                res.ran_on = runner.name
+                actual = runner.run(feeds)
+        worst, why = 0.0, []
+        for name, exp in expected.items():
+            if name not in actual:
+                res.outcome, res.detail = "error", f"output '{name}' missing from the runner's outputs"
+                return res
+            ok, max_abs, msg = compare(exp, actual[name])
+            if max_abs is not None:
+                worst = max(worst, max_abs)
+            if not ok:
+                why.append(f"{name}: {msg}")
+        res.max_abs = worst
+        res.outcome = "fail" if why else "pass"
+        res.detail = "; ".join(why)[:300]
+    except UnsupportedOp as e:
+        res.outcome = "unsupported"
+        res.detail = "; ".join(sorted({why for _, _, why in getattr(e, "problems", [])})) or str(e)
+        res.detail = res.detail[:300]
+    except Exception as e:  # noqa: BLE001  (conformance records every failure kind)
+        res.outcome, res.detail = "error", _first_line(e)
+    finally:
+        res.seconds = time.perf_counter() - t0
+    return res
+
+
+# --- running many cases, isolated from crashes and hangs --------------------------------------------------
+
+def _worker(fmt: str, ops: list[str] | None, conn) -> None:
+    from edgec.lower.backend import get_backend
+
+    backend = get_backend(fmt)
+    cases = collect(ops)
+    fam = family_map(cases)
+    by_name = {c.name: c for c in cases}
+    conn.send("ready")
+    while True:
+        name = conn.recv()
+        if name is None:
+            return
+        conn.send(asdict(run_case(backend, by_name[name], fam[name])))
+
+
+class _Isolated:
+    """One worker process; a case that crashes (segfault) or hangs costs that case, not the run."""
+
+    def __init__(self, fmt: str, ops: list[str] | None, timeout: float):
+        self.fmt, self.ops, self.timeout = fmt, ops, timeout
+        self.proc = None
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(self.fmt, self.ops, child), daemon=True)
+        self.proc.start()
+        if not self.conn.poll(300) or self.conn.recv() != "ready":
+            raise RuntimeError("conformance worker did not start")
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.join()
+            self.proc = None
+
+    def run(self, name: str, family: str) -> CaseResult:
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        t0 = time.perf_counter()
+        self.conn.send(name)
+        try:
+            if self.conn.poll(self.timeout):
+                return CaseResult(**self.conn.recv())
+            why = f"timed out after {self.timeout:.0f} s"
+        except EOFError:
+            why = f"worker crashed (exit code {self.proc.exitcode})"
+        self._kill()
+        return CaseResult(name=name, op=family, outcome="error", detail=why, seconds=time.perf_counter() - t0)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            self.conn.send(None)
+            self.proc.join(10)
+        self._kill()
+
+
+def run(fmt: str, ops: Iterable[str] | None = None, names: Iterable[str] | None = None, isolate: bool = False,
+        timeout: float = 120.0, progress: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    """Run the node tests the `fmt` backend claims to support (all their ops in supported_ops()).
+
+    ops: restrict to these op families; names: restrict to these case names; isolate: run in a worker
+    process with a per-case timeout (use for full tables: a runtime segfault then costs one case)."""
+    from edgec.lower.backend import get_backend
+
+    ops = sorted(set(ops)) if ops is not None else None
+    backend = get_backend(fmt)
+    cases = collect(ops)
+    fam = family_map(cases)
+    chosen = select(cases, backend.supported_ops())
+    if names is not None:
+        wanted = set(names)
+        chosen = [c for c in chosen if c.name in wanted]
+    results = []
+    pool = _Isolated(fmt, ops, timeout) if isolate else None
+    try:
+        for case in chosen:
+            r = pool.run(case.name, fam[case.name]) if pool else run_case(backend, case, fam[case.name])
+            results.append(r)
+            if progress:
+                progress(r)
+    finally:
+        if pool:
+            pool.close()
+    return results
+
+
+# --- summaries --------------------------------------------------------------------------------------------
+
+@dataclass
+class OpRow:
+    op: str
+    counts: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # distinct reasons, most common first
+
+
+def table(results: list[CaseResult]) -> list[OpRow]:
+    """Per-op-family counts and the distinct reasons behind non-passing cases."""
+    rows: dict[str, OpRow] = {}
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    for r in results:
+        row = rows.setdefault(r.op, OpRow(r.op))
+        row.counts[r.outcome] += 1
+        if r.outcome in ("fail", "unsupported", "error"):
+            key = r.detail if r.outcome != "fail" else "numbers/shape differ"
+            reasons[r.op][f"{r.outcome}: {_generic(key)}"] += 1
+    for op, row in rows.items():
+        row.notes = [f"{why} (x{n})" if n > 1 else why for why, n in reasons[op].most_common()]
+    return [rows[k] for k in sorted(rows)]
+
+
+def _generic(text: str) -> str:
+    """Reasons without per-case names/numbers, so the same cause collapses to one note."""
+    text = re.sub(r"'[^']*'", "'…'", text)
+    return re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", text)[:160]
+
+
+def totals(results: list[CaseResult]) -> Counter:
+    return Counter(r.outcome for r in results)
