@@ -24,15 +24,19 @@ def backend():
     return get_backend("coreml")
 
 
-def context(tmp_path: Path, name: str = "model", precision: str = "fp32", target: str = "ios",
-            profile: str = "iphone-15-pro", **target_overrides) -> LowerContext:
+def context(tmp_path: Path, name: str = "model", precision: str | None = "fp32", target: str = "ios",
+            profile: str = "iphone-15-pro", ctx_precision: str = "fp32", **target_overrides) -> LowerContext:
+    """`precision`: the compute precision wanted, set as the profile's coreml.compute_precision (None: the
+    target's default); `ctx_precision`: what the quantize stage decided (LowerContext.precision)."""
     t = load_target(target)
     if target_overrides:
         t = t.model_copy(update=target_overrides)
-    out = tmp_path / f"stage-{name}-{precision}"
+    prof = load_profile(profile)
+    prof = prof.model_copy(update={"coreml": prof.coreml.model_copy(update={"compute_precision": precision})})
+    out = tmp_path / f"stage-{name}-{precision}-{ctx_precision}"
     out.mkdir(parents=True, exist_ok=True)
-    return LowerContext(target=t, profile=load_profile(profile), model_name=name, staging_dir=out,
-                        source_sha256="0" * 64, precision=precision)
+    return LowerContext(target=t, profile=prof, model_name=name, staging_dir=out,
+                        source_sha256="0" * 64, precision=ctx_precision)
 
 
 def lower(model: onnx.ModelProto, tmp_path: Path, **kw) -> Artifact:

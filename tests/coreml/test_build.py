@@ -73,3 +73,13 @@ def test_mil_op_names_come_from_onnx_tensors(tmp_path):
     art = lower(_awkward_model(), tmp_path)
     outputs = {o.outputs[0].name for o in mil_ops(art.path)}
     assert {"v_1st_out", "idx_f", "picked"} <= outputs
+
+
+@pytest.mark.skipif(not HAVE_RUNTIME, reason="needs a CoreML runtime or the MIL interpreter")
+def test_runner_says_whether_its_time_is_coreml_latency(tmp_path):
+    import sys
+
+    runner = backend().runner(lower(_awkward_model(), tmp_path), 1)
+    # the numpy interpreter's wall time is not CoreML latency; coremltools predict on a Mac is
+    assert runner.latency_meaningful is (sys.platform == "darwin")
+    assert (runner.name == "mil-interpreter") is (sys.platform != "darwin")

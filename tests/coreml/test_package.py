@@ -90,8 +90,25 @@ def test_compute_precision_follows_the_build(tmp_path):
     assert _float_types(fp32.path) == {MIL_pb2.FLOAT32}
     assert _float_types(fp16.path) == {MIL_pb2.FLOAT16}
     assert (fp32.precision, fp16.precision) == ("fp32", "fp16")
-    # int8 builds are not lowered here: the target's default compute precision applies
+    assert fp16.details["compute_precision"] == "fp16"
+
+
+def test_unquantized_graph_gets_the_targets_fp16(tmp_path):
+    """ctx.precision "fp32" means "not quantized", not "FLOAT32 compute": ios builds are fp16 by default."""
+    art = lower(conv_model(), tmp_path, precision=None, ctx_precision="fp32")
+    assert art.precision == "fp16" and _float_types(art.path) == {MIL_pb2.FLOAT16}
+    assert any("fp16 compute (target 'ios' coreml_compute_precision)" in n for n in art.notes)
+
+
+def test_compute_precision_sources(tmp_path):
     from edgec.lower.coreml.backend import compute_precision
 
-    assert compute_precision(context(tmp_path, precision="int8")) == "fp16"
-    assert compute_precision(context(tmp_path, precision="int8", coreml_compute_precision="fp32")) == "fp32"
+    # quantize stage asked for fp16: wins over a profile that says fp32
+    assert compute_precision(context(tmp_path, precision="fp32", ctx_precision="fp16"))[0] == "fp16"
+    # profile's coreml.compute_precision wins over the target default
+    assert compute_precision(context(tmp_path, precision="fp32")) == (
+        "fp32", "profile 'iphone-15-pro' coreml.compute_precision")
+    # neither: the target's default
+    assert compute_precision(context(tmp_path, precision=None))[0] == "fp16"
+    assert compute_precision(context(tmp_path, precision=None, coreml_compute_precision="fp32"))[0] == "fp32"
+    assert compute_precision(context(tmp_path, precision=None, ctx_precision="int8"))[0] == "fp16"

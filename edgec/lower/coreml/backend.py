@@ -32,9 +32,18 @@ def deployment_target(name: str):
     return getattr(ct.target, name)
 
 
-def compute_precision(ctx: LowerContext) -> str:
-    """The build's precision wins (fp32 / fp16); otherwise the target's default."""
-    return ctx.precision if ctx.precision in ("fp32", "fp16") else ctx.target.coreml_compute_precision
+def compute_precision(ctx: LowerContext) -> tuple[str, str]:
+    """(fp16 | fp32, where that choice came from).
+
+    ctx.precision "fp32" only means "the ONNX graph was not quantized", so it does not force FLOAT32 compute:
+    an fp16 request from the quantize stage wins, then the profile's coreml.compute_precision, then the
+    target's coreml_compute_precision (fp16 for ios).
+    """
+    if ctx.precision == "fp16":
+        return "fp16", "the profile's quantize.mode fp16"
+    if ctx.profile.coreml.compute_precision:
+        return ctx.profile.coreml.compute_precision, f"profile '{ctx.profile.name}' coreml.compute_precision"
+    return ctx.target.coreml_compute_precision, f"target '{ctx.target.name}' coreml_compute_precision"
 
 
 def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
@@ -64,7 +73,7 @@ class CoreMLBackend:
             raise UnsupportedOp(ctx.target.name, problems)
         target_name = ctx.target.coreml_minimum_deployment_target
         target = deployment_target(target_name)
-        precision = compute_precision(ctx)
+        precision, precision_from = compute_precision(ctx)
         notes: list[str] = []
         ranges = RangeReport()
         keeper = None
@@ -106,7 +115,7 @@ class CoreMLBackend:
             raise LoweringError(f"Cannot write {path}: {e}") from None
 
         kept = fp32_ops(mlmodel.get_spec()) if precision == "fp16" else []
-        notes.append(f"CoreML ML Program for {target_name}, {precision} compute, coremltools {ct.__version__}; "
+        notes.append(f"CoreML ML Program for {target_name}, {precision} compute ({precision_from}), coremltools {ct.__version__}; "
                      f"lowered and converted in {convert_s:.1f} s")
         renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
         if renamed:

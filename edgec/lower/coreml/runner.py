@@ -15,6 +15,7 @@ _COMPUTE_UNITS = {"all": "ALL", "cpu_only": "CPU_ONLY", "cpu_and_gpu": "CPU_AND_
 
 class _MacPredict:
     name = "coreml (coremltools predict, macOS)"
+    latency_meaningful = True  # the real CoreML runtime (on the Mac's own chip, not the target device's)
 
     def __init__(self, path: Path, compute_units: str):
         import coremltools as ct
@@ -62,6 +63,8 @@ class CoreMLRunner:
             inner = _MacPredict(path, compute_units) if sys.platform == "darwin" else _interpreter(path)
         self.inner = inner
         self.name = inner.name
+        # False for the MIL interpreter: callers must not report its wall time as CoreML latency
+        self.latency_meaningful = getattr(inner, "latency_meaningful", True)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         nm = self.name_map

@@ -88,6 +88,8 @@ class MilInterpreterRunner:
     """`.run(feeds)` executes the package's default function; names are the CoreML function's own."""
 
     name = "mil-interpreter"
+    # a numpy op-by-op reference: its timings say nothing about CoreML on a device (use latency mode estimate)
+    latency_meaningful = False
 
     def __init__(self, package_path: Path):
         self.path = Path(package_path)
