@@ -21,7 +21,7 @@ from edgec.config.models import Profile, Target
 from edgec.errors import EdgecError, UnsupportedOp
 from edgec.graph.info import model_info
 from edgec.graph.load import load_model
-from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes
+from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
 from edgec.graph.shapes import parse_input_shape_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
@@ -43,6 +43,8 @@ class BuildOptions:
     input_shapes: list[str] = field(default_factory=list)  # NAME=D0,D1,... flags
     validate: bool = True
     model_name: str | None = None  # file stem for artifacts; defaults to the model file's stem
+    quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
+    calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
 
 
 @dataclass
@@ -70,6 +72,26 @@ def _threads(profile: Profile) -> int:
     return max(1, min(profile.runtime.threads, os.cpu_count() or 1))
 
 
+QUANT_MODES = ("none", "fp16", "int8", "int8-dynamic", "int8-weights")
+
+
+def _with_quantize(profile: Profile, options: BuildOptions) -> Profile:
+    """--quantize / --calibration override the profile's quantize settings (so cache keys see them too)."""
+    if options.quantize is None and options.calibration is None:
+        return profile
+    if options.quantize is not None and options.quantize not in QUANT_MODES:
+        from edgec.errors import UsageError
+
+        raise UsageError(f"--quantize {options.quantize}: choose one of {', '.join(QUANT_MODES)}.")
+    q = profile.quantize
+    update: dict = {}
+    if options.quantize is not None:
+        update["mode"] = options.quantize
+    if options.calibration is not None:
+        update["calibration"] = q.calibration.model_copy(update={"source": options.calibration})
+    return profile.model_copy(update={"quantize": q.model_copy(update=update)})
+
+
 class _Reference:
     """ONNX Runtime on the original model, on seeded inputs; computed once per input shape set."""
 
@@ -89,7 +111,7 @@ class _Reference:
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     model_path = Path(model_path)
-    pairs = plan_builds(options.target, options.profile)
+    pairs = [(t, _with_quantize(p, options)) for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
     model = load_model(model_path)
     info = model_info(model, model_path)
@@ -104,10 +126,10 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     for target, profile in pairs:
         try:
             shapes = profile_shapes(profile, cli_shapes)
-            key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path))
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile)
             prepared = prepared_by_shapes[key]
             prep_s = time.perf_counter() - t0
             result = _build_one(prepared, target, profile, info, name, out_dir, reference, options)
@@ -172,7 +194,13 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     runner = backend.runner(artifact, threads)
     actual = [runner.run(f) for f in feeds]
     spec = profile.validate_.numerics
-    numerics: NumericsResult = compare(ref_outputs, actual, runner.name, spec.min_cosine, spec.max_abs)
+    if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
+        from edgec.quantize.accuracy import evaluate
+
+        artifact.details["quantize"] = prepared.quant.summary()
+        numerics = evaluate(prepared.quant, reference.original, runner, spec, threads)
+    else:
+        numerics: NumericsResult = compare(ref_outputs, actual, runner.name, spec.min_cosine, spec.max_abs)
     lat_spec = profile.validate_.latency
     if lat_spec.mode == "off":
         latency = None

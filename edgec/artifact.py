@@ -43,6 +43,10 @@ class OutputMetrics:
     # layout/padding bugs that random deep nets hide (their outputs all point the same way)
     delta_cosine: float | None = None
     finite: bool = True
+    # classifier-shaped outputs of reduced-precision builds: share of samples whose reference top-1 class is the
+    # artifact's top-1 / among its top-5
+    top1: float | None = None
+    top5: float | None = None
 
 
 @dataclass
@@ -53,6 +57,7 @@ class NumericsResult:
     thresholds: dict[str, float | None] = field(default_factory=dict)
     samples: int = 1
     message: str = ""
+    data: str = ""  # what the inputs were, e.g. held-out calibration files (quantized builds)
 
 
 @dataclass

@@ -65,6 +65,8 @@ def build(
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
     sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
+    calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data: a folder of .npy/.npz/images, or 'random' (accuracy unmeasured)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -75,7 +77,7 @@ def build(
         model_path, name = _model_argument(model, sample)
         options = api.BuildOptions(
             target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
-            validate=not no_validate, model_name=name,
+            validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration,
         )
         with err.status("building...", spinner="dots") if err.is_terminal else _null():
             outcome = api.build(model_path, options)

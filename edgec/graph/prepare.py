@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 
@@ -18,6 +19,7 @@ class PreparedGraph:
     shapes: dict[str, list[int]]
     precision: str = "fp32"
     notes: list[str] = field(default_factory=list)
+    quant: Any = None  # edgec.quantize.stage.QuantResult when the profile quantizes (held-out samples, report)
 
 
 def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -26,7 +28,28 @@ def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[s
     return shapes
 
 
-def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str) -> PreparedGraph:
+def quantize_key(profile: Profile) -> str:
+    """Profiles with equal keys (and input shapes) share one prepared, quantized graph."""
+    q = profile.quantize
+    if q.mode == "none":
+        return "none"
+    return q.model_dump_json() + str(profile.validate_.numerics.precision) + str(
+        {k: v.model_dump_json() for k, v in sorted(profile.inputs.items())})
+
+
+def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
+            profile: Profile | None = None) -> PreparedGraph:
+    prepared = _prepare_float(model, shapes, model_path)
+    if profile is not None and profile.quantize.mode != "none":
+        from edgec.quantize.stage import quantize
+
+        prepared.model, prepared.quant = quantize(prepared.model, profile)
+        prepared.precision = prepared.quant.precision
+        prepared.notes += prepared.quant.notes()
+    return prepared
+
+
+def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str) -> PreparedGraph:
     work = onnx.ModelProto()
     work.CopyFrom(model)
     fixed = fix_input_shapes(work, shapes, model_path)

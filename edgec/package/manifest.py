@@ -61,6 +61,7 @@ def _artifact_entry(a: ArtifactResult, out_dir: Path) -> dict:
             },
             "passed": n.passed,
             "message": n.message,
+            "data": n.data,
         }
     if a.latency is not None:
         entry["latency"] = {k: _finite(v) for k, v in asdict(a.latency).items()}
@@ -129,7 +130,7 @@ def artifact_result_from_entry(e: dict, out_dir: Path) -> ArtifactResult:
         n = e["numerics"]
         numerics = NumericsResult(
             ran_on=n["ran_on"], passed=n["passed"], thresholds=n.get("thresholds", {}), samples=n.get("samples", 1),
-            message=n.get("message", ""),
+            message=n.get("message", ""), data=n.get("data", ""),
             outputs={k: OutputMetrics(**{f: _num(v) for f, v in m.items()}) for k, m in n["outputs"].items()},
         )
     if e.get("latency"):

@@ -55,10 +55,16 @@ def render(result: BuildResult) -> str:
     for a in result.artifacts:
         lines += ["", f"## {a.artifact.target} ({a.artifact.format})", ""]
         if a.numerics is not None:
-            lines += ["| output | max-abs | cosine | cosine of input difference |", "|---|---|---|---|"]
+            topk = any(om.top1 is not None for om in a.numerics.outputs.values())
+            if a.numerics.data:
+                lines += [f"Accuracy vs the fp32 ONNX model on {a.numerics.data}:", ""]
+            lines += ["| output | max-abs | cosine | cosine of input difference |" + (" top-1 | top-5 |" if topk else ""),
+                      "|---|---|---|---|" + ("---|---|" if topk else "")]
             for name, om in a.numerics.outputs.items():
                 delta = "-" if om.delta_cosine is None else f"{om.delta_cosine:.6f}"
-                lines.append(f"| {name} | {om.max_abs:.3g} | {om.cosine:.6f} | {delta} |")
+                k = "" if not topk else " " + " | ".join(
+                    "-" if v is None else f"{v:.3f}" for v in (om.top1, om.top5)) + " |"
+                lines.append(f"| {name} | {om.max_abs:.3g} | {om.cosine:.6f} | {delta} |{k}")
             if a.numerics.message:
                 lines += ["", f"Numerics: {a.numerics.message}"]
             lines.append("")

@@ -1,0 +1,99 @@
+"""Accuracy of a reduced-precision artifact against the fp32 ONNX model, on held-out samples.
+
+Per output: cosine, max-abs, cosine of two samples' difference, and for classifier-shaped outputs ([N, C] or
+[N, C, 1, 1], C >= 10) top-1/top-5 agreement: the fp32 model's top-1 class taken as the label. Thresholds come
+from the profile's per-precision numerics settings (int8 cannot meet an fp32 cosine).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from edgec.artifact import NumericsResult
+from edgec.config.models import NumericsSpec
+from edgec.quantize.stage import QuantResult
+from edgec.validate.numerics import output_metrics
+from edgec.validate.runners.host_ort import OrtRunner
+
+MIN_CLASSES = 10
+
+
+def thresholds(spec: NumericsSpec, precision: str) -> dict[str, float | None]:
+    """The gates for this precision: the per-precision entry where set, else the fp32 ones."""
+    key = "int8" if precision.startswith("int8") else precision
+    p = spec.precision.get(key)
+    pick = (lambda name: getattr(p, name) if p is not None and getattr(p, name) is not None
+            else getattr(spec, name, None))
+    out = {"min_cosine": pick("min_cosine"), "max_abs": pick("max_abs"),
+           "min_top1": pick("min_top1"), "min_top5": pick("min_top5")}
+    out["min_delta_cosine"] = p.min_delta_cosine if p is not None and p.min_delta_cosine is not None \
+        else out["min_cosine"]
+    return out
+
+
+def classifier_shaped(x: np.ndarray) -> bool:
+    s = x.shape
+    return (len(s) == 2 or (len(s) == 4 and s[2] == 1 and s[3] == 1)) and s[1] >= MIN_CLASSES
+
+
+def topk_agreement(refs: list[np.ndarray], acts: list[np.ndarray]) -> tuple[float, float]:
+    """(top-1, top-5) agreement over every row of every sample."""
+    hit1 = hit5 = rows = 0
+    for r, a in zip(refs, acts):
+        r2 = np.asarray(r, np.float64).reshape(r.shape[0], r.shape[1])
+        a2 = np.asarray(a, np.float64).reshape(r2.shape)
+        label = r2.argmax(axis=1)
+        top5 = np.argsort(-a2, axis=1, kind="stable")[:, :5]
+        hit1 += int((top5[:, 0] == label).sum())
+        hit5 += int((top5 == label[:, None]).any(axis=1).sum())
+        rows += r2.shape[0]
+    return hit1 / rows, hit5 / rows
+
+
+def evaluate(quant: QuantResult, original: onnx.ModelProto, runner, spec: NumericsSpec,
+             threads: int) -> NumericsResult:
+    """Run the artifact (`runner`) and fp32 ONNX Runtime on the held-out samples and gate on the thresholds."""
+    refs = quant.reference_cache.get("outputs")
+    if refs is None:  # the reference is the same for every target of this build: run it once
+        ref_runner = OrtRunner(original, threads=threads)
+        refs = [ref_runner.run(f) for f in quant.eval_feeds()]
+        quant.reference_cache["outputs"] = refs
+    actual = [runner.run(f) for f in quant.eval_feeds()]  # samples are re-read, not kept in memory
+    gates = thresholds(spec, quant.precision)
+    outputs, problems = {}, []
+    for name in refs[0]:
+        if any(name not in a for a in actual):
+            problems.append(f"output '{name}' is missing from the artifact's outputs")
+            continue
+        r_list, a_list = [r[name] for r in refs], [a[name] for a in actual]
+        m = output_metrics(r_list, a_list)
+        if classifier_shaped(r_list[0]) and all(a.size == r.size for a, r in zip(a_list, r_list)):
+            m.top1, m.top5 = topk_agreement(r_list, a_list)
+        outputs[name] = m
+        problems += _check(name, m, gates, quant.measured)
+    return NumericsResult(
+        ran_on=runner.name, outputs=outputs, passed=not problems, thresholds=gates, samples=len(refs),
+        message="; ".join(problems), data=quant.holdout_description
+        + ("" if quant.measured else " - random data: accuracy on real inputs UNMEASURED"),
+    )
+
+
+def _check(name: str, m, gates: dict, measured: bool) -> list[str]:
+    out = []
+    if not m.finite:
+        out.append(f"output '{name}' has NaN/inf (or the wrong shape) where the reference is finite")
+    if gates["min_cosine"] is not None and m.cosine < gates["min_cosine"]:
+        out.append(f"output '{name}' cosine {m.cosine:.6f} < {gates['min_cosine']}")
+    if m.delta_cosine is not None and gates["min_delta_cosine"] is not None \
+            and m.delta_cosine < gates["min_delta_cosine"]:
+        out.append(f"output '{name}' cosine of two inputs' difference {m.delta_cosine:.6f} "
+                   f"< {gates['min_delta_cosine']}")
+    if gates["max_abs"] is not None and m.max_abs > gates["max_abs"]:
+        out.append(f"output '{name}' max-abs error {m.max_abs:.3g} > {gates['max_abs']}")
+    # top-k on random inputs says nothing about real accuracy, so it only gates measured builds
+    if measured and m.top1 is not None and gates["min_top1"] is not None and m.top1 < gates["min_top1"]:
+        out.append(f"output '{name}' top-1 agreement {m.top1:.3f} < {gates['min_top1']}")
+    if measured and m.top5 is not None and gates["min_top5"] is not None and m.top5 < gates["min_top5"]:
+        out.append(f"output '{name}' top-5 agreement {m.top5:.3f} < {gates['min_top5']}")
+    return out
