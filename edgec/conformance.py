@@ -43,6 +43,7 @@ class CaseResult:
     detail: str = ""  # first line of the reason / error / mismatch
     seconds: float = 0.0
     ran_on: str = ""  # the runner's name (which runtime produced the outputs)
+    folded: bool = False  # ran with its parameter inputs as constants (the backend refused them as inputs)
 
 
 # --- collecting cases -------------------------------------------------------------------------------------
@@ -120,7 +121,8 @@ def context_for(fmt: str, staging: Path, name: str):
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+    line = re.sub(r"\S*edgec-conf-[^/\s]+", "<staging>", text[0] if text else "")  # same text every run
+    return f"{type(e).__name__}: {line}"[:300]
 
 
 def compare(expected: np.ndarray, actual: np.ndarray) -> tuple[bool, float | None, str]:
@@ -147,10 +149,12 @@ def compare(expected: np.ndarray, actual: np.ndarray) -> tuple[bool, float | Non
     return ok, None, "" if ok else "values differ"
 
 
-def run_case(backend, case, family: str = "") -> CaseResult:
-    """Lower and run one case through `backend`; never raises (every outcome is a CaseResult)."""
-    from edgec.errors import UnsupportedOp
+def run_case(backend, case, family: str = "", fold: bool = True) -> CaseResult:
+    """Lower and run one case through `backend`; never raises (every outcome is a CaseResult).
 
+    fold: when the backend refuses the case as given, retry it with the parameter inputs (every graph input
+    that is not some node's first input: axes, shape, pads, scales, weights...) as initializers, which is
+    how exported models carry them. A result of that retry is marked `folded`."""
     t0 = time.perf_counter()
     res = CaseResult(name=case.name, op=family or case.model.graph.node[0].op_type, outcome="error")
     inputs, outputs = case.data_sets[0]
@@ -162,47 +166,73 @@ def run_case(backend, case, family: str = "") -> CaseResult:
     if any(v is None for v in [*feeds.values(), *expected.values()]):
         res.outcome, res.detail = "skipped", "sequence/optional value: the harness feeds tensors only"
         return res
+    res.outcome, res.max_abs, res.detail, res.ran_on = _attempt(backend, model, feeds, expected, case.name)
+    if fold and res.outcome == "unsupported":
+        params = _parameter_inputs(model, feeds)
+        if params:
+            folded = _fold(model, {n: feeds[n] for n in params})
+            rest = {n: v for n, v in feeds.items() if n not in params}
+            again = _attempt(backend, folded, rest, expected, case.name)
+            if again[0] != "unsupported":
+                res.outcome, res.max_abs, res.detail, res.ran_on = again
+                res.folded = True
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _parameter_inputs(model: onnx.ModelProto, feeds: dict) -> list[str]:
+    firsts = {n.input[0] for n in model.graph.node if n.input}
+    return [name for name in feeds if name not in firsts]
+
+
+def _fold(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    keep = [i for i in out.graph.input if i.name not in values]
+    del out.graph.input[:]
+    out.graph.input.extend(keep)
+    out.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), n) for n, v in values.items())
+    return out
+
+
+def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, str, str]:
+    """(outcome, max_abs, detail, ran_on) of one lowering + run."""
+    from edgec.errors import UnsupportedOp
+
+    ran_on = ""
     try:
         problems = backend.unsupported(model)
         if problems:
-            res.outcome, res.detail = "unsupported", "; ".join(sorted({why for _, _, why in problems}))[:300]
-            return res
+            return "unsupported", None, "; ".join(sorted({why for _, _, why in problems}))[:300], ran_on
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         with tempfile.TemporaryDirectory(prefix="edgec-conf-") as tmp:
-            ctx = context_for(backend.format, Path(tmp), case.name)
+            ctx = context_for(backend.format, Path(tmp), name)
             sink = io.StringIO()
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 artifact = backend.lower(model, ctx)
                 runner = backend.runner(artifact, 1)
-                res.ran_on = runner.name
+                ran_on = runner.name
                 actual = runner.run(feeds)
         worst, why = 0.0, []
-        for name, exp in expected.items():
-            if name not in actual:
-                res.outcome, res.detail = "error", f"output '{name}' missing from the runner's outputs"
-                return res
-            ok, max_abs, msg = compare(exp, actual[name])
+        for out, exp in expected.items():
+            if out not in actual:
+                return "error", None, f"output '{out}' missing from the runner's outputs", ran_on
+            ok, max_abs, msg = compare(exp, actual[out])
             if max_abs is not None:
                 worst = max(worst, max_abs)
             if not ok:
-                why.append(f"{name}: {msg}")
-        res.max_abs = worst
-        res.outcome = "fail" if why else "pass"
-        res.detail = "; ".join(why)[:300]
+                why.append(f"{out}: {msg}")
+        return ("fail" if why else "pass"), worst, "; ".join(why)[:300], ran_on
     except UnsupportedOp as e:
-        res.outcome = "unsupported"
-        res.detail = "; ".join(sorted({why for _, _, why in getattr(e, "problems", [])})) or str(e)
-        res.detail = res.detail[:300]
+        detail = "; ".join(sorted({why for _, _, why in getattr(e, "problems", [])})) or str(e)
+        return "unsupported", None, detail[:300], ran_on
     except Exception as e:  # noqa: BLE001  (conformance records every failure kind)
-        res.outcome, res.detail = "error", _first_line(e)
-    finally:
-        res.seconds = time.perf_counter() - t0
-    return res
+        return "error", None, _first_line(e), ran_on
 
 
 # --- running many cases, isolated from crashes and hangs --------------------------------------------------
 
-def _worker(fmt: str, ops: list[str] | None, conn) -> None:
+def _worker(fmt: str, ops: list[str] | None, fold: bool, conn) -> None:
     from edgec.lower.backend import get_backend
 
     backend = get_backend(fmt)
@@ -214,20 +244,20 @@ def _worker(fmt: str, ops: list[str] | None, conn) -> None:
         name = conn.recv()
         if name is None:
             return
-        conn.send(asdict(run_case(backend, by_name[name], fam[name])))
+        conn.send(asdict(run_case(backend, by_name[name], fam[name], fold)))
 
 
 class _Isolated:
     """One worker process; a case that crashes (segfault) or hangs costs that case, not the run."""
 
-    def __init__(self, fmt: str, ops: list[str] | None, timeout: float):
-        self.fmt, self.ops, self.timeout = fmt, ops, timeout
+    def __init__(self, fmt: str, ops: list[str] | None, timeout: float, fold: bool):
+        self.fmt, self.ops, self.timeout, self.fold = fmt, ops, timeout, fold
         self.proc = None
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(self.fmt, self.ops, child), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(self.fmt, self.ops, self.fold, child), daemon=True)
         self.proc.start()
         if not self.conn.poll(300) or self.conn.recv() != "ready":
             raise RuntimeError("conformance worker did not start")
@@ -260,11 +290,13 @@ class _Isolated:
 
 
 def run(fmt: str, ops: Iterable[str] | None = None, names: Iterable[str] | None = None, isolate: bool = False,
-        timeout: float = 120.0, progress: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+        timeout: float = 120.0, progress: Callable[[CaseResult], None] | None = None,
+        fold: bool = True) -> list[CaseResult]:
     """Run the node tests the `fmt` backend claims to support (all their ops in supported_ops()).
 
     ops: restrict to these op families; names: restrict to these case names; isolate: run in a worker
-    process with a per-case timeout (use for full tables: a runtime segfault then costs one case)."""
+    process with a per-case timeout (use for full tables: a runtime segfault then costs one case);
+    fold: see run_case."""
     from edgec.lower.backend import get_backend
 
     ops = sorted(set(ops)) if ops is not None else None
@@ -276,10 +308,10 @@ def run(fmt: str, ops: Iterable[str] | None = None, names: Iterable[str] | None 
         wanted = set(names)
         chosen = [c for c in chosen if c.name in wanted]
     results = []
-    pool = _Isolated(fmt, ops, timeout) if isolate else None
+    pool = _Isolated(fmt, ops, timeout, fold) if isolate else None
     try:
         for case in chosen:
-            r = pool.run(case.name, fam[case.name]) if pool else run_case(backend, case, fam[case.name])
+            r = pool.run(case.name, fam[case.name]) if pool else run_case(backend, case, fam[case.name], fold)
             results.append(r)
             if progress:
                 progress(r)
@@ -305,6 +337,7 @@ def table(results: list[CaseResult]) -> list[OpRow]:
     for r in results:
         row = rows.setdefault(r.op, OpRow(r.op))
         row.counts[r.outcome] += 1
+        row.counts["folded"] += r.folded
         if r.outcome in ("fail", "unsupported", "error"):
             key = r.detail if r.outcome != "fail" else "numbers/shape differ"
             reasons[r.op][f"{r.outcome}: {_generic(key)}"] += 1
@@ -320,4 +353,6 @@ def _generic(text: str) -> str:
 
 
 def totals(results: list[CaseResult]) -> Counter:
-    return Counter(r.outcome for r in results)
+    out = Counter(r.outcome for r in results)
+    out["folded"] = sum(r.folded for r in results)
+    return out

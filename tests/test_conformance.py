@@ -133,4 +133,18 @@ def test_render_keeps_hand_written_why(tmp_path):
     doc.write_text(f"old\n{bench.WHY_START}\n- Conv: because\n{bench.WHY_END}\nold\n")
     results = [conf.CaseResult("test_a", "Relu", "pass", 0.0), conf.CaseResult("test_b", "Relu", "fail", 0.5, "y: max_abs 0.5")]
     text = bench.render("ort", results, 1.0, bench.kept_why(doc), "x")
-    assert "- Conv: because" in text and "| Relu | 2 | 1 | 1 |" in text and "test_b" in text
+    assert "- Conv: because" in text and "| Relu | 2 | 1 | 1 | 0 | 0 | 0 | 0 |" in text and "test_b" in text
+
+
+def test_parameter_inputs_fold_into_constants_when_refused():
+    """CoreML takes Reshape's shape only as a constant: refused as given, run (and right) once folded."""
+    name = "test_reshape_reordered_all_dims"
+    (as_given,) = conf.run("coreml", ops=["Reshape"], names=[name], fold=False)
+    assert as_given.outcome == "unsupported" and not as_given.folded
+    (folded,) = conf.run("coreml", ops=["Reshape"], names=[name])
+    assert folded.outcome == "pass" and folded.folded, folded.detail
+
+
+def test_error_text_has_no_temp_paths():
+    err = RuntimeError("cannot load /tmp/edgec-conf-abc123/x.mlpackage: bad")
+    assert conf._first_line(err) == "RuntimeError: cannot load <staging>/x.mlpackage: bad"
