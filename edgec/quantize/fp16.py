@@ -48,4 +48,25 @@ def to_fp16(model: onnx.ModelProto, keep_float: list[str], feeds: list[dict[str,
         converted = convert_float_to_float16(
             model, keep_io_types=True, op_block_list=op_types, node_block_list=sorted(kept),
         )
+    topo_sort(converted.graph)
     return converted, dict(sorted(kept.items()))
+
+
+def topo_sort(graph: onnx.GraphProto) -> None:
+    """The converter appends its input Casts at the end of the node list; tools that walk nodes in order
+    (ORT's partition checker) need producers first. Stable: already-ordered nodes keep their order."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        rest = [n for n in pending if not all(i in ready for i in n.input)]
+        done = [n for n in pending if all(i in ready for i in n.input)]
+        if not done:  # a cycle or a missing input: leave the rest as they were, ONNX checks report it
+            ordered += rest
+            break
+        for n in done:
+            ordered.append(n)
+            ready.update(n.output)
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)

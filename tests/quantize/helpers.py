@@ -1,0 +1,84 @@
+"""Small models, profiles and calibration folders for the quantize tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+PROFILE = """\
+name: quant-test
+target: ort-mobile
+hardware:
+  cpu: {{cores: 2, peak_gflops_fp32: 10}}
+  memory_bandwidth_gbps: 10
+runtime: {{threads: 1}}
+quantize:
+  mode: {mode}
+  calibration: {{source: {source}, samples: {samples}}}
+  sensitivity: {sensitivity}
+validate:
+  latency: {{mode: off}}
+"""
+
+
+def write_profile(folder: Path, mode: str = "int8", source: str = "random", samples: int = 8,
+                  sensitivity: int = 2, extra: str = "") -> Path:
+    # a new file name each time: the config loader caches profiles by path
+    path = folder / f"quant-test-{len(list(folder.glob('quant-test-*.yaml')))}.yaml"
+    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity) + extra)
+    return path
+
+
+def classifier(classes: int = 20, softmax: bool = False, seed: int = 0) -> onnx.ModelProto:
+    """Conv-Relu-Conv-Relu-GAP-Flatten-Gemm(-Softmax) on [1, 3, 32, 32]; weights big enough that int8 shrinks it."""
+    rng = np.random.default_rng(seed)
+
+    def he(shape, fan_in):
+        return rng.normal(0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+
+    inits = [
+        numpy_helper.from_array(he((32, 3, 3, 3), 27), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.05, 32).astype(np.float32), "b1"),
+        numpy_helper.from_array(he((128, 32, 3, 3), 288), "w2"),
+        numpy_helper.from_array(rng.normal(0, 0.05, 128).astype(np.float32), "b2"),
+        numpy_helper.from_array(he((classes, 128), 128), "wf"),
+        numpy_helper.from_array(rng.normal(0, 0.05, classes).astype(np.float32), "bf"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"], name="fc", transB=1),
+    ]
+    out = "logits"
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1))
+        out = "probs"
+    graph = helper.make_graph(
+        nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, classes])], initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgec-tests")
+    model.ir_version = 8
+    return model
+
+
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    onnx.save(model, str(path))
+    return path
+
+
+def npy_folder(folder: Path, shape, n: int, seed: int = 0, drop_batch: bool = False) -> Path:
+    """n calibration samples, one .npy per sample, named so sorted order is sample order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.save(folder / f"sample_{i:03d}.npy", x[0] if drop_batch else x)
+    return folder

@@ -1,0 +1,94 @@
+"""Calibration sources: tensor folders, image folders with preprocessing, random; their errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from edgec.config.models import InputSpec, Preprocess
+from edgec.errors import CalibrationError
+from edgec.quantize.calibration import CalibrationWarning, StreamReader, open_source, split
+
+from .helpers import npy_folder
+
+SPEC = [("x", np.dtype(np.float32), [1, 3, 8, 8])]
+
+
+def test_split_holds_out_files_past_the_sample_count():
+    assert split(12, 8) == (list(range(8)), [8, 9, 10, 11])
+    calib, hold = split(10, 128)  # fewer files than samples: a fifth is held out
+    assert calib == list(range(8)) and hold == [8, 9]
+    assert split(1, 8) == ([0], [])
+
+
+def test_tensor_folder_streams_samples_in_name_order(tmp_path):
+    folder = npy_folder(tmp_path / "c", [1, 3, 8, 8], 5, drop_batch=True)  # batch axis added back
+    cset = open_source(str(folder), SPEC, {}, 0)
+    assert len(cset) == 5 and cset.measured
+    reader = StreamReader(cset, [0, 1, 2])
+    got = [reader.get_next() for _ in range(4)]
+    assert got[3] is None
+    np.testing.assert_array_equal(got[1]["x"], np.load(folder / "sample_001.npy")[None])
+    reader.rewind()
+    assert reader.get_next()["x"].shape == (1, 3, 8, 8)
+
+
+def test_npz_per_input_and_missing_key(tmp_path):
+    specs = [("a", np.dtype(np.float32), [1, 4]), ("b", np.dtype(np.int64), [1, 2])]
+    (tmp_path / "c").mkdir()
+    np.savez(tmp_path / "c" / "s0.npz", a=np.ones((1, 4), np.float32), b=np.array([[1, 2]]))
+    np.savez(tmp_path / "c" / "s1.npz", a=np.ones((1, 4), np.float32))
+    cset = open_source(str(tmp_path / "c"), specs, {}, 0)
+    assert cset.load(0)["b"].dtype == np.int64
+    with pytest.raises(CalibrationError, match=r"s1.npz.*no array for input\(s\) 'b'"):
+        cset.load(1)
+
+
+def test_wrong_shape_and_dtype_name_the_file_and_input(tmp_path):
+    folder = npy_folder(tmp_path / "c", [1, 3, 4, 4], 1)
+    with pytest.raises(CalibrationError, match=r"sample_000.npy has shape \[1, 3, 4, 4\] for input 'x'"):
+        open_source(str(folder), SPEC, {}, 0).load(0)
+    np.save(folder / "sample_000.npy", np.zeros((1, 3, 8, 8), np.complex64))
+    with pytest.raises(CalibrationError, match="complex64 data for input 'x'"):
+        open_source(str(folder), SPEC, {}, 0).load(0)
+
+
+def test_missing_and_empty_folders(tmp_path):
+    with pytest.raises(CalibrationError, match="does not exist"):
+        open_source(str(tmp_path / "nope"), SPEC, {}, 0)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no samples here")
+    with pytest.raises(CalibrationError, match="has no .npy, .npz or image"):
+        open_source(str(tmp_path / "empty"), SPEC, {}, 0)
+    with pytest.raises(CalibrationError, match="needs calibration data"):
+        open_source(None, SPEC, {}, 0)
+
+
+def test_random_warns_and_is_deterministic():
+    with pytest.warns(CalibrationWarning, match="accuracy is unmeasured"):
+        a = open_source("random", SPEC, {}, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = open_source("random", SPEC, {}, 4)
+    assert not a.measured and len(a) == 4
+    np.testing.assert_array_equal(a.load(3)["x"], b.load(3)["x"])
+
+
+def test_images_with_profile_preprocessing(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "a.png")
+    pre = Preprocess(mean=[0.5, 0.25, 0.0], std=[0.5, 0.5, 1.0], color="BGR")
+    cset = open_source(str(folder), SPEC, {"x": InputSpec(layout="NCHW", preprocess=pre)}, 0)
+    x = cset.load(0)["x"]
+    bgr = rgb[..., ::-1].astype(np.float32) / 255.0
+    want = ((bgr - np.array([0.5, 0.25, 0.0])) / np.array([0.5, 0.5, 1.0])).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(x, want, atol=1e-6)
+    # NHWC input: channels last, and a resize that does not give the input's size is an error
+    nhwc = [("x", np.dtype(np.float32), [1, 8, 8, 3])]
+    assert open_source(str(folder), nhwc, {}, 0).load(0)["x"].shape == (1, 8, 8, 3)
+    bad = {"x": InputSpec(preprocess=Preprocess(resize=[4, 4]))}
+    with pytest.raises(CalibrationError, match="preprocess.resize"):
+        open_source(str(folder), SPEC, bad, 0).load(0)
