@@ -8,6 +8,7 @@ import onnx
 import onnxruntime as ort
 
 from edgec.errors import LoweringError, UnsupportedOp
+from edgec.lower.ort.canonical import canonicalize_ort
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -38,6 +39,7 @@ def to_ort_format(model: onnx.ModelProto, out_path: Path, level: str, style: str
         raise LoweringError(f"ONNX Runtime could not convert the model to ORT format: {text}") from None
     if not out_path.is_file():
         raise LoweringError(f"ONNX Runtime did not write the ORT format model to {out_path}.")
+    out_path.write_bytes(canonicalize_ort(out_path.read_bytes()))  # ORT's resolver order varies run to run
 
 
 def _parse_not_implemented(text: str) -> tuple[str, str, str]:

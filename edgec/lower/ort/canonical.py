@@ -1,0 +1,182 @@
+"""Byte-identical ORT-format models: rewrite what ONNX Runtime serialises from hash maps in a sorted order.
+
+ONNX Runtime writes the session's KernelTypeStrResolver from (absl) hash maps whose iteration order changes from
+one InferenceSession to the next, so two conversions of the same model differ in a few dozen bytes.
+
+A flatbuffer is built back to front. ORT writes the version string and the whole Model subtree first (the back of
+the file), then the resolver and the root InferenceSession table (the front). We keep the Model region byte for
+byte, at the same distance from the end of the buffer and the same residue mod 64 from its start, so every
+initializer keeps the exact alignment ORT gave it, and rebuild only the front with the resolver sorted by key.
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+import onnxruntime.tools.ort_format_model  # noqa: F401  (puts ort_flatbuffers_py on sys.path for the fbs classes)
+from flatbuffers import encode, number_types as N
+from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import (
+    ArgTypeAndIndex as ArgFbs,
+    InferenceSession as SessionFbs,
+    KernelTypeStrArgsEntry as TypeStrFbs,
+    KernelTypeStrResolver as ResolverFbs,
+    OpIdKernelTypeStrArgsEntry as OpFbs,
+)
+
+from edgec.errors import LoweringError
+
+FILE_ID = b"ORTM"
+ALIGN_KEPT = 64  # the kept region keeps its address mod this (covers any alignment ORT or a loader may want)
+# fields of each table we rebuild, in this onnxruntime's schema (a newer writer's extra field must not be dropped)
+SESSION_FIELDS = 4  # ort_version, model, session_state (deprecated, never written now), kernel_type_str_resolver
+RESOLVER_FIELDS, OP_FIELDS, TYPE_STR_FIELDS, ARG_FIELDS = 1, 2, 2, 2
+
+# (op_id, [(kernel_type_str, [(arg_type, index), ...]), ...])
+Resolver = list[tuple[bytes, list[tuple[bytes, list[tuple[int, int]]]]]]
+
+
+def canonicalize_ort(data: bytes) -> bytes:
+    """The same ORT-format model with the kernel type string resolver in sorted order: same input, same bytes."""
+    if len(data) < 8 or data[4:8] != FILE_ID:
+        raise LoweringError("Not an ORT format model (the flatbuffer file identifier 'ORTM' is missing).")
+    session = SessionFbs.InferenceSession.GetRootAs(data, 0)
+    _check_fields(session._tab, SESSION_FIELDS, "InferenceSession")
+    if session._tab.Offset(8):
+        raise LoweringError("This ORT format model has a (deprecated) session_state; edgec cannot canonicalise it.")
+    model = _field_pos(session._tab, 6)
+    if model is None:
+        raise LoweringError("This ORT format model has no Model table.")
+    keep_from = min(model, _vtable_pos(session._tab.Bytes, model))  # the last bytes ORT wrote for the Model
+    resolver, lowest = _read_resolver(session.KernelTypeStrResolver())
+    if lowest >= keep_from:
+        raise LoweringError(
+            "ONNX Runtime laid out this ORT format model differently than edgec expects (the kernel type string "
+            "resolver is not written after the Model), so edgec cannot make its bytes deterministic."
+        )
+    return _write(data, keep_from, model, _field_pos(session._tab, 4), resolver)
+
+
+def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[Resolver, int]:
+    """Sorted resolver contents, and the lowest buffer position of any of its tables, vectors or strings."""
+    if resolver is None:
+        return [], 1 << 62
+    lowest = [resolver._tab.Pos]
+
+    def seen(tab, slot):  # a vector's or string's position, remembered for the layout check
+        o = tab.Offset(slot)
+        if o:
+            lowest.append(tab.Vector(o) - 4)
+
+    _check_fields(resolver._tab, RESOLVER_FIELDS, "KernelTypeStrResolver")
+    seen(resolver._tab, 4)
+    ops = []
+    for i in range(resolver.OpKernelTypeStrArgsLength()):
+        op = resolver.OpKernelTypeStrArgs(i)
+        _check_fields(op._tab, OP_FIELDS, "OpIdKernelTypeStrArgsEntry")
+        lowest.append(op._tab.Pos)
+        seen(op._tab, 4), seen(op._tab, 6)
+        type_strs = []
+        for j in range(op.KernelTypeStrArgsLength()):
+            ts = op.KernelTypeStrArgs(j)
+            _check_fields(ts._tab, TYPE_STR_FIELDS, "KernelTypeStrArgsEntry")
+            lowest.append(ts._tab.Pos)
+            seen(ts._tab, 4), seen(ts._tab, 6)
+            args = []
+            for k in range(ts.ArgsLength()):
+                arg = ts.Args(k)
+                _check_fields(arg._tab, ARG_FIELDS, "ArgTypeAndIndex")
+                lowest.append(arg._tab.Pos)
+                args.append((arg.ArgType(), arg.Index()))
+            # args keep their order: ORT fills them from the op schema (a vector, deterministic) and uses the first
+            type_strs.append((ts.KernelTypeStr() or b"", args))
+        ops.append((op.OpId() or b"", sorted(type_strs, key=lambda t: t[0])))  # these two levels are hash maps
+    ops.sort(key=lambda t: t[0])
+    return ops, min(lowest)
+
+
+def _write(data: bytes, keep_from: int, model: int, version: int | None, resolver: Resolver) -> bytes:
+    kept = len(data) - keep_from
+    builder = flatbuffers.Builder(0)
+    headroom = 2 * keep_from + 1024  # the rebuilt front is about as big as ORT's; the builder grows if not
+    builder.Bytes = bytearray(headroom + kept)
+    builder.Bytes[headroom:] = memoryview(data)[keep_from:]  # one copy of the (large) kept region
+    builder.head = headroom
+    # from here on the builder's offsets (distance from the end) of kept objects equal len(data) - position
+    version_off = None
+    if version is not None:
+        version_off = len(data) - version if version >= keep_from else builder.CreateString(_string(data, version))
+    resolver_off = _write_resolver(builder, resolver)
+    SessionFbs.Start(builder)
+    if version_off is not None:
+        SessionFbs.AddOrtVersion(builder, version_off)
+    SessionFbs.AddModel(builder, len(data) - model)
+    SessionFbs.AddKernelTypeStrResolver(builder, resolver_off)
+    root = SessionFbs.End(builder)
+    # pad so the new file length has ORT's length mod 64: then every kept byte keeps its address mod 64
+    builder.Prep(4, ALIGN_KEPT + 8)  # 4-aligned, with room for the padding and the header
+    builder.Pad((len(data) - (builder.Offset() + 8)) % ALIGN_KEPT)
+    builder.minalign = 4  # Finish adds nothing more: the length is already 4-aligned after the 8 header bytes
+    builder.Finish(root, file_identifier=FILE_ID)
+    assert (builder.Offset() - len(data)) % ALIGN_KEPT == 0
+    return bytes(memoryview(builder.Bytes)[builder.head :])
+
+
+def _write_resolver(builder: flatbuffers.Builder, resolver: Resolver) -> int:
+    op_offs = []
+    for op_id, type_strs in resolver:
+        ts_offs = []
+        for type_str, args in type_strs:
+            arg_offs = []
+            for arg_type, index in args:
+                ArgFbs.Start(builder)
+                ArgFbs.AddArgType(builder, arg_type)
+                ArgFbs.AddIndex(builder, index)
+                arg_offs.append(ArgFbs.End(builder))
+            args_vec = _offset_vector(builder, arg_offs)
+            name = builder.CreateString(type_str)
+            TypeStrFbs.Start(builder)
+            TypeStrFbs.AddKernelTypeStr(builder, name)
+            TypeStrFbs.AddArgs(builder, args_vec)
+            ts_offs.append(TypeStrFbs.End(builder))
+        ts_vec = _offset_vector(builder, ts_offs)
+        name = builder.CreateString(op_id)
+        OpFbs.Start(builder)
+        OpFbs.AddOpId(builder, name)
+        OpFbs.AddKernelTypeStrArgs(builder, ts_vec)
+        op_offs.append(OpFbs.End(builder))
+    ops_vec = _offset_vector(builder, op_offs)
+    ResolverFbs.Start(builder)
+    ResolverFbs.AddOpKernelTypeStrArgs(builder, ops_vec)
+    return ResolverFbs.End(builder)
+
+
+def _offset_vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:
+    builder.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        builder.PrependUOffsetTRelative(off)
+    return builder.EndVector()
+
+
+def _field_pos(tab, slot: int) -> int | None:
+    """Position of the table/string a uoffset field points to (None when absent)."""
+    o = tab.Offset(slot)
+    return tab.Indirect(tab.Pos + o) if o else None
+
+
+def _vtable_pos(buf, table_pos: int) -> int:
+    return table_pos - encode.Get(N.SOffsetTFlags.packer_type, buf, table_pos)
+
+
+def _check_fields(tab, known: int, name: str) -> None:
+    """Refuse tables with fields this schema does not know: rebuilding them would drop data silently."""
+    vt = _vtable_pos(tab.Bytes, tab.Pos)
+    n = (encode.Get(N.VOffsetTFlags.packer_type, tab.Bytes, vt) - 4) // 2
+    if any(tab.Offset(4 + 2 * i) for i in range(known, n)):
+        raise LoweringError(
+            f"This ORT format model's {name} has fields the installed onnxruntime's schema does not know; "
+            "edgec cannot canonicalise it."
+        )
+
+
+def _string(buf: bytes, pos: int) -> bytes:
+    n = encode.Get(N.UOffsetTFlags.packer_type, buf, pos)
+    return bytes(buf[pos + 4 : pos + 4 + n])
