@@ -57,11 +57,30 @@ class AcceleratorSpec(Strict):
     peak_gflops_fp32: float | None = Field(default=None, gt=0)
 
 
+class EstimateSpec(Strict):
+    """Roofline knobs of edgec.validate.estimate; `edgec profiles detect` measures them for the host."""
+
+    # share of the unit's peak that each kind of op reaches (gemm: large, well-shaped GEMMs)
+    efficiency: dict[Literal["gemm", "depthwise", "elementwise", "reduce", "move"], float] = {
+        "gemm": 0.6, "depthwise": 0.25, "elementwise": 0.25, "reduce": 0.2, "move": 0.2}
+    # GEMM sides at which the vector units are full; shorter sides scale efficiency by sqrt(side / full)
+    gemm_full_m: int = Field(default=64, ge=1)
+    gemm_full_n: int = Field(default=256, ge=1)
+    gemm_full_k: int = Field(default=128, ge=1)
+    bandwidth_efficiency: float = Field(default=0.7, gt=0, le=1.5)  # achievable share of the memory bandwidth
+    op_overhead_us: float = Field(default=8.0, ge=0)  # per-op dispatch cost on the CPU runtime
+    accelerator_op_overhead_us: float = Field(default=30.0, ge=0)  # per-op cost on a GPU/NPU delegate
+    view_overhead_factor: float = Field(default=0.3, ge=0)  # reshape-like ops cost this share of an op overhead
+    # per ONNX op type, overrides its kind's efficiency (a runtime with a slow kernel, e.g. ORT's LRN)
+    op_efficiency: dict[str, float] = {}
+
+
 class Hardware(Strict):
     cpu: CpuSpec
     memory_bandwidth_gbps: float = Field(gt=0)
     memory_gb: float | None = None
     accelerators: dict[str, AcceleratorSpec] = {}
+    estimate: EstimateSpec = EstimateSpec()
 
 
 class RuntimeSettings(Strict):
@@ -152,6 +171,7 @@ class CoreMLCompression(Strict):
 
     mode: Literal["none", "int8", "palettize", "int4-block"] = "none"
     nbits: Literal[1, 2, 3, 4, 6, 8] = 6  # palettize: bits per weight (a 2**nbits-entry lookup table)
+    palette: Literal["kmeans", "uniform"] = "kmeans"  # palettize: table = 1-D k-means centroids, or an even grid
     block_size: int = Field(default=32, ge=1)  # int4-block: weights sharing one scale along the input axis
     weight_threshold: int = Field(default=2048, ge=0)  # smaller weight tensors stay uncompressed
 

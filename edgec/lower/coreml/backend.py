@@ -12,6 +12,7 @@ import onnx
 from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
+from edgec.lower.coreml import compress
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
 from edgec.lower.coreml.package import save_deterministic, set_metadata
@@ -74,6 +75,8 @@ class CoreMLBackend:
         target_name = ctx.target.coreml_minimum_deployment_target
         target = deployment_target(target_name)
         precision, precision_from = compute_precision(ctx)
+        compression = ctx.profile.coreml.compression
+        compress.check(compression, target_name, ctx.profile.name)  # fail before the slow part
         notes: list[str] = []
         ranges = RangeReport()
         keeper = None
@@ -96,6 +99,10 @@ class CoreMLBackend:
             raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
                                 f"{type(e).__name__}: {e} {tail}") from None
         convert_s = time.perf_counter() - t0
+        float_weight_bytes = compress.const_bytes(mlmodel)
+        t0 = time.perf_counter()
+        mlmodel = compress.compress(mlmodel, compression, ctx.profile.name)
+        compress_s = time.perf_counter() - t0
         descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
         descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
         user = {
@@ -115,6 +122,11 @@ class CoreMLBackend:
             raise LoweringError(f"Cannot write {path}: {e}") from None
 
         kept = fp32_ops(mlmodel.get_spec()) if precision == "fp16" else []
+        weight_bytes = compress.weight_file_bytes(path)
+        if compression.mode != "none":
+            notes.append(f"weights compressed: {compress.describe(compression)} (tensors of at least "
+                         f"{compression.weight_threshold} elements): {float_weight_bytes / 1e6:.2f} MB of "
+                         f"{precision} weights -> {weight_bytes / 1e6:.2f} MB in {compress_s:.1f} s")
         notes.append(f"CoreML ML Program for {target_name}, {precision} compute ({precision_from}), coremltools {ct.__version__}; "
                      f"lowered and converted in {convert_s:.1f} s")
         renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
@@ -136,12 +148,15 @@ class CoreMLBackend:
             profile=ctx.profile.name,
             format=self.format,
             path=path,
-            precision=precision,
+            precision=compress.artifact_precision(precision, compression),
             notes=notes,
             details={
                 "name_map": name_map.to_json(),
                 "deployment_target": target_name,
                 "compute_precision": precision,
+                "weight_compression": compression.model_dump() if compression.mode != "none" else None,
+                "float_weight_bytes": float_weight_bytes,
+                "weight_file_bytes": weight_bytes,
                 "fp32_kept_ops": kept,
                 "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
                 "coremltools": ct.__version__,
