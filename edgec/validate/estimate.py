@@ -1,0 +1,305 @@
+"""Roofline latency and memory estimate of an ONNX graph (static shapes) on a profile's hardware.
+
+Per node: work (FLOPs or int8 ops, from opcost.py) and bytes moved (inputs + outputs; weights included).
+Time of a node = max(work / (peak of its compute unit and precision x efficiency of its kind),
+bytes / memory bandwidth) + a fixed per-op overhead. Activations that runtimes fuse into the producing
+conv/matmul (Relu, Clip, ... with one consumer) cost no extra pass over memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from edgec.config.models import EstimateSpec, Profile
+from edgec.validate import opcost
+from edgec.validate.opcost import DEPTHWISE, ELEMENTWISE, GEMM, MOVE, REDUCE, VIEW, NodeView
+
+# activations every mobile runtime fuses into the conv/matmul that produces their input
+_FUSABLE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization"}
+_FUSE_INTO = {"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger"}
+
+
+@dataclass
+class OpEstimate:
+    name: str
+    op_type: str
+    kind: str
+    precision: str
+    gflop: float
+    mbytes: float
+    ms: float
+    bound: str  # compute | memory | overhead
+    fused: bool = False
+    generic: bool = False  # no cost function for this op type: costed as a copy
+
+
+@dataclass
+class Estimate:
+    profile: str
+    unit: str  # compute unit the roofline used: cpu | gpu | ane
+    threads: int
+    total_ms: float
+    compute_ms: float  # summed time of compute-bound ops (their roofline term)
+    memory_ms: float  # summed time of memory-bound ops
+    overhead_ms: float
+    gflop: float
+    peak_activation_mb: float
+    weight_mb: float
+    ops: list[OpEstimate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def compute_share(self) -> float:
+        busy = self.compute_ms + self.memory_ms
+        return self.compute_ms / busy if busy > 0 else 0.0
+
+    def top(self, n: int = 10) -> list[OpEstimate]:
+        return sorted(self.ops, key=lambda o: (-o.ms, o.name))[:n]
+
+    def summary(self, top: int = 10) -> dict:
+        """The JSON-serialisable part that goes into the manifest (the full table is a file)."""
+        return {
+            "profile": self.profile, "unit": self.unit, "threads": self.threads,
+            "total_ms": round(self.total_ms, 4), "compute_ms": round(self.compute_ms, 4),
+            "memory_ms": round(self.memory_ms, 4), "overhead_ms": round(self.overhead_ms, 4),
+            "compute_share": round(self.compute_share, 4), "gflop": round(self.gflop, 4),
+            "peak_activation_mb": round(self.peak_activation_mb, 3), "weight_mb": round(self.weight_mb, 3),
+            "top_ops": [_op_row(o) for o in self.top(top)], "notes": list(self.notes),
+        }
+
+    def write_table(self, path: Path) -> Path:
+        """Every op, slowest first, as CSV (.csv) or JSON (.json)."""
+        rows = [_op_row(o) for o in self.top(len(self.ops))]
+        if path.suffix == ".json":
+            path.write_text(json.dumps({"estimate": {k: v for k, v in self.summary(0).items() if k != "top_ops"},
+                                        "ops": rows}, indent=1) + "\n")
+            return path
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else list(OpEstimate.__dataclass_fields__))
+            w.writeheader()
+            w.writerows(rows)
+        return path
+
+
+def _op_row(o: OpEstimate) -> dict:
+    d = asdict(o)
+    for k in ("gflop", "mbytes", "ms"):
+        d[k] = round(d[k], 6)
+    return d
+
+
+# ---------------------------------------------------------------- tensors
+
+
+_ITEMSIZE = {t: np.dtype(helper.tensor_dtype_to_np_dtype(t)).itemsize for t in
+             (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.INT8,
+              onnx.TensorProto.UINT8, onnx.TensorProto.INT32, onnx.TensorProto.INT64, onnx.TensorProto.BOOL,
+              onnx.TensorProto.INT16, onnx.TensorProto.UINT16)}
+
+
+def _tensor_types(model: onnx.ModelProto) -> dict[str, tuple[list[int] | None, int]]:
+    g = model.graph
+    types: dict[str, tuple[list[int] | None, int]] = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        t = vi.type.tensor_type
+        shape = None
+        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            shape = [d.dim_value for d in t.shape.dim]
+        types[vi.name] = (shape, t.elem_type)
+    for init in g.initializer:
+        types[init.name] = (list(init.dims), init.data_type)
+    for node in g.node:  # Constant nodes carry their value
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    types[node.output[0]] = (list(a.t.dims), a.t.data_type)
+    return types
+
+
+def _nbytes(types, name: str) -> int:
+    shape, dtype = types.get(name, (None, 0))
+    if shape is None or not name:
+        return 0
+    return int(np.prod(shape)) * _ITEMSIZE.get(dtype, 4)
+
+
+def _view(node: onnx.NodeProto, types) -> NodeView:
+    ins = [types.get(n, (None, 0)) for n in node.input]
+    outs = [types.get(n, (None, 0)) for n in node.output]
+    return NodeView(node, [s for s, _ in ins], [s for s, _ in outs], [d for _, d in ins], [d for _, d in outs],
+                    opcost.attrs_of(node))
+
+
+def _consumers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    out: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            out.setdefault(name, []).append(node)
+    return out
+
+
+def _fused(model: onnx.ModelProto) -> set[int]:
+    """Indices of nodes a runtime folds into the conv/matmul before them (one consumer, same tensor)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consumers = _consumers(model)
+    graph_outputs = {o.name for o in model.graph.output}
+    fused: set[int] = set()
+    for i, node in enumerate(model.graph.node):
+        if node.op_type not in _FUSABLE or not node.input:
+            continue
+        src = producer.get(node.input[0])
+        if src is None or src.op_type not in _FUSE_INTO or src.output[0] in graph_outputs:
+            continue
+        if len(consumers.get(src.output[0], [])) == 1:
+            fused.add(i)
+    return fused
+
+
+def _int8_inputs(model: onnx.ModelProto) -> set[str]:
+    """Tensors produced by DequantizeLinear: a conv/matmul reading them runs as an int8 kernel (QDQ fusion)."""
+    return {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+
+
+def peak_activation_bytes(model: onnx.ModelProto, types=None) -> int:
+    """Largest sum of live intermediate tensors over the node order (each freed after its last consumer)."""
+    types = types or _tensor_types(model)
+    g = model.graph
+    consts = {i.name for i in g.initializer}
+    last_use: dict[str, int] = {}
+    for i, node in enumerate(g.node):
+        for name in node.input:
+            last_use[name] = i
+    keep = {o.name for o in g.output}
+    live = {i.name: _nbytes(types, i.name) for i in g.input if i.name not in consts}
+    peak = sum(live.values())
+    for i, node in enumerate(g.node):
+        if node.op_type == "Constant":
+            continue
+        for name in node.output:
+            live[name] = _nbytes(types, name)
+        peak = max(peak, sum(live.values()))
+        for name in list(live):
+            if last_use.get(name, -1) <= i and name not in keep:
+                del live[name]
+    return peak
+
+
+# ---------------------------------------------------------------- roofline
+
+
+def _unit(profile: Profile) -> tuple[str, list[str]]:
+    """Which compute unit the runtime settings put the model on."""
+    acc = profile.hardware.accelerators
+    rt = profile.runtime
+    if rt.delegate == "gpu" and "gpu" in acc:
+        return "gpu", []
+    if rt.compute_units in ("all", "cpu_and_ne") and "ane" in acc:
+        return "ane", []
+    if rt.compute_units == "cpu_and_gpu" and "gpu" in acc:
+        return "gpu", []
+    return "cpu", []
+
+
+def _peaks(profile: Profile, unit: str, threads: int) -> tuple[dict[str, float], list[str]]:
+    """GFLOP/s (GOP/s for int8) per precision on the unit; missing precisions derived with a note."""
+    hw = profile.hardware
+    notes: list[str] = []
+    if unit == "cpu":
+        c = hw.cpu
+        busy = min(threads, c.cores)
+        # peaks in profiles are for the whole CPU; threads use the biggest cores first
+        share = min(1.0, busy / (c.big_cores or c.cores))
+        fp32 = c.peak_gflops_fp32 * share
+        fp16 = (c.peak_gflops_fp16 or c.peak_gflops_fp32) * share
+        int8 = (c.peak_gops_int8 or 2 * c.peak_gflops_fp32) * share  # without a figure: 2x fp32
+        return {"fp32": fp32, "fp16": fp16, "int8": int8}, notes
+    a = hw.accelerators[unit]
+    fp16 = a.peak_gflops_fp16 or (a.peak_gops_int8 / 2 if a.peak_gops_int8 else None) or a.peak_gflops_fp32
+    if a.peak_gflops_fp16 is None:
+        notes.append(f"{unit} fp16 peak not in profile: derived from its other peaks")
+    fp32 = a.peak_gflops_fp32 or fp16  # ANE/GPU delegates compute fp32 models in fp16
+    int8 = a.peak_gops_int8 or fp16
+    return {"fp32": fp32, "fp16": fp16, "int8": int8}, notes
+
+
+def _gemm_efficiency(spec: EstimateSpec, gemm: tuple[int, int, int] | None) -> float:
+    """Small GEMMs cannot fill the vector units: efficiency falls off as M, N or K gets short."""
+    base = spec.efficiency.get(GEMM, 0.6)
+    if gemm is None:
+        return base
+    m, n, k = gemm
+    fill = 1.0
+    for dim, full in ((m, spec.gemm_full_m), (n, spec.gemm_full_n), (k, spec.gemm_full_k)):
+        fill *= min(1.0, dim / full) ** 0.5 if full > 0 else 1.0
+    return base * max(fill, 0.05)
+
+
+def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", threads: int | None = None) -> Estimate:
+    """Roofline estimate of `model` (static shapes, inferred value_info) on `profile`'s hardware."""
+    spec = profile.hardware.estimate
+    threads = threads or profile.runtime.threads
+    unit, notes = _unit(profile)
+    peaks, more = _peaks(profile, unit, threads)
+    notes += more
+    bw = profile.hardware.memory_bandwidth_gbps * (spec.bandwidth_efficiency if unit == "cpu" else 1.0)
+    types = _tensor_types(model)
+    fused = _fused(model)
+    int8_src = _int8_inputs(model)
+    inits = {i.name for i in model.graph.initializer}
+    overhead_ms = (spec.op_overhead_us if unit == "cpu" else spec.accelerator_op_overhead_us) / 1000.0
+
+    ops: list[OpEstimate] = []
+    for i, node in enumerate(model.graph.node):
+        if node.op_type == "Constant":
+            continue
+        view = _view(node, types)
+        work = opcost.work_of(view)
+        kind = work.kind
+        # DQ of a constant weight is folded at load time; Q/DQ around int8 kernels are fused into them
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            kind = VIEW
+        int8 = work.int8 or (kind in (GEMM, DEPTHWISE) and node.input and node.input[0] in int8_src)
+        prec = "int8" if int8 else ("fp16" if precision == "fp16" or unit != "cpu" else "fp32")
+        if kind == VIEW:
+            ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, 0.0, 0.0,
+                                  overhead_ms * spec.view_overhead_factor, "overhead", generic=work.generic))
+            continue
+        nbytes = sum(_nbytes(types, n) for n in node.input) + sum(_nbytes(types, n) for n in node.output)
+        if precision == "fp16" or unit != "cpu":
+            nbytes //= 2 if not int8 else 1
+        is_fused = i in fused
+        if is_fused:
+            nbytes = 0
+        eff = _gemm_efficiency(spec, work.gemm) if kind == GEMM else spec.efficiency.get(kind, 0.3)
+        eff = spec.op_efficiency.get(node.op_type, eff)
+        compute_ms = work.flops / (peaks[prec] * eff * 1e9) * 1e3 if work.flops else 0.0
+        memory_ms = nbytes / (bw * 1e9) * 1e3
+        busy = max(compute_ms, memory_ms)
+        oh = 0.0 if is_fused else overhead_ms
+        bound = "overhead" if busy < oh else ("compute" if compute_ms >= memory_ms else "memory")
+        ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,
+                              nbytes / 1e6, busy + oh, bound, fused=is_fused, generic=work.generic))
+
+    generic = sorted({o.op_type for o in ops if o.generic})
+    if generic:
+        notes.append("costed as plain copies (no cost function): " + ", ".join(generic))
+    weight = sum(_nbytes(types, n) for n in inits)
+    if precision == "fp16":
+        weight //= 2
+    total = sum(o.ms for o in ops)
+    oh_total = sum(min(o.ms, overhead_ms) for o in ops if not o.fused)
+    return Estimate(
+        profile=profile.name, unit=unit, threads=threads, total_ms=total,
+        compute_ms=sum(o.ms for o in ops if o.bound == "compute"),
+        memory_ms=sum(o.ms for o in ops if o.bound == "memory"),
+        overhead_ms=oh_total, gflop=sum(o.gflop for o in ops),
+        peak_activation_mb=peak_activation_bytes(model, types) / 1e6 / (2 if precision == "fp16" else 1),
+        weight_mb=weight / 1e6, ops=ops, notes=notes,
+    )

@@ -1,0 +1,115 @@
+"""Roofline estimate: work counts, roofline terms, fusion, memory, compute-unit choice, tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.config.loader import load_profile
+from edgec.validate.estimate import estimate, peak_activation_bytes
+
+
+def _conv_model(c_in=64, c_out=64, hw=56, k=3, group=1, relu=True):
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((c_out, c_in // group, k, k)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[k // 2] * 4, group=group)]
+    out = "c"
+    if relu:
+        nodes.append(helper.make_node("Relu", ["c"], ["y"], name="relu"))
+        out = "y"
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c_in, hw, hw])],
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, c_out, hw, hw])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return onnx.shape_inference.infer_shapes(m)
+
+
+def _profile(name="host", **estimate_overrides):
+    p = load_profile(name)
+    hw = p.hardware
+    est = hw.estimate.model_copy(update=estimate_overrides)
+    return p.model_copy(update={"hardware": hw.model_copy(update={"estimate": est})})
+
+
+def test_conv_flops_and_compute_bound_time():
+    prof = _profile(efficiency={"gemm": 0.5, "depthwise": 0.25, "elementwise": 0.25, "reduce": 0.2, "move": 0.2},
+                    op_overhead_us=10.0)
+    e = estimate(_conv_model(), prof, threads=prof.hardware.cpu.cores)
+    conv = next(o for o in e.ops if o.op_type == "Conv")
+    assert conv.gflop == pytest.approx(2 * 64 * 64 * 9 * 56 * 56 / 1e9)
+    assert conv.bound == "compute"
+    # a full-size GEMM (M=64, N=3136, K=576): efficiency is the base 0.5
+    expected = conv.gflop / (prof.hardware.cpu.peak_gflops_fp32 * 0.5) * 1e3 + 0.010
+    assert conv.ms == pytest.approx(expected, rel=1e-6)
+
+
+def test_relu_after_conv_is_fused_and_moves_no_bytes():
+    e = estimate(_conv_model(), _profile())
+    relu = next(o for o in e.ops if o.op_type == "Relu")
+    assert relu.fused and relu.mbytes == 0
+    # a Relu reading a graph input is not fusable: a full pass over memory
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1 << 22])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1 << 22])])
+    prof = _profile(op_overhead_us=0.0, bandwidth_efficiency=1.0)
+    e2 = estimate(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), prof)
+    (op,) = e2.ops
+    assert op.bound == "memory" and not op.fused
+    assert op.ms == pytest.approx(2 * 4 * (1 << 22) / (prof.hardware.memory_bandwidth_gbps * 1e9) * 1e3)
+
+
+def test_small_gemm_is_less_efficient_than_large():
+    prof = _profile()
+    big = estimate(_conv_model(), prof).ops[0]
+    small = estimate(_conv_model(c_in=8, c_out=8, hw=56), prof).ops[0]
+    assert small.gflop / small.ms < big.gflop / big.ms
+
+
+def test_depthwise_kind():
+    e = estimate(_conv_model(c_in=32, c_out=32, group=32, relu=False), _profile())
+    assert e.ops[0].kind == "depthwise"
+
+
+def test_peak_activation_frees_dead_tensors():
+    # x -> a -> b -> y, each 1 MB: at most two tensors live at once (input of a node and its output)
+    n = 1 << 18
+    nodes = [helper.make_node("Relu", [s], [d]) for s, d in (("x", "a"), ("a", "b"), ("b", "y"))]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])])
+    m = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert peak_activation_bytes(m) == 2 * 4 * n
+
+
+def test_compute_unit_from_runtime_settings():
+    model = _conv_model()
+    assert estimate(model, load_profile("iphone-15-pro")).unit == "ane"
+    assert estimate(model, load_profile("pixel-8")).unit == "cpu"
+    pixel = load_profile("pixel-8")
+    gpu = pixel.model_copy(update={"runtime": pixel.runtime.model_copy(update={"delegate": "gpu"})})
+    assert estimate(model, gpu).unit == "gpu"
+    # fewer threads, less of the CPU: slower
+    assert estimate(model, pixel, threads=1).total_ms > estimate(model, pixel, threads=4).total_ms
+
+
+def test_light_model_tables(tmp_path):
+    from edgec.graph.load import load_model
+    from edgec.graph.prepare import prepare
+    from edgec.samples import randomized
+
+    path = randomized("squeezenet")
+    prepared = prepare(load_model(path), {}, str(path))
+    e = estimate(prepared.model, load_profile("raspberry-pi-5"))
+    assert e.total_ms == pytest.approx(sum(o.ms for o in e.ops))
+    assert 0.6 < e.gflop < 0.8  # squeezenet 1.0 at 224: ~0.35 GMAC
+    assert 4.5 < e.weight_mb < 5.5  # 1.25 M float parameters
+    assert e.peak_activation_mb > 3.2  # at least the first conv's output (1x64x111x111 floats)
+    assert e.top(3)[0].op_type == "Conv"
+    rows = list(csv.DictReader(e.write_table(tmp_path / "ops.csv").open()))
+    assert len(rows) == len(e.ops) and float(rows[0]["ms"]) >= float(rows[-1]["ms"])
+    data = json.loads(e.write_table(tmp_path / "ops.json").read_text())
+    assert data["estimate"]["total_ms"] == pytest.approx(e.total_ms, rel=1e-3)
+    assert e.summary(5)["top_ops"][0]["name"] == rows[0]["name"]
