@@ -95,29 +95,32 @@ def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[
 
 def _write(data: bytes, keep_from: int, model: int, version: int | None, resolver: Resolver) -> bytes:
     kept = len(data) - keep_from
+    # The builder stands in for the kept region with a short zero block of the same length mod 64 that still
+    # reaches the Model table: uoffsets are relative, so the one pointer into the kept region (the Model) and
+    # every alignment come out as with the real region behind, without copying megabytes of weights twice.
+    stand_in = kept % ALIGN_KEPT + ALIGN_KEPT * (1 + (model - keep_from) // ALIGN_KEPT)
     builder = flatbuffers.Builder(0)
     headroom = 2 * keep_from + 1024  # the rebuilt front is about as big as ORT's; the builder grows if not
-    builder.Bytes = bytearray(headroom + kept)
-    builder.Bytes[headroom:] = memoryview(data)[keep_from:]  # one copy of the (large) kept region
+    builder.Bytes = bytearray(headroom + stand_in)
     builder.head = headroom
-    # from here on the builder's offsets (distance from the end) of kept objects equal len(data) - position
-    version_off = None
-    if version is not None:
-        version_off = len(data) - version if version >= keep_from else builder.CreateString(_string(data, version))
+    model_off = stand_in - (model - keep_from)  # the Model's distance from the end of the builder's buffer
+    # the version string is written again in front: the kept region's copy just stays there unreferenced
+    version_off = builder.CreateString(_string(data, version)) if version is not None else None
     resolver_off = _write_resolver(builder, resolver)
     SessionFbs.Start(builder)
     if version_off is not None:
         SessionFbs.AddOrtVersion(builder, version_off)
-    SessionFbs.AddModel(builder, len(data) - model)
+    SessionFbs.AddModel(builder, model_off)
     SessionFbs.AddKernelTypeStrResolver(builder, resolver_off)
     root = SessionFbs.End(builder)
     # pad so the new file length has ORT's length mod 64: then every kept byte keeps its address mod 64
     builder.Prep(4, ALIGN_KEPT + 8)  # 4-aligned, with room for the padding and the header
-    builder.Pad((len(data) - (builder.Offset() + 8)) % ALIGN_KEPT)
+    builder.Pad((keep_from + stand_in - (builder.Offset() + 8)) % ALIGN_KEPT)
     builder.minalign = 4  # Finish adds nothing more: the length is already 4-aligned after the 8 header bytes
     builder.Finish(root, file_identifier=FILE_ID)
-    assert (builder.Offset() - len(data)) % ALIGN_KEPT == 0
-    return bytes(memoryview(builder.Bytes)[builder.head :])
+    front = memoryview(builder.Bytes)[builder.head : len(builder.Bytes) - stand_in]
+    assert (len(front) + kept - len(data)) % ALIGN_KEPT == 0
+    return b"".join((front, memoryview(data)[keep_from:]))
 
 
 def _write_resolver(builder: flatbuffers.Builder, resolver: Resolver) -> int:
