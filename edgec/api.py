@@ -126,10 +126,10 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     for target, profile in pairs:
         try:
             shapes = profile_shapes(profile, cli_shapes)
-            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile))
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile)
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
             prepared = prepared_by_shapes[key]
             prep_s = time.perf_counter() - t0
             result = _build_one(prepared, target, profile, info, name, out_dir, reference, options)

@@ -28,22 +28,25 @@ def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[s
     return shapes
 
 
-def quantize_key(profile: Profile) -> str:
+def quantize_key(profile: Profile, target_format: str = "ort") -> str:
     """Profiles with equal keys (and input shapes) share one prepared, quantized graph."""
     q = profile.quantize
     if q.mode == "none":
         return "none"
-    return q.model_dump_json() + str(profile.validate_.numerics.precision) + str(
+    from edgec.quantize.stage import onnx_fp16
+
+    native = "" if q.mode != "fp16" or onnx_fp16(target_format) else f"native fp16 ({target_format})"
+    return native + q.model_dump_json() + str(profile.validate_.numerics.precision) + str(
         {k: v.model_dump_json() for k, v in sorted(profile.inputs.items())})
 
 
 def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
-            profile: Profile | None = None) -> PreparedGraph:
+            profile: Profile | None = None, target_format: str = "ort") -> PreparedGraph:
     prepared = _prepare_float(model, shapes, model_path)
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
-        prepared.model, prepared.quant = quantize(prepared.model, profile)
+        prepared.model, prepared.quant = quantize(prepared.model, profile, target_format)
         prepared.precision = prepared.quant.precision
         prepared.notes += prepared.quant.notes()
     return prepared

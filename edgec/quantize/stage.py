@@ -26,6 +26,14 @@ PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "in
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
 SENSITIVITY_SAMPLES = 4  # calibration samples the sensitivity search runs on
 EVAL_SEED = 4321  # seeded random accuracy samples when the calibration source leaves none held out
+# fp16 has no scales to share: CoreML (compute precision) and TFLite convert float graphs to fp16 their own way,
+# and CoreML cannot take the converter's fp16 ONNX graph (mixed fp16/fp32 Casts), so only ORT gets it
+ONNX_FP16_FORMATS = ("ort",)
+
+
+def onnx_fp16(target_format: str) -> bool:
+    """Whether fp16 mode converts the ONNX graph for this format (else the backend does it natively)."""
+    return target_format in ONNX_FP16_FORMATS
 
 
 @dataclass
@@ -45,6 +53,7 @@ class QuantResult:
     cosine_final: float | None = None
     weights_quantized: int | None = None
     seconds: float = 0.0
+    native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
     _set: CalibrationSet | None = None
     _holdout: list[int] = field(default_factory=list)
     _specs: list = field(default_factory=list)
@@ -70,11 +79,14 @@ class QuantResult:
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
+            "native_fp16": self.native_fp16,
         }
 
     def notes(self) -> list[str]:
         what = {
-            "fp16": "float16 weights and activations, float32 inputs/outputs",
+            "fp16": "float16 weights and activations, float32 inputs/outputs" + (
+                f" (by the {self.native_fp16} backend natively; the ONNX graph stays float32)"
+                if self.native_fp16 else " (ONNX-domain conversion)"),
             "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
                     f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}",
             "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)",
@@ -107,7 +119,8 @@ def name_nodes(model: onnx.ModelProto) -> None:
         seen.add(node.name)
 
 
-def quantize(model: onnx.ModelProto, profile: Profile) -> tuple[onnx.ModelProto, QuantResult]:
+def quantize(model: onnx.ModelProto, profile: Profile,
+             target_format: str = "ort") -> tuple[onnx.ModelProto, QuantResult]:
     """The quantized model and what was done. `model` has static shapes and is not modified."""
     t0 = time.perf_counter()
     spec = profile.quantize
@@ -128,7 +141,9 @@ def quantize(model: onnx.ModelProto, profile: Profile) -> tuple[onnx.ModelProto,
         measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs,
     )
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
-        if spec.mode == "fp16":
+        if spec.mode == "fp16" and not onnx_fp16(target_format):
+            out, result.native_fp16 = work_model, target_format
+        elif spec.mode == "fp16":
             out = _fp16(work_model, profile, cset, calib, specs, result)
         elif spec.mode == "int8":
             out = _static(work_model, profile, cset, calib, Path(tmp), result)

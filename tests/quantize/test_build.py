@@ -99,7 +99,7 @@ def _calib_cli(cli, model, tmp_path, calib, *extra):
     out = tmp_path / "out"
     prof = write_profile(tmp_path, mode="int8", source="random")
     r = cli.invoke(app, ["build", str(model), "--target", "ort-mobile", "--profile", str(prof), "--out", str(out),
-                         "--no-cache", "--calibration", str(calib), *extra])
+                         "--calibration", str(calib), *extra])
     return r, out
 
 
@@ -125,7 +125,7 @@ def test_int8_to_a_backend_without_qdq_is_an_error_not_a_float_build(cli, tmp_pa
     """CoreML cannot take QDQ yet: the build must say so, not lower float and call it int8."""
     model = save(classifier(), tmp_path / "clf.onnx")
     out = tmp_path / "out"
-    r = cli.invoke(app, ["build", str(model), "--target", "ios", "--out", str(out), "--no-cache",
+    r = cli.invoke(app, ["build", str(model), "--target", "ios", "--out", str(out),
                          "--quantize", "int8", "--calibration", "random"])
     assert r.exit_code in (6, 8), r.output  # UnsupportedOp / LoweringError
     assert "QuantizeLinear" in r.stderr or "DequantizeLinear" in r.stderr
