@@ -164,3 +164,26 @@ def test_edgec_conversion_is_deterministic(tmp_path):
 def test_not_an_ort_model_is_an_error():
     with pytest.raises(LoweringError, match="ORTM"):
         canonicalize_ort(b"\x08\x07" + b"\x00" * 30)
+
+
+def test_resolver_written_before_the_model_is_refused():
+    """The rewrite relies on ORT writing the resolver after the Model; a file laid out otherwise is an error."""
+    import flatbuffers
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import (
+        KernelTypeStrResolver as R, Model as M, OpIdKernelTypeStrArgsEntry as E)
+
+    b = flatbuffers.Builder(0)
+    op_id = b.CreateString("ai.onnx:Relu:14")
+    E.Start(b), E.AddOpId(b, op_id)
+    entry = E.End(b)
+    b.StartVector(4, 1, 4), b.PrependUOffsetTRelative(entry)
+    entries = b.EndVector()
+    R.Start(b), R.AddOpKernelTypeStrArgs(b, entries)
+    resolver = R.End(b)
+    M.Start(b), M.AddIrVersion(b, 8)
+    model = M.End(b)
+    InferenceSession.Start(b), InferenceSession.AddModel(b, model)
+    InferenceSession.AddKernelTypeStrResolver(b, resolver)
+    b.Finish(InferenceSession.End(b), file_identifier=b"ORTM")
+    with pytest.raises(LoweringError, match="laid out"):
+        canonicalize_ort(bytes(b.Output()))

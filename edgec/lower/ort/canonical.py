@@ -6,7 +6,8 @@ one InferenceSession to the next, so two conversions of the same model differ in
 A flatbuffer is built back to front. ORT writes the version string and the whole Model subtree first (the back of
 the file), then the resolver and the root InferenceSession table (the front). We keep the Model region byte for
 byte, at the same distance from the end of the buffer and the same residue mod 64 from its start, so every
-initializer keeps the exact alignment ORT gave it, and rebuild only the front with the resolver sorted by key.
+initializer keeps the exact alignment ORT gave it, and rebuild only the front: the root table, the version string
+and the resolver, sorted by key. The result is idempotent and a few dozen bytes longer (vtables not shared).
 """
 
 from __future__ import annotations
@@ -46,25 +47,32 @@ def canonicalize_ort(data: bytes) -> bytes:
     if model is None:
         raise LoweringError("This ORT format model has no Model table.")
     keep_from = min(model, _vtable_pos(session._tab.Bytes, model))  # the last bytes ORT wrote for the Model
-    resolver, lowest = _read_resolver(session.KernelTypeStrResolver())
-    if lowest >= keep_from:
+    resolver, highest = _read_resolver(session.KernelTypeStrResolver())
+    if highest >= keep_from:  # some of it lies in the region we keep: its order would stay in the bytes
         raise LoweringError(
             "ONNX Runtime laid out this ORT format model differently than edgec expects (the kernel type string "
             "resolver is not written after the Model), so edgec cannot make its bytes deterministic."
         )
-    return _write(data, keep_from, model, _field_pos(session._tab, 4), resolver)
+    version = _field_pos(session._tab, 4)
+    out = _write(data, keep_from, model, version, resolver)
+    version_str = _string(data, version) if version is not None else None
+    _check_written(out, len(out) - (len(data) - model), version_str, len(resolver))
+    return out
 
 
 def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[Resolver, int]:
-    """Sorted resolver contents, and the lowest buffer position of any of its tables, vectors or strings."""
-    if resolver is None:
-        return [], 1 << 62
-    lowest = [resolver._tab.Pos]
+    """Sorted resolver contents, and the highest buffer position of any of its tables and vectors.
 
-    def seen(tab, slot):  # a vector's or string's position, remembered for the layout check
+    Its strings may lie in the Model region: ORT shares strings, and op ids also appear in runtime optimization
+    records. Such shared strings were written with the Model, so they do not carry the resolver's order."""
+    if resolver is None:
+        return [], -1
+    positions = [resolver._tab.Pos]
+
+    def seen(tab, slot):  # a vector's position, remembered for the layout check
         o = tab.Offset(slot)
         if o:
-            lowest.append(tab.Vector(o) - 4)
+            positions.append(tab.Vector(o) - 4)
 
     _check_fields(resolver._tab, RESOLVER_FIELDS, "KernelTypeStrResolver")
     seen(resolver._tab, 4)
@@ -72,25 +80,24 @@ def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[
     for i in range(resolver.OpKernelTypeStrArgsLength()):
         op = resolver.OpKernelTypeStrArgs(i)
         _check_fields(op._tab, OP_FIELDS, "OpIdKernelTypeStrArgsEntry")
-        lowest.append(op._tab.Pos)
-        seen(op._tab, 4), seen(op._tab, 6)
+        positions.append(op._tab.Pos)
+        seen(op._tab, 6)
         type_strs = []
         for j in range(op.KernelTypeStrArgsLength()):
             ts = op.KernelTypeStrArgs(j)
             _check_fields(ts._tab, TYPE_STR_FIELDS, "KernelTypeStrArgsEntry")
-            lowest.append(ts._tab.Pos)
-            seen(ts._tab, 4), seen(ts._tab, 6)
+            positions.append(ts._tab.Pos)
+            seen(ts._tab, 6)
             args = []
             for k in range(ts.ArgsLength()):
                 arg = ts.Args(k)
                 _check_fields(arg._tab, ARG_FIELDS, "ArgTypeAndIndex")
-                lowest.append(arg._tab.Pos)
+                positions.append(arg._tab.Pos)
                 args.append((arg.ArgType(), arg.Index()))
-            # args keep their order: ORT fills them from the op schema (a vector, deterministic) and uses the first
-            type_strs.append((ts.KernelTypeStr() or b"", args))
-        ops.append((op.OpId() or b"", sorted(type_strs, key=lambda t: t[0])))  # these two levels are hash maps
-    ops.sort(key=lambda t: t[0])
-    return ops, min(lowest)
+            type_strs.append((ts.KernelTypeStr() or b"", args))  # args keep ORT's order: a vector, not a map
+        ops.append((op.OpId() or b"", sorted(type_strs)))  # these two levels are hash maps in ORT
+    ops.sort()
+    return ops, max(positions)
 
 
 def _write(data: bytes, keep_from: int, model: int, version: int | None, resolver: Resolver) -> bytes:
@@ -157,6 +164,19 @@ def _offset_vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:
     for off in reversed(offsets):
         builder.PrependUOffsetTRelative(off)
     return builder.EndVector()
+
+
+def _check_written(out: bytes, model: int, version: bytes | None, n_ops: int) -> None:
+    """Cheap read-back of what was rebuilt, so a layout slip fails the build instead of shipping a broken file."""
+    session = SessionFbs.InferenceSession.GetRootAs(out, 0)
+    resolver = session.KernelTypeStrResolver()
+    if (
+        out[4:8] != FILE_ID
+        or _field_pos(session._tab, 6) != model
+        or session.OrtVersion() != version
+        or (resolver.OpKernelTypeStrArgsLength() if resolver else 0) != n_ops
+    ):
+        raise LoweringError("Internal error: the canonical ORT format model does not read back as written.")
 
 
 def _field_pos(tab, slot: int) -> int | None:
