@@ -1,0 +1,50 @@
+"""TFLite / LiteRT backend: our own ONNX -> TFLite flatbuffer lowering, run by LiteRT with XNNPACK."""
+
+from __future__ import annotations
+
+import onnx
+
+from edgec.artifact import Artifact, LowerContext
+from edgec.errors import LoweringError, UnsupportedOp
+from edgec.lower.tflite.convert import convert
+from edgec.lower.tflite.registry import REGISTRY
+from edgec.validate.runners.host_litert import LiteRTRunner
+
+
+class TFLiteBackend:
+    format = "tflite"
+
+    def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+        """Every node the registry cannot lower (missing op, or an attribute value it rejects)."""
+        return convert(model, write=False).problems
+
+    def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
+        if ctx.precision not in ("fp32", "fp16"):
+            raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
+                                f"(fp32 and fp16 are).")
+        fp16 = ctx.precision == "fp16"
+        result = convert(model, fp16=fp16)
+        if result.problems:
+            raise UnsupportedOp(ctx.target.name, result.problems)
+        path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension or '.tflite'}"
+        path.write_bytes(result.data)
+        s = result.stats
+        notes = [
+            f"TFLite schema v3 flatbuffer, {sum(result.op_histogram.values())} ops "
+            f"({len(result.op_histogram)} kinds), signature 'serving_default' with the ONNX input/output names",
+            f"layout: {s['nhwc_ops']} ops run channels-last; {s['transpose_ops']} TRANSPOSE ops left "
+            f"(model inputs/outputs keep the ONNX layout); {s['fused_activations']} activations fused",
+        ]
+        if fp16:
+            notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
+        return Artifact(
+            target=ctx.target.name, profile=ctx.profile.name, format=self.format, path=path,
+            precision=ctx.precision, notes=notes,
+            details={"ops": result.op_histogram, "layout": s},
+        )
+
+    def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
+        return LiteRTRunner(artifact.path, threads=threads)
+
+    def supported_ops(self) -> dict[str, str]:
+        return {op: rule.note for op, rule in sorted(REGISTRY.items())}

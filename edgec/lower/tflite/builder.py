@@ -1,0 +1,138 @@
+"""The TFLite graph under construction: tensors, constant buffers, operators (one subgraph).
+
+Lowerings add to it through the LowerCtx in registry.py; writer.py turns it into flatbuffer bytes.
+Quantization parameters ride on each tensor (`Quant`) so int8 kernels can be added without new plumbing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+TFL_TYPE = {
+    np.dtype(np.float32): S.TensorType.FLOAT32, np.dtype(np.float16): S.TensorType.FLOAT16,
+    np.dtype(np.int32): S.TensorType.INT32, np.dtype(np.int64): S.TensorType.INT64,
+    np.dtype(np.uint8): S.TensorType.UINT8, np.dtype(np.int8): S.TensorType.INT8,
+    np.dtype(np.int16): S.TensorType.INT16, np.dtype(np.bool_): S.TensorType.BOOL,
+    np.dtype(np.float64): S.TensorType.FLOAT64,
+}
+
+# ops whose options carry fusedActivationFunction, and the activation ops that can be folded into them
+# CONCATENATION has the field but LiteRT ignores it (measured: shufflenet went wrong)
+_FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "DIV",
+            "AVERAGE_POOL_2D", "MAX_POOL_2D", "TRANSPOSE_CONV"}
+_ACTIVATION = {"RELU": S.ActivationFunctionType.RELU, "RELU6": S.ActivationFunctionType.RELU6,
+               "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1, "TANH": S.ActivationFunctionType.TANH}
+
+
+@dataclass
+class Quant:
+    """Affine quantization of one tensor (per-tensor when `axis` is None)."""
+
+    scale: list[float]
+    zero_point: list[int]
+    axis: int | None = None
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    buffer: int = 0  # 0 = no data (activation)
+    quant: Quant | None = None
+
+
+@dataclass
+class Op:
+    code: str  # BuiltinOperator name, e.g. "CONV_2D"
+    inputs: list[int]  # -1 = optional input left out
+    outputs: list[int]
+    options: Any = None  # a schema_py_generated *OptionsT object
+    version: int = 1
+
+
+@dataclass
+class ModelBuilder:
+    fp16_weights: bool = False  # store float constants as float16 + DEQUANTIZE (TFLite's float16 scheme)
+    tensors: list[Tensor] = field(default_factory=list)
+    buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0 is the empty sentinel
+    ops: list[Op] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    _names: set = field(default_factory=set)
+    _const_cache: dict = field(default_factory=dict)
+
+    def _unique(self, name: str) -> str:
+        base, k = name, 0
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        return name
+
+    def tensor(self, name: str, shape, dtype, quant: Quant | None = None) -> int:
+        dtype = np.dtype(dtype)
+        if dtype not in TFL_TYPE:
+            raise ValueError(f"dtype {dtype} has no TFLite tensor type")
+        self.tensors.append(Tensor(self._unique(name), tuple(int(d) for d in shape), dtype, 0, quant))
+        return len(self.tensors) - 1
+
+    def const(self, array: np.ndarray, name: str, quant: Quant | None = None) -> int:
+        """A constant tensor; float32 ones become float16 + DEQUANTIZE when fp16_weights is set."""
+        array = np.ascontiguousarray(array)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        key = (array.dtype.str, array.shape, array.tobytes(), quant is None)
+        if quant is None and key in self._const_cache:  # share identical small constants (shape vectors...)
+            return self._const_cache[key]
+        if self.fp16_weights and array.dtype == np.float32 and quant is None:
+            half = self._raw_const(array.astype(np.float16), f"{name}_fp16")
+            idx = self.tensor(name, array.shape, np.float32)
+            self.op("DEQUANTIZE", [half], [idx], version=3)
+        else:
+            idx = self._raw_const(array, name, quant)
+        if quant is None:
+            self._const_cache[key] = idx
+        return idx
+
+    def _raw_const(self, array: np.ndarray, name: str, quant: Quant | None = None) -> int:
+        idx = self.tensor(name, array.shape, array.dtype, quant)
+        self.buffers.append(array.tobytes())
+        self.tensors[idx].buffer = len(self.buffers) - 1
+        return idx
+
+    def is_const(self, idx: int) -> bool:
+        return self.tensors[idx].buffer != 0
+
+    def op(self, code: str, inputs: list[int], outputs: list[int], options: Any = None, version: int = 1) -> Op:
+        if not hasattr(S.BuiltinOperator, code):
+            raise ValueError(f"unknown TFLite builtin {code}")
+        op = Op(code, list(inputs), list(outputs), options, version)
+        self.ops.append(op)
+        return op
+
+    def fuse_activations(self) -> int:
+        """Fold RELU/RELU6/RELU_N1_TO_1/TANH into the producing op's fusedActivationFunction."""
+        consumers: dict[int, int] = {}
+        for op in self.ops:
+            for i in op.inputs:
+                consumers[i] = consumers.get(i, 0) + 1
+        producer = {o: op for op in self.ops for o in op.outputs}
+        keep, fused = [], 0
+        for op in self.ops:
+            src = producer.get(op.inputs[0]) if op.code in _ACTIVATION and op.inputs else None
+            if (src is not None and src.code in _FUSABLE and consumers.get(op.inputs[0]) == 1
+                    and op.inputs[0] not in self.outputs and src.options is not None
+                    and getattr(src.options, "fusedActivationFunction", None) == S.ActivationFunctionType.NONE
+                    and not (op.code == "TANH" and src.code == "TRANSPOSE_CONV")):
+                src.options.fusedActivationFunction = _ACTIVATION[op.code]
+                src.outputs = list(op.outputs)
+                fused += 1
+                continue
+            keep.append(op)
+        self.ops = keep
+        return fused

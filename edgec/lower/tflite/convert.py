@@ -1,0 +1,58 @@
+"""ONNX model -> TFLite bytes: IR, layout pass, one registry lowering per node, activation fusion, writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import onnx
+
+from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
+from edgec.lower.tflite.builder import ModelBuilder
+from edgec.lower.tflite.ir import from_onnx
+from edgec.lower.tflite.layout import to_nhwc
+from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.writer import serialize
+
+
+@dataclass
+class Converted:
+    data: bytes | None
+    problems: list[tuple[str, str, str]]
+    stats: dict = field(default_factory=dict)
+    op_histogram: dict = field(default_factory=dict)
+
+
+def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None) -> Converted:
+    g = from_onnx(model)
+    stats = to_nhwc(g)
+    b = ModelBuilder(fp16_weights=fp16)
+    tensors: dict[str, int] = {}
+    for name in g.inputs:
+        tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name])
+        b.inputs.append(tensors[name])
+    problems = []
+    for node in g.nodes:
+        rule = REGISTRY.get(node.op)
+        if rule is None:
+            problems.append((node.op, node.name, "no TFLite lowering for this op"))
+            continue
+        try:
+            rule.fn(LowerCtx(g, b, tensors, node))
+        except Unsupported as e:
+            problems.append((node.op, node.name, str(e)))
+    if problems or not write:
+        return Converted(None, problems, stats)
+    for name in g.outputs:
+        if name in g.inputs or name in g.consts:
+            problems.append(("Identity", name, "graph output is a graph input or constant (no op computes it)"))
+        else:
+            b.outputs.append(tensors[name])
+    if problems:
+        return Converted(None, problems, stats)
+    stats["fused_activations"] = b.fuse_activations()
+    hist: dict[str, int] = {}
+    for op in b.ops:
+        hist[op.code] = hist.get(op.code, 0) + 1
+    stats["transpose_ops"] = hist.get("TRANSPOSE", 0)
+    sig = ([(n, tensors[n]) for n in g.inputs], [(n, tensors[n]) for n in g.outputs])
+    return Converted(serialize(b, sig, external=external), [], stats, dict(sorted(hist.items())))

@@ -1,0 +1,134 @@
+"""A small mutable graph the TFLite lowering works on: nodes, constants, static shapes and dtypes.
+
+ONNX protos are awkward to rewrite in place; the layout pass and the lowerings use this instead.
+Constants (initializers and Constant nodes) are numpy arrays; every tensor has a static shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from edgec.errors import LoweringError
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict = field(default_factory=dict)
+    nhwc: bool = False  # set by the layout pass: input 0 and output 0 are channels-last
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    consts: dict[str, np.ndarray]
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, np.dtype]
+    inputs: list[str]
+    outputs: list[str]
+    opset: int = 13
+    _counter: int = 0
+
+    def fresh(self, base: str) -> str:
+        """A tensor name not used yet (deterministic: a counter, not a random suffix)."""
+        while True:
+            self._counter += 1
+            name = f"{base}__{self._counter}"
+            if name not in self.shapes and name not in self.consts:
+                return name
+
+    def producers(self) -> dict[str, Node]:
+        return {o: n for n in self.nodes for o in n.outputs if o}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                if i:
+                    out.setdefault(i, []).append(n)
+        return out
+
+
+def _attr(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode() for x in v]
+    return v
+
+
+def _dims(t: onnx.TypeProto) -> tuple[int, ...] | None:
+    if not t.tensor_type.HasField("shape"):
+        return None
+    dims = []
+    for d in t.tensor_type.shape.dim:
+        if not d.HasField("dim_value"):
+            return None
+        dims.append(d.dim_value)
+    return tuple(dims)
+
+
+def from_onnx(model: onnx.ModelProto) -> Graph:
+    """Static-shape IR of `model` (shape inference is run here; dynamic dims are a LoweringError)."""
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # inference is a help, not a requirement: value_info may already be there
+        pass
+    g = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, np.dtype] = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.name in consts:
+            continue
+        dims = _dims(vi.type)
+        if dims is not None:
+            shapes[vi.name] = dims
+        if vi.type.tensor_type.elem_type:
+            dtypes[vi.name] = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+    for name, arr in consts.items():
+        shapes[name], dtypes[name] = arr.shape, arr.dtype
+    nodes = []
+    for i, n in enumerate(g.node):
+        attrs = {a.name: _attr(a) for a in n.attribute}
+        if n.op_type == "Constant" and (n.domain or "") in ("", "ai.onnx"):
+            value = attrs.get("value")
+            if value is None:
+                for key, cast in (("value_float", np.float32), ("value_int", np.int64),
+                                  ("value_floats", np.float32), ("value_ints", np.int64)):
+                    if key in attrs:
+                        value = np.array(attrs[key], dtype=cast)
+            if value is None:
+                raise LoweringError(f"Constant node '{n.name}' has no value this backend can read.")
+            consts[n.output[0]] = np.asarray(value)
+            shapes[n.output[0]], dtypes[n.output[0]] = consts[n.output[0]].shape, consts[n.output[0]].dtype
+            continue
+        nodes.append(Node(n.op_type if (n.domain or "") in ("", "ai.onnx") else f"{n.domain}.{n.op_type}",
+                          n.name or f"{n.op_type}_{i}", list(n.input), list(n.output), attrs))
+    inputs = [vi.name for vi in g.input if vi.name not in consts]
+    for name in inputs:
+        if name not in shapes:
+            raise LoweringError(f"Model input '{name}' has a dynamic or unknown shape; fix it with --input-shape.")
+    return Graph(nodes, consts, shapes, dtypes, inputs, [o.name for o in g.output], opset)
+
+
+def perm_shape(shape: tuple[int, ...], perm: list[int]) -> tuple[int, ...]:
+    return tuple(shape[p] for p in perm)
+
+
+def inverse(perm: list[int]) -> list[int]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv

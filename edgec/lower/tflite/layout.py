@@ -1,0 +1,285 @@
+"""The NCHW -> NHWC layout pass, and the ONE table of which ops care about layout.
+
+TFLite's spatial kernels are channels-last. The pass:
+1. wraps every op in NHWC_OPS (with a 4-D input) in Transpose(to NHWC) ... Transpose(back to NCHW) and marks
+   it `node.nhwc = True`, so its lowering sees NHWC input 0 / output 0;
+2. sinks Transposes through the layout-agnostic ops in AGNOSTIC (rewriting their axis attributes and
+   permuting their constant operands), so the transpose ends up after them;
+3. merges Transpose pairs (cancelled when they compose to the identity) and folds Transposes of constants.
+Model inputs/outputs keep the ONNX layout; in a conv net the Transposes left are the boundary ones.
+
+To teach the pass a new op: add it to NHWC_OPS (its lowering then receives NHWC data), or add an
+`Agnostic(data=..., rewrite=...)` entry to AGNOSTIC (see the existing rules: `rewrite(node, perm, g)` returns the
+new attrs / const inputs for the op acting on the un-transposed tensor, or None when it cannot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edgec.lower.tflite.ir import Graph, Node, inverse, perm_shape
+
+TO_NHWC = [0, 2, 3, 1]
+TO_NCHW = [0, 3, 1, 2]
+
+# Ops whose lowering expects channels-last data on input 0 and produces it on output 0 (4-D only).
+NHWC_OPS = {
+    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
+    "BatchNormalization", "InstanceNormalization", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
+}
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    attrs: dict  # attribute updates
+    consts: dict  # input index -> new constant array
+
+
+@dataclass(frozen=True)
+class Agnostic:
+    """How a layout-agnostic op follows a transpose of its data inputs.
+
+    data: indices of the inputs that carry activations ("all" = every input); each must be the output of a
+    Transpose with the same perm, or a constant (broadcast-permuted here).
+    rewrite(node, perm, graph) -> Rewrite | None: the op's attrs/const inputs when it acts on the
+    un-transposed tensor (outer axis k is inner axis perm[k]); None if it cannot be moved.
+    """
+
+    data: str | tuple[int, ...] = "all"
+    rewrite: Callable[[Node, list[int], Graph], Rewrite | None] | None = None
+
+
+def _norm(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+def axis_attr(name: str = "axis", default: int | None = None):
+    def rewrite(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+        axis = node.attrs.get(name, default)
+        if axis is None:
+            return None
+        return Rewrite({name: perm[_norm(int(axis), len(perm))]}, {})
+    return rewrite
+
+
+def _softmax(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    rank = len(perm)
+    axis = _norm(int(node.attrs.get("axis", -1 if g.opset >= 13 else 1)), rank)
+    if g.opset < 13 and axis != rank - 1:  # old Softmax flattens from `axis` on: not a per-axis op
+        return None
+    return Rewrite({"axis": perm[axis]}, {})
+
+
+def _slice(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    rank = len(perm)
+    if g.opset < 10:
+        axes = node.attrs.get("axes", list(range(len(node.attrs["starts"]))))
+        return Rewrite({"axes": [perm[_norm(a, rank)] for a in axes]}, {})
+    if any(i not in g.consts for i in node.inputs[1:] if i):
+        return None
+    starts = g.consts[node.inputs[1]]
+    axes = g.consts[node.inputs[3]] if len(node.inputs) > 3 and node.inputs[3] else np.arange(len(starts))
+    return Rewrite({}, {3: np.array([perm[_norm(int(a), rank)] for a in axes], dtype=np.int64)})
+
+
+def _pad(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    rank = len(perm)
+
+    def moved(pads):
+        pads = [int(p) for p in pads]
+        out = [0] * (2 * rank)
+        for k in range(rank):
+            out[perm[k]], out[rank + perm[k]] = pads[k], pads[rank + k]
+        return out
+    if g.opset < 11:
+        return Rewrite({"pads": moved(node.attrs["pads"])}, {})
+    if len(node.inputs) > 3 and node.inputs[3] or node.inputs[1] not in g.consts:
+        return None
+    return Rewrite({}, {1: np.array(moved(g.consts[node.inputs[1]]), dtype=np.int64)})
+
+
+def _reduce(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    if int(node.attrs.get("keepdims", 1)) != 1:  # output rank changes: the perm would change too
+        return None
+    rank = len(perm)
+    if "axes" in node.attrs:
+        return Rewrite({"axes": [perm[_norm(int(a), rank)] for a in node.attrs["axes"]]}, {})
+    if len(node.inputs) > 1 and node.inputs[1]:
+        if node.inputs[1] not in g.consts:
+            return None
+        return Rewrite({}, {1: np.array([perm[_norm(int(a), rank)] for a in g.consts[node.inputs[1]]], np.int64)})
+    return Rewrite({}, {})  # all axes
+
+
+ELEMENTWISE = Agnostic("all")
+UNARY = Agnostic((0,))
+AGNOSTIC: dict[str, Agnostic] = {
+    **{op: ELEMENTWISE for op in (
+        "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "Equal", "Less",
+        "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "Mod")},
+    **{op: UNARY for op in (
+        "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu", "Gelu", "Erf",
+        "Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
+        "Softplus", "Softsign", "Mish", "Clip", "Dropout", "Identity", "Cast", "Not", "IsNaN", "ThresholdedRelu",
+        "Shrink", "HardMax")},
+    "Concat": Agnostic("all", axis_attr("axis")),
+    "Split": Agnostic((0,), axis_attr("axis", 0)),
+    "Softmax": Agnostic((0,), _softmax),
+    "LogSoftmax": Agnostic((0,), _softmax),
+    "Slice": Agnostic((0,), _slice),
+    "Pad": Agnostic((0,), _pad),
+    **{op: Agnostic((0,), _reduce) for op in (
+        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
+        "ReduceSumSquare", "ReduceLogSumExp")},
+}
+# Dropout/HardMax etc. are listed by name only; ops without a lowering stay unsupported either way.
+
+
+def to_nhwc(g: Graph) -> dict[str, int]:
+    """Run the pass in place; returns counts for the notes."""
+    wrapped = _wrap_nhwc_ops(g)
+    _normalize_transposes(g)
+    moved = _sink(g)
+    _remove_dead_transposes(g)
+    left = sum(1 for n in g.nodes if n.op == "Transpose")
+    return {"nhwc_ops": wrapped, "transposes_moved": moved, "transposes_left": left}
+
+
+def _transpose(g: Graph, src: str, dst: str, perm: list[int], name: str) -> Node:
+    return Node("Transpose", name, [src], [dst], {"perm": list(perm)})
+
+
+def _wrap_nhwc_ops(g: Graph) -> int:
+    out, count = [], 0
+    for n in g.nodes:
+        if n.op in NHWC_OPS and n.inputs and len(g.shapes.get(n.inputs[0], ())) == 4 and n.inputs[0] not in g.consts:
+            x = n.inputs[0]
+            xt = g.fresh(f"{x}_nhwc")
+            g.shapes[xt], g.dtypes[xt] = perm_shape(g.shapes[x], TO_NHWC), g.dtypes.get(x, np.dtype(np.float32))
+            out.append(_transpose(g, x, xt, TO_NHWC, f"{n.name}/to_nhwc"))
+            n.inputs[0] = xt
+            y = n.outputs[0]
+            yt = g.fresh(f"{y}_nhwc")
+            g.shapes[yt], g.dtypes[yt] = perm_shape(g.shapes[y], TO_NHWC), g.dtypes.get(y, np.dtype(np.float32))
+            n.outputs[0] = yt
+            n.nhwc = True
+            out.append(n)
+            out.append(_transpose(g, yt, y, TO_NCHW, f"{n.name}/to_nchw"))
+            count += 1
+        else:
+            out.append(n)
+    g.nodes = out
+    return count
+
+
+def _normalize_transposes(g: Graph) -> None:
+    for n in g.nodes:
+        if n.op == "Transpose" and "perm" not in n.attrs:
+            n.attrs["perm"] = list(reversed(range(len(g.shapes[n.inputs[0]]))))
+
+
+def _sink(g: Graph) -> int:
+    moved = 0
+    for _ in range(4 * len(g.nodes) + 10):
+        if not _step(g):
+            break
+        moved += 1
+    return moved
+
+
+def _step(g: Graph) -> bool:
+    """One rewrite (a fold, merge or sink), or False when the graph is at a fixed point."""
+    prod = g.producers()
+    for idx, n in enumerate(g.nodes):
+        if n.op != "Transpose":
+            continue
+        src = n.inputs[0]
+        if src in g.consts:  # fold
+            g.consts[n.outputs[0]] = np.ascontiguousarray(np.transpose(g.consts[src], n.attrs["perm"]))
+            del g.nodes[idx]
+            return True
+        p1 = prod.get(src)
+        if p1 is not None and p1.op == "Transpose":  # merge T2(T1(x)) into one transpose of x
+            perm = [p1.attrs["perm"][j] for j in n.attrs["perm"]]
+            x = p1.inputs[0]
+            if perm == list(range(len(perm))) and n.outputs[0] not in g.outputs:
+                _rename_uses(g, n.outputs[0], x)
+                del g.nodes[idx]
+            else:
+                n.inputs[0], n.attrs["perm"] = x, perm
+            return True
+    for idx, n in enumerate(g.nodes):
+        rule = AGNOSTIC.get(n.op)
+        if rule is not None and _try_sink(g, idx, n, rule, prod):
+            return True
+    return False
+
+
+def _rename_uses(g: Graph, old: str, new: str) -> None:
+    for n in g.nodes:
+        n.inputs = [new if i == old else i for i in n.inputs]
+
+
+def _try_sink(g: Graph, idx: int, n: Node, rule: Agnostic, prod: dict[str, Node]) -> bool:
+    data = range(len(n.inputs)) if rule.data == "all" else [i for i in rule.data if i < len(n.inputs)]
+    perm = None
+    for i in data:
+        p = prod.get(n.inputs[i])
+        if p is not None and p.op == "Transpose":
+            perm = p.attrs["perm"]
+            break
+    if perm is None:
+        return False
+    rank = len(perm)
+    if any(y and len(g.shapes.get(y, ())) != rank for y in n.outputs):
+        return False  # broadcasting to a higher rank: the perm would not fit the output
+    rw = rule.rewrite(n, perm, g) if rule.rewrite else Rewrite({}, {})
+    if rw is None:
+        return False
+    new_inputs = list(n.inputs)
+    for i in data:
+        name = n.inputs[i]
+        if not name:
+            continue
+        p = prod.get(name)
+        if p is not None and p.op == "Transpose" and p.attrs["perm"] == perm:
+            new_inputs[i] = p.inputs[0]
+        elif name in g.consts and g.consts[name].ndim <= rank:
+            c = g.consts[name]
+            if c.ndim > 0 and c.size > 1:
+                c = np.transpose(c.reshape((1,) * (rank - c.ndim) + c.shape), inverse(perm))
+            new = g.fresh(name)
+            g.consts[new], g.shapes[new], g.dtypes[new] = np.ascontiguousarray(c), c.shape, c.dtype
+            new_inputs[i] = new
+        else:
+            return False
+    for i, value in rw.consts.items():
+        new = g.fresh(f"{n.name}_param{i}")
+        g.consts[new], g.shapes[new], g.dtypes[new] = value, value.shape, value.dtype
+        while len(new_inputs) <= i:
+            new_inputs.append("")
+        new_inputs[i] = new
+    n.inputs = new_inputs
+    n.attrs.update(rw.attrs)
+    after = []
+    for j, y in enumerate(n.outputs):
+        if not y:
+            continue
+        yi = g.fresh(f"{y}_t")
+        g.shapes[yi], g.dtypes[yi] = perm_shape(g.shapes[y], inverse(perm)), g.dtypes.get(y, np.dtype(np.float32))
+        n.outputs[j] = yi
+        after.append(_transpose(g, yi, y, perm, f"{n.name}/out{j}_t"))
+    g.nodes[idx + 1:idx + 1] = after
+    return True
+
+
+def _remove_dead_transposes(g: Graph) -> None:
+    while True:
+        used = {i for n in g.nodes for i in n.inputs} | set(g.outputs)
+        keep = [n for n in g.nodes if n.op != "Transpose" or n.outputs[0] in used]
+        if len(keep) == len(g.nodes):
+            return
+        g.nodes = keep

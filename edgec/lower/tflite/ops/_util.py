@@ -1,0 +1,72 @@
+"""Helpers shared by op families: ONNX padding -> TFLite padding, constant shaping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.registry import LowerCtx
+
+
+def spatial_pads(ctx: LowerCtx, in_hw, kernel, strides, dilations) -> tuple[list[int], list[int]]:
+    """(begin, end) pads per spatial axis from `pads` / `auto_pad`."""
+    n = len(kernel)
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto in ("NOTSET", ""):
+        pads = [int(p) for p in ctx.attr("pads", [0] * (2 * n))]
+        return pads[:n], pads[n:]
+    if auto == "VALID":
+        return [0] * n, [0] * n
+    begin, end = [], []
+    for i in range(n):
+        out = math.ceil(in_hw[i] / strides[i])
+        total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in_hw[i], 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else big)
+        end.append(big if auto == "SAME_UPPER" else small)
+    return begin, end
+
+
+def is_tf_same(in_hw, kernel, strides, dilations, begin, end, out_hw) -> bool:
+    """TFLite SAME pads total//2 before and the rest after, and outputs ceil(in / stride)."""
+    for i in range(len(kernel)):
+        out = math.ceil(in_hw[i] / strides[i])
+        total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in_hw[i], 0)
+        if out != out_hw[i] or begin[i] != total // 2 or end[i] != total - total // 2:
+            return False
+    return True
+
+
+def pad_nhwc(ctx: LowerCtx, x: int, shape, begin, end, value: float = 0.0) -> int:
+    """Explicit PAD (or PADV2 with `value`) of the spatial axes of an NHWC tensor."""
+    n, h, w, c = shape
+    paddings = np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], dtype=np.int32)
+    out = ctx.temp((n, h + begin[0] + end[0], w + begin[1] + end[1], c), tag="padded")
+    if value == 0.0:
+        ctx.emit("PAD", [x, ctx.constant(paddings, "paddings")], [out], S.PadOptionsT())
+    else:
+        ctx.emit("PADV2", [x, ctx.constant(paddings, "paddings"), ctx.constant(np.array([value], np.float32), "pad_value")],
+                 [out], S.PadV2OptionsT())
+    return out
+
+
+def padding_for(ctx: LowerCtx, x: int, shape, kernel, strides, dilations, begin, end, out_hw, value: float = 0.0):
+    """(input tensor, TFLite Padding) reproducing ONNX explicit pads: SAME only when exactly TF's SAME,
+    VALID when no pads, else PAD then VALID (pads=1 stride 2 under SAME would be silently wrong)."""
+    in_hw = shape[1:3]
+    if not any(begin) and not any(end):
+        return x, S.Padding.VALID
+    if is_tf_same(in_hw, kernel, strides, dilations, begin, end, out_hw):
+        return x, S.Padding.SAME
+    return pad_nhwc(ctx, x, shape, begin, end, value), S.Padding.VALID
+
+
+def full_rank(value: np.ndarray, rank: int) -> np.ndarray:
+    """A broadcastable constant with leading 1s up to `rank` (TFLite/XNNPACK broadcast same-rank shapes best)."""
+    return value.reshape((1,) * (rank - value.ndim) + value.shape) if value.ndim < rank else value
+
+
+def int_list(values) -> list[int]:
+    return [int(v) for v in values]

@@ -1,0 +1,140 @@
+"""Activations and unary math: Relu, Clip, LeakyRelu, PRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Elu,
+Exp, Log, Sqrt, Abs, Neg, Floor, Ceil, Reciprocal, Softmax/LogSoftmax (last axis)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.ops._util import full_rank
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+_UNARY = {"Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Exp": "EXP",
+          "Log": "LOG", "Sqrt": "SQRT", "Abs": "ABS", "Neg": "NEG", "Floor": "FLOOR", "Ceil": "CEIL"}
+
+
+def _float(ctx: LowerCtx) -> None:
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (only float32)")
+
+
+def _unary(code: str):
+    def lower(ctx: LowerCtx) -> None:
+        if code not in ("ABS", "NEG"):
+            _float(ctx)
+        ctx.emit(code, [ctx.input(0)], [ctx.output(0)])
+    lower.__doc__ = code
+    return lower
+
+
+for _onnx, _tfl in _UNARY.items():
+    lowers(_onnx)(_unary(_tfl))
+
+
+def _scalar(ctx: LowerCtx, value: float, tag: str) -> int:
+    return ctx.constant(np.array([value], np.float32), tag)
+
+
+def _clip_bounds(ctx: LowerCtx) -> tuple[float, float]:
+    if ctx.opset < 11:
+        return float(ctx.attr("min", -np.inf)), float(ctx.attr("max", np.inf))
+    bounds = []
+    for i, default in ((1, -np.inf), (2, np.inf)):
+        if not ctx.has_input(i):
+            bounds.append(default)
+        elif ctx.const(i) is None:
+            ctx.unsupported(f"input {i} (bound) must be a constant")
+        else:
+            bounds.append(float(ctx.const(i).reshape(-1)[0]))
+    return bounds[0], bounds[1]
+
+
+@lowers("Clip")
+def clip(ctx: LowerCtx) -> None:
+    """RELU / RELU6 / RELU_N1_TO_1 when the bounds are those, else MAXIMUM/MINIMUM."""
+    _float(ctx)
+    lo, hi = _clip_bounds(ctx)
+    fixed = {(0.0, np.inf): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}.get((lo, hi))
+    x = ctx.input(0)
+    if fixed:
+        return ctx.emit(fixed, [x], [ctx.output(0)])
+    if lo == -np.inf and hi == np.inf:
+        return ctx.alias(0, x)
+    if lo > -np.inf:
+        t = ctx.output(0) if hi == np.inf else ctx.temp(ctx.out_shape(0), tag="lo")
+        ctx.emit("MAXIMUM", [x, _scalar(ctx, lo, "min")], [t], S.MaximumMinimumOptionsT())
+        x = t
+    if hi < np.inf:
+        ctx.emit("MINIMUM", [x, _scalar(ctx, hi, "max")], [ctx.output(0)], S.MaximumMinimumOptionsT())
+
+
+@lowers("LeakyRelu")
+def leaky_relu(ctx: LowerCtx) -> None:
+    """LEAKY_RELU."""
+    _float(ctx)
+    opts = S.LeakyReluOptionsT()
+    opts.alpha = float(ctx.attr("alpha", 0.01))
+    ctx.emit("LEAKY_RELU", [ctx.input(0)], [ctx.output(0)], opts)
+
+
+@lowers("PRelu")
+def prelu(ctx: LowerCtx) -> None:
+    """PRELU (slope broadcast to the input's rank)."""
+    _float(ctx)
+    slope = ctx.const(1)
+    alpha = ctx.input(1) if slope is None else ctx.constant(full_rank(slope.astype(np.float32), len(ctx.shape(0))), "slope")
+    ctx.emit("PRELU", [ctx.input(0), alpha], [ctx.output(0)])
+
+
+@lowers("HardSigmoid")
+def hard_sigmoid(ctx: LowerCtx) -> None:
+    """max(0, min(1, alpha*x + beta)) as MUL, ADD, MINIMUM, MAXIMUM."""
+    _float(ctx)
+    shape = ctx.out_shape(0)
+    a, b = float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))
+    t1, t2, t3 = (ctx.temp(shape, tag=f"hs{i}") for i in range(3))
+    ctx.emit("MUL", [ctx.input(0), _scalar(ctx, a, "alpha")], [t1], S.MulOptionsT())
+    ctx.emit("ADD", [t1, _scalar(ctx, b, "beta")], [t2], S.AddOptionsT())
+    ctx.emit("MINIMUM", [t2, _scalar(ctx, 1.0, "one")], [t3], S.MaximumMinimumOptionsT())
+    ctx.emit("MAXIMUM", [t3, _scalar(ctx, 0.0, "zero")], [ctx.output(0)], S.MaximumMinimumOptionsT())
+
+
+@lowers("Elu")
+def elu(ctx: LowerCtx) -> None:
+    """ELU (TFLite's has alpha = 1)."""
+    _float(ctx)
+    if float(ctx.attr("alpha", 1.0)) != 1.0:
+        ctx.unsupported(f"alpha={ctx.attr('alpha')}: TFLite ELU has alpha 1")
+    ctx.emit("ELU", [ctx.input(0)], [ctx.output(0)])
+
+
+@lowers("Reciprocal")
+def reciprocal(ctx: LowerCtx) -> None:
+    """DIV(1, x)."""
+    _float(ctx)
+    ctx.emit("DIV", [_scalar(ctx, 1.0, "one"), ctx.input(0)], [ctx.output(0)], S.DivOptionsT())
+
+
+def _softmax(ctx: LowerCtx, code: str) -> None:
+    _float(ctx)
+    rank = len(ctx.shape(0))
+    axis = int(ctx.attr("axis", -1 if ctx.opset >= 13 else 1))
+    axis = axis + rank if axis < 0 else axis
+    if axis != rank - 1:
+        ctx.unsupported(f"axis={axis} is not the last axis (TFLite {code} works on the last axis)")
+    opts = S.SoftmaxOptionsT() if code == "SOFTMAX" else S.LogSoftmaxOptionsT()
+    if code == "SOFTMAX":
+        opts.beta = 1.0
+    ctx.emit(code, [ctx.input(0)], [ctx.output(0)], opts)
+
+
+@lowers("Softmax")
+def softmax(ctx: LowerCtx) -> None:
+    """SOFTMAX over the last axis."""
+    _softmax(ctx, "SOFTMAX")
+
+
+@lowers("LogSoftmax")
+def log_softmax(ctx: LowerCtx) -> None:
+    """LOG_SOFTMAX over the last axis."""
+    _softmax(ctx, "LOG_SOFTMAX")

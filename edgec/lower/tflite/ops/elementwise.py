@@ -1,0 +1,100 @@
+"""Binary/variadic arithmetic: Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean (numpy broadcasting)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.ops._util import full_rank
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+_OPTIONS = {"ADD": S.AddOptionsT, "SUB": S.SubOptionsT, "MUL": S.MulOptionsT, "DIV": S.DivOptionsT,
+            "POW": S.PowOptionsT, "MAXIMUM": S.MaximumMinimumOptionsT, "MINIMUM": S.MaximumMinimumOptionsT}
+
+
+def operand(ctx: LowerCtx, i: int) -> int:
+    """Input i; a constant is reshaped to the output's rank (leading 1s) and cast to the input dtype."""
+    c = ctx.const(i)
+    if c is None:
+        return ctx.input(i)
+    return ctx.constant(full_rank(c.astype(ctx.out_dtype(0)) if c.dtype != ctx.out_dtype(0) else c,
+                                  len(ctx.out_shape(0))), f"operand{i}")
+
+
+def _check_dtype(ctx: LowerCtx, allowed=(np.float32, np.int32, np.int64)) -> None:
+    if ctx.out_dtype(0) not in [np.dtype(d) for d in allowed]:
+        ctx.unsupported(f"dtype {ctx.out_dtype(0)} is not supported by this TFLite kernel")
+
+
+def _binary(ctx: LowerCtx, code: str, a: int, b: int, out: int) -> None:
+    ctx.emit(code, [a, b], [out], _OPTIONS[code]())
+
+
+def _lower_binary(code: str, allowed=(np.float32, np.int32, np.int64)):
+    def lower(ctx: LowerCtx) -> None:
+        _check_dtype(ctx, allowed)
+        _binary(ctx, code, operand(ctx, 0), operand(ctx, 1), ctx.output(0))
+    lower.__doc__ = f"{code} (broadcasting)"
+    return lower
+
+
+lowers("Add")(_lower_binary("ADD"))
+lowers("Sub")(_lower_binary("SUB"))
+lowers("Mul")(_lower_binary("MUL"))
+lowers("Div")(_lower_binary("DIV", (np.float32, np.int32)))
+lowers("Pow")(_lower_binary("POW", (np.float32, np.int32)))
+
+
+def _variadic(ctx: LowerCtx, code: str) -> int:
+    """Fold n inputs pairwise; returns the last tensor written (the output)."""
+    n = len([i for i in ctx.node.inputs if i])
+    if n == 1:
+        return ctx.input(0)
+    acc = operand(ctx, 0)
+    for i in range(1, n):
+        out = ctx.output(0) if i == n - 1 else ctx.temp(ctx.out_shape(0), ctx.out_dtype(0), f"acc{i}")
+        _binary(ctx, code, acc, operand(ctx, i), out)
+        acc = out
+    return acc
+
+
+@lowers("Sum")
+def sum_(ctx: LowerCtx) -> None:
+    """ADD chain."""
+    _check_dtype(ctx)
+    if len(ctx.node.inputs) == 1:
+        return ctx.alias(0, ctx.input(0))
+    _variadic(ctx, "ADD")
+
+
+@lowers("Max")
+def max_(ctx: LowerCtx) -> None:
+    """MAXIMUM chain."""
+    _check_dtype(ctx)
+    if len(ctx.node.inputs) == 1:
+        return ctx.alias(0, ctx.input(0))
+    _variadic(ctx, "MAXIMUM")
+
+
+@lowers("Min")
+def min_(ctx: LowerCtx) -> None:
+    """MINIMUM chain."""
+    _check_dtype(ctx)
+    if len(ctx.node.inputs) == 1:
+        return ctx.alias(0, ctx.input(0))
+    _variadic(ctx, "MINIMUM")
+
+
+@lowers("Mean")
+def mean(ctx: LowerCtx) -> None:
+    """ADD chain then MUL by 1/n."""
+    _check_dtype(ctx, (np.float32,))
+    n = len(ctx.node.inputs)
+    if n == 1:
+        return ctx.alias(0, ctx.input(0))
+    acc = operand(ctx, 0)
+    for i in range(1, n):
+        out = ctx.temp(ctx.out_shape(0), tag=f"acc{i}")
+        _binary(ctx, "ADD", acc, operand(ctx, i), out)
+        acc = out
+    _binary(ctx, "MUL", acc, ctx.constant(np.array([1.0 / n], np.float32), "inv_n"), ctx.output(0))

@@ -1,0 +1,60 @@
+"""Gemm and MatMul: FULLY_CONNECTED when the right operand is a constant, else BATCH_MATMUL."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+
+def _fully_connected(ctx: LowerCtx, x: int, weights: np.ndarray, bias: np.ndarray | None, out: int,
+                     keep_dims: bool) -> None:
+    """weights: (N, K) as TFLite wants them."""
+    opts = S.FullyConnectedOptionsT()
+    opts.keepNumDims = keep_dims
+    b = ctx.constant(bias.astype(np.float32), "bias") if bias is not None else -1
+    ctx.emit("FULLY_CONNECTED", [x, ctx.constant(np.ascontiguousarray(weights, np.float32), "weights"), b],
+             [out], opts, version=5 if keep_dims else 1)
+
+
+@lowers("Gemm")
+def gemm(ctx: LowerCtx) -> None:
+    """alpha*A*B' + beta*C: FULLY_CONNECTED with alpha folded into the weights and beta*C into the bias."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (only float32)")
+    if int(ctx.attr("transA", 0)):
+        ctx.unsupported("transA=1")
+    b = ctx.const(1)
+    if b is None:
+        ctx.unsupported("B (input 1) must be a constant")
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    w = (b if int(ctx.attr("transB", 0)) else b.T).astype(np.float32) * np.float32(alpha)
+    n = w.shape[0]
+    c = ctx.const(2) if ctx.has_input(2) else None
+    if ctx.has_input(2) and c is None:
+        ctx.unsupported("C (input 2) must be a constant")
+    bias = None
+    if c is not None:
+        if c.size == n and (c.ndim == 1 or c.shape[-1] == n):
+            bias = (c.reshape(n) * beta).astype(np.float32)
+        elif c.size == 1:
+            bias = np.full(n, float(c.reshape(-1)[0]) * beta, np.float32)
+        else:
+            ctx.unsupported(f"C of shape {c.shape} is not a per-column bias")
+    _fully_connected(ctx, ctx.input(0), w, bias, ctx.output(0), keep_dims=False)
+
+
+@lowers("MatMul")
+def matmul(ctx: LowerCtx) -> None:
+    """FULLY_CONNECTED (keep dims) for a constant 2-D right side, else BATCH_MATMUL."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (only float32)")
+    a_shape, b_shape = ctx.shape(0), ctx.shape(1)
+    if len(a_shape) < 2 or len(b_shape) < 2:
+        ctx.unsupported("1-D operands (vector products) are not supported")
+    b = ctx.const(1)
+    if b is not None and b.ndim == 2:
+        return _fully_connected(ctx, ctx.input(0), b.T, None, ctx.output(0), keep_dims=len(a_shape) > 2)
+    opts = S.BatchMatMulOptionsT()
+    ctx.emit("BATCH_MATMUL", [ctx.input(0), ctx.input(1)], [ctx.output(0)], opts)

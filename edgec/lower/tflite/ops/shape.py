@@ -1,0 +1,57 @@
+"""Shape ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Identity, Dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+
+def reshape_to(ctx: LowerCtx, x: int, out: int, shape) -> None:
+    opts = S.ReshapeOptionsT()
+    opts.newShape = [int(d) for d in shape]
+    ctx.emit("RESHAPE", [x, ctx.constant(np.array(shape, np.int32), "shape")], [out], opts)
+
+
+@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def reshape(ctx: LowerCtx) -> None:
+    """RESHAPE to the statically inferred output shape (the layout pass keeps NCHW order before it)."""
+    reshape_to(ctx, ctx.input(0), ctx.output(0), ctx.out_shape(0))
+
+
+@lowers("Transpose")
+def transpose(ctx: LowerCtx) -> None:
+    """TRANSPOSE, or RESHAPE when only size-1 axes move (e.g. NHWC->NCHW of N x 1 x 1 x C)."""
+    shape = ctx.shape(0)
+    perm = [int(p) for p in ctx.attr("perm", list(reversed(range(len(shape)))))]
+    moved = [p for p in perm if shape[p] != 1]
+    if moved == sorted(moved):
+        return reshape_to(ctx, ctx.input(0), ctx.output(0), ctx.out_shape(0))
+    if len(perm) > 6:
+        ctx.unsupported(f"rank {len(perm)} > 6")
+    ctx.emit("TRANSPOSE", [ctx.input(0), ctx.constant(np.array(perm, np.int32), "perm")], [ctx.output(0)],
+             S.TransposeOptionsT())
+
+
+@lowers("Concat")
+def concat(ctx: LowerCtx) -> None:
+    """CONCATENATION."""
+    rank = len(ctx.out_shape(0))
+    axis = int(ctx.attr("axis"))
+    opts = S.ConcatenationOptionsT()
+    opts.axis = axis + rank if axis < 0 else axis
+    inputs = [ctx.input(i) for i, name in enumerate(ctx.node.inputs) if name and np.prod(ctx.shape(i)) > 0]
+    if len(inputs) == 1:
+        return reshape_to(ctx, inputs[0], ctx.output(0), ctx.out_shape(0))
+    ctx.emit("CONCATENATION", inputs, [ctx.output(0)], opts)
+
+
+@lowers("Identity", "Dropout")
+def identity(ctx: LowerCtx) -> None:
+    """No op: the output is the input tensor (inference-mode Dropout)."""
+    if len(ctx.node.outputs) > 1 and ctx.node.outputs[1]:
+        ctx.unsupported("the Dropout mask output is not supported")
+    if ctx.node.op == "Dropout" and ctx.has_input(2) and (ctx.const(2) is None or bool(ctx.const(2))):
+        ctx.unsupported("training_mode Dropout")
+    ctx.alias(0, ctx.input(0))

@@ -1,0 +1,144 @@
+"""The TFLite op registry: one small function per ONNX op, registered with `@lowers("Conv")`.
+
+How to add an op (put it in a family file under ops/, and import that file in ops/__init__.py):
+
+    from ai_edge_litert import schema_py_generated as S
+    from edgec.lower.tflite.registry import LowerCtx, lowers
+
+    @lowers("HardSwish")
+    def hard_swish(ctx: LowerCtx) -> None:
+        ctx.emit("HARD_SWISH", [ctx.input(0)], [ctx.output(0)])
+
+What a lowering gets (`ctx`):
+- ctx.node: the IR node (ctx.node.op, .name, .inputs, .outputs); ctx.attr("axis", default) reads an attribute.
+- ctx.input(i): the TFLite tensor index of input i (constants are materialised on first use);
+  ctx.const(i): the numpy value of input i if it is a constant, else None; ctx.has_input(i).
+- ctx.shape(i) / ctx.out_shape(j) / ctx.dtype(i): static shapes and dtypes AS THE TENSORS ARE LAID OUT.
+- Layout: ctx.nhwc is True when the layout pass made this node channels-last (ops listed in
+  layout.NHWC_OPS, 4-D input): input 0 and output 0 are NHWC, every other input keeps its ONNX layout
+  (weights stay OIHW: permute them yourself). For a layout-agnostic op (elementwise, Concat, Softmax,
+  Slice, Pad, Reduce...) the pass has already rewritten the axis attributes and constant operands, so just
+  use ctx.attr("axis") as given. To declare how a NEW op follows a transpose, add it to layout.AGNOSTIC
+  (with an axis rewrite rule) or to layout.NHWC_OPS -- that table is the only place layout is decided.
+- ctx.output(j): the tensor index for output j (created with its shape/dtype); ctx.alias(j, t) makes output j
+  be tensor t without an op (Identity, Dropout).
+- ctx.constant(array, tag) -> a new constant tensor; ctx.temp(shape, dtype, tag) -> an intermediate tensor.
+- ctx.emit("CONV_2D", inputs, outputs, S.Conv2DOptionsT(...), version=1) adds an operator; use -1 for an
+  omitted optional input. Activations are fused into producers by a later peephole, don't do it here.
+- ctx.unsupported("why") raises; the node is then reported in UnsupportedOp with that reason (and
+  `unsupported(model)` lists it without writing anything). Check attributes BEFORE emitting anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edgec.lower.tflite.builder import ModelBuilder, Quant
+from edgec.lower.tflite.ir import Graph, Node
+
+
+class Unsupported(Exception):
+    """Raised by a lowering for an op/attribute value it cannot express in TFLite."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    fn: Callable[["LowerCtx"], None]
+    note: str
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def lowers(*op_types: str, note: str = ""):
+    """Register the decorated function as the TFLite lowering of `op_types`."""
+
+    def deco(fn):
+        for op in op_types:
+            if op in REGISTRY:
+                raise RuntimeError(f"two TFLite lowerings registered for {op}")
+            REGISTRY[op] = Rule(fn, note or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return deco
+
+
+class LowerCtx:
+    def __init__(self, graph: Graph, builder: ModelBuilder, tensors: dict[str, int], node: Node):
+        self.g, self.b, self._tensors, self.node = graph, builder, tensors, node
+
+    @property
+    def nhwc(self) -> bool:
+        return self.node.nhwc
+
+    @property
+    def opset(self) -> int:
+        return self.g.opset
+
+    def attr(self, name: str, default=None):
+        return self.node.attrs.get(name, default)
+
+    def unsupported(self, why: str):
+        raise Unsupported(why)
+
+    def has_input(self, i: int) -> bool:
+        return i < len(self.node.inputs) and bool(self.node.inputs[i])
+
+    def const(self, i: int) -> np.ndarray | None:
+        return self.g.consts.get(self.node.inputs[i]) if self.has_input(i) else None
+
+    def shape(self, i: int) -> tuple[int, ...]:
+        name = self.node.inputs[i]
+        if name not in self.g.shapes:
+            self.unsupported(f"input '{name}' has no static shape")
+        return tuple(self.g.shapes[name])
+
+    def out_shape(self, j: int = 0) -> tuple[int, ...]:
+        name = self.node.outputs[j]
+        if name not in self.g.shapes:
+            self.unsupported(f"output '{name}' has no static shape (shape inference could not infer it)")
+        return tuple(self.g.shapes[name])
+
+    def dtype(self, i: int) -> np.dtype:
+        return np.dtype(self.g.dtypes.get(self.node.inputs[i], np.float32))
+
+    def out_dtype(self, j: int = 0) -> np.dtype:
+        return np.dtype(self.g.dtypes.get(self.node.outputs[j], np.float32))
+
+    def input(self, i: int) -> int:
+        name = self.node.inputs[i]
+        if name not in self._tensors:
+            if name in self.g.consts:
+                value = self.g.consts[name]
+                if value.dtype == np.int64 and value.size and np.abs(value).max() < 2**31:
+                    value = value.astype(np.int32)  # TFLite kernels take int32 indices/shapes
+                self._tensors[name] = self.b.const(value, name)
+            else:
+                raise Unsupported(f"input '{name}' is not produced by any lowered node")
+        return self._tensors[name]
+
+    def output(self, j: int = 0, quant: Quant | None = None) -> int:
+        name = self.node.outputs[j]
+        if name not in self._tensors:
+            self._tensors[name] = self.b.tensor(name, self.out_shape(j), self.out_dtype(j), quant)
+        return self._tensors[name]
+
+    def alias(self, j: int, tensor: int) -> None:
+        name = self.node.outputs[j]
+        if name in self.g.outputs:  # graph outputs need their own tensor: copy with a no-op reshape
+            self.emit("RESHAPE", [tensor, self.constant(np.array(self.out_shape(j), np.int32), "shape")],
+                      [self.output(j)])
+        else:
+            self._tensors[name] = tensor
+
+    def constant(self, array: np.ndarray, tag: str = "const") -> int:
+        return self.b.const(np.asarray(array), f"{self.node.name}/{tag}")
+
+    def temp(self, shape, dtype=np.float32, tag: str = "t") -> int:
+        return self.b.tensor(f"{self.node.name}/{tag}", shape, dtype)
+
+    def emit(self, code: str, inputs: list[int], outputs: list[int], options=None, version: int = 1):
+        return self.b.op(code, inputs, outputs, options, version)
