@@ -43,6 +43,9 @@ class BuildOptions:
     input_shapes: list[str] = field(default_factory=list)  # NAME=D0,D1,... flags
     validate: bool = True
     model_name: str | None = None  # file stem for artifacts; defaults to the model file's stem
+    latency: str | None = None  # overrides validate.latency.mode: host|emulate|estimate|device|off
+    device: str | None = None  # overrides validate.latency.device: ssh://user@host[:port], adb:SERIAL, coreml
+    budget_ms: float | None = None  # overrides validate.latency.budget_ms
     quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
     calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
 
@@ -70,6 +73,24 @@ def _stem(path: Path) -> str:
 
 def _threads(profile: Profile) -> int:
     return max(1, min(profile.runtime.threads, os.cpu_count() or 1))
+
+
+def _with_latency(profile: Profile, options: BuildOptions) -> Profile:
+    """--latency / --device / --budget-ms override the profile's validate.latency (cache keys see them too)."""
+    update = {k: v for k, v in (("mode", options.latency), ("device", options.device),
+                                ("budget_ms", options.budget_ms)) if v is not None}
+    if not update:
+        return profile
+    from edgec.config.models import LatencySpec
+
+    lat = profile.validate_.latency
+    try:
+        lat = LatencySpec.model_validate({**lat.model_dump(), **update})
+    except ValueError as e:
+        from edgec.errors import UsageError
+
+        raise UsageError(f"--latency/--device/--budget-ms: {e.errors()[0]['msg'] if hasattr(e, 'errors') else e}") from None
+    return profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"latency": lat})})
 
 
 QUANT_MODES = ("none", "fp16", "int8", "int8-dynamic", "int8-weights")
@@ -111,7 +132,8 @@ class _Reference:
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     model_path = Path(model_path)
-    pairs = [(t, _with_quantize(p, options)) for t, p in plan_builds(options.target, options.profile)]
+    pairs = [(t, _with_latency(_with_quantize(p, options), options))
+             for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
     model = load_model(model_path)
     info = model_info(model, model_path)
@@ -201,20 +223,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         numerics = evaluate(prepared.quant, reference.original, runner, spec, threads)
     else:
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, spec.min_cosine, spec.max_abs)
-    lat_spec = profile.validate_.latency
-    if lat_spec.mode == "off":
-        latency = None
-    elif lat_spec.mode == "host":
-        latency = latency_mod.measure_host(
-            runner, feeds[0], lat_spec.runs, lat_spec.warmup, threads, lat_spec.budget_ms, lat_spec.budget_on
-        )
-    else:
-        from edgec.errors import UsageError
-
-        raise UsageError(
-            f"Latency mode '{lat_spec.mode}' (profile '{profile.name}') is not available in this version; "
-            f"use `validate: {{latency: {{mode: host}}}}` or `off`."
-        )
+    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
     return numerics, latency
 
 

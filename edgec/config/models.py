@@ -158,7 +158,9 @@ class LatencySpec(Strict):
     budget_on: Literal["median", "p90"] = "median"
     runs: int = Field(default=20, ge=1)
     warmup: int = Field(default=3, ge=0)
-    device: str | None = None  # ssh://user@host, adb:SERIAL, ...
+    device: str | None = None  # ssh://user@host[:port], adb:SERIAL, coreml (latency mode 'device')
+    time_budget_s: float | None = Field(default=None, gt=0)  # stop timing after this long (at least 3 runs)
+    host_profile: str | None = None  # emulate: profile (name or YAML) of this machine; default: detected, else 'host'
 
 
 class ValidateSpec(Strict):
