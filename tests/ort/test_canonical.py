@@ -187,3 +187,19 @@ def test_resolver_written_before_the_model_is_refused():
     b.Finish(InferenceSession.End(b), file_identifier=b"ORTM")
     with pytest.raises(LoweringError, match="laid out"):
         canonicalize_ort(bytes(b.Output()))
+
+
+def test_session_without_resolver_stays_without_one():
+    import flatbuffers
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import Model as M
+
+    b = flatbuffers.Builder(0)
+    version = b.CreateString("6")
+    M.Start(b), M.AddIrVersion(b, 8)
+    model = M.End(b)
+    InferenceSession.Start(b), InferenceSession.AddOrtVersion(b, version), InferenceSession.AddModel(b, model)
+    b.Finish(InferenceSession.End(b), file_identifier=b"ORTM")
+    out = canonicalize_ort(bytes(b.Output()))
+    s = InferenceSession.InferenceSession.GetRootAs(out, 0)
+    assert s.KernelTypeStrResolver() is None and s.OrtVersion() == b"6" and s.Model().IrVersion() == 8
+    assert canonicalize_ort(out) == out

@@ -56,17 +56,17 @@ def canonicalize_ort(data: bytes) -> bytes:
     version = _field_pos(session._tab, 4)
     out = _write(data, keep_from, model, version, resolver)
     version_str = _string(data, version) if version is not None else None
-    _check_written(out, len(out) - (len(data) - model), version_str, len(resolver))
+    _check_written(out, len(out) - (len(data) - model), version_str, resolver)
     return out
 
 
-def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[Resolver, int]:
+def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[Resolver | None, int]:
     """Sorted resolver contents, and the highest buffer position of any of its tables and vectors.
 
     Its strings may lie in the Model region: ORT shares strings, and op ids also appear in runtime optimization
     records. Such shared strings were written with the Model, so they do not carry the resolver's order."""
     if resolver is None:
-        return [], -1
+        return None, -1
     positions = [resolver._tab.Pos]
 
     def seen(tab, slot):  # a vector's position, remembered for the layout check
@@ -100,7 +100,7 @@ def _read_resolver(resolver: ResolverFbs.KernelTypeStrResolver | None) -> tuple[
     return ops, max(positions)
 
 
-def _write(data: bytes, keep_from: int, model: int, version: int | None, resolver: Resolver) -> bytes:
+def _write(data: bytes, keep_from: int, model: int, version: int | None, resolver: Resolver | None) -> bytes:
     kept = len(data) - keep_from
     # The builder stands in for the kept region with a short zero block of the same length mod 64 that still
     # reaches the Model table: uoffsets are relative, so the one pointer into the kept region (the Model) and
@@ -113,12 +113,13 @@ def _write(data: bytes, keep_from: int, model: int, version: int | None, resolve
     model_off = stand_in - (model - keep_from)  # the Model's distance from the end of the builder's buffer
     # the version string is written again in front: the kept region's copy just stays there unreferenced
     version_off = builder.CreateString(_string(data, version)) if version is not None else None
-    resolver_off = _write_resolver(builder, resolver)
+    resolver_off = _write_resolver(builder, resolver) if resolver is not None else None
     SessionFbs.Start(builder)
     if version_off is not None:
         SessionFbs.AddOrtVersion(builder, version_off)
     SessionFbs.AddModel(builder, model_off)
-    SessionFbs.AddKernelTypeStrResolver(builder, resolver_off)
+    if resolver_off is not None:
+        SessionFbs.AddKernelTypeStrResolver(builder, resolver_off)
     root = SessionFbs.End(builder)
     # pad so the new file length has ORT's length mod 64: then every kept byte keeps its address mod 64
     builder.Prep(4, ALIGN_KEPT + 8)  # 4-aligned, with room for the padding and the header
@@ -166,15 +167,16 @@ def _offset_vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:
     return builder.EndVector()
 
 
-def _check_written(out: bytes, model: int, version: bytes | None, n_ops: int) -> None:
+def _check_written(out: bytes, model: int, version: bytes | None, resolver: Resolver | None) -> None:
     """Cheap read-back of what was rebuilt, so a layout slip fails the build instead of shipping a broken file."""
     session = SessionFbs.InferenceSession.GetRootAs(out, 0)
-    resolver = session.KernelTypeStrResolver()
+    written = session.KernelTypeStrResolver()
     if (
         out[4:8] != FILE_ID
         or _field_pos(session._tab, 6) != model
         or session.OrtVersion() != version
-        or (resolver.OpKernelTypeStrArgsLength() if resolver else 0) != n_ops
+        or (written is None) != (resolver is None)
+        or (written is not None and written.OpKernelTypeStrArgsLength() != len(resolver))
     ):
         raise LoweringError("Internal error: the canonical ORT format model does not read back as written.")
 
