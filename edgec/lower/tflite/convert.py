@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import onnx
 
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
@@ -32,6 +33,9 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
         b.inputs.append(tensors[name])
     problems = []
     for node in g.nodes:
+        for name in node.inputs:  # after a failed node, stand-ins let later nodes still check themselves
+            if name and name not in tensors and name not in g.consts and name in g.shapes and problems:
+                tensors[name] = b.tensor(name, g.shapes[name], g.dtypes.get(name, np.float32))
         rule = REGISTRY.get(node.op)
         if rule is None:
             problems.append((node.op, node.name, "no TFLite lowering for this op"))

@@ -211,6 +211,15 @@ def _step(g: Graph) -> bool:
             else:
                 n.inputs[0], n.attrs["perm"] = x, perm
             return True
+    seen: dict[tuple, Node] = {}
+    for idx, n in enumerate(g.nodes):  # one transpose per (tensor, perm): x feeding two convs
+        if n.op == "Transpose":
+            key = (n.inputs[0], tuple(n.attrs["perm"]))
+            if key in seen and n.outputs[0] not in g.outputs:
+                _rename_uses(g, n.outputs[0], seen[key].outputs[0])
+                del g.nodes[idx]
+                return True
+            seen.setdefault(key, n)
     for idx, n in enumerate(g.nodes):
         rule = AGNOSTIC.get(n.op)
         if rule is not None and _try_sink(g, idx, n, rule, prod):

@@ -1,0 +1,158 @@
+"""Single ops and small chains lowered to TFLite match ONNX Runtime in LiteRT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from edgec.lower.tflite.convert import convert
+from tests.tflite.helpers import assert_close, chain, single_op
+
+R = np.random.default_rng(7)
+
+
+def w(*shape, scale=0.3):
+    return (R.standard_normal(shape) * scale).astype(np.float32)
+
+
+CONV_CASES = {
+    "plain_same": dict(shape=[1, 4, 9, 9], w=(8, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1])),
+    "stride2_pad1": dict(shape=[1, 4, 10, 10], w=(8, 4, 3, 3), attrs=dict(pads=[1, 1, 1, 1], strides=[2, 2])),
+    "asym_pads": dict(shape=[1, 4, 9, 9], w=(8, 4, 3, 3), attrs=dict(pads=[0, 1, 2, 1])),
+    "dilated": dict(shape=[1, 4, 12, 12], w=(8, 4, 3, 3), attrs=dict(pads=[2, 2, 2, 2], dilations=[2, 2])),
+    "grouped": dict(shape=[1, 8, 9, 9], w=(12, 2, 3, 3), attrs=dict(pads=[1, 1, 1, 1], group=4)),
+    "depthwise": dict(shape=[1, 6, 9, 9], w=(6, 1, 3, 3), attrs=dict(pads=[1, 1, 1, 1], group=6)),
+    "depthwise_mult2_s2": dict(shape=[1, 4, 10, 10], w=(8, 1, 3, 3), attrs=dict(pads=[1, 1, 1, 1], group=4, strides=[2, 2])),
+    "same_upper_s2": dict(shape=[1, 3, 11, 11], w=(5, 3, 3, 3), attrs=dict(auto_pad="SAME_UPPER", strides=[2, 2])),
+    "same_lower": dict(shape=[1, 3, 10, 10], w=(5, 3, 2, 2), attrs=dict(auto_pad="SAME_LOWER")),
+    "rect_kernel_valid": dict(shape=[1, 3, 10, 12], w=(5, 3, 1, 5), attrs=dict()),
+}
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv(case):
+    c = CONV_CASES[case]
+    consts = {"w": w(*c["w"]), "b": w(c["w"][0])}
+    assert_close(single_op("Conv", {"x": c["shape"]}, None, consts, **c["attrs"]))
+
+
+@pytest.mark.parametrize("attrs", [dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
+                                   dict(strides=[2, 2]), dict(strides=[1, 1], pads=[1, 0, 1, 0])])
+def test_conv_transpose(attrs):
+    consts = {"w": w(4, 6, 3, 3), "b": w(6)}
+    assert_close(single_op("ConvTranspose", {"x": [1, 4, 7, 7]}, None, consts, **attrs))
+
+
+POOL_CASES = [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])),
+    ("GlobalAveragePool", {}),
+    ("GlobalMaxPool", {}),
+    ("LRN", dict(size=5, alpha=1e-3, beta=0.75, bias=1.0)),
+]
+
+
+@pytest.mark.parametrize("op,attrs", POOL_CASES)
+def test_pool(op, attrs):
+    assert_close(single_op(op, {"x": [1, 5, 12, 12]}, None, **attrs))
+
+
+UNARY = [("Relu", {}), ("Sigmoid", {}), ("Tanh", {}), ("HardSwish", {}), ("HardSigmoid", dict(alpha=0.3, beta=0.4)),
+         ("LeakyRelu", dict(alpha=0.1)), ("Elu", {}), ("Exp", {}), ("Abs", {}), ("Neg", {}), ("Floor", {}),
+         ("Softmax", dict(axis=-1)), ("LogSoftmax", dict(axis=-1))]
+
+
+@pytest.mark.parametrize("op,attrs", UNARY)
+def test_unary(op, attrs):
+    assert_close(single_op(op, {"x": [2, 3, 4, 5]}, None, **attrs), atol=1e-5)
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 6.0), (-0.5, 0.7), (0.2, None), (-1.0, 1.0)])
+def test_clip(lo, hi):
+    consts = {"lo": np.array(lo, np.float32)}
+    names = ["x", "lo"]
+    if hi is not None:
+        consts["hi"] = np.array(hi, np.float32)
+        names.append("hi")
+    assert_close(single_op("Clip", {"x": [1, 3, 4, 4]}, None, consts, inputs=names))
+
+
+@pytest.mark.parametrize("op", ["Log", "Sqrt", "Reciprocal"])
+def test_positive_unary(op):
+    nodes = [helper.make_node("Exp", ["x"], ["e"]), helper.make_node(op, ["e"], ["y"])]
+    assert_close(chain(nodes, {"x": [2, 3, 4]}, ["y"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div", "Max", "Min"])
+def test_binary_broadcast(op):
+    assert_close(single_op(op, {"a": [2, 3, 4, 5], "b": [3, 1, 5]}, None), atol=1e-5)
+
+
+def test_pow_and_variadic():
+    nodes = [helper.make_node("Exp", ["x"], ["e"]), helper.make_node("Pow", ["e", "p"], ["y"]),
+             helper.make_node("Sum", ["x", "e", "y"], ["s"]), helper.make_node("Max", ["x", "e", "y"], ["m"])]
+    assert_close(chain(nodes, {"x": [2, 3, 4]}, ["s", "m"], {"p": np.array([1.5], np.float32)}), atol=1e-5)
+
+
+def test_prelu_after_conv():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("PRelu", ["c", "slope"], ["y"])]
+    assert_close(chain(nodes, {"x": [1, 3, 8, 8]}, ["y"], {"w": w(6, 3, 3, 3), "slope": w(6, 1, 1)}))
+
+
+def test_matmul_gemm():
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["a"]),                       # const right side, 3-D
+             helper.make_node("MatMul", ["a", "x2"], ["b"]),                       # two activations
+             helper.make_node("Gemm", ["f", "w2", "c"], ["g"], alpha=0.5, beta=2.0)]
+    model = chain(nodes, {"x": [2, 3, 4], "x2": [2, 5, 6], "f": [3, 4]}, ["b", "g"],
+                  {"w1": w(4, 5), "w2": w(4, 7), "c": w(7)})
+    assert_close(model, atol=1e-4)
+
+
+def test_shape_ops():
+    nodes = [helper.make_node("Unsqueeze", ["x", "ax"], ["u"]), helper.make_node("Transpose", ["u"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Squeeze", ["t", "ax2"], ["s"]), helper.make_node("Flatten", ["s"], ["y"], axis=2)]
+    model = chain(nodes, {"x": [2, 3, 4]}, ["y"], {"ax": np.array([1], np.int64), "ax2": np.array([2], np.int64)})
+    assert_close(model)
+
+
+def test_batchnorm_standalone():
+    consts = {"s": w(5) + 1, "b": w(5), "m": w(5), "v": np.abs(w(5)) + 0.5}
+    assert_close(single_op("BatchNormalization", {"x": [1, 5, 6, 6]}, None, consts, inputs=["x", "s", "b", "m", "v"]))
+
+
+def test_flatten_after_conv_keeps_nchw_order():
+    """A Flatten of NHWC data must see NCHW element order (H, W > 1): the layout pass keeps a TRANSPOSE there."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Flatten", ["c"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
+    assert_close(chain(nodes, {"x": [1, 3, 5, 5]}, ["y"], {"w": w(4, 3, 3, 3), "fc": w(10, 36)}))
+
+
+def test_layout_pass_leaves_boundary_transposes_only():
+    """conv -> add(const C,1,1) -> relu -> concat(axis 1) -> maxpool -> softmax(axis 1) -> conv."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "k"], ["a"]), helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["r", "c2"], ["cat"], axis=1),
+             helper.make_node("MaxPool", ["cat"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Softmax", ["p"], ["sm"], axis=1),
+             helper.make_node("Conv", ["sm", "w2"], ["y"])]
+    model = chain(nodes, {"x": [1, 3, 8, 8]}, ["y"], {"w": w(4, 3, 3, 3), "k": w(4, 1, 1), "w2": w(2, 8, 1, 1)})
+    res = assert_close(model, atol=1e-5)
+    assert res.op_histogram["TRANSPOSE"] == 2, res.op_histogram  # model input and output only
+
+
+def test_unsupported_lists_every_node():
+    nodes = [helper.make_node("Conv", ["x", "wx"], ["c"], name="conv_dyn"),      # weights not constant
+             helper.make_node("Mish", ["c"], ["m"], name="mish"),                 # no lowering
+             helper.make_node("LRN", ["m"], ["y"], name="lrn_even", size=4)]      # even window
+    model = chain(nodes, {"x": [1, 3, 8, 8], "wx": [4, 3, 3, 3]}, ["y"], opset=18)
+    problems = convert(model, write=False).problems
+    assert [(op, name) for op, name, _ in problems] == [("Conv", "conv_dyn"), ("Mish", "mish"), ("LRN", "lrn_even")]
+    assert "constant" in problems[0][2] and "even" in problems[2][2]
