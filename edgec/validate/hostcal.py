@@ -115,19 +115,27 @@ def lrn_gflops(threads: int, c: int = 64, hw: int = 56, size: int = 5, runs: int
     return (2.0 * size + 12) * c * hw * hw / (ms / 1e3) / 1e9
 
 
-def detect(threads: int | None = None) -> dict:
-    """Measure this machine; returns the host profile as a dict (YAML-ready) with a 'measured' comment block."""
+def measure(threads: int) -> dict[str, float]:
+    """One round of every micro-benchmark."""
+    return {
+        "peak": matmul_gflops(threads), "int8": matmul_int8_gops(threads), "conv": conv_gflops(threads),
+        "dw": conv_gflops(threads, c=128, group=128), "bw": bandwidth_gbps(threads),
+        "ew": elementwise_gbps(threads), "pool": maxpool_gflops(threads), "oh": op_overhead_us(threads),
+        "lrn": lrn_gflops(threads),
+    }
+
+
+def detect(threads: int | None = None, rounds: int = 3) -> dict:
+    """Measure this machine; returns the host profile as a dict (YAML-ready).
+
+    Every micro-benchmark runs `rounds` times, interleaved, and the median round counts: on a shared machine one
+    busy moment then moves no number much."""
     cores = os.cpu_count() or 1
     threads = threads or cores
-    peak = matmul_gflops(threads)
-    int8 = matmul_int8_gops(threads)
-    conv = conv_gflops(threads)
-    dw = conv_gflops(threads, c=128, group=128)
-    bw = bandwidth_gbps(threads)
-    ew = elementwise_gbps(threads)
-    pool = maxpool_gflops(threads)
-    oh = op_overhead_us(threads)
-    lrn = lrn_gflops(threads)
+    samples = [measure(threads) for _ in range(rounds)]
+    m = {k: float(np.median([s[k] for s in samples])) for k in samples[0]}
+    peak, int8, conv, dw, bw, ew, pool, oh, lrn = (m[k] for k in ("peak", "int8", "conv", "dw", "bw", "ew", "pool",
+                                                                    "oh", "lrn"))
     eff = {
         "gemm": round(min(1.0, conv / peak), 3),
         "depthwise": round(min(1.0, dw / peak), 3),
