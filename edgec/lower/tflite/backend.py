@@ -8,7 +8,7 @@ from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.registry import REGISTRY
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.validate.runners.host_litert import LiteRTRunner, xnnpack_coverage
 
 
 class TFLiteBackend:
@@ -23,7 +23,7 @@ class TFLiteBackend:
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
                                 f"(fp32 and fp16 are).")
         fp16 = ctx.precision == "fp16"
-        result = convert(model, fp16=fp16)
+        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float))
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension or '.tflite'}"
@@ -35,12 +35,18 @@ class TFLiteBackend:
             f"layout: {s['nhwc_ops']} ops run channels-last; {s['transpose_ops']} TRANSPOSE ops left "
             f"(model inputs/outputs keep the ONNX layout); {s['fused_activations']} activations fused",
         ]
+        coverage = xnnpack_coverage(path)
+        cpu = coverage["cpu"]
+        taken = sum(coverage["xnnpack"].values())
+        notes.append(f"XNNPACK took {taken} of {taken + sum(cpu.values())} ops" + (
+            "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
+            + " (from the interpreter's DELEGATE nodes)")
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(
             target=ctx.target.name, profile=ctx.profile.name, format=self.format, path=path,
             precision=ctx.precision, notes=notes,
-            details={"ops": result.op_histogram, "layout": s},
+            details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:

@@ -28,6 +28,12 @@ _ACTIVATION = {"RELU": S.ActivationFunctionType.RELU, "RELU6": S.ActivationFunct
                "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1, "TANH": S.ActivationFunctionType.TANH}
 
 
+# fp16 weights: small constants (scalars, shape-like vectors) gain nothing and cost a DEQUANTIZE each;
+# values beyond float16's range (e.g. the lowest-float pad value of MaxPool) must stay float32
+_FP16_MIN_SIZE = 16
+_FP16_MAX = float(np.finfo(np.float16).max)
+
+
 @dataclass
 class Quant:
     """Affine quantization of one tensor (per-tensor when `axis` is None)."""
@@ -89,7 +95,8 @@ class ModelBuilder:
         key = (array.dtype.str, array.shape, array.tobytes(), quant is None)
         if quant is None and key in self._const_cache:  # share identical small constants (shape vectors...)
             return self._const_cache[key]
-        if self.fp16_weights and array.dtype == np.float32 and quant is None:
+        if (self.fp16_weights and array.dtype == np.float32 and quant is None and array.size >= _FP16_MIN_SIZE
+                and np.all(np.abs(array) <= _FP16_MAX)):
             half = self._raw_const(array.astype(np.float16), f"{name}_fp16")
             idx = self.tensor(name, array.shape, np.float32)
             self.op("DEQUANTIZE", [half], [idx], version=3)

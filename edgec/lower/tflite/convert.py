@@ -23,7 +23,10 @@ class Converted:
     op_histogram: dict = field(default_factory=dict)
 
 
-def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None) -> Converted:
+def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
+            keep_float: set[str] = frozenset()) -> Converted:
+    """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
+    type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer."""
     g = from_onnx(model)
     stats = to_nhwc(g)
     b = ModelBuilder(fp16_weights=fp16)
@@ -36,6 +39,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
         for name in node.inputs:  # after a failed node, stand-ins let later nodes still check themselves
             if name and name not in tensors and name not in g.consts and name in g.shapes and problems:
                 tensors[name] = b.tensor(name, g.shapes[name], g.dtypes.get(name, np.float32))
+        b.fp16_weights = fp16 and node.op not in keep_float and node.name not in keep_float
         rule = REGISTRY.get(node.op)
         if rule is None:
             problems.append((node.op, node.name, "no TFLite lowering for this op"))

@@ -41,3 +41,39 @@ class LiteRTRunner:
         except (ValueError, RuntimeError) as e:
             raise LoweringError(f"LiteRT failed to run the model: {e}") from None
         return {k: np.array(v) for k, v in out.items()}
+
+
+def xnnpack_coverage(path: Path | str) -> dict[str, dict[str, int]]:
+    """Which ops XNNPACK took: {"xnnpack": {op: n}, "cpu": {op: n}} (TFLite builtin op names).
+
+    LiteRT keeps the original nodes next to the DELEGATE nodes that replaced them, without saying which
+    were replaced, so this derives it from the DELEGATE nodes' boundary tensors (from the last op back):
+    an op is delegated if it writes a DELEGATE output, or if every consumer of its outputs is delegated
+    and none of them is a DELEGATE input or a model output (those the CPU had to compute).
+    Uses the interpreter's `_get_ops_details()` (private, but the only per-node view the Python API has).
+    """
+    ops = interpreter(path, 1, xnnpack=True)._get_ops_details()
+    model_outputs = {d["index"] for d in interpreter(path, 1, xnnpack=False).get_output_details()}
+    delegates = [o for o in ops if o["op_name"] == "DELEGATE"]
+    d_out = {int(t) for o in delegates for t in o["outputs"]}
+    d_in = {int(t) for o in delegates for t in o["inputs"]}
+    nodes = [o for o in ops if o["op_name"] != "DELEGATE"]
+    consumers: dict[int, list[int]] = {}
+    for k, o in enumerate(nodes):
+        for t in o["inputs"]:
+            consumers.setdefault(int(t), []).append(k)
+    delegated = [False] * len(nodes)
+    for k in range(len(nodes) - 1, -1, -1):
+        outs = [int(t) for t in nodes[k]["outputs"]]
+        if any(t in d_out for t in outs):
+            delegated[k] = True
+        elif any(t in d_in or t in model_outputs for t in outs):
+            delegated[k] = False
+        else:
+            users = [c for t in outs for c in consumers.get(t, [])]
+            delegated[k] = bool(users) and all(delegated[c] for c in users)
+    report: dict[str, dict[str, int]] = {"xnnpack": {}, "cpu": {}}
+    for k, o in enumerate(nodes):
+        side = report["xnnpack" if delegated[k] else "cpu"]
+        side[o["op_name"]] = side.get(o["op_name"], 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in report.items()}

@@ -1,0 +1,73 @@
+"""Reductions: ReduceMean/Sum/Max/Min/Prod (MEAN, SUM, REDUCE_*), ArgMax/ArgMin (ARG_MAX / ARG_MIN + RESHAPE)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+_REDUCERS = {"ReduceMean": "MEAN", "ReduceSum": "SUM", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN",
+             "ReduceProd": "REDUCE_PROD"}
+_NUMERIC = {np.dtype(t) for t in (np.float32, np.int32, np.int64)}
+
+
+def _axes(ctx: LowerCtx, rank: int) -> list[int] | None:
+    """Normalised reduction axes; None = reduce nothing (noop_with_empty_axes=1 and no axes)."""
+    if "axes" in ctx.node.attrs:
+        axes = ctx.attr("axes")
+    elif ctx.has_input(1):
+        value = ctx.const(1)
+        if value is None:
+            ctx.unsupported(f"axes (input '{ctx.node.inputs[1]}') must be a constant")
+        axes = value.reshape(-1).tolist()
+    else:
+        axes = []
+    if not len(axes):
+        return None if int(ctx.attr("noop_with_empty_axes", 0)) else list(range(rank))
+    return sorted({int(a) + rank if int(a) < 0 else int(a) for a in axes})
+
+
+def _reduce(ctx: LowerCtx) -> None:
+    shape = ctx.shape(0)
+    if ctx.dtype(0) not in _NUMERIC:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32, int32, int64 only)")
+    axes = _axes(ctx, len(shape))
+    if axes is None:
+        return ctx.alias(0, ctx.input(0))
+    if any(shape[a] == 0 for a in axes) or 0 in shape:
+        ctx.unsupported("reducing an empty tensor (TFLite tensors cannot have a zero dimension)")
+    opts = S.ReducerOptionsT()
+    opts.keepDims = bool(int(ctx.attr("keepdims", 1)))
+    ctx.emit(_REDUCERS[ctx.node.op], [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")],
+             [ctx.output(0)], opts)
+
+
+for _op in _REDUCERS:
+    lowers(_op, note=f"{_REDUCERS[_op]} over constant axes")(_reduce)
+
+
+def _arg(ctx: LowerCtx) -> None:
+    code = "ARG_MAX" if ctx.node.op == "ArgMax" else "ARG_MIN"
+    shape = ctx.shape(0)
+    if int(ctx.attr("select_last_index", 0)):
+        ctx.unsupported(f"select_last_index=1 (TFLite {code} returns the first of equal values)")
+    if ctx.dtype(0) not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.uint8), np.dtype(np.int8)):
+        ctx.unsupported(f"dtype {ctx.dtype(0)}")
+    rank = len(shape)
+    axis = int(ctx.attr("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    opts = S.ArgMaxOptionsT() if code == "ARG_MAX" else S.ArgMinOptionsT()
+    opts.outputType = S.TensorType.INT64
+    out_shape = ctx.out_shape(0)
+    dropped = tuple(d for i, d in enumerate(shape) if i != axis)
+    y = ctx.output(0) if tuple(out_shape) == dropped else ctx.temp(dropped, np.int64, "arg")
+    ctx.emit(code, [ctx.input(0), ctx.constant(np.array([axis], np.int32), "axis")], [y], opts, version=2)
+    if y != ctx.output(0):  # keepdims=1: put the reduced axis back as size 1
+        opts = S.ReshapeOptionsT()
+        opts.newShape = [int(d) for d in out_shape]
+        ctx.emit("RESHAPE", [y, ctx.constant(np.array(out_shape, np.int32), "shape")], [ctx.output(0)], opts)
+
+
+lowers("ArgMax", note="ARG_MAX (first index of ties), RESHAPE for keepdims")(_arg)
+lowers("ArgMin", note="ARG_MIN (first index of ties), RESHAPE for keepdims")(_arg)
