@@ -33,6 +33,35 @@ def _latency_cell(a: ArtifactResult) -> str:
     return f"{lat.mode}: {lat.median_ms:.2f} ms median, p90 {lat.p90_ms:.2f}{budget}{mark}{noisy}"
 
 
+def _latency_section(a: ArtifactResult) -> list[str]:
+    """Mode, numbers, how they were obtained, and the estimator's slowest ops."""
+    lat = a.latency
+    d = lat.details or {}
+    lines = [f"Latency: {_latency_cell(a)}" + (f", {lat.runs} runs" if lat.runs else ""), ""]
+    if d.get("method"):
+        lines += [f"- method: {d['method']}"]
+    if lat.mode == "emulate":
+        lines += [f"- host ({lat.runtime}, {d.get('host_threads')} threads): median {d.get('host_median_ms'):.2f} ms, "
+                  f"p90 {d.get('host_p90_ms'):.2f} ms; scaled x {d.get('scale'):.3f} to {a.artifact.profile}"]
+    if d.get("device"):
+        lines += [f"- device: {d['device']}"]
+    for note in d.get("notes", []):
+        lines += [f"- {note}"]
+    if lat.message:
+        lines += [f"- {lat.message}"]
+    est = d.get("estimate")
+    if est:
+        lines += [f"- roofline on {est['profile']} ({est['unit']}, {est['threads']} threads): {est['total_ms']:.2f} ms, "
+                  f"{est['gflop']:.3f} GFLOP, {est['compute_share']:.0%} of busy time compute-bound; peak activations "
+                  f"{est['peak_activation_mb']:.1f} MB, weights {est['weight_mb']:.1f} MB"
+                  + (f"; every op in `{d['table']}`" if d.get("table") else "")]
+        if est.get("top_ops"):
+            lines += ["", "| op | type | est. ms | GFLOP | MB moved | bound |", "|---|---|---|---|---|---|"]
+            lines += [f"| {o['name']} | {o['op_type']} | {o['ms']:.3f} | {o['gflop']:.4f} | {o['mbytes']:.2f} | "
+                      f"{o['bound']}{' (fused)' if o['fused'] else ''} |" for o in est["top_ops"]]
+    return lines + [""]
+
+
 def render(result: BuildResult) -> str:
     m = result.model
     lines = [
@@ -68,8 +97,8 @@ def render(result: BuildResult) -> str:
             if a.numerics.message:
                 lines += ["", f"Numerics: {a.numerics.message}"]
             lines.append("")
-        if a.latency is not None and a.latency.message:
-            lines += [f"Latency: {a.latency.message}", ""]
+        if a.latency is not None:
+            lines += _latency_section(a)
         lines += [f"- {note}" for note in a.artifact.notes]
         if a.seconds:
             lines.append("- stage times: " + ", ".join(f"{k} {v:.2f} s" for k, v in a.seconds.items()))
