@@ -156,3 +156,11 @@ def test_unsupported_lists_every_node():
     problems = convert(model, write=False).problems
     assert [(op, name) for op, name, _ in problems] == [("Conv", "conv_dyn"), ("Mish", "mish"), ("LRN", "lrn_even")]
     assert "constant" in problems[0][2] and "even" in problems[2][2]
+
+
+def test_conv_add_mul_folded_into_conv():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "k"], ["a"]), helper.make_node("Mul", ["m", "a"], ["y"])]
+    model = chain(nodes, {"x": [1, 3, 6, 6]}, ["y"], {"w": w(4, 3, 3, 3), "k": w(4, 1, 1), "m": w(1, 4, 1, 1)})
+    res = assert_close(model, atol=1e-5)
+    assert res.op_histogram == {"CONV_2D": 1, "TRANSPOSE": 2}, res.op_histogram

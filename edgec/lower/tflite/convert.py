@@ -9,6 +9,7 @@ import onnx
 
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import ModelBuilder
+from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import from_onnx
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
@@ -28,7 +29,9 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
     type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer."""
     g = from_onnx(model)
+    folded = fold_conv_affine(g)
     stats = to_nhwc(g)
+    stats["folded_into_conv"] = folded
     b = ModelBuilder(fp16_weights=fp16)
     tensors: dict[str, int] = {}
     for name in g.inputs:
