@@ -12,8 +12,8 @@ import onnx
 from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
-from edgec.lower.coreml import compress
-from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names
+from edgec.lower.coreml import compress, features
+from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
 from edgec.lower.coreml.package import save_deterministic, set_metadata
 from edgec.lower.coreml.registry import REGISTRY, GraphView
@@ -77,6 +77,12 @@ class CoreMLBackend:
         precision, precision_from = compute_precision(ctx)
         compression = ctx.profile.coreml.compression
         compress.check(compression, target_name, ctx.profile.name)  # fail before the slow part
+        # profile mistakes (image inputs, labels, descriptions) also fail before the slow part
+        in_shapes = {v.name: list(graph.types[v.name][1] or []) for v in real_inputs(model)}
+        out_shapes = {o.name: list(graph.types[o.name][1] or []) for o in model.graph.output}
+        images = features.image_specs(ctx.profile, in_shapes)
+        classifier = features.classifier_spec(ctx.profile, out_shapes)
+        _check_descriptions(ctx, set(in_shapes) | set(out_shapes))
         notes: list[str] = []
         ranges = RangeReport()
         keeper = None
@@ -86,14 +92,26 @@ class CoreMLBackend:
         stderr = io.StringIO()  # coremltools draws progress bars on stderr; keep them for errors only
         try:
             with fresh_builder_names(), contextlib.redirect_stderr(stderr):
-                program, name_map = build_program(model, target, graph)
+                program, name_map = build_program(
+                    model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale})
                 if precision == "fp16":
                     keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
                     cp = ct.transform.FP16ComputePrecision(op_selector=keeper)
                 else:
                     cp = ct.precision.FLOAT32
+                inputs = [features.ct_image_type(ct, name_map.inputs[o], in_shapes[o], spec)
+                          for o, spec in images.items()] or None
+                classify = None
+                if classifier:
+                    classify = ct.ClassifierConfig(classifier.labels,
+                                                   predicted_probabilities_output=name_map.outputs[classifier.output])
                 mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=target,
-                                     compute_precision=cp)
+                                     compute_precision=cp, inputs=inputs, classifier_config=classify)
+                if classifier:  # the score vector became a {label: score} dictionary feature
+                    desc = mlmodel.get_spec().description
+                    name_map.outputs[classifier.output] = desc.predictedProbabilitiesName
+                    name_map.classifier = {**classifier.to_json(), "label_output": desc.predictedFeatureName}
+                name_map.images = {o: spec.to_json() for o, spec in images.items()}
         except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
             tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
             raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
@@ -105,6 +123,11 @@ class CoreMLBackend:
         compress_s = time.perf_counter() - t0
         descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
         descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
+        for onnx_name, text in ctx.profile.descriptions.items():
+            descriptions[{**name_map.inputs, **name_map.outputs}[onnx_name]] = text
+        if name_map.classifier:
+            descriptions[name_map.classifier["label_output"]] = (
+                f"most likely class label (of {len(classifier.labels)}, from {ctx.profile.coreml.labels})")
         user = {
             "edgec.version": __version__,
             "edgec.source_sha256": ctx.source_sha256,
@@ -127,6 +150,13 @@ class CoreMLBackend:
             notes.append(f"weights compressed: {compress.describe(compression)} (tensors of at least "
                          f"{compression.weight_threshold} elements): {float_weight_bytes / 1e6:.2f} MB of "
                          f"{precision} weights -> {weight_bytes / 1e6:.2f} MB in {compress_s:.1f} s")
+        for o, spec in images.items():
+            notes.append(f"input '{o}' is a CoreML {spec.color} image: pixels * {spec.scale:.6g} + {spec.bias}"
+                         + (f", then * {spec.post_scale} per channel" if spec.post_scale else ""))
+        if classifier:
+            notes.append(f"CoreML classifier: output '{classifier.output}' -> {{label: score}} feature "
+                         f"'{name_map.outputs[classifier.output]}' and label feature '{name_map.classifier['label_output']}' "
+                         f"({len(classifier.labels)} labels from {ctx.profile.coreml.labels})")
         notes.append(f"CoreML ML Program for {target_name}, {precision} compute ({precision_from}), coremltools {ct.__version__}; "
                      f"lowered and converted in {convert_s:.1f} s")
         renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
@@ -178,6 +208,15 @@ class CoreMLBackend:
 
         spec = ctx.profile.validate_.numerics
         return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2))
+
+
+def _check_descriptions(ctx: LowerContext, features_: set[str]) -> None:
+    from edgec.errors import ConfigError
+
+    unknown = sorted(set(ctx.profile.descriptions) - features_)
+    if unknown:
+        raise ConfigError(f"profile '{ctx.profile.name}': descriptions name {', '.join(map(repr, unknown))}, which "
+                          f"are not inputs or outputs of the model ({', '.join(sorted(features_))}).")
 
 
 def _json(obj) -> str:

@@ -28,14 +28,22 @@ class NameMap:
     input_dtypes: dict[str, str] = field(default_factory=dict)
     output_dtypes: dict[str, str] = field(default_factory=dict)
     tensors: dict[str, str] = field(default_factory=dict)  # every ONNX tensor that got a MIL name
+    images: dict[str, dict] = field(default_factory=dict)  # ONNX input -> features.ImageSpec json (image inputs)
+    classifier: dict | None = None  # features.ClassifierSpec json + "label_output" (the predicted-label feature)
 
     def to_json(self) -> dict:
-        return {"inputs": self.inputs, "outputs": self.outputs, "input_dtypes": self.input_dtypes,
-                "output_dtypes": self.output_dtypes}
+        d = {"inputs": self.inputs, "outputs": self.outputs, "input_dtypes": self.input_dtypes,
+             "output_dtypes": self.output_dtypes}
+        if self.images:
+            d["images"] = self.images
+        if self.classifier:
+            d["classifier"] = self.classifier
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "NameMap":
-        return cls(d["inputs"], d["outputs"], d["input_dtypes"], d["output_dtypes"])
+        return cls(d["inputs"], d["outputs"], d["input_dtypes"], d["output_dtypes"],
+                   images=d.get("images", {}), classifier=d.get("classifier"))
 
 
 def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
@@ -91,8 +99,11 @@ def fresh_builder_names():
         mb.name_count = saved
 
 
-def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None = None):
-    """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty."""
+def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None = None,
+                  post_scales: dict[str, list[float]] | None = None):
+    """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty.
+    post_scales: ONNX input -> per-channel factors the input is multiplied by first (image inputs whose
+    normalisation CoreML's ImageType cannot express alone)."""
     from coremltools.converters.mil.mil import Builder as mb
     from coremltools.converters.mil.mil import Function, Program, types
 
@@ -116,6 +127,9 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         env = Env(graph, names)
         for onnx_name, mil in name_map.inputs.items():
             env.values[onnx_name] = fn.inputs[mil]
+            if post_scales and onnx_name in post_scales:
+                factors = np.asarray(post_scales[onnx_name], np.float32).reshape(1, -1, 1, 1)
+                env.values[onnx_name] = mb.mul(x=fn.inputs[mil], y=factors, name=names.fresh(f"{mil}_std"))
         for i, node in enumerate(model.graph.node):
             n = NodeView(node, i, graph)
             result = REGISTRY[node.op_type].lower(n, env)

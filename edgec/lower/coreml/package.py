@@ -27,6 +27,9 @@ def set_metadata(mlmodel, metadata: dict[str, str], descriptions: dict[str, str]
             mlmodel.input_description[name] = text
         else:
             mlmodel.output_description[name] = text
+    for key, value in metadata.items():  # any other profile metadata key travels as user-defined metadata
+        if key not in ("author", "license", "version", "description", "short_description"):
+            mlmodel.user_defined_metadata[key] = value
     for key, value in user.items():
         mlmodel.user_defined_metadata[key] = value
     if _DATE_KEY in mlmodel.user_defined_metadata:

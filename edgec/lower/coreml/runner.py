@@ -17,14 +17,27 @@ class _MacPredict:
     name = "coreml (coremltools predict, macOS)"
     latency_meaningful = True  # the real CoreML runtime (on the Mac's own chip, not the target device's)
 
-    def __init__(self, path: Path, compute_units: str):
+    def __init__(self, path: Path, compute_units: str, images: dict[str, str] | None = None):
         import coremltools as ct
 
         self.model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, _COMPUTE_UNITS[compute_units]))
+        self.images = images or {}  # CoreML input name -> color (RGB | BGR | GRAY)
+
+    def _pil(self, pixels: np.ndarray, color: str):
+        """CoreML image inputs take a PIL image: pixels rounded and clipped to 0..255 (batch 1)."""
+        from PIL import Image
+
+        x = np.clip(np.rint(pixels[0]), 0, 255).astype(np.uint8)
+        if color == "GRAY":
+            return Image.fromarray(x[0], mode="L")
+        if color == "BGR":  # CoreML reorders the RGB image's channels into B, G, R planes itself
+            x = x[::-1]
+        return Image.fromarray(np.ascontiguousarray(x.transpose(1, 2, 0)), mode="RGB")
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {k: (self._pil(v, self.images[k]) if k in self.images else v) for k, v in feeds.items()}
         try:
-            return {k: np.asarray(v) for k, v in self.model.predict(feeds).items()}
+            return {k: (v if isinstance(v, (dict, str)) else np.asarray(v)) for k, v in self.model.predict(feeds).items()}
         except Exception as e:  # CoreML's runtime raises plain RuntimeError
             raise DeviceError(f"CoreML failed to run the model: {e}") from None
 
@@ -58,9 +71,13 @@ class CoreMLRunner:
     """Translates ONNX names/dtypes to CoreML's (int64 -> int32) and back, around the real runner."""
 
     def __init__(self, path: Path, name_map: NameMap, compute_units: str = "all", inner=None):
+        from edgec.lower.coreml.features import ImageSpec
+
         self.name_map = name_map
+        self.images = {o: ImageSpec.from_json(d) for o, d in name_map.images.items()}
         if inner is None:
-            inner = _MacPredict(path, compute_units) if sys.platform == "darwin" else _interpreter(path)
+            colors = {name_map.inputs[o]: spec.color for o, spec in self.images.items()}
+            inner = _MacPredict(path, compute_units, colors) if sys.platform == "darwin" else _interpreter(path)
         self.inner = inner
         self.name = inner.name
         # False for the MIL interpreter: callers must not report its wall time as CoreML latency
@@ -73,6 +90,14 @@ class CoreMLRunner:
             value = np.asarray(value)
             if value.dtype.kind in "iu" and value.dtype != np.int32:
                 value = value.astype(np.int32)
+            if onnx_name in self.images:  # the app passes pixels; CoreML normalises them into this tensor
+                value = self.images[onnx_name].to_pixels(value)
             mil_feeds[nm.inputs[onnx_name]] = value
         outs = self.inner.run(mil_feeds)
-        return {o: np.asarray(outs[m]).astype(nm.output_dtypes[o], copy=False) for o, m in nm.outputs.items()}
+        result = {}
+        for o, m in nm.outputs.items():
+            value = outs[m]
+            if nm.classifier and o == nm.classifier["output"]:  # {label: score} back to the score vector
+                value = np.array([value[label] for label in nm.classifier["labels"]]).reshape(nm.classifier["shape"])
+            result[o] = np.asarray(value).astype(nm.output_dtypes[o], copy=False)
+        return result

@@ -9,6 +9,7 @@ overflows to inf where the device would.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections import Counter
@@ -41,8 +42,11 @@ class _Step:
 
 
 def _np_dtype(var):
+    """numpy dtype of a tensor/scalar var; None for a string or dictionary (a classifier's outputs)."""
     from coremltools.converters.mil.mil import types
 
+    if types.is_str(var.sym_type) or types.is_dict(var.sym_type):
+        return None
     return np.dtype(types.nptype_from_builtin(var.dtype))
 
 
@@ -56,6 +60,23 @@ def _static_shape(var):
 def _const_value(var):
     v = var.val
     return v if isinstance(v, str) else np.asarray(v)
+
+
+@contextlib.contextmanager
+def _unclashing_builder_names():
+    """The milproto loader makes a `const` for each inline value (e.g. classify's class list) named from
+    the Builder's counter, "const_0", ..., which can clash with a saved op's name (the interpreter keys
+    values by name). Start the counter far away while loading."""
+    from collections import defaultdict
+
+    from coremltools.converters.mil.mil import Builder as mb
+
+    saved = mb.name_count
+    mb.name_count = defaultdict(lambda: 1_000_000_000)
+    try:
+        yield
+    finally:
+        mb.name_count = saved
 
 
 def load_program(package_path: Path):
@@ -73,7 +94,8 @@ def load_program(package_path: Path):
         spec = model.get_spec()
         if spec.WhichOneof("Type") != "mlProgram":
             raise LoweringError(f"{path} is not an ML Program (it holds a '{spec.WhichOneof('Type')}' model).")
-        program = milproto.load(spec, spec.specificationVersion, file_weights_dir=model.weights_dir or "")
+        with _unclashing_builder_names():
+            program = milproto.load(spec, spec.specificationVersion, file_weights_dir=model.weights_dir or "")
     except LoweringError:
         raise
     except Exception as e:  # protobuf / coremltools raise assorted types for damaged packages
@@ -177,6 +199,9 @@ class MilInterpreterRunner:
                                 f"the program declares {len(step.outputs)}.")
         out = []
         for name, value, dtype, shape in zip(step.outputs, results, step.dtypes, step.shapes):
+            if dtype is None:  # str / dict feature values pass through as python objects
+                out.append(value)
+                continue
             value = np.asarray(value)
             if value.dtype != dtype:
                 value = value.astype(dtype)
@@ -211,5 +236,5 @@ class MilInterpreterRunner:
         outs = {}
         for name in self.output_names:
             value = env[name]
-            outs[name] = value.astype(np.float32) if value.dtype == np.float16 else value
+            outs[name] = value.astype(np.float32) if getattr(value, "dtype", None) == np.float16 else value
         return outs
