@@ -56,3 +56,12 @@ def test_external_buffers_layout_runs(tmp_path):
     assert all(o % ALIGN == 0 and o >= 16 for o, s in offsets if s)
     ref, got, _ = run_both(_conv_net(), external=True)
     np.testing.assert_allclose(got["logits"], ref["logits"], atol=1e-4, rtol=1e-4)
+
+
+def test_scalar_constant_keeps_rank_zero():
+    """A 0-d constant must stay 0-d in the flatbuffer (np.ascontiguousarray would make it shape [1])."""
+    from edgec.lower.tflite.builder import ModelBuilder
+
+    b = ModelBuilder()
+    t = b.const(np.array(2, np.int32), "idx")
+    assert b.tensors[t].shape == ()

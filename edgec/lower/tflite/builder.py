@@ -89,7 +89,7 @@ class ModelBuilder:
 
     def const(self, array: np.ndarray, name: str, quant: Quant | None = None) -> int:
         """A constant tensor; float32 ones become float16 + DEQUANTIZE when fp16_weights is set."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d into 1-d
         if array.dtype == np.float64:
             array = array.astype(np.float32)
         key = (array.dtype.str, array.shape, array.tobytes(), quant is None)
