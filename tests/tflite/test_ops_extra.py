@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from edgec.lower.tflite.convert import convert
 from tests.tflite.helpers import assert_close, chain, single_op
@@ -15,13 +15,17 @@ RNG = np.random.default_rng(7)
 W8 = RNG.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3  # Conv 3 -> 8 channels, 3x3
 
 
-def after_conv(op: str, out_shape=None, consts: dict | None = None, extra_inputs: list[str] = (), n_out: int = 1,
-               x_shape=(1, 3, 6, 8), opset: int = 17, **attrs) -> onnx.ModelProto:
+def after_conv(op: str, consts: dict | None = None, extra_inputs: list[str] = (), n_out: int = 1,
+               x_shape=(1, 3, 6, 8), opset: int = 17, out_type: int = TensorProto.FLOAT, **attrs) -> onnx.ModelProto:
     """x -> Conv(pads 1) -> op: the op's input is NHWC inside the TFLite model."""
     outs = [f"y{i}" for i in range(n_out)]
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node(op, ["c", *extra_inputs], outs, **attrs)]
-    return chain(nodes, {"x": list(x_shape)}, outs, {"w": W8, **(consts or {})}, opset=opset)
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info(o, out_type, None) for o in outs],
+        [numpy_helper.from_array(v, k) for k, v in {"w": W8, **(consts or {})}.items()])
+    return onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
 
 
 def problems(model) -> str:
@@ -129,7 +133,7 @@ def test_reduce_axes_attribute_opset13():
 @pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
 @pytest.mark.parametrize("axis,keepdims", [(1, 1), (-1, 0), (2, 1)])
 def test_argmax(op, axis, keepdims):
-    model = after_conv(op, axis=axis, keepdims=keepdims)
+    model = after_conv(op, out_type=TensorProto.INT64, axis=axis, keepdims=keepdims)
     res = convert(model)
     assert not res.problems
     from tests.tflite.helpers import run_both
@@ -239,18 +243,27 @@ def test_cast_from_float(to):
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("Mul", ["c", "k"], ["m"]),
              helper.make_node("Cast", ["m"], ["y"], to=to)]
-    model = chain(nodes, {"x": [1, 3, 4, 5]}, ["y"], {"w": W8, "k": np.array(3.0, np.float32)})
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", to, None)],
+                              [numpy_helper.from_array(W8, "w"), numpy_helper.from_array(np.array(3.0, np.float32), "k")])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert_close(model, atol=1e-3 if to == TensorProto.FLOAT16 else 0)
 
 
 def test_cast_int_back_to_float():
-    nodes = [helper.make_node("Cast", ["x"], ["i"], to=TensorProto.INT32),
+    nodes = [helper.make_node("Mul", ["x", "k"], ["m"]),
+             helper.make_node("Cast", ["m"], ["i"], to=TensorProto.INT32),
              helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)]
-    assert_close(chain(nodes, {"x": [3, 7]}, ["y"]), atol=0)
+    assert_close(chain(nodes, {"x": [3, 7]}, ["y"], {"k": np.array(4.0, np.float32)}), atol=0)
 
 
-def test_cast_to_string_is_refused():
-    assert "to=STRING" in problems(single_op("Cast", {"x": [2]}, to=TensorProto.STRING))
+@pytest.mark.parametrize("to", [TensorProto.STRING, TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN])
+def test_cast_to_unsupported_type_is_refused(to):
+    node = helper.make_node("Cast", ["x"], ["y"], to=to)
+    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", to, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    assert f"to={TensorProto.DataType.Name(to)}" in problems(model)
 
 
 def test_log_softmax_channels_after_conv():

@@ -100,11 +100,22 @@ def gather(ctx: LowerCtx) -> None:
         indices = ctx.temp(ctx.shape(1), itype, "indices")
         ctx.emit("FLOOR_MOD", [ctx.input(1), ctx.constant(np.array(dim, itype), "dim")], [indices],
                  S.FloorModOptionsT())
-    if 0 in ctx.out_shape(0):
+    out = ctx.out_shape(0)
+    if 0 in out:
         ctx.unsupported("the result is empty (TFLite tensors cannot have a zero dimension)")
     opts = S.GatherOptionsT()
     opts.axis = axis
-    ctx.emit("GATHER", [ctx.input(0), indices], [ctx.output(0)], opts)
+    if len(ctx.shape(1)) > 0:
+        return ctx.emit("GATHER", [ctx.input(0), indices], [ctx.output(0)], opts)
+    # a scalar index: gather a 1-element index vector, then drop that axis (LiteRT keeps it as size 1)
+    if idx is None:
+        ctx.unsupported("a runtime scalar index")
+    vec = ctx.constant(np.array([int(idx) + dim if int(idx) < 0 else int(idx)], np.int32), "index")
+    t = ctx.temp(shape[:axis] + (1,) + shape[axis + 1:], ctx.dtype(0), "gathered")
+    ctx.emit("GATHER", [ctx.input(0), vec], [t], opts)
+    ropts = S.ReshapeOptionsT()
+    ropts.newShape = [int(d) for d in out]
+    ctx.emit("RESHAPE", [t, ctx.constant(np.array(out, np.int32), "shape")], [ctx.output(0)], ropts)
 
 
 @lowers("Pad")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from ai_edge_litert import schema_py_generated as S
+from onnx import helper
 
 from edgec.lower.tflite.builder import TFL_TYPE
 from edgec.lower.tflite.ops._util import full_rank
@@ -14,19 +16,21 @@ _CASTABLE = {np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int32,
                                      np.uint8, np.bool_)}
 
 
-def _onnx_dtype_name(ctx: LowerCtx) -> str:
-    import onnx
-
-    to = ctx.attr("to")
-    return onnx.TensorProto.DataType.Name(to) if to is not None else str(ctx.out_dtype(0))
-
-
 @lowers("Cast", "CastLike")
 def cast(ctx: LowerCtx) -> None:
     """CAST (float -> int truncates toward zero, as ONNX does); same dtype is a no-op."""
-    src, dst = ctx.dtype(0), ctx.out_dtype(0)
-    if ctx.node.op == "Cast" and dst not in _CASTABLE:
-        ctx.unsupported(f"to={_onnx_dtype_name(ctx)}: TFLite CAST has no such type")
+    src = ctx.dtype(0)
+    if ctx.node.op == "Cast":
+        to = int(ctx.attr("to"))
+        name = onnx.TensorProto.DataType.Name(to)
+        try:
+            dst = np.dtype(helper.tensor_dtype_to_np_dtype(to))
+        except (KeyError, TypeError):
+            ctx.unsupported(f"to={name}: TFLite CAST has no such type")
+        if dst not in _CASTABLE or name in ("BFLOAT16", "STRING") or "FLOAT8" in name or name in ("INT4", "UINT4", "FLOAT4E2M1"):
+            ctx.unsupported(f"to={name}: TFLite CAST has no such type")
+    else:
+        dst = ctx.dtype(1)
     for d in (src, dst):
         if d not in _CASTABLE:
             ctx.unsupported(f"dtype {d} is not a TFLite CAST type")
