@@ -119,3 +119,18 @@ def test_descriptions_and_extra_metadata(tmp_path):
 def test_unknown_description_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="'nope'"):
         backend().lower(infer(conv_model()), _ctx(tmp_path, descriptions={"nope": "x"}))
+
+
+@needs_runtime
+def test_classifier_on_a_4d_score_tensor(tmp_path):
+    """squeezenet-style [1, classes, 1, 1] scores are flattened for CoreML and reshaped back by the runner."""
+    from onnx import helper
+
+    model = conv_model()
+    del model.graph.node[-1]  # drop Flatten: output 'g' [1, 8, 1, 1]
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("g", 1, [1, 8, 1, 1]))
+    model = infer(model)
+    art = backend().lower(model, _ctx(tmp_path, coreml={"labels": _labels(tmp_path)}))
+    feeds = {"images": np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)}
+    got, want = backend().runner(art, 1).run(feeds)["g"], reference(model, feeds)["g"]
+    assert got.shape == (1, 8, 1, 1) and cosine(got, want) > 0.9999

@@ -93,7 +93,8 @@ class CoreMLBackend:
         try:
             with fresh_builder_names(), contextlib.redirect_stderr(stderr):
                 program, name_map = build_program(
-                    model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale})
+                    model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale},
+                    {classifier.output} if classifier else set())
                 if precision == "fp16":
                     keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
                     cp = ct.transform.FP16ComputePrecision(op_selector=keeper)
@@ -151,8 +152,10 @@ class CoreMLBackend:
                          f"{compression.weight_threshold} elements): {float_weight_bytes / 1e6:.2f} MB of "
                          f"{precision} weights -> {weight_bytes / 1e6:.2f} MB in {compress_s:.1f} s")
         for o, spec in images.items():
-            notes.append(f"input '{o}' is a CoreML {spec.color} image: pixels * {spec.scale:.6g} + {spec.bias}"
-                         + (f", then * {spec.post_scale} per channel" if spec.post_scale else ""))
+            notes.append(f"input '{o}' is a CoreML {spec.color} image: pixels * {spec.scale:.6g} + "
+                         f"[{', '.join(f'{v:.6g}' for v in spec.bias)}]"
+                         + (f", then * [{', '.join(f'{v:.6g}' for v in spec.post_scale)}] per channel"
+                            if spec.post_scale else ""))
         if classifier:
             notes.append(f"CoreML classifier: output '{classifier.output}' -> {{label: score}} feature "
                          f"'{name_map.outputs[classifier.output]}' and label feature '{name_map.classifier['label_output']}' "

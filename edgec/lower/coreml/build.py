@@ -100,10 +100,11 @@ def fresh_builder_names():
 
 
 def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None = None,
-                  post_scales: dict[str, list[float]] | None = None):
+                  post_scales: dict[str, list[float]] | None = None, vector_outputs: set[str] = frozenset()):
     """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty.
     post_scales: ONNX input -> per-channel factors the input is multiplied by first (image inputs whose
-    normalisation CoreML's ImageType cannot express alone)."""
+    normalisation CoreML's ImageType cannot express alone). vector_outputs: ONNX outputs reshaped to
+    [1, size] (a classifier's scores, e.g. [1, 1000, 1, 1]; CoreML's classify wants one vector)."""
     from coremltools.converters.mil.mil import Builder as mb
     from coremltools.converters.mil.mil import Function, Program, types
 
@@ -143,7 +144,10 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
             value = env.values.get(o.name, graph.consts.get(o.name))
             if isinstance(value, np.ndarray):
                 value = mb.const(val=to_mil_array(value), name=names.fresh(f"{want}_const"))
-            if value.name != want or any(value is v for v in outs) or value in fn.inputs.values():
+            if o.name in vector_outputs:
+                size = int(np.prod(graph.types[o.name][1]))
+                value = mb.reshape(x=value, shape=[1, size], name=want)
+            elif value.name != want or any(value is v for v in outs) or value in fn.inputs.values():
                 value = mb.identity(x=value, name=want)  # aliases and repeats still get their own output name
             outs.append(value)
         fn.set_outputs(outs)

@@ -99,9 +99,9 @@ def classifier_spec(profile: Profile, output_shapes: dict[str, list[int]]) -> Cl
                           f"(outputs: {', '.join(names)}).")
     shape = list(output_shapes[output])
     classes = int(np.prod(shape)) if shape else 0
-    if not shape or any(d != 1 for d in shape[:-1]):
+    if not shape or sum(d != 1 for d in shape) > 1:
         raise ConfigError(f"profile '{profile.name}': the classifier output '{output}' has shape {shape}; CoreML "
-                          f"classifiers take one score vector (batch 1, shape [1, classes]).")
+                          f"classifiers take one score vector (batch 1: one axis longer than 1).")
     if len(labels) != classes or len(set(labels)) != len(labels):
         raise ConfigError(f"profile '{profile.name}': coreml.labels {path} has {len(labels)} labels "
                           f"({len(set(labels))} distinct); output '{output}' has {classes} classes.")
