@@ -64,6 +64,7 @@ def test_pool(op, attrs):
 
 
 UNARY = [("Relu", {}), ("Sigmoid", {}), ("Tanh", {}), ("HardSwish", {}), ("HardSigmoid", dict(alpha=0.3, beta=0.4)),
+         ("HardSigmoid", dict(alpha=1 / 6, beta=0.5)),
          ("LeakyRelu", dict(alpha=0.1)), ("Elu", {}), ("Exp", {}), ("Abs", {}), ("Neg", {}), ("Floor", {}),
          ("Softmax", dict(axis=-1)), ("LogSoftmax", dict(axis=-1))]
 

@@ -88,15 +88,19 @@ def prelu(ctx: LowerCtx) -> None:
 
 @lowers("HardSigmoid")
 def hard_sigmoid(ctx: LowerCtx) -> None:
-    """max(0, min(1, alpha*x + beta)) as MUL, ADD, MINIMUM, MAXIMUM."""
+    """clip(a*x + b, 0, 1) = relu6(6a*x + 6b) / 6: [MUL], ADD+RELU6 (fused), MUL -- all XNNPACK ops."""
     _float(ctx)
     shape = ctx.out_shape(0)
     a, b = float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))
-    t1, t2, t3 = (ctx.temp(shape, tag=f"hs{i}") for i in range(3))
-    ctx.emit("MUL", [ctx.input(0), _scalar(ctx, a, "alpha")], [t1], S.MulOptionsT())
-    ctx.emit("ADD", [t1, _scalar(ctx, b, "beta")], [t2], S.AddOptionsT())
-    ctx.emit("MINIMUM", [t2, _scalar(ctx, 1.0, "one")], [t3], S.MaximumMinimumOptionsT())
-    ctx.emit("MAXIMUM", [t3, _scalar(ctx, 0.0, "zero")], [ctx.output(0)], S.MaximumMinimumOptionsT())
+    x = ctx.input(0)
+    if abs(6 * a - 1.0) > 1e-7:  # torch's hardsigmoid has a = 1/6: no scaling needed
+        t = ctx.temp(shape, tag="scaled")
+        ctx.emit("MUL", [x, _scalar(ctx, 6 * a, "six_alpha")], [t], S.MulOptionsT())
+        x = t
+    shifted, clipped = ctx.temp(shape, tag="shifted"), ctx.temp(shape, tag="relu6")
+    ctx.emit("ADD", [x, _scalar(ctx, 6 * b, "six_beta")], [shifted], S.AddOptionsT())
+    ctx.emit("RELU6", [shifted], [clipped])
+    ctx.emit("MUL", [clipped, _scalar(ctx, 1.0 / 6.0, "sixth")], [ctx.output(0)], S.MulOptionsT())
 
 
 @lowers("Elu")
