@@ -137,3 +137,32 @@ def test_bad_quantize_flag(cli, tmp_path):
     r = cli.invoke(app, ["build", str(model), "--target", "ort-mobile", "--out", str(tmp_path / "o"),
                          "--quantize", "int4"])
     assert r.exit_code == 2 and "int8-dynamic" in r.stderr
+
+
+def test_random_calibration_is_one_warning_line(cli, tmp_path):
+    import warnings
+
+    from edgec.quantize.calibration import CalibrationWarning
+
+    warnings.simplefilter("default", CalibrationWarning)  # undo this module's ignore (pytest restores filters)
+    m = classifier()
+    m.doc_string = str(tmp_path)  # a model the build cache has never seen, so quantization really runs
+    model = save(m, tmp_path / "clf.onnx")
+    r = cli.invoke(app, ["build", str(model), "--target", "ort-mobile", "--out", str(tmp_path / "o"),
+                         "--profile", str(write_profile(tmp_path, mode="none")),
+                         "--quantize", "int8", "--calibration", "random"])
+    assert r.exit_code == 0, r.output
+    assert "edgec: warning: calibrating on random data" in r.stderr and "CalibrationWarning" not in r.stderr
+    assert _manifest(tmp_path / "o")["artifacts"][0]["precision"] == "int8"
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_other_calibration_methods(method, tmp_path):
+    model = save(classifier(), tmp_path / "clf.onnx")
+    calib = npy_folder(tmp_path / "calib", [1, 3, 32, 32], 6)
+    prof = write_profile(tmp_path, mode="int8", source=str(calib), samples=4, sensitivity=0)
+    prof.write_text(prof.read_text().replace("samples: 4}", f"samples: 4, method: {method}}}"))
+    outcome = api.build(model, api.BuildOptions(target="ort-mobile", profile=str(prof), out_dir=tmp_path / "o"))
+    art = outcome.result.artifacts[0]
+    assert outcome.ok, art.numerics.message
+    assert art.artifact.details["quantize"]["method"] == method and art.numerics.samples == 2
