@@ -278,3 +278,18 @@ def test_gelu(approximate):
 def test_erf():
     assert_close(single_op("Erf", {"x": [4, 50]}), atol=1e-6, rtol=0)
     assert_close(after_conv("Erf"), atol=1e-6, rtol=0)
+
+
+def test_resize_align_corners_uses_the_unrounded_scale():
+    """ONNX align_corners divides by in*scale - 1 (here 6*0.6 - 1), TFLite by out - 1: refused, not wrong."""
+    model = _resize((1, 3, 6, 8), "linear", "align_corners", scales=[1, 1, 0.6, 0.5], conv=True)
+    assert "do not equal output/input size" in problems(model)
+    assert_close(_resize((1, 3, 6, 8), "linear", "align_corners", scales=[1, 1, 0.5, 0.5], conv=True))
+
+
+def test_input_dtype_without_tflite_type_is_a_problem_not_a_crash():
+    node = helper.make_node("Add", ["a", "b"], ["y"])
+    vi = [helper.make_tensor_value_info(n, TensorProto.UINT16, [3]) for n in ("a", "b")]
+    graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT16, [3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    assert "uint16 has no TFLite tensor type" in problems(model)

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
-from edgec.lower.tflite.builder import ModelBuilder
+from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import from_onnx
 from edgec.lower.tflite.layout import to_nhwc
@@ -34,10 +34,15 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     stats["folded_into_conv"] = folded
     b = ModelBuilder(fp16_weights=fp16)
     tensors: dict[str, int] = {}
+    problems = []
     for name in g.inputs:
+        if np.dtype(g.dtypes[name]) not in TFL_TYPE:  # an UnsupportedOp, not a ValueError from the builder
+            problems.append(("Input", name, f"dtype {np.dtype(g.dtypes[name])} has no TFLite tensor type"))
+            continue
         tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name])
         b.inputs.append(tensors[name])
-    problems = []
+    if problems:
+        return Converted(None, problems, stats)
     for node in g.nodes:
         for name in node.inputs:  # after a failed node, stand-ins let later nodes still check themselves
             if name and name not in tensors and name not in g.consts and name in g.shapes and problems:

@@ -32,8 +32,8 @@ def onnx_coords(mode: str, out: int, size: int, scale: float) -> np.ndarray:
         return (x + np.float32(0.5)) / s - np.float32(0.5)
     if mode == "pytorch_half_pixel":
         return (x + np.float32(0.5)) / s - np.float32(0.5) if out > 1 else np.zeros(out, np.float32)
-    if mode == "align_corners":
-        return x * np.float32((size - 1) / (out - 1)) if out > 1 else np.zeros(out, np.float32)
+    if mode == "align_corners":  # ONNX divides by the unrounded resized length, size * scale
+        return x * np.float32((size - 1) / (size * scale - 1)) if out > 1 else np.zeros(out, np.float32)
     if mode == "asymmetric":
         return x / s
     raise ValueError(mode)
@@ -112,7 +112,7 @@ def resize(ctx: LowerCtx) -> None:
         code, opts = "RESIZE_NEAREST_NEIGHBOR", S.ResizeNearestNeighborOptionsT()
     else:
         flags = _LINEAR_FLAGS[coord]
-        if coord != "align_corners" and any(abs(s - o / i) > 1e-6 * (o / i) for o, i, s in hw):
+        if any(abs(s - o / i) > 1e-6 * (o / i) for o, i, s in hw):
             ctx.unsupported(f"scales {[s for _, _, s in hw]} do not equal output/input size "
                             f"(TFLite derives the scale from the sizes)")
         if coord == "pytorch_half_pixel" and any(o == 1 for o, _, _ in hw):
