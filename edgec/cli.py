@@ -69,6 +69,9 @@ def build(
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
     calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data: a folder of .npy/.npz/images, or 'random' (accuracy unmeasured)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
+    latency: Optional[str] = typer.Option(None, "--latency", help="Latency mode: host, emulate, estimate, device or off (overrides the profile)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device for --latency device: ssh://user@host[:port], adb:SERIAL[?benchmark=PATH] or coreml."),
+    budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Latency budget in ms (median or p90, as the profile says); a miss fails the build."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json and report.md."""
@@ -78,6 +81,7 @@ def build(
         model_path, name = _model_argument(model, sample)
         options = api.BuildOptions(
             target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
+            latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration,
         )
         with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
@@ -209,13 +213,21 @@ def check(
     _run(body, debug)
 
 
-@app.command()
+profiles_app = typer.Typer(help="List the built-in device profiles; `profiles detect` measures this machine.")
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.callback(invoke_without_command=True)
 def profiles(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """List the built-in device profiles."""
+    """List the built-in device profiles (`edgec profiles detect` measures this machine)."""
     from edgec.config.loader import all_profiles
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     def body() -> int:
         items = all_profiles()
@@ -232,6 +244,36 @@ def profiles(
                 f"{hw.memory_bandwidth_gbps:g}", str(p.runtime.threads), p.validate_.latency.mode, p.description,
             )
         out.print(table)
+        return 0
+
+    _run(body, debug)
+
+
+@profiles_app.command("detect")
+def profiles_detect(
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the host profile YAML (default: ~/.config/edgec/host.yaml, which emulate mode reads)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads to measure with (default: all cores)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) and
+    write a `host` profile; emulate mode scales host timings to devices relative to it."""
+    from edgec.config.loader import load_profile
+    from edgec.validate.hostcal import detect, to_yaml, user_host_profile
+
+    def body() -> int:
+        import os
+
+        with err.status("measuring this machine...", spinner="dots") if err.is_terminal else _null():
+            data = detect(threads)
+        target = out_file or user_host_profile()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(to_yaml(data))
+        load_profile(str(target))  # what we wrote must load as a profile
+        hw = data["hardware"]
+        out.print(f"host profile written to {target}: {hw['cpu']['cores']} cores, "
+                  f"{hw['cpu']['peak_gflops_fp32']} GFLOP/s fp32, {hw['cpu']['peak_gops_int8']} GOP/s int8, "
+                  f"{hw['memory_bandwidth_gbps']} GB/s (load average {os.getloadavg()[0]:.2f} while measuring)",
+                  highlight=False, soft_wrap=True)
         return 0
 
     _run(body, debug)
