@@ -165,3 +165,28 @@ def test_conv_add_mul_folded_into_conv():
     model = chain(nodes, {"x": [1, 3, 6, 6]}, ["y"], {"w": w(4, 3, 3, 3), "k": w(4, 1, 1), "m": w(1, 4, 1, 1)})
     res = assert_close(model, atol=1e-5)
     assert res.op_histogram == {"CONV_2D": 1, "TRANSPOSE": 2}, res.op_histogram
+
+
+def test_elu_alpha_and_gemm_variants():
+    nodes = [helper.make_node("Elu", ["x"], ["e"], alpha=0.5),
+             helper.make_node("Gemm", ["xt", "w"], ["g"], transA=1),
+             helper.make_node("Gemm", ["e", "w2", "cfull"], ["g2"], beta=0.5)]
+    model = chain(nodes, {"x": [3, 4], "xt": [4, 3]}, ["e", "g", "g2"],
+                  {"w": w(4, 5), "w2": w(4, 6), "cfull": w(3, 6)})
+    assert_close(model, atol=1e-5)
+
+
+@pytest.mark.parametrize("a,b", [([4], [4, 3]), ([2, 3, 4], [4]), ([4], [4])])
+def test_matmul_vectors(a, b):
+    assert_close(single_op("MatMul", {"a": a, "b": b}, None), atol=1e-5)
+
+
+def test_pow_int_exponent():
+    from onnx import TensorProto
+    node = helper.make_node("Pow", ["x", "p"], ["y"])
+    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                            helper.make_tensor_value_info("p", TensorProto.INT64, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    res = convert(model)
+    assert not res.problems and res.op_histogram == {"CAST": 1, "POW": 1}

@@ -17,8 +17,13 @@ TFL_TYPE = {
     np.dtype(np.int32): S.TensorType.INT32, np.dtype(np.int64): S.TensorType.INT64,
     np.dtype(np.uint8): S.TensorType.UINT8, np.dtype(np.int8): S.TensorType.INT8,
     np.dtype(np.int16): S.TensorType.INT16, np.dtype(np.bool_): S.TensorType.BOOL,
-    np.dtype(np.float64): S.TensorType.FLOAT64,
+    np.dtype(np.float64): S.TensorType.FLOAT64, np.dtype(np.uint16): S.TensorType.UINT16,
+    np.dtype(np.uint32): S.TensorType.UINT32, np.dtype(np.uint64): S.TensorType.UINT64,
 }
+
+
+class Unsupported(Exception):
+    """Raised by a lowering (or the builder) for something TFLite cannot express; becomes an UnsupportedOp entry."""
 
 # ops whose options carry fusedActivationFunction, and the activation ops that can be folded into them
 # CONCATENATION has the field but LiteRT ignores it (measured: shufflenet went wrong)
@@ -83,7 +88,7 @@ class ModelBuilder:
     def tensor(self, name: str, shape, dtype, quant: Quant | None = None) -> int:
         dtype = np.dtype(dtype)
         if dtype not in TFL_TYPE:
-            raise ValueError(f"dtype {dtype} has no TFLite tensor type")
+            raise Unsupported(f"dtype {dtype} has no TFLite tensor type")
         self.tensors.append(Tensor(self._unique(name), tuple(int(d) for d in shape), dtype, 0, quant))
         return len(self.tensors) - 1
 

@@ -36,12 +36,8 @@ from typing import Callable
 
 import numpy as np
 
-from edgec.lower.tflite.builder import ModelBuilder, Quant
+from edgec.lower.tflite.builder import ModelBuilder, Quant, Unsupported  # noqa: F401  (Unsupported re-exported)
 from edgec.lower.tflite.ir import Graph, Node
-
-
-class Unsupported(Exception):
-    """Raised by a lowering for an op/attribute value it cannot express in TFLite."""
 
 
 @dataclass(frozen=True)

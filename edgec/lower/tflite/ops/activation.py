@@ -105,11 +105,18 @@ def hard_sigmoid(ctx: LowerCtx) -> None:
 
 @lowers("Elu")
 def elu(ctx: LowerCtx) -> None:
-    """ELU (TFLite's has alpha = 1)."""
+    """ELU; TFLite's has alpha 1, other alphas: RELU(x) + alpha * MIN(ELU(x), 0)."""
     _float(ctx)
-    if float(ctx.attr("alpha", 1.0)) != 1.0:
-        ctx.unsupported(f"alpha={ctx.attr('alpha')}: TFLite ELU has alpha 1")
-    ctx.emit("ELU", [ctx.input(0)], [ctx.output(0)])
+    alpha = float(ctx.attr("alpha", 1.0))
+    if alpha == 1.0:
+        return ctx.emit("ELU", [ctx.input(0)], [ctx.output(0)])
+    shape = ctx.out_shape(0)
+    e, neg, pos, scaled = (ctx.temp(shape, tag=t) for t in ("elu1", "neg", "pos", "scaled"))
+    ctx.emit("ELU", [ctx.input(0)], [e])
+    ctx.emit("MINIMUM", [e, _scalar(ctx, 0.0, "zero")], [neg], S.MaximumMinimumOptionsT())
+    ctx.emit("RELU", [ctx.input(0)], [pos])
+    ctx.emit("MUL", [neg, _scalar(ctx, alpha, "alpha")], [scaled], S.MulOptionsT())
+    ctx.emit("ADD", [pos, scaled], [ctx.output(0)], S.AddOptionsT())
 
 
 @lowers("Reciprocal")

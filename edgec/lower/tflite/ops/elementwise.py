@@ -42,7 +42,22 @@ lowers("Add")(_lower_binary("ADD"))
 lowers("Sub")(_lower_binary("SUB"))
 lowers("Mul")(_lower_binary("MUL"))
 lowers("Div")(_lower_binary("DIV", (np.float32, np.int32)))
-lowers("Pow")(_lower_binary("POW", (np.float32, np.int32)))
+
+
+@lowers("Pow")
+def pow_(ctx: LowerCtx) -> None:
+    """POW; an exponent of another dtype (ONNX allows it, TFLite does not) is CAST to the base's dtype."""
+    _check_dtype(ctx, (np.float32, np.int32))
+    if ctx.dtype(0) != ctx.out_dtype(0):
+        ctx.unsupported(f"base dtype {ctx.dtype(0)} differs from the output's")
+    exponent = operand(ctx, 1)
+    if ctx.const(1) is None and ctx.dtype(1) != ctx.out_dtype(0):
+        if ctx.dtype(1) not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.int64)):
+            ctx.unsupported(f"exponent dtype {ctx.dtype(1)}")
+        cast = ctx.temp(ctx.shape(1), ctx.out_dtype(0), "exponent")
+        ctx.emit("CAST", [exponent], [cast], S.CastOptionsT())
+        exponent = cast
+    _binary(ctx, "POW", operand(ctx, 0), exponent, ctx.output(0))
 
 
 def _variadic(ctx: LowerCtx, code: str) -> int:
