@@ -47,34 +47,47 @@ def _models(names: list[str], zoo: bool) -> list[tuple[str, Path, dict]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--profile", default=None, help="host profile YAML or name (default: the user's detected one, else built-in host)")
-    ap.add_argument("--detect", action="store_true", help="measure the host now instead of reading a profile")
+    ap.add_argument("--profile", default=None,
+                    help="host profile YAML or name (default: the user's detected one, else built-in host)")
+    ap.add_argument("--detect", action="store_true",
+                    help="calibrate right before each timing (interleaved rounds) instead of reading a profile")
     ap.add_argument("--models", default=",".join(LIGHT))
-    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="timing rounds per model (the median round counts)")
     ap.add_argument("--zoo", action="store_true", help="also the torch exports of tests/zoo.py")
     args = ap.parse_args()
 
-    print(f"load average before: {os.getloadavg()}")
-    if args.detect:
-        host = Profile.model_validate(hostcal.detect())
+    loads = [os.getloadavg()[0]]
+    threads = os.cpu_count() or 1
+    fixed = None if args.detect else load_profile(args.profile or str(_default_host()))
+    if fixed is not None:
+        threads = min(fixed.runtime.threads, threads)
+        print(f"host profile {fixed.name}: peak {fixed.hardware.cpu.peak_gflops_fp32} GFLOP/s, "
+              f"{fixed.hardware.memory_bandwidth_gbps} GB/s")
     else:
-        host = load_profile(args.profile or str(_default_host()))
-    threads = min(host.runtime.threads, os.cpu_count() or 1)
-    print(f"host profile: peak {host.hardware.cpu.peak_gflops_fp32} GFLOP/s, {host.hardware.memory_bandwidth_gbps} GB/s, "
-          f"{threads} threads")
-    print(f"{'model':22} {'GFLOP':>7} {'estimate ms':>12} {'measured ms':>12} {'error':>8}")
+        print("host profile: calibrated (edgec.validate.hostcal) right before each timing round, so the estimate "
+              "and the run see the same machine load")
+    print(f"{threads} threads, {args.rounds} rounds x {args.runs} runs per model")
+    print(f"{'model':22} {'GFLOP':>7} {'estimate ms':>12} {'median ms':>10} {'error':>8}   per-round errors")
     errors = []
     for name, path, shapes in _models(args.models.split(","), args.zoo):
         prepared = prepare(load_model(path), shapes, str(path))
-        est = estimate(prepared.model, host, threads=threads)
         runner = OrtRunner(prepared.model, threads=threads, level="all")
         feeds = random_inputs(input_specs(prepared.model), seed=0, samples=1)[0]
-        measured = float(np.median(time_runs(lambda: runner.run(feeds), args.runs, 3)))
-        err = (est.total_ms - measured) / measured
+        rows = []
+        for _ in range(args.rounds):
+            host = fixed or Profile.model_validate(hostcal.profile_from(hostcal.measure(threads), threads))
+            est = estimate(prepared.model, host, threads=threads)
+            measured = float(np.median(time_runs(lambda: runner.run(feeds), args.runs, 3)))
+            rows.append((est.total_ms, measured, (est.total_ms - measured) / measured))
+            loads.append(os.getloadavg()[0])
+        est_ms, measured, err = sorted(rows, key=lambda r: r[2])[len(rows) // 2]  # the median round
         errors.append(abs(err))
-        print(f"{name:22} {est.gflop:7.3f} {est.total_ms:12.2f} {measured:12.2f} {err:+8.1%}")
-    print(f"median absolute error: {np.median(errors):.1%} over {len(errors)} models (goal <= 30%)")
-    print(f"load average after: {os.getloadavg()}")
+        per = " ".join(f"{r[2]:+.0%}" for r in rows)
+        print(f"{name:22} {est.gflop:7.3f} {est_ms:12.2f} {measured:10.2f} {err:+8.1%}   {per}")
+    print(f"median absolute error (estimate vs measured median): {np.median(errors):.1%} over {len(errors)} models "
+          f"(goal <= 30%)")
+    print(f"1-minute load average during the run: min {min(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores")
     return 0
 
 

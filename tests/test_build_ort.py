@@ -24,7 +24,9 @@ def test_random_weight_light_model_builds_and_matches(name, tmp_path):
     assert (tmp_path / f"{name}.ort").read_bytes()[4:8] == b"ORTM"  # ORT format flatbuffer identifier
     (out_name, metrics), = art["numerics"]["outputs"].items()
     assert metrics["cosine"] > 0.9999 and metrics["delta_cosine"] > 0.9999
-    assert art["latency"]["mode"] == "host" and art["latency"]["median_ms"] > 0
+    # raspberry-pi-5 (ort-mobile's default profile) emulates: a host run scaled by the roofline
+    assert art["latency"]["mode"] == "emulate" and art["latency"]["median_ms"] > 0
+    assert art["latency"]["details"]["host_median_ms"] > 0
     assert (tmp_path / f"{name}.required_operators.config").read_text().count("ai.onnx;") >= 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
