@@ -8,6 +8,7 @@ cache, so no data is re-read) and compare the model outputs with float.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -78,12 +79,27 @@ def choose_float_nodes(
     measure_top: int,
     max_float: int,
     min_cosine: float,
-) -> tuple[list[str], float]:
+    deadline: float | None = None,
+) -> tuple[list[str], float, bool]:
     """Measure the `measure_top` worst nodes one at a time (fills cosine_if_float), then, while the model is
-    under `min_cosine`, leave float the ones that helped most, up to `max_float`. Returns (nodes, cosine)."""
+    under `min_cosine`, leave float the ones that helped most, up to `max_float`. Past `deadline`
+    (time.perf_counter()) no new measurement starts. Returns (nodes, cosine, stopped by the deadline)."""
+    memo: dict[tuple[str, ...], float] = {}
+    late = False
+
+    def cached(nodes: list[str]) -> float | None:
+        nonlocal late
+        key = tuple(sorted(nodes))
+        if key not in memo:
+            if deadline is not None and time.perf_counter() > deadline:
+                late = True
+                return None
+            memo[key] = measure(list(key))
+        return memo[key]
+
     for s in ranked[:measure_top]:
         if s.local_error > 0:  # zero: the node shares its input's scale (MaxPool, Concat), nothing to gain
-            s.cosine_if_float = measure([s.node])
+            s.cosine_if_float = cached([s.node])
     chosen: list[str] = []
     current = base_cosine
     helpful = sorted((s for s in ranked[:measure_top] if s.cosine_if_float is not None
@@ -91,8 +107,8 @@ def choose_float_nodes(
     for s in helpful:
         if current >= min_cosine or len(chosen) >= max_float:
             break
-        trial = measure(chosen + [s.node])
-        if trial > current:
+        trial = cached(chosen + [s.node])
+        if trial is not None and trial > current:
             chosen.append(s.node)
             current = trial
-    return chosen, current
+    return chosen, current, late
