@@ -30,7 +30,12 @@ def _latency_cell(a: ArtifactResult) -> str:
     budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else ""
     mark = "" if lat.passed is None else (" pass" if lat.passed else " FAIL")
     noisy = " (noisy)" if lat.noisy else ""
-    return f"{lat.mode}: {lat.median_ms:.2f} ms median, p90 {lat.p90_ms:.2f}{budget}{mark}{noisy}"
+    if lat.mode == "estimate":  # one number, no distribution
+        return f"estimate: {lat.median_ms:.2f} ms (roofline){budget}{mark}"
+    host = ""
+    if lat.mode == "emulate" and lat.details.get("host_median_ms") is not None:
+        host = f" (host {lat.details['host_median_ms']:.2f} ms x {lat.details.get('scale', 1):.2f})"
+    return f"{lat.mode}: {lat.median_ms:.2f} ms median, p90 {lat.p90_ms:.2f}{host}{budget}{mark}{noisy}"
 
 
 def _latency_section(a: ArtifactResult) -> list[str]:
