@@ -104,6 +104,7 @@ CASES = {
     "slice_reverse": lambda: single_op("Slice", {"x": [4, 10]}, {}, {"st": i64(-1), "en": i64(-1000), "ax": i64(1), "sp": i64(-1)}),
     "gather_const_neg": lambda: single_op("Gather", {"x": [5, 3]}, {"axis": 0}, {"i": i64(0, -1, 2)}),
     "gather_dynamic": lambda: single_op("Gather", {"x": [3, 6], "i": [2, 2]}, {"axis": 1}, input_types={"i": TensorProto.INT64}),
+    "add_scalar_input": lambda: single_op("Add", {"x": [3, 4], "s": []}),  # rank-0 graph input: fed as (1,)
     "gather_scalar": lambda: single_op("Gather", {"x": [3, 6]}, {"axis": 1}, {"i": np.array(4, np.int64)}),
     "pad_constant": lambda: single_op("Pad", X4, {"mode": "constant"}, {"p": i64(0, 0, 1, 2, 0, 0, 3, 0), "v": np.array(1.5, np.float32)}),
     "pad_reflect": lambda: single_op("Pad", X4, {"mode": "reflect"}, {"p": i64(0, 0, 2, 1, 0, 0, 1, 2)}),

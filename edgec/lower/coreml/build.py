@@ -118,8 +118,9 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         mil = names.reserve(v.name)
         name_map.inputs[v.name] = mil
         name_map.input_dtypes[v.name] = _np_dtype(elem)
-        placeholders[mil] = mb.placeholder(shape=tuple(shape), dtype=mil_types[MIL_DTYPE[elem]],
-                                           allow_rank0_input=len(shape) == 0)
+        # a scalar input is fed as shape (1,) and squeezed inside: CoreML features and the milproto loader
+        # (which our interpreter uses) do not take rank-0 function inputs
+        placeholders[mil] = mb.placeholder(shape=tuple(shape) or (1,), dtype=mil_types[MIL_DTYPE[elem]])
     for o in model.graph.output:
         name_map.outputs[o.name] = names.reserve(o.name)
         name_map.output_dtypes[o.name] = _np_dtype(graph.types[o.name][0])
@@ -128,6 +129,8 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         env = Env(graph, names)
         for onnx_name, mil in name_map.inputs.items():
             env.values[onnx_name] = fn.inputs[mil]
+            if not graph.types[onnx_name][1]:
+                env.values[onnx_name] = mb.squeeze(x=fn.inputs[mil], name=names.fresh(f"{mil}_scalar"))
             if post_scales and onnx_name in post_scales:
                 factors = np.asarray(post_scales[onnx_name], np.float32).reshape(1, -1, 1, 1)
                 env.values[onnx_name] = mb.mul(x=fn.inputs[mil], y=factors, name=names.fresh(f"{mil}_std"))

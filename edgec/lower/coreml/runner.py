@@ -88,6 +88,8 @@ class CoreMLRunner:
         mil_feeds = {}
         for onnx_name, value in feeds.items():
             value = np.asarray(value)
+            if value.ndim == 0:  # scalar inputs are (1,) features (see build_program)
+                value = value.reshape(1)
             if value.dtype.kind in "iu" and value.dtype != np.int32:
                 value = value.astype(np.int32)
             if onnx_name in self.images:  # the app passes pixels; CoreML normalises them into this tensor
