@@ -190,3 +190,19 @@ def test_pow_int_exponent():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     res = convert(model)
     assert not res.problems and res.op_histogram == {"CAST": 1, "POW": 1}
+
+
+def test_conv1d_chain_runs_channels_last():
+    """1-D conv nets (audio): Conv1d, depthwise Conv1d, pools, BN, ConvTranspose1d; only boundary transposes."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[2, 1], strides=[2]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3], strides=[1], pads=[1, 1]),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], group=6, kernel_shape=[3], auto_pad="SAME_UPPER"),
+             helper.make_node("BatchNormalization", ["c2", "s", "bb", "m", "v"], ["n2"]),
+             helper.make_node("AveragePool", ["n2"], ["p2"], kernel_shape=[2], strides=[2]),
+             helper.make_node("ConvTranspose", ["p2", "wt"], ["ct"], strides=[2], pads=[1, 0]),
+             helper.make_node("GlobalAveragePool", ["ct"], ["y"])]
+    consts = {"w1": w(6, 3, 5), "b1": w(6), "w2": w(6, 1, 3), "s": w(6) + 1, "bb": w(6), "m": w(6),
+              "v": np.abs(w(6)) + 0.5, "wt": w(6, 4, 3)}
+    res = assert_close(chain(nodes, {"x": [2, 3, 40]}, ["y", "c2"], consts), atol=1e-4)
+    assert res.op_histogram["TRANSPOSE"] <= 2, res.op_histogram  # the input; c2 back to NCW (y is N x C x 1)

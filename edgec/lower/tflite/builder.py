@@ -17,9 +17,8 @@ TFL_TYPE = {
     np.dtype(np.int32): S.TensorType.INT32, np.dtype(np.int64): S.TensorType.INT64,
     np.dtype(np.uint8): S.TensorType.UINT8, np.dtype(np.int8): S.TensorType.INT8,
     np.dtype(np.int16): S.TensorType.INT16, np.dtype(np.bool_): S.TensorType.BOOL,
-    np.dtype(np.float64): S.TensorType.FLOAT64, np.dtype(np.uint16): S.TensorType.UINT16,
-    np.dtype(np.uint32): S.TensorType.UINT32, np.dtype(np.uint64): S.TensorType.UINT64,
-}
+    np.dtype(np.float64): S.TensorType.FLOAT64,
+}  # uint16/32/64 exist in the schema but almost no kernel takes them: refused at the model boundary
 
 
 class Unsupported(Exception):

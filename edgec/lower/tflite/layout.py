@@ -22,14 +22,24 @@ import numpy as np
 
 from edgec.lower.tflite.ir import Graph, Node, inverse, perm_shape
 
-TO_NHWC = [0, 2, 3, 1]
-TO_NCHW = [0, 3, 1, 2]
-
-# Ops whose lowering expects channels-last data on input 0 and produces it on output 0 (4-D only).
+# Ops whose lowering expects channels-last data on input 0 and produces it on output 0 (4-D input).
 NHWC_OPS = {
     "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
     "BatchNormalization", "InstanceNormalization", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
 }
+
+# Of those, the ones whose lowering also takes 1-D data (N, C, W): it sees (N, W, C) and runs the 2-D kernel on
+# (N, 1, W, C) (ops/_util.lift_1d).
+NHWC_1D_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
+               "BatchNormalization"}
+
+
+def channels_last(rank: int) -> list[int]:
+    return [0, *range(2, rank), 1]
+
+
+def channels_first(rank: int) -> list[int]:
+    return [0, rank - 1, *range(1, rank - 1)]
 
 
 @dataclass(frozen=True)
@@ -155,19 +165,21 @@ def _transpose(g: Graph, src: str, dst: str, perm: list[int], name: str) -> Node
 def _wrap_nhwc_ops(g: Graph) -> int:
     out, count = [], 0
     for n in g.nodes:
-        if n.op in NHWC_OPS and n.inputs and len(g.shapes.get(n.inputs[0], ())) == 4 and n.inputs[0] not in g.consts:
+        rank = len(g.shapes.get(n.inputs[0], ())) if n.inputs else 0
+        if n.op in NHWC_OPS and (rank == 4 or rank == 3 and n.op in NHWC_1D_OPS) and n.inputs[0] not in g.consts:
+            to_last, to_first = channels_last(rank), channels_first(rank)
             x = n.inputs[0]
             xt = g.fresh(f"{x}_nhwc")
-            g.shapes[xt], g.dtypes[xt] = perm_shape(g.shapes[x], TO_NHWC), g.dtypes.get(x, np.dtype(np.float32))
-            out.append(_transpose(g, x, xt, TO_NHWC, f"{n.name}/to_nhwc"))
+            g.shapes[xt], g.dtypes[xt] = perm_shape(g.shapes[x], to_last), g.dtypes.get(x, np.dtype(np.float32))
+            out.append(_transpose(g, x, xt, to_last, f"{n.name}/to_nhwc"))
             n.inputs[0] = xt
             y = n.outputs[0]
             yt = g.fresh(f"{y}_nhwc")
-            g.shapes[yt], g.dtypes[yt] = perm_shape(g.shapes[y], TO_NHWC), g.dtypes.get(y, np.dtype(np.float32))
+            g.shapes[yt], g.dtypes[yt] = perm_shape(g.shapes[y], to_last), g.dtypes.get(y, np.dtype(np.float32))
             n.outputs[0] = yt
             n.nhwc = True
             out.append(n)
-            out.append(_transpose(g, yt, y, TO_NCHW, f"{n.name}/to_nchw"))
+            out.append(_transpose(g, yt, y, to_first, f"{n.name}/to_nchw"))
             count += 1
         else:
             out.append(n)

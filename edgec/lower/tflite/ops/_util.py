@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
+from edgec.lower.tflite.ir import Node
 from edgec.lower.tflite.registry import LowerCtx
 
 
@@ -70,3 +72,39 @@ def full_rank(value: np.ndarray, rank: int) -> np.ndarray:
 
 def int_list(values) -> list[int]:
     return [int(v) for v in values]
+
+
+def lift_1d(fn):
+    """Let a 2-D NHWC lowering take 1-D data: (N, W, C) runs as (N, 1, W, C) with 1 x k windows, weights
+    (O, I, k) as (O, I, 1, k), pads [b, e] as [0, b, 0, e]; RESHAPEs (free) around it."""
+
+    @functools.wraps(fn)
+    def lower(ctx: LowerCtx) -> None:
+        shape = ctx.shape(0)
+        if not ctx.nhwc or len(shape) != 3:
+            return fn(ctx)
+        g, node = ctx.g, ctx.node
+        out = ctx.out_shape(0)
+        x4, y4 = g.fresh(f"{node.inputs[0]}_2d"), g.fresh(f"{node.outputs[0]}_2d")
+        g.shapes[x4], g.dtypes[x4] = (shape[0], 1, shape[1], shape[2]), ctx.dtype(0)
+        g.shapes[y4], g.dtypes[y4] = (out[0], 1, out[1], out[2]), ctx.out_dtype(0)
+        attrs = dict(node.attrs)
+        for key, unit in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("output_padding", 0),
+                          ("output_shape", 1)):
+            if key in attrs:
+                attrs[key] = [unit, *attrs[key]]
+        if "pads" in attrs:
+            attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+        inputs = [x4, *node.inputs[1:]]
+        if node.op in ("Conv", "ConvTranspose") and len(inputs) > 1 and inputs[1] in g.consts:
+            w = g.consts[inputs[1]]
+            inputs[1] = g.fresh(f"{inputs[1]}_2d")
+            g.consts[inputs[1]] = w.reshape(w.shape[:2] + (1,) + w.shape[2:])
+            g.shapes[inputs[1]], g.dtypes[inputs[1]] = g.consts[inputs[1]].shape, w.dtype
+        inner = LowerCtx(g, ctx.b, ctx._tensors, Node(node.op, node.name, inputs, [y4, *node.outputs[1:]], attrs, True))
+        ctx._tensors[x4] = ctx.temp(g.shapes[x4], ctx.dtype(0), "as_2d")
+        ctx.emit("RESHAPE", [ctx.input(0), ctx.constant(np.array(g.shapes[x4], np.int32), "shape_2d")], [ctx._tensors[x4]])
+        fn(inner)
+        ctx.emit("RESHAPE", [inner.output(0), ctx.constant(np.array(out, np.int32), "shape_1d")], [ctx.output(0)])
+
+    return lower

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-from edgec.lower.tflite.ops._util import int_list, padding_for, spatial_pads
+from edgec.lower.tflite.ops._util import lift_1d, int_list, padding_for, spatial_pads
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
@@ -20,10 +20,11 @@ def _weights_and_bias(ctx: LowerCtx, out_channels: int):
 
 
 @lowers("Conv")
+@lift_1d
 def conv(ctx: LowerCtx) -> None:
     """CONV_2D / DEPTHWISE_CONV_2D (grouped, dilated; explicit pads via PAD unless exactly SAME)."""
     if not ctx.nhwc:
-        ctx.unsupported("only 2-D convolution (4-D input) is supported")
+        ctx.unsupported("only 1-D and 2-D convolution (3-D or 4-D input) is supported")
     shape = ctx.shape(0)
     n, h, wd, c = shape
     o = ctx.shape(1)[0]
@@ -54,10 +55,11 @@ def conv(ctx: LowerCtx) -> None:
 
 
 @lowers("ConvTranspose")
+@lift_1d
 def conv_transpose(ctx: LowerCtx) -> None:
     """TRANSPOSE_CONV (VALID) then a crop for ONNX pads; group 1, no dilation."""
     if not ctx.nhwc:
-        ctx.unsupported("only 2-D transposed convolution (4-D input) is supported")
+        ctx.unsupported("only 1-D and 2-D transposed convolution (3-D or 4-D input) is supported")
     shape = ctx.shape(0)
     n, h, wd, c = shape
     w = ctx.const(1)

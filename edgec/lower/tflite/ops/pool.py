@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-from edgec.lower.tflite.ops._util import int_list, is_tf_same, pad_nhwc, spatial_pads
+from edgec.lower.tflite.ops._util import lift_1d, int_list, is_tf_same, pad_nhwc, spatial_pads
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
 def _window(ctx: LowerCtx):
     if not ctx.nhwc:
-        ctx.unsupported("only 2-D pooling (4-D input) is supported")
+        ctx.unsupported("only 1-D and 2-D pooling (3-D or 4-D input) is supported")
     if len(ctx.node.outputs) > 1 and ctx.node.outputs[1]:
         ctx.unsupported("the Indices output has no TFLite equivalent")
     kernel = int_list(ctx.attr("kernel_shape"))
@@ -34,6 +34,7 @@ def _pool_op(ctx: LowerCtx, code: str, x: int, padding: int, kernel, strides) ->
 
 
 @lowers("MaxPool")
+@lift_1d
 def max_pool(ctx: LowerCtx) -> None:
     """MAX_POOL_2D; pads other than TF SAME become PADV2 with the lowest float, then VALID."""
     shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
@@ -54,6 +55,7 @@ def _counts(size: int, out: int, k: int, s: int, pb: int, lo: int, hi: int) -> n
 
 
 @lowers("AveragePool")
+@lift_1d
 def average_pool(ctx: LowerCtx) -> None:
     """AVERAGE_POOL_2D; pads other than TF SAME: PAD + VALID, then a constant divisor correction."""
     shape, kernel, strides, begin, end, ends, in_hw, out_hw = _window(ctx)
@@ -83,29 +85,32 @@ def average_pool(ctx: LowerCtx) -> None:
 
 def _global(ctx: LowerCtx, code: str) -> None:
     if not ctx.nhwc:
-        ctx.unsupported("only 4-D input is supported")
+        ctx.unsupported("only 3-D or 4-D input is supported")
     opts = S.ReducerOptionsT()
     opts.keepDims = True
     ctx.emit(code, [ctx.input(0), ctx.constant(np.array([1, 2], np.int32), "axes")], [ctx.output(0)], opts)
 
 
 @lowers("GlobalAveragePool")
+@lift_1d
 def global_average_pool(ctx: LowerCtx) -> None:
     """MEAN over H, W (keep dims)."""
     _global(ctx, "MEAN")
 
 
 @lowers("GlobalMaxPool")
+@lift_1d
 def global_max_pool(ctx: LowerCtx) -> None:
     """REDUCE_MAX over H, W (keep dims)."""
     _global(ctx, "REDUCE_MAX")
 
 
 @lowers("LRN")
+@lift_1d
 def lrn(ctx: LowerCtx) -> None:
     """LOCAL_RESPONSE_NORMALIZATION (ONNX divides alpha by size; TFLite does not)."""
     if not ctx.nhwc:
-        ctx.unsupported("only 4-D input is supported")
+        ctx.unsupported("only 3-D or 4-D input is supported")
     size = int(ctx.attr("size"))
     if size % 2 == 0:
         ctx.unsupported(f"even size={size} is an asymmetric window; TFLite's is symmetric")
