@@ -17,7 +17,8 @@ MUST_PASS = {
     "ReduceMean": ["test_reduce_mean_keepdims_random", "test_reduce_mean_do_not_keepdims_random"],
     "ReduceSum": ["test_reduce_sum_keepdims_random"],
     "ReduceMax": ["test_reduce_max_do_not_keepdims_random"],
-    "ArgMax": ["test_argmax_keepdims_random", "test_argmax_negative_axis_keepdims_random"],
+    "ArgMax": ["test_argmax_keepdims_random", "test_argmax_negative_axis_keepdims_random",
+               "test_argmax_keepdims_example_select_last_index", "test_argmax_no_keepdims_random_select_last_index"],
     "Slice": ["test_slice", "test_slice_neg_steps", "test_slice_end_out_of_bounds"],
     "Split": ["test_split_variable_parts_2d_opset18", "test_split_equal_parts_1d_opset13"],
     "Gather": ["test_gather_1", "test_gather_negative_indices"],
@@ -30,7 +31,7 @@ MUST_PASS = {
 }
 MUST_REFUSE = {
     "test_resize_upsample_scales_cubic": "mode='cubic'",
-    "test_argmax_keepdims_example_select_last_index": "select_last_index",
+    "test_resize_upsample_sizes_nearest_not_larger": "keep_aspect_ratio_policy",
     "test_cast_FLOAT_to_FLOAT8E4M3FN": "to=FLOAT8E4M3FN",
     "test_resize_tf_crop_and_resize": "coordinate_transformation_mode='tf_crop_and_resize'",
 }

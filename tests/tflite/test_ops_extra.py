@@ -143,8 +143,36 @@ def test_argmax(op, axis, keepdims):
     np.testing.assert_array_equal(got["y0"], ref["y0"])
 
 
-def test_argmax_select_last_index_is_refused():
-    assert "select_last_index" in problems(single_op("ArgMax", {"x": [2, 3]}, axis=1, select_last_index=1))
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_arg_select_last_index_with_ties(op, keepdims):
+    """Rounded inputs make ties; the last of them must win."""
+    node = helper.make_node("Round", ["x"], ["r"])
+    arg = helper.make_node(op, ["r"], ["y"], axis=1, keepdims=keepdims, select_last_index=1)
+    graph = helper.make_graph([node, arg], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 9, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    if convert(model, write=False).problems:  # Round itself may not be lowered: feed rounded values instead
+        arg = helper.make_node(op, ["x"], ["y"], axis=1, keepdims=keepdims, select_last_index=1)
+        graph = helper.make_graph([arg], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 9, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+        model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from edgec.validate.runners.host_litert import LiteRTRunner
+
+    res = convert(model)
+    assert not res.problems, res.problems
+    x = np.round(RNG.standard_normal((3, 9, 4))).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "m.tflite").write_bytes(res.data)
+        got = LiteRTRunner(Path(d) / "m.tflite").run({"x": x})["y"]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, ref)
 
 
 # --- Slice / Split / Gather / Pad ---------------------------------------------------------------------------

@@ -50,20 +50,29 @@ for _op in _REDUCERS:
 def _arg(ctx: LowerCtx) -> None:
     code = "ARG_MAX" if ctx.node.op == "ArgMax" else "ARG_MIN"
     shape = ctx.shape(0)
-    if int(ctx.attr("select_last_index", 0)):
-        ctx.unsupported(f"select_last_index=1 (TFLite {code} returns the first of equal values)")
     if ctx.dtype(0) not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.uint8), np.dtype(np.int8)):
         ctx.unsupported(f"dtype {ctx.dtype(0)}")
     rank = len(shape)
     axis = int(ctx.attr("axis", 0))
     axis = axis + rank if axis < 0 else axis
+    axis_t = ctx.constant(np.array([axis], np.int32), "axis")
     opts = S.ArgMaxOptionsT() if code == "ARG_MAX" else S.ArgMinOptionsT()
     opts.outputType = S.TensorType.INT64
     out_shape = ctx.out_shape(0)
     dropped = tuple(d for i, d in enumerate(shape) if i != axis)
-    y = ctx.output(0) if tuple(out_shape) == dropped else ctx.temp(dropped, np.int64, "arg")
-    ctx.emit(code, [ctx.input(0), ctx.constant(np.array([axis], np.int32), "axis")], [y], opts, version=2)
-    if y != ctx.output(0):  # keepdims=1: put the reduced axis back as size 1
+    last = bool(int(ctx.attr("select_last_index", 0)))
+    x = ctx.input(0)
+    if last:  # TFLite picks the first of ties: search the reversed axis, then map i -> n-1-i
+        x = ctx.temp(shape, ctx.dtype(0), "reversed")
+        ctx.emit("REVERSE_V2", [ctx.input(0), axis_t], [x], S.ReverseV2OptionsT(), version=2)
+    y = ctx.output(0) if tuple(out_shape) == dropped and not last else ctx.temp(dropped, np.int64, "arg")
+    ctx.emit(code, [x, axis_t], [y], opts, version=2)
+    if last:
+        flipped = ctx.output(0) if tuple(out_shape) == dropped else ctx.temp(dropped, np.int64, "arg_last")
+        n1 = ctx.constant(np.full((1,) * len(dropped), shape[axis] - 1, np.int64), "n_minus_1")
+        ctx.emit("SUB", [n1, y], [flipped], S.SubOptionsT(), version=5)
+        y = flipped
+    if tuple(out_shape) != dropped:  # keepdims=1: put the reduced axis back as size 1
         opts = S.ReshapeOptionsT()
         opts.newShape = [int(d) for d in out_shape]
         ctx.emit("RESHAPE", [y, ctx.constant(np.array(out_shape, np.int32), "shape")], [ctx.output(0)], opts)
