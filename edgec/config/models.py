@@ -137,9 +137,10 @@ class NumericsSpec(Strict):
     min_top1: float | None = Field(default=None, ge=0, le=1)  # top-1 agreement with the reference (classifiers)
     min_top5: float | None = Field(default=None, ge=0, le=1)
     # per-precision overrides: int8 cannot meet an fp32 cosine; int8 covers int8-dynamic and int8-weights too.
-    # delta cosine (difference of two inputs' outputs) is tiny signal on random-weight nets, so int8 gates it loosely
+    # delta cosine (difference of two inputs' outputs) is tiny signal on random-weight nets, so reduced precision
+    # gates it loosely (a layout bug gives ~0; fp16 on random resnet50 measured 0.982, int8 ~0.9)
     precision: dict[Literal["fp16", "int8"], PrecisionThresholds] = {
-        "fp16": PrecisionThresholds(min_cosine=0.999, min_delta_cosine=0.99),
+        "fp16": PrecisionThresholds(min_cosine=0.999, min_delta_cosine=0.95),
         "int8": PrecisionThresholds(min_cosine=0.99, min_delta_cosine=0.5, min_top1=0.9),
     }
     samples: int = Field(default=2, ge=1)
