@@ -265,3 +265,21 @@ def _guess_layout(shape: list[int]) -> str | None:
     if shape[3] in (1, 3):
         return "NHWC"
     return None
+
+
+def source_digest(source: str | Path | None) -> str | None:
+    """A fingerprint of a calibration folder (file names, sizes, modification times) for build-cache keys:
+    the profile only names the folder, so changed samples must change the key. None for no folder."""
+    if source is None or str(source) == "random":
+        return None
+    import hashlib
+
+    folder = Path(source)
+    if not folder.is_dir():
+        return "missing"
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES + IMAGE_SUFFIXES:
+            st = p.stat()
+            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()

@@ -92,3 +92,13 @@ def test_images_with_profile_preprocessing(tmp_path):
     bad = {"x": InputSpec(preprocess=Preprocess(resize=[4, 4]))}
     with pytest.raises(CalibrationError, match="preprocess.resize"):
         open_source(str(folder), SPEC, bad, 0).load(0)
+
+
+def test_source_digest_changes_with_the_samples(tmp_path):
+    from edgec.quantize.calibration import source_digest
+
+    folder = npy_folder(tmp_path / "c", [1, 3, 8, 8], 2)
+    first = source_digest(str(folder))
+    assert first == source_digest(str(folder)) and source_digest("random") is None
+    np.save(folder / "sample_002.npy", np.zeros((1, 3, 8, 8), np.float32))
+    assert source_digest(str(folder)) != first
