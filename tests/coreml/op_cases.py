@@ -35,6 +35,8 @@ CASES = {
     "conv_transpose_group": lambda: single_op("ConvTranspose", X4, {"strides": [2, 2], "group": 2, "pads": [0, 1, 1, 0]}, {"w": w(4, 3, 2, 2)}),
     # pooling
     "maxpool": lambda: single_op("MaxPool", X4, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "maxpool_uint8": lambda: single_op("MaxPool", {"x": [1, 2, 6, 6]}, {"kernel_shape": [2, 2], "strides": [2, 2]},
+                                       input_types={"x": TensorProto.UINT8}),
     "maxpool_ceil": lambda: single_op("MaxPool", {"x": [1, 2, 8, 8]}, {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
     "avgpool_exclude_pad": lambda: single_op("AveragePool", X4, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
     "avgpool_include_pad": lambda: single_op("AveragePool", X4, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
@@ -85,6 +87,9 @@ CASES = {
     "reciprocal": lambda: single_op("Reciprocal", {"x": [2, 3]}, {}, extra_inputs=["x"]),
     # matmul
     "matmul": lambda: single_op("MatMul", {"x": [2, 3, 4], "z": [2, 4, 5]}),
+    "matmul_1d_3d": lambda: single_op("MatMul", {"x": [4], "z": [2, 4, 3]}),
+    "matmul_4d_1d": lambda: single_op("MatMul", {"x": [2, 1, 3, 4], "z": [4]}),
+    "matmul_1d_1d": lambda: single_op("MatMul", {"x": [4], "z": [4]}),
     "matmul_const": lambda: single_op("MatMul", {"x": [3, 4]}, {}, {"m": w(4, 6)}),
     "gemm_transb": lambda: single_op("Gemm", {"x": [3, 4]}, {"transB": 1, "alpha": 0.5, "beta": 2.0}, {"b": w(6, 4), "c": w(6)}),
     "gemm_transa_dynamic": lambda: single_op("Gemm", {"x": [4, 3], "b": [4, 5], "c": [3, 5]}, {"transA": 1, "alpha": 1.5}),

@@ -9,10 +9,25 @@ from edgec.lower.coreml.ops._util import need_shape
 from edgec.lower.coreml.registry import Env, NodeView, lowers, to_mil_array
 
 
-@lowers("MatMul")
+def _check_matmul(n: NodeView) -> str | None:
+    return need_shape(n, 0) or need_shape(n, 1)
+
+
+@lowers("MatMul", check=_check_matmul)
 def matmul(n: NodeView, env: Env):
-    """matmul (numpy semantics, as in ONNX)"""
-    return mb.matmul(x=env.var(n, 0), y=env.var(n, 1), name=env.out(n))
+    """matmul (numpy semantics, as in ONNX); 1-D operands are made 2-D explicitly and squeezed back, since
+    coremltools' own 1-D handling mis-infers or fails (1-D x 3-D, N-D x 1-D, 1-D x 1-D)"""
+    x, y = env.var(n, 0), env.var(n, 1)
+    x1, y1 = len(n.shape(0)) == 1, len(n.shape(1)) == 1
+    if not (x1 or y1):
+        return mb.matmul(x=x, y=y, name=env.out(n))
+    if x1:
+        x = mb.expand_dims(x=x, axes=[0], name=env.tmp(n, "x2d"))
+    if y1:
+        y = mb.expand_dims(x=y, axes=[-1], name=env.tmp(n, "y2d"))
+    z = mb.matmul(x=x, y=y, name=env.tmp(n, "mm"))
+    axes = ([-2] if x1 else []) + ([-1] if y1 else [])
+    return mb.squeeze(x=z, axes=axes, name=env.out(n))
 
 
 def _check_gemm(n: NodeView) -> str | None:

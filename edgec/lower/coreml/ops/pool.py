@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import TensorProto
 from coremltools.converters.mil.mil import Builder as mb
 
 from edgec.lower.coreml.ops._util import check_auto_pad, first, mil_pad, need_shape, spatial_pads
@@ -48,13 +49,31 @@ def _windows(n: NodeView):
     return kernel, strides, pads
 
 
-@lowers("MaxPool", check=_check_pool)
+_EXACT_IN_FP16 = (TensorProto.UINT8, TensorProto.INT8)  # every value is an fp16 integer: max through float is exact
+
+
+def _check_max_pool(n: NodeView) -> str | None:
+    why = _check_pool(n)
+    if why:
+        return why
+    elem = n.dtype(0)
+    if elem not in (TensorProto.FLOAT, TensorProto.FLOAT16) + _EXACT_IN_FP16:
+        return (f"{TensorProto.DataType.Name(elem)} input: CoreML max_pool is float-only and this type is not "
+                f"exact in fp16")
+    return None
+
+
+@lowers("MaxPool", check=_check_max_pool)
 def max_pool(n: NodeView, env: Env):
-    """max_pool, custom pads"""
+    """max_pool, custom pads; (u)int8 pooled as fp32 and cast back (exact)"""
     kernel, strides, pads = _windows(n)
-    return mb.max_pool(x=env.var(n, 0), kernel_sizes=np.array(kernel, np.int32),
-                       strides=np.array(strides, np.int32), pad_type="custom", pad=mil_pad(pads),
-                       name=env.out(n))
+    x = env.var(n, 0)
+    integer = n.dtype(0) in _EXACT_IN_FP16
+    if integer:
+        x = mb.cast(x=x, dtype="fp32", name=env.tmp(n, "float"))
+    y = mb.max_pool(x=x, kernel_sizes=np.array(kernel, np.int32), strides=np.array(strides, np.int32),
+                    pad_type="custom", pad=mil_pad(pads), name=env.tmp(n, "pool") if integer else env.out(n))
+    return mb.cast(x=y, dtype="int32", name=env.out(n)) if integer else y
 
 
 @lowers("AveragePool", check=_check_pool)
