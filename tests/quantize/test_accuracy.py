@@ -1,0 +1,37 @@
+"""Accuracy metrics and gates for reduced-precision builds."""
+
+import numpy as np
+
+from edgec.artifact import OutputMetrics
+from edgec.config.models import NumericsSpec, PrecisionThresholds
+from edgec.quantize.accuracy import _check, classifier_shaped, thresholds, topk_agreement
+
+
+def test_classifier_shapes():
+    assert classifier_shaped(np.zeros((1, 1000))) and classifier_shaped(np.zeros((2, 10, 1, 1)))
+    assert not classifier_shaped(np.zeros((1, 8))) and not classifier_shaped(np.zeros((1, 10, 7, 7)))
+
+
+def test_topk_agreement_uses_the_reference_top1_as_label():
+    ref = [np.eye(12)[[3]], np.eye(12)[[5]]]  # labels 3 and 5
+    act = [np.arange(12.0)[None], np.eye(12)[[5]]]  # sample 0: top-1 is 11, class 3 not in the top-5
+    assert topk_agreement(ref, act) == (0.5, 0.5)
+    act[0] = -np.abs(np.arange(12.0) - 4)[None]  # top-1 4, top-5 {4, 3, 5, 2, 6}
+    assert topk_agreement(ref, act) == (0.5, 1.0)
+
+
+def test_thresholds_per_precision_fall_back_to_fp32():
+    spec = NumericsSpec(min_cosine=0.9995, min_top5=0.8,
+                        precision={"int8": PrecisionThresholds(min_cosine=0.98, min_top1=0.7)})
+    t = thresholds(spec, "int8-weights")
+    assert t == {"min_cosine": 0.98, "max_abs": None, "min_top1": 0.7, "min_top5": 0.8, "min_delta_cosine": 0.98}
+    assert thresholds(spec, "fp16")["min_cosine"] == 0.9995  # no fp16 entry: the fp32 gate
+
+
+def test_topk_gates_only_measured_builds():
+    m = OutputMetrics(max_abs=0.1, cosine=0.995, delta_cosine=0.9, top1=0.75, top5=1.0)
+    gates = {"min_cosine": 0.99, "max_abs": None, "min_top1": 0.9, "min_top5": None, "min_delta_cosine": 0.5}
+    assert _check("logits", m, gates, measured=True) == ["output 'logits' top-1 agreement 0.750 < 0.9"]
+    assert _check("logits", m, gates, measured=False) == []
+    gates["min_cosine"] = 0.999
+    assert "cosine 0.995000 < 0.999" in _check("logits", m, gates, measured=False)[0]
