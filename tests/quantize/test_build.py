@@ -166,3 +166,20 @@ def test_other_calibration_methods(method, tmp_path):
     art = outcome.result.artifacts[0]
     assert outcome.ok, art.numerics.message
     assert art.artifact.details["quantize"]["method"] == method and art.numerics.samples == 2
+
+
+def test_int8_from_an_image_folder_with_profile_preprocessing(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    calib = tmp_path / "imgs"
+    calib.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):  # 40x48 JPEGs resized to the input's 32x32
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(calib / f"img_{i}.jpg")
+    model = save(classifier(), tmp_path / "clf.onnx")
+    extra = "inputs:\n  x: {layout: NCHW, preprocess: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}}\n"
+    prof = write_profile(tmp_path, mode="int8", source=str(calib), samples=4, sensitivity=0, extra=extra)
+    outcome = api.build(model, api.BuildOptions(target="ort-mobile", profile=str(prof), out_dir=tmp_path / "o"))
+    art = outcome.result.artifacts[0]
+    assert outcome.ok, art.numerics.message
+    assert art.numerics.data.startswith("2 held-out sample(s) of 6 image file(s)")
+    assert art.artifact.details["quantize"]["accuracy_measured"]
