@@ -321,3 +321,20 @@ def test_input_dtype_without_tflite_type_is_a_problem_not_a_crash():
     graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT16, [3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     assert "uint16 has no TFLite tensor type" in problems(model)
+
+
+@pytest.mark.parametrize("op,kw,consts,extra,out_type", [
+    ("ArgMax", dict(axis=1, keepdims=1), {}, [], TensorProto.INT64),
+    ("Gather", dict(axis=1), {"i": np.array([5, 0, 2], np.int64)}, ["i"], TensorProto.FLOAT),
+])
+def test_layout_moves_through_argmax_and_gather(op, kw, consts, extra, out_type):
+    """After a Conv these run on NHWC data: no TRANSPOSE back to NCHW before them."""
+    model = after_conv(op, consts=consts, extra_inputs=extra, out_type=out_type, **kw)
+    from tests.tflite.helpers import run_both
+
+    ref, got, res = run_both(model)
+    np.testing.assert_allclose(got["y0"], ref["y0"], atol=1e-4, rtol=1e-4)
+    # one TRANSPOSE for the NCHW model input; ArgMax's N x 1 x H x W result goes back by a RESHAPE
+    # (Gather's axis rewrite is checked by the numbers: its 4-D output is transposed back either way)
+    if op == "ArgMax":
+        assert res.op_histogram.get("TRANSPOSE", 0) == 1, res.op_histogram

@@ -124,6 +124,19 @@ def _reduce(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
     return Rewrite({}, {})  # all axes
 
 
+def _arg(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    if int(node.attrs.get("keepdims", 1)) != 1:  # output rank changes
+        return None
+    return Rewrite({"axis": perm[_norm(int(node.attrs.get("axis", 0)), len(perm))]}, {})
+
+
+def _gather(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    idx = g.consts.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    if idx is None or idx.ndim != 1:  # other index ranks change the output rank
+        return None
+    return Rewrite({"axis": perm[_norm(int(node.attrs.get("axis", 0)), len(perm))]}, {})
+
+
 ELEMENTWISE = Agnostic("all")
 UNARY = Agnostic((0,))
 AGNOSTIC: dict[str, Agnostic] = {
@@ -144,6 +157,9 @@ AGNOSTIC: dict[str, Agnostic] = {
     **{op: Agnostic((0,), _reduce) for op in (
         "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
         "ReduceSumSquare", "ReduceLogSumExp")},
+    "ArgMax": Agnostic((0,), _arg),
+    "ArgMin": Agnostic((0,), _arg),
+    "Gather": Agnostic((0,), _gather),
 }
 # Dropout/HardMax etc. are listed by name only; ops without a lowering stay unsupported either way.
 
