@@ -206,3 +206,18 @@ def test_conv1d_chain_runs_channels_last():
               "v": np.abs(w(6)) + 0.5, "wt": w(6, 4, 3)}
     res = assert_close(chain(nodes, {"x": [2, 3, 40]}, ["y", "c2"], consts), atol=1e-4)
     assert res.op_histogram["TRANSPOSE"] <= 2, res.op_histogram  # the input; c2 back to NCW (y is N x C x 1)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_maxpool_pad_is_zero_pad_only_after_relu(relu):
+    nodes = [helper.make_node("Relu" if relu else "Neg", ["x"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
+    res = assert_close(chain(nodes, {"x": [1, 4, 10, 10]}, ["y"]))
+    assert ("PADV2" in res.op_histogram) != relu, res.op_histogram
+
+
+def test_conv_transpose_output_padding_past_footprint():
+    consts = {"w": w(4, 6, 3, 3), "b": w(6)}
+    assert_close(single_op("ConvTranspose", {"x": [1, 4, 5, 5]}, None, consts, strides=[2, 2], output_padding=[1, 1]))
+    assert_close(single_op("ConvTranspose", {"x": [1, 4, 5, 5]}, None, consts, strides=[3, 2],
+                           output_shape=[17, 12]))

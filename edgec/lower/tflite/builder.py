@@ -126,6 +126,29 @@ class ModelBuilder:
         self.ops.append(op)
         return op
 
+    def relax_maxpool_pads(self) -> int:
+        """PADV2(lowest float) before a MAX_POOL_2D is a plain zero PAD (XNNPACK takes it) when its input is
+        >= 0 (a RELU/RELU6 output or fused activation): a max over a window that always holds a real value
+        >= 0 is not changed by zeros. Run after fuse_activations."""
+        producer = {o: op for op in self.ops for o in op.outputs}
+        users: dict[int, list[Op]] = {}
+        for op in self.ops:
+            for i in op.inputs:
+                users.setdefault(i, []).append(op)
+        relaxed = 0
+        for op in self.ops:
+            if op.code != "PADV2" or not all(u.code == "MAX_POOL_2D" for u in users.get(op.outputs[0], [])):
+                continue
+            src = producer.get(op.inputs[0])
+            while src is not None and src.code in ("TRANSPOSE", "RESHAPE"):  # they move values, not change them
+                src = producer.get(src.inputs[0])
+            nonneg = src is not None and (src.code in ("RELU", "RELU6") or getattr(src.options, "fusedActivationFunction", None)
+                                          in (S.ActivationFunctionType.RELU, S.ActivationFunctionType.RELU6))
+            if nonneg:
+                op.code, op.inputs, op.options = "PAD", op.inputs[:2], S.PadOptionsT()
+                relaxed += 1
+        return relaxed
+
     def fuse_activations(self) -> int:
         """Fold RELU/RELU6/RELU_N1_TO_1/TANH into the producing op's fusedActivationFunction."""
         consumers: dict[int, int] = {}

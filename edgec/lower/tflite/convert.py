@@ -66,6 +66,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     if problems:
         return Converted(None, problems, stats)
     stats["fused_activations"] = b.fuse_activations()
+    stats["maxpool_pads_relaxed"] = b.relax_maxpool_pads()
     hist: dict[str, int] = {}
     for op in b.ops:
         hist[op.code] = hist.get(op.code, 0) + 1

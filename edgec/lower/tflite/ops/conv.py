@@ -83,8 +83,14 @@ def conv_transpose(ctx: LowerCtx) -> None:
     else:  # SAME_*: total padding = full - out, split like ONNX does
         total = [full[i] + int_list(ctx.attr("output_padding", [0, 0]))[i] - out[1 + i] for i in range(2)]
         begin = [t - t // 2 if auto == "SAME_LOWER" else t // 2 for t in total]
-    if any(begin[i] < 0 or begin[i] + out[1 + i] > full[i] for i in range(2)):
-        ctx.unsupported("output_padding beyond the transposed-conv footprint (would need an extra PAD)")
+    if any(begin[i] < 0 for i in range(2)):
+        ctx.unsupported("negative padding")
+    # output_padding may reach past the footprint (those rows get only the bias): a larger output_shape,
+    # which TRANSPOSE_CONV fills with zeros + bias, as long as the extra is less than the stride
+    extra = [max(0, begin[i] + out[1 + i] - full[i]) for i in range(2)]
+    if any(extra[i] >= strides[i] for i in range(2)):
+        ctx.unsupported(f"output extends {extra} past the transposed-conv footprint (stride {strides})")
+    full = [full[i] + extra[i] for i in range(2)]
     filt = ctx.constant(np.ascontiguousarray(w.astype(np.float32).transpose(1, 2, 3, 0)), "filter")  # OHWI
     opts = S.TransposeConvOptionsT()
     opts.padding, opts.strideH, opts.strideW = S.Padding.VALID, strides[0], strides[1]
