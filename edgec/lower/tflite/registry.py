@@ -1,6 +1,6 @@
 """The TFLite op registry: one small function per ONNX op, registered with `@lowers("Conv")`.
 
-How to add an op (put it in a family file under ops/, and import that file in ops/__init__.py):
+How to add an op (put it in a family file under ops/; every module there is imported automatically):
 
     from ai_edge_litert import schema_py_generated as S
     from edgec.lower.tflite.registry import LowerCtx, lowers
@@ -20,11 +20,15 @@ What a lowering gets (`ctx`):
   Slice, Pad, Reduce...) the pass has already rewritten the axis attributes and constant operands, so just
   use ctx.attr("axis") as given. To declare how a NEW op follows a transpose, add it to layout.AGNOSTIC
   (with an axis rewrite rule) or to layout.NHWC_OPS -- that table is the only place layout is decided.
+  1-D spatial ops (3-D input) in layout.NHWC_1D_OPS get (N, W, C); decorate a 2-D lowering with
+  ops/_util.lift_1d to run it on (N, 1, W, C).
 - ctx.output(j): the tensor index for output j (created with its shape/dtype); ctx.alias(j, t) makes output j
   be tensor t without an op (Identity, Dropout).
 - ctx.constant(array, tag) -> a new constant tensor; ctx.temp(shape, dtype, tag) -> an intermediate tensor.
 - ctx.emit("CONV_2D", inputs, outputs, S.Conv2DOptionsT(...), version=1) adds an operator; use -1 for an
   omitted optional input. Activations are fused into producers by a later peephole, don't do it here.
+- int8 (later): ctx.output(j, quant=Quant(scale, zero_point, axis)) and ctx.b.const(array, name, quant) carry
+  per-tensor / per-channel quantization into the flatbuffer (builder.Quant -> QuantizationParameters).
 - ctx.unsupported("why") raises; the node is then reported in UnsupportedOp with that reason (and
   `unsupported(model)` lists it without writing anything). Check attributes BEFORE emitting anything.
 """
