@@ -110,6 +110,9 @@ CASES = {
     "gather_const_neg": lambda: single_op("Gather", {"x": [5, 3]}, {"axis": 0}, {"i": i64(0, -1, 2)}),
     "gather_dynamic": lambda: single_op("Gather", {"x": [3, 6], "i": [2, 2]}, {"axis": 1}, input_types={"i": TensorProto.INT64}),
     "add_scalar_input": lambda: single_op("Add", {"x": [3, 4], "s": []}),  # rank-0 graph input: fed as (1,)
+    "pow_int_exponent": lambda: single_op("Pow", {"x": [3, 4], "e": [3, 4]}, input_types={"e": TensorProto.INT64}),
+    "reduce_max_bool": lambda: single_op("ReduceMax", {"x": [3, 4]}, {"keepdims": 0}, {"a": i64(1)}, opset=20,
+                                         input_types={"x": TensorProto.BOOL}),
     "gather_scalar": lambda: single_op("Gather", {"x": [3, 6]}, {"axis": 1}, {"i": np.array(4, np.int64)}),
     "pad_constant": lambda: single_op("Pad", X4, {"mode": "constant"}, {"p": i64(0, 0, 1, 2, 0, 0, 3, 0), "v": np.array(1.5, np.float32)}),
     "pad_reflect": lambda: single_op("Pad", X4, {"mode": "reflect"}, {"p": i64(0, 0, 2, 1, 0, 0, 1, 2)}),

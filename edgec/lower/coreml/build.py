@@ -77,12 +77,23 @@ def find_problems(model: onnx.ModelProto, graph: GraphView | None = None) -> lis
             why = rule.check(n) if rule.check else None
         except Exception as e:  # a malformed attribute is the user's model, not our crash
             why = f"attributes cannot be read ({type(e).__name__}: {e})"
+        if not why:
+            why = _empty_tensor(n, graph)
         if not why and bad_out:
             elem = graph.types[bad_out[0]][0]
             why = f"output '{bad_out[0]}' is {onnx.TensorProto.DataType.Name(elem)}, which CoreML cannot hold"
         if why:
             problems.append((node.op_type, n.name, why))
     return problems
+
+
+def _empty_tensor(n: NodeView, graph: GraphView) -> str | None:
+    """A computed tensor with a 0-length axis (constants such as an empty Resize roi are fine)."""
+    for name in [i for i in n.inputs if i and i not in graph.consts] + [o for o in n.outputs if o]:
+        shape = graph.types.get(name, (0, None))[1]
+        if shape is not None and 0 in shape:
+            return f"tensor '{name}' is empty (shape {list(shape)}): CoreML has no zero-size tensors"
+    return None
 
 
 @contextlib.contextmanager

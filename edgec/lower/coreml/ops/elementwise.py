@@ -19,8 +19,24 @@ def _binary(mil_op):
     return lower
 
 
-for _onnx, _mil in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul"), ("Pow", "pow")):
+for _onnx, _mil in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul")):
     lowers(_onnx)(_binary(_mil))
+
+
+def _check_pow(n: NodeView) -> str | None:
+    if n.dtype(0) not in _FLOATS and n.dtype(1) in _FLOATS:
+        # it would have to run as float, and fp16 compute would silently round integer results above 2048
+        return "integer base with a float exponent: CoreML pow takes one dtype"
+    return None
+
+
+@lowers("Pow", check=_check_pow)
+def pow_(n: NodeView, env: Env):
+    """pow; MIL wants one dtype: an integer exponent is cast to the float base (small integers are exact)"""
+    x, y = env.var(n, 0), env.var(n, 1)
+    if n.dtype(0) in _FLOATS and n.dtype(1) not in _FLOATS:
+        y = mb.cast(x=y, dtype="fp32", name=env.tmp(n, "exp"))
+    return mb.pow(x=x, y=y, name=env.out(n))
 
 
 def _check_div(n: NodeView) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
+from onnx import TensorProto
 
 from edgec.lower.coreml.ops._util import first, need_const, need_shape, norm_axis
 from edgec.lower.coreml.registry import Env, NodeView, lowers
@@ -27,8 +28,13 @@ def _reduce(n: NodeView, env: Env):
             return env.value(n, 0)
         axes = list(range(rank))
     axes = np.array(sorted(norm_axis(a, rank) for a in axes), np.int32)
-    return getattr(mb, _REDUCE[n.op])(x=env.var(n, 0), axes=axes, keep_dims=bool(n.attr("keepdims", 1)),
-                                      name=env.out(n))
+    x = env.var(n, 0)
+    boolean = n.dtype(0) == TensorProto.BOOL  # ReduceMax/Min on bool (opset 20) = any/all: reduce as int32
+    if boolean:
+        x = mb.cast(x=x, dtype="int32", name=env.tmp(n, "int"))
+    y = getattr(mb, _REDUCE[n.op])(x=x, axes=axes, keep_dims=bool(n.attr("keepdims", 1)),
+                                   name=env.tmp(n, "reduced") if boolean else env.out(n))
+    return mb.cast(x=y, dtype="bool", name=env.out(n)) if boolean else y
 
 
 for _op, _mil in _REDUCE.items():

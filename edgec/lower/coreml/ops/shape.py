@@ -197,6 +197,8 @@ def _check_pad(n: NodeView) -> str | None:
     mode = n.attr("mode", "constant")
     if mode not in _PAD_MODES:
         return f"mode='{mode}' has no CoreML equivalent (constant, reflect, edge are lowered)"
+    if n.dtype(0) not in (TensorProto.FLOAT, TensorProto.FLOAT16, None):
+        return f"{TensorProto.DataType.Name(n.dtype(0))} input: CoreML pad is float-only"
     pads = n.const(1).tolist() if n.has(1) else n.attr("pads")
     if any(p < 0 for p in pads):
         return "negative pads (cropping) are not lowered"
