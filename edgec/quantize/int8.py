@@ -7,6 +7,7 @@ zero points. The tools write files; we keep them in a private temp folder and ha
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
 from pathlib import Path
@@ -24,12 +25,14 @@ METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 @contextlib.contextmanager
 def _quiet():
-    """ORT's quantization tools log at WARNING for things we already handle (e.g. 'run pre-processing')."""
+    """ORT's quantization tools log at WARNING for things we already handle (e.g. 'run pre-processing'), and the
+    histogram calibrators print progress to stdout, which must stay clean (`edgec build --json`)."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 

@@ -168,6 +168,18 @@ def test_other_calibration_methods(method, tmp_path):
     assert art.artifact.details["quantize"]["method"] == method and art.numerics.samples == 2
 
 
+def test_json_stdout_stays_json_with_histogram_calibration(cli, tmp_path):
+    m = classifier()
+    m.doc_string = str(tmp_path)  # not in the build cache
+    model = save(m, tmp_path / "clf.onnx")
+    calib = npy_folder(tmp_path / "calib", [1, 3, 32, 32], 4)
+    prof = write_profile(tmp_path, mode="int8", source=str(calib), samples=3, sensitivity=0)
+    prof.write_text(prof.read_text().replace("samples: 3}", "samples: 3, method: percentile}"))
+    r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["artifacts"][0]["precision"] == "int8"  # no calibrator progress lines
+
+
 def test_int8_from_an_image_folder_with_profile_preprocessing(tmp_path):
     Image = pytest.importorskip("PIL.Image")
     calib = tmp_path / "imgs"
