@@ -126,6 +126,23 @@ def test_reduce(op, axes, keepdims):
     assert_close(after_conv(op, consts=consts, extra_inputs=extra, opset=18, keepdims=keepdims), rtol=2e-4)
 
 
+@pytest.mark.parametrize("op", ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"])
+@pytest.mark.parametrize("axes,keepdims", [([2, 3], 1), ([1], 0), (None, 0)])
+def test_reduce_composed(op, axes, keepdims):
+    consts = {"axes": np.array(axes, np.int64)} if axes is not None else {}
+    extra = ["axes"] if axes is not None else []
+    assert_close(after_conv(op, consts=consts, extra_inputs=extra, opset=18, keepdims=keepdims), rtol=2e-4)
+
+
+def test_reduce_log_sum_and_large_log_sum_exp():
+    """LogSum of positive values; LogSumExp of values near 100 (exp overflows fp32 without the max shift)."""
+    nodes = [helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Add", ["a", "k"], ["b"]),
+             helper.make_node("ReduceLogSum", ["b", "ax"], ["y"], keepdims=0),
+             helper.make_node("ReduceLogSumExp", ["b", "ax"], ["z"], keepdims=1)]
+    assert_close(chain(nodes, {"x": [2, 5, 7]}, ["y", "z"], {"k": np.array(100.0, np.float32),
+                                                              "ax": np.array([-1], np.int64)}, opset=18), rtol=2e-4)
+
+
 def test_reduce_axes_attribute_opset13():
     assert_close(after_conv("ReduceMean", opset=13, axes=[1], keepdims=1))
 

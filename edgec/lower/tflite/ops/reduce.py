@@ -1,4 +1,5 @@
-"""Reductions: ReduceMean/Sum/Max/Min/Prod (MEAN, SUM, REDUCE_*), ArgMax/ArgMin (ARG_MAX / ARG_MIN + RESHAPE)."""
+"""Reductions: ReduceMean/Sum/Max/Min/Prod (MEAN, SUM, REDUCE_*), ReduceL1/L2/SumSquare/LogSum/LogSumExp
+(composed), ArgMax/ArgMin (ARG_MAX / ARG_MIN + RESHAPE)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,63 @@ def _reduce(ctx: LowerCtx) -> None:
 
 for _op in _REDUCERS:
     lowers(_op, note=f"{_REDUCERS[_op]} over constant axes")(_reduce)
+
+
+def _composite(ctx: LowerCtx) -> None:
+    """ReduceL1/L2/SumSquare/LogSum/LogSumExp from ABS/MUL/EXP/LOG/SQRT around SUM (LogSumExp max-shifted)."""
+    op, shape = ctx.node.op, ctx.shape(0)
+    rank = len(shape)
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    axes = _axes(ctx, rank)
+    if axes is None:
+        ctx.unsupported("noop_with_empty_axes=1 without axes")
+    if any(shape[a] == 0 for a in axes) or 0 in shape:
+        ctx.unsupported("reducing an empty tensor (TFLite tensors cannot have a zero dimension)")
+    keep = bool(int(ctx.attr("keepdims", 1)))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    axes_t = ctx.constant(np.array(axes, np.int32), "axes")
+
+    def reducer(code: str, src: int, out: int, keepdims: bool) -> None:
+        opts = S.ReducerOptionsT()
+        opts.keepDims = keepdims
+        ctx.emit(code, [src, axes_t], [out], opts)
+
+    def unary(code: str, src: int, out_shape, tag: str, out: int | None = None, opts=None) -> int:
+        out = ctx.temp(out_shape, tag=tag) if out is None else out
+        ctx.emit(code, [src] if code != "MUL" else [src, src], [out], opts)
+        return out
+
+    x, y = ctx.input(0), ctx.output(0)
+    red = ctx.out_shape(0)
+    if op in ("ReduceSumSquare", "ReduceL1"):
+        pre = unary("MUL", x, shape, "sq", opts=S.MulOptionsT()) if op == "ReduceSumSquare" else unary("ABS", x, shape, "abs")
+        return reducer("SUM", pre, y, keep)
+    if op in ("ReduceL2", "ReduceLogSum"):
+        src = unary("MUL", x, shape, "sq", opts=S.MulOptionsT()) if op == "ReduceL2" else x
+        total = ctx.temp(red, tag="sum")
+        reducer("SUM", src, total, keep)
+        unary("SQRT" if op == "ReduceL2" else "LOG", total, red, "", out=y)
+        return
+    # ReduceLogSumExp: m + log(sum(exp(x - m))) with m the max, so large inputs do not overflow
+    m = ctx.temp(kept, tag="max")
+    reducer("REDUCE_MAX", x, m, True)
+    d = ctx.temp(shape, tag="shifted")
+    ctx.emit("SUB", [x, m], [d], S.SubOptionsT())
+    e = unary("EXP", d, shape, "exp", opts=S.ExpOptionsT())
+    total = ctx.temp(kept, tag="sum")
+    reducer("SUM", e, total, True)
+    lg = unary("LOG", total, kept, "log")
+    r = y if keep else ctx.temp(kept, tag="lse")
+    ctx.emit("ADD", [lg, m], [r], S.AddOptionsT())
+    if not keep:
+        opts = S.ReshapeOptionsT()
+        opts.newShape = [int(v) for v in red]
+        ctx.emit("RESHAPE", [r, ctx.constant(np.array(red, np.int32), "shape")], [y], opts)
+
+
+for _op in ("ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"):
+    lowers(_op, note="composed around SUM (LogSumExp shifted by the max)")(_composite)
 
 
 def _arg(ctx: LowerCtx) -> None:
