@@ -68,6 +68,7 @@ class Op:
 @dataclass
 class ModelBuilder:
     fp16_weights: bool = False  # store float constants as float16 + DEQUANTIZE (TFLite's float16 scheme)
+    dry: bool = False  # checking support only: keep no weight bytes (unsupported() on a 500 MB model stays cheap)
     tensors: list[Tensor] = field(default_factory=list)
     buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0 is the empty sentinel
     ops: list[Op] = field(default_factory=list)
@@ -96,8 +97,8 @@ class ModelBuilder:
         array = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d into 1-d
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        key = (array.dtype.str, array.shape, array.tobytes(), quant is None)
-        if quant is None and key in self._const_cache:  # share identical small constants (shape vectors...)
+        key = None if self.dry or array.size > 4096 else (array.dtype.str, array.shape, array.tobytes(), quant is None)
+        if key is not None and key in self._const_cache:  # share identical small constants (shape vectors...)
             return self._const_cache[key]
         if (self.fp16_weights and array.dtype == np.float32 and quant is None and array.size >= _FP16_MIN_SIZE
                 and np.all(np.abs(array) <= _FP16_MAX)):
@@ -106,13 +107,13 @@ class ModelBuilder:
             self.op("DEQUANTIZE", [half], [idx], version=3)
         else:
             idx = self._raw_const(array, name, quant)
-        if quant is None:
+        if key is not None and quant is None:
             self._const_cache[key] = idx
         return idx
 
     def _raw_const(self, array: np.ndarray, name: str, quant: Quant | None = None) -> int:
         idx = self.tensor(name, array.shape, array.dtype, quant)
-        self.buffers.append(array.tobytes())
+        self.buffers.append(b"" if self.dry else array.tobytes())
         self.tensors[idx].buffer = len(self.buffers) - 1
         return idx
 

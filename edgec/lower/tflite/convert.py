@@ -32,7 +32,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     folded = fold_conv_affine(g)
     stats = to_nhwc(g)
     stats["folded_into_conv"] = folded
-    b = ModelBuilder(fp16_weights=fp16)
+    b = ModelBuilder(fp16_weights=fp16, dry=not write)
     tensors: dict[str, int] = {}
     problems = []
     for name in g.inputs:
