@@ -89,3 +89,17 @@ def test_fp16_weights_equal_rounded_reference(tmp_path):
     exp = ort.InferenceSession(rounded.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
     got = list(be.runner(art16, 2).run(x).values())[0]
     assert cosine(exp, got) > 0.99999
+
+
+def test_xnnpack_coverage_names_cpu_ops(tmp_path):
+    """A MaxPool whose input may be negative keeps the lowest-float PADV2, which XNNPACK does not take."""
+    from edgec.validate.runners.host_litert import xnnpack_coverage
+
+    nodes = [helper.make_node("Neg", ["x"], ["n"]),
+             helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("LRN", ["p"], ["y"], size=3)]
+    art = get_backend("tflite").lower(chain(nodes, {"x": [1, 4, 10, 10]}, ["y"]), _ctx(tmp_path))
+    cov = xnnpack_coverage(art.path)
+    assert cov["cpu"] == {"LOCAL_RESPONSE_NORMALIZATION": 1, "PADV2": 1}
+    assert cov["xnnpack"] == {"MAX_POOL_2D": 1, "NEG": 1, "TRANSPOSE": 2}
+    assert any("PADV2 x1" in n for n in art.notes)

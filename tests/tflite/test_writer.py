@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.convert import convert
@@ -65,3 +66,20 @@ def test_scalar_constant_keeps_rank_zero():
     b = ModelBuilder()
     t = b.const(np.array(2, np.int32), "idx")
     assert b.tensors[t].shape == ()
+
+
+def test_quantization_params_reach_the_flatbuffer():
+    """The int8 plumbing: per-channel scale/zero-point on a constant land in QuantizationParameters."""
+    from edgec.lower.tflite.builder import ModelBuilder, Quant
+    from edgec.lower.tflite.writer import serialize
+
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 4), np.int8, Quant([0.5], [3]))
+    wq = b.const(np.ones((2, 4), np.int8), "w", Quant([0.1, 0.2], [0, 0], axis=0))
+    y = b.tensor("y", (1, 2), np.int8, Quant([0.25], [-1]))
+    b.inputs, b.outputs = [x], [y]
+    b.op("FULLY_CONNECTED", [x, wq, -1], [y], S.FullyConnectedOptionsT())
+    model = S.ModelT.InitFromObj(S.Model.GetRootAs(serialize(b, ([("x", x)], [("y", y)])), 0))
+    q = {t.name.decode(): t.quantization for t in model.subgraphs[0].tensors}
+    assert list(q["w"].scale) == pytest.approx([0.1, 0.2]) and q["w"].quantizedDimension == 0
+    assert list(q["x"].zeroPoint) == [3] and list(q["y"].scale) == [0.25]
