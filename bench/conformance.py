@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="default: docs/conformance-<target>.md")
     ap.add_argument("--json", type=Path, help="also write per-case results as JSON")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per case before it counts as an error")
+    ap.add_argument("--no-fold", action="store_true",
+                    help="do not retry refused cases with their parameter inputs as constants")
     args = ap.parse_args(argv)
     out = args.out or ROOT / "docs" / f"conformance-{args.target}.md"
     ops = [o.strip() for o in args.ops.split(",")] if args.ops else None
@@ -117,10 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     def progress(r: conf.CaseResult) -> None:
         print(f"{r.outcome:11s} {r.name} {r.detail[:100]}", file=sys.stderr, flush=True)
 
-    results = conf.run(FORMATS[args.target], ops=ops, isolate=True, timeout=args.timeout, progress=progress)
+    results = conf.run(FORMATS[args.target], ops=ops, isolate=True, timeout=args.timeout, progress=progress,
+                       fold=not args.no_fold)
     seconds = time.perf_counter() - t0
     selection = (f"node tests of {', '.join(ops)}" if ops else "every node test whose ops are all in the "
-                 "backend's op table (`supported_ops()`)") + f"; {len(results)} selected."
+                 "backend's op table (`supported_ops()`)") + f"; {len(results)} selected" + \
+        ("; parameter inputs never folded (--no-fold)." if args.no_fold else ".")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(args.target, results, seconds, kept_why(out), selection))
     if args.json:
