@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.coreml.helpers import HAVE_RUNTIME, backend, feeds_for, lower, mil_spec, reference
+from tests.coreml.helpers import HAVE_RUNTIME, backend, feeds_for, lower, mil_spec, reference, single_op
 from tests.coreml.op_cases import CASES
 
 
@@ -37,3 +37,13 @@ def test_every_registered_op_has_a_case():
     covered = {CASES[c]().graph.node[0].op_type for c in CASES}
     missing = set(backend().supported_ops()) - covered - {"Constant"}  # Constant: test_build.py
     assert missing == set()
+
+
+@pytest.mark.skipif(not HAVE_RUNTIME, reason="needs a CoreML runtime or the MIL interpreter")
+def test_space_to_depth_crd(tmp_path):
+    """SpaceToDepth mode=CRD (opset 28; ONNX Runtime 1.32 has no kernel): numpy is the reference (ONNX spec)."""
+    model = single_op("SpaceToDepth", {"x": [1, 3, 6, 4]}, {"blocksize": 2, "mode": "CRD"}, opset=28)
+    x = np.random.default_rng(0).standard_normal((1, 3, 6, 4)).astype(np.float32)
+    want = x.reshape(1, 3, 3, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(1, 12, 3, 2)
+    got = backend().runner(lower(model, tmp_path), 1).run({"x": x})["y0"]
+    np.testing.assert_array_equal(got, want)

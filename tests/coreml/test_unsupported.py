@@ -32,6 +32,7 @@ def _why(model) -> str:
     (lambda: single_op("Einsum", {"x": [2, 3]}, {"equation": "ij->ji"}), "no CoreML lowering"),
     (lambda: single_op("Pad", {"x": [2, 3]}, {}, {"p": np.array([0, 1, 1, 0], np.int64)}, input_types={"x": TensorProto.INT32}), "float-only"),
     (lambda: single_op("Pow", {"x": [3], "e": [3]}, {}, input_types={"x": TensorProto.INT32}), "integer base"),
+    (lambda: single_op("Unsqueeze", {"x": [3, 4, 5]}, {}, {"a": np.array([0, 1, 2], np.int64)}), "rank 6"),
     (lambda: single_op("ReduceSum", {"x": [2, 0, 4]}, {"keepdims": 1}, {"a": np.array([1], np.int64)}), "zero-size"),
 ])
 def test_attribute_level_reasons(model, fragment):

@@ -87,12 +87,17 @@ def find_problems(model: onnx.ModelProto, graph: GraphView | None = None) -> lis
     return problems
 
 
+_MAX_RANK = 5  # CoreML refuses any tensor of higher rank
+
+
 def _empty_tensor(n: NodeView, graph: GraphView) -> str | None:
-    """A computed tensor with a 0-length axis (constants such as an empty Resize roi are fine)."""
+    """A computed tensor with a 0-length axis (constants such as an empty Resize roi are fine), or of rank > 5."""
     for name in [i for i in n.inputs if i and i not in graph.consts] + [o for o in n.outputs if o]:
         shape = graph.types.get(name, (0, None))[1]
         if shape is not None and 0 in shape:
             return f"tensor '{name}' is empty (shape {list(shape)}): CoreML has no zero-size tensors"
+        if shape is not None and len(shape) > _MAX_RANK:
+            return f"tensor '{name}' has rank {len(shape)}: CoreML supports rank <= {_MAX_RANK}"
     return None
 
 

@@ -242,8 +242,16 @@ def depth_to_space(n: NodeView, env: Env):
 
 @lowers("SpaceToDepth", check=_check_d2s)
 def space_to_depth(n: NodeView, env: Env):
-    """space_to_depth"""
-    return mb.space_to_depth(x=env.var(n, 0), block_size=np.int32(int(n.attr("blocksize"))), name=env.out(n))
+    """space_to_depth (DCR); CRD (opset 24 mode) regroups its channels with one gather"""
+    block = int(n.attr("blocksize"))
+    crd = n.attr("mode", "DCR") == "CRD"
+    y = mb.space_to_depth(x=env.var(n, 0), block_size=np.int32(block), name=env.tmp(n, "dcr") if crd else env.out(n))
+    if not crd:
+        return y
+    # DCR channel (j * C + c) holds what CRD puts at (c * block^2 + j), j = offset inside the block
+    c, bb = n.shape(0)[1], block * block
+    perm = np.array([j * c + ci for ci in range(c) for j in range(bb)], np.int32)
+    return mb.gather(x=y, indices=perm, axis=1, name=env.out(n))
 
 
 def _check_cast(n: NodeView) -> str | None:
