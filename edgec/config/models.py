@@ -64,9 +64,10 @@ class EstimateSpec(Strict):
     efficiency: dict[Literal["gemm", "depthwise", "elementwise", "reduce", "move"], float] = {
         "gemm": 0.6, "depthwise": 0.25, "elementwise": 0.25, "reduce": 0.2, "move": 0.2}
     # GEMM sides at which the vector units are full; shorter sides scale efficiency by sqrt(side / full)
-    gemm_full_m: int = Field(default=64, ge=1)
-    gemm_full_n: int = Field(default=256, ge=1)
-    gemm_full_k: int = Field(default=128, ge=1)
+    # (GEMM micro-kernels tile a few rows by tens of columns; fitted on 14 models in bench/estimate.py)
+    gemm_full_m: int = Field(default=16, ge=1)
+    gemm_full_n: int = Field(default=64, ge=1)
+    gemm_full_k: int = Field(default=64, ge=1)
     bandwidth_efficiency: float = Field(default=0.7, gt=0, le=1.5)  # achievable share of the memory bandwidth
     op_overhead_us: float = Field(default=8.0, ge=0)  # per-op dispatch cost on the CPU runtime
     accelerator_op_overhead_us: float = Field(default=30.0, ge=0)  # per-op cost on a GPU/NPU delegate
