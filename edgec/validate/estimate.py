@@ -250,6 +250,13 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     notes += more
     bw = profile.hardware.memory_bandwidth_gbps * (spec.bandwidth_efficiency if unit == "cpu" else 1.0)
     types = _tensor_types(model)
+    if any(o and o not in types for n in model.graph.node for o in n.output):
+        # a model straight from disk (edgec validate) has no value_info yet: infer it, static input shapes assumed
+        try:
+            model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+            types = _tensor_types(model)
+        except Exception:  # noqa: BLE001 - inference errors leave those tensors unknown: costed as 0 bytes
+            notes.append("shape inference failed: ops with unknown shapes are costed as overhead only")
     fused = _fused(model)
     int8_src = _int8_inputs(model)
     inits = {i.name for i in model.graph.initializer}

@@ -135,3 +135,13 @@ def test_qdq_conv_is_costed_as_int8():
     float_conv = estimate(_conv_model(relu=False), prof).ops[0]
     # Cortex-A76 SDOT: 4x the fp32 rate in the profile, so the int8 conv is much faster
     assert ops["conv"].ms < float_conv.ms / 2
+
+
+def test_model_without_value_info_is_inferred():
+    """`edgec validate` hands over a model straight from disk: no value_info for intermediate tensors."""
+    inferred = _conv_model()
+    bare = onnx.ModelProto()
+    bare.CopyFrom(inferred)
+    del bare.graph.value_info[:]
+    prof = load_profile("raspberry-pi-5")
+    assert estimate(bare, prof).total_ms == pytest.approx(estimate(inferred, prof).total_ms)
