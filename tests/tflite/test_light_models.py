@@ -45,8 +45,8 @@ def _check(name: str, tmp_path, fp16: bool = False, min_cos: float = 0.9999):
 @pytest.mark.parametrize("name", FAST)
 def test_light_model_matches_ort(name, tmp_path):
     res = _check(name, tmp_path)
-    if name != "shufflenet":  # shufflenet's channel shuffle is itself a Transpose
-        assert res.op_histogram.get("TRANSPOSE", 0) <= 1, res.op_histogram  # input boundary only
+    # input boundary only; shufflenet's 16 channel shuffles are one NHWC transpose each
+    assert res.op_histogram.get("TRANSPOSE", 0) <= (17 if name == "shufflenet" else 1), res.op_histogram
 
 
 @pytest.mark.slow

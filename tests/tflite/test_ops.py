@@ -221,3 +221,17 @@ def test_conv_transpose_output_padding_past_footprint():
     assert_close(single_op("ConvTranspose", {"x": [1, 4, 5, 5]}, None, consts, strides=[2, 2], output_padding=[1, 1]))
     assert_close(single_op("ConvTranspose", {"x": [1, 4, 5, 5]}, None, consts, strides=[3, 2],
                            output_shape=[17, 12]))
+
+
+def test_channel_shuffle_is_one_nhwc_transpose():
+    """conv -> reshape (N,g,c,H,W) -> transpose -> reshape (N,C,H,W) -> conv: the layout pass moves the
+    transposes through both reshapes, leaving the shuffle as one transpose of (N,H,W,g,c)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Reshape", ["c", "s5"], ["r5"]),
+             helper.make_node("Transpose", ["r5"], ["t5"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Reshape", ["t5", "s4"], ["r4"]),
+             helper.make_node("Conv", ["r4", "w2"], ["y"])]
+    consts = {"w": w(6, 3, 1, 1), "s5": np.array([1, 2, 3, 5, 5], np.int64), "s4": np.array([1, 6, 5, 5], np.int64),
+              "w2": w(4, 6, 1, 1)}
+    res = assert_close(chain(nodes, {"x": [1, 3, 5, 5]}, ["y"], consts), atol=1e-5)
+    assert res.op_histogram["TRANSPOSE"] == 3, res.op_histogram  # input, shuffle, output
