@@ -181,7 +181,9 @@ class CoreMLBackend:
             profile=ctx.profile.name,
             format=self.format,
             path=path,
-            precision=compress.artifact_precision(precision, compression),
+            # a QDQ graph from the quantize stage says what it is (int8, int8-weights); else compute / weights
+            precision=ctx.precision if ctx.precision.startswith("int8") else compress.artifact_precision(
+                precision, compression),
             notes=notes,
             details={
                 "name_map": name_map.to_json(),

@@ -7,6 +7,7 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     matmul,
     norm,
     pool,
+    quant,
     reduce,
     resize,
     shape,
