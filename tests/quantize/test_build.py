@@ -121,14 +121,43 @@ def test_calibration_errors_through_cli(case, cli, tmp_path):
     assert not out.exists() or not [p for p in out.iterdir() if p.suffix == ".ort"]
 
 
-def test_int8_to_a_backend_without_qdq_is_an_error_not_a_float_build(cli, tmp_path):
-    """CoreML cannot take QDQ yet: the build must say so, not lower float and call it int8."""
+def test_qdq_to_a_backend_without_qdq_is_an_error_not_a_float_build(cli, tmp_path, monkeypatch):
+    """A backend that cannot take Q/DQ nodes must say so (exit 6, every node listed), never lower float and call
+    it int8. A float-only backend is the ORT backend with Q/DQ ops refused, as a float-only lowering would."""
+    from edgec import api as api_mod
+    from edgec.lower.backend import get_backend
+
+    class FloatOnly:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def unsupported(self, model):
+            return [(n.op_type, n.name, "no int8 lowering") for n in model.graph.node
+                    if n.op_type in ("QuantizeLinear", "DequantizeLinear")] + self.inner.unsupported(model)
+
+    monkeypatch.setattr(api_mod, "get_backend", lambda fmt: FloatOnly(get_backend(fmt)))
+    m = classifier()
+    m.doc_string = str(tmp_path)  # not in the build cache
+    model = save(m, tmp_path / "clf.onnx")
+    out = tmp_path / "out"
+    r = cli.invoke(app, ["build", str(model), "--target", "ort-mobile", "--out", str(out),
+                         "--quantize", "int8", "--calibration", "random"])
+    assert r.exit_code == 6, r.output
+    msg = " ".join(r.stderr.split())
+    assert "QuantizeLinear node 'x_QuantizeLinear'" in msg and "DequantizeLinear node 'w1_DequantizeLinear'" in msg
+    assert not out.exists() or not list(out.glob("*.ort"))
+
+
+def test_dynamic_int8_to_coreml_is_unsupported(cli, tmp_path):
+    """CoreML has no run-time (dynamic) activation quantization: DynamicQuantizeLinear is listed, not skipped."""
     model = save(classifier(), tmp_path / "clf.onnx")
     out = tmp_path / "out"
-    r = cli.invoke(app, ["build", str(model), "--target", "ios", "--out", str(out),
-                         "--quantize", "int8", "--calibration", "random"])
-    assert r.exit_code in (6, 8), r.output  # UnsupportedOp / LoweringError
-    assert "QuantizeLinear" in r.stderr or "DequantizeLinear" in r.stderr
+    r = cli.invoke(app, ["build", str(model), "--target", "ios", "--out", str(out), "--quantize", "int8-dynamic"])
+    assert r.exit_code == 6, r.output
+    assert "DynamicQuantizeLinear" in r.stderr
     assert not out.exists() or not list(out.glob("*.mlpackage"))
 
 
