@@ -16,7 +16,6 @@ import multiprocessing as mp
 import re
 import tempfile
 import time
-import traceback
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -118,11 +117,12 @@ def context_for(fmt: str, staging: Path, name: str):
 
     target = next(t for t in all_targets() if t.format == fmt)
     profile = load_profile(target.default_profile)
-    # fp32 compute everywhere: CoreML reads it from the target, or from the profile's coreml section
+    # fp32 compute everywhere: CoreML reads it from the target, or from the profile's coreml section, which
+    # is otherwise reset to its defaults (no weight compression, image inputs or classifier labels)
     target = target.model_copy(update={"coreml_compute_precision": "fp32"})
     coreml = getattr(profile, "coreml", None)
     if coreml is not None and hasattr(coreml, "compute_precision"):
-        profile = profile.model_copy(update={"coreml": coreml.model_copy(update={"compute_precision": "fp32"})})
+        profile = profile.model_copy(update={"coreml": type(coreml)(compute_precision="fp32")})
     return LowerContext(target=target, profile=profile, model_name=name, staging_dir=staging, precision="fp32")
 
 
