@@ -136,12 +136,36 @@ def test_render_keeps_hand_written_why(tmp_path):
     assert "- Conv: because" in text and "| Relu | 2 | 1 | 1 | 0 | 0 | 0 | 0 |" in text and "test_b" in text
 
 
+class _ConstantsOnlyBackend:
+    """Refuses any graph input but the first (like a backend that needs Reshape's shape as a constant);
+    runs what it accepts on ONNX Runtime."""
+
+    format = "ort"
+
+    def unsupported(self, model):
+        names = [i.name for i in model.graph.input]
+        return [("Reshape", "n", f"shape (input '{n}') must be a constant") for n in names[1:]]
+
+    def supported_ops(self):
+        return {"Reshape": ""}
+
+    def lower(self, model, ctx):
+        path = ctx.staging_dir / "m.onnx"
+        path.write_bytes(model.SerializeToString())
+        return Artifact(target="t", profile="p", format="ort", path=path, precision="fp32")
+
+    def runner(self, artifact, threads):
+        from edgec.validate.runners.host_ort import OrtRunner
+
+        return OrtRunner(artifact.path.read_bytes(), name="onnxruntime")
+
+
 def test_parameter_inputs_fold_into_constants_when_refused():
-    """CoreML takes Reshape's shape only as a constant: refused as given, run (and right) once folded."""
-    name = "test_reshape_reordered_all_dims"
-    (as_given,) = conf.run("coreml", ops=["Reshape"], names=[name], fold=False)
-    assert as_given.outcome == "unsupported" and not as_given.folded
-    (folded,) = conf.run("coreml", ops=["Reshape"], names=[name])
+    """Refused as given (shape is a graph input), run and right once the shape is an initializer."""
+    (case,) = [c for c in conf.collect(["Reshape"]) if c.name == "test_reshape_reordered_all_dims"]
+    as_given = conf.run_case(_ConstantsOnlyBackend(), case, "Reshape", fold=False)
+    assert as_given.outcome == "unsupported" and not as_given.folded and "must be a constant" in as_given.detail
+    folded = conf.run_case(_ConstantsOnlyBackend(), case, "Reshape")
     assert folded.outcome == "pass" and folded.folded, folded.detail
 
 
