@@ -129,10 +129,16 @@ def test_batchnorm_standalone():
 
 
 def test_flatten_after_conv_keeps_nchw_order():
-    """A Flatten of NHWC data must see NCHW element order (H, W > 1): the layout pass keeps a TRANSPOSE there."""
+    """A Flatten of NHWC data must see NCHW element order (H, W > 1): a TRANSPOSE before it, unless the only
+    users are Gemm/MatMul with constant weights, whose rows are permuted to NHWC order instead."""
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Flatten", ["c"], ["f"]),
-             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
-    assert_close(chain(nodes, {"x": [1, 3, 5, 5]}, ["y"], {"w": w(4, 3, 3, 3), "fc": w(10, 36)}))
+             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1), helper.make_node("MatMul", ["f", "fc2"], ["y2"])]
+    consts = {"w": w(4, 3, 3, 3), "fc": w(10, 36), "fc2": w(36, 7)}
+    res = assert_close(chain(nodes, {"x": [2, 3, 5, 5]}, ["y", "y2"], consts), atol=1e-4)
+    assert res.op_histogram["TRANSPOSE"] == 1, res.op_histogram  # the input only
+    nodes.append(helper.make_node("Relu", ["f"], ["flat"]))  # another user sees the flat tensor: keep the order
+    res = assert_close(chain(nodes, {"x": [2, 3, 5, 5]}, ["y", "y2", "flat"], consts), atol=1e-4)
+    assert res.op_histogram["TRANSPOSE"] == 2, res.op_histogram
 
 
 def test_layout_pass_leaves_boundary_transposes_only():

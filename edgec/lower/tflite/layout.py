@@ -169,6 +169,7 @@ def to_nhwc(g: Graph) -> dict[str, int]:
     wrapped = _wrap_nhwc_ops(g)
     _normalize_transposes(g)
     moved = _sink(g)
+    _flatten_into_weights(g)
     _remove_dead_transposes(g)
     left = sum(1 for n in g.nodes if n.op == "Transpose")
     return {"nhwc_ops": wrapped, "transposes_moved": moved, "transposes_left": left}
@@ -421,3 +422,43 @@ def _remove_dead_transposes(g: Graph) -> None:
         if len(keep) == len(g.nodes):
             return
         g.nodes = keep
+
+
+def _flatten_into_weights(g: Graph) -> None:
+    """T(p) -> Flatten to (N, K) -> Gemm/MatMul with constant weights: flatten the NHWC tensor directly and
+    permute the weights' K rows instead (a classifier after conv features needs no transpose then)."""
+    prod, cons = g.producers(), g.consumers()
+    for n in g.nodes:
+        t = prod.get(n.inputs[0]) if n.op in RESHAPES else None
+        if t is None or t.op != "Transpose" or t.attrs["perm"][0] != 0 or n.outputs[0] in g.outputs:
+            continue
+        inner, out = g.shapes[t.inputs[0]], g.shapes.get(n.outputs[0], ())
+        if len(out) != 2 or out[0] != inner[0]:
+            continue
+        users = cons.get(n.outputs[0], [])
+        if not users or not all(_weights_of(g, u, n.outputs[0]) is not None for u in users):
+            continue
+        p_sub = [k - 1 for k in t.attrs["perm"][1:]]
+        outer_sub = perm_shape(inner, t.attrs["perm"])[1:]
+        idx = np.arange(out[1]).reshape(outer_sub).transpose(inverse(p_sub)).ravel()  # inner pos -> outer index
+        for u in users:
+            w, axis = _weights_of(g, u, n.outputs[0])
+            name = g.fresh(f"{u.name}_nhwc_weights")
+            g.consts[name] = np.ascontiguousarray(np.take(w, idx, axis=axis))
+            g.shapes[name], g.dtypes[name] = w.shape, w.dtype
+            u.inputs[1] = name
+        n.inputs[0] = t.inputs[0]
+
+
+def _weights_of(g: Graph, node: Node, x: str):
+    """(constant weights, axis of K) when `node` multiplies x (its input 0) by constant 2-D weights."""
+    if len(node.inputs) < 2 or node.inputs[0] != x or node.inputs[1] not in g.consts or node.inputs[1] == x:
+        return None
+    w = g.consts[node.inputs[1]]
+    if w.ndim != 2:
+        return None
+    if node.op == "MatMul":
+        return w, 0
+    if node.op == "Gemm" and not int(node.attrs.get("transA", 0)):
+        return w, 1 if int(node.attrs.get("transB", 0)) else 0
+    return None
