@@ -85,7 +85,6 @@ class CoreMLBackend:
         _check_descriptions(ctx, set(in_shapes) | set(out_shapes))
         notes: list[str] = []
         ranges = RangeReport()
-        keeper = None
         if precision == "fp16":
             ranges = find_hot(model, self._probe_feeds(model, ctx))
         t0 = time.perf_counter()
@@ -95,24 +94,8 @@ class CoreMLBackend:
                 program, name_map = build_program(
                     model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale},
                     {classifier.output} if classifier else set())
-                if precision == "fp16":
-                    keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
-                    cp = ct.transform.FP16ComputePrecision(op_selector=keeper)
-                else:
-                    cp = ct.precision.FLOAT32
-                inputs = [features.ct_image_type(ct, name_map.inputs[o], in_shapes[o], spec)
-                          for o, spec in images.items()] or None
-                classify = None
-                if classifier:
-                    classify = ct.ClassifierConfig(classifier.labels,
-                                                   predicted_probabilities_output=name_map.outputs[classifier.output])
-                mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=target,
-                                     compute_precision=cp, inputs=inputs, classifier_config=classify)
-                if classifier:  # the score vector became a {label: score} dictionary feature
-                    desc = mlmodel.get_spec().description
-                    name_map.outputs[classifier.output] = desc.predictedProbabilitiesName
-                    name_map.classifier = {**classifier.to_json(), "label_output": desc.predictedFeatureName}
-                name_map.images = {o: spec.to_json() for o, spec in images.items()}
+                keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
+                mlmodel = _convert(program, name_map, target, precision, keeper, in_shapes, images, classifier)
         except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
             tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
             raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
@@ -213,6 +196,27 @@ class CoreMLBackend:
 
         spec = ctx.profile.validate_.numerics
         return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2))
+
+
+def _convert(program, name_map: NameMap, target, precision: str, keeper: Fp32Keeper, in_shapes: dict,
+             images: dict[str, features.ImageSpec], classifier: features.ClassifierSpec | None):
+    """ct.convert with the compute precision, image inputs and classifier; records the last two in name_map."""
+    import coremltools as ct
+
+    cp = ct.transform.FP16ComputePrecision(op_selector=keeper) if precision == "fp16" else ct.precision.FLOAT32
+    inputs = [features.ct_image_type(ct, name_map.inputs[o], in_shapes[o], spec) for o, spec in images.items()]
+    classify = None
+    if classifier:
+        classify = ct.ClassifierConfig(classifier.labels,
+                                       predicted_probabilities_output=name_map.outputs[classifier.output])
+    mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=target, compute_precision=cp,
+                         inputs=inputs or None, classifier_config=classify)
+    if classifier:  # the score vector became a {label: score} dictionary feature
+        desc = mlmodel.get_spec().description
+        name_map.outputs[classifier.output] = desc.predictedProbabilitiesName
+        name_map.classifier = {**classifier.to_json(), "label_output": desc.predictedFeatureName}
+    name_map.images = {o: spec.to_json() for o, spec in images.items()}
+    return mlmodel
 
 
 def _check_descriptions(ctx: LowerContext, features_: set[str]) -> None:
