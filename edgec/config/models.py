@@ -190,6 +190,14 @@ class CoreMLSpec(Strict):
     classifier_output: str | None = None  # ONNX output holding the class scores (default: the only/first output)
 
 
+class TFLiteSpec(Strict):
+    """TFLite-only choices (other targets ignore them)."""
+
+    # nhwc: 4-D float model inputs/outputs are channels-last (what Android camera frames are), no boundary
+    # TRANSPOSE; onnx: they keep the ONNX model's layout. The signature keeps the ONNX names either way.
+    io_layout: Literal["onnx", "nhwc"] = "onnx"
+
+
 class Profile(Strict):
     name: str
     target: str
@@ -202,5 +210,6 @@ class Profile(Strict):
     metadata: dict[str, str] = {}  # author, license, version, ... carried into artifacts that have metadata
     descriptions: dict[str, str] = {}  # ONNX input/output name -> description, for artifacts with per-feature metadata
     coreml: CoreMLSpec = CoreMLSpec()
+    tflite: TFLiteSpec = TFLiteSpec()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
