@@ -103,3 +103,25 @@ def test_xnnpack_coverage_names_cpu_ops(tmp_path):
     assert cov["cpu"] == {"LOCAL_RESPONSE_NORMALIZATION": 1, "PADV2": 1}
     assert cov["xnnpack"] == {"MAX_POOL_2D": 1, "NEG": 1, "TRANSPOSE": 2}
     assert any("PADV2 x1" in n for n in art.notes)
+
+
+def test_nhwc_io_layout_drops_boundary_transposes(tmp_path):
+    """profile tflite.io_layout: nhwc -> channels-last model inputs/outputs, no TRANSPOSE in a conv net; the
+    runner still takes/returns ONNX layout, so validation compares like with like."""
+    from edgec.config.models import TFLiteSpec
+    from edgec.validate.runners.host_litert import interpreter
+
+    ctx = _ctx(tmp_path)
+    ctx = LowerContext(target=ctx.target, profile=ctx.profile.model_copy(update={"tflite": TFLiteSpec(io_layout="nhwc")}),
+                       model_name="m", staging_dir=ctx.staging_dir)
+    be = get_backend("tflite")
+    model = _net()
+    art = be.lower(model, ctx)
+    assert "TRANSPOSE" not in art.details["ops"] and art.details["io_layout"] == {"input.1": "NHWC", "feat:0": "NHWC"}
+    sig = interpreter(art.path).get_signature_runner("serving_default")
+    assert list(sig.get_input_details()["input.1"]["shape"]) == [1, 20, 20, 3]
+    assert list(sig.get_output_details()["feat:0"]["shape"]) == [1, 5, 5, 8]
+    x = np.random.default_rng(0).standard_normal((1, 3, 20, 20)).astype(np.float32)
+    import onnxruntime as ort
+    exp = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input.1": x})[0]
+    np.testing.assert_allclose(be.runner(art, 1).run({"input.1": x})["feat:0"], exp, atol=1e-4, rtol=1e-4)

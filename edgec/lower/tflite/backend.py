@@ -23,7 +23,8 @@ class TFLiteBackend:
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
                                 f"(fp32 and fp16 are).")
         fp16 = ctx.precision == "fp16"
-        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float))
+        nhwc_io = ctx.profile.tflite.io_layout == "nhwc"
+        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io)
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension or '.tflite'}"
@@ -33,7 +34,9 @@ class TFLiteBackend:
             f"TFLite schema v3 flatbuffer, {sum(result.op_histogram.values())} ops "
             f"({len(result.op_histogram)} kinds), signature 'serving_default' with the ONNX input/output names",
             f"layout: {s['nhwc_ops']} ops run channels-last; {s['transpose_ops']} TRANSPOSE ops left "
-            f"(model inputs/outputs keep the ONNX layout); {s['fused_activations']} activations fused",
+            + ("(model inputs/outputs keep the ONNX layout)" if not s["nhwc_io"] else
+               f"(channels-last model inputs/outputs: {', '.join(s['nhwc_io'])})")
+            + f"; {s['fused_activations']} activations fused",
         ]
         coverage = xnnpack_coverage(path)
         cpu = coverage["cpu"]
@@ -46,11 +49,12 @@ class TFLiteBackend:
         return Artifact(
             target=ctx.target.name, profile=ctx.profile.name, format=self.format, path=path,
             precision=ctx.precision, notes=notes,
-            details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage},
+            details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage,
+                     "io_layout": {n: "NHWC" for n in s["nhwc_io"]}},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
-        return LiteRTRunner(artifact.path, threads=threads)
+        return LiteRTRunner(artifact.path, threads=threads, nhwc=tuple(artifact.details.get("io_layout", {})))
 
     def supported_ops(self) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}

@@ -10,7 +10,7 @@ import onnx
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
-from edgec.lower.tflite.ir import from_onnx
+from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.writer import serialize
@@ -25,12 +25,16 @@ class Converted:
 
 
 def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
-            keep_float: set[str] = frozenset()) -> Converted:
+            keep_float: set[str] = frozenset(), nhwc_io: bool = False) -> Converted:
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
-    type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer."""
+    type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer.
+    nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout."""
     g = from_onnx(model)
+    signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
+    io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
     stats = to_nhwc(g)
+    stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
     b = ModelBuilder(fp16_weights=fp16, dry=not write)
     tensors: dict[str, int] = {}
@@ -71,5 +75,28 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     for op in b.ops:
         hist[op.code] = hist.get(op.code, 0) + 1
     stats["transpose_ops"] = hist.get("TRANSPOSE", 0)
-    sig = ([(n, tensors[n]) for n in g.inputs], [(n, tensors[n]) for n in g.outputs])
+    onnx_in = [i for i in signature if signature[i] in g.inputs]
+    onnx_out = [o for o in signature if signature[o] in g.outputs]
+    sig = ([(n, tensors[signature[n]]) for n in onnx_in], [(n, tensors[signature[n]]) for n in onnx_out])
     return Converted(serialize(b, sig, external=external), [], stats, dict(sorted(hist.items())))
+
+
+def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:
+    """Give 4-D float graph inputs/outputs NHWC tensors (a Transpose to/from the ONNX tensor, which the layout
+    pass cancels against the model's own); the signature keeps the ONNX names."""
+    done = []
+    for i, name in enumerate(list(g.inputs)):
+        if len(g.shapes[name]) == 4 and g.dtypes[name] == np.float32:
+            new = g.fresh(f"{name}_nhwc")
+            g.shapes[new], g.dtypes[new] = perm_shape(g.shapes[name], [0, 2, 3, 1]), g.dtypes[name]
+            g.nodes.insert(0, Node("Transpose", f"{name}/from_nhwc", [new], [name], {"perm": [0, 3, 1, 2]}))
+            g.inputs[i], signature[name] = new, new
+            done.append(name)
+    for i, name in enumerate(list(g.outputs)):
+        if len(g.shapes.get(name, ())) == 4 and g.dtypes.get(name) == np.float32 and name not in g.inputs:
+            new = g.fresh(f"{name}_nhwc")
+            g.shapes[new], g.dtypes[new] = perm_shape(g.shapes[name], [0, 2, 3, 1]), g.dtypes[name]
+            g.nodes.append(Node("Transpose", f"{name}/to_nhwc", [name], [new], {"perm": [0, 2, 3, 1]}))
+            g.outputs[i], signature[name] = new, new
+            done.append(name)
+    return done

@@ -25,8 +25,12 @@ def interpreter(path: Path | str, threads: int = 1, xnnpack: bool = True) -> Int
 
 
 class LiteRTRunner:
-    def __init__(self, path: Path | str, threads: int = 1, xnnpack: bool = True):
+    """nhwc: ONNX input/output names the model holds channels-last (profile tflite.io_layout: nhwc); the
+    runner still takes and returns them in the ONNX layout, transposing at the boundary."""
+
+    def __init__(self, path: Path | str, threads: int = 1, xnnpack: bool = True, nhwc: tuple[str, ...] = ()):
         self.name = "litert" if xnnpack else "litert (no XNNPACK)"
+        self.nhwc = set(nhwc)
         self.interp = interpreter(path, threads, xnnpack)
         self.signature = self.interp.get_signature_runner("serving_default")
         self._dtypes = {k: v["dtype"] for k, v in self.signature.get_input_details().items()}
@@ -35,12 +39,13 @@ class LiteRTRunner:
         missing = set(self._dtypes) - set(feeds)
         if missing:
             raise LoweringError(f"LiteRT model needs inputs {sorted(missing)}")
-        args = {k: np.ascontiguousarray(feeds[k], dtype=self._dtypes[k]) for k in self._dtypes}
+        args = {k: np.ascontiguousarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
+                                        dtype=self._dtypes[k]) for k in self._dtypes}
         try:
             out = self.signature(**args)
         except (ValueError, RuntimeError) as e:
             raise LoweringError(f"LiteRT failed to run the model: {e}") from None
-        return {k: np.array(v) for k, v in out.items()}
+        return {k: np.array(v.transpose(0, 3, 1, 2) if k in self.nhwc else v) for k, v in out.items()}
 
 
 def xnnpack_coverage(path: Path | str) -> dict[str, dict[str, int]]:
