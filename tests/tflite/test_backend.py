@@ -125,3 +125,7 @@ def test_nhwc_io_layout_drops_boundary_transposes(tmp_path):
     import onnxruntime as ort
     exp = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input.1": x})[0]
     np.testing.assert_allclose(be.runner(art, 1).run({"input.1": x})["feat:0"], exp, atol=1e-4, rtol=1e-4)
+    # `edgec validate` rebuilds the Artifact without details: the layout travels in the file's metadata
+    from edgec.artifact import Artifact
+    bare = Artifact(target="android", profile="pixel-8", format="tflite", path=art.path, precision="unknown")
+    np.testing.assert_allclose(be.runner(bare, 1).run({"input.1": x})["feat:0"], exp, atol=1e-4, rtol=1e-4)

@@ -83,3 +83,13 @@ def test_quantization_params_reach_the_flatbuffer():
     q = {t.name.decode(): t.quantization for t in model.subgraphs[0].tensors}
     assert list(q["w"].scale) == pytest.approx([0.1, 0.2]) and q["w"].quantizedDimension == 0
     assert list(q["x"].zeroPoint) == [3] and list(q["y"].scale) == [0.25]
+
+
+def test_metadata_round_trip_inline_and_external(tmp_path):
+    from edgec.lower.tflite.writer import read_metadata
+
+    for external in (False, True):
+        path = tmp_path / f"m{external}.tflite"
+        path.write_bytes(convert(_conv_net(), external=external, nhwc_io=True).data)
+        assert read_metadata(path, "edgec_io_layout") == b'{"x": "NHWC"}'
+        assert read_metadata(path, "nope") is None

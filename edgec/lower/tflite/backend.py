@@ -54,7 +54,7 @@ class TFLiteBackend:
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
-        return LiteRTRunner(artifact.path, threads=threads, nhwc=tuple(artifact.details.get("io_layout", {})))
+        return LiteRTRunner(artifact.path, threads=threads)  # the I/O layout is read from the file's metadata
 
     def supported_ops(self) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,9 @@ from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.writer import serialize
+
+
+IO_LAYOUT_KEY = "edgec_io_layout"  # Model.metadata: JSON {ONNX name: "NHWC"} for channels-last inputs/outputs
 
 
 @dataclass
@@ -78,7 +82,8 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     onnx_in = [i for i in signature if signature[i] in g.inputs]
     onnx_out = [o for o in signature if signature[o] in g.outputs]
     sig = ([(n, tensors[signature[n]]) for n in onnx_in], [(n, tensors[signature[n]]) for n in onnx_out])
-    return Converted(serialize(b, sig, external=external), [], stats, dict(sorted(hist.items())))
+    meta = {IO_LAYOUT_KEY: json.dumps({n: "NHWC" for n in io_nhwc}, sort_keys=True).encode()} if io_nhwc else None
+    return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, dict(sorted(hist.items())))
 
 
 def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:

@@ -50,8 +50,9 @@ def _quant(q):
 
 
 def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tuple[str, int]]],
-              description: str = "edgec", external: bool | None = None) -> bytes:
-    """Bytes of the .tflite file. signature: ([(input name, tensor)], [(output name, tensor)])."""
+              description: str = "edgec", external: bool | None = None, metadata: dict[str, bytes] | None = None) -> bytes:
+    """Bytes of the .tflite file. signature: ([(input name, tensor)], [(output name, tensor)]);
+    metadata: Model.metadata entries (name -> bytes), e.g. the I/O layout the runner reads back."""
     used = sorted({t for op in b.ops for t in op.inputs + op.outputs if t >= 0} | set(b.inputs) | set(b.outputs))
     remap = {old: new for new, old in enumerate(used)}
     buffers_used = [0]
@@ -100,6 +101,12 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
     sig.outputs = [_tensor_map(name, remap[i]) for name, i in signature[1]]
 
     datas = [b.buffers[i] for i in buffers_used]
+    entries = []
+    for name, value in sorted((metadata or {}).items()):
+        m = S.MetadataT()
+        m.name, m.buffer = name, len(datas)
+        datas.append(value)
+        entries.append(m)
     total = sum(len(d) for d in datas)
     if external is None:
         external = total > _INLINE_LIMIT
@@ -113,6 +120,7 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
     model.version, model.description = 3, description
     model.operatorCodes, model.subgraphs, model.buffers = opcodes, [sg], buffers
     model.signatureDefs = [sig]
+    model.metadata = entries or None
     if not external:
         return _finish(model)
     return _with_external(model, buffers, datas)
@@ -151,3 +159,19 @@ def _with_external(model, buffers, datas) -> bytes:
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def read_metadata(path, name: str) -> bytes | None:
+    """One Model.metadata entry of a .tflite file (None when absent); maps the file instead of reading it."""
+    import mmap
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        model = S.Model.GetRootAs(mm, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry.Name().decode() == name:
+                buf = model.Buffers(entry.Buffer())
+                if buf.DataLength():
+                    return bytes(buf.DataAsNumpy())
+                return bytes(mm[buf.Offset():buf.Offset() + buf.Size()]) if buf.Size() else b""
+    return None

@@ -6,6 +6,7 @@ ONNX layout: the model itself holds the boundary transposes.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +25,25 @@ def interpreter(path: Path | str, threads: int = 1, xnnpack: bool = True) -> Int
     return interp
 
 
+def io_layout(path: Path | str) -> dict[str, str]:
+    """{ONNX name: "NHWC"} for the channels-last inputs/outputs edgec recorded in the file's metadata."""
+    from edgec.lower.tflite.convert import IO_LAYOUT_KEY
+    from edgec.lower.tflite.writer import read_metadata
+
+    try:
+        raw = read_metadata(path, IO_LAYOUT_KEY)
+    except (OSError, ValueError):
+        return {}
+    return json.loads(raw) if raw else {}
+
+
 class LiteRTRunner:
     """nhwc: ONNX input/output names the model holds channels-last (profile tflite.io_layout: nhwc); the
     runner still takes and returns them in the ONNX layout, transposing at the boundary."""
 
-    def __init__(self, path: Path | str, threads: int = 1, xnnpack: bool = True, nhwc: tuple[str, ...] = ()):
+    def __init__(self, path: Path | str, threads: int = 1, xnnpack: bool = True, nhwc: tuple[str, ...] | None = None):
         self.name = "litert" if xnnpack else "litert (no XNNPACK)"
-        self.nhwc = set(nhwc)
+        self.nhwc = set(io_layout(path)) if nhwc is None else set(nhwc)
         self.interp = interpreter(path, threads, xnnpack)
         self.signature = self.interp.get_signature_runner("serving_default")
         self._dtypes = {k: v["dtype"] for k, v in self.signature.get_input_details().items()}
