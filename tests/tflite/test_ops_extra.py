@@ -355,3 +355,21 @@ def test_layout_moves_through_argmax_and_gather(op, kw, consts, extra, out_type)
     # (Gather's axis rewrite is checked by the numbers: its 4-D output is transposed back either way)
     if op == "ArgMax":
         assert res.op_histogram.get("TRANSPOSE", 0) == 1, res.op_histogram
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _resize((1, 3, 6, 8), "linear", "half_pixel", scales=[1, 1, 2, 2], conv=True),
+    lambda: after_conv("Pad", consts={"pads": np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64), "v": np.array(0.5, np.float32)},
+                       extra_inputs=["pads", "v"], opset=18),
+    lambda: after_conv("ReduceLogSumExp", consts={"axes": np.array([1], np.int64)}, extra_inputs=["axes"], opset=18),
+    lambda: after_conv("Erf"),
+    lambda: single_op("LayerNormalization", {"x": [2, 4, 6]}, consts={"s": RNG.standard_normal(6).astype(np.float32)}),
+])
+def test_fp16_weights_build(make):
+    """fp16 builds store float constants as float16 (+ DEQUANTIZE): results stay within fp16 rounding."""
+    from tests.tflite.helpers import cosine, run_both
+
+    ref, got, _ = run_both(make(), fp16=True)
+    for k in ref:
+        assert cosine(ref[k], got[k]) > 0.9999, k
+        np.testing.assert_allclose(got[k], ref[k], atol=2e-2, rtol=2e-2)
