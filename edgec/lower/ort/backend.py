@@ -39,12 +39,13 @@ class OrtBackend:
         path = ctx.staging_dir / f"{ctx.model_name}{target.extension}"
         to_ort_format(model, path, target.ort_optimization_level, target.ort_optimization_style, target.name)
         config = ctx.staging_dir / f"{ctx.model_name}.required_operators.config"
-        write_reduced_op_config(path, config, path.name)
+        type_reduced = write_reduced_op_config(path, config, path.name)
         coverage = ep_coverage(model)
         notes = [
             f"ORT format, optimization level '{target.ort_optimization_level}' "
             f"({target.ort_optimization_style} optimizations), onnxruntime {ort.__version__}",
-            f"reduced-operator config for a minimal ORT build: {config.name}",
+            f"reduced-operator config for a minimal ORT build: {config.name}"
+            + ("" if type_reduced else " (without type reduction: ORT's tooling cannot reduce this model's types)"),
             *coverage_lines(coverage),
         ]
         return Artifact(

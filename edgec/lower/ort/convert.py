@@ -53,9 +53,12 @@ def _parse_not_implemented(text: str) -> tuple[str, str, str]:
     return op, name, "ONNX Runtime has no CPU kernel for this op/type/opset"
 
 
-def write_reduced_op_config(ort_path: Path, config_path: Path, final_name: str) -> None:
+def write_reduced_op_config(ort_path: Path, config_path: Path, final_name: str) -> bool:
     """The `domain;opset;ops` file that --include_ops_by_config takes for a minimal ORT build.
 
+    Returns whether the config carries per-op type reduction. ORT's type-reduction tooling has no entry for
+    some element types (int4/int2, float8) and raises KeyError; the config without type reduction is still
+    valid for a minimal build (only bigger), so we fall back to it rather than fail the build.
     ORT's generator records the (staging) file path in a comment; we write the final file name instead so
     two builds are byte-identical.
     """
@@ -64,7 +67,13 @@ def write_reduced_op_config(ort_path: Path, config_path: Path, final_name: str) 
     from onnxruntime.tools.ort_format_model import create_config_from_models
 
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)  # its INFO line names our temp folder
-    create_config_from_models([ort_path], config_path, enable_type_reduction=True)
+    try:
+        create_config_from_models([ort_path], config_path, enable_type_reduction=True)
+        reduced = True
+    except KeyError:
+        create_config_from_models([ort_path], config_path, enable_type_reduction=False)
+        reduced = False
     lines = config_path.read_text().splitlines()
     lines = [f"# - {final_name}" if line.startswith("# - ") else line for line in lines]
     config_path.write_text("\n".join(lines) + "\n")
+    return reduced
