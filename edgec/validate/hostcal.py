@@ -44,7 +44,7 @@ def _median_ms(model: bytes, feeds: dict, threads: int, runs: int) -> float:
     return float(np.median(times))
 
 
-def matmul_gflops(threads: int, n: int = 512, runs: int = 30) -> float:
+def matmul_gflops(threads: int, n: int = 1024, runs: int = 15) -> float:
     rng = np.random.default_rng(0)
     b = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "b")
     model = _model([helper.make_node("MatMul", ["a", "b"], ["y"])], [_vi("a", TensorProto.FLOAT, [n, n])],
@@ -53,7 +53,7 @@ def matmul_gflops(threads: int, n: int = 512, runs: int = 30) -> float:
     return 2.0 * n**3 / (ms / 1e3) / 1e9
 
 
-def matmul_int8_gops(threads: int, n: int = 512, runs: int = 30) -> float:
+def matmul_int8_gops(threads: int, n: int = 1024, runs: int = 15) -> float:
     rng = np.random.default_rng(0)
     b = numpy_helper.from_array(rng.integers(-64, 64, (n, n)).astype(np.int8), "b")
     model = _model([helper.make_node("MatMulInteger", ["a", "b"], ["y"])], [_vi("a", TensorProto.UINT8, [n, n])],
@@ -186,7 +186,7 @@ def to_yaml(profile: dict) -> str:
     import yaml
 
     head = ("# Written by `edgec profiles detect`: every number was measured on this machine with onnxruntime\n"
-            "# (peak = 512^3 MatMul, int8 = MatMulInteger, gemm efficiency = 3x3 conv / peak, bandwidth = 64 MB Add).\n")
+            "# (peak = 1024^3 MatMul, int8 = MatMulInteger, gemm efficiency = 3x3 conv / peak, bandwidth = 64 MB Add).\n")
     return head + yaml.safe_dump(profile, sort_keys=False)
 
 
