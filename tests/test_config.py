@@ -79,3 +79,23 @@ def test_unknown_builtin_name_lists_choices():
     with pytest.raises(ConfigError) as e:
         load_profile("pixel-99")
     assert "pixel-8" in str(e.value)
+
+
+def test_relative_paths_in_a_profile_are_relative_to_its_file(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    path = _write(tmp_path, GOOD + "quantize:\n  calibration:\n    source: calib\ncoreml:\n  labels: labels.txt\n")
+    p = load_profile(str(path))
+    assert p.quantize.calibration.source == str(tmp_path / "calib")
+    assert p.coreml.labels == str(tmp_path / "labels.txt")
+
+
+def test_random_and_absolute_calibration_sources_are_kept(tmp_path):
+    path = _write(tmp_path, GOOD + "quantize:\n  calibration:\n    source: random\n")
+    assert load_profile(str(path)).quantize.calibration.source == "random"
+
+
+def test_a_profile_edited_during_the_process_is_read_again(tmp_path):
+    path = _write(tmp_path, GOOD)
+    first = load_profile(str(path))
+    path.write_text(GOOD.replace("cores: 4", "cores: 6") + "\n")
+    assert (first.hardware.cpu.cores, load_profile(str(path)).hardware.cpu.cores) == (4, 6)

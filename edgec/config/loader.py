@@ -84,23 +84,50 @@ def _resolve(name_or_path: str, folder: Path, what: str, names: list[str]) -> Pa
     return builtin
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    # part of the parse cache key, so a YAML file edited while the process runs is read again
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
 @lru_cache(maxsize=64)
-def _load_target_file(path: Path) -> Target:
+def _load_target_file(path: Path, stamp: tuple[int, int]) -> Target:
     return parse_model(Target, path)
 
 
 @lru_cache(maxsize=64)
-def _load_profile_file(path: Path) -> Profile:
-    return parse_model(Profile, path)
+def _load_profile_file(path: Path, stamp: tuple[int, int]) -> Profile:
+    return _anchor_paths(parse_model(Profile, path), path.parent)
+
+
+def _anchor_paths(profile: Profile, folder: Path) -> Profile:
+    """Relative file paths inside a profile mean 'next to this YAML file', not 'wherever edgec was started'."""
+
+    def anchored(value: str | None) -> str | None:
+        if value is None or value == "random" or Path(value).is_absolute():
+            return value
+        return str(folder / value)
+
+    q, cal = profile.quantize, profile.quantize.calibration
+    lat = profile.validate_.latency
+    host = lat.host_profile
+    if host is not None and (host.endswith((".yaml", ".yml")) or "/" in host):
+        host = anchored(host)
+    return profile.model_copy(update={
+        "quantize": q.model_copy(update={"calibration": cal.model_copy(update={"source": anchored(cal.source)})}),
+        "coreml": profile.coreml.model_copy(update={"labels": anchored(profile.coreml.labels)}),
+        "validate_": profile.validate_.model_copy(update={"latency": lat.model_copy(update={"host_profile": host})}),
+    })
 
 
 def load_target(name_or_path: str) -> Target:
-    return _load_target_file(_resolve(name_or_path, BUILTIN_TARGETS, "target", builtin_target_names()).resolve())
+    path = _resolve(name_or_path, BUILTIN_TARGETS, "target", builtin_target_names()).resolve()
+    return _load_target_file(path, _stamp(path))
 
 
 def load_profile(name_or_path: str) -> Profile:
     path = _resolve(name_or_path, BUILTIN_PROFILES, "profile", builtin_profile_names()).resolve()
-    profile = _load_profile_file(path)
+    profile = _load_profile_file(path, _stamp(path))
     if profile.target not in builtin_target_names() and not Path(profile.target).is_file():
         _, lines = load_with_lines(path)
         raise ConfigError(
