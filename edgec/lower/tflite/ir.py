@@ -132,3 +132,7 @@ def inverse(perm: list[int]) -> list[int]:
     for i, p in enumerate(perm):
         inv[p] = i
     return inv
+
+
+def transpose_node(src: str, dst: str, perm: list[int], name: str) -> Node:
+    return Node("Transpose", name, [src], [dst], {"perm": list(perm)})
