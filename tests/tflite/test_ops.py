@@ -241,3 +241,10 @@ def test_channel_shuffle_is_one_nhwc_transpose():
               "w2": w(4, 6, 1, 1)}
     res = assert_close(chain(nodes, {"x": [1, 3, 5, 5]}, ["y"], consts), atol=1e-5)
     assert res.op_histogram["TRANSPOSE"] == 3, res.op_histogram  # input, shuffle, output
+
+
+def test_conv_transpose_with_fused_relu():
+    nodes = [helper.make_node("ConvTranspose", ["x", "wt", "bt"], ["t"], strides=[2, 2]),
+             helper.make_node("Relu", ["t"], ["y"])]
+    res = assert_close(chain(nodes, {"x": [1, 4, 6, 6]}, ["y"], {"wt": w(4, 4, 3, 3), "bt": w(4)}))
+    assert res.stats["fused_activations"] == 1 and "RELU" not in res.op_histogram

@@ -93,3 +93,27 @@ def test_metadata_round_trip_inline_and_external(tmp_path):
         path.write_bytes(convert(_conv_net(), external=external, nhwc_io=True).data)
         assert read_metadata(path, "edgec_io_layout") == b'{"x": "NHWC"}'
         assert read_metadata(path, "nope") is None
+
+
+def test_op_versions_follow_the_features_used():
+    """5-D TRANSPOSE needs v4, grouped CONV_2D v6, TRANSPOSE_CONV with bias v3 / fused activation v4,
+    fp16 DEQUANTIZE v3; plain float ops stay v1 (older runtimes can load them)."""
+    from tests.tflite.test_ops import w
+
+    nodes = [helper.make_node("Conv", ["x", "wg"], ["g"], group=2),
+             helper.make_node("ConvTranspose", ["g", "wt", "bt"], ["t"], strides=[2, 2]),
+             helper.make_node("Relu", ["t"], ["r"]),
+             helper.make_node("Reshape", ["r", "s5"], ["r5"]),
+             helper.make_node("Transpose", ["r5"], ["t5"], perm=[0, 2, 1, 4, 3]),
+             helper.make_node("Reshape", ["t5", "s4"], ["y"])]
+    consts = {"wg": w(4, 2, 1, 1), "wt": w(4, 4, 3, 3), "bt": w(4), "s5": np.array([1, 2, 2, 13, 13], np.int64),
+              "s4": np.array([1, 4, 13, 13], np.int64)}
+    data = convert(chain(nodes, {"x": [1, 4, 6, 6]}, ["y"], consts), fp16=True).data
+    model = S.ModelT.InitFromObj(S.Model.GetRootAs(data, 0))
+    names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+    versions = {}
+    for c in model.operatorCodes:
+        versions.setdefault(names[c.builtinCode], set()).add(c.version)
+    assert versions["CONV_2D"] == {6} and versions["TRANSPOSE_CONV"] == {4} and versions["DEQUANTIZE"] == {3}
+    assert versions["TRANSPOSE"] == {1, 4}  # the 4-D boundary one and the 5-D shuffle
+    assert versions["RESHAPE"] == {1}

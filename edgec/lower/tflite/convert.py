@@ -14,6 +14,7 @@ from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
 
 
@@ -75,6 +76,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
         return Converted(None, problems, stats)
     stats["fused_activations"] = b.fuse_activations()
     stats["maxpool_pads_relaxed"] = b.relax_maxpool_pads()
+    set_versions(b)
     hist: dict[str, int] = {}
     for op in b.ops:
         hist[op.code] = hist.get(op.code, 0) + 1
