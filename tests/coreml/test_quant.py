@@ -44,14 +44,17 @@ def _qdq_model(static: bool):
     return infer(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
 
 
-@pytest.mark.parametrize("static", [False, True], ids=["weights-only", "static"])
-def test_qdq_lowers(tmp_path, static):
+@pytest.mark.parametrize("static, deployment", [(False, "iOS16"), (True, "iOS16"), (True, "iOS17")],
+                         ids=["weights-only", "static-fake-quant-iOS16", "static-quantize-ops-iOS17"])
+def test_qdq_lowers(tmp_path, static, deployment):
     model = _qdq_model(static)
     assert backend().unsupported(model) == []
-    art = lower(model, tmp_path, precision="fp32")
+    art = lower(model, tmp_path, precision="fp32", coreml_minimum_deployment_target=deployment)
     ops = [o.type for o in mil_ops(art.path)]
     assert ops.count("constexpr_affine_dequantize") == 1  # the int8 weights stay int8 in the file
-    assert ("round" in ops) is static
+    native = static and deployment == "iOS17"  # activation Q/DQ as MIL quantize/dequantize pairs
+    assert (ops.count("quantize"), ops.count("dequantize")) == ((2, 2) if native else (0, 0))
+    assert ("round" in ops) is (static and not native)
     if not HAVE_RUNTIME:
         pytest.skip("no runtime")
     x = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}

@@ -143,6 +143,7 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
 
     with Function(placeholders, opset_version=opset_version) as fn:
         env = Env(graph, names)
+        env.opset = opset_version
         for onnx_name, mil in name_map.inputs.items():
             env.values[onnx_name] = fn.inputs[mil]
             if not graph.types[onnx_name][1]:

@@ -94,6 +94,11 @@ class GraphView:
             self.types[v.name] = (t.elem_type, dims)
         for name, arr in self.consts.items():
             self.types[name] = (helper.np_dtype_to_tensor_dtype(arr.dtype), list(arr.shape))
+        self.consumers: dict[str, list[str]] = {}  # tensor -> op types reading it
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node.op_type)
+        self.graph_outputs = {o.name for o in graph.output}
 
 
 class NodeView:
@@ -143,6 +148,7 @@ class Env:
         self.names = names
         self.values: dict[str, Any] = {}
         self.const_vars: dict[str, Any] = {}
+        self.opset = None  # the ct.target the program is built for (set by build_program)
 
     def value(self, n: NodeView, i: int):
         """The input as it is: numpy array for constants, MIL Var otherwise."""

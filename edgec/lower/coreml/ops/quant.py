@@ -2,14 +2,15 @@
 
 Constant int8/uint8 weights behind a DequantizeLinear stay 8-bit in the package: constexpr_affine_dequantize
 (iOS16+) with the graph's own scales and zero points, so every target shares one set of scales. Activation
-Q/DQ pairs run as float arithmetic ("fake quantization": the same rounding and clipping, float compute);
-CoreML picks its own kernels, so this reproduces the quantized model's numbers, not int8 speed.
+Q/DQ pairs become MIL quantize / dequantize (iOS17+: the pattern CoreML's compiler can run as int8), or on
+older targets float arithmetic with the same rounding and clipping ("fake quantization": right numbers, float speed).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
+from coremltools.converters.mil.mil import types
 from onnx import TensorProto
 
 from edgec.lower.coreml.ops._util import first, need_const, need_shape, norm_axis
@@ -72,17 +73,38 @@ def dequantize_linear(n: NodeView, env: Env):
         return mb.constexpr_affine_dequantize(quantized_data=q.astype(_NP[int_type]), zero_point=zp, scale=scale,
                                               axis=np.int32(axis), name=env.out(n))
     rank = len(n.shape(0))
-    x = mb.cast(x=env.var(n, 0), dtype="fp32", name=env.tmp(n, "float"))
+    x = env.var(n, 0)
+    if types.builtin_to_string(x.dtype) in ("uint8", "int8"):  # from a MIL quantize (iOS17+)
+        axis = {"axis": np.int32(norm_axis(int(n.attr("axis", 1)), rank))} if scale.ndim == 1 else {}
+        return mb.dequantize(input=x, scale=scale, zero_point=zp, name=env.out(n), **axis)
+    x = mb.cast(x=x, dtype="fp32", name=env.tmp(n, "float"))
     if np.any(zp != 0):
         x = mb.sub(x=x, y=_broadcast(n, zp.astype(np.float32), rank), name=env.tmp(n, "centred"))
     return mb.mul(x=x, y=_broadcast(n, scale, rank), name=env.out(n))
 
 
+def _native(n: NodeView, env: Env) -> bool:
+    """MIL quantize for this QuantizeLinear: iOS17+, and only DequantizeLinear reads the 8-bit tensor
+    (CoreML features and other ops have no uint8/int8 tensors)."""
+    from coremltools import target
+
+    out = n.outputs[0]
+    readers = env.graph.consumers.get(out, [])
+    return (env.opset is not None and env.opset >= target.iOS17 and out not in env.graph.graph_outputs
+            and bool(readers) and all(r == "DequantizeLinear" for r in readers))
+
+
 @lowers("QuantizeLinear", check=lambda n: _check_qdq(n, n.out_dtype(0)))
 def quantize_linear(n: NodeView, env: Env):
-    """clip(round(x / scale) + zero_point) as float, cast to int32 (CoreML's integer type)"""
+    """quantize (iOS17+, read only by DequantizeLinear), else clip(round(x / scale) + zero_point) in float
+    cast to int32 (CoreML's integer type)"""
     int_type = n.out_dtype(0)
     rank = len(n.shape(0))
+    if _native(n, env):
+        scale = n.const(1).astype(np.float32)
+        axis = {"axis": np.int32(norm_axis(int(n.attr("axis", 1)), rank))} if scale.ndim == 1 else {}
+        return mb.quantize(input=env.var(n, 0), scale=scale, zero_point=_zero_point(n, int_type),
+                           output_dtype="uint8" if int_type == TensorProto.UINT8 else "int8", name=env.out(n), **axis)
     scale = _broadcast(n, n.const(1).astype(np.float32), rank)
     zp = _broadcast(n, _zero_point(n, int_type).astype(np.float32), rank)
     lo, hi = _RANGE[int_type]
