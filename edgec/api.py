@@ -18,7 +18,7 @@ import onnx
 
 from edgec.artifact import ArtifactResult, BuildResult, LowerContext, ModelInfo, NumericsResult
 from edgec.config.models import Profile, Target
-from edgec.errors import EdgecError, UnsupportedOp
+from edgec.errors import EdgecError, LoweringError, UnsupportedOp
 from edgec.graph.info import model_info
 from edgec.graph.load import load_model
 from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
@@ -26,7 +26,10 @@ from edgec.graph.shapes import parse_input_shape_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
 from edgec.package.files import ensure_out_dir, place, staging_dir
-from edgec.package.manifest import write_manifest
+from edgec.cache import BuildCache, build_key, model_digest
+from edgec.package.html import write_html
+from edgec.package.junit import write_junit
+from edgec.package.manifest import artifact_result_from_entry, manifest_dict, model_info_from_dict, write_manifest
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
@@ -48,6 +51,9 @@ class BuildOptions:
     budget_ms: float | None = None  # overrides validate.latency.budget_ms
     quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
     calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
+    cache: bool = False  # restore unchanged builds from the content-addressed cache (the CLI turns it on)
+    parallel: bool = True  # lower several targets in worker processes when the machine has cores
+    junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
 
 
 @dataclass
@@ -61,6 +67,10 @@ class TargetFailure:
 class BuildOutcome:
     result: BuildResult
     failures: list[TargetFailure]
+    cache_hits: list[tuple[str, str]] = field(default_factory=list)  # (target, profile) restored from cache
+    seconds: float = 0.0  # wall time of the whole build
+    html_path: Path | None = None
+    junit_path: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -131,83 +141,202 @@ class _Reference:
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
+    t_start = time.perf_counter()
     model_path = Path(model_path)
     pairs = [(t, _with_latency(_with_quantize(p, options), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
-    model = load_model(model_path)
-    info = model_info(model, model_path)
     out_dir = ensure_out_dir(Path(options.out_dir))
     name = options.model_name or _stem(model_path)
-
-    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
-    reference = _Reference(model)
-    results: list[ArtifactResult] = []
-    failures: list[TargetFailure] = []
     single = len(pairs) == 1
-    for target, profile in pairs:
+
+    # cache lookup first: a full hit never loads or simplifies the model
+    keys = _cache_keys(model_path, pairs, cli_shapes, name, options)
+    store = BuildCache() if options.cache else None
+    hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
+    model = info = None
+    if len(hits) < len(pairs):
+        model = load_model(model_path)
+        info = model_info(model, model_path)
+    else:
+        info = model_info_from_dict({**hits[0]["model"], "path": str(model_path)})
+
+    results: dict[int, ArtifactResult] = {}
+    failures: dict[int, TargetFailure] = {}
+    for i, entry in hits.items():
+        results[i] = _restore(store, keys[i], entry, out_dir)
+
+    # misses: prepare once per input-shape set and check op support, in this process
+    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
+    todo: list[tuple[int, PreparedGraph, float]] = []
+    for i, (target, profile) in enumerate(pairs):
+        if i in hits:
+            continue
         try:
             shapes = profile_shapes(profile, cli_shapes)
             key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
                 prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
-            prepared = prepared_by_shapes[key]
-            prep_s = time.perf_counter() - t0
-            result = _build_one(prepared, target, profile, info, name, out_dir, reference, options)
-            result.seconds = {"prepare": prep_s, **result.seconds}
-            results.append(result)
+            problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
+            if problems:
+                raise UnsupportedOp(target.name, problems)
+            todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
         except EdgecError as e:
             if single:
                 raise
-            failures.append(TargetFailure(target.name, profile.name, e))
+            failures[i] = TargetFailure(target.name, profile.name, e)
 
-    build_result = BuildResult(model=info, out_dir=out_dir, artifacts=results)
-    build_result.manifest_path = write_manifest(build_result, [(f.target, f.profile, f.error) for f in failures])
+    # lower (in parallel worker processes when there are several targets), then validate one at a time
+    # in this process so latency is never measured while another target is being lowered
+    reference = _Reference(model) if model is not None else None
+    for i, prepared, prep_s, lowered in _lower_all(todo, pairs, info, name, out_dir, options):
+        target, profile = pairs[i]
+        try:
+            if isinstance(lowered, EdgecError):
+                raise lowered
+            artifact, stage, lower_s = lowered
+            try:
+                result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+            result.seconds = {"prepare": prep_s, "lower": lower_s, **result.seconds}
+            results[i] = result
+            if store is not None and result.passed and i in keys:
+                store.store(keys[i], result, info, out_dir)
+        except EdgecError as e:
+            if single:
+                raise
+            failures[i] = TargetFailure(target.name, profile.name, e)
+
+    build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
+    failure_list = [failures[i] for i in sorted(failures)]
+    triples = [(f.target, f.profile, f.error) for f in failure_list]
+    build_result.manifest_path = write_manifest(build_result, triples)
     build_result.report_path = write_report(build_result)
-    return BuildOutcome(build_result, failures)
+    data = manifest_dict(build_result, triples)
+    html_path = write_html(data, out_dir)
+    junit_path = write_junit(data, options.junit) if options.junit else None
+    return BuildOutcome(
+        build_result, failure_list, cache_hits=[(pairs[i][0].name, pairs[i][1].name) for i in sorted(hits)],
+        seconds=time.perf_counter() - t_start, html_path=html_path, junit_path=junit_path,
+    )
 
 
-def _build_one(
-    prepared: PreparedGraph,
-    target: Target,
-    profile: Profile,
-    info: ModelInfo,
-    name: str,
-    out_dir: Path,
-    reference: _Reference,
-    options: BuildOptions,
-) -> ArtifactResult:
-    backend = get_backend(target.format)
-    problems = backend.unsupported(prepared.model)
-    if problems:
-        raise UnsupportedOp(target.name, problems)
+def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:
+    if not options.cache:
+        return {}
+    try:
+        model_sha = model_digest(model_path)
+    except Exception:  # unreadable model: no cache; load_model below reports it properly
+        return {}
+    opts = {"input_shapes": {k: list(v) for k, v in sorted(cli_shapes.items())}, "validate": options.validate,
+            "name": name}
+    return {i: build_key(model_sha, t, p, opts) for i, (t, p) in enumerate(pairs)}
+
+
+def _restore(store: BuildCache, key: str, entry: dict, out_dir: Path) -> ArtifactResult:
+    t0 = time.perf_counter()
     stage = staging_dir(out_dir)
     try:
-        ctx = LowerContext(
-            target=target, profile=profile, model_name=name, staging_dir=stage,
-            source_sha256=info.sha256, precision=prepared.precision,
-        )
-        t0 = time.perf_counter()
-        artifact = backend.lower(prepared.model, ctx)
-        lower_s = time.perf_counter() - t0
-        artifact.notes = prepared.notes + artifact.notes
-        numerics = latency = None
-        t0 = time.perf_counter()
-        if options.validate:
-            numerics, latency = _validate(backend, artifact, prepared, profile, reference)
-        validate_s = time.perf_counter() - t0
-        final = out_dir / artifact.path.name
-        for extra in artifact.extra_files:
-            place(extra, out_dir / extra.name)
-        place(artifact.path, final)
-        artifact.extra_files = [out_dir / e.name for e in artifact.extra_files]
-        return ArtifactResult(
-            artifact=artifact, final_path=final, sha256=sha256_path(final), bytes=size_of(final),
-            numerics=numerics, latency=latency, seconds={"lower": lower_s, "validate": validate_s},
-        )
+        for f in store.restore(key, entry, stage):
+            place(f, out_dir / f.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    result = artifact_result_from_entry(entry["artifact"], out_dir)
+    result.seconds = {"cache": time.perf_counter() - t0}
+    result.artifact.notes = result.artifact.notes + ["restored from the edgec build cache (unchanged inputs)"]
+    return result
+
+
+def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: BuildOptions):
+    """Yield (index, prepared, prepare seconds, (artifact, staging dir, lower seconds) or EdgecError) in order."""
+    workers = min(len(todo), os.cpu_count() or 1)
+    if not options.parallel or workers < 2:
+        for i, prepared, prep_s in todo:
+            target, profile = pairs[i]
+            yield i, prepared, prep_s, _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
+                                                      prepared.precision, prepared.notes)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: this process already runs ONNX Runtime thread pools, which do not survive a fork
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            (i, prepared, prep_s, pool.submit(
+                _lower_in_worker, prepared.model.SerializeToString(), pairs[i][0], pairs[i][1], name, out_dir,
+                info.sha256, prepared.precision, prepared.notes))
+            for i, prepared, prep_s in todo
+        ]
+        for i, prepared, prep_s, fut in futures:
+            try:
+                out = _unpickle_error(fut.result())
+            except BrokenProcessPool as e:  # a worker died (crash, OOM kill): that target fails, others report
+                out = LoweringError(f"{pairs[i][0].name}: the lowering worker process died ({e}); "
+                                    "retry with a single --target to see the crash")
+            yield i, prepared, prep_s, out
+
+
+def _lower_guarded(model, target: Target, profile: Profile, name: str, out_dir: Path, source_sha: str,
+                   precision: str, notes: list[str]):
+    """Lower one target into a fresh staging folder; an EdgecError is returned (not raised) so one failed
+    target does not stop the others."""
+    stage = staging_dir(out_dir)
+    try:
+        ctx = LowerContext(target=target, profile=profile, model_name=name, staging_dir=stage,
+                           source_sha256=source_sha, precision=precision)
+        t0 = time.perf_counter()
+        artifact = get_backend(target.format).lower(model, ctx)
+        artifact.notes = list(notes) + artifact.notes
+        return artifact, stage, time.perf_counter() - t0
+    except EdgecError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        return e
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _lower_in_worker(model_bytes: bytes, *args):
+    """_lower_guarded in a worker process. Errors travel as plain tuples: some EdgecErrors (UnsupportedOp)
+    take constructor arguments that pickle cannot rebuild."""
+    out = _lower_guarded(onnx.load_model_from_string(model_bytes), *args)
+    if isinstance(out, EdgecError):
+        return ("edgec-error", type(out).__module__, type(out).__qualname__, str(out))
+    return out
+
+
+def _unpickle_error(value):
+    if isinstance(value, tuple) and value and value[0] == "edgec-error":
+        import importlib
+
+        _, module, qualname, message = value
+        cls = getattr(importlib.import_module(module), qualname, EdgecError)
+        err = cls.__new__(cls)  # skip __init__: its arguments (e.g. UnsupportedOp's problem list) are gone
+        EdgecError.__init__(err, message)
+        return err
+    return value
+
+
+def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_dir: Path, reference: _Reference,
+            options: BuildOptions) -> ArtifactResult:
+    """Validate a lowered artifact and rename its files from the staging folder into the output folder."""
+    numerics = latency = None
+    t0 = time.perf_counter()
+    if options.validate:
+        numerics, latency = _validate(backend, artifact, prepared, profile, reference)
+    validate_s = time.perf_counter() - t0
+    final = out_dir / artifact.path.name
+    for extra in artifact.extra_files:
+        place(extra, out_dir / extra.name)
+    place(artifact.path, final)
+    artifact.extra_files = [out_dir / e.name for e in artifact.extra_files]
+    return ArtifactResult(
+        artifact=artifact, final_path=final, sha256=sha256_path(final), bytes=size_of(final),
+        numerics=numerics, latency=latency, seconds={"validate": validate_s},
+    )
 
 
 def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):

@@ -72,9 +72,11 @@ def build(
     latency: Optional[str] = typer.Option(None, "--latency", help="Latency mode: host, emulate, estimate, device or off (overrides the profile)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for --latency device: ssh://user@host[:port], adb:SERIAL[?benchmark=PATH] or coreml."),
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Latency budget in ms (median or p90, as the profile says); a miss fails the build."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the build cache has this exact build."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json and report.md."""
+    """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json, report.md and report.html."""
     from edgec import api
 
     def body() -> int:
@@ -82,7 +84,7 @@ def build(
         options = api.BuildOptions(
             target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
             latency=latency, device=device, budget_ms=budget_ms,
-            validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration,
+            validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit,
         )
         with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
             outcome = api.build(model_path, options)
@@ -90,6 +92,7 @@ def build(
             _print_json(json.loads(outcome.result.manifest_path.read_text()))
         else:
             _print_build(outcome)
+        _print_cache(outcome)
         if outcome.failures:
             for f in outcome.failures:
                 err.print(f"[bold red]edgec: {f.target}: {f.error.kind}:[/] {f.error}", highlight=False, soft_wrap=True)
@@ -147,6 +150,18 @@ def _model_argument(model: Optional[Path], sample: Optional[str]) -> tuple[Path,
     return model, None
 
 
+def _print_cache(outcome) -> None:
+    """Cache hits and the build time go to stderr, so `--json` stdout stays the manifest."""
+    hits = ", ".join(f"{t}/{p}" for t, p in outcome.cache_hits)
+    if hits:
+        built = len(outcome.result.artifacts) + len(outcome.failures) - len(outcome.cache_hits)
+        others = f"; {built} other build(s) ran" if built else ""
+        err.print(f"edgec: cache hit for {hits} (model, profile, target and versions unchanged{others}); "
+                  f"took {outcome.seconds:.2f} s. Use --no-cache to rebuild.", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"edgec: built in {outcome.seconds:.2f} s.", highlight=False)
+
+
 def _print_build(outcome) -> None:
     r = outcome.result
     table = Table(title=f"edgec build: {r.model.path.name}", title_justify="left")
@@ -163,6 +178,10 @@ def _print_build(outcome) -> None:
         table.add_row(f.target, f.profile, "-", "-", "-", "-", f"[red]{f.error.kind}[/]")
     out.print(table)
     out.print(f"manifest: {r.manifest_path}\nreport:   {r.report_path}", highlight=False)
+    if getattr(outcome, "html_path", None):
+        out.print(f"html:     {outcome.html_path}", highlight=False)
+    if getattr(outcome, "junit_path", None):
+        out.print(f"junit:    {outcome.junit_path}", highlight=False)
 
 
 @app.command()

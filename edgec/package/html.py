@@ -1,0 +1,208 @@
+"""report.html: a self-contained page (inline CSS and SVG charts; no JavaScript, no network) from a manifest."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+
+from edgec.package.files import write_text_atomic
+
+CSS = """
+body{font:14px/1.45 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
+color:#1f2328;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+.muted{color:#59636e}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}
+.badge.pass{background:#1a7f37;color:#fff}.badge.fail{background:#cf222e;color:#fff}
+table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;
+vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f6f8fa;padding:1px 4px;border-radius:4px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #d0d7de;border-radius:6px;padding:8px}
+.chart h3{font-size:14px;margin:0 0 4px}ul{margin:4px 0 8px 18px;padding:0}details{margin:6px 0}
+"""
+
+PASS, FAIL, GREY, BLUE = "#1a7f37", "#cf222e", "#8c959f", "#0969da"
+
+
+def _label(a: dict) -> str:
+    return f"{a['target']} / {a['profile']}"
+
+
+def _fmt(x, spec: str = ".3g") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return escape(x)
+    return format(x, spec)
+
+
+def _bars(title: str, unit: str, rows: list[tuple[str, float | None, str]], marks: list[tuple[int, float, str]] = (),
+          whiskers: dict[int, float] | None = None, note: str = "") -> str:
+    """A horizontal bar chart as inline SVG. rows: (label, value, colour); marks: (row, value, tooltip) ticks
+    drawn across a bar (budgets, thresholds); whiskers: row -> value drawn as a thin line (p90)."""
+    width, label_w, bar_h, gap = 520, 190, 18, 8
+    plot_w = width - label_w - 70
+    values = [v for _, v, _ in rows if v is not None] + [v for _, v, _ in marks] + list((whiskers or {}).values())
+    top = max(values, default=1.0) or 1.0
+    height = len(rows) * (bar_h + gap) + 24
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(title)}" font-family="sans-serif" font-size="12">']
+    for i, (label, value, colour) in enumerate(rows):
+        y = 4 + i * (bar_h + gap)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
+        if value is None:
+            parts.append(f'<text x="{label_w + 4}" y="{y + 13}" fill="{GREY}">n/a</text>')
+            continue
+        w = max(1.0, plot_w * value / top)
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}" rx="2">'
+                     f'<title>{escape(label)}: {value:.4g} {escape(unit)}</title></rect>')
+        end = w
+        if whiskers and i in whiskers:
+            wx = label_w + plot_w * whiskers[i] / top
+            end = max(end, wx - label_w)
+            parts.append(f'<line x1="{label_w + w:.1f}" y1="{y + bar_h / 2}" x2="{wx:.1f}" y2="{y + bar_h / 2}" '
+                         f'stroke="#1f2328" stroke-width="1.5"/><line x1="{wx:.1f}" y1="{y + 3}" x2="{wx:.1f}" '
+                         f'y2="{y + bar_h - 3}" stroke="#1f2328" stroke-width="1.5"/>')
+        parts.append(f'<text x="{label_w + end + 4:.1f}" y="{y + 13}">{value:.3g} {escape(unit)}</text>')
+    for i, value, tip in marks:
+        y = 4 + i * (bar_h + gap)
+        x = label_w + plot_w * value / top
+        parts.append(f'<line x1="{x:.1f}" y1="{y - 3}" x2="{x:.1f}" y2="{y + bar_h + 3}" stroke="{FAIL}" '
+                     f'stroke-width="2" stroke-dasharray="3,2"><title>{escape(tip)}</title></line>')
+    parts.append(f'<text x="{label_w}" y="{height - 4}" fill="{GREY}">{escape(note)}</text></svg>')
+    return f'<div class="chart"><h3>{escape(title)}</h3>{"".join(parts)}</div>'
+
+
+def _size_chart(arts: list[dict]) -> str:
+    rows = [(_label(a), a["bytes"] / 1e6, BLUE) for a in arts]
+    return _bars("Artifact size", "MB", rows, note="MB = 10^6 bytes")
+
+
+def _latency_chart(arts: list[dict]) -> str:
+    rows, marks, whiskers = [], [], {}
+    for i, a in enumerate(arts):
+        lat = a.get("latency") or {}
+        med = lat.get("median_ms")
+        colour = FAIL if lat.get("passed") is False else (PASS if lat.get("passed") else BLUE)
+        rows.append((f"{_label(a)} ({lat.get('mode', 'off')})", med if isinstance(med, (int, float)) else None, colour))
+        if isinstance(lat.get("p90_ms"), (int, float)):
+            whiskers[i] = lat["p90_ms"]
+        if lat.get("budget_ms"):
+            marks.append((i, lat["budget_ms"], f"budget {lat['budget_ms']:g} ms"))
+    return _bars("Latency (median; line to p90; dashed red = budget)", "ms", rows, marks, whiskers,
+                 note="mode in brackets: host = measured on the build machine")
+
+
+def _digits(cos) -> float | None:
+    """Digits of agreement: -log10(1 - cosine), capped at 12 (identical outputs)."""
+    if not isinstance(cos, (int, float)) or math.isnan(cos):
+        return None
+    return min(12.0, -math.log10(max(1.0 - cos, 1e-12)))
+
+
+def _numerics_chart(arts: list[dict]) -> str:
+    rows, marks = [], []
+    for a in arts:
+        n = a.get("numerics")
+        if not n:
+            continue
+        min_cos = (n.get("thresholds") or {}).get("min_cosine")
+        for out, m in n["outputs"].items():
+            for kind, cos in (("", m.get("cosine")), (" (input diff)", m.get("delta_cosine"))):
+                if cos is None:
+                    continue
+                d = _digits(cos)
+                ok = isinstance(min_cos, (int, float)) and isinstance(cos, (int, float)) and cos >= min_cos
+                rows.append((f"{a['target']}: {out}{kind}", d, PASS if ok else FAIL))
+                if isinstance(min_cos, (int, float)) and min_cos < 1:
+                    marks.append((len(rows) - 1, _digits(min_cos), f"threshold cosine {min_cos}"))
+    if not rows:
+        return ""
+    return _bars("Numerics vs ONNX Runtime: digits of cosine agreement", "digits", rows, marks,
+                 note="-log10(1 - cosine); 6 = cosine 0.999999; dashed red = profile threshold")
+
+
+def _artifact_table(arts: list[dict]) -> str:
+    head = ("target", "profile", "artifact", "size", "precision", "numerics", "latency", "result")
+    out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for a in arts:
+        n, lat = a.get("numerics"), a.get("latency")
+        if n:
+            worst = min((m["cosine"] for m in n["outputs"].values() if isinstance(m["cosine"], (int, float))),
+                        default=None)
+            num = (f'<span class="{"pass" if n["passed"] else "fail"}">{"pass" if n["passed"] else "FAIL"}</span> '
+                   f"cos {_fmt(worst, '.6f')} ({escape(n['ran_on'])})")
+        else:
+            num = "not run"
+        if lat and isinstance(lat.get("median_ms"), (int, float)):
+            budget = f" / {lat['budget_ms']:g} ms" if lat.get("budget_ms") else ""
+            mark = {True: ' <span class="pass">pass</span>', False: ' <span class="fail">FAIL</span>'}.get(
+                lat.get("passed"), "")
+            latency = f"{escape(lat['mode'])}: {lat['median_ms']:.2f} ms median, p90 {lat['p90_ms']:.2f}{budget}{mark}"
+        else:
+            latency = escape(lat["mode"]) if lat else "off"
+        result = '<span class="pass">pass</span>' if a["passed"] else '<span class="fail">FAIL</span>'
+        out.append(
+            f"<tr><td>{escape(a['target'])}</td><td>{escape(a['profile'])}</td><td><code>{escape(a['path'])}</code></td>"
+            f"<td class=num>{a['bytes'] / 1e6:.2f} MB</td><td>{escape(a['precision'])}</td><td>{num}</td>"
+            f"<td>{latency}</td><td>{result}</td></tr>"
+        )
+    return "".join(out) + "</table>"
+
+
+def _details(a: dict) -> str:
+    parts = [f"<h2>{escape(a['target'])} / {escape(a['profile'])} <span class=muted>({escape(a['format'])}, "
+             f"sha256 <code>{escape(a['sha256'][:16])}</code>)</span></h2>"]
+    n = a.get("numerics")
+    if n:
+        parts.append("<table><tr><th>output</th><th>max-abs</th><th>cosine</th><th>cosine of input difference</th></tr>")
+        for out, m in n["outputs"].items():
+            parts.append(f"<tr><td>{escape(out)}</td><td class=num>{_fmt(m['max_abs'])}</td>"
+                         f"<td class=num>{_fmt(m['cosine'], '.6f')}</td><td class=num>{_fmt(m.get('delta_cosine'), '.6f')}</td></tr>")
+        parts.append("</table>")
+        if n.get("message"):
+            parts.append(f"<p>Numerics: {escape(n['message'])}</p>")
+    lat = a.get("latency")
+    if lat and lat.get("message"):
+        parts.append(f"<p>Latency: {escape(lat['message'])}</p>")
+    if a.get("notes"):
+        parts.append("<ul>" + "".join(f"<li>{escape(str(x))}</li>" for x in a["notes"]) + "</ul>")
+    if a.get("seconds"):
+        parts.append('<p class="muted">stage times: '
+                     + ", ".join(f"{escape(k)} {v:.2f} s" for k, v in a["seconds"].items()) + "</p>")
+    return "".join(parts)
+
+
+def render(data: dict) -> str:
+    m, arts = data["model"], data["artifacts"]
+    name = Path(m["path"]).name
+    ok = data.get("passed", False)
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        '<meta name=viewport content="width=device-width,initial-scale=1">',
+        f"<title>edgec build: {escape(name)}</title><style>{CSS}</style></head><body>",
+        f"<h1>edgec build: {escape(name)} <span class=\"badge {'pass' if ok else 'fail'}\">"
+        f"{'PASSED' if ok else 'FAILED'}</span></h1>",
+        f"<p class=muted>opset {m['opset']}, {m.get('nodes', '?')} nodes, {m.get('parameters', 0):,} parameters, "
+        f"{m['bytes'] / 1e6:.2f} MB, sha256 <code>{escape(m['sha256'][:16])}</code>; edgec {escape(data['edgec_version'])}</p>",
+        "<h2>Artifacts</h2>", _artifact_table(arts),
+    ]
+    if data.get("errors"):
+        parts.append("<h2>Targets that failed to build</h2><table><tr><th>target</th><th>profile</th><th>error</th>"
+                     "<th>message</th></tr>")
+        for e in data["errors"]:
+            parts.append(f"<tr><td>{escape(e['target'])}</td><td>{escape(e['profile'])}</td>"
+                         f"<td class=fail>{escape(e['kind'])}</td><td>{escape(e['message'])}</td></tr>")
+        parts.append("</table>")
+    if arts:
+        parts += ["<h2>Charts</h2><div class=charts>", _size_chart(arts), _latency_chart(arts),
+                  _numerics_chart(arts), "</div>"]
+    parts += [_details(a) for a in arts]
+    versions = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in data.get("versions", {}).items())
+    parts.append(f"<p class=muted>versions: {versions}</p></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_html(data: dict, out_dir: Path) -> Path:
+    return write_text_atomic(Path(out_dir) / "report.html", render(data))
