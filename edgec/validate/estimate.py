@@ -35,7 +35,7 @@ class OpEstimate:
     gflop: float
     mbytes: float
     ms: float
-    bound: str  # compute | memory | overhead
+    bound: str  # compute | memory | overhead | fused
     fused: bool = False
     generic: bool = False  # no cost function for this op type: costed as a copy
 
@@ -249,6 +249,7 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     peaks, more = _peaks(profile, unit, threads)
     notes += more
     bw = profile.hardware.memory_bandwidth_gbps * (spec.bandwidth_efficiency if unit == "cpu" else 1.0)
+    dram = profile.hardware.memory_bandwidth_gbps * min(1.0, spec.bandwidth_efficiency if unit == "cpu" else 1.0)
     types = _tensor_types(model)
     if any(o and o not in types for n in model.graph.node for o in n.output):
         # a model straight from disk (edgec validate) has no value_info yet: infer it, static input shapes assumed
@@ -278,18 +279,25 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
             ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, 0.0, 0.0,
                                   overhead_ms * spec.view_overhead_factor, "overhead", generic=work.generic))
             continue
-        nbytes = sum(_nbytes(types, n) for n in node.input) + sum(_nbytes(types, n) for n in node.output)
+        # weights stream from DRAM every inference; activations mostly hit the caches (bandwidth_efficiency)
+        weight_bytes = sum(_nbytes(types, n) for n in node.input if n in inits)
+        act_bytes = sum(_nbytes(types, n) for n in node.input if n not in inits)
+        act_bytes += sum(_nbytes(types, n) for n in node.output)
         if precision == "fp16" or unit != "cpu":
-            nbytes //= 2 if not int8 else 1
+            weight_bytes //= 2 if not int8 else 1
+            act_bytes //= 2 if not int8 else 1
         is_fused = i in fused
-        if is_fused:
-            nbytes = 0
+        if is_fused:  # computed in the producer's epilogue, in registers: no pass over memory, no dispatch
+            ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,
+                                  0.0, 0.0, "fused", fused=True, generic=work.generic))
+            continue
+        nbytes = weight_bytes + act_bytes
         eff = _gemm_efficiency(spec, work.gemm) if kind == GEMM else spec.efficiency.get(kind, 0.3)
         eff = spec.op_efficiency.get(node.op_type, eff)
         compute_ms = work.flops / (peaks[prec] * eff * 1e9) * 1e3 if work.flops else 0.0
-        memory_ms = nbytes / (bw * 1e9) * 1e3
+        memory_ms = (act_bytes / (bw * 1e9) + weight_bytes / (dram * 1e9)) * 1e3
         busy = max(compute_ms, memory_ms)
-        oh = 0.0 if is_fused else overhead_ms
+        oh = overhead_ms
         bound = "overhead" if busy < oh else ("compute" if compute_ms >= memory_ms else "memory")
         ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,
                               nbytes / 1e6, busy + oh, bound, fused=is_fused, generic=work.generic))
