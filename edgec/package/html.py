@@ -19,7 +19,7 @@ table{border-collapse:collapse;width:100%;margin:8px 0}th,td{border:1px solid #d
 vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f6f8fa;padding:1px 4px;border-radius:4px}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #d0d7de;border-radius:6px;padding:8px}
-.chart h3{font-size:14px;margin:0 0 4px}ul{margin:4px 0 8px 18px;padding:0}details{margin:6px 0}
+.chart h3{font-size:14px;margin:0 0 4px}.note{font-size:12px;max-width:520px}ul{margin:4px 0 8px 18px;padding:0}details{margin:6px 0}
 """
 
 PASS, FAIL, GREY, BLUE = "#1a7f37", "#cf222e", "#8c959f", "#0969da"
@@ -41,11 +41,13 @@ def _bars(title: str, unit: str, rows: list[tuple[str, float | None, str]], mark
           whiskers: dict[int, float] | None = None, note: str = "") -> str:
     """A horizontal bar chart as inline SVG. rows: (label, value, colour); marks: (row, value, tooltip) ticks
     drawn across a bar (budgets, thresholds); whiskers: row -> value drawn as a thin line (p90)."""
-    width, label_w, bar_h, gap = 520, 190, 18, 8
+    # label column sized to the longest label (about 7 px per character at 12 px sans-serif)
+    label_w = min(320, max(80, 8 + 7 * max((len(r[0]) for r in rows), default=8)))
+    width, bar_h, gap = label_w + 330, 18, 8
     plot_w = width - label_w - 70
     values = [v for _, v, _ in rows if v is not None] + [v for _, v, _ in marks] + list((whiskers or {}).values())
     top = max(values, default=1.0) or 1.0
-    height = len(rows) * (bar_h + gap) + 24
+    height = len(rows) * (bar_h + gap) + 4
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{escape(title)}" font-family="sans-serif" font-size="12">']
     for i, (label, value, colour) in enumerate(rows):
@@ -70,8 +72,10 @@ def _bars(title: str, unit: str, rows: list[tuple[str, float | None, str]], mark
         x = label_w + plot_w * value / top
         parts.append(f'<line x1="{x:.1f}" y1="{y - 3}" x2="{x:.1f}" y2="{y + bar_h + 3}" stroke="{FAIL}" '
                      f'stroke-width="2" stroke-dasharray="3,2"><title>{escape(tip)}</title></line>')
-    parts.append(f'<text x="{label_w}" y="{height - 4}" fill="{GREY}">{escape(note)}</text></svg>')
-    return f'<div class="chart"><h3>{escape(title)}</h3>{"".join(parts)}</div>'
+    parts.append("</svg>")
+    # the note is HTML under the chart so it wraps instead of being clipped by the SVG box
+    return (f'<div class="chart"><h3>{escape(title)}</h3>{"".join(parts)}'
+            f'<div class="muted note">{escape(note)}</div></div>')
 
 
 def _size_chart(arts: list[dict]) -> str:
