@@ -63,6 +63,34 @@ def model_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _strings(x):
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _strings(v)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _strings(v)
+
+
+def referenced_files_digest(profile_dump: dict) -> str:
+    """Hash the contents of every file or folder a profile names (calibration images, classifier labels):
+    editing the data behind an unchanged path must miss the cache."""
+    h = hashlib.sha256()
+    for value in sorted(set(_strings(profile_dump))):
+        if "/" not in value and "\\" not in value:
+            continue
+        path = Path(value)
+        try:
+            files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else []
+            for f in files:
+                h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+        except OSError:
+            h.update(value.encode() + b"\0unreadable\0")
+    return h.hexdigest()
+
+
 def build_key(model_sha: str, target: Target, profile: Profile, options: dict) -> str:
     from edgec.package.manifest import dependency_versions
 
@@ -71,6 +99,7 @@ def build_key(model_sha: str, target: Target, profile: Profile, options: dict) -
         "model": model_sha,
         "target": target.model_dump(mode="json"),
         "profile": profile.model_dump(mode="json", by_alias=True),
+        "profile_files": referenced_files_digest(profile.model_dump(mode="json", by_alias=True)),
         "options": options,
         "edgec": __version__,
         "edgec_source": edgec_source_digest(),

@@ -148,3 +148,16 @@ def test_html_is_self_contained_and_escaped():
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page
     assert "FAILED" in page and "a &lt;note&gt;" in page
+
+
+def test_key_sees_the_contents_of_files_a_profile_names(tmp_path):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "a.npy").write_bytes(b"one")
+    dump = {"quantize": {"calibration": {"source": str(calib)}}, "name": "p"}
+    before = cache.referenced_files_digest(dump)
+    assert cache.referenced_files_digest(dump) == before
+    (calib / "a.npy").write_bytes(b"two")
+    assert cache.referenced_files_digest(dump) != before
+    (calib / "b.npy").write_bytes(b"new")
+    assert len({before, cache.referenced_files_digest(dump)}) == 2
