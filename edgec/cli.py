@@ -410,6 +410,118 @@ def version() -> None:
         out.print(f"  {k} {v}", highlight=False)
 
 
+@app.command()
+def matrix(
+    profiles: Optional[str] = typer.Option(None, "--profiles", help="Comma-separated profile names or YAML paths."),
+    targets: Optional[str] = typer.Option(None, "--targets", help="Comma-separated targets (default: every target)."),
+    as_json: bool = typer.Option(False, "--json", help="One line of JSON for GitHub Actions' strategy.matrix."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Print the (target, profile) build jobs as a GitHub Actions matrix include-list."""
+    from edgec.integrate.matrix import matrix as make_matrix
+
+    def body() -> int:
+        m = make_matrix(profiles, targets)
+        if as_json:
+            sys.stdout.write(json.dumps(m, separators=(",", ":")) + "\n")  # one line: fits $GITHUB_OUTPUT
+            return 0
+        table = Table(title="edgec matrix", title_justify="left")
+        for col in ("name", "target", "profile", "out"):
+            table.add_column(col)
+        for e in m["include"]:
+            table.add_row(e["name"], e["target"], e["profile"], e["out"])
+        out.print(table)
+        return 0
+
+    _run(body, debug)
+
+
+@app.command()
+def merge(
+    folders: list[Path] = typer.Argument(..., help="Output folders of the per-job builds (e.g. dist-*/)."),
+    out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Folder for the merged artifacts and reports."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the merged manifest as JSON."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Merge per-job `edgec build` outputs into one folder with one manifest, report.md and report.html."""
+    from edgec.integrate.merge import merge as do_merge
+
+    def body() -> int:
+        m = do_merge(folders, out_dir, junit)
+        if as_json:
+            _print_json(json.loads(m.result.manifest_path.read_text()))
+        else:
+            out.print(f"merged {len(m.result.artifacts)} artifact(s) and {len(m.errors)} failed target(s) from "
+                      f"{len(folders)} folder(s)\nmanifest: {m.result.manifest_path}\nreport:   "
+                      f"{m.result.report_path}\nhtml:     {m.html_path}", highlight=False)
+        for e in m.errors:
+            err.print(f"[bold red]edgec: {e['target']}: {e['kind']}:[/] {e['message']}", highlight=False, soft_wrap=True)
+        if not m.ok:
+            failed = [f"{a.artifact.target}/{a.artifact.profile}" for a in m.result.artifacts if not a.passed]
+            failed += [f"{e['target']}/{e['profile']}" for e in m.errors]
+            err.print(f"[bold red]edgec: validation failed:[/] {', '.join(failed)}; see {m.result.report_path}.",
+                      highlight=False, soft_wrap=True)
+            return ValidationFailed.exit_code
+        return 0
+
+    _run(body, debug)
+
+
+integrate_app = typer.Typer(help="Write build-system glue: Xcode build phase, Gradle task, GitHub Actions workflow.",
+                            no_args_is_help=True)
+app.add_typer(integrate_app, name="integrate")
+
+
+def _print_written(paths) -> None:
+    for p in paths:
+        out.print(f"wrote {p}", highlight=False)
+
+
+@integrate_app.command("xcode")
+def integrate_xcode(
+    model: str = typer.Argument(..., help="The ONNX model, relative to the Xcode project folder ($SRCROOT)."),
+    profile: str = typer.Option("iphone-15-pro", "--profile", help="Profile name, or a YAML path relative to $SRCROOT."),
+    dest: str = typer.Option("Models", "--dest", help="Folder (relative to $SRCROOT) the .mlpackage is written to."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write the script and file lists."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage."""
+    from edgec.integrate import templates
+
+    _run(lambda: _print_written(templates.xcode(model, out_dir, profile, dest, force)), debug)
+
+
+@integrate_app.command("gradle")
+def integrate_gradle(
+    model: str = typer.Argument(..., help="The ONNX model, relative to the app module folder."),
+    profile: str = typer.Option("pixel-8", "--profile", help="Profile name, or a YAML path relative to the module."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write edgec.gradle.kts."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Write a Gradle Kotlin DSL task that builds the .tflite before preBuild into the app's assets."""
+    from edgec.integrate import templates
+
+    _run(lambda: _print_written(templates.gradle(model, out_dir, profile, force)), debug)
+
+
+@integrate_app.command("github-actions")
+def integrate_github_actions(
+    model: str = typer.Argument(..., help="The ONNX model, relative to the repository root."),
+    profiles: str = typer.Option("iphone-15-pro,pixel-8,raspberry-pi-5", "--profiles", help="Comma-separated profiles."),
+    install: str = typer.Option("pip install edgec", "--install", help="Shell command that installs edgec in CI."),
+    out_dir: Path = typer.Option(Path(".github/workflows"), "--out", "-o", help="Where to write edgec.yml."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Write a GitHub Actions workflow: matrix of builds, merge, report.md as the job summary, dist/ uploaded."""
+    from edgec.integrate import templates
+
+    _run(lambda: _print_written(templates.github_actions(model, out_dir, profiles, install, force)), debug)
+
+
 def main() -> None:
     app()
 
