@@ -248,3 +248,9 @@ def test_conv_transpose_with_fused_relu():
              helper.make_node("Relu", ["t"], ["y"])]
     res = assert_close(chain(nodes, {"x": [1, 4, 6, 6]}, ["y"], {"wt": w(4, 4, 3, 3), "bt": w(4)}))
     assert res.stats["fused_activations"] == 1 and "RELU" not in res.op_histogram
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("axis,opset", [(1, 17), (0, 17), (1, 11), (0, 11), (-1, 11)])
+def test_softmax_any_axis(op, axis, opset):
+    assert_close(single_op(op, {"x": [3, 4, 5]}, None, opset=opset, axis=axis), atol=1e-5)

@@ -1,5 +1,5 @@
 """Activations and unary math: Relu, Clip, LeakyRelu, PRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Elu,
-Exp, Log, Sqrt, Abs, Neg, Floor, Ceil, Reciprocal, Softmax/LogSoftmax (last axis)."""
+Exp, Log, Sqrt, Abs, Neg, Floor, Ceil, Reciprocal, Softmax/LogSoftmax."""
 
 from __future__ import annotations
 
@@ -127,25 +127,41 @@ def reciprocal(ctx: LowerCtx) -> None:
 
 
 def _softmax(ctx: LowerCtx, code: str) -> None:
+    """Over the last axis directly; another axis is moved last and back (TRANSPOSE); before opset 13 the op
+    normalises over everything from `axis` on, i.e. the last axis of an (outer, inner) reshape."""
     _float(ctx)
-    rank = len(ctx.shape(0))
+    shape = ctx.shape(0)
+    rank = len(shape)
     axis = int(ctx.attr("axis", -1 if ctx.opset >= 13 else 1))
     axis = axis + rank if axis < 0 else axis
-    if axis != rank - 1:
-        ctx.unsupported(f"axis={axis} is not the last axis (TFLite {code} works on the last axis)")
     opts = S.SoftmaxOptionsT() if code == "SOFTMAX" else S.LogSoftmaxOptionsT()
     if code == "SOFTMAX":
         opts.beta = 1.0
-    ctx.emit(code, [ctx.input(0)], [ctx.output(0)], opts)
+    x, y = ctx.input(0), ctx.output(0)
+    if axis == rank - 1:
+        return ctx.emit(code, [x], [y], opts)
+    if ctx.opset < 13:  # coerced to 2-D
+        flat = (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
+        a, b = ctx.temp(flat, tag="flat"), ctx.temp(flat, tag="flat_out")
+        ctx.emit("RESHAPE", [x, ctx.constant(np.array(flat, np.int32), "flat_shape")], [a])
+        ctx.emit(code, [a], [b], opts)
+        return ctx.emit("RESHAPE", [b, ctx.constant(np.array(shape, np.int32), "shape")], [y])
+    perm = [*range(axis), *range(axis + 1, rank), axis]  # the axis moved last
+    back = [perm.index(i) for i in range(rank)]
+    moved = tuple(shape[p] for p in perm)
+    a, b = ctx.temp(moved, tag="axis_last"), ctx.temp(moved, tag="axis_last_out")
+    ctx.emit("TRANSPOSE", [x, ctx.constant(np.array(perm, np.int32), "perm")], [a], S.TransposeOptionsT())
+    ctx.emit(code, [a], [b], opts)
+    ctx.emit("TRANSPOSE", [b, ctx.constant(np.array(back, np.int32), "perm_back")], [y], S.TransposeOptionsT())
 
 
 @lowers("Softmax")
 def softmax(ctx: LowerCtx) -> None:
-    """SOFTMAX over the last axis."""
+    """SOFTMAX (any axis)."""
     _softmax(ctx, "SOFTMAX")
 
 
 @lowers("LogSoftmax")
 def log_softmax(ctx: LowerCtx) -> None:
-    """LOG_SOFTMAX over the last axis."""
+    """LOG_SOFTMAX (any axis)."""
     _softmax(ctx, "LOG_SOFTMAX")
