@@ -149,7 +149,7 @@ AGNOSTIC: dict[str, Agnostic] = {
         "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Celu", "Gelu", "Erf",
         "Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
         "Softplus", "Softsign", "Mish", "Clip", "Dropout", "Identity", "Cast", "Not", "IsNaN", "ThresholdedRelu",
-        "Shrink", "HardMax")},
+        "Shrink")},  # not Hardmax: it has an axis
     "Concat": Agnostic("all", axis_attr("axis")),
     "Split": Agnostic((0,), axis_attr("axis", 0)),
     "Softmax": Agnostic((0,), _softmax),
@@ -163,7 +163,8 @@ AGNOSTIC: dict[str, Agnostic] = {
     "ArgMin": Agnostic((0,), _arg),
     "Gather": Agnostic((0,), _gather),
 }
-# Dropout/HardMax etc. are listed by name only; ops without a lowering stay unsupported either way.
+# Listing an op here without a lowering is harmless: it stays unsupported. An op with an axis attribute
+# needs a rewrite rule (as Concat/Softmax have), never the plain UNARY/ELEMENTWISE entry.
 
 
 def to_nhwc(g: Graph) -> dict[str, int]:
