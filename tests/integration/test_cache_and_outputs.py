@@ -77,16 +77,26 @@ def test_damaged_cache_entry_is_a_miss(conv_model_path, tmp_path, cache_root):
     assert again.cache_hits == [] and again.ok
 
 
-def test_two_clean_ort_builds_are_byte_identical(tmp_path):
+def _tree_bytes(folder):
+    """Every file of the build (folders such as .mlpackage walked), manifest/report excluded: they hold timings."""
+    skip = {"manifest.json", "report.md", "report.html"}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] not in skip}
+
+
+@pytest.mark.parametrize("target", ["ort-mobile", "android", "ios"])
+def test_two_clean_builds_are_byte_identical(target, tmp_path):
     from edgec.samples import randomized
 
     model = randomized("squeezenet")
-    a = api.build(model, _opts(tmp_path / "a", model_name="squeezenet", validate=False))
-    b = api.build(model, _opts(tmp_path / "b", model_name="squeezenet", validate=False))
-    assert a.cache_hits == b.cache_hits == []
-    got_a, got_b = _artifact_bytes(tmp_path / "a"), _artifact_bytes(tmp_path / "b")
-    assert "squeezenet.ort" in got_a
-    assert got_a == got_b
+    opts = dict(target=target, model_name="squeezenet", validate=False, parallel=False)
+    a = api.build(model, api.BuildOptions(out_dir=tmp_path / "a", **opts))
+    b = api.build(model, api.BuildOptions(out_dir=tmp_path / "b", **opts))
+    assert a.cache_hits == b.cache_hits == [] and not a.failures
+    got_a, got_b = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
+    assert any(k.startswith("squeezenet.") for k in got_a)
+    assert got_a.keys() == got_b.keys()
+    assert [k for k in got_a if got_a[k] != got_b[k]] == []
 
 
 def test_cli_prints_cache_hit_and_no_cache_forces(conv_model_path, tmp_path, cache_root, cli):
@@ -161,3 +171,14 @@ def test_key_sees_the_contents_of_files_a_profile_names(tmp_path):
     assert cache.referenced_files_digest(dump) != before
     (calib / "b.npy").write_bytes(b"new")
     assert len({before, cache.referenced_files_digest(dump)}) == 2
+
+
+def test_target_all_lowers_in_workers_and_matches_the_in_process_build(conv_model_path, tmp_path):
+    opts = dict(target="all", validate=False)
+    par = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "par", parallel=True, **opts))
+    seq = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "seq", parallel=False, **opts))
+    assert not par.failures and not seq.failures
+    assert sorted(a.artifact.target for a in par.result.artifacts) == ["android", "ios", "ort-mobile"]
+    assert _tree_bytes(tmp_path / "par") == _tree_bytes(tmp_path / "seq")
+    assert {"manifest.json", "report.md", "report.html"} <= set(files_in(tmp_path / "par"))
+    assert not [n for n in files_in(tmp_path / "par") if n.startswith(".edgec-staging")]
