@@ -70,8 +70,9 @@ def xnnpack_coverage(path: Path | str) -> dict[str, dict[str, int]]:
     and none of them is a DELEGATE input or a model output (those the CPU had to compute).
     Uses the interpreter's `_get_ops_details()` (private, but the only per-node view the Python API has).
     """
-    ops = interpreter(path, 1, xnnpack=True)._get_ops_details()
-    model_outputs = {d["index"] for d in interpreter(path, 1, xnnpack=False).get_output_details()}
+    interp = interpreter(path, 1, xnnpack=True)
+    ops = interp._get_ops_details()
+    model_outputs = {d["index"] for d in interp.get_output_details()}
     delegates = [o for o in ops if o["op_name"] == "DELEGATE"]
     d_out = {int(t) for o in delegates for t in o["outputs"]}
     d_in = {int(t) for o in delegates for t in o["inputs"]}
