@@ -182,3 +182,26 @@ def test_target_all_lowers_in_workers_and_matches_the_in_process_build(conv_mode
     assert _tree_bytes(tmp_path / "par") == _tree_bytes(tmp_path / "seq")
     assert {"manifest.json", "report.md", "report.html"} <= set(files_in(tmp_path / "par"))
     assert not [n for n in files_in(tmp_path / "par") if n.startswith(".edgec-staging")]
+
+
+def test_target_all_second_run_is_all_cache_hits(conv_model_path, tmp_path, cache_root):
+    first = api.build(conv_model_path, api.BuildOptions(target="all", out_dir=tmp_path / "a", cache=True))
+    assert first.ok and first.cache_hits == []
+    t0 = time.perf_counter()
+    second = api.build(conv_model_path, api.BuildOptions(target="all", out_dir=tmp_path / "b", cache=True))
+    assert time.perf_counter() - t0 < 1.0
+    assert sorted(t for t, _ in second.cache_hits) == ["android", "ios", "ort-mobile"]
+    assert _tree_bytes(tmp_path / "a") == _tree_bytes(tmp_path / "b")
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert m["passed"] and m["model"]["sha256"] == first.result.model.sha256 and len(m["artifacts"]) == 3
+
+
+def test_failed_budget_exits_nonzero_with_every_report_written(conv_model_path, tmp_path, cache_root, cli):
+    out = tmp_path / "o"
+    r = cli.invoke(app, ["build", str(conv_model_path), "--target", "ort-mobile", "--out", str(out),
+                         "--budget-ms", "0.0001", "--junit", str(out / "junit.xml")])
+    assert r.exit_code != 0 and "validation failed" in r.stderr
+    assert {"conv.ort", "manifest.json", "report.md", "report.html", "junit.xml"} <= set(files_in(out))
+    root = ET.parse(out / "junit.xml").getroot()
+    assert root.get("failures") == "1"
+    assert not any(cache_root.rglob("entry.json")), "a failed build is not cached"
