@@ -38,7 +38,8 @@ def test_conv(case):
 
 
 @pytest.mark.parametrize("attrs", [dict(strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
-                                   dict(strides=[2, 2]), dict(strides=[1, 1], pads=[1, 0, 1, 0])])
+                                   dict(strides=[2, 2]), dict(strides=[1, 1], pads=[1, 0, 1, 0]),
+                                   dict(auto_pad="SAME_UPPER", strides=[2, 2]), dict(auto_pad="SAME_LOWER", strides=[3, 3])])
 def test_conv_transpose(attrs):
     consts = {"w": w(4, 6, 3, 3), "b": w(6)}
     assert_close(single_op("ConvTranspose", {"x": [1, 4, 7, 7]}, None, consts, **attrs))
