@@ -213,7 +213,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     failure_list = [failures[i] for i in sorted(failures)]
     triples = [(f.target, f.profile, f.error) for f in failure_list]
     build_result.manifest_path = write_manifest(build_result, triples)
-    build_result.report_path = write_report(build_result)
+    build_result.report_path = write_report(build_result, triples)
     data = manifest_dict(build_result, triples)
     html_path = write_html(data, out_dir)
     junit_path = write_junit(data, options.junit) if options.junit else None

@@ -67,7 +67,8 @@ def _latency_section(a: ArtifactResult) -> list[str]:
     return lines + [""]
 
 
-def render(result: BuildResult) -> str:
+def render(result: BuildResult, failures: list[tuple[str, str, Exception]] = ()) -> str:
+    """failures: (target, profile, error) of targets that produced no artifact (`--target all`, `edgec merge`)."""
     m = result.model
     lines = [
         f"# edgec build: {m.path.name}",
@@ -75,7 +76,7 @@ def render(result: BuildResult) -> str:
         f"Model: `{m.path.name}` - opset {m.opset}, {m.nodes} nodes, {m.parameters:,} parameters, "
         f"{_mb(m.bytes)}, sha256 `{m.sha256[:16]}`",
         "",
-        f"**Result: {'PASSED' if result.passed else 'FAILED'}**",
+        f"**Result: {'PASSED' if result.passed and not failures else 'FAILED'}**",
         "",
         "| target | profile | artifact | size | precision | numerics | latency | result |",
         "|---|---|---|---|---|---|---|---|",
@@ -86,6 +87,13 @@ def render(result: BuildResult) -> str:
             f"| {a.artifact.target} | {a.artifact.profile} | `{rel}` | {_mb(a.bytes)} | {a.artifact.precision} | "
             f"{_numerics_cell(a)} | {_latency_cell(a)} | {'pass' if a.passed else 'FAIL'} |"
         )
+    for t, p, e in failures:
+        lines.append(f"| {t} | {p} | - | - | - | - | - | {getattr(e, 'kind', 'error')} |")
+    if failures:
+        lines += ["", "## Targets that failed to build", ""]
+        # cut long messages (an op list) so the report still fits in a PR comment; manifest.json has them whole
+        lines += [f"- **{t}** ({p}): {getattr(e, 'kind', 'error')}: "
+                  f"{(str(e)[:600] + ' ...') if len(str(e)) > 600 else str(e)}" for t, p, e in failures]
     for a in result.artifacts:
         lines += ["", f"## {a.artifact.target} ({a.artifact.format})", ""]
         if a.numerics is not None:
@@ -110,5 +118,5 @@ def render(result: BuildResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: BuildResult) -> Path:
-    return write_text_atomic(result.out_dir / "report.md", render(result))
+def write_report(result: BuildResult, failures: list[tuple[str, str, Exception]] = ()) -> Path:
+    return write_text_atomic(result.out_dir / "report.md", render(result, failures))

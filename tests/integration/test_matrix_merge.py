@@ -73,7 +73,9 @@ def test_merge_keeps_a_failed_job_and_exits_nonzero(cli, conv_model_path, tmp_pa
     assert r.exit_code != 0
     merged = json.loads((tmp_path / "dist" / "manifest.json").read_text())
     assert not merged["passed"] and merged["errors"][0]["kind"] == "unsupported op"
-    assert len(merged["artifacts"]) == 1 and (tmp_path / "dist" / "report.md").exists()
+    assert len(merged["artifacts"]) == 1
+    report = (tmp_path / "dist" / "report.md").read_text()
+    assert "**Result: FAILED**" in report and "| ios | iphone-15-pro | - |" in report and "unsupported op: X" in report
 
 
 def test_merge_refuses_different_models_and_missing_files(cli, conv_model_path, tmp_path):
