@@ -25,6 +25,7 @@ from edgec.config.models import Profile, Target
 
 # bump when the entry layout changes so old entries are ignored, not misread
 LAYOUT = 1
+DEFAULT_MAX_MB = 2048  # EDGEC_CACHE_MAX_MB overrides; least recently used entries go first
 _source_digest: str | None = None
 
 
@@ -127,6 +128,10 @@ class BuildCache:
         files = [entry["artifact"]["path"], *entry["artifact"]["extra_files"]]
         if not all((d / "files" / f).exists() for f in files):
             return None
+        try:
+            os.utime(d / "entry.json")  # recently used: pruned last
+        except OSError:
+            pass
         return entry
 
     def restore(self, key: str, entry: dict, stage: Path) -> list[Path]:
@@ -168,3 +173,35 @@ class BuildCache:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             return
+        self.prune(keep=final)
+
+    def prune(self, max_bytes: int | None = None, keep: Path | None = None) -> int:
+        """Delete least recently used entries until the cache is under max_bytes; returns bytes freed."""
+        if max_bytes is None:
+            try:
+                max_bytes = int(float(os.environ.get("EDGEC_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 1e6)
+            except ValueError:
+                max_bytes = DEFAULT_MAX_MB * 10**6
+        entries = []
+        for meta in self.root.glob("*/*/entry.json"):
+            try:
+                size = sum(f.stat().st_size for f in meta.parent.rglob("*") if f.is_file())
+                entries.append((meta.stat().st_mtime, meta.parent, size))
+            except OSError:
+                continue
+        total, freed = sum(e[2] for e in entries), 0
+        for _, folder, size in sorted(entries, key=lambda e: e[0]):
+            if total <= max_bytes:
+                break
+            if keep is not None and folder == keep:
+                continue
+            # rename first so a concurrent lookup never sees half an entry
+            trash = folder.with_name(f".del-{folder.name}-{os.getpid()}")
+            try:
+                os.replace(folder, trash)
+            except OSError:
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+            total -= size
+            freed += size
+        return freed

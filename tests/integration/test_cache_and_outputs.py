@@ -205,3 +205,22 @@ def test_failed_budget_exits_nonzero_with_every_report_written(conv_model_path, 
     root = ET.parse(out / "junit.xml").getroot()
     assert root.get("failures") == "1"
     assert not any(cache_root.rglob("entry.json")), "a failed build is not cached"
+
+
+def test_cache_prunes_least_recently_used_entries(conv_model_path, tmp_path, cache_root, monkeypatch):
+    import os
+
+    monkeypatch.setenv("EDGEC_CACHE_MAX_MB", "1000")
+    api.build(conv_model_path, _opts(tmp_path / "a", cache=True))
+    api.build(conv_model_path, _opts(tmp_path / "b", cache=True, validate=False))
+    entries = sorted(cache_root.glob("*/*/entry.json"))
+    assert len(entries) == 2
+    for i, e in enumerate(entries):  # make ages explicit: entries[0] oldest
+        os.utime(e, (1_000_000 + i, 1_000_000 + i))
+    store = cache.BuildCache(cache_root)
+    one = sum(f.stat().st_size for f in entries[1].parent.rglob("*") if f.is_file())
+    assert store.prune(max_bytes=one) > 0
+    left = list(cache_root.glob("*/*/entry.json"))
+    assert left == [entries[1]]
+    # the surviving build still hits
+    assert api.build(conv_model_path, _opts(tmp_path / "c", cache=True, validate=False)).cache_hits
