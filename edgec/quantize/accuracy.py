@@ -13,23 +13,10 @@ import onnx
 from edgec.artifact import NumericsResult
 from edgec.config.models import NumericsSpec
 from edgec.quantize.stage import QuantResult
-from edgec.validate.numerics import output_metrics
+from edgec.validate.numerics import output_metrics, thresholds
 from edgec.validate.runners.host_ort import OrtRunner
 
 MIN_CLASSES = 10
-
-
-def thresholds(spec: NumericsSpec, precision: str) -> dict[str, float | None]:
-    """The gates for this precision: the per-precision entry where set, else the fp32 ones."""
-    key = "int8" if precision.startswith("int8") else precision
-    p = spec.precision.get(key)
-    pick = (lambda name: getattr(p, name) if p is not None and getattr(p, name) is not None
-            else getattr(spec, name, None))
-    out = {"min_cosine": pick("min_cosine"), "max_abs": pick("max_abs"),
-           "min_top1": pick("min_top1"), "min_top5": pick("min_top5")}
-    out["min_delta_cosine"] = p.min_delta_cosine if p is not None and p.min_delta_cosine is not None \
-        else out["min_cosine"]
-    return out
 
 
 def classifier_shaped(x: np.ndarray) -> bool:

@@ -46,13 +46,37 @@ def output_metrics(refs: list[np.ndarray], acts: list[np.ndarray]) -> OutputMetr
     return OutputMetrics(max_abs=max_abs, cosine=cos, delta_cosine=delta, finite=finite)
 
 
+def precision_key(precision: str) -> str:
+    """Which per-precision threshold entry applies: every integer or compressed-weight scheme (int8,
+    int8-dynamic, int8-weights, int4-weights, lut6-weights, ...) is gated like int8."""
+    if precision.startswith("int") or precision.endswith("-weights"):
+        return "int8"
+    return precision
+
+
+def thresholds(spec, precision: str) -> dict[str, float | None]:
+    """The gates for an artifact of this precision (a NumericsSpec): the per-precision entry where set,
+    else the fp32 ones."""
+    p = spec.precision.get(precision_key(precision))
+    pick = (lambda name: getattr(p, name) if p is not None and getattr(p, name) is not None
+            else getattr(spec, name, None))
+    out = {"min_cosine": pick("min_cosine"), "max_abs": pick("max_abs"),
+           "min_top1": pick("min_top1"), "min_top5": pick("min_top5")}
+    out["min_delta_cosine"] = p.min_delta_cosine if p is not None and p.min_delta_cosine is not None \
+        else out["min_cosine"]
+    return out
+
+
 def compare(
     reference: list[dict[str, np.ndarray]],
     actual: list[dict[str, np.ndarray]],
     ran_on: str,
     min_cosine: float,
     max_abs: float | None = None,
+    min_delta_cosine: float | None = None,
 ) -> NumericsResult:
+    """Gate the artifact's outputs against the reference. The delta-cosine gate defaults to min_cosine."""
+    min_delta = min_cosine if min_delta_cosine is None else min_delta_cosine
     outputs: dict[str, OutputMetrics] = {}
     problems: list[str] = []
     for name in reference[0]:
@@ -66,15 +90,15 @@ def compare(
             problems.append(f"output '{name}' has NaN/inf (or the wrong shape) where the reference is finite")
         if m.cosine < min_cosine:
             problems.append(f"output '{name}' cosine {m.cosine:.6f} < {min_cosine}")
-        if m.delta_cosine is not None and m.delta_cosine < min_cosine:
-            problems.append(f"output '{name}' cosine of two inputs' difference {m.delta_cosine:.6f} < {min_cosine}")
+        if m.delta_cosine is not None and m.delta_cosine < min_delta:
+            problems.append(f"output '{name}' cosine of two inputs' difference {m.delta_cosine:.6f} < {min_delta}")
         if max_abs is not None and m.max_abs > max_abs:
             problems.append(f"output '{name}' max-abs error {m.max_abs:.3g} > {max_abs}")
     return NumericsResult(
         ran_on=ran_on,
         outputs=outputs,
         passed=not problems,
-        thresholds={"min_cosine": min_cosine, "max_abs": max_abs},
+        thresholds={"min_cosine": min_cosine, "min_delta_cosine": min_delta, "max_abs": max_abs},
         samples=len(reference),
         message="; ".join(problems),
     )
