@@ -52,7 +52,10 @@ class BuildOptions:
     quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
     calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
     cache: bool = False  # restore unchanged builds from the content-addressed cache (the CLI turns it on)
-    parallel: bool = True  # lower several targets in worker processes when the machine has cores
+    # lower up to this many targets at once in worker processes. Default 1: each spawned worker pays ~1-2 s of
+    # imports (coremltools), more than lowering squeezenet or resnet50 takes, so it only pays off for big models
+    # on machines with idle cores
+    jobs: int = 1
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
 
 
@@ -251,8 +254,8 @@ def _restore(store: BuildCache, key: str, entry: dict, out_dir: Path) -> Artifac
 
 def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: BuildOptions):
     """Yield (index, prepared, prepare seconds, (artifact, staging dir, lower seconds) or EdgecError) in order."""
-    workers = min(len(todo), os.cpu_count() or 1)
-    if not options.parallel or workers < 2:
+    workers = min(len(todo), max(1, options.jobs), os.cpu_count() or 1)
+    if workers < 2:
         for i, prepared, prep_s in todo:
             target, profile = pairs[i]
             yield i, prepared, prep_s, _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
@@ -273,9 +276,12 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
         for i, prepared, prep_s, fut in futures:
             try:
                 out = _unpickle_error(fut.result())
-            except BrokenProcessPool as e:  # a worker died (crash, OOM kill): that target fails, others report
-                out = LoweringError(f"{pairs[i][0].name}: the lowering worker process died ({e}); "
-                                    "retry with a single --target to see the crash")
+            except BrokenProcessPool:
+                # a worker died: OOM kill, or a caller whose __main__ spawn cannot re-import (stdin, no
+                # `if __name__ == "__main__"` guard). Lower that target here instead.
+                target, profile = pairs[i]
+                out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
+                                     prepared.precision, prepared.notes)
             yield i, prepared, prep_s, out
 
 

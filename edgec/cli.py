@@ -74,6 +74,7 @@ def build(
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Latency budget in ms (median or p90, as the profile says); a miss fails the build."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the build cache has this exact build."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Lower up to N targets at once in worker processes (pays off for big models with idle cores)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json, report.md and report.html."""
@@ -84,7 +85,7 @@ def build(
         options = api.BuildOptions(
             target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
             latency=latency, device=device, budget_ms=budget_ms,
-            validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit,
+            validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
         )
         with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
             outcome = api.build(model_path, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import time
 import xml.etree.ElementTree as ET
 
@@ -89,7 +90,7 @@ def test_two_clean_builds_are_byte_identical(target, tmp_path):
     from edgec.samples import randomized
 
     model = randomized("squeezenet")
-    opts = dict(target=target, model_name="squeezenet", validate=False, parallel=False)
+    opts = dict(target=target, model_name="squeezenet", validate=False, jobs=1)
     a = api.build(model, api.BuildOptions(out_dir=tmp_path / "a", **opts))
     b = api.build(model, api.BuildOptions(out_dir=tmp_path / "b", **opts))
     assert a.cache_hits == b.cache_hits == [] and not a.failures
@@ -175,8 +176,8 @@ def test_key_sees_the_contents_of_files_a_profile_names(tmp_path):
 
 def test_target_all_lowers_in_workers_and_matches_the_in_process_build(conv_model_path, tmp_path):
     opts = dict(target="all", validate=False)
-    par = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "par", parallel=True, **opts))
-    seq = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "seq", parallel=False, **opts))
+    par = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "par", jobs=2, **opts))
+    seq = api.build(conv_model_path, api.BuildOptions(out_dir=tmp_path / "seq", jobs=1, **opts))
     assert not par.failures and not seq.failures
     assert sorted(a.artifact.target for a in par.result.artifacts) == ["android", "ios", "ort-mobile"]
     assert _tree_bytes(tmp_path / "par") == _tree_bytes(tmp_path / "seq")
@@ -224,3 +225,19 @@ def test_cache_prunes_least_recently_used_entries(conv_model_path, tmp_path, cac
     assert left == [entries[1]]
     # the surviving build still hits
     assert api.build(conv_model_path, _opts(tmp_path / "c", cache=True, validate=False)).cache_hits
+
+
+def test_workers_that_cannot_start_fall_back_to_lowering_in_process(conv_model_path, tmp_path):
+    """Spawned workers re-import __main__; from stdin they cannot, and every target must still build."""
+    import subprocess
+    import sys
+
+    script = (f"from pathlib import Path\nfrom edgec import api\n"
+              f"o = api.build(Path({str(conv_model_path)!r}), api.BuildOptions(target='all', jobs=2, validate=False, "
+              f"out_dir=Path({str(tmp_path / 'o')!r})))\n"
+              f"print(sorted(a.artifact.target for a in o.result.artifacts), len(o.failures))\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**__import__("os").environ,
+                                             "PYTHONPATH": str(Path(api.__file__).parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['android', 'ios', 'ort-mobile'] 0"
