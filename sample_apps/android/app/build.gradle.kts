@@ -40,8 +40,9 @@ abstract class EdgecBuild : DefaultTask() {
     @get:InputFiles @get:Optional @get:PathSensitive(PathSensitivity.RELATIVE) abstract val profileFile: ConfigurableFileCollection
     @get:Input abstract val edgec: Property<String>
     @get:OutputDirectory abstract val assetsDir: DirectoryProperty
-    @get:Inject abstract val execOps: ExecOperations
-    @get:Inject abstract val fsOps: FileSystemOperations
+    // fully qualified: a block pasted at the end of a build script cannot add imports
+    @get:javax.inject.Inject abstract val execOps: org.gradle.process.ExecOperations
+    @get:javax.inject.Inject abstract val fsOps: org.gradle.api.file.FileSystemOperations
 
     @TaskAction
     fun compile() {
