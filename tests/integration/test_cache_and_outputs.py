@@ -21,6 +21,7 @@ from conftest import files_in
 def cache_root(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     monkeypatch.setattr(cache, "cache_root", lambda: root)
+    monkeypatch.delenv("EDGEC_NO_CACHE", raising=False)
     return root
 
 
@@ -214,7 +215,9 @@ def test_cache_prunes_least_recently_used_entries(conv_model_path, tmp_path, cac
     monkeypatch.setenv("EDGEC_CACHE_MAX_MB", "1000")
     api.build(conv_model_path, _opts(tmp_path / "a", cache=True))
     api.build(conv_model_path, _opts(tmp_path / "b", cache=True, validate=False))
-    entries = sorted(cache_root.glob("*/*/entry.json"))
+    # entries[0]: the validated build (made oldest below), entries[1]: the --no-validate one
+    entries = sorted(cache_root.glob("*/*/entry.json"),
+                     key=lambda e: json.loads(e.read_text())["artifact"].get("numerics") is None)
     assert len(entries) == 2
     for i, e in enumerate(entries):  # make ages explicit: entries[0] oldest
         os.utime(e, (1_000_000 + i, 1_000_000 + i))
@@ -241,3 +244,11 @@ def test_workers_that_cannot_start_fall_back_to_lowering_in_process(conv_model_p
                                              "PYTHONPATH": str(Path(api.__file__).parents[1])})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "['android', 'ios', 'ort-mobile'] 0"
+
+
+def test_edgec_no_cache_env_turns_the_cache_off(conv_model_path, tmp_path, cache_root, monkeypatch):
+    api.build(conv_model_path, _opts(tmp_path / "a", cache=True))
+    monkeypatch.setenv("EDGEC_NO_CACHE", "1")
+    assert api.build(conv_model_path, _opts(tmp_path / "b", cache=True)).cache_hits == []
+    monkeypatch.setenv("EDGEC_NO_CACHE", "0")
+    assert api.build(conv_model_path, _opts(tmp_path / "c", cache=True)).cache_hits
