@@ -67,7 +67,7 @@ def test_emulate_scales_the_host_measurement(tmp_path, conv_model, monkeypatch):
     d = r.details
     assert r.mode == "emulate" and r.runtime == runner.name
     assert d["scale"] == pytest.approx(d["device_estimate_ms"] / d["host_estimate_ms"], rel=1e-3)
-    assert r.median_ms == pytest.approx(d["host_median_ms"] * d["scale"], rel=1e-3)
+    assert r.median_ms == pytest.approx(d["host_median_ms"] * d["scale"], rel=2e-3, abs=2e-4)  # both rounded
     assert "x" in d["method"] and "raspberry-pi-5" in d["method"] and d["host_profile"] == "host"
     # a faster device (same numbers, 4x everything) emulates 4x faster from the same kind of host run
     hw = prof.hardware
@@ -76,7 +76,7 @@ def test_emulate_scales_the_host_measurement(tmp_path, conv_model, monkeypatch):
         "memory_bandwidth_gbps": hw.memory_bandwidth_gbps * 4,
         "estimate": hw.estimate.model_copy(update={"op_overhead_us": hw.estimate.op_overhead_us / 4})})})
     r4 = lat.measure_latency(runner, _artifact(tmp_path, conv_model), conv_model, fast, FEEDS, 1)
-    assert r4.details["scale"] == pytest.approx(d["scale"] / 4, rel=1e-3)
+    assert r4.details["scale"] == pytest.approx(d["scale"] / 4, rel=2e-3, abs=1e-4)
 
 
 def test_interpreter_is_never_a_latency_source(tmp_path, conv_model):
