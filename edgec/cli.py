@@ -87,8 +87,18 @@ def build(
             latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
         )
-        with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
-            outcome = api.build(model_path, options)
+        try:
+            with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
+                outcome = api.build(model_path, options)
+        except EdgecError as e:
+            if junit:  # CI still gets a red test case saying why, though the build wrote nothing else
+                from edgec.package.junit import failed_build_data, write_junit
+
+                try:
+                    write_junit(failed_build_data(model_path, target or "-", profile or "-", e.kind, str(e)), junit)
+                except OSError:
+                    pass  # the build's own error is the one to report
+            raise
         if as_json:
             _print_json(json.loads(outcome.result.manifest_path.read_text()))
         else:

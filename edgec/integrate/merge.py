@@ -12,7 +12,7 @@ from edgec.errors import EdgecError, UsageError
 from edgec.hashing import sha256_path
 from edgec.package.files import ensure_out_dir, place, staging_dir
 from edgec.package.html import write_html
-from edgec.package.junit import write_junit
+from edgec.package.junit import read_failed_build, write_junit
 from edgec.package.manifest import manifest_dict, read_manifest, result_from_manifest, write_manifest
 from edgec.package.report import write_report
 
@@ -53,7 +53,20 @@ def merge(folders: list[Path], out_dir: Path, junit: Path | None = None) -> Merg
         raise UsageError("edgec merge: give the per-job output folders, e.g. `edgec merge dist-*/ --out dist`.")
     if out_dir.resolve() in {f.resolve() for f in folders}:
         raise UsageError(f"edgec merge: --out {out_dir} is also one of the inputs; pick a new folder.")
-    manifests = [(f, read_manifest(f)) for f in sorted(folders)]
+    manifests, job_failures = [], []
+    for f in sorted(folders):
+        if f.is_dir() and not (f / "manifest.json").exists():
+            # the job failed before writing a manifest (single-target build): keep its reason from the JUnit
+            # file `edgec build --junit` still writes, or say that it is unknown
+            found = [e for j in sorted(f.glob("*.xml")) for e in read_failed_build(j)]
+            job_failures += found or [{"target": f.name, "profile": "-", "kind": "missing output",
+                                       "message": f"{f} has no manifest.json: that job failed before writing one; "
+                                                  "see its log."}]
+            continue
+        manifests.append((f, read_manifest(f)))
+    if not manifests:
+        raise UsageError(f"edgec merge: none of {', '.join(map(str, folders))} has a manifest.json; every job failed "
+                         "or these are not `edgec build` output folders.")
     model = manifests[0][1]["model"]
     for f, m in manifests[1:]:
         if m["model"]["sha256"] != model["sha256"]:
@@ -92,7 +105,7 @@ def merge(folders: list[Path], out_dir: Path, junit: Path | None = None) -> Merg
         shutil.rmtree(stage, ignore_errors=True)
 
     # a pair that failed in one job but was built by another (a re-run) is not an error of the merged build
-    errors = [er for er in errors if (er["target"], er["profile"]) not in origin]
+    errors = [er for er in errors + job_failures if (er["target"], er["profile"]) not in origin]
     entries.sort(key=lambda e: (e["target"], e["profile"]))
     result = result_from_manifest({"model": model, "artifacts": entries}, out_dir)
     failures = [(er["target"], er["profile"], _RecordedError(er["kind"], er["message"])) for er in errors]

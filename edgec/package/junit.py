@@ -78,3 +78,25 @@ def write_junit(data: dict, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, render(data))
+
+
+def failed_build_data(model_path: Path, target: str, profile: str, kind: str, message: str) -> dict:
+    """A manifest-shaped dict for a build that stopped before writing a manifest (single target, bad model)."""
+    return {"model": {"path": str(model_path)}, "artifacts": [],
+            "errors": [{"target": target, "profile": profile, "kind": kind, "message": message}]}
+
+
+def read_failed_build(path: Path) -> list[dict]:
+    """The error cases of a JUnit file written by edgec for a failed build (for `edgec merge`)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for case in root.iter("testcase"):
+        err = case.find("error")
+        parts = (case.get("classname") or "").split(".", 2)
+        if err is not None and len(parts) == 3 and parts[0] == "edgec":
+            out.append({"target": parts[1], "profile": parts[2], "kind": err.get("type") or "error",
+                        "message": err.get("message") or ""})
+    return out

@@ -95,3 +95,28 @@ def test_merge_refuses_different_models_and_missing_files(cli, conv_model_path, 
     assert r.exit_code != 0 and "missing" in r.stderr
     r = cli.invoke(app, ["merge", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "dist3")])
     assert r.exit_code != 0 and "manifest.json" in r.stderr
+
+
+def test_a_job_that_failed_before_its_manifest_still_shows_in_the_merge(cli, conv_model_path, tmp_path):
+    jobs = _build_matrix(cli, conv_model_path, tmp_path, "raspberry-pi-5")
+    # a single-target build that fails writes no manifest, but --junit still records why
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    failed = tmp_path / "dist-android-pixel-8"
+    r = cli.invoke(app, ["build", str(bad), "--target", "android", "--profile", "pixel-8", "--out", str(failed),
+                         "--junit", str(failed / "junit.xml")])
+    assert r.exit_code != 0 and not (failed / "manifest.json").exists()
+    case = ET.parse(failed / "junit.xml").getroot().find(".//testcase")
+    assert case.get("classname") == "edgec.android.pixel-8" and case.find("error") is not None
+    empty = tmp_path / "dist-ios-iphone-15-pro"
+    empty.mkdir()  # a job that uploaded nothing usable
+
+    r = cli.invoke(app, ["merge", str(tmp_path / jobs[0]["out"]), str(failed), str(empty), "--out",
+                         str(tmp_path / "dist")])
+    assert r.exit_code != 0
+    merged = json.loads((tmp_path / "dist" / "manifest.json").read_text())
+    assert len(merged["artifacts"]) == 1
+    errs = {(e["target"], e["profile"]): e for e in merged["errors"]}
+    assert "not a readable ONNX model" in errs[("android", "pixel-8")]["message"]
+    assert errs[("dist-ios-iphone-15-pro", "-")]["kind"] == "missing output"
+    assert "**Result: FAILED**" in (tmp_path / "dist" / "report.md").read_text()
