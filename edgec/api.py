@@ -34,7 +34,7 @@ from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
 from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare
+from edgec.validate.numerics import compare, thresholds
 from edgec.validate.runners.host_ort import OrtRunner
 
 
@@ -358,7 +358,10 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         artifact.details["quantize"] = prepared.quant.summary()
         numerics = evaluate(prepared.quant, reference.original, runner, spec, threads)
     else:
-        numerics: NumericsResult = compare(ref_outputs, actual, runner.name, spec.min_cosine, spec.max_abs)
+        # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
+        gates = thresholds(spec, artifact.precision)
+        numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
+                                           gates["min_delta_cosine"])
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
     return numerics, latency
 

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 def _isolated_cache(tmp_path_factory):
     # random-weight samples are generated once per machine; keep them in the user's cache unless told otherwise
     os.environ.setdefault("EDGEC_CACHE_DIR", str(Path.home() / ".cache" / "edgec"))
+    # the CLI restores unchanged builds from the build cache; tests must exercise the real build path
+    # (the cache's own tests switch it back on)
+    os.environ.setdefault("EDGEC_NO_CACHE", "1")
     yield
 
 
