@@ -99,3 +99,13 @@ def test_a_profile_edited_during_the_process_is_read_again(tmp_path):
     first = load_profile(str(path))
     path.write_text(GOOD.replace("cores: 4", "cores: 6") + "\n")
     assert (first.hardware.cpu.cores, load_profile(str(path)).hardware.cpu.cores) == (4, 6)
+
+
+def test_the_readme_profile_example_is_a_valid_profile(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.search(r"```yaml\n(name: my-board.*?)```", readme, re.S).group(1)
+    p = load_profile(str(_write(tmp_path, example)))
+    assert p.quantize.mode == "int8" and p.quantize.calibration.source == str(tmp_path / "calib/")
