@@ -65,7 +65,7 @@ def load_model(path: Path | str) -> onnx.ModelProto:
         onnx.checker.check_model(model, full_check=False)
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0]
-        raise ModelLoadError(f"{path}: the ONNX checker rejects the model: {first}. {HINT}") from None
+        raise ModelLoadError(f"{path}: the ONNX checker rejects the model: {first.rstrip('.')}. {HINT}") from None
     return model
 
 
