@@ -13,13 +13,17 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgec.errors import LoweringError
+from edgec.validate.runners.native_log import drop_native_lines
+
+_STARTUP_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
 
 
 def interpreter(path: Path | str, threads: int = 1, xnnpack: bool = True) -> Interpreter:
     resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
-        interp.allocate_tensors()
+        with drop_native_lines(_STARTUP_CHATTER):
+            interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise LoweringError(f"LiteRT cannot load {path}: {e}") from None
     return interp
