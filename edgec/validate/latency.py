@@ -178,4 +178,6 @@ def _device(artifact, profile, feeds: dict) -> LatencyResult:
         result = _result("device", stats.median_ms, stats.p90_ms, stats.min_ms, stats.runs, stats.threads,
                          spec.budget_ms, spec.budget_on, stats.runtime)
     result.details.update({"device": dev.describe(), "method": stats.method})
+    if stats.remote:  # proof of where the timing ran (the board's own pid/host/workdir)
+        result.details["remote"] = stats.remote
     return result

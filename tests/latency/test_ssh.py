@@ -142,3 +142,52 @@ def test_uri_parsing_and_commands():
     cmd = dev.scp_command([Path("a.ort")], "/tmp/x")
     assert cmd[:2] == ["scp", "-q"] and "-P" in cmd and cmd[-1] == "pi@raspberrypi.local:/tmp/x/"
     assert "-p" in dev.ssh_command("true") and "BatchMode=yes" in dev.ssh_command("true")
+
+
+def _cli_build(sshd, model, out, monkeypatch, *extra):
+    """The real CLI, `--latency device --device ssh://...` against the test's sshd."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from edgec.cli import app
+
+    _, options, port, user = sshd
+    monkeypatch.setenv("EDGEC_SSH_OPTIONS", shlex.join(options))
+    args = ["build", str(model), "--target", "ort-mobile", "--profile", "raspberry-pi-5", "--latency", "device",
+            "--device", f"ssh://{user}@127.0.0.1:{port}?python={sys.executable}", "--out", str(out), "--no-cache",
+            *extra]
+    r = CliRunner().invoke(app, args)
+    manifest = (out / "manifest.json")
+    import json
+
+    return r, (json.loads(manifest.read_text()) if manifest.exists() else None)
+
+
+def test_cli_build_measures_on_the_remote_runner(sshd, conv_model_path, tmp_path, monkeypatch):
+    """`edgec build --latency device --device ssh://...`: the manifest's numbers carry facts only the process
+    sshd started knows - SSH_CONNECTION naming this sshd's port, a pid that is not ours, a work folder that
+    the runner removed afterwards."""
+    _, _, port, user = sshd
+    r, m = _cli_build(sshd, conv_model_path, tmp_path / "ok", monkeypatch, "--budget-ms", "60000")
+    assert r.exit_code == 0, r.output
+    lat = m["artifacts"][0]["latency"]
+    assert lat["mode"] == "device" and lat["runs"] > 0 and lat["median_ms"] > 0 and lat["passed"] is True
+    assert lat["details"]["device"] == f"ssh://{user}@127.0.0.1:{port}"
+    assert lat["runtime"].startswith("onnxruntime ") and "via ssh" in lat["details"]["method"]
+    remote = lat["details"]["remote"]
+    # SSH_CONNECTION exists only in sessions sshd starts; its server port is the test's sshd
+    assert remote["ssh_connection"] is True and remote["ssh_server_port"] == port
+    assert os.environ.get("SSH_CONNECTION", "").split()[3:] != [str(port)]  # not inherited from us
+    assert remote["pid"] != os.getpid() and remote["ppid"] != os.getpid()
+    assert remote["hostname"] == socket.gethostname()  # the "board" is this machine
+    assert remote["workdir"].startswith("/tmp/edgec-bench.") and not Path(remote["workdir"]).exists()
+    assert remote["python"] == sys.executable
+
+
+def test_cli_build_impossible_budget_fails_with_exit_11(sshd, conv_model_path, tmp_path, monkeypatch):
+    r, m = _cli_build(sshd, conv_model_path, tmp_path / "tight", monkeypatch, "--budget-ms", "0.0001")
+    assert r.exit_code == 11, r.output
+    assert "exceeds the budget of 0.0001 ms" in r.output and "slowest ops" in r.output
+    lat = m["artifacts"][0]["latency"]
+    assert m["passed"] is False and lat["passed"] is False and lat["details"]["remote"]["ssh_connection"] is True

@@ -23,6 +23,7 @@ class DeviceStats:
     p90_ms: float | None = None
     min_ms: float | None = None
     runs: int = 0
+    remote: dict = field(default_factory=dict)  # what the device says about itself (ssh: pid, host, workdir)
 
 
 def device_for(uri: str | None, fmt: str):

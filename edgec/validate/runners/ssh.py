@@ -109,7 +109,8 @@ class SshDevice:
         data = parse_output(out, self.describe())
         return DeviceStats(runtime=f"{data['runtime']} on {self.describe()}", threads=int(data["threads"]),
                            method=f"{data['runtime']} on {self.describe()} via ssh, {len(data['times_ms'])} timed runs",
-                           times_ms=[float(t) for t in data["times_ms"]], runs=len(data["times_ms"]))
+                           times_ms=[float(t) for t in data["times_ms"]], runs=len(data["times_ms"]),
+                           remote=dict(data.get("remote") or {}))
 
 
 def parse_output(out: str, where: str) -> dict:
