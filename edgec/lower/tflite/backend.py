@@ -7,6 +7,7 @@ import onnx
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.tflite.convert import convert
+from edgec.lower.tflite.qdq import int8_note
 from edgec.lower.tflite.registry import REGISTRY
 from edgec.validate.runners.host_litert import LiteRTRunner, xnnpack_coverage
 
@@ -19,7 +20,7 @@ class TFLiteBackend:
         return convert(model, write=False).problems
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
-        if ctx.precision not in ("fp32", "fp16"):
+        if ctx.precision not in ("fp32", "fp16", "int8"):
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
                                 f"(fp32 and fp16 are).")
         fp16 = ctx.precision == "fp16"
@@ -44,6 +45,8 @@ class TFLiteBackend:
         notes.append(f"XNNPACK took {taken} of {taken + sum(cpu.values())} ops" + (
             "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
             + " (from the interpreter's DELEGATE nodes)")
+        if ctx.precision == "int8":
+            notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(

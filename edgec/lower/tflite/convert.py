@@ -13,6 +13,7 @@ from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
+from edgec.lower.tflite.qdq import finish_qdq, fold_qdq
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
@@ -38,12 +39,15 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
+    qdq = fold_qdq(g)  # int8: DQ -> op -> Q groups become ops on int8 tensors
     stats = to_nhwc(g)
+    finish_qdq(g)
+    stats["int8"] = qdq
     stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
     b = ModelBuilder(fp16_weights=fp16, dry=not write)
     tensors: dict[str, int] = {}
-    problems = []
+    problems = list(qdq.get("problems", []))
     for name in g.inputs:
         if np.dtype(g.dtypes[name]) not in TFL_TYPE:  # an UnsupportedOp, not a ValueError from the builder
             problems.append(("Input", name, f"dtype {np.dtype(g.dtypes[name])} has no TFLite tensor type"))

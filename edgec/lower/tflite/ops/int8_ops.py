@@ -1,0 +1,155 @@
+"""int8 lowerings of folded QDQ groups (see lower/tflite/qdq.py) and of the QuantizeLinear /
+DequantizeLinear nodes left at float boundaries."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.builder import Quant
+from edgec.lower.tflite.ops._util import int_list, is_tf_same, lift_1d, spatial_pads
+from edgec.lower.tflite.ops.pool import _pool_op, _window
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+
+@lowers("QuantizeLinear")
+def quantize(ctx: LowerCtx) -> None:
+    """QUANTIZE float -> int8 (per-tensor; a uint8 zero point shifted by -128)."""
+    if ctx.node.outputs[0] not in getattr(ctx.g, "quant", {}):
+        ctx.unsupported("only per-tensor int8/uint8 quantization with constant scale and zero point")
+    ctx.emit("QUANTIZE", [ctx.input(0)], [ctx.output(0)])
+
+
+@lowers("DequantizeLinear")
+def dequantize(ctx: LowerCtx) -> None:
+    """DEQUANTIZE int8 -> float (activations; constant weights are folded before lowering)."""
+    if ctx.node.inputs[0] not in getattr(ctx.g, "quant", {}):
+        ctx.unsupported("only per-tensor int8/uint8 dequantization of an activation")
+    ctx.emit("DEQUANTIZE", [ctx.input(0)], [ctx.output(0)], version=2)
+
+
+def _in_quant(ctx: LowerCtx, x: int) -> Quant:
+    q = ctx.b.tensors[x].quant
+    if q is None:
+        ctx.unsupported("int8 input without quantization parameters")
+    return q
+
+
+def _pad_int8(ctx: LowerCtx, x: int, shape, begin, end, value: int | None = None) -> int:
+    """PAD of an int8 NHWC tensor; TFLite pads int8 with the zero point (a real 0.0), PADV2 with `value`."""
+    q = _in_quant(ctx, x)
+    n, h, w, c = shape
+    paddings = np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], dtype=np.int32)
+    out = ctx.b.tensor(f"{ctx.node.name}/padded", (n, h + begin[0] + end[0], w + begin[1] + end[1], c), np.int8, q)
+    if value is None:
+        ctx.emit("PAD", [x, ctx.constant(paddings, "paddings")], [out], S.PadOptionsT())
+    else:
+        pad_value = ctx.b.const(np.array([value], np.int8), f"{ctx.node.name}/pad_value", q)
+        ctx.emit("PADV2", [x, ctx.constant(paddings, "paddings"), pad_value], [out], S.PadV2OptionsT())
+    return out
+
+
+def _qconst(ctx: LowerCtx, i: int):
+    entry = getattr(ctx.g, "qconst", {}).get(ctx.node.inputs[i])
+    if entry is None:
+        ctx.unsupported(f"input {i} is not a quantized constant")
+    return entry
+
+
+@lowers("int8.Conv")
+@lift_1d
+def conv_int8(ctx: LowerCtx) -> None:
+    """CONV_2D / DEPTHWISE_CONV_2D int8: per-channel int8 weights, int32 bias (scale = in_scale * w_scale[c])."""
+    if not ctx.nhwc:
+        ctx.unsupported("only 1-D and 2-D convolution (3-D or 4-D input) is supported")
+    shape = ctx.shape(0)
+    n, h, wd, c = shape
+    wq, wscale, wzp, waxis = _qconst(ctx, 1)
+    if wq.dtype != np.int8 or np.any(wzp != 0):
+        ctx.unsupported("weights must be symmetric int8 (zero point 0): TFLite's int8 kernels require it")
+    if wscale.size > 1 and waxis % wq.ndim != 0:
+        ctx.unsupported(f"per-channel weight axis {waxis}: only the output-channel axis (0) maps to TFLite")
+    wq = wq.reshape(wq.shape[:2] + (1,) * (4 - wq.ndim) + wq.shape[2:]) if wq.ndim == 3 else wq  # lift_1d
+    o = wq.shape[0]
+    x = ctx.input(0)
+    in_scale = _in_quant(ctx, x).scale[0]
+    wscale = np.broadcast_to(wscale, (o,)).astype(np.float32)
+    bias_scale = (in_scale * wscale.astype(np.float64)).astype(np.float32)
+    if ctx.has_input(2):
+        bq, bscale, bzp, _ = _qconst(ctx, 2)
+        if bq.dtype != np.int32 or np.any(bzp != 0) or not np.allclose(bscale, bias_scale, rtol=1e-5):
+            # not the int32 form TFLite wants: requantize the float bias (ONNX Runtime's form is already it)
+            bq = np.round(ctx.const(2).astype(np.float64) / bias_scale).astype(np.int32)
+    else:
+        bq = np.zeros(o, np.int32)
+    kernel = list(wq.shape[2:])
+    group = int(ctx.attr("group", 1))
+    strides = int_list(ctx.attr("strides", [1, 1]))
+    dil = int_list(ctx.attr("dilations", [1, 1]))
+    begin, end = spatial_pads(ctx, (h, wd), kernel, strides, dil)
+    out_hw = ctx.out_shape(0)[1:3]
+    if not any(begin) and not any(end):
+        padding = S.Padding.VALID
+    elif is_tf_same((h, wd), kernel, strides, dil, begin, end, out_hw):
+        padding = S.Padding.SAME
+    else:
+        x, padding = _pad_int8(ctx, x, shape, begin, end), S.Padding.VALID
+    bias = ctx.b.const(bq.reshape(o), f"{ctx.node.name}/bias",
+                       Quant([float(s) for s in bias_scale], [0] * o, 0))
+    y = ctx.output(0)
+    if group == 1 or group != c or wq.shape[1] != 1:
+        if group != 1 and (c % group or o % group):
+            ctx.unsupported(f"group={group} does not divide the channels")
+        filt = ctx.b.const(np.ascontiguousarray(wq.transpose(0, 2, 3, 1)), f"{ctx.node.name}/filter",
+                           Quant([float(s) for s in wscale], [0] * o, 0))  # OHWI, per output channel
+        opts = S.Conv2DOptionsT()
+        opts.padding, opts.strideH, opts.strideW = padding, strides[0], strides[1]
+        opts.dilationHFactor, opts.dilationWFactor = dil[0], dil[1]
+        ctx.emit("CONV_2D", [x, filt, bias], [y], opts, version=6 if group > 1 else 3)
+        return
+    # depthwise: filter 1,H,W,C*M; TFLite quantizes it along its last axis (3)
+    filt = ctx.b.const(np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0)[None]), f"{ctx.node.name}/filter",
+                       Quant([float(s) for s in wscale], [0] * o, 3))
+    opts = S.DepthwiseConv2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW = padding, strides[0], strides[1]
+    opts.dilationHFactor, opts.dilationWFactor = dil[0], dil[1]
+    opts.depthMultiplier = o // c
+    ctx.emit("DEPTHWISE_CONV_2D", [x, filt, bias], [y], opts, version=3)
+
+
+@lowers("int8.MaxPool")
+@lift_1d
+def max_pool_int8(ctx: LowerCtx) -> None:
+    """MAX_POOL_2D int8 (input and output share one scale); explicit pads: PADV2 with -128."""
+    shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
+    x = ctx.input(0)
+    if not any(begin) and not any(ends):
+        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
+    elif is_tf_same(in_hw, kernel, strides, [1, 1], begin, ends, out_hw):
+        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.SAME, kernel, strides)
+    else:
+        x = _pad_int8(ctx, x, shape, begin, ends, value=-128)
+        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
+
+
+@lowers("int8.Concat")
+def concat_int8(ctx: LowerCtx) -> None:
+    """CONCATENATION int8; inputs whose scale/zero point differ from the output's are requantized first
+    (QUANTIZE int8 -> int8): XNNPACK takes only equal parameters."""
+    rank = len(ctx.out_shape(0))
+    axis = int(ctx.attr("axis"))
+    y = ctx.output(0)
+    qy = ctx.b.tensors[y].quant
+    inputs = []
+    for i, name in enumerate(ctx.node.inputs):
+        if not name or np.prod(ctx.shape(i)) == 0:
+            continue
+        x = ctx.input(i)
+        if _in_quant(ctx, x) != qy:
+            r = ctx.b.tensor(f"{ctx.node.name}/requant{i}", ctx.shape(i), np.int8, qy)
+            ctx.emit("QUANTIZE", [x], [r])
+            x = r
+        inputs.append(x)
+    opts = S.ConcatenationOptionsT()
+    opts.axis = axis + rank if axis < 0 else axis
+    ctx.emit("CONCATENATION", inputs, [y], opts)

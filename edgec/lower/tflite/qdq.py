@@ -1,0 +1,192 @@
+"""ONNX QDQ -> TFLite int8: fold DequantizeLinear -> op -> QuantizeLinear into ops on int8 tensors.
+
+Runs on the IR twice: `fold_qdq` before the layout pass (so the folded ops keep their ONNX names and layout
+rules), `finish_qdq` after it (quant params for the Transposes the pass inserted; retag ops that need an
+int8-specific lowering as "int8.<op>"). Tensors' quantization rides in `g.quant` (name -> builder.Quant), which
+LowerCtx.output reads. What is not folded stays exact to ONNX Runtime's QDQ semantics: a QuantizeLinear is a
+TFLite QUANTIZE, an activation DequantizeLinear a DEQUANTIZE (the op between runs in float), and a constant
+DequantizeLinear (weights of a float op) is folded into a float constant here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.lower.tflite.builder import Quant
+from edgec.lower.tflite.ir import Graph, Node
+
+# ops folded into int8 kernels. "own" ones need an int8-specific lowering (weights, pads with the zero point);
+# the others are lowered by their float lowering acting on int8 tensors (TFLite's kernels take int8 there).
+OWN_INT8 = {"Conv", "MaxPool", "Concat"}
+PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+# int8 kernels that need output quant == input quant (they move values, never rescale them)
+SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+_WEIGHTS = {"Conv": (1, 2)}  # op -> constant inputs (weights, bias) taken as quantized constants
+
+
+def _q_params(g: Graph, node: Node) -> tuple[np.ndarray, np.ndarray, int | None] | None:
+    """(scale, zero_point, axis) of a Q/DQ node when both are constants, else None."""
+    scale = g.consts.get(node.inputs[1])
+    zp = g.consts.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if scale is None or (len(node.inputs) > 2 and node.inputs[2] and zp is None):
+        return None
+    if zp is None:
+        zp = np.zeros_like(scale, dtype=np.uint8)
+    axis = node.attrs.get("axis", 1) if scale.size > 1 else None
+    return scale.astype(np.float32).reshape(-1), zp.reshape(-1), axis
+
+
+def _per_tensor(params) -> Quant | None:
+    """int8 Quant of an activation tensor; uint8 shifts to int8 (zero point - 128, same scale)."""
+    scale, zp, axis = params
+    if scale.size != 1:
+        return None
+    shift = 128 if zp.dtype == np.uint8 else 0
+    if zp.dtype not in (np.int8, np.uint8):
+        return None
+    return Quant([float(scale[0])], [int(zp[0]) - shift])
+
+
+def _dequantize(q: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | None) -> np.ndarray:
+    shape = [1] * q.ndim
+    if axis is not None and q.ndim:
+        shape[axis % q.ndim] = -1
+    return ((q.astype(np.float32) - zp.astype(np.float32).reshape(shape)) * scale.reshape(shape)).astype(np.float32)
+
+
+def fold_qdq(g: Graph) -> dict:
+    """Fold QDQ groups into int8 ops (in place). Returns counts for the build notes."""
+    g.quant = getattr(g, "quant", {})
+    g.qconst = getattr(g, "qconst", {})  # const name -> (int array, scale, zero_point, axis)
+    g.int8_nodes = getattr(g, "int8_nodes", set())
+    if not any(n.op in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes):
+        return {}
+    problems: list[tuple[str, str, str]] = []
+    # 1. constant DequantizeLinear: a quantized constant (kept for int8 kernels) and its float value
+    keep = []
+    for n in g.nodes:
+        if n.op == "DequantizeLinear" and n.inputs[0] in g.consts:
+            params = _q_params(g, n)
+            if params is None:
+                problems.append((n.op, n.name, "scale/zero point are not constants"))
+                keep.append(n)
+                continue
+            q = g.consts[n.inputs[0]]
+            out = n.outputs[0]
+            g.consts[out] = _dequantize(q, *params)
+            g.shapes[out], g.dtypes[out] = q.shape, np.dtype(np.float32)
+            g.qconst[out] = (q, *params)
+            continue
+        keep.append(n)
+    g.nodes = keep
+    # 2. activation Q outputs are int8 tensors with per-tensor params
+    for n in g.nodes:
+        if n.op in ("QuantizeLinear", "DequantizeLinear"):
+            params = _q_params(g, n)
+            quant = _per_tensor(params) if params else None
+            if quant is None:
+                problems.append((n.op, n.name, "activation quantization must be per-tensor int8/uint8 with constant params"))
+                continue
+            tensor = n.outputs[0] if n.op == "QuantizeLinear" else n.inputs[0]
+            g.quant[tensor] = quant
+            g.dtypes[tensor] = np.dtype(np.int8)  # uint8 QDQ tensors become int8 (zero point - 128)
+    # 3. DQ -> op -> Q groups
+    folded = 0
+    changed = True
+    while changed:
+        changed = False
+        prod, cons = g.producers(), g.consumers()
+        for n in g.nodes:
+            if n.op not in OWN_INT8 | PASS_INT8 or n.name in g.int8_nodes:
+                continue
+            if _fold(g, n, prod, cons):
+                folded += 1
+                changed = True
+                break
+    _drop_dead(g)
+    # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
+    # remember each int8 output by (node, index) and re-attach it afterwards
+    g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
+    return {"int8_ops": folded, "problems": problems}
+
+
+def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
+    weights = _WEIGHTS.get(n.op, ())
+    if len(n.outputs) != 1 or n.outputs[0] in g.outputs:
+        return False
+    users = cons.get(n.outputs[0], [])
+    if len(users) != 1 or users[0].op != "QuantizeLinear" or users[0].outputs[0] not in g.quant:
+        return False
+    q = users[0]
+    new_inputs = list(n.inputs)
+    for i, name in enumerate(n.inputs):
+        if not name:
+            continue
+        if i in weights:
+            if name not in g.qconst:
+                return False
+            continue
+        if name in g.consts:
+            if n.op in ("Reshape", "Squeeze", "Unsqueeze") and i > 0:
+                continue  # shape/axes operands
+            return False
+        dq = prod.get(name)
+        if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant:
+            return False
+        new_inputs[i] = dq.inputs[0]
+    qin = g.quant[new_inputs[0]]
+    if n.op in SAME_SCALE and g.quant[q.outputs[0]] != qin:
+        return False
+    n.inputs = new_inputs
+    n.outputs = [q.outputs[0]]
+    g.nodes.remove(q)
+    g.int8_nodes.add(n.name)
+    return True
+
+
+def _drop_dead(g: Graph) -> None:
+    """Remove DequantizeLinear nodes nobody reads any more (their int8 input is read directly)."""
+    while True:
+        cons = g.consumers()
+        dead = [n for n in g.nodes if n.op == "DequantizeLinear" and not cons.get(n.outputs[0])
+                and n.outputs[0] not in g.outputs]
+        if not dead:
+            return
+        for n in dead:
+            g.nodes.remove(n)
+
+
+def finish_qdq(g: Graph) -> None:
+    """After the layout pass: Transpose/Reshape outputs of int8 tensors carry the same quant; ops with an
+    int8-specific lowering are retagged "int8.<op>"."""
+    quant = getattr(g, "quant", None)
+    if not quant:
+        return
+    for n in g.nodes:
+        for j, o in enumerate(n.outputs):
+            q = g.node_quant.get((n.name, j))
+            if q is not None and o not in quant:
+                quant[o], g.dtypes[o] = q, np.dtype(np.int8)
+    changed = True
+    while changed:  # both ways: the pass also renames an agnostic op's output and transposes it back
+        changed = False
+        for n in g.nodes:
+            if n.op not in ("Transpose", "Reshape"):
+                continue
+            a, b = n.inputs[0], n.outputs[0]
+            for src, dst in ((a, b), (b, a)):
+                if src in quant and dst not in quant and dst not in g.consts:
+                    quant[dst], g.dtypes[dst] = quant[src], np.dtype(np.int8)
+                    changed = True
+    for n in g.nodes:
+        if n.name in g.int8_nodes and n.op in OWN_INT8:
+            n.op = f"int8.{n.op}"
+
+
+def int8_note(stats: dict, histogram: dict) -> str:
+    """The build note: how much of the QDQ model runs on int8 kernels, and where it crosses to float."""
+    if not stats:
+        return "int8 asked but the model has no QuantizeLinear/DequantizeLinear: it runs in float"
+    return (f"int8 from the QDQ model: {stats['int8_ops']} ops folded into int8 kernels (per-channel int8 weights, "
+            f"int32 bias); {histogram.get('QUANTIZE', 0)} QUANTIZE / {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE "
+            f"at float boundaries (model I/O, ops left float)")
