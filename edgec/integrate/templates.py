@@ -39,6 +39,7 @@ XCODE_SCRIPT = """#!/bin/sh
 # compiles the .mlpackage like any other model and generates its Swift class.
 # Input/output file lists: {inputs_list} and {outputs_list} -- Xcode skips this phase unless they changed.
 set -eu
+: "${{SRCROOT:?is set by Xcode: run this script as a Run Script build phase}}"
 
 MODEL="${{SRCROOT}}/{model}"
 PROFILE={profile_sh}
@@ -54,7 +55,11 @@ command -v "$EDGEC" >/dev/null 2>&1 || {{
   exit 1
 }}
 
+# EDGEC_FLAGS (e.g. "--no-cache --debug") is split into words on purpose; globbing stays off while it is
+set -f
+# shellcheck disable=SC2086
 "$EDGEC" build "$MODEL" --target ios --profile "$PROFILE" --out "$WORK" ${{EDGEC_FLAGS:-}}
+set +f
 
 # replace the package only after a successful build, so a failed build never leaves half a model behind
 mkdir -p "$DEST"

@@ -4,6 +4,7 @@
 # compiles the .mlpackage like any other model and generates its Swift class.
 # Input/output file lists: edgec-inputs.xcfilelist and edgec-outputs.xcfilelist -- Xcode skips this phase unless they changed.
 set -eu
+: "${SRCROOT:?is set by Xcode: run this script as a Run Script build phase}"
 
 MODEL="${SRCROOT}/Resources/squeezenet.onnx"
 PROFILE=iphone-15-pro
@@ -19,7 +20,11 @@ command -v "$EDGEC" >/dev/null 2>&1 || {
   exit 1
 }
 
+# EDGEC_FLAGS (e.g. "--no-cache --debug") is split into words on purpose; globbing stays off while it is
+set -f
+# shellcheck disable=SC2086
 "$EDGEC" build "$MODEL" --target ios --profile "$PROFILE" --out "$WORK" ${EDGEC_FLAGS:-}
+set +f
 
 # replace the package only after a successful build, so a failed build never leaves half a model behind
 mkdir -p "$DEST"
