@@ -166,6 +166,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
 
     results: dict[int, ArtifactResult] = {}
     failures: dict[int, TargetFailure] = {}
+    quant_of: dict[int, object] = {}  # index -> QuantResult of a quantized target (cross-target table)
     for i, entry in hits.items():
         results[i] = _restore(store, keys[i], entry, out_dir)
 
@@ -205,6 +206,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
                 shutil.rmtree(stage, ignore_errors=True)
             result.seconds = {"prepare": prep_s, "lower": lower_s, **result.seconds}
             results[i] = result
+            quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
         except EdgecError as e:
@@ -213,6 +215,10 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             failures[i] = TargetFailure(target.name, profile.name, e)
 
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
+    if sum(q is not None for q in quant_of.values()) >= 2:
+        from edgec.quantize.crosstarget import cross_target
+
+        build_result.cross_target = cross_target([(pairs[i][0].name, q) for i, q in sorted(quant_of.items())])
     failure_list = [failures[i] for i in sorted(failures)]
     triples = [(f.target, f.profile, f.error) for f in failure_list]
     build_result.manifest_path = write_manifest(build_result, triples)
@@ -356,7 +362,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         from edgec.quantize.accuracy import evaluate
 
         artifact.details["quantize"] = prepared.quant.summary()
-        numerics = evaluate(prepared.quant, reference.original, runner, spec, threads)
+        numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
     else:
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
         gates = thresholds(spec, artifact.precision)

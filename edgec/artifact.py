@@ -116,6 +116,7 @@ class BuildResult:
     artifacts: list[ArtifactResult]
     manifest_path: Path | None = None
     report_path: Path | None = None
+    cross_target: dict | None = None  # quantized builds: the same held-out inputs through every target
 
     @property
     def passed(self) -> bool:

@@ -88,6 +88,7 @@ def manifest_dict(result: BuildResult, failures: list[tuple[str, str, Exception]
         "versions": dependency_versions(),
         "passed": result.passed and not failures,
         "artifacts": [_artifact_entry(a, result.out_dir) for a in result.artifacts],
+        **({"cross_target": result.cross_target} if result.cross_target else {}),
         # targets that produced no artifact, with the reason
         "errors": [
             {"target": t, "profile": p, "kind": getattr(e, "kind", "error"), "message": str(e)}

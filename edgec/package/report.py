@@ -94,6 +94,10 @@ def render(result: BuildResult, failures: list[tuple[str, str, Exception]] = ())
         # cut long messages (an op list) so the report still fits in a PR comment; manifest.json has them whole
         lines += [f"- **{t}** ({p}): {getattr(e, 'kind', 'error')}: "
                   f"{(str(e)[:600] + ' ...') if len(str(e)) > 600 else str(e)}" for t, p, e in failures]
+    if result.cross_target:
+        from edgec.quantize.crosstarget import markdown
+
+        lines += markdown(result.cross_target)
     for a in result.artifacts:
         lines += ["", f"## {a.artifact.target} ({a.artifact.format})", ""]
         if a.numerics is not None:

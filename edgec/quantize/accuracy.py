@@ -17,6 +17,7 @@ from edgec.validate.numerics import output_metrics, thresholds
 from edgec.validate.runners.host_ort import OrtRunner
 
 MIN_CLASSES = 10
+OUTPUTS_KEY = "artifact_outputs"  # reference_cache[OUTPUTS_KEY][target]: that artifact's held-out outputs
 
 
 def classifier_shaped(x: np.ndarray) -> bool:
@@ -39,14 +40,17 @@ def topk_agreement(refs: list[np.ndarray], acts: list[np.ndarray]) -> tuple[floa
 
 
 def evaluate(quant: QuantResult, original: onnx.ModelProto, runner, spec: NumericsSpec,
-             threads: int) -> NumericsResult:
-    """Run the artifact (`runner`) and fp32 ONNX Runtime on the held-out samples and gate on the thresholds."""
+             threads: int, keep_as: str | None = None) -> NumericsResult:
+    """Run the artifact (`runner`) and fp32 ONNX Runtime on the held-out samples and gate on the thresholds.
+    keep_as: keep the artifact's outputs under this target name for the cross-target table (crosstarget.py)."""
     refs = quant.reference_cache.get("outputs")
     if refs is None:  # the reference is the same for every target of this build: run it once
         ref_runner = OrtRunner(original, threads=threads)
         refs = [ref_runner.run(f) for f in quant.eval_feeds()]
         quant.reference_cache["outputs"] = refs
     actual = [runner.run(f) for f in quant.eval_feeds()]  # samples are re-read, not kept in memory
+    if keep_as is not None:
+        quant.reference_cache.setdefault(OUTPUTS_KEY, {})[keep_as] = actual
     gates = thresholds(spec, quant.precision)
     outputs, problems = {}, []
     for name in refs[0]:
