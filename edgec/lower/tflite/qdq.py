@@ -17,11 +17,11 @@ from edgec.lower.tflite.ir import Graph, Node
 
 # ops folded into int8 kernels. "own" ones need an int8-specific lowering (weights, pads with the zero point);
 # the others are lowered by their float lowering acting on int8 tensors (TFLite's kernels take int8 there).
-OWN_INT8 = {"Conv", "MaxPool", "Concat"}
+OWN_INT8 = {"Conv", "MaxPool", "Concat", "Add", "Mul", "Relu", "AveragePool", "Gemm", "MatMul"}
 PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
 # int8 kernels that need output quant == input quant (they move values, never rescale them)
 SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
-_WEIGHTS = {"Conv": (1, 2)}  # op -> constant inputs (weights, bias) taken as quantized constants
+_WEIGHTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}  # op -> constant inputs (weights, bias) taken as quantized constants
 
 
 def _q_params(g: Graph, node: Node) -> tuple[np.ndarray, np.ndarray, int | None] | None:
@@ -107,6 +107,7 @@ def fold_qdq(g: Graph) -> dict:
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
     g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
+    g.node_qconst = {(n.name, i): g.qconst[c][1:] for n in g.nodes for i, c in enumerate(n.inputs) if c in g.qconst}
     return {"int8_ops": folded, "problems": problems}
 
 
@@ -134,6 +135,8 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
         if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant:
             return False
         new_inputs[i] = dq.inputs[0]
+    if not _foldable(g, n):
+        return False
     qin = g.quant[new_inputs[0]]
     if n.op in SAME_SCALE and g.quant[q.outputs[0]] != qin:
         return False
@@ -141,6 +144,22 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
     n.outputs = [q.outputs[0]]
     g.nodes.remove(q)
     g.int8_nodes.add(n.name)
+    return True
+
+
+def _foldable(g: Graph, n: Node) -> bool:
+    """Attribute checks for ops whose int8 kernel covers only part of the ONNX op (the rest stays float)."""
+    if n.op == "AveragePool":  # TFLite int8 AVERAGE_POOL_2D: no explicit pads (its SAME excludes them)
+        return (not any(n.attrs.get("pads", [])) and n.attrs.get("auto_pad", "NOTSET") in ("NOTSET", "VALID")
+                and not n.attrs.get("ceil_mode", 0))
+    if n.op == "Gemm":
+        return (float(n.attrs.get("alpha", 1.0)) == 1.0 and float(n.attrs.get("beta", 1.0)) == 1.0
+                and not n.attrs.get("transA", 0) and (len(n.inputs) < 3 or not n.inputs[2]
+                                                      or g.qconst[n.inputs[2]][0].ndim == 1))
+    if n.op == "MatMul":
+        return g.qconst[n.inputs[1]][0].ndim == 2
+    if n.op in ("Add", "Mul"):
+        return len({len(g.shapes.get(i, ())) for i in n.inputs}) == 1  # same rank: TFLite broadcasts those
     return True
 
 
@@ -156,6 +175,15 @@ def _drop_dead(g: Graph) -> None:
             g.nodes.remove(n)
 
 
+def _requantize(w: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | None) -> np.ndarray:
+    """The integers back from a dequantized constant whose elements were only moved (exact: w = (q - zp) * s)."""
+    shape = [1] * w.ndim
+    if axis is not None and w.ndim:
+        shape[axis % w.ndim] = -1
+    q = np.round(w / scale.reshape(shape)) + zp.astype(np.float32).reshape(shape)
+    return q.astype(zp.dtype)
+
+
 def finish_qdq(g: Graph) -> None:
     """After the layout pass: Transpose/Reshape outputs of int8 tensors carry the same quant; ops with an
     int8-specific lowering are retagged "int8.<op>"."""
@@ -163,6 +191,10 @@ def finish_qdq(g: Graph) -> None:
     if not quant:
         return
     for n in g.nodes:
+        for i, c in enumerate(n.inputs):  # weights the pass rewrote (e.g. a flatten folded into Gemm's rows)
+            params = g.node_qconst.get((n.name, i))
+            if params is not None and c not in g.qconst and c in g.consts:
+                g.qconst[c] = (_requantize(g.consts[c], *params), *params)
         for j, o in enumerate(n.outputs):
             q = g.node_quant.get((n.name, j))
             if q is not None and o not in quant:

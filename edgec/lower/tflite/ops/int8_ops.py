@@ -153,3 +153,82 @@ def concat_int8(ctx: LowerCtx) -> None:
     opts = S.ConcatenationOptionsT()
     opts.axis = axis + rank if axis < 0 else axis
     ctx.emit("CONCATENATION", inputs, [y], opts)
+
+
+def _binary_int8(code: str, options):
+    def lower(ctx: LowerCtx) -> None:
+        ctx.emit(code, [ctx.input(0), ctx.input(1)], [ctx.output(0)], options())
+    lower.__doc__ = f"{code} int8 (inputs and output each with their own scale)"
+    return lower
+
+
+lowers("int8.Add")(_binary_int8("ADD", S.AddOptionsT))
+lowers("int8.Mul")(_binary_int8("MUL", S.MulOptionsT))
+
+
+@lowers("int8.Relu")
+def relu_int8(ctx: LowerCtx) -> None:
+    """RELU int8 (usually fused into the producer afterwards)."""
+    ctx.emit("RELU", [ctx.input(0)], [ctx.output(0)])
+
+
+@lowers("int8.AveragePool")
+@lift_1d
+def average_pool_int8(ctx: LowerCtx) -> None:
+    """AVERAGE_POOL_2D int8 without pads; it keeps the input's scale, so a QUANTIZE rescales to the output's."""
+    shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
+    if any(begin) or any(ends):
+        ctx.unsupported("padded int8 average pooling")
+    x = ctx.input(0)
+    qx, y = _in_quant(ctx, x), ctx.output(0)
+    out = y if ctx.b.tensors[y].quant == qx else ctx.b.tensor(f"{ctx.node.name}/pooled", ctx.out_shape(0), np.int8, qx)
+    opts = S.Pool2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW = S.Padding.VALID, strides[0], strides[1]
+    opts.filterHeight, opts.filterWidth = kernel[0], kernel[1]
+    ctx.emit("AVERAGE_POOL_2D", [x], [out], opts)
+    if out != y:
+        ctx.emit("QUANTIZE", [out], [y])
+
+
+def _fc_int8(ctx: LowerCtx, wq: np.ndarray, wscale: np.ndarray, keep_dims: bool) -> None:
+    """FULLY_CONNECTED int8, weights (N, K) per output channel, int32 bias at in_scale * w_scale."""
+    x = ctx.input(0)
+    n = wq.shape[0]
+    wscale = np.broadcast_to(wscale, (n,)).astype(np.float32)
+    bias_scale = (_in_quant(ctx, x).scale[0] * wscale.astype(np.float64)).astype(np.float32)
+    b = -1
+    if ctx.has_input(2):
+        bq, bscale, bzp, _ = _qconst(ctx, 2)
+        if bq.dtype != np.int32 or np.any(bzp != 0) or not np.allclose(bscale, bias_scale, rtol=1e-5):
+            bq = np.round(ctx.const(2).astype(np.float64).reshape(-1) / bias_scale).astype(np.int32)
+        b = ctx.b.const(np.broadcast_to(bq.reshape(-1), (n,)).astype(np.int32), f"{ctx.node.name}/bias",
+                        Quant([float(s) for s in bias_scale], [0] * n, 0))
+    w = ctx.b.const(np.ascontiguousarray(wq), f"{ctx.node.name}/weights", Quant([float(s) for s in wscale], [0] * n, 0))
+    opts = S.FullyConnectedOptionsT()
+    opts.keepNumDims = keep_dims
+    ctx.emit("FULLY_CONNECTED", [x, w, b], [ctx.output(0)], opts)
+
+
+def _weights_nk(ctx: LowerCtx, transposed: bool):
+    """ONNX weights and their scales as TFLite's (N, K) with a per-N scale."""
+    wq, wscale, wzp, waxis = _qconst(ctx, 1)
+    if wq.dtype != np.int8 or np.any(wzp != 0):
+        ctx.unsupported("weights must be symmetric int8 (zero point 0): TFLite's int8 kernels require it")
+    n_axis = 0 if transposed else 1  # the axis of wq that holds N
+    if wscale.size > 1 and waxis % 2 != n_axis:
+        ctx.unsupported(f"per-channel weight axis {waxis} is not the output-feature axis")
+    return (wq if transposed else wq.T), wscale
+
+
+@lowers("int8.Gemm")
+def gemm_int8(ctx: LowerCtx) -> None:
+    """FULLY_CONNECTED int8 (alpha = beta = 1, no transA, 1-D C)."""
+    wq, wscale = _weights_nk(ctx, bool(ctx.attr("transB", 0)))
+    _fc_int8(ctx, wq, wscale, keep_dims=False)
+
+
+@lowers("int8.MatMul")
+def matmul_int8(ctx: LowerCtx) -> None:
+    """FULLY_CONNECTED int8 (keep dims) for a constant 2-D right side."""
+    wq, wscale = _weights_nk(ctx, False)
+    _fc_int8(ctx, wq, wscale, keep_dims=len(ctx.shape(0)) > 2)
