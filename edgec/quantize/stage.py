@@ -60,6 +60,9 @@ class QuantResult:
     _holdout: list[int] = field(default_factory=list)
     _specs: list = field(default_factory=list)
     reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
+    _float_model: onnx.ModelProto | None = None  # the graph before quantization, for the latency estimate
+    _out_model: onnx.ModelProto | None = None
+    _estimates: dict = field(default_factory=dict)  # profile name -> predicted speedup block
 
     @property
     def holdout_description(self) -> str:
@@ -73,7 +76,47 @@ class QuantResult:
             return self._set.iter(self._holdout)
         return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT))
 
-    def summary(self) -> dict:
+    def predicted_speedup(self, profile: Profile) -> dict | None:
+        """What the roofline estimator (edgec.validate.estimate) predicts on the profile's device: fp32 graph vs
+        this mode's graph. Two int8 figures: every activation Q/DQ costed as its own memory pass (the estimator
+        as is), and Q/DQ between int8 ops fused away (as ORT's QLinear* and TFLite's int8 kernels run them)."""
+        if self._float_model is None or self._out_model is None:
+            return None
+        if profile.name not in self._estimates:
+            from edgec.validate.estimate import estimate
+
+            try:
+                base = estimate(self._float_model, profile, "fp32")
+                if self.mode == "fp16":
+                    est = estimate(self._float_model, profile, "fp16")
+                else:
+                    est = estimate(self._out_model, profile, "fp32")
+            except Exception as e:  # noqa: BLE001 - an estimate is a note, never a failed build
+                self._estimates[profile.name] = {"profile": profile.name, "error": str(e)[:200]}
+                return self._estimates[profile.name]
+            qdq_ms = sum(o.ms for o in est.ops if o.op_type in ("QuantizeLinear", "DequantizeLinear"))
+            block = {"profile": profile.name, "unit": est.unit, "threads": est.threads,
+                     "fp32_ms": round(base.total_ms, 4), "quantized_ms": round(est.total_ms, 4),
+                     "speedup": round(base.total_ms / est.total_ms, 3) if est.total_ms else None}
+            if qdq_ms > 0 and est.total_ms > qdq_ms:
+                block["qdq_ms"] = round(qdq_ms, 4)
+                block["speedup_qdq_fused"] = round(base.total_ms / (est.total_ms - qdq_ms), 3)
+            self._estimates[profile.name] = block
+        return self._estimates[profile.name]
+
+    def speedup_note(self, profile: Profile) -> str | None:
+        b = self.predicted_speedup(profile)
+        if b is None or b.get("speedup") is None:
+            return None
+        text = (f"quantize: latency estimate on {b['profile']} ({b['unit']}, {b['threads']} thread(s)): "
+                f"fp32 {b['fp32_ms']:.2f} ms, {self.mode} {b['quantized_ms']:.2f} ms = {b['speedup']:.2f}x speedup")
+        if "speedup_qdq_fused" in b:
+            text += (f"; {b['speedup_qdq_fused']:.2f}x with the {b['qdq_ms']:.2f} ms of activation Q/DQ passes fused "
+                     "into the int8 kernels")
+        return text + " (a roofline prediction from the profile's peaks, not a device measurement; host int8 " \
+                      "latency on x86 does not predict ARM)"
+
+    def summary(self, profile: Profile | None = None) -> dict:
         return {
             "mode": self.mode, "data": self.data, "accuracy_measured": self.measured,
             "calibration_samples": self.calibration_samples, "method": self.method, "per_channel": self.per_channel,
@@ -82,6 +125,7 @@ class QuantResult:
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
             "native_fp16": self.native_fp16, "sensitivity_stopped": self.sensitivity_stopped,
+            **({"predicted_speedup": self.predicted_speedup(profile)} if profile is not None else {}),
         }
 
     def notes(self) -> list[str]:
@@ -161,7 +205,9 @@ def quantize(model: onnx.ModelProto, profile: Profile,
         else:
             raise ValueError(spec.mode)
     result.seconds = time.perf_counter() - t0
-    return onnx.shape_inference.infer_shapes(out, strict_mode=False), result
+    out = onnx.shape_inference.infer_shapes(out, strict_mode=False)
+    result._float_model, result._out_model = work_model, out
+    return out, result
 
 
 def _keep(model: onnx.ModelProto, spec) -> list[str]:

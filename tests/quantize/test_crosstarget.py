@@ -78,3 +78,9 @@ def test_build_all_targets_int8_writes_the_table(tmp_path):
         assert row["top1"] is not None and row["cosine"] > 0.99
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Quantized (int8) artifacts across targets" in report
+    # every artifact states the estimator's fp32 -> int8 prediction for its own profile's device
+    for a in json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"]:
+        p = a["details"]["quantize"]["predicted_speedup"]
+        assert p["profile"] == a["profile"] and p["fp32_ms"] > 0 and p["quantized_ms"] > 0
+        assert p["speedup"] == pytest.approx(p["fp32_ms"] / p["quantized_ms"], rel=1e-2)
+    assert report.count("quantize: latency estimate on") == len(built)
