@@ -1,0 +1,207 @@
+"""int8 TFLite from ONNX QDQ models: LiteRT's int8 kernels against ONNX Runtime running the SAME QDQ model."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from ai_edge_litert import schema_py_generated as S
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.lower.tflite.convert import convert
+from edgec.validate.runners.host_litert import LiteRTRunner
+
+RNG = np.random.default_rng(7)
+
+
+def _cos(a, b) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def _w(*shape):
+    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+    return (RNG.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def _feeds(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    return [{model.graph.input[0].name: rng.standard_normal(shape).astype(np.float32)} for _ in range(n)]
+
+
+def qdq(model: onnx.ModelProto, activation="QInt8", samples: int = 16, exclude=(), **extra) -> onnx.ModelProto:
+    """ONNX Runtime's static QDQ quantization (per-channel int8 weights), calibrated on seeded N(0,1)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(_feeds(model, samples, seed=123))
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "f.onnx", Path(d) / "q.onnx"
+        onnx.save(model, str(src))
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=getattr(QuantType, activation), weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(exclude), extra_options=extra or None)
+        return onnx.shape_inference.infer_shapes(onnx.load(str(dst)))
+
+
+def lower_and_compare(model: onnx.ModelProto, min_cos=0.999, min_delta=0.99):
+    """Lower the QDQ model, run both runtimes on two inputs; check outputs and the outputs' difference."""
+    res = convert(model)
+    assert not res.problems, res.problems
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = _feeds(model, 2)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.tflite"
+        path.write_bytes(res.data)
+        runner = LiteRTRunner(path, threads=1)
+        got = [runner.run(f) for f in feeds]
+    ref = [dict(zip([o.name for o in sess.get_outputs()], sess.run(None, f))) for f in feeds]
+    for name in ref[0]:
+        for r, g in zip(ref, got):
+            assert _cos(r[name], g[name]) >= min_cos, (name, _cos(r[name], g[name]))
+        delta = _cos(ref[0][name] - ref[1][name], got[0][name] - got[1][name])
+        assert delta >= min_delta, (name, delta)
+    return res
+
+
+def _tensor_types(data: bytes) -> dict[str, list[int]]:
+    """op code -> TFLite tensor type of each input of the first op of that code."""
+    m = S.ModelT.InitFromPackedBuf(data, 0)
+    sg = m.subgraphs[0]
+    names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+    out = {}
+    for op in sg.operators:
+        code = names[m.operatorCodes[op.opcodeIndex].builtinCode]
+        out.setdefault(code, [sg.tensors[i].type if i >= 0 else None for i in op.inputs])
+    return out
+
+
+def _model(nodes, consts, in_shape, outputs):
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return onnx.shape_inference.infer_shapes(m)
+
+
+def conv_net() -> onnx.ModelProto:
+    """Conv (explicit pads, stride 2) -> Relu -> depthwise Conv -> MaxPool (pads) -> two branches with
+    different ranges -> Concat -> Add (residual) -> AveragePool -> Flatten -> Gemm."""
+    c = {"w1": _w(16, 3, 3, 3), "b1": RNG.standard_normal(16).astype(np.float32) * 0.1,
+         "wd": _w(16, 1, 3, 3), "bd": RNG.standard_normal(16).astype(np.float32) * 0.1,
+         "wa": _w(8, 16, 1, 1), "ba": np.zeros(8, np.float32), "wb": _w(8, 16, 3, 3) * 4,
+         "bb": np.full(8, 0.5, np.float32), "wg": _w(10, 16 * 4 * 4), "bg": RNG.standard_normal(10).astype(np.float32)}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 0, 0], strides=[2, 2]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "wd", "bd"], ["d1"], pads=[1, 1, 1, 1], group=16),
+        helper.make_node("MaxPool", ["d1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p1", "wa", "ba"], ["ya"]),
+        helper.make_node("Conv", ["p1", "wb", "bb"], ["yb"], pads=[1, 1, 1, 1]),
+        helper.make_node("Concat", ["ya", "yb"], ["cat"], axis=1),
+        helper.make_node("Add", ["cat", "p1"], ["res"]),
+        helper.make_node("AveragePool", ["res"], ["ap"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["ap"], ["fl"]),
+        helper.make_node("Gemm", ["fl", "wg", "bg"], ["y"], transB=1),
+    ]
+    return _model(nodes, c, [1, 3, 31, 32], ["y"])
+
+
+def test_conv_net_int8_matches_ort_qdq():
+    res = lower_and_compare(qdq(conv_net()))
+    types = _tensor_types(res.data)
+    for code in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):  # int8 data, int8 weights, int32 bias
+        assert types[code] == [S.TensorType.INT8, S.TensorType.INT8, S.TensorType.INT32], code
+    for code in ("MAX_POOL_2D", "CONCATENATION", "ADD", "AVERAGE_POOL_2D"):
+        assert types[code][0] == S.TensorType.INT8, code
+    h = res.op_histogram
+    assert h["QUANTIZE"] >= 1 and h["DEQUANTIZE"] == 1  # float model I/O: one in, one out (+ requantizes)
+
+
+def test_per_channel_quantization_parameters():
+    """Filter scales per output channel on the right TFLite axis; bias scale = input scale x weight scale."""
+    res = convert(qdq(conv_net()))
+    m = S.ModelT.InitFromPackedBuf(res.data, 0)
+    sg = m.subgraphs[0]
+    names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+    seen = set()
+    for op in sg.operators:
+        code = names[m.operatorCodes[op.opcodeIndex].builtinCode]
+        if code not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            continue
+        x, w, b = (sg.tensors[i] for i in op.inputs)
+        axis = 3 if code == "DEPTHWISE_CONV_2D" else 0
+        assert w.quantization.quantizedDimension == axis
+        assert len(w.quantization.scale) == w.shape[axis] > 1
+        assert list(w.quantization.zeroPoint) == [0] * w.shape[axis]
+        np.testing.assert_allclose(b.quantization.scale, x.quantization.scale[0] * np.array(w.quantization.scale),
+                                   rtol=1e-6)
+        seen.add(code)
+    assert seen == {"CONV_2D", "DEPTHWISE_CONV_2D"}
+
+
+def test_uint8_activations_become_int8():
+    """QUInt8 QDQ tensors map to int8 with zero point - 128: same numerics, int8 kernels."""
+    model = qdq(conv_net(), activation="QUInt8")
+    assert any(t.data_type == TensorProto.UINT8 for t in model.graph.initializer)
+    res = lower_and_compare(model)
+    assert _tensor_types(res.data)["CONV_2D"][0] == S.TensorType.INT8
+
+
+def test_float_island_keeps_ort_numerics():
+    """An op left float in the QDQ model (here Softmax excluded from quantization) runs in float between
+    DEQUANTIZE and QUANTIZE; the graph still matches ORT on the QDQ model."""
+    c = {"w": _w(8, 3, 3, 3), "b": np.zeros(8, np.float32), "w2": _w(4, 8, 1, 1), "b2": np.zeros(4, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Softmax", ["c"], ["s"], axis=1, name="soft"),
+             helper.make_node("Conv", ["s", "w2", "b2"], ["y"], name="conv2")]
+    model = qdq(_model(nodes, c, [1, 3, 8, 8], ["y"]), exclude=["soft"])
+    assert any(n.op_type == "Softmax" for n in model.graph.node)
+    res = lower_and_compare(model)
+    types = _tensor_types(res.data)
+    assert types["CONV_2D"][:2] == [S.TensorType.INT8, S.TensorType.INT8]
+    assert types["SOFTMAX"][0] == S.TensorType.FLOAT32
+    assert res.op_histogram["CONV_2D"] == 2 and res.op_histogram["DEQUANTIZE"] == 2
+
+
+def test_unsupported_quantization_is_named():
+    """Per-channel activation quantization has no TFLite form: an UnsupportedOp entry naming the node."""
+    c = {"s": np.array([0.1, 0.2, 0.3], np.float32), "z": np.zeros(3, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1, name="q_per_channel"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1, name="dq_per_channel")]
+    res = convert(_model(nodes, c, [1, 3, 4, 4], ["y"]))
+    names = {p[1] for p in res.problems}
+    assert {"q_per_channel", "dq_per_channel"} <= names, res.problems
+
+
+def _light_qdq(name: str) -> onnx.ModelProto:
+    """A random-weight light zoo model, prepared like a build (static shapes, simplified), then QDQ."""
+    from edgec.graph.prepare import prepare
+    from edgec.quantize.int8 import to_qdq_opset
+    from edgec.samples import randomized
+
+    path = randomized(name)
+    return qdq(to_qdq_opset(prepare(onnx.load(str(path)), {}, str(path)).model), samples=4)
+
+
+def test_squeezenet_int8_vs_ort_qdq():
+    res = lower_and_compare(_light_qdq("squeezenet"), min_cos=0.9999, min_delta=0.9)
+    h = res.op_histogram
+    assert h["CONV_2D"] == 26 and h["DEQUANTIZE"] == 1  # every conv int8, float only at the output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["shufflenet", "resnet50", "inception_v1"])
+def test_light_models_int8_vs_ort_qdq(name):
+    lower_and_compare(_light_qdq(name), min_cos=0.995, min_delta=0.8)
