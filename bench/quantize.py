@@ -1,9 +1,16 @@
-"""Quantization bench: per model, target and mode, artifact size and host latency against the fp32 build of the
-same model and target (measured in the same run, interleaved), and the accuracy numbers edgec reports.
+"""Quantization bench.
 
-    python bench/quantize.py [--models squeezenet,resnet50] [--targets ort-mobile] [--modes int8,fp16,...]
-                             [--calibration random|DIR] [--samples 32] [--runs 20] [--threads 1]
-                             [--zoo mobilenet_v2,...]
+Default (the issue-5 "done means" table): per model, one `--target all --quantize int8` build calibrated on
+structured synthetic images (.npy files; see synthetic_images), then the SAME held-out images (never used for
+calibration) through the ORT, TFLite and CoreML int8 artifacts: top-1 agreement and cosine vs fp32 ONNX Runtime
+and pairwise between targets; artifact size int8 vs fp32; host latency int8 vs fp32 for ORT and LiteRT
+(interleaved in the same run, ratio); the latency estimator's predicted speedup for each target's profile device;
+and how near-tied the fp32 top-1 logits are (random-weight nets can be).
+
+    python bench/quantize.py [--models squeezenet,shufflenet,densenet121,resnet50] [--zoo mobilenet_v2,resnet18]
+                             [--calib 32] [--eval 100] [--runs 20] [--threads 1]
+
+Per-mode table (older): --per-mode [--targets ort-mobile] [--modes int8,fp16,...] [--calibration random|DIR]
 
 Models: the random-weight light models (edgec.samples.randomized), and torch-exported zoo models when
 tests/zoo.py has already built them (<cache>/zoo/NAME.onnx; this bench never starts that build).
@@ -104,9 +111,173 @@ def bench(name: str, model: Path, targets: list[str], modes: list[str], args) ->
     return rows
 
 
+def synthetic_images(shape: list[int], first: int, count: int) -> np.ndarray:
+    """`count` structured synthetic RGB images (index `first` on), ImageNet-normalised NCHW float32: smooth colour
+    gradients, a few filled ellipses and rectangles, low-frequency blobs and fine texture. Deterministic per index.
+    Not natural images, but with the spatial structure and value range a vision net's calibration needs."""
+    n, c, h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = yy / h, xx / w
+    mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
+    std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
+    out = np.empty((count, c, h, w), np.float32)
+    for k in range(count):
+        rng = np.random.default_rng(10_000 + first + k)
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(a) * xx + np.sin(a) * yy
+        img = rng.uniform(0, 1, (3, 1, 1)) + rng.uniform(-0.5, 0.5, (3, 1, 1)) * ramp
+        for _ in range(rng.integers(2, 6)):
+            cy, cx, ry, rx = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.4), rng.uniform(0.05, 0.4)
+            mask = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1) if rng.random() < 0.5 else (
+                (np.abs(yy - cy) < ry) & (np.abs(xx - cx) < rx))
+            img = np.where(mask, rng.uniform(0, 1, (3, 1, 1)), img)
+        small = rng.standard_normal((3, 8, 8)).astype(np.float32)
+        blobs = np.kron(small, np.ones((h // 8 + 1, w // 8 + 1), np.float32))[:, :h, :w]
+        img = img + 0.08 * blobs + 0.03 * rng.standard_normal((3, h, w))
+        img = np.clip(img, 0, 1)[:c]
+        out[k] = (img - mean[:c]) / std[:c]
+    return out
+
+
+def _classifier_output(outputs: dict) -> str | None:
+    for name, v in outputs.items():
+        s = v.shape
+        if (len(s) == 2 or (len(s) == 4 and s[2] == 1 and s[3] == 1)) and s[1] >= 10:
+            return name
+    return None
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def cross(name: str, model: Path, args) -> dict:
+    """One model: fp32 and int8 `--target all` builds, the held-out table, sizes and host latencies."""
+    from edgec.validate.runners.host_ort import OrtRunner
+
+    m = onnx.load(str(model), load_external_data=False)
+    (inp, _, shape), = input_specs(m)
+    shape = [1 if isinstance(x, str) or x < 1 else x for x in shape]
+    row: dict = {"model": name}
+    with tempfile.TemporaryDirectory(prefix="edgec-qcross-") as tmp:
+        work = Path(tmp)
+        calib = work / "calib"
+        calib.mkdir()
+        # the build's own table uses the files after the first --calib ones (up to 32)
+        for i, x in enumerate(synthetic_images(shape, 0, args.calib + 32)):
+            np.save(calib / f"img_{i:04d}.npy", x[None])
+        builds = {}
+        for mode in ("none", "int8"):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                outcome = api.build(model, api.BuildOptions(
+                    target="all", out_dir=work / mode, model_name=name, quantize=mode, latency="off",
+                    calibration=str(calib) if mode == "int8" else None))
+            builds[mode] = {a.artifact.target: a for a in outcome.result.artifacts}
+            row[f"failed_{mode}"] = {f.target: f"{f.error.kind}: {str(f.error)[:120]}" for f in outcome.failures}
+            row[f"build_s_{mode}"] = time.perf_counter() - t0
+        row["build_table"] = outcome.result.cross_target
+        targets = sorted(builds["int8"])
+        runners = {}
+        for mode in ("none", "int8"):
+            for t, a in builds[mode].items():
+                runners[(t, mode)] = get_backend(a.artifact.format).runner(
+                    replace(a.artifact, path=a.final_path), args.threads)
+        ref = OrtRunner(model, threads=args.threads)
+        # held-out images: indices after every file the build saw
+        evals = synthetic_images(shape, args.calib + 32, args.eval)
+        outs = {t: [] for t in targets}
+        refs = []
+        for x in evals:
+            feed = {inp: x[None]}
+            refs.append(ref.run(feed))
+            for t in targets:
+                outs[t].append(runners[(t, "int8")].run(feed))
+        out = _classifier_output(refs[0]) or next(iter(refs[0]))
+        r = [np.asarray(o[out], np.float64).ravel() for o in refs]
+        top = {t: [int(np.argmax(np.asarray(o[out]).ravel())) for o in outs[t]] for t in targets}
+        ref_top = [int(np.argmax(x)) for x in r]
+        row["output"], row["samples"], row["targets"] = out, len(r), targets
+        row["vs_fp32"] = {t: (np.mean([a == b for a, b in zip(top[t], ref_top)]),
+                              min(_cos(x, np.asarray(o[out])) for x, o in zip(r, outs[t]))) for t in targets}
+        row["pairs"] = {(a, b): (np.mean([x == y for x, y in zip(top[a], top[b])]),
+                                 min(_cos(np.asarray(p[out]), np.asarray(q[out])) for p, q in zip(outs[a], outs[b])))
+                        for i, a in enumerate(targets) for b in targets[i + 1:]}
+        # near ties: the fp32 margin between the two best classes, in units of the logits' spread
+        margins = [float(np.diff(np.sort(x)[-2:])[0] / (x.std() + 1e-30)) for x in r]
+        row["margin_median"], row["margin_lt_0.05"] = float(np.median(margins)), float(np.mean(np.array(margins) < 0.05))
+        row["distinct_top1"] = len(set(ref_top))
+        row["size"] = {t: (builds["int8"][t].bytes, builds["none"][t].bytes) for t in targets if t in builds["none"]}
+        row["predicted"] = {t: builds["int8"][t].artifact.details.get("quantize", {}).get("predicted_speedup")
+                            for t in targets}
+        row["latency"] = {}
+        feed = {inp: evals[0][None]}
+        for t in targets:
+            if builds["int8"][t].artifact.format in ("ort", "tflite") and (t, "none") in runners:
+                q_ms, f_ms = _interleaved_ms([runners[(t, "int8")], runners[(t, "none")]], feed, args.runs)
+                row["latency"][t] = (q_ms, f_ms)
+    return row
+
+
+def print_cross(rows: list[dict]) -> None:
+    print("\n### Held-out agreement: top-1 / min cosine (vs fp32 ONNX Runtime, and between targets)\n")
+    print("| model | samples | distinct fp32 top-1 | fp32 top-2 margin (median, /std) | target vs fp32 | "
+          "pairwise | targets agree >= vs fp32 |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "vs_fp32" not in r:
+            continue
+        vs = "; ".join(f"{t} {a:.3f} / {c:.5f}" for t, (a, c) in r["vs_fp32"].items())
+        pw = "; ".join(f"{a}-{b} {x:.3f} / {c:.5f}" for (a, b), (x, c) in r["pairs"].items())
+        ok = (min(x for x, _ in r["pairs"].values()) >= min(a for a, _ in r["vs_fp32"].values())
+              if r["pairs"] else "-")
+        print(f"| {r['model']} | {r['samples']} | {r['distinct_top1']} | {r['margin_median']:.3f} "
+              f"({100 * r['margin_lt_0.05']:.0f}% < 0.05) | {vs} | {pw} | {ok} |")
+    print("\n### Size and host latency, int8 / fp32 (same run, interleaved); estimator's predicted speedup\n")
+    print("| model | target | size int8 / fp32 | host ms int8 / fp32 (ratio) | predicted speedup on profile device "
+          "(Q/DQ fused) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        for t in r.get("targets", []):
+            s = r["size"].get(t)
+            size = f"{s[0] / 1e6:.2f} / {s[1] / 1e6:.2f} MB ({s[0] / s[1]:.2f}x)" if s else "-"
+            lat = r["latency"].get(t)
+            lat = f"{lat[0]:.2f} / {lat[1]:.2f} ({lat[0] / lat[1]:.2f}x)" if lat else "- (no host runtime)"
+            p = r["predicted"].get(t) or {}
+            pred = (f"{p['profile']}: {p['speedup']:.2f}x ({p.get('speedup_qdq_fused', p['speedup']):.2f}x)"
+                    if p.get("speedup") else "-")
+            print(f"| {r['model']} | {t} | {size} | {lat} | {pred} |")
+        for mode in ("none", "int8"):
+            for t, why in r.get(f"failed_{mode}", {}).items():
+                print(f"| {r['model']} | {t} | {'fp32' if mode == 'none' else mode} build failed: {why} | | |")
+
+
+def main_cross(args) -> None:
+    models = [(n, samples.randomized(n)) for n in args.models.split(",") if n]
+    for z in filter(None, args.zoo.split(",")):
+        path = samples.cache_dir() / "zoo" / f"{z}.onnx"
+        if path.exists():
+            models.append((z, path))
+        else:
+            print(f"(zoo model {z} not built yet at {path}; skipped)")
+    print(f"int8 --target all; calibration: {args.calib} structured synthetic images; held-out: {args.eval} others; "
+          f"{args.threads} thread(s), {args.runs} latency runs")
+    rows = []
+    for name, path in models:
+        rows.append(cross(name, path, args))
+        print(f"({name}: fp32 build {rows[-1]['build_s_none']:.0f} s, int8 build {rows[-1]['build_s_int8']:.0f} s)",
+              flush=True)
+    print_cross(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="squeezenet,shufflenet,inception_v1,resnet50")
+    ap.add_argument("--per-mode", action="store_true", help="the older per-target, per-mode table")
+    ap.add_argument("--calib", type=int, default=32, help="cross-target bench: calibration images")
+    ap.add_argument("--eval", type=int, default=100, help="cross-target bench: held-out images")
+    ap.add_argument("--models", default=None)
     ap.add_argument("--zoo", default="", help="zoo models to add, if tests/zoo.py has built them")
     ap.add_argument("--targets", default="ort-mobile")
     ap.add_argument("--modes", default="int8,int8-dynamic,int8-weights,fp16")
@@ -115,6 +286,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    if not args.per_mode:
+        args.models = args.models if args.models is not None else "squeezenet,shufflenet,densenet121,resnet50"
+        return main_cross(args)
+    args.models = args.models if args.models is not None else "squeezenet,shufflenet,inception_v1,resnet50"
     models = [(n, samples.randomized(n)) for n in args.models.split(",") if n]
     for z in filter(None, args.zoo.split(",")):
         path = samples.cache_dir() / "zoo" / f"{z}.onnx"
