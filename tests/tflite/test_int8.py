@@ -205,3 +205,16 @@ def test_squeezenet_int8_vs_ort_qdq():
 @pytest.mark.parametrize("name", ["shufflenet", "resnet50", "inception_v1"])
 def test_light_models_int8_vs_ort_qdq(name):
     lower_and_compare(_light_qdq(name), min_cos=0.995, min_delta=0.8)
+
+
+def test_weight_only_int8_is_exact_and_small():
+    """int8-weights (weight-only): int8 constants + DEQUANTIZE, float compute; equals ORT on the same model."""
+    from edgec.quantize.int8 import quantize_weights_only
+
+    fp32 = conv_net()
+    model, n = quantize_weights_only(onnx.ModelProto.FromString(fp32.SerializeToString()), True, [], min_elements=16)
+    assert n == 5
+    res = lower_and_compare(model, min_cos=0.99999, min_delta=0.99999)
+    assert res.op_histogram["DEQUANTIZE"] == 5 and "QUANTIZE" not in res.op_histogram
+    float_size = len(convert(fp32).data)
+    assert len(res.data) < 0.45 * float_size, (len(res.data), float_size)

@@ -20,9 +20,12 @@ class TFLiteBackend:
         return convert(model, write=False).problems
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
-        if ctx.precision not in ("fp32", "fp16", "int8"):
+        if ctx.precision == "int8-dynamic":  # ORT's dynamic form is ConvInteger/MatMulInteger, not QDQ
+            raise LoweringError("TFLite has no lowering of ONNX Runtime's int8-dynamic model (DynamicQuantizeLinear "
+                                "+ ConvInteger/MatMulInteger); use --quantize int8 (calibrated) or int8-weights.")
+        if ctx.precision not in ("fp32", "fp16", "int8", "int8-weights"):
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
-                                f"(fp32 and fp16 are).")
+                                f"(fp32, fp16, int8, int8-weights are).")
         fp16 = ctx.precision == "fp16"
         nhwc_io = ctx.profile.tflite.io_layout == "nhwc"
         result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io)
@@ -45,7 +48,7 @@ class TFLiteBackend:
         notes.append(f"XNNPACK took {taken} of {taken + sum(cpu.values())} ops" + (
             "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
             + " (from the interpreter's DELEGATE nodes)")
-        if ctx.precision == "int8":
+        if ctx.precision in ("int8", "int8-weights"):
             notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")

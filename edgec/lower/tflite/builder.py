@@ -69,6 +69,7 @@ class Op:
 class ModelBuilder:
     fp16_weights: bool = False  # store float constants as float16 + DEQUANTIZE (TFLite's float16 scheme)
     dry: bool = False  # checking support only: keep no weight bytes (unsupported() on a 500 MB model stays cheap)
+    weight_codec: Any = None  # float array -> (int8 array, Quant) | None: int8 weights + DEQUANTIZE (qdq.py)
     tensors: list[Tensor] = field(default_factory=list)
     buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0 is the empty sentinel
     ops: list[Op] = field(default_factory=list)
@@ -100,7 +101,11 @@ class ModelBuilder:
         key = None if self.dry or array.size > 4096 else (array.dtype.str, array.shape, array.tobytes(), quant is None)
         if key is not None and key in self._const_cache:  # share identical small constants (shape vectors...)
             return self._const_cache[key]
-        if (self.fp16_weights and array.dtype == np.float32 and quant is None and array.size >= _FP16_MIN_SIZE
+        coded = self.weight_codec(array) if self.weight_codec and quant is None and not self.dry else None
+        if coded is not None:
+            idx = self.tensor(name, array.shape, np.float32)
+            self.op("DEQUANTIZE", [self._raw_const(coded[0], f"{name}_int8", coded[1])], [idx], version=4)
+        elif (self.fp16_weights and array.dtype == np.float32 and quant is None and array.size >= _FP16_MIN_SIZE
                 and np.all(np.abs(array) <= _FP16_MAX)):
             half = self._raw_const(array.astype(np.float16), f"{name}_fp16")
             idx = self.tensor(name, array.shape, np.float32)

@@ -13,7 +13,7 @@ from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
-from edgec.lower.tflite.qdq import finish_qdq, fold_qdq
+from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
@@ -45,7 +45,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     stats["int8"] = qdq
     stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
-    b = ModelBuilder(fp16_weights=fp16, dry=not write)
+    b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g))
     tensors: dict[str, int] = {}
     problems = list(qdq.get("problems", []))
     for name in g.inputs:

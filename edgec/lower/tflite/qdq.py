@@ -221,4 +221,33 @@ def int8_note(stats: dict, histogram: dict) -> str:
         return "int8 asked but the model has no QuantizeLinear/DequantizeLinear: it runs in float"
     return (f"int8 from the QDQ model: {stats['int8_ops']} ops folded into int8 kernels (per-channel int8 weights, "
             f"int32 bias); {histogram.get('QUANTIZE', 0)} QUANTIZE / {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE "
-            f"at float boundaries (model I/O, ops left float)")
+            f"(float model I/O, requantized concat inputs, ops left float, int8 weights of float ops)")
+
+
+def weight_codec(g: Graph):
+    """For the builder: a float constant that is exactly a dequantized int8 weight of this QDQ model (possibly
+    permuted by a lowering, e.g. OIHW -> OHWI) -> (int8 array, Quant) so it is stored as int8 + DEQUANTIZE,
+    the same numbers ONNX Runtime computes with (weight-only int8; float islands of an int8 model).
+    The channel axis is found by value: dividing by the scales must give exact integers on exactly one axis."""
+    grids = {}
+    for q, scale, zp, axis in getattr(g, "qconst", {}).values():
+        if q.dtype == np.int8 and not np.any(zp) and q.size >= 16:
+            grids.setdefault(scale.size, []).append(scale)
+    if not grids:
+        return None
+
+    def encode(array: np.ndarray):
+        if array.dtype != np.float32 or array.size < 16:
+            return None
+        for axis, n in enumerate(array.shape):
+            for scale in grids.get(n, []) + (grids.get(1, []) if axis == 0 else []):
+                shape = [1] * array.ndim
+                shape[axis] = scale.size
+                s = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
+                q = np.round(array / s)
+                if np.abs(q).max() <= 127 and np.array_equal((q * s).astype(np.float32), array):
+                    quant = Quant([float(x) for x in scale], [0] * scale.size, axis if scale.size > 1 else None)
+                    return q.astype(np.int8), quant
+        return None
+
+    return encode
