@@ -159,6 +159,13 @@ def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Pa
             f"calibration file {path} holds {arr.dtype} data for input '{name}', which is {np.dtype(dtype).name}. "
             f"Save the samples as {np.dtype(dtype).name}."
         )
+    # one NaN/inf widens a calibrated range to NaN/inf: every scale downstream of it would be garbage
+    if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise CalibrationError(
+            f"calibration file {path} has {bad} NaN/inf value(s) for input '{name}'; calibration needs finite "
+            f"samples (fix or remove that file)."
+        )
     return np.ascontiguousarray(arr.astype(dtype, copy=False))
 
 

@@ -51,6 +51,28 @@ def test_wrong_shape_and_dtype_name_the_file_and_input(tmp_path):
     np.save(folder / "sample_000.npy", np.zeros((1, 3, 8, 8), np.complex64))
     with pytest.raises(CalibrationError, match="complex64 data for input 'x'"):
         open_source(str(folder), SPEC, {}, 0).load(0)
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    np.save(folder / "sample_000.npy", x)
+    with pytest.raises(CalibrationError, match="sample_000.npy has 1 NaN/inf value"):
+        open_source(str(folder), SPEC, {}, 0).load(0)
+
+
+def test_a_bad_file_after_the_first_fails_the_build_naming_it(tmp_path):
+    """Only the first sample is checked before ORT's calibrator starts; a later bad file still stops the build
+    with a CalibrationError naming it, not an ORT traceback."""
+    from edgec import api
+
+    from .helpers import classifier, save, write_profile
+
+    folder = npy_folder(tmp_path / "c", [1, 3, 32, 32], 8)
+    x = np.ones((1, 3, 32, 32), np.float32)
+    x[0, 0, 0, 0] = np.inf
+    np.save(folder / "sample_005.npy", x)
+    prof = write_profile(tmp_path, source=str(folder), samples=6, sensitivity=0)
+    with pytest.raises(CalibrationError, match="sample_005.npy has 1 NaN/inf"):
+        api.build(save(classifier(), tmp_path / "c.onnx"),
+                  api.BuildOptions(target="ort-mobile", profile=str(prof), out_dir=tmp_path / "out"))
 
 
 def test_missing_and_empty_folders(tmp_path):
