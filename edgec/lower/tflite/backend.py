@@ -31,6 +31,9 @@ class TFLiteBackend:
         result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io)
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
+        if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):
+            raise LoweringError("int8 was asked but no op of this model maps to a TFLite int8 kernel (it has no "
+                                "DequantizeLinear -> op -> QuantizeLinear group); refusing to write a float model.")
         path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension or '.tflite'}"
         path.write_bytes(result.data)
         s = result.stats
