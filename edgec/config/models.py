@@ -196,6 +196,9 @@ class TFLiteSpec(Strict):
     # nhwc: 4-D float model inputs/outputs are channels-last (what Android camera frames are), no boundary
     # TRANSPOSE; onnx: they keep the ONNX model's layout. The signature keeps the ONNX names either way.
     io_layout: Literal["onnx", "nhwc"] = "onnx"
+    # int8 (with quantize.mode int8): the model takes and returns int8 tensors at the QDQ model's scale/zero point
+    # (no QUANTIZE/DEQUANTIZE at the boundary); float: float I/O
+    io_dtype: Literal["float", "int8"] = "float"
 
 
 class Profile(Strict):

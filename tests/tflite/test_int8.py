@@ -54,9 +54,9 @@ def qdq(model: onnx.ModelProto, activation="QInt8", samples: int = 16, exclude=(
         return onnx.shape_inference.infer_shapes(onnx.load(str(dst)))
 
 
-def lower_and_compare(model: onnx.ModelProto, min_cos=0.999, min_delta=0.99):
+def lower_and_compare(model: onnx.ModelProto, min_cos=0.999, min_delta=0.99, **kw):
     """Lower the QDQ model, run both runtimes on two inputs; check outputs and the outputs' difference."""
-    res = convert(model)
+    res = convert(model, **kw)
     assert not res.problems, res.problems
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = _feeds(model, 2)
@@ -218,3 +218,23 @@ def test_weight_only_int8_is_exact_and_small():
     assert res.op_histogram["DEQUANTIZE"] == 5 and "QUANTIZE" not in res.op_histogram
     float_size = len(convert(fp32).data)
     assert len(res.data) < 0.45 * float_size, (len(res.data), float_size)
+
+
+def test_int8_model_io():
+    """tflite.io_dtype: int8 -> int8 input/output tensors with the QDQ model's params, no boundary QUANTIZE/
+    DEQUANTIZE; the runner quantizes feeds / dequantizes outputs with the file's params and still matches ORT."""
+    model = qdq(conv_net())
+    res = lower_and_compare(model, int8_io=True)
+    m = S.ModelT.InitFromPackedBuf(res.data, 0)
+    sg = m.subgraphs[0]
+    x, y = sg.tensors[sg.inputs[0]], sg.tensors[sg.outputs[0]]
+    assert x.type == y.type == S.TensorType.INT8
+    q_in = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "x")
+    scale = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}[q_in.input[1]]
+    assert np.isclose(x.quantization.scale[0], float(scale))
+    assert "DEQUANTIZE" not in res.op_histogram
+
+
+def test_int8_io_needs_quantize_at_the_boundary():
+    res = convert(conv_net(), int8_io=True)
+    assert {("Input", "x"), ("Output", "y")} <= {p[:2] for p in res.problems}

@@ -28,7 +28,11 @@ class TFLiteBackend:
                                 f"(fp32, fp16, int8, int8-weights are).")
         fp16 = ctx.precision == "fp16"
         nhwc_io = ctx.profile.tflite.io_layout == "nhwc"
-        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io)
+        int8_io = ctx.profile.tflite.io_dtype == "int8"
+        if int8_io and ctx.precision != "int8":
+            raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
+        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io,
+                         int8_io=int8_io)
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):

@@ -14,6 +14,7 @@ from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
+from edgec.lower.tflite.qdq import int8_io as quantized_io
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
@@ -31,7 +32,7 @@ class Converted:
 
 
 def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
-            keep_float: set[str] = frozenset(), nhwc_io: bool = False) -> Converted:
+            keep_float: set[str] = frozenset(), nhwc_io: bool = False, int8_io: bool = False) -> Converted:
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
     type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer.
     nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout."""
@@ -40,6 +41,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
     qdq = fold_qdq(g)  # int8: DQ -> op -> Q groups become ops on int8 tensors
+    io_problems = quantized_io(g, signature) if int8_io else []
     stats = to_nhwc(g)
     finish_qdq(g)
     stats["int8"] = qdq
@@ -47,12 +49,12 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     stats["folded_into_conv"] = folded
     b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g))
     tensors: dict[str, int] = {}
-    problems = list(qdq.get("problems", []))
+    problems = list(qdq.get("problems", [])) + io_problems
     for name in g.inputs:
         if np.dtype(g.dtypes[name]) not in TFL_TYPE:  # an UnsupportedOp, not a ValueError from the builder
             problems.append(("Input", name, f"dtype {np.dtype(g.dtypes[name])} has no TFLite tensor type"))
             continue
-        tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name])
+        tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name], getattr(g, "quant", {}).get(name))
         b.inputs.append(tensors[name])
     if problems:
         return Converted(None, problems, stats)

@@ -251,3 +251,39 @@ def weight_codec(g: Graph):
         return None
 
     return encode
+
+
+def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Quantized model I/O (profile tflite.io_dtype: int8): a graph input read only by QuantizeLinear nodes of one
+    scale becomes that int8 tensor, a graph output made by DequantizeLinear its int8 input; the signature keeps
+    the ONNX names. Returns problems for the I/O that cannot be int8 (no such Q/DQ at the boundary)."""
+    problems = []
+    quant = getattr(g, "quant", {})
+    cons, prod = g.consumers(), g.producers()
+    for i, name in enumerate(list(g.inputs)):
+        users = cons.get(name, [])
+        qs = {quant.get(u.outputs[0]) and (tuple(quant[u.outputs[0]].scale), tuple(quant[u.outputs[0]].zero_point))
+              for u in users if u.op == "QuantizeLinear"}
+        if not users or any(u.op != "QuantizeLinear" for u in users) or len(qs) != 1 or None in qs:
+            problems.append(("Input", name, "int8 model input needs the input read only by QuantizeLinear of one scale"))
+            continue
+        first = users[0].outputs[0]
+        for u in users:
+            for c in cons.get(u.outputs[0], []):
+                c.inputs = [first if x == u.outputs[0] else x for x in c.inputs]
+            g.nodes.remove(u)
+        for key, value in signature.items():
+            if value == name:
+                signature[key] = first
+        g.inputs[i] = first
+    for i, name in enumerate(list(g.outputs)):
+        dq = prod.get(name)
+        if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in quant or len(cons.get(name, [])):
+            problems.append(("Output", name, "int8 model output needs a DequantizeLinear producing it"))
+            continue
+        g.nodes.remove(dq)
+        for key, value in signature.items():
+            if value == name:
+                signature[key] = dq.inputs[0]
+        g.outputs[i] = dq.inputs[0]
+    return problems

@@ -51,18 +51,30 @@ class LiteRTRunner:
         self.interp = interpreter(path, threads, xnnpack)
         self.signature = self.interp.get_signature_runner("serving_default")
         self._dtypes = {k: v["dtype"] for k, v in self.signature.get_input_details().items()}
+        # int8 model I/O (tflite.io_dtype: int8): feeds are quantized and outputs dequantized with the file's params
+        self._qin = {k: v["quantization"] for k, v in self.signature.get_input_details().items() if v["dtype"] == np.int8}
+        self._qout = {k: v["quantization"] for k, v in self.signature.get_output_details().items() if v["dtype"] == np.int8}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = set(self._dtypes) - set(feeds)
         if missing:
             raise LoweringError(f"LiteRT model needs inputs {sorted(missing)}")
+        feeds = {k: _quantize(v, self._qin[k]) if k in self._qin else v for k, v in feeds.items()}
         args = {k: np.ascontiguousarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
                                         dtype=self._dtypes[k]) for k in self._dtypes}
         try:
             out = self.signature(**args)
         except (ValueError, RuntimeError) as e:
             raise LoweringError(f"LiteRT failed to run the model: {e}") from None
+        out = {k: (v.astype(np.float32) - self._qout[k][1]) * np.float32(self._qout[k][0]) if k in self._qout else v
+               for k, v in out.items()}
         return {k: np.array(v.transpose(0, 3, 1, 2) if k in self.nhwc else v) for k, v in out.items()}
+
+
+def _quantize(x: np.ndarray, params: tuple[float, int]) -> np.ndarray:
+    """Float -> int8 like QuantizeLinear (round half to even, saturate)."""
+    scale, zero = params
+    return np.clip(np.rint(np.asarray(x, np.float32) / np.float32(scale)) + zero, -128, 127).astype(np.int8)
 
 
 def xnnpack_coverage(path: Path | str) -> dict[str, dict[str, int]]:
