@@ -218,7 +218,26 @@ def cross(name: str, model: Path, args) -> dict:
             if builds["int8"][t].artifact.format in ("ort", "tflite") and (t, "none") in runners:
                 q_ms, f_ms = _interleaved_ms([runners[(t, "int8")], runners[(t, "none")]], feed, args.runs)
                 row["latency"][t] = (q_ms, f_ms)
+            if builds["int8"][t].artifact.format == "ort" and (t, "none") in runners:
+                # what ORT itself does at load (default level 'all'), minus the x86-only NCHWc layouts: its NHWC
+                # transformer turns QLinearConv channels-last, as ORT Mobile does on ARM. edgec's .ort runner
+                # measures level 'disable' (only the optimizations fixed into the file).
+                pair = [_OrtLoadTime(builds[m][t].final_path, args.threads) for m in ("int8", "none")]
+                row["latency_runtime_all"] = _interleaved_ms(pair, feed, args.runs)
     return row
+
+
+class _OrtLoadTime:
+    def __init__(self, path: Path, threads: int):
+        import onnxruntime as ort
+
+        from edgec.validate.runners.host_ort import session_options
+
+        self.s = ort.InferenceSession(str(path), session_options(threads, "all"), providers=["CPUExecutionProvider"],
+                                      disabled_optimizers=["NchwcTransformer"])
+
+    def run(self, feed):
+        return self.s.run(None, feed)
 
 
 def print_cross(rows: list[dict]) -> None:
@@ -245,6 +264,9 @@ def print_cross(rows: list[dict]) -> None:
             size = f"{s[0] / 1e6:.2f} / {s[1] / 1e6:.2f} MB ({s[0] / s[1]:.2f}x)" if s else "-"
             lat = r["latency"].get(t)
             lat = f"{lat[0]:.2f} / {lat[1]:.2f} ({lat[0] / lat[1]:.2f}x)" if lat else "- (no host runtime)"
+            if r["latency"].get(t) and r.get("latency_runtime_all") and t == "ort-mobile":
+                q, f = r["latency_runtime_all"]
+                lat += f"; ORT load-time level all w/o NCHWc: {q:.2f} / {f:.2f} ({q / f:.2f}x)"
             p = r["predicted"].get(t) or {}
             pred = (f"{p['profile']}: {p['speedup']:.2f}x ({p.get('speedup_qdq_fused', p['speedup']):.2f}x)"
                     if p.get("speedup") else "-")
