@@ -238,3 +238,18 @@ def test_int8_model_io():
 def test_int8_io_needs_quantize_at_the_boundary():
     res = convert(conv_net(), int8_io=True)
     assert {("Input", "x"), ("Output", "y")} <= {p[:2] for p in res.problems}
+
+
+@pytest.mark.slow
+def test_zoo_mobilenet_v2_int8():
+    """torchvision MobileNetV2 (depthwise convs, ReLU6 in the quantized range, residual adds): every conv int8."""
+    from tests.zoo import zoo_model
+
+    from edgec.graph.prepare import prepare
+    from edgec.quantize.int8 import to_qdq_opset
+
+    path = zoo_model("mobilenet_v2")
+    model = qdq(to_qdq_opset(prepare(onnx.load(str(path)), {}, str(path)).model), samples=4)
+    res = lower_and_compare(model, min_cos=0.998, min_delta=0.97)
+    h = res.op_histogram
+    assert h["CONV_2D"] + h["DEPTHWISE_CONV_2D"] == 52 and h["DEQUANTIZE"] == 1 and h["QUANTIZE"] == 1
