@@ -253,3 +253,23 @@ def test_zoo_mobilenet_v2_int8():
     res = lower_and_compare(model, min_cos=0.998, min_delta=0.97)
     h = res.op_histogram
     assert h["CONV_2D"] + h["DEPTHWISE_CONV_2D"] == 52 and h["DEQUANTIZE"] == 1 and h["QUANTIZE"] == 1
+
+
+def test_int8_head_ops():
+    """Resize (nearest, linear), ReduceMean, Sigmoid and a last-axis Softmax on int8 tensors (fixed-param kernels
+    requantized to the QDQ model's params)."""
+    c = {"w": _w(8, 3, 3, 3), "b": np.zeros(8, np.float32), "sc": np.array([1, 1, 2, 2], np.float32),
+         "w2": _w(6, 8, 1, 1), "b2": np.zeros(6, np.float32), "ax": np.array([2, 3], np.int64)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "", "sc"], ["up"], mode="nearest"),
+             helper.make_node("Resize", ["c", "", "sc"], ["lin"], mode="linear"),
+             helper.make_node("Add", ["up", "lin"], ["s"]),
+             helper.make_node("Conv", ["s", "w2", "b2"], ["d"]),
+             helper.make_node("Sigmoid", ["d"], ["sg"]),
+             helper.make_node("ReduceMean", ["sg"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("Softmax", ["m"], ["y"], axis=-1)]
+    model = qdq(_model(nodes, c, [1, 3, 8, 8], ["y"]))
+    res = lower_and_compare(model, min_cos=0.999, min_delta=0.95)
+    types = _tensor_types(res.data)
+    for code in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "LOGISTIC", "MEAN", "SOFTMAX"):
+        assert types[code][0] == S.TensorType.INT8, code

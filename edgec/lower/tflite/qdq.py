@@ -17,10 +17,11 @@ from edgec.lower.tflite.ir import Graph, Node
 
 # ops folded into int8 kernels. "own" ones need an int8-specific lowering (weights, pads with the zero point);
 # the others are lowered by their float lowering acting on int8 tensors (TFLite's kernels take int8 there).
-OWN_INT8 = {"Conv", "MaxPool", "Concat", "Add", "Mul", "Relu", "AveragePool", "Gemm", "MatMul"}
-PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+OWN_INT8 = {"Conv", "MaxPool", "Concat", "Add", "Mul", "Relu", "AveragePool", "Gemm", "MatMul", "ReduceMean",
+            "Softmax", "Sigmoid"}
+PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}
 # int8 kernels that need output quant == input quant (they move values, never rescale them)
-SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}
 _WEIGHTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}  # op -> constant inputs (weights, bias) taken as quantized constants
 
 
@@ -128,7 +129,7 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
                 return False
             continue
         if name in g.consts:
-            if n.op in ("Reshape", "Squeeze", "Unsqueeze") and i > 0:
+            if n.op in ("Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize") and i > 0:
                 continue  # shape/axes operands
             return False
         dq = prod.get(name)
@@ -158,6 +159,13 @@ def _foldable(g: Graph, n: Node) -> bool:
                                                       or g.qconst[n.inputs[2]][0].ndim == 1))
     if n.op == "MatMul":
         return g.qconst[n.inputs[1]][0].ndim == 2
+    if n.op == "Softmax":  # TFLite's int8 SOFTMAX runs over the last axis only
+        rank = len(g.shapes.get(n.inputs[0], ()))
+        return int(n.attrs.get("axis", -1)) % max(rank, 1) == rank - 1 and g.opset >= 13
+    if n.op == "ReduceMean":
+        return len(n.inputs) == 1 or n.inputs[1] in g.consts
+    if n.op == "Resize":
+        return n.attrs.get("mode", "nearest") in ("nearest", "linear")
     if n.op in ("Add", "Mul"):
         return len({len(g.shapes.get(i, ())) for i in n.inputs}) == 1  # same rank: TFLite broadcasts those
     return True

@@ -232,3 +232,44 @@ def matmul_int8(ctx: LowerCtx) -> None:
     """FULLY_CONNECTED int8 (keep dims) for a constant 2-D right side."""
     wq, wscale = _weights_nk(ctx, False)
     _fc_int8(ctx, wq, wscale, keep_dims=len(ctx.shape(0)) > 2)
+
+
+def _fixed_output(ctx: LowerCtx, code: str, scale: float, zero: int, options=None) -> None:
+    """Kernels whose int8 output params TFLite fixes (SOFTMAX, LOGISTIC: 1/256, -128): run at those, then
+    QUANTIZE to the QDQ model's output params when they differ."""
+    y = ctx.output(0)
+    fixed = Quant([scale], [zero])
+    qy = ctx.b.tensors[y].quant
+    same = qy is not None and abs(qy.scale[0] - scale) <= 1e-9 and qy.zero_point == [zero]
+    out = y if same else ctx.b.tensor(f"{ctx.node.name}/fixed", ctx.out_shape(0), np.int8, fixed)
+    ctx.emit(code, [ctx.input(0)], [out], options)
+    if out != y:
+        ctx.emit("QUANTIZE", [out], [y])
+
+
+@lowers("int8.Softmax")
+def softmax_int8(ctx: LowerCtx) -> None:
+    """SOFTMAX int8 over the last axis (output 1/256, -128, requantized to the QDQ model's params)."""
+    rank = len(ctx.shape(0))
+    if int(ctx.attr("axis", -1)) % rank != rank - 1:
+        ctx.unsupported(f"int8 softmax over axis {ctx.attr('axis')} (TFLite: last axis only)")
+    opts = S.SoftmaxOptionsT()
+    opts.beta = 1.0
+    _fixed_output(ctx, "SOFTMAX", 1 / 256, -128, opts)
+
+
+@lowers("int8.Sigmoid")
+def sigmoid_int8(ctx: LowerCtx) -> None:
+    """LOGISTIC int8 (output 1/256, -128, requantized to the QDQ model's params)."""
+    _fixed_output(ctx, "LOGISTIC", 1 / 256, -128)
+
+
+@lowers("int8.ReduceMean")
+def reduce_mean_int8(ctx: LowerCtx) -> None:
+    """MEAN int8 (own input/output scales) over constant axes."""
+    rank = len(ctx.shape(0))
+    axes = ctx.attr("axes") if not ctx.has_input(1) else ctx.const(1)
+    axes = list(range(rank)) if axes is None or len(axes) == 0 else sorted(int(a) % rank for a in np.ravel(axes))
+    opts = S.ReducerOptionsT()
+    opts.keepDims = bool(ctx.attr("keepdims", 1))
+    ctx.emit("MEAN", [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")], [ctx.output(0)], opts)
