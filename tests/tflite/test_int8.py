@@ -273,3 +273,17 @@ def test_int8_head_ops():
     types = _tensor_types(res.data)
     for code in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "LOGISTIC", "MEAN", "SOFTMAX"):
         assert types[code][0] == S.TensorType.INT8, code
+
+
+def test_int8_output_is_deterministic_and_xnnpack_takes_it():
+    from edgec.validate.runners.host_litert import xnnpack_coverage
+
+    model = qdq(conv_net())
+    a, b = convert(model).data, convert(onnx.ModelProto.FromString(model.SerializeToString())).data
+    assert a == b
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.tflite"
+        path.write_bytes(a)
+        cov = xnnpack_coverage(path)
+    # int8 AVERAGE_POOL_2D has no XNNPACK kernel; everything else (incl. the maxpool's zero-point PAD) runs there
+    assert set(cov["cpu"]) <= {"AVERAGE_POOL_2D"}, cov

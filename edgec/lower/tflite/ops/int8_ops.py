@@ -38,6 +38,8 @@ def _in_quant(ctx: LowerCtx, x: int) -> Quant:
 def _pad_int8(ctx: LowerCtx, x: int, shape, begin, end, value: int | None = None) -> int:
     """PAD of an int8 NHWC tensor; TFLite pads int8 with the zero point (a real 0.0), PADV2 with `value`."""
     q = _in_quant(ctx, x)
+    if value is not None and value == q.zero_point[0]:
+        value = None  # PAD fills with the zero point already (XNNPACK takes PAD, not PADV2)
     n, h, w, c = shape
     paddings = np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], dtype=np.int32)
     out = ctx.b.tensor(f"{ctx.node.name}/padded", (n, h + begin[0] + end[0], w + begin[1] + end[1], c), np.int8, q)
@@ -180,6 +182,10 @@ def average_pool_int8(ctx: LowerCtx) -> None:
     if any(begin) or any(ends):
         ctx.unsupported("padded int8 average pooling")
     x = ctx.input(0)
+    if list(kernel) == list(in_hw) and list(out_hw) == [1, 1]:  # a global pool: MEAN (XNNPACK takes int8 MEAN)
+        opts = S.ReducerOptionsT()
+        opts.keepDims = True
+        return ctx.emit("MEAN", [x, ctx.constant(np.array([1, 2], np.int32), "axes")], [ctx.output(0)], opts)
     qx, y = _in_quant(ctx, x), ctx.output(0)
     out = y if ctx.b.tensors[y].quant == qx else ctx.b.tensor(f"{ctx.node.name}/pooled", ctx.out_shape(0), np.int8, qx)
     opts = S.Pool2DOptionsT()
