@@ -285,5 +285,7 @@ def test_int8_output_is_deterministic_and_xnnpack_takes_it():
         path = Path(d) / "m.tflite"
         path.write_bytes(a)
         cov = xnnpack_coverage(path)
-    # int8 AVERAGE_POOL_2D has no XNNPACK kernel; everything else (incl. the maxpool's zero-point PAD) runs there
-    assert set(cov["cpu"]) <= {"AVERAGE_POOL_2D"}, cov
+    # int8 AVERAGE_POOL_2D has no XNNPACK kernel, nor PADV2 (the max-pool pad of a signed range is -128, not the
+    # zero point); everything else runs there
+    assert set(cov["cpu"]) <= {"AVERAGE_POOL_2D", "PADV2"}, cov
+    assert cov["xnnpack"]["CONV_2D"] == 3 and cov["xnnpack"]["FULLY_CONNECTED"] == 1
