@@ -7,7 +7,7 @@ import onnx
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.tflite.convert import convert
-from edgec.lower.tflite.qdq import int8_note
+from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
 from edgec.validate.runners.host_litert import LiteRTRunner, xnnpack_coverage
 
@@ -57,13 +57,17 @@ class TFLiteBackend:
             + " (from the interpreter's DELEGATE nodes)")
         if ctx.precision in ("int8", "int8-weights"):
             notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
+        quantized_io = io_quant(result.data) if int8_io else {}
+        if quantized_io:
+            notes.append("int8 model I/O: " + ", ".join(f"{k} scale {v['scale']:.6g} zero point {v['zero_point']}"
+                                                         for k, v in quantized_io.items()))
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(
             target=ctx.target.name, profile=ctx.profile.name, format=self.format, path=path,
             precision=ctx.precision, notes=notes,
             details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage,
-                     "io_layout": {n: "NHWC" for n in s["nhwc_io"]}},
+                     "io_layout": {n: "NHWC" for n in s["nhwc_io"]}, **({"io_quant": quantized_io} if quantized_io else {})},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:

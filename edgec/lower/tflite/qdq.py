@@ -229,7 +229,7 @@ def int8_note(stats: dict, histogram: dict) -> str:
         return "int8 asked but the model has no QuantizeLinear/DequantizeLinear: it runs in float"
     return (f"int8 from the QDQ model: {stats['int8_ops']} ops folded into int8 kernels (per-channel int8 weights, "
             f"int32 bias); {histogram.get('QUANTIZE', 0)} QUANTIZE / {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE "
-            f"(float model I/O, requantized concat inputs, ops left float, int8 weights of float ops)")
+            f"(float model I/O, requantized inputs, fixed-range outputs, ops left float, int8 weights of float ops)")
 
 
 def weight_codec(g: Graph):
@@ -295,3 +295,20 @@ def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
                 signature[key] = dq.inputs[0]
         g.outputs[i] = dq.inputs[0]
     return problems
+
+
+def io_quant(data: bytes) -> dict[str, dict]:
+    """{signature name: {"dtype", "scale", "zero_point"}} of the int8 model inputs/outputs of a .tflite file: what
+    an app needs to quantize its input and read the output (real = scale * (q - zero_point))."""
+    from ai_edge_litert import schema_py_generated as S
+
+    m = S.ModelT.InitFromPackedBuf(data, 0)
+    sg, sig = m.subgraphs[0], m.signatureDefs[0]
+    out = {}
+    for t in list(sig.inputs) + list(sig.outputs):
+        tensor = sg.tensors[t.tensorIndex]
+        if tensor.type == S.TensorType.INT8 and tensor.quantization is not None:
+            name = t.name.decode() if isinstance(t.name, bytes) else t.name
+            out[name] = {"dtype": "int8", "scale": float(tensor.quantization.scale[0]),
+                         "zero_point": int(tensor.quantization.zeroPoint[0])}
+    return out
