@@ -300,3 +300,14 @@ def test_int8_output_is_deterministic_and_xnnpack_takes_it():
     # zero point); everything else runs there
     assert set(cov["cpu"]) <= {"AVERAGE_POOL_2D", "PADV2"}, cov
     assert cov["xnnpack"]["CONV_2D"] == 3 and cov["xnnpack"]["FULLY_CONNECTED"] == 1
+
+
+def test_int8_dynamic_is_unsupported_by_node():
+    """ORT's int8-dynamic form (DynamicQuantizeLinear + ConvInteger/MatMulInteger) has no TFLite lowering: every
+    such node is listed (the build fails with UnsupportedOp, never writes a float model)."""
+    from edgec.quantize.int8 import quantize_dynamic_int8
+
+    model = quantize_dynamic_int8(conv_net(), True, [])
+    res = convert(model, write=False)
+    ops = {p[0] for p in res.problems}
+    assert "DynamicQuantizeLinear" in ops and ({"ConvInteger", "MatMulInteger"} & ops), res.problems
