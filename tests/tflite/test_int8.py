@@ -311,3 +311,20 @@ def test_int8_dynamic_is_unsupported_by_node():
     res = convert(model, write=False)
     ops = {p[0] for p in res.problems}
     assert "DynamicQuantizeLinear" in ops and ({"ConvInteger", "MatMulInteger"} & ops), res.problems
+
+
+def test_quantize_of_constant_weights_is_folded():
+    """QDQ exported with QuantizeLinear on float weights (PyTorch-style) lowers like ORT's constant int8 weights."""
+    w = _w(8, 3, 3, 3)
+    ws = (np.abs(w).reshape(8, -1).max(1) / 127).astype(np.float32)
+    c = {"w": w, "ws": ws, "wz": np.zeros(8, np.int8), "xs": np.array(0.03, np.float32), "xz": np.array(0, np.int8),
+         "ys": np.array(0.05, np.float32), "yz": np.array(-10, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("QuantizeLinear", ["w", "ws", "wz"], ["wq"], axis=0),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], axis=0),
+             helper.make_node("Conv", ["xd", "wd"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "ys", "yz"], ["y"])]
+    res = lower_and_compare(_model(nodes, c, [1, 3, 8, 8], ["y"]), min_cos=0.9999, min_delta=0.999)
+    assert _tensor_types(res.data)["CONV_2D"] == [S.TensorType.INT8, S.TensorType.INT8, S.TensorType.INT32]

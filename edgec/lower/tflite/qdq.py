@@ -63,6 +63,20 @@ def fold_qdq(g: Graph) -> dict:
     if not any(n.op in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes):
         return {}
     problems: list[tuple[str, str, str]] = []
+    # 0. QuantizeLinear of a constant (exporters that quantize float weights in the graph): fold it here
+    for n in list(g.nodes):
+        if n.op == "QuantizeLinear" and n.inputs[0] in g.consts and (params := _q_params(g, n)) is not None:
+            scale, zp, axis = params
+            x = g.consts[n.inputs[0]].astype(np.float32)
+            shape = [1] * x.ndim
+            if axis is not None and x.ndim:
+                shape[axis % x.ndim] = -1
+            info = np.iinfo(zp.dtype)
+            q = np.clip(np.rint(x / scale.reshape(shape)) + zp.astype(np.float32).reshape(shape), info.min, info.max)
+            out = n.outputs[0]
+            g.consts[out] = q.astype(zp.dtype)
+            g.shapes[out], g.dtypes[out] = q.shape, zp.dtype
+            g.nodes.remove(n)
     # 1. constant DequantizeLinear: a quantized constant (kept for int8 kernels) and its float value
     keep = []
     for n in g.nodes:
