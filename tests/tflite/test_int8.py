@@ -328,3 +328,24 @@ def test_quantize_of_constant_weights_is_folded():
              helper.make_node("DequantizeLinear", ["cq", "ys", "yz"], ["y"])]
     res = lower_and_compare(_model(nodes, c, [1, 3, 8, 8], ["y"]), min_cos=0.9999, min_delta=0.999)
     assert _tensor_types(res.data)["CONV_2D"] == [S.TensorType.INT8, S.TensorType.INT8, S.TensorType.INT32]
+
+
+def test_quantized_io_is_never_silently_wrong():
+    """A uint8 model input/output (ONNX node tests) is refused by name: converting it to int8 would shift its
+    values by 128. An int8 model input read by DequantizeLinear runs as is (the runner feeds int8 unchanged)."""
+    c = {"s": np.array(0.5, np.float32), "z": np.array(3, np.uint8), "z8": np.array(3, np.int8)}
+    q = _model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q_u8")], c, [2, 3], ["y"])
+    assert ("QuantizeLinear", "q_u8") in {p[:2] for p in convert(q).problems}
+    graph = helper.make_graph([helper.make_node("DequantizeLinear", ["x", "s", "z8"], ["y"])], "t",
+                              [helper.make_tensor_value_info("x", TensorProto.INT8, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+                              [numpy_helper.from_array(v, k) for k, v in c.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    res = convert(model)
+    assert not res.problems, res.problems
+    x = np.arange(-3, 3, dtype=np.int8).reshape(2, 3)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.tflite"
+        path.write_bytes(res.data)
+        got = LiteRTRunner(path).run({"x": x})["y"]
+    np.testing.assert_allclose(got, (x.astype(np.float32) - 3) * 0.5)

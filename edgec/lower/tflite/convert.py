@@ -21,6 +21,7 @@ from edgec.lower.tflite.writer import serialize
 
 
 IO_LAYOUT_KEY = "edgec_io_layout"  # Model.metadata: JSON {ONNX name: "NHWC"} for channels-last inputs/outputs
+IO_QUANT_KEY = "edgec_io_quantized"  # Model.metadata: JSON [ONNX names] of float I/O made int8 (tflite.io_dtype)
 
 
 @dataclass
@@ -90,7 +91,10 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     onnx_in = [i for i in signature if signature[i] in g.inputs]
     onnx_out = [o for o in signature if signature[o] in g.outputs]
     sig = ([(n, tensors[signature[n]]) for n in onnx_in], [(n, tensors[signature[n]]) for n in onnx_out])
-    meta = {IO_LAYOUT_KEY: json.dumps({n: "NHWC" for n in io_nhwc}, sort_keys=True).encode()} if io_nhwc else None
+    meta = {IO_LAYOUT_KEY: json.dumps({n: "NHWC" for n in io_nhwc}, sort_keys=True).encode()} if io_nhwc else {}
+    if int8_io:  # which int8 I/O stand for the ONNX model's float tensors (the runner (de)quantizes only those)
+        meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()
+    meta = meta or None
     return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, dict(sorted(hist.items())))
 
 

@@ -82,6 +82,11 @@ def fold_qdq(g: Graph) -> dict:
     for n in g.nodes:
         if n.op == "DequantizeLinear" and n.inputs[0] in g.consts:
             params = _q_params(g, n)
+            q = g.consts[n.inputs[0]]
+            if q.dtype.kind not in "iu" or q.dtype.itemsize > 4 or g.dtypes.get(n.outputs[0], np.float32) != np.float32:
+                problems.append((n.op, n.name, f"constant of dtype {q.dtype} to {g.dtypes.get(n.outputs[0])}: only "
+                                               f"8/16/32-bit integer constants to float32"))
+                continue
             if params is None:
                 problems.append((n.op, n.name, "scale/zero point are not constants"))
                 keep.append(n)
@@ -103,6 +108,10 @@ def fold_qdq(g: Graph) -> dict:
                 problems.append((n.op, n.name, "activation quantization must be per-tensor int8/uint8 with constant params"))
                 continue
             tensor = n.outputs[0] if n.op == "QuantizeLinear" else n.inputs[0]
+            if params[1].dtype == np.uint8 and (tensor in g.inputs or tensor in g.outputs):
+                problems.append((n.op, n.name, f"uint8 model {'input' if tensor in g.inputs else 'output'} "
+                                               f"'{tensor}': TFLite's int8 kernels take int8 (re-quantize with int8)"))
+                continue
             g.quant[tensor] = quant
             g.dtypes[tensor] = np.dtype(np.int8)  # uint8 QDQ tensors become int8 (zero point - 128)
     # 3. DQ -> op -> Q groups

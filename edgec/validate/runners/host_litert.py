@@ -51,9 +51,11 @@ class LiteRTRunner:
         self.interp = interpreter(path, threads, xnnpack)
         self.signature = self.interp.get_signature_runner("serving_default")
         self._dtypes = {k: v["dtype"] for k, v in self.signature.get_input_details().items()}
-        # int8 model I/O (tflite.io_dtype: int8): feeds are quantized and outputs dequantized with the file's params
-        self._qin = {k: v["quantization"] for k, v in self.signature.get_input_details().items() if v["dtype"] == np.int8}
-        self._qout = {k: v["quantization"] for k, v in self.signature.get_output_details().items() if v["dtype"] == np.int8}
+        # int8 model I/O standing for float ONNX tensors (tflite.io_dtype: int8, named in the file's metadata):
+        # feeds are quantized and outputs dequantized with the file's params
+        quantized = set(_quantized_io(path))
+        self._qin = {k: v["quantization"] for k, v in self.signature.get_input_details().items() if k in quantized}
+        self._qout = {k: v["quantization"] for k, v in self.signature.get_output_details().items() if k in quantized}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = set(self._dtypes) - set(feeds)
@@ -69,6 +71,17 @@ class LiteRTRunner:
         out = {k: (v.astype(np.float32) - self._qout[k][1]) * np.float32(self._qout[k][0]) if k in self._qout else v
                for k, v in out.items()}
         return {k: np.array(v.transpose(0, 3, 1, 2) if k in self.nhwc else v) for k, v in out.items()}
+
+
+def _quantized_io(path: Path | str) -> list[str]:
+    from edgec.lower.tflite.convert import IO_QUANT_KEY
+    from edgec.lower.tflite.writer import read_metadata
+
+    try:
+        raw = read_metadata(path, IO_QUANT_KEY)
+    except (OSError, ValueError):
+        return []
+    return json.loads(raw) if raw else []
 
 
 def _quantize(x: np.ndarray, params: tuple[float, int]) -> np.ndarray:
