@@ -349,3 +349,10 @@ def test_quantized_io_is_never_silently_wrong():
         path.write_bytes(res.data)
         got = LiteRTRunner(path).run({"x": x})["y"]
     np.testing.assert_allclose(got, (x.astype(np.float32) - 3) * 0.5)
+
+
+def test_conv1d_qdq_stays_float_and_correct():
+    c = {"w": _w(6, 4, 3), "b": np.zeros(6, np.float32)}
+    model = qdq(_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1])], c, [1, 4, 16], ["y"]))
+    res = lower_and_compare(model, min_cos=0.9999, min_delta=0.999)
+    assert _tensor_types(res.data)["CONV_2D"][0] == S.TensorType.FLOAT32

@@ -173,6 +173,8 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
 
 def _foldable(g: Graph, n: Node) -> bool:
     """Attribute checks for ops whose int8 kernel covers only part of the ONNX op (the rest stays float)."""
+    if n.op in ("Conv", "MaxPool", "AveragePool") and len(g.shapes.get(n.inputs[0], ())) != 4:
+        return False  # 1-D windows run through RESHAPEs (ops/_util.lift_1d) that carry no quantization: float
     if n.op == "AveragePool":  # TFLite int8 AVERAGE_POOL_2D: no explicit pads (its SAME excludes them)
         return (not any(n.attrs.get("pads", [])) and n.attrs.get("auto_pad", "NOTSET") in ("NOTSET", "VALID")
                 and not n.attrs.get("ceil_mode", 0))
