@@ -115,18 +115,12 @@ def fold_qdq(g: Graph) -> dict:
             g.quant[tensor] = quant
             g.dtypes[tensor] = np.dtype(np.int8)  # uint8 QDQ tensors become int8 (zero point - 128)
     # 3. DQ -> op -> Q groups
+    # one pass: a fold only rewires its own node and drops its own Q, so the maps stay valid for the others
     folded = 0
-    changed = True
-    while changed:
-        changed = False
-        prod, cons = g.producers(), g.consumers()
-        for n in g.nodes:
-            if n.op not in OWN_INT8 | PASS_INT8 or n.name in g.int8_nodes:
-                continue
-            if _fold(g, n, prod, cons):
-                folded += 1
-                changed = True
-                break
+    prod, cons = g.producers(), g.consumers()
+    for n in list(g.nodes):
+        if n.op in OWN_INT8 | PASS_INT8 and n.name not in g.int8_nodes and _fold(g, n, prod, cons):
+            folded += 1
     _drop_dead(g)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
