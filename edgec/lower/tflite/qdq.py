@@ -18,7 +18,7 @@ from edgec.lower.tflite.ir import Graph, Node
 # ops folded into int8 kernels. "own" ones need an int8-specific lowering (weights, pads with the zero point);
 # the others are lowered by their float lowering acting on int8 tensors (TFLite's kernels take int8 there).
 OWN_INT8 = {"Conv", "MaxPool", "Concat", "Add", "Mul", "Relu", "AveragePool", "Gemm", "MatMul", "ReduceMean",
-            "Softmax", "Sigmoid"}
+            "Softmax", "Sigmoid", "LeakyRelu", "HardSwish"}
 PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}
 # int8 kernels that need output quant == input quant (they move values, never rescale them)
 SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}

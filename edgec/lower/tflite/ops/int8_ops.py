@@ -279,3 +279,17 @@ def reduce_mean_int8(ctx: LowerCtx) -> None:
     opts = S.ReducerOptionsT()
     opts.keepDims = bool(ctx.attr("keepdims", 1))
     ctx.emit("MEAN", [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")], [ctx.output(0)], opts)
+
+
+@lowers("int8.LeakyRelu")
+def leaky_relu_int8(ctx: LowerCtx) -> None:
+    """LEAKY_RELU int8 (own input/output scales)."""
+    opts = S.LeakyReluOptionsT()
+    opts.alpha = float(ctx.attr("alpha", 0.01))
+    ctx.emit("LEAKY_RELU", [ctx.input(0)], [ctx.output(0)], opts)
+
+
+@lowers("int8.HardSwish")
+def hard_swish_int8(ctx: LowerCtx) -> None:
+    """HARD_SWISH int8 (own input/output scales)."""
+    ctx.emit("HARD_SWISH", [ctx.input(0)], [ctx.output(0)])
