@@ -103,7 +103,9 @@ def quantize_static_qdq(
             calibrate_method=getattr(CalibrationMethod, METHODS[method]),
             calibration_cache_path=str(cache),
         )
-    return onnx.load(str(out))
+    qdq = onnx.load(str(out))
+    float_bn_params(qdq)
+    return qdq
 
 
 def quantize_dynamic_int8(model: onnx.ModelProto, per_channel: bool, exclude: list[str]) -> onnx.ModelProto:
@@ -240,3 +242,51 @@ def uint8_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     del g.initializer[:]
     g.initializer.extend(keep)
     return out, len(converted)
+
+
+# ---------------------------------------------------------------- float parameters for BatchNormalization
+
+
+def float_bn_params(model: onnx.ModelProto) -> int:
+    """In place: BatchNormalization scale/bias/mean/var that ORT's quantizer put behind a DequantizeLinear go back
+    to float constants (their dequantized values). They are a few floats per channel, int8 saves nothing there and
+    only adds error, and a standalone BN (densenet's pre-activation blocks) with non-constant parameters is not
+    lowerable for CoreML. The BN's activation input and output keep their Q/DQ. Returns the number of nodes changed."""
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    changed = 0
+    for node in g.node:
+        if node.op_type != "BatchNormalization":
+            continue
+        hit = False
+        for i in range(1, min(5, len(node.input))):
+            dq = producer.get(node.input[i])
+            if dq is None or dq.op_type != "DequantizeLinear" or any(x not in inits for x in dq.input if x):
+                continue
+            q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
+            scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+            zp = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] \
+                else np.zeros_like(scale)
+            axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+            if scale.ndim == 1 and q.ndim > 1:  # per-axis: broadcast along `axis`
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                scale, zp = scale.reshape(shape), zp.reshape(shape)
+            name = f"{node.input[i]}_float"
+            if name not in inits:
+                inits[name] = numpy_helper.from_array(((q - zp) * scale).astype(np.float32), name)
+                g.initializer.append(inits[name])
+            node.input[i] = name
+            hit = True
+        changed += hit
+    if changed:
+        used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
+        live = [n for n in g.node if n.op_type != "DequantizeLinear" or n.output[0] in used]
+        del g.node[:]
+        g.node.extend(live)
+        used = {x for n in g.node for x in n.input}
+        keep = [t for t in g.initializer if t.name in used]
+        del g.initializer[:]
+        g.initializer.extend(keep)
+    return changed
