@@ -62,8 +62,9 @@ def test_unsupported_raises_with_every_node(tmp_path):
     assert [p[1] for p in e.value.problems] == ["m1", "m2"]
 
 
-def test_int8_is_an_explicit_error(tmp_path):
-    with pytest.raises(LoweringError):
+def test_int8_asked_of_a_float_graph_is_an_explicit_error(tmp_path):
+    """int8 comes from the quantize stage's QDQ graph; a float graph labelled int8 must not ship as float."""
+    with pytest.raises(LoweringError, match="(?i)q.*dq|quantiz"):
         get_backend("tflite").lower(_net(), _ctx(tmp_path, "int8"))
 
 
