@@ -1,4 +1,4 @@
-"""Torch-exported zoo models (tests/zoo.py) lowered to TFLite match ONNX Runtime (slow: the zoo may need building)."""
+"""Torch-exported zoo models (tests/zoo.py) lowered to TFLite match ONNX Runtime (the first run builds the zoo)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from edgec.validate.runners.host_litert import LiteRTRunner
 from tests.tflite.helpers import cosine
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "transformer_block",
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet18", "shufflenet_v2_x1_0",
+                                  "squeezenet1_1", "transformer_block",
                                   "detection_head"])
 def test_zoo_model_matches_ort(name, tmp_path):
     from tests.zoo import INPUT_SHAPES, zoo_model
