@@ -199,6 +199,9 @@ class TFLiteSpec(Strict):
     # int8 (with quantize.mode int8): the model takes and returns int8 tensors at the QDQ model's scale/zero point
     # (no QUANTIZE/DEQUANTIZE at the boundary); float: float I/O
     io_dtype: Literal["float", "int8"] = "float"
+    # true: the .tflite's batch axis (axis 0 of the inputs) is -1 in its shape_signature, so apps may
+    # resize_tensor_input to any batch; built and validated at the profile's concrete batch
+    dynamic_batch: bool = False
 
 
 class Profile(Strict):

@@ -31,8 +31,9 @@ class TFLiteBackend:
         int8_io = ctx.profile.tflite.io_dtype == "int8"
         if int8_io and ctx.precision != "int8":
             raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
+        dynamic = ctx.profile.tflite.dynamic_batch
         result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io,
-                         int8_io=int8_io)
+                         int8_io=int8_io, dynamic_batch=dynamic)
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):
@@ -61,13 +62,18 @@ class TFLiteBackend:
         if quantized_io:
             notes.append("int8 model I/O: " + ", ".join(f"{k} scale {v['scale']:.6g} zero point {v['zero_point']}"
                                                          for k, v in quantized_io.items()))
+        if dynamic:
+            notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (built and "
+                         f"validated at batch {s['dynamic_batch']['batch']}; checked to lower alike at batch "
+                         f"{s['dynamic_batch']['probe']}); resize_tensor_input to run another batch")
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(
             target=ctx.target.name, profile=ctx.profile.name, format=self.format, path=path,
             precision=ctx.precision, notes=notes,
             details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage,
-                     "io_layout": {n: "NHWC" for n in s["nhwc_io"]}, **({"io_quant": quantized_io} if quantized_io else {})},
+                     "io_layout": {n: "NHWC" for n in s["nhwc_io"]},
+                     **({"dynamic_batch": s["dynamic_batch"]} if dynamic else {}), **({"io_quant": quantized_io} if quantized_io else {})},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:

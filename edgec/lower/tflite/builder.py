@@ -54,6 +54,7 @@ class Tensor:
     dtype: np.dtype
     buffer: int = 0  # 0 = no data (activation)
     quant: Quant | None = None
+    signature: tuple[int, ...] | None = None  # shape_signature (-1 = batch-polymorphic axis); None: static
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Op:
     outputs: list[int]
     options: Any = None  # a schema_py_generated *OptionsT object
     version: int = 1
+    node: tuple[str, str] = ("", "")  # (ONNX op type, node name) this op lowers
+
 
 
 @dataclass
@@ -70,6 +73,7 @@ class ModelBuilder:
     fp16_weights: bool = False  # store float constants as float16 + DEQUANTIZE (TFLite's float16 scheme)
     dry: bool = False  # checking support only: keep no weight bytes (unsupported() on a 500 MB model stays cheap)
     weight_codec: Any = None  # float array -> (int8 array, Quant) | None: int8 weights + DEQUANTIZE (qdq.py)
+    share_consts: bool = True  # off for dynamic batch: both lowerings must have the same tensors one-to-one
     tensors: list[Tensor] = field(default_factory=list)
     buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0 is the empty sentinel
     ops: list[Op] = field(default_factory=list)
@@ -98,7 +102,7 @@ class ModelBuilder:
         array = np.asarray(array, order="C")  # not ascontiguousarray: it turns 0-d into 1-d
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        key = None if self.dry or array.size > 4096 else (array.dtype.str, array.shape, array.tobytes(), quant is None)
+        key = None if self.dry or not self.share_consts or array.size > 4096 else (array.dtype.str, array.shape, array.tobytes(), quant is None)
         if key is not None and key in self._const_cache:  # share identical small constants (shape vectors...)
             return self._const_cache[key]
         coded = self.weight_codec(array) if self.weight_codec and quant is None and not self.dry else None

@@ -33,10 +33,41 @@ class Converted:
 
 
 def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
-            keep_float: set[str] = frozenset(), nhwc_io: bool = False, int8_io: bool = False) -> Converted:
+            keep_float: set[str] = frozenset(), nhwc_io: bool = False, int8_io: bool = False,
+            dynamic_batch: bool = False) -> Converted:
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
     type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer.
-    nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout."""
+    nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout.
+    dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered a
+    second time at a probe batch and every tensor/constant/option that differs is made batch-polymorphic."""
+    opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io)
+    state = _lower(model, share_consts=not dynamic_batch, **opts)
+    if isinstance(state, Converted):
+        return state
+    b, sig, meta, stats, hist = state
+    if dynamic_batch and write:
+        from edgec.lower.tflite.dynbatch import PROBE_BATCH, make_batch_polymorphic, probe_model
+
+        probe = probe_model(model, PROBE_BATCH)
+        if isinstance(probe, list):
+            return Converted(None, probe, stats)
+        probe, batch, p = probe
+        probed = _lower(probe, share_consts=False, **{**opts, "write": True})
+        if isinstance(probed, Converted):
+            return Converted(None, [(op, name, f"dynamic batch: at batch {p}: {why}")
+                                    for op, name, why in probed.problems], stats)
+        problems = make_batch_polymorphic(b, probed[0], batch, p)
+        if problems:
+            return Converted(None, problems, stats)
+        stats["dynamic_batch"] = {"batch": batch, "probe": p}
+    if not write:
+        return Converted(None, [], stats)
+    return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, hist)
+
+
+def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io: bool, int8_io: bool,
+           share_consts: bool):
+    """(builder, signature, metadata, stats, op histogram) of `model`, or a Converted holding the problems."""
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
@@ -48,7 +79,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     stats["int8"] = qdq
     stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
-    b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g))
+    b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g), share_consts=share_consts)
     tensors: dict[str, int] = {}
     problems = list(qdq.get("problems", [])) + io_problems
     for name in g.inputs:
@@ -68,10 +99,13 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
         if rule is None:
             problems.append((node.op, node.name, "no TFLite lowering for this op"))
             continue
+        first = len(b.ops)
         try:
             rule.fn(LowerCtx(g, b, tensors, node))
         except Unsupported as e:
             problems.append((node.op, node.name, str(e)))
+        for op in b.ops[first:]:  # which ONNX node each op comes from (dynamic-batch errors name it)
+            op.node = (node.op, node.name)
     if problems or not write:
         return Converted(None, problems, stats)
     for name in g.outputs:
@@ -95,7 +129,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     if int8_io:  # which int8 I/O stand for the ONNX model's float tensors (the runner (de)quantizes only those)
         meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()
     meta = meta or None
-    return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, dict(sorted(hist.items())))
+    return b, sig, meta, stats, dict(sorted(hist.items()))
 
 
 def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:

@@ -68,6 +68,8 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
         tt.buffer = buf_map[t.buffer]
         tt.quantization = _quant(t.quant)
         tt.hasRank = True
+        if t.signature is not None:
+            tt.shapeSignature = list(t.signature)
         tensors.append(tt)
 
     codes: dict[tuple[str, int], int] = {}

@@ -1,0 +1,175 @@
+"""Batch-polymorphic .tflite (profile `tflite.dynamic_batch`): shape_signature -1 on the batch axis.
+
+The model is lowered twice: at its build batch B (the file) and at a probe batch P (an ONNX copy whose batched
+inputs have axis 0 = P, shapes re-inferred). Lowering is deterministic, so both builders hold the same ops and
+tensors one-to-one; whatever differs between them is what depends on the batch:
+- a tensor dim that is B in one and P in the other gets -1 in its shape_signature;
+- a RESHAPE shape vector entry B -> P becomes -1; a STRIDED_SLICE end B -> P becomes an end_mask bit;
+- any other differing constant or option, a dim that is neither (batch merged into another axis), or an op
+  whose input follows the batch but whose output does not, is refused as UnsupportedOp naming the ONNX node:
+  such a model would run at N > 1 and be silently wrong.
+TFLite kernels recompute every output shape from their inputs at allocate_tensors(), so with the constants and
+options equal at B and P, resize_tensor_input(i, [N, ...]) gives the probe lowering's semantics at N.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from edgec.lower.tflite.builder import ModelBuilder
+
+PROBE_BATCH = 3
+Problem = tuple[str, str, str]
+
+
+def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.ModelProto, int, int] | list[Problem]:
+    """(copy of `model` at batch `probe`, build batch B, probe batch P), or problems.
+
+    Batched inputs: those whose axis 0 equals the first input's (B). A Reshape whose constant target starts
+    with B while its data starts with B keeps the batch on axis 0 (torch's x.view(x.size(0), -1) is folded to
+    such a constant by the simplifier); at the probe batch that entry becomes P."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    inits = {t.name for t in g.initializer}
+    graph_inputs = [vi for vi in g.input if vi.name not in inits]
+    dims = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            for vi in graph_inputs}
+    first = next((d for d in dims.values() if d and d[0]), None)
+    if first is None:
+        return [("Input", graph_inputs[0].name if graph_inputs else "-", "dynamic batch: no input has a batch axis 0")]
+    batch = first[0]
+    p = probe if probe != batch else probe + 2
+    batched = [n for n, d in dims.items() if d and d[0] == batch]
+
+    shapes: dict[str, list[int | None]] = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    og = out.graph
+    for vi in og.input:
+        if vi.name in batched:
+            vi.type.tensor_type.shape.dim[0].dim_value = p
+    del og.value_info[:]
+    for vi in og.output:  # re-inferred at the probe batch
+        vi.type.tensor_type.ClearField("shape")
+    for k, n in enumerate(og.node):
+        if n.op_type != "Reshape" or len(n.input) < 2 or n.input[1] not in consts:
+            continue
+        target, data = consts[n.input[1]], shapes.get(n.input[0])
+        if target.ndim == 1 and target.size and int(target[0]) == batch and data and data[0] == batch:
+            fixed = target.copy()
+            fixed[0] = p
+            name = f"{n.input[1]}__edgec_batch{p}_{k}"
+            og.initializer.append(numpy_helper.from_array(fixed, name))
+            n.input[1] = name
+    return out, batch, p
+
+
+def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int) -> list[Problem]:
+    """Set shape signatures and rewrite batch-baked RESHAPE/STRIDED_SLICE constants of `main` in place."""
+    if len(main.ops) != len(probe.ops) or len(main.tensors) != len(probe.tensors):
+        return [_first_mismatch(main, probe, batch, p)]
+    for a, b in zip(main.ops, probe.ops):
+        if (a.code, a.inputs, a.outputs) != (b.code, b.inputs, b.outputs):
+            return [_first_mismatch(main, probe, batch, p)]
+    producer = {o: op for op in main.ops for o in op.outputs}
+    problems: list[Problem] = []
+    varying_consts = set()
+    for i, (t, u) in enumerate(zip(main.tensors, probe.tensors)):
+        if t.buffer:
+            if t.shape != u.shape or main.buffers[t.buffer] != probe.buffers[u.buffer]:
+                varying_consts.add(i)
+            continue
+        if t.shape == u.shape:
+            continue
+        axes = [a for a in range(len(t.shape)) if len(t.shape) == len(u.shape) and t.shape[a] != u.shape[a]]
+        if len(t.shape) == len(u.shape) and len(axes) == 1 and t.shape[axes[0]] == batch and u.shape[axes[0]] == p:
+            t.signature = tuple(-1 if a == axes[0] else d for a, d in enumerate(t.shape))
+            continue
+        op = producer.get(i)
+        op_type, node = op.node if op else ("Input", t.name)
+        problems.append((op_type, node, f"dynamic batch: tensor '{t.name}' is {list(t.shape)} at batch {batch} but "
+                                        f"{list(u.shape)} at batch {p} (the batch is merged into another axis)"))
+    for a, b in zip(main.ops, probe.ops):
+        why = _fix_op(main, probe, a, b, varying_consts, batch, p)
+        if why is None and not any(main.tensors[o].signature for o in a.outputs) and any(
+                main.tensors[i].signature for i in a.inputs if i >= 0):
+            why = "its input follows the batch size but its output does not (it would drop or mix batch items)"
+        if why:
+            problems.append((*a.node, f"dynamic batch: {a.code}: {why}"))
+    return _dedupe(problems)
+
+
+def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], batch: int, p: int) -> str | None:
+    """None when op `a` is batch-polymorphic (after rewriting it), else why not."""
+    bad = [j for j, i in enumerate(a.inputs) if i in varying]
+    opts_differ = _fields(a.options) != _fields(b.options)
+    if not bad and not opts_differ:
+        return None
+    if a.code == "RESHAPE" and bad == [1]:
+        vec, alt = _const(main, a.inputs[1]), _const(probe, b.inputs[1])
+        at = _batch_entries(vec, alt, batch, p)
+        if len(at) != 1 or -1 in vec:
+            return f"its target shape {vec.tolist()} holds the batch size in a way -1 cannot express"
+        vec = vec.copy()
+        vec[at[0]] = -1
+        a.inputs[1] = main._raw_const(vec.astype(np.int32), f"{main.tensors[a.inputs[1]].name}_dyn")
+        if a.options is not None:
+            a.options.newShape = [int(d) for d in vec]
+        return None
+    if a.code == "STRIDED_SLICE" and bad == [2] and not opts_differ:
+        end, alt = _const(main, a.inputs[2]), _const(probe, b.inputs[2])
+        begin, strides = _const(main, a.inputs[1]), _const(main, a.inputs[3])
+        at = _batch_entries(end, alt, batch, p)
+        if not at or any(begin[k] != 0 or strides[k] != 1 for k in at):
+            return f"its end {end.tolist()} holds the batch size other than as a whole axis"
+        for k in at:  # the whole axis, whatever its size at run time
+            a.options.endMask |= 1 << k
+        return None
+    if bad:
+        names = ", ".join(f"'{main.tensors[a.inputs[j]].name}'" for j in bad)
+        return f"constant input(s) {names} depend on the batch size"
+    return "its options depend on the batch size"
+
+
+def _batch_entries(x: np.ndarray, y: np.ndarray, batch: int, p: int) -> list[int]:
+    """Positions where x holds the batch and y the probe batch; [] when they differ anywhere else."""
+    if x.shape != y.shape or x.ndim != 1:
+        return []
+    diff = [k for k in range(x.size) if x[k] != y[k]]
+    return diff if all(x[k] == batch and y[k] == p for k in diff) else []
+
+
+def _const(b: ModelBuilder, idx: int) -> np.ndarray:
+    t = b.tensors[idx]
+    return np.frombuffer(b.buffers[t.buffer], dtype=t.dtype).reshape(t.shape)
+
+
+def _fields(options) -> dict:
+    return {} if options is None else {k: v for k, v in vars(options).items()}
+
+
+def _first_mismatch(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int) -> Problem:
+    for a, b in zip(main.ops, probe.ops):
+        if (a.code, a.inputs, a.outputs) != (b.code, b.inputs, b.outputs):
+            return (*a.node, f"dynamic batch: lowered as {a.code} at batch {batch} but {b.code} at batch {p} "
+                             f"(a shape-dependent lowering choice)")
+    op = main.ops[min(len(main.ops), len(probe.ops)) - 1] if main.ops else None
+    return (*(op.node if op else ("-", "-")), f"dynamic batch: the lowering at batch {p} has a different graph")
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for pr in problems:
+        if pr[:2] not in seen:
+            seen.add(pr[:2])
+            out.append(pr)
+    return out

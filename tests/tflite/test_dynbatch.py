@@ -1,0 +1,86 @@
+"""Batch-polymorphic .tflite (tflite.dynamic_batch): built at batch 1, resized in LiteRT to N = 1, 3, 8 and
+compared with ONNX Runtime on the symbolic-batch ONNX model at that N (outputs and output deltas)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from ai_edge_litert import schema_py_generated as S
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.graph.prepare import prepare
+from edgec.lower.tflite.convert import convert
+from edgec.samples import randomized
+from edgec.validate.runners.host_litert import LiteRTRunner
+from tests.tflite.helpers import cosine
+
+BATCHES = (1, 3, 8)
+
+
+def symbolic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Copy of `model` whose inputs' and outputs' axis 0 is the symbol N (intermediate shapes dropped)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    inits = {t.name for t in out.graph.initializer}
+    for vi in list(out.graph.input) + list(out.graph.output):
+        if vi.name not in inits and vi.type.tensor_type.shape.dim:
+            vi.type.tensor_type.shape.dim[0].dim_param = "N"
+    del out.graph.value_info[:]
+    # exporters bake batch 1 into Reshape targets; a dynamic export copies axis 0 (0) instead
+    for init in out.graph.initializer:
+        users = [n for n in out.graph.node if n.op_type == "Reshape" and n.input[1] == init.name]
+        value = numpy_helper.to_array(init)
+        if users and value.ndim == 1 and value.size and value[0] == 1:
+            init.CopyFrom(numpy_helper.from_array(np.concatenate([[0], value[1:]]).astype(value.dtype), init.name))
+    return out
+
+
+def build(model: onnx.ModelProto, tmp_path, name: str = "m", **kw):
+    """Prepare at batch 1 (as the build does) and lower with dynamic_batch; (Converted, path)."""
+    shapes = {vi.name: [1] + [d.dim_value for d in vi.type.tensor_type.shape.dim][1:] for vi in model.graph.input
+              if vi.name not in {t.name for t in model.graph.initializer}}
+    src = tmp_path / f"{name}.onnx"
+    onnx.save(model, src)
+    prepared = prepare(model, shapes, str(src))
+    res = convert(prepared.model, dynamic_batch=True, **kw)
+    path = tmp_path / f"{name}.tflite"
+    if res.data:
+        path.write_bytes(res.data)
+    return res, path, shapes
+
+
+def check_batches(model: onnx.ModelProto, tmp_path, name: str = "m", min_cos: float = 0.9999, batches=BATCHES,
+                  **kw):
+    res, path, shapes = build(model, tmp_path, name, **kw)
+    assert not res.problems, res.problems
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    runner = LiteRTRunner(path, threads=2)
+    rng = np.random.default_rng(0)
+    for n in batches:
+        feeds = [{k: rng.standard_normal([n] + s[1:]).astype(np.float32) for k, s in shapes.items()}
+                 for _ in range(2)]
+        ref = [dict(zip(names, sess.run(None, f))) for f in feeds]
+        got = [runner.run(f) for f in feeds]
+        for k in names:
+            assert got[0][k].shape == ref[0][k].shape, (n, k, got[0][k].shape, ref[0][k].shape)
+            for b in range(n):  # every batch item, not only the first
+                assert cosine(ref[0][k][b], got[0][k][b]) >= min_cos, (name, n, k, b)
+            d = cosine(ref[0][k] - ref[1][k], got[0][k] - got[1][k])
+            assert d >= min_cos, (name, n, k, "delta", d)
+    return res, path
+
+
+def signatures(path) -> dict[str, list[int]]:
+    m = S.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    sg = m.subgraphs[0]
+    return {sg.tensors[i].name.decode(): list(sg.tensors[i].shapeSignature if sg.tensors[i].shapeSignature is not None
+                                              else sg.tensors[i].shape) for i in list(sg.inputs) + list(sg.outputs)}
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "resnet50"])
+def test_light_model_any_batch(name, tmp_path):
+    res, path = check_batches(symbolic_batch(onnx.load(randomized(name))), tmp_path, name)
+    assert all(sig[0] == -1 for sig in signatures(path).values()), signatures(path)
