@@ -29,11 +29,13 @@ def symbolic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
             vi.type.tensor_type.shape.dim[0].dim_param = "N"
     del out.graph.value_info[:]
     # exporters bake batch 1 into Reshape targets; a dynamic export copies axis 0 (0) instead
-    for init in out.graph.initializer:
-        users = [n for n in out.graph.node if n.op_type == "Reshape" and n.input[1] == init.name]
-        value = numpy_helper.to_array(init)
-        if users and value.ndim == 1 and value.size and value[0] == 1:
-            init.CopyFrom(numpy_helper.from_array(np.concatenate([[0], value[1:]]).astype(value.dtype), init.name))
+    targets = {n.input[1] for n in out.graph.node if n.op_type == "Reshape"}
+    tensors = [t for t in out.graph.initializer if t.name in targets] + [
+        n.attribute[0].t for n in out.graph.node if n.op_type == "Constant" and n.output[0] in targets]
+    for t in tensors:
+        value = numpy_helper.to_array(t)
+        if value.ndim == 1 and value.size and value[0] == 1:
+            t.CopyFrom(numpy_helper.from_array(np.concatenate([[0], value[1:]]).astype(value.dtype), t.name))
     return out
 
 
@@ -83,4 +85,12 @@ def signatures(path) -> dict[str, list[int]]:
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "resnet50"])
 def test_light_model_any_batch(name, tmp_path):
     res, path = check_batches(symbolic_batch(onnx.load(randomized(name))), tmp_path, name)
+    assert all(sig[0] == -1 for sig in signatures(path).values()), signatures(path)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "transformer_block"])
+def test_zoo_model_any_batch(name, tmp_path):
+    from tests.zoo import zoo_model
+
+    res, path = check_batches(symbolic_batch(onnx.load(zoo_model(name))), tmp_path, name)
     assert all(sig[0] == -1 for sig in signatures(path).values()), signatures(path)

@@ -3,9 +3,11 @@
 The model is lowered twice: at its build batch B (the file) and at a probe batch P (an ONNX copy whose batched
 inputs have axis 0 = P, shapes re-inferred). Lowering is deterministic, so both builders hold the same ops and
 tensors one-to-one; whatever differs between them is what depends on the batch:
-- a tensor dim that is B in one and P in the other gets -1 in its shape_signature;
-- a RESHAPE shape vector entry B -> P becomes -1; a STRIDED_SLICE end B -> P becomes an end_mask bit;
-- any other differing constant or option, a dim that is neither (batch merged into another axis), or an op
+- a tensor dim that is B (or k*B: batch merged with another axis) in one and P (k*P) in the other gets -1
+  in its shape_signature;
+- a RESHAPE shape vector entry B -> P (k*B -> k*P) becomes -1; a STRIDED_SLICE end over such a whole axis
+  becomes an end_mask bit;
+- any other differing constant or option, a tensor with two such axes or another change, or an op
   whose input follows the batch but whose output does not, is refused as UnsupportedOp naming the ONNX node:
   such a model would run at N > 1 and be silently wrong.
 TFLite kernels recompute every output shape from their inputs at allocate_tensors(), so with the constants and
@@ -28,8 +30,9 @@ def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.
     """(copy of `model` at batch `probe`, build batch B, probe batch P), or problems.
 
     Batched inputs: those whose axis 0 equals the first input's (B). A Reshape whose constant target starts
-    with B while its data starts with B keeps the batch on axis 0 (torch's x.view(x.size(0), -1) is folded to
-    such a constant by the simplifier); at the probe batch that entry becomes P."""
+    with B is taken to keep the batch on axis 0 when, at the probe batch, its data starts with P (torch's
+    x.view(x.size(0), -1), folded to a constant by the simplifier) or its data has P/B times the target's
+    elements (batch and sequence merged for a Gemm, then split again): that entry becomes P."""
     inferred = onnx.shape_inference.infer_shapes(model)
     g = inferred.graph
     inits = {t.name for t in g.initializer}
@@ -43,14 +46,6 @@ def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.
     p = probe if probe != batch else probe + 2
     batched = [n for n, d in dims.items() if d and d[0] == batch]
 
-    shapes: dict[str, list[int | None]] = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-
     out = onnx.ModelProto()
     out.CopyFrom(model)
     og = out.graph
@@ -60,17 +55,43 @@ def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.
     del og.value_info[:]
     for vi in og.output:  # re-inferred at the probe batch
         vi.type.tensor_type.ClearField("shape")
-    for k, n in enumerate(og.node):
-        if n.op_type != "Reshape" or len(n.input) < 2 or n.input[1] not in consts:
+    reshapes = [n for n in og.node if n.op_type == "Reshape" and len(n.input) > 1]
+    for _ in range(len(reshapes)):  # one Reshape target per round, in graph order (later shapes depend on it)
+        if not _fix_first_reshape(out, reshapes, batch, p):
+            break
+    return out, batch, p
+
+
+def _fix_first_reshape(model: onnx.ModelProto, reshapes: list, batch: int, p: int) -> bool:
+    """Re-infer shapes; give the first Reshape whose constant target bakes B the probe batch. False: none left."""
+    g = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
+    shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+              for vi in list(g.input) + list(g.value_info)}
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    for k, n in enumerate(reshapes):
+        data, target = shapes.get(n.input[0]), consts.get(n.input[1])
+        if not data or None in data or target is None:
             continue
-        target, data = consts[n.input[1]], shapes.get(n.input[0])
-        if target.ndim == 1 and target.size and int(target[0]) == batch and data and data[0] == batch:
+        if target.ndim != 1 or not target.size or int(target[0]) != batch:
+            continue
+        resolved = [data[i] if int(v) == 0 and i < len(data) else int(v) for i, v in enumerate(target)]
+        count = int(np.prod(data))
+        if -1 in resolved:
+            keeps = data[0] == p  # x.view(x.size(0), -1)
+        else:
+            known = int(np.prod(resolved))
+            keeps = known != count and known * p == count * batch
+        if keeps:
             fixed = target.copy()
             fixed[0] = p
             name = f"{n.input[1]}__edgec_batch{p}_{k}"
-            og.initializer.append(numpy_helper.from_array(fixed, name))
+            model.graph.initializer.append(numpy_helper.from_array(fixed, name))
             n.input[1] = name
-    return out, batch, p
+            return True
+    return False
 
 
 def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int) -> list[Problem]:
@@ -91,13 +112,13 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
         if t.shape == u.shape:
             continue
         axes = [a for a in range(len(t.shape)) if len(t.shape) == len(u.shape) and t.shape[a] != u.shape[a]]
-        if len(t.shape) == len(u.shape) and len(axes) == 1 and t.shape[axes[0]] == batch and u.shape[axes[0]] == p:
+        if len(t.shape) == len(u.shape) and len(axes) == 1 and t.shape[axes[0]] * p == u.shape[axes[0]] * batch:
             t.signature = tuple(-1 if a == axes[0] else d for a, d in enumerate(t.shape))
             continue
         op = producer.get(i)
         op_type, node = op.node if op else ("Input", t.name)
         problems.append((op_type, node, f"dynamic batch: tensor '{t.name}' is {list(t.shape)} at batch {batch} but "
-                                        f"{list(u.shape)} at batch {p} (the batch is merged into another axis)"))
+                                        f"{list(u.shape)} at batch {p} (not one axis proportional to the batch)"))
     for a, b in zip(main.ops, probe.ops):
         why = _fix_op(main, probe, a, b, varying_consts, batch, p)
         if why is None and not any(main.tensors[o].signature for o in a.outputs) and any(
@@ -128,8 +149,9 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], ba
     if a.code == "STRIDED_SLICE" and bad == [2] and not opts_differ:
         end, alt = _const(main, a.inputs[2]), _const(probe, b.inputs[2])
         begin, strides = _const(main, a.inputs[1]), _const(main, a.inputs[3])
+        dims = main.tensors[a.inputs[0]].shape
         at = _batch_entries(end, alt, batch, p)
-        if not at or any(begin[k] != 0 or strides[k] != 1 for k in at):
+        if not at or any(begin[k] != 0 or strides[k] != 1 or end[k] != dims[k] for k in at):
             return f"its end {end.tolist()} holds the batch size other than as a whole axis"
         for k in at:  # the whole axis, whatever its size at run time
             a.options.endMask |= 1 << k
@@ -141,11 +163,12 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], ba
 
 
 def _batch_entries(x: np.ndarray, y: np.ndarray, batch: int, p: int) -> list[int]:
-    """Positions where x holds the batch and y the probe batch; [] when they differ anywhere else."""
+    """Positions where x and y differ as batch : probe batch (a batch-sized axis, or one merged with the batch);
+    [] when they differ any other way."""
     if x.shape != y.shape or x.ndim != 1:
         return []
     diff = [k for k in range(x.size) if x[k] != y[k]]
-    return diff if all(x[k] == batch and y[k] == p for k in diff) else []
+    return diff if all(int(x[k]) * p == int(y[k]) * batch for k in diff) else []
 
 
 def _const(b: ModelBuilder, idx: int) -> np.ndarray:
