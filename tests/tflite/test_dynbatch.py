@@ -94,3 +94,52 @@ def test_zoo_model_any_batch(name, tmp_path):
 
     res, path = check_batches(symbolic_batch(onnx.load(zoo_model(name))), tmp_path, name)
     assert all(sig[0] == -1 for sig in signatures(path).values()), signatures(path)
+
+
+def _graph(nodes, in_shapes, outputs, consts=None):
+    from tests.tflite.helpers import chain
+
+    return symbolic_batch(chain(nodes, in_shapes, outputs, consts))
+
+
+def test_slice_over_whole_batch_axis_uses_end_mask(tmp_path):
+    big = np.iinfo(np.int64).max
+    model = _graph([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"], name="slice"),
+                    helper.make_node("Relu", ["y"], ["z"], name="relu")], {"x": [1, 8, 6]}, ["z"],
+                   {"s": np.array([0, 2], np.int64), "e": np.array([big, 5], np.int64), "a": np.array([0, 1], np.int64)})
+    check_batches(model, tmp_path, min_cos=0.99999)
+
+
+def test_concat_on_batch_axis_follows_the_batch(tmp_path):
+    model = _graph([helper.make_node("Exp", ["x"], ["e"], name="exp"),
+                    helper.make_node("Concat", ["x", "e"], ["y"], name="cat", axis=0)], {"x": [1, 5]}, ["y"])
+    check_batches(model, tmp_path, min_cos=0.99999)
+
+
+@pytest.mark.parametrize("case", ["conv_transpose", "pad_edge_batch", "gather_batch", "reduce_batch", "slice_batch_item"])
+def test_batch_baked_ops_are_refused_by_node(case, tmp_path):
+    """Ops whose lowering would be wrong at N > 1 are an UnsupportedOp entry naming the node, never a model."""
+    if case == "conv_transpose":  # TRANSPOSE_CONV's output_shape constant holds the batch
+        model = _graph([helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="deconv", strides=[2, 2])],
+                       {"x": [1, 2, 5, 5]}, ["y"], {"w": np.ones((2, 3, 3, 3), np.float32)})
+        node = "deconv"
+    elif case == "pad_edge_batch":  # (B + 1) rows: not proportional to the batch
+        model = _graph([helper.make_node("Pad", ["x", "p"], ["y"], name="pad", mode="edge")], {"x": [1, 4]}, ["y"],
+                       {"p": np.array([1, 0, 0, 0], np.int64)})
+        node = "pad"
+    elif case == "gather_batch":
+        model = _graph([helper.make_node("Gather", ["x", "i"], ["y"], name="gather", axis=0)], {"x": [1, 4]}, ["y"],
+                       {"i": np.array([0], np.int64)})
+        node = "gather"
+    elif case == "reduce_batch":
+        model = _graph([helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[0], keepdims=1)],
+                       {"x": [1, 4]}, ["y"])
+        model.opset_import[0].version = 13
+        node = "mean"
+    else:
+        model = _graph([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"], name="first")], {"x": [1, 4]}, ["y"],
+                       {"s": np.array([0], np.int64), "e": np.array([1], np.int64), "a": np.array([0], np.int64)})
+        node = "first"
+    res, _, _ = build(model, tmp_path)
+    assert res.data is None and res.problems, res.problems
+    assert any(name == node and "dynamic batch" in why for _, name, why in res.problems), res.problems
