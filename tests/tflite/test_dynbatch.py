@@ -76,10 +76,11 @@ def check_batches(model: onnx.ModelProto, tmp_path, name: str = "m", min_cos: fl
 
 
 def signatures(path) -> dict[str, list[int]]:
+    """{signature (ONNX) name: shape_signature} of the model inputs and outputs."""
     m = S.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-    sg = m.subgraphs[0]
-    return {sg.tensors[i].name.decode(): list(sg.tensors[i].shapeSignature if sg.tensors[i].shapeSignature is not None
-                                              else sg.tensors[i].shape) for i in list(sg.inputs) + list(sg.outputs)}
+    tensors, sig = m.subgraphs[0].tensors, m.signatureDefs[0]
+    return {e.name.decode(): [int(d) for d in tensors[e.tensorIndex].shapeSignature]
+            for e in list(sig.inputs) + list(sig.outputs)}
 
 
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "resnet50"])
@@ -143,3 +144,56 @@ def test_batch_baked_ops_are_refused_by_node(case, tmp_path):
     res, _, _ = build(model, tmp_path)
     assert res.data is None and res.problems, res.problems
     assert any(name == node and "dynamic batch" in why for _, name, why in res.problems), res.problems
+
+
+def _small_convnet() -> onnx.ModelProto:
+    """Conv -> Relu -> MaxPool -> Conv -> GlobalAveragePool -> Flatten -> Gemm at batch 1, random weights."""
+    from tests.tflite.helpers import chain
+
+    rng = np.random.default_rng(3)
+    w = {"w1": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+         "w2": rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2,
+         "fc": rng.standard_normal((10, 16)).astype(np.float32) * 0.3, "fb": rng.standard_normal(10).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["c2"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fc", "fb"], ["y"], name="fc", transB=1)]
+    return chain(nodes, {"x": [1, 3, 16, 16]}, ["y"], w)
+
+
+def test_fp16_weights_any_batch(tmp_path):
+    check_batches(symbolic_batch(_small_convnet()), tmp_path, min_cos=0.999, fp16=True)
+
+
+def test_channels_last_io_any_batch(tmp_path):
+    res, path = check_batches(symbolic_batch(_small_convnet()), tmp_path, nhwc_io=True)
+    assert signatures(path)["x"] == [-1, 16, 16, 3]
+
+
+def test_int8_qdq_any_batch(tmp_path):
+    from tests.tflite.test_int8 import qdq
+
+    model = symbolic_batch(qdq(_small_convnet()))
+    res, path = check_batches(model, tmp_path, min_cos=0.99)
+    assert res.stats["int8"]["int8_ops"], res.stats["int8"]
+
+
+def test_runner_refuses_another_batch_on_a_static_file(tmp_path):
+    from edgec.errors import ShapeError
+
+    res = convert(_small_convnet())
+    path = tmp_path / "static.tflite"
+    path.write_bytes(res.data)
+    runner = LiteRTRunner(path)
+    assert runner.run({"x": np.ones((1, 3, 16, 16), np.float32)})["y"].shape == (1, 10)
+    with pytest.raises(ShapeError, match="dynamic_batch"):
+        runner.run({"x": np.ones((2, 3, 16, 16), np.float32)})
+
+
+def test_default_build_has_no_shape_signature(tmp_path):
+    """Option off: no shape_signature at all (the bytes of fp32 builds are what they were before the option)."""
+    m = S.ModelT.InitFromPackedBuf(convert(_small_convnet()).data, 0)
+    assert all(t.shapeSignature is None for t in m.subgraphs[0].tensors)

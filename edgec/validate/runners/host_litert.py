@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from edgec.errors import LoweringError
+from edgec.errors import LoweringError, ShapeError
 from edgec.validate.runners.native_log import drop_native_lines
 
 _STARTUP_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
@@ -51,6 +51,10 @@ class LiteRTRunner:
         self.interp = interpreter(path, threads, xnnpack)
         self.signature = self.interp.get_signature_runner("serving_default")
         self._dtypes = {k: v["dtype"] for k, v in self.signature.get_input_details().items()}
+        # -1 = any size (a batch-polymorphic file, tflite.dynamic_batch): the signature runner resizes the
+        # input and re-allocates when a feed's shape differs; any other dim must match the file's
+        self._signatures = {k: [int(d) for d in v["shape_signature"]]
+                            for k, v in self.signature.get_input_details().items()}
         # int8 model I/O standing for float ONNX tensors (tflite.io_dtype: int8, named in the file's metadata):
         # feeds are quantized and outputs dequantized with the file's params
         quantized = set(_quantized_io(path))
@@ -64,6 +68,12 @@ class LiteRTRunner:
         feeds = {k: _quantize(v, self._qin[k]) if k in self._qin else v for k, v in feeds.items()}
         args = {k: np.ascontiguousarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
                                         dtype=self._dtypes[k]) for k in self._dtypes}
+        for k, v in args.items():
+            sig = self._signatures[k]
+            if len(v.shape) != len(sig) or any(s not in (-1, d) for s, d in zip(sig, v.shape)):
+                raise ShapeError(f"LiteRT model input '{k}' takes shape {sig} (-1: any size), got {list(v.shape)}"
+                                 + (" (channels-last)" if k in self.nhwc else "")
+                                 + "; build with profile tflite.dynamic_batch: true for a batch-polymorphic model.")
         try:
             out = self.signature(**args)
         except (ValueError, RuntimeError) as e:
