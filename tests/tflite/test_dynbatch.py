@@ -197,3 +197,28 @@ def test_default_build_has_no_shape_signature(tmp_path):
     """Option off: no shape_signature at all (the bytes of fp32 builds are what they were before the option)."""
     m = S.ModelT.InitFromPackedBuf(convert(_small_convnet()).data, 0)
     assert all(t.shapeSignature is None for t in m.subgraphs[0].tensors)
+
+
+def test_build_with_profile_dynamic_batch(tmp_path):
+    """`edgec build` path: profile tflite.dynamic_batch -> validated at batch 1, file resizable to batch 3."""
+    from edgec.api import BuildOptions
+    from edgec.api import build as edgec_build
+    from edgec.config.loader import BUILTIN_PROFILES
+
+    text = (BUILTIN_PROFILES / "pixel-8.yaml").read_text().replace("name: pixel-8", "name: pixel-8-dynbatch")
+    profile = tmp_path / "pixel-8-dynbatch.yaml"
+    profile.write_text(text + "tflite: {dynamic_batch: true}\n")
+    model = symbolic_batch(_small_convnet())
+    src = tmp_path / "net.onnx"
+    onnx.save(model, src)
+    outcome = edgec_build(src, BuildOptions(profile=str(profile), out_dir=tmp_path / "out", latency="off",
+                                            input_shapes=["x=1,3,16,16"]))
+    assert outcome.ok, outcome.failures
+    (art,) = outcome.result.artifacts
+    assert art.artifact.details["dynamic_batch"] == {"batch": 1, "probe": 3}
+    assert any("dynamic batch" in n for n in art.artifact.notes)
+    assert signatures(art.final_path) == {"x": [-1, 3, 16, 16], "y": [-1, 10]}
+    x = np.random.default_rng(1).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = LiteRTRunner(art.final_path).run({"x": x})["y"]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
