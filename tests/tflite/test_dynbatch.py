@@ -215,10 +215,22 @@ def test_build_with_profile_dynamic_batch(tmp_path):
                                             input_shapes=["x=1,3,16,16"]))
     assert outcome.ok, outcome.failures
     (art,) = outcome.result.artifacts
-    assert art.artifact.details["dynamic_batch"] == {"batch": 1, "probe": 3}
+    assert art.artifact.details["dynamic_batch"] == {"batch": 1, "probes": [3, 5]}
     assert any("dynamic batch" in n for n in art.artifact.notes)
     assert signatures(art.final_path) == {"x": [-1, 3, 16, 16], "y": [-1, 10]}
     x = np.random.default_rng(1).standard_normal((3, 3, 16, 16)).astype(np.float32)
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     got = LiteRTRunner(art.final_path).run({"x": x})["y"]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_transpose_of_the_batch_axis(tmp_path):
+    """Sequence-first style: the batch moves to axis 1 and back, softmax over the sequence. At batch 1 a
+    Transpose that only moves the size-1 batch axis is a RESHAPE; the file is lowered at batch > 1 instead."""
+    w = np.random.default_rng(2).standard_normal((16, 12)).astype(np.float32)
+    model = _graph([helper.make_node("Transpose", ["x"], ["t"], name="to_seq_first", perm=[1, 0, 2]),
+                    helper.make_node("MatMul", ["t", "w"], ["m"], name="proj"),
+                    helper.make_node("Softmax", ["m"], ["s"], name="softmax", axis=0),
+                    helper.make_node("Transpose", ["s"], ["y"], name="to_batch_first", perm=[1, 0, 2])],
+                   {"x": [1, 8, 16]}, ["y"], {"w": w})
+    check_batches(model, tmp_path, min_cos=0.99999)

@@ -63,9 +63,10 @@ class TFLiteBackend:
             notes.append("int8 model I/O: " + ", ".join(f"{k} scale {v['scale']:.6g} zero point {v['zero_point']}"
                                                          for k, v in quantized_io.items()))
         if dynamic:
-            notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (built and "
-                         f"validated at batch {s['dynamic_batch']['batch']}; checked to lower alike at batch "
-                         f"{s['dynamic_batch']['probe']}); resize_tensor_input to run another batch")
+            d = s["dynamic_batch"]
+            notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (default and "
+                         f"validated batch {d['batch']}; lowered alike at batches {d['probes'][0]} and "
+                         f"{d['probes'][1]}); resize_tensor_input to run another batch")
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(

@@ -38,28 +38,34 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
     type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer.
     nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout.
-    dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered a
-    second time at a probe batch and every tensor/constant/option that differs is made batch-polymorphic."""
+    dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered at
+    two probe batches and every tensor/constant/option that differs is made batch-polymorphic."""
     opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io)
     state = _lower(model, share_consts=not dynamic_batch, **opts)
     if isinstance(state, Converted):
         return state
     b, sig, meta, stats, hist = state
     if dynamic_batch and write:
-        from edgec.lower.tflite.dynbatch import PROBE_BATCH, make_batch_polymorphic, probe_model
+        # the file is lowered at a probe batch > 1 (no size-1 batch axis steers a lowering choice), compared
+        # with a second probe batch, then given the build batch's shapes (dynbatch.py)
+        from edgec.lower.tflite.dynbatch import make_batch_polymorphic, probe_batches, probe_model
 
-        probe = probe_model(model, PROBE_BATCH)
-        if isinstance(probe, list):
-            return Converted(None, probe, stats)
-        probe, batch, p = probe
-        probed = _lower(probe, share_consts=False, **{**opts, "write": True})
-        if isinstance(probed, Converted):
-            return Converted(None, [(op, name, f"dynamic batch: at batch {p}: {why}")
-                                    for op, name, why in probed.problems], stats)
-        problems = make_batch_polymorphic(b, probed[0], batch, p)
+        lowered = []
+        for p in probe_batches(model):
+            probe = probe_model(model, p)
+            if isinstance(probe, list):
+                return Converted(None, probe, stats)
+            probe, batch, _ = probe
+            state = _lower(probe, share_consts=False, **opts)
+            if isinstance(state, Converted):
+                return Converted(None, [(op, name, f"dynamic batch: at batch {p}: {why}")
+                                        for op, name, why in state.problems], stats)
+            lowered.append((p, state))
+        (p1, (b, sig, meta, _, hist)), (p2, (other, *_)) = lowered
+        problems = make_batch_polymorphic(b, other, p1, p2, batch)
         if problems:
             return Converted(None, problems, stats)
-        stats["dynamic_batch"] = {"batch": batch, "probe": p}
+        stats["dynamic_batch"] = {"batch": batch, "probes": [p1, p2]}
     if not write:
         return Converted(None, [], stats)
     return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, hist)

@@ -22,28 +22,34 @@ from onnx import numpy_helper
 
 from edgec.lower.tflite.builder import ModelBuilder
 
-PROBE_BATCH = 3
+PROBE_BATCHES = (3, 5, 7)  # > 1 (a size-1 batch axis changes lowering choices) and pairwise coprime
 Problem = tuple[str, str, str]
 
 
-def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.ModelProto, int, int] | list[Problem]:
+def probe_batches(model: onnx.ModelProto) -> list[int]:
+    """The two probe batches: not the build batch (axis 0 of the first input)."""
+    first = next((vi for vi in model.graph.input if vi.name not in {t.name for t in model.graph.initializer}), None)
+    dims = first.type.tensor_type.shape.dim if first is not None else []
+    batch = dims[0].dim_value if dims else 0
+    return [p for p in PROBE_BATCHES if p != batch][:2]
+
+
+def probe_model(model: onnx.ModelProto, probe: int) -> tuple[onnx.ModelProto, int, int] | list[Problem]:
     """(copy of `model` at batch `probe`, build batch B, probe batch P), or problems.
 
     Batched inputs: those whose axis 0 equals the first input's (B). A Reshape whose constant target starts
     with B is taken to keep the batch on axis 0 when, at the probe batch, its data starts with P (torch's
     x.view(x.size(0), -1), folded to a constant by the simplifier) or its data has P/B times the target's
     elements (batch and sequence merged for a Gemm, then split again): that entry becomes P."""
-    inferred = onnx.shape_inference.infer_shapes(model)
-    g = inferred.graph
-    inits = {t.name for t in g.initializer}
-    graph_inputs = [vi for vi in g.input if vi.name not in inits]
+    g = onnx.shape_inference.infer_shapes(_without_weights(model)).graph
+    real = {vi.name for vi in model.graph.input} - {t.name for t in model.graph.initializer}
+    graph_inputs = [vi for vi in g.input if vi.name in real]
     dims = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
             for vi in graph_inputs}
     first = next((d for d in dims.values() if d and d[0]), None)
     if first is None:
         return [("Input", graph_inputs[0].name if graph_inputs else "-", "dynamic batch: no input has a batch axis 0")]
-    batch = first[0]
-    p = probe if probe != batch else probe + 2
+    batch, p = first[0], probe
     batched = [n for n, d in dims.items() if d and d[0] == batch]
 
     out = onnx.ModelProto()
@@ -64,7 +70,7 @@ def probe_model(model: onnx.ModelProto, probe: int = PROBE_BATCH) -> tuple[onnx.
 
 def _fix_first_reshape(model: onnx.ModelProto, reshapes: list, batch: int, p: int) -> bool:
     """Re-infer shapes; give the first Reshape whose constant target bakes B the probe batch. False: none left."""
-    g = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
+    g = onnx.shape_inference.infer_shapes(_without_weights(model), strict_mode=False).graph
     shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
               for vi in list(g.input) + list(g.value_info)}
     consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -94,8 +100,30 @@ def _fix_first_reshape(model: onnx.ModelProto, reshapes: list, batch: int, p: in
     return False
 
 
-def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int) -> list[Problem]:
-    """Set shape signatures and rewrite batch-baked RESHAPE/STRIDED_SLICE constants of `main` in place."""
+def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with its large initializers as typed graph inputs: shape inference reads only their shapes,
+    and copying 100 MB of weights per inference round would dominate the build."""
+    light = onnx.ModelProto()
+    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                                   graph=onnx.GraphProto(name=model.graph.name)))
+    g = light.graph
+    g.node.extend(model.graph.node)
+    g.input.extend(model.graph.input)
+    g.output.extend(model.graph.output)
+    g.value_info.extend(model.graph.value_info)
+    listed = {vi.name for vi in model.graph.input}
+    for t in model.graph.initializer:
+        if int(np.prod(t.dims)) <= 64:
+            g.initializer.append(t)
+        elif t.name not in listed:
+            g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
+
+
+def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int, build: int) -> list[Problem]:
+    """`main` and `probe` are the lowerings at batch `batch` and `p`: set shape signatures, rewrite the
+    batch-baked RESHAPE/STRIDED_SLICE constants of `main` in place, and give its tensors their shapes at the
+    build batch `build` (the file's default, which the build validates)."""
     if len(main.ops) != len(probe.ops) or len(main.tensors) != len(probe.tensors):
         return [_first_mismatch(main, probe, batch, p)]
     for a, b in zip(main.ops, probe.ops):
@@ -126,6 +154,9 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
             why = "its input follows the batch size but its output does not (it would drop or mix batch items)"
         if why:
             problems.append((*a.node, f"dynamic batch: {a.code}: {why}"))
+    for t in main.tensors:  # k * batch -> k * build on the -1 axis
+        if t.signature is not None:
+            t.shape = tuple(d * build // batch if s == -1 else d for d, s in zip(t.shape, t.signature))
     return _dedupe(problems)
 
 
