@@ -41,11 +41,14 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered at
     two probe batches and every tensor/constant/option that differs is made batch-polymorphic."""
     opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io)
-    state = _lower(model, share_consts=not dynamic_batch, **opts)
-    if isinstance(state, Converted):
+    dynamic = dynamic_batch and write
+    # dynamic: a dry run at the build batch first (its problems are the model's, not the batch's)
+    state = _lower(model, share_consts=True, **{**opts, "write": write and not dynamic})
+    if isinstance(state, Converted) and (state.problems or not dynamic):
         return state
-    b, sig, meta, stats, hist = state
-    if dynamic_batch and write:
+    if not dynamic:
+        b, sig, meta, stats, hist = state
+    else:
         # the file is lowered at a probe batch > 1 (no size-1 batch axis steers a lowering choice), compared
         # with a second probe batch, then given the build batch's shapes (dynbatch.py)
         from edgec.lower.tflite.dynbatch import make_batch_polymorphic, probe_batches, probe_model
@@ -54,20 +57,22 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
         for p in probe_batches(model):
             probe = probe_model(model, p)
             if isinstance(probe, list):
-                return Converted(None, probe, stats)
+                return Converted(None, probe, state.stats)
             probe, batch, _ = probe
-            state = _lower(probe, share_consts=False, **opts)
-            if isinstance(state, Converted):
+            probed = _lower(probe, share_consts=False, **opts)
+            if isinstance(probed, Converted):
                 return Converted(None, [(op, name, f"dynamic batch: at batch {p}: {why}")
-                                        for op, name, why in state.problems], stats)
-            lowered.append((p, state))
-        (p1, (b, sig, meta, _, hist)), (p2, (other, *_)) = lowered
+                                        for op, name, why in probed.problems], state.stats)
+            lowered.append((p, probed))
+        (p1, (b, sig, meta, stats, hist)), (p2, (other, *_)) = lowered
         problems = make_batch_polymorphic(b, other, p1, p2, batch)
         if problems:
             return Converted(None, problems, stats)
         stats["dynamic_batch"] = {"batch": batch, "probes": [p1, p2]}
-    if not write:
-        return Converted(None, [], stats)
+        hist = {}
+        for op in b.ops:  # it may have gained ops (a runtime TRANSPOSE_CONV output shape)
+            hist[op.code] = hist.get(op.code, 0) + 1
+        hist = dict(sorted(hist.items()))
     return Converted(serialize(b, sig, external=external, metadata=meta), [], stats, hist)
 
 

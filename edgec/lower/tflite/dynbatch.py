@@ -147,20 +147,24 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
         op_type, node = op.node if op else ("Input", t.name)
         problems.append((op_type, node, f"dynamic batch: tensor '{t.name}' is {list(t.shape)} at batch {batch} but "
                                         f"{list(u.shape)} at batch {p} (not one axis proportional to the batch)"))
+    before: dict[int, list] = {}  # id(op) -> ops to run before it (a runtime TRANSPOSE_CONV output shape)
     for a, b in zip(main.ops, probe.ops):
-        why = _fix_op(main, probe, a, b, varying_consts, batch, p)
+        why = _fix_op(main, probe, a, b, varying_consts, batch, p, before)
         if why is None and not any(main.tensors[o].signature for o in a.outputs) and any(
                 main.tensors[i].signature for i in a.inputs if i >= 0):
             why = "its input follows the batch size but its output does not (it would drop or mix batch items)"
         if why:
             problems.append((*a.node, f"dynamic batch: {a.code}: {why}"))
+    if before:
+        main.ops = [o for op in main.ops for o in before.get(id(op), []) + [op]]
     for t in main.tensors:  # k * batch -> k * build on the -1 axis
         if t.signature is not None:
             t.shape = tuple(d * build // batch if s == -1 else d for d, s in zip(t.shape, t.signature))
     return _dedupe(problems)
 
 
-def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], batch: int, p: int) -> str | None:
+def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], batch: int, p: int,
+            before: dict[int, list]) -> str | None:
     """None when op `a` is batch-polymorphic (after rewriting it), else why not."""
     bad = [j for j, i in enumerate(a.inputs) if i in varying]
     opts_differ = _fields(a.options) != _fields(b.options)
@@ -187,10 +191,55 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], ba
         for k in at:  # the whole axis, whatever its size at run time
             a.options.endMask |= 1 << k
         return None
+    if a.code == "SLICE" and bad == [2] and not opts_differ:
+        size, alt, begin = _const(main, a.inputs[2]), _const(probe, b.inputs[2]), _const(main, a.inputs[1])
+        dims = main.tensors[a.inputs[0]].shape
+        at = _batch_entries(size, alt, batch, p)
+        if not at or any(begin[k] != 0 or size[k] != dims[k] for k in at):
+            return f"its size {size.tolist()} holds the batch size other than as a whole axis"
+        size = size.copy()
+        size[at] = -1  # to the end of the axis
+        a.inputs[2] = main._raw_const(size.astype(np.int32), f"{main.tensors[a.inputs[2]].name}_dyn")
+        return None
+    if a.code == "TRANSPOSE_CONV" and bad == [0] and not opts_differ:
+        shape, alt = _const(main, a.inputs[0]), _const(probe, b.inputs[0])
+        if _batch_entries(shape, alt, batch, p) != [0] or shape[0] != main.tensors[a.inputs[2]].shape[0]:
+            return f"its output_shape {shape.tolist()} holds the batch size other than on axis 0"
+        before[id(a)] = _runtime_output_shape(main, a, shape)
+        return None
     if bad:
         names = ", ".join(f"'{main.tensors[a.inputs[j]].name}'" for j in bad)
         return f"constant input(s) {names} depend on the batch size"
     return "its options depend on the batch size"
+
+
+def _runtime_output_shape(main: ModelBuilder, a, shape: np.ndarray) -> list:
+    """Ops computing TRANSPOSE_CONV's output_shape at run time: [batch of its input, H, W, C] (LiteRT then
+    sizes the output at each invoke; XNNPACK leaves such a TRANSPOSE_CONV to LiteRT's own kernel)."""
+    from ai_edge_litert import schema_py_generated as S
+
+    name = main.tensors[a.inputs[0]].name
+    x = a.inputs[2]
+    rank = len(main.tensors[x].shape)
+    dims = main.tensor(f"{name}_input_shape", (rank,), np.int32)
+    n = main.tensor(f"{name}_batch", (1,), np.int32)
+    out = main.tensor(f"{name}_dyn", (len(shape),), np.int32)
+    shape_opts = S.ShapeOptionsT()
+    shape_opts.outType = S.TensorType.INT32
+    concat_opts = S.ConcatenationOptionsT()
+    concat_opts.axis = 0
+    ops = [main.op("SHAPE", [x], [dims], shape_opts),
+           main.op("STRIDED_SLICE", [dims, main._raw_const(np.array([0], np.int32), f"{name}_b0"),
+                                     main._raw_const(np.array([1], np.int32), f"{name}_b1"),
+                                     main._raw_const(np.array([1], np.int32), f"{name}_s1")], [n],
+                   S.StridedSliceOptionsT()),
+           main.op("CONCATENATION", [n, main._raw_const(shape[1:].astype(np.int32), f"{name}_rest")], [out],
+                   concat_opts)]
+    del main.ops[-len(ops):]  # placed before the TRANSPOSE_CONV by the caller
+    for op in ops:
+        op.node = a.node
+    a.inputs[0] = out
+    return ops
 
 
 def _batch_entries(x: np.ndarray, y: np.ndarray, batch: int, p: int) -> list[int]:
