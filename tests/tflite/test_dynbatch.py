@@ -89,7 +89,14 @@ def test_light_model_any_batch(name, tmp_path):
     assert all(sig[0] == -1 for sig in signatures(path).values()), signatures(path)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "transformer_block"])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["inception_v1", "inception_v2", "densenet121", "alexnet", "vgg19", "zfnet512"])
+def test_other_light_models_any_batch(name, tmp_path):
+    test_light_model_any_batch(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet18",
+                                  "shufflenet_v2_x1_0", "squeezenet1_1", "transformer_block", "detection_head"])
 def test_zoo_model_any_batch(name, tmp_path):
     from tests.zoo import zoo_model
 
