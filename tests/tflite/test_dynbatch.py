@@ -176,11 +176,12 @@ def test_channels_last_io_any_batch(tmp_path):
     assert signatures(path)["x"] == [-1, 16, 16, 3]
 
 
-def test_int8_qdq_any_batch(tmp_path):
+@pytest.mark.parametrize("int8_io", [False, True])
+def test_int8_qdq_any_batch(int8_io, tmp_path):
     from tests.tflite.test_int8 import qdq
 
     model = symbolic_batch(qdq(_small_convnet()))
-    res, path = check_batches(model, tmp_path, min_cos=0.99)
+    res, path = check_batches(model, tmp_path, min_cos=0.99, int8_io=int8_io)
     assert res.stats["int8"]["int8_ops"], res.stats["int8"]
 
 
