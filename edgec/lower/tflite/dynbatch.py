@@ -1,17 +1,20 @@
 """Batch-polymorphic .tflite (profile `tflite.dynamic_batch`): shape_signature -1 on the batch axis.
 
-The model is lowered twice: at its build batch B (the file) and at a probe batch P (an ONNX copy whose batched
-inputs have axis 0 = P, shapes re-inferred). Lowering is deterministic, so both builders hold the same ops and
-tensors one-to-one; whatever differs between them is what depends on the batch:
-- a tensor dim that is B (or k*B: batch merged with another axis) in one and P (k*P) in the other gets -1
+The model is lowered at two probe batches P1 = 3 and P2 = 5 (ONNX copies whose batched inputs have axis 0 = P,
+shapes re-inferred; > 1 so that no size-1 batch axis steers a lowering choice). Lowering is deterministic, so
+both builders hold the same ops and tensors one-to-one; whatever differs between them depends on the batch.
+The P1 lowering is written, with the build batch B's shapes as the file's defaults:
+- a tensor dim that is P1 (or k*P1: batch merged with another axis) in one and P2 (k*P2) in the other gets -1
   in its shape_signature;
-- a RESHAPE shape vector entry B -> P (k*B -> k*P) becomes -1; a STRIDED_SLICE end over such a whole axis
-  becomes an end_mask bit;
+- a RESHAPE shape vector entry P1 -> P2 becomes -1; a STRIDED_SLICE end / SLICE size over such a whole axis
+  becomes an end_mask bit / -1; TRANSPOSE_CONV's output_shape takes its batch from its input at run time;
 - any other differing constant or option, a tensor with two such axes or another change, or an op
   whose input follows the batch but whose output does not, is refused as UnsupportedOp naming the ONNX node:
   such a model would run at N > 1 and be silently wrong.
 TFLite kernels recompute every output shape from their inputs at allocate_tensors(), so with the constants and
-options equal at B and P, resize_tensor_input(i, [N, ...]) gives the probe lowering's semantics at N.
+options equal at P1 and P2, resize_tensor_input(i, [N, ...]) gives the probe lowering's semantics at N.
+Not detected: a value the simplifier folded from the batch size at B (e.g. Range(Shape(x)[0])) that changes
+no shape; Reshape targets are the one such case handled (probe_model).
 """
 
 from __future__ import annotations
