@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from edgec.artifact import ArtifactResult, BuildResult, LowerContext, ModelInfo, NumericsResult
 from edgec.config.models import Profile, Target
-from edgec.errors import EdgecError, LoweringError, UnsupportedOp
+from edgec.errors import EdgecError, UnsupportedOp
 from edgec.graph.info import model_info
 from edgec.graph.load import load_model
 from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key

@@ -19,7 +19,7 @@ from onnx import helper
 
 from edgec.config.models import EstimateSpec, Profile
 from edgec.validate import opcost
-from edgec.validate.opcost import DEPTHWISE, ELEMENTWISE, GEMM, MOVE, REDUCE, VIEW, NodeView
+from edgec.validate.opcost import DEPTHWISE, GEMM, VIEW, NodeView
 
 # activations every mobile runtime fuses into the conv/matmul that produces their input
 _FUSABLE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization"}

@@ -13,7 +13,6 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.validate.latency import time_runs

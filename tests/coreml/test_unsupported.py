@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from edgec.errors import UnsupportedOp
 from tests.coreml.helpers import backend, infer, lower, single_op

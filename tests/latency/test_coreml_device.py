@@ -4,7 +4,6 @@ estimate mode (the MIL interpreter is never timed)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -8,7 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from ai_edge_litert import schema_py_generated as S
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from edgec.graph.prepare import prepare
 from edgec.lower.tflite.convert import convert

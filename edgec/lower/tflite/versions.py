@@ -6,7 +6,6 @@ lowest version that has its dtypes, ranks and options (per TFLite's op-versionin
 from __future__ import annotations
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.builder import ModelBuilder, Op
 

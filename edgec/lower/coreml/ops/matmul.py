@@ -6,7 +6,7 @@ import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
 
 from edgec.lower.coreml.ops._util import need_shape
-from edgec.lower.coreml.registry import Env, NodeView, lowers, to_mil_array
+from edgec.lower.coreml.registry import Env, NodeView, lowers
 
 
 def _check_matmul(n: NodeView) -> str | None:

@@ -8,7 +8,7 @@ from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.builder import Quant
 from edgec.lower.tflite.ops._util import int_list, is_tf_same, lift_1d, spatial_pads
-from edgec.lower.tflite.ops.pool import _pool_op, _window
+from edgec.lower.tflite.ops.pool import _window, max_pool_2d
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
@@ -123,15 +123,7 @@ def conv_int8(ctx: LowerCtx) -> None:
 @lift_1d
 def max_pool_int8(ctx: LowerCtx) -> None:
     """MAX_POOL_2D int8 (input and output share one scale); explicit pads: PADV2 with -128."""
-    shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
-    x = ctx.input(0)
-    if not any(begin) and not any(ends):
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
-    elif is_tf_same(in_hw, kernel, strides, [1, 1], begin, ends, out_hw):
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.SAME, kernel, strides)
-    else:
-        x = _pad_int8(ctx, x, shape, begin, ends, value=-128)
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
+    max_pool_2d(ctx, lambda x, shape, begin, ends: _pad_int8(ctx, x, shape, begin, ends, value=-128))
 
 
 @lowers("int8.Concat")

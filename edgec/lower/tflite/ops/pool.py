@@ -37,15 +37,21 @@ def _pool_op(ctx: LowerCtx, code: str, x: int, padding: int, kernel, strides) ->
 @lift_1d
 def max_pool(ctx: LowerCtx) -> None:
     """MAX_POOL_2D; pads other than TF SAME become PADV2 with the lowest float, then VALID."""
+    max_pool_2d(ctx, lambda x, shape, begin, ends: pad_nhwc(ctx, x, shape, begin, ends,
+                                                            value=float(np.finfo(np.float32).min)))
+
+
+def max_pool_2d(ctx: LowerCtx, pad_lowest) -> None:
+    """MAX_POOL_2D for float and int8: VALID, TF SAME when the pads are exactly that (it ignores padded cells),
+    else `pad_lowest(x, shape, begin, ends)` pads with the lowest value of the dtype, then VALID."""
     shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
     x = ctx.input(0)
     if not any(begin) and not any(ends):
         _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
     elif is_tf_same(in_hw, kernel, strides, [1, 1], begin, ends, out_hw):
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.SAME, kernel, strides)  # TF SAME ignores padded cells
+        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.SAME, kernel, strides)
     else:
-        x = pad_nhwc(ctx, x, shape, begin, ends, value=float(np.finfo(np.float32).min))
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
+        _pool_op(ctx, "MAX_POOL_2D", pad_lowest(x, shape, begin, ends), S.Padding.VALID, kernel, strides)
 
 
 def _counts(size: int, out: int, k: int, s: int, pb: int, lo: int, hi: int) -> np.ndarray:
