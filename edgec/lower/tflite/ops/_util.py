@@ -54,15 +54,17 @@ def pad_nhwc(ctx: LowerCtx, x: int, shape, begin, end, value: float = 0.0) -> in
     return out
 
 
-def padding_for(ctx: LowerCtx, x: int, shape, kernel, strides, dilations, begin, end, out_hw, value: float = 0.0):
+def padding_for(ctx: LowerCtx, x: int, shape, kernel, strides, dilations, begin, end, out_hw, value: float = 0.0,
+                pad=None):
     """(input tensor, TFLite Padding) reproducing ONNX explicit pads: SAME only when exactly TF's SAME,
-    VALID when no pads, else PAD then VALID (pads=1 stride 2 under SAME would be silently wrong)."""
+    VALID when no pads, else PAD then VALID (pads=1 stride 2 under SAME would be silently wrong).
+    `pad(x)` replaces the float PAD with `value` (int8 tensors pad in their own quantized domain)."""
     in_hw = shape[1:3]
     if not any(begin) and not any(end):
         return x, S.Padding.VALID
     if is_tf_same(in_hw, kernel, strides, dilations, begin, end, out_hw):
         return x, S.Padding.SAME
-    return pad_nhwc(ctx, x, shape, begin, end, value), S.Padding.VALID
+    return (pad(x) if pad is not None else pad_nhwc(ctx, x, shape, begin, end, value)), S.Padding.VALID
 
 
 def full_rank(value: np.ndarray, rank: int) -> np.ndarray:

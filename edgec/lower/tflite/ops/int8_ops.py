@@ -7,7 +7,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.builder import Quant
-from edgec.lower.tflite.ops._util import int_list, is_tf_same, lift_1d, spatial_pads
+from edgec.lower.tflite.ops._util import int_list, lift_1d, padding_for, spatial_pads
 from edgec.lower.tflite.ops.pool import _window, max_pool_2d
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
@@ -90,12 +90,8 @@ def conv_int8(ctx: LowerCtx) -> None:
     dil = int_list(ctx.attr("dilations", [1, 1]))
     begin, end = spatial_pads(ctx, (h, wd), kernel, strides, dil)
     out_hw = ctx.out_shape(0)[1:3]
-    if not any(begin) and not any(end):
-        padding = S.Padding.VALID
-    elif is_tf_same((h, wd), kernel, strides, dil, begin, end, out_hw):
-        padding = S.Padding.SAME
-    else:
-        x, padding = _pad_int8(ctx, x, shape, begin, end), S.Padding.VALID
+    x, padding = padding_for(ctx, x, shape, kernel, strides, dil, begin, end, out_hw,
+                             pad=lambda t: _pad_int8(ctx, t, shape, begin, end))
     bias = ctx.b.const(bq.reshape(o), f"{ctx.node.name}/bias",
                        Quant([float(s) for s in bias_scale], [0] * o, 0))
     y = ctx.output(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-from edgec.lower.tflite.ops._util import lift_1d, int_list, is_tf_same, pad_nhwc, spatial_pads
+from edgec.lower.tflite.ops._util import lift_1d, int_list, is_tf_same, pad_nhwc, padding_for, spatial_pads
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
@@ -45,13 +45,9 @@ def max_pool_2d(ctx: LowerCtx, pad_lowest) -> None:
     """MAX_POOL_2D for float and int8: VALID, TF SAME when the pads are exactly that (it ignores padded cells),
     else `pad_lowest(x, shape, begin, ends)` pads with the lowest value of the dtype, then VALID."""
     shape, kernel, strides, begin, _, ends, in_hw, out_hw = _window(ctx)
-    x = ctx.input(0)
-    if not any(begin) and not any(ends):
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.VALID, kernel, strides)
-    elif is_tf_same(in_hw, kernel, strides, [1, 1], begin, ends, out_hw):
-        _pool_op(ctx, "MAX_POOL_2D", x, S.Padding.SAME, kernel, strides)
-    else:
-        _pool_op(ctx, "MAX_POOL_2D", pad_lowest(x, shape, begin, ends), S.Padding.VALID, kernel, strides)
+    x, padding = padding_for(ctx, ctx.input(0), shape, kernel, strides, [1, 1], begin, ends, out_hw,
+                             pad=lambda t: pad_lowest(t, shape, begin, ends))
+    _pool_op(ctx, "MAX_POOL_2D", x, padding, kernel, strides)
 
 
 def _counts(size: int, out: int, k: int, s: int, pb: int, lo: int, hi: int) -> np.ndarray:
