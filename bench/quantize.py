@@ -259,7 +259,8 @@ def print_cross(rows: list[dict]) -> None:
                 print(f"| {r['model']} | {t} | {'fp32' if mode == 'none' else mode} build failed: {why} | | |")
 
 
-def main_cross(args) -> None:
+def _models(args) -> list[tuple[str, object]]:
+    """--models (random-weight light models) plus the --zoo torch exports that tests/zoo.py has built."""
     models = [(n, samples.randomized(n)) for n in args.models.split(",") if n]
     for z in filter(None, args.zoo.split(",")):
         path = samples.cache_dir() / "zoo" / f"{z}.onnx"
@@ -267,6 +268,11 @@ def main_cross(args) -> None:
             models.append((z, path))
         else:
             print(f"(zoo model {z} not built yet at {path}; skipped)")
+    return models
+
+
+def main_cross(args) -> None:
+    models = _models(args)
     print(f"int8 --target all; calibration: {args.calib} structured synthetic images; held-out: {args.eval} others; "
           f"{args.threads} thread(s), {args.runs} latency runs")
     rows = []
@@ -295,13 +301,7 @@ def main() -> None:
         args.models = args.models if args.models is not None else "squeezenet,shufflenet,densenet121,resnet50"
         return main_cross(args)
     args.models = args.models if args.models is not None else "squeezenet,shufflenet,inception_v1,resnet50"
-    models = [(n, samples.randomized(n)) for n in args.models.split(",") if n]
-    for z in filter(None, args.zoo.split(",")):
-        path = samples.cache_dir() / "zoo" / f"{z}.onnx"
-        if path.exists():
-            models.append((z, path))
-        else:
-            print(f"(zoo model {z} not built yet at {path}; skipped)")
+    models = _models(args)
     print(f"calibration: {args.calibration}, {args.samples} samples; {args.threads} thread(s), {args.runs} runs\n")
     print("| model | target | mode | size (mode / fp32) | host latency (mode / fp32) | cosine | max-abs | top-1 "
           "| gate | quantize time |")
