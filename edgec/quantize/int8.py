@@ -166,11 +166,16 @@ def quantize_weights_only(model: onnx.ModelProto, per_channel: bool, exclude: li
     nodes = new_nodes + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
+    _drop_unused_initializers(graph)
+    return model, len(done)
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    """Initializers no node reads any more (rewritten weights leave their originals behind)."""
     used = {i for n in graph.node for i in n.input}
     keep = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
-    return model, len(done)
 
 
 def _add_dequantized(graph, w: np.ndarray, name: str, axis: int, per_channel: bool) -> onnx.NodeProto:
@@ -237,10 +242,7 @@ def uint8_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     for vi in g.value_info:
         if vi.name in converted:
             vi.type.tensor_type.elem_type = onnx.TensorProto.UINT8
-    used = {i for n in g.node for i in n.input}
-    keep = [t for t in g.initializer if t.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep)
+    _drop_unused_initializers(g)
     return out, len(converted)
 
 
@@ -285,8 +287,5 @@ def float_bn_params(model: onnx.ModelProto) -> int:
         live = [n for n in g.node if n.op_type != "DequantizeLinear" or n.output[0] in used]
         del g.node[:]
         g.node.extend(live)
-        used = {x for n in g.node for x in n.input}
-        keep = [t for t in g.initializer if t.name in used]
-        del g.initializer[:]
-        g.initializer.extend(keep)
+        _drop_unused_initializers(g)
     return changed
