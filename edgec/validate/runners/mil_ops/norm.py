@@ -12,16 +12,21 @@ def _channel(v, x, ct):
     return np.asarray(v, dtype=ct).reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
-@mil_op("batch_norm")
-def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
-    x = np.asarray(x)
-    ct = compute_dtype(x)
-    y = (x.astype(ct) - _channel(mean, x, ct)) / np.sqrt(_channel(variance, x, ct) + ct(epsilon))
+def _scale_shift_channels(y, gamma, beta, x, ct):
+    """The optional per-channel gamma/beta that batch_norm and instance_norm apply after normalising."""
     if gamma is not None:
         y = y * _channel(gamma, x, ct)
     if beta is not None:
         y = y + _channel(beta, x, ct)
     return y
+
+
+@mil_op("batch_norm")
+def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
+    x = np.asarray(x)
+    ct = compute_dtype(x)
+    y = (x.astype(ct) - _channel(mean, x, ct)) / np.sqrt(_channel(variance, x, ct) + ct(epsilon))
+    return _scale_shift_channels(y, gamma, beta, x, ct)
 
 
 @mil_op("instance_norm")
@@ -33,11 +38,7 @@ def instance_norm(x, gamma=None, beta=None, epsilon=1e-5):
     mu = xc.mean(axis=axes, keepdims=True)
     var = np.square(xc - mu).mean(axis=axes, keepdims=True)
     y = (xc - mu) / np.sqrt(var + ct(epsilon))
-    if gamma is not None:
-        y = y * _channel(gamma, x, ct)
-    if beta is not None:
-        y = y + _channel(beta, x, ct)
-    return y
+    return _scale_shift_channels(y, gamma, beta, x, ct)
 
 
 @mil_op("layer_norm")
