@@ -38,26 +38,33 @@ def compute_precision(ctx: LowerContext, model: onnx.ModelProto | None = None) -
 
     ctx.precision "fp32" only means "the ONNX graph was not quantized", so it does not force FLOAT32 compute:
     an fp16 request from the quantize stage wins, then the profile's coreml.compute_precision, then fp32 for a
-    graph that quantizes activations (see quantizes_activations), then the target's coreml_compute_precision
-    (fp16 for ios).
+    graph whose activation Q/DQ this deployment target runs as float arithmetic (see fake_quantizes), then the
+    target's coreml_compute_precision (fp16 for ios).
     """
     if ctx.precision == "fp16":
         return "fp16", "the profile's quantize.mode fp16"
     if ctx.profile.coreml.compute_precision:
         return ctx.profile.coreml.compute_precision, f"profile '{ctx.profile.name}' coreml.compute_precision"
-    if model is not None and quantizes_activations(model):
-        return "fp32", "int8 activations (QuantizeLinear on computed tensors) keep their rounding only in fp32"
+    if model is not None and fake_quantizes(model, ctx.target.coreml_minimum_deployment_target):
+        return "fp32", (f"int8 activations as float arithmetic on {ctx.target.coreml_minimum_deployment_target} "
+                        f"keep their rounding only in fp32")
     return ctx.target.coreml_compute_precision, f"target '{ctx.target.name}' coreml_compute_precision"
 
 
-def quantizes_activations(model: onnx.ModelProto) -> bool:
-    """Whether a QuantizeLinear reads a computed tensor (int8 mode), not only constants (int8-weights).
+def fake_quantizes(model: onnx.ModelProto, target_name: str) -> bool:
+    """Whether a QuantizeLinear reads a computed tensor (int8 mode, not int8-weights) and the deployment target is
+    below iOS17, so ops/quant.py lowers activation Q/DQ as float round/clip arithmetic.
 
-    Such a graph re-rounds every activation to its int8 grid. In fp16 the tensor being rounded already carries
-    fp16's error (up to ~0.1 of an int8 step near the top of the range), which moves a few percent of values to
-    the neighbouring step, layer after layer: on torch mobilenet_v2 the CoreML output then agreed with ONNX
-    Runtime / TFLite running the same QDQ graph only at cosine 0.976 (fp32 compute: 0.995), as far from them
-    as int8 itself is from the float model. So QDQ graphs compute in fp32 unless the profile asks for fp16."""
+    That arithmetic re-rounds every activation to its int8 grid. In fp16 the value being rounded already carries
+    fp16's error (up to ~0.1 of an int8 step near the top of the range), which moves a few percent of activations
+    to the neighbouring step, layer after layer: on torch mobilenet_v2 (100 held-out images) CoreML then agreed
+    with ONNX Runtime / TFLite running the same QDQ graph only at cosine 0.976 (fp32: 0.995), as far from them as
+    int8 is from the float model. iOS17+ targets get MIL quantize/dequantize instead, which the Neural Engine can
+    run as int8 (A17 Pro / M4 onwards) only in an fp16 program, so they keep the target's precision."""
+    import coremltools as ct
+
+    if deployment_target(target_name) >= ct.target.iOS17:  # the same test ops/quant.py's _native makes
+        return False
     consts = {t.name for t in model.graph.initializer}
     consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     return any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node)
