@@ -80,6 +80,15 @@ def test_input_shape_fixes_dynamic_dim():
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
 
 
+def test_minus_one_dim_counts_as_dynamic():
+    """paddle2onnx (PaddleOCR's models) writes dim_value -1 for a dynamic dim, where ONNX would leave it unset."""
+    model = conv_model()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    with pytest.raises(ShapeError, match="dynamic dim"):
+        fix_input_shapes(model, {})
+    assert fix_input_shapes(model, {"images": [4, 3, 16, 16]}) == {"images": [4, 3, 16, 16]}
+
+
 def test_input_shape_conflicting_with_static_dim():
     with pytest.raises(ShapeError, match="fixed to 3"):
         fix_input_shapes(conv_model(), {"images": [1, 4, 16, 16]})

@@ -17,7 +17,7 @@ def dims_of(value: onnx.ValueInfoProto) -> list[int | str]:
     """Each dim as an int, or its symbolic name ('?' when it has none)."""
     out: list[int | str] = []
     for d in value.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
+        if d.HasField("dim_value") and d.dim_value >= 0:  # paddle2onnx and others write -1 for "dynamic"
             out.append(d.dim_value)
         else:
             out.append(d.dim_param or "?")
