@@ -19,6 +19,7 @@ from edgec.config.models import Profile
 from edgec.errors import CalibrationError
 from edgec.quantize import int8
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
+from edgec.quantize.islands import find_islands, read_ranges
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.validate.inputs import input_specs, random_inputs
 
@@ -26,6 +27,7 @@ PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "in
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
 SENSITIVITY_SAMPLES = 4  # calibration samples the sensitivity search runs on
 SENSITIVITY_MIN_S, SENSITIVITY_FACTOR = 30.0, 3.0  # search budget: 3x the first quantization, at least 30 s
+KEPT_SHOWN = 6  # float nodes named in the report; the manifest lists all (densenet121 keeps ~40)
 EVAL_SEED = 4321  # seeded random accuracy samples when the calibration source leaves none held out
 # fp16 has no scales to share: CoreML (compute precision) and TFLite convert float graphs to fp16 their own way,
 # and CoreML cannot take the converter's fp16 ONNX graph (mixed fp16/fp32 Casts), so only ORT gets it
@@ -142,7 +144,10 @@ class QuantResult:
         if not self.measured:
             lines.append("quantize: accuracy UNMEASURED - calibrated/evaluated on random data, not real inputs")
         if self.kept_float:
-            lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in self.kept_float.items()))
+            shown = list(self.kept_float.items())[:KEPT_SHOWN]
+            more = len(self.kept_float) - len(shown)
+            lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in shown)
+                         + (f"; and {more} more (manifest: quantize.kept_float)" if more > 0 else ""))
         if self.sensitivity:
             worst = ", ".join(
                 f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
@@ -244,6 +249,11 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     deadline = time.perf_counter() + max(SENSITIVITY_MIN_S, SENSITIVITY_FACTOR * (time.perf_counter() - t0))
     result.calibration_samples, result.method, result.per_channel = len(calib), spec.calibration.method, spec.per_channel
     feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
+    islands = find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
+    if islands:  # decided from the ranges just calibrated; re-quantizing reuses them (no data re-read)
+        kept.update(islands)
+        exclude = sorted(set(exclude) | set(islands))
+        qdq = quant([])
     reference = _run(pre, feeds)
     result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds)
     if spec.sensitivity > 0:
