@@ -11,9 +11,8 @@ from itertools import combinations
 
 import numpy as np
 
-from edgec.quantize.accuracy import OUTPUTS_KEY, classifier_shaped, topk_agreement
+from edgec.quantize.accuracy import KINDS_KEY, OUTPUTS_KEY, output_accuracy
 from edgec.quantize.stage import QuantResult
-from edgec.validate.numerics import output_metrics
 
 
 def _sameness(q: QuantResult) -> tuple:
@@ -21,12 +20,9 @@ def _sameness(q: QuantResult) -> tuple:
     return q.data, tuple(q._holdout), q.holdout_description, q.mode
 
 
-def _pair(refs: list[np.ndarray], acts: list[np.ndarray]) -> dict:
-    m = output_metrics(refs, acts)
-    row = {"cosine": round(float(m.cosine), 6), "top1": None}
-    if classifier_shaped(refs[0]) and all(a.size == r.size for a, r in zip(acts, refs)):
-        row["top1"] = round(topk_agreement(refs, acts)[0], 4)
-    return row
+def _pair(name: str, refs: list[np.ndarray], acts: list[np.ndarray], kinds: dict) -> dict:
+    m, _ = output_accuracy(name, refs, acts, kinds)
+    return {"cosine": round(float(m.cosine), 6), "top1": None if m.top1 is None else round(m.top1, 4)}
 
 
 def cross_target(entries: list[tuple[str, QuantResult]]) -> dict | None:
@@ -42,6 +38,7 @@ def cross_target(entries: list[tuple[str, QuantResult]]) -> dict | None:
     if len(group) < 2:
         return None
     refs = group[0][1].reference_cache["outputs"]
+    kinds = group[0][1].reference_cache.get(KINDS_KEY, {})
     outs = {t: q.reference_cache[OUTPUTS_KEY][t] for t, q in group}
     targets = [t for t, _ in group]
     block = {"mode": group[0][1].mode, "inputs": group[0][1].holdout_description, "samples": len(refs),
@@ -50,8 +47,8 @@ def cross_target(entries: list[tuple[str, QuantResult]]) -> dict | None:
         if any(name not in o for per in outs.values() for o in per):
             continue
         r = [x[name] for x in refs]
-        vs = {t: _pair(r, [o[name] for o in outs[t]]) for t in targets}
-        pairs = [{"a": a, "b": b, **_pair([o[name] for o in outs[a]], [o[name] for o in outs[b]])}
+        vs = {t: _pair(name, r, [o[name] for o in outs[t]], kinds) for t in targets}
+        pairs = [{"a": a, "b": b, **_pair(name, [o[name] for o in outs[a]], [o[name] for o in outs[b]], kinds)}
                  for a, b in combinations(targets, 2)]
         entry = {"vs_fp32": vs, "pairs": pairs}
         top_vs = [v["top1"] for v in vs.values() if v["top1"] is not None]

@@ -31,3 +31,34 @@ def synthetic_images(shape: list[int], first: int, count: int) -> np.ndarray:
         img = np.clip(img, 0, 1)[:c]
         out[k] = (img - mean[:c]) / std[:c]
     return out
+
+
+WORDS = ("invoice total amount date order number receipt paid cash change item qty price tax subtotal "
+         "name address phone email account balance due ref code").split()
+
+
+def text_crops(first: int, count: int, height: int = 48, width: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """`count` rendered text lines (index `first` on) as a text-orientation classifier sees them, and their labels
+    (0 upright, 1 turned 180 degrees; odd indices are turned): dark words and numbers on a light background in
+    Pillow's built-in font, resized to `height` keeping the aspect ratio, right-padded with zeros to `width`,
+    BGR, scaled to [-1, 1] (PaddleOCR's preprocessing). Deterministic per index."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    out = np.zeros((count, 3, height, width), np.float32)
+    labels = np.zeros(count, np.int64)
+    for k in range(count):
+        rng = np.random.default_rng(20_000 + first + k)
+        text = " ".join(rng.choice(WORDS, int(rng.integers(1, 3))))
+        if rng.random() < 0.3:
+            text += f" {int(rng.integers(0, 99999))}"
+        font = ImageFont.load_default(size=int(rng.integers(28, 40)))
+        bg, fg = int(rng.integers(200, 256)), int(rng.integers(0, 80))
+        img = Image.new("RGB", (int(font.getlength(text)) + 16, 52), (bg, bg, bg))
+        ImageDraw.Draw(img).text((8, 4), text, fill=(fg, fg, fg), font=font)
+        labels[k] = (first + k) % 2
+        if labels[k]:
+            img = img.rotate(180)
+        w = min(width, int(round(img.width * height / img.height)))
+        pixels = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32)[:, :, ::-1]
+        out[k, :, :, :w] = ((pixels / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+    return out, labels

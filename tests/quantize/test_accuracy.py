@@ -35,3 +35,34 @@ def test_topk_gates_only_measured_builds():
     assert _check("logits", m, gates, measured=False) == []
     gates["min_cosine"] = 0.999
     assert "cosine 0.995000 < 0.999" in _check("logits", m, gates, measured=False)[0]
+
+
+def _softmax_model(opset: int, rank: int) -> "onnx.ModelProto":
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = [1, 2] if rank == 2 else [1, 5, 30]
+    node = helper.make_node("Softmax", ["x"], ["p"], axis=-1)
+    g = helper.make_graph([node], "s", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("p", TensorProto.FLOAT, shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_softmax_outputs_are_classifiers_compared_as_logits():
+    from edgec.quantize.accuracy import output_accuracy, output_kinds
+
+    kinds = output_kinds(_softmax_model(13, 2))
+    assert kinds["p"].class_axis == 1 and kinds["p"].log_of == "Softmax"  # 2 classes: still a classifier
+    assert output_kinds(_softmax_model(13, 3))["p"].class_axis == 2  # CTC-style [N, T, C]: per time step
+    assert output_kinds(_softmax_model(11, 3))["p"].class_axis == 2  # opset 11, axis -1: the last axis
+    sm = lambda z: np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)  # noqa: E731
+    logits = np.array([[4.0, -4.0]]), np.array([[0.1, -0.1]])
+    noisy = np.array([[4.05, -4.0]]), np.array([[-0.05, 0.02]])  # tiny logit error; the near-tie flips
+    m, _ = output_accuracy("p", [sm(x) for x in logits], [sm(x) for x in noisy], kinds)
+    assert m.top1 == 0.5  # the flip counts
+    # one cosine over both samples' centered logits [4, -4, .1, -.1] vs [4.025, -4.025, -.035, .035]: the flipped
+    # near-tie barely moves it (a per-sample cosine would read -1 for it)
+    r, a = np.array([4, -4, .1, -.1]), np.array([4.025, -4.025, -.035, .035])
+    assert abs(m.cosine - r @ a / np.linalg.norm(r) / np.linalg.norm(a)) < 1e-9 and m.cosine > 0.999
+    m1, _ = output_accuracy("p", [sm(logits[0])], [sm(noisy[0])], kinds)
+    assert m1.cosine > 0.9999 and m1.top1 == 1.0
