@@ -72,7 +72,7 @@ def _dims(t: onnx.TypeProto) -> tuple[int, ...] | None:
         return None
     dims = []
     for d in t.tensor_type.shape.dim:
-        if not d.HasField("dim_value"):
+        if not d.HasField("dim_value") or d.dim_value < 0:  # -1: paddle2onnx's "dynamic"
             return None
         dims.append(d.dim_value)
     return tuple(dims)
@@ -80,6 +80,7 @@ def _dims(t: onnx.TypeProto) -> tuple[int, ...] | None:
 
 def from_onnx(model: onnx.ModelProto) -> Graph:
     """Static-shape IR of `model` (shape inference is run here; dynamic dims are a LoweringError)."""
+    model = _without_negative_dims(model)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # inference is a help, not a requirement: value_info may already be there
@@ -121,6 +122,25 @@ def from_onnx(model: onnx.ModelProto) -> Graph:
         if name not in shapes:
             raise LoweringError(f"Model input '{name}' has a dynamic or unknown shape; fix it with --input-shape.")
     return Graph(nodes, consts, shapes, dtypes, inputs, [o.name for o in g.output], opset)
+
+
+def _without_negative_dims(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy with declared dim_value -1 (paddle2onnx's "dynamic") cleared, when there is any. ONNX shape
+    inference keeps a declared dim that has a value over the inferred one, so a graph output declared [-1, 2]
+    stayed [-1, 2] and reached the file as a tensor LiteRT refuses to load (PP-OCR's cls head)."""
+    def values(m):
+        g = m.graph
+        return [vi for vi in [*g.input, *g.output, *g.value_info] if vi.type.HasField("tensor_type")]
+
+    if not any(d.HasField("dim_value") and d.dim_value < 0 for vi in values(model) for d in vi.type.tensor_type.shape.dim):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for vi in values(copy):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_value") and d.dim_value < 0:
+                d.ClearField("dim_value")
+    return copy
 
 
 def perm_shape(shape: tuple[int, ...], perm: list[int]) -> tuple[int, ...]:
