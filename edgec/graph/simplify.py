@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import onnx
+from onnx import helper, numpy_helper
 
 from edgec.errors import ShapeError
 from edgec.validate.inputs import input_specs, random_inputs
@@ -21,25 +22,81 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified"
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
-    check_outputs_agree(model, simplified, model_path)
-    return _with_shapes(simplified, model_path), "onnxsim: simplified, outputs checked against the original"
+    agree, detail = check_outputs_agree(model, simplified)
+    if not agree:
+        # the un-simplified graph still builds, and every artifact is validated against the original anyway
+        return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"
+    return _with_shapes(simplified, model_path), "onnxsim: simplified, outputs checked against the original" + (
+        f" ({detail})" if detail else "")
 
 
 def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as e:
         raise ShapeError(f"{model_path}: ONNX shape inference failed after fixing the input shapes: {e}") from None
+    constants_to_initializers(inferred)
+    return inferred
 
 
-def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto, model_path: str) -> None:
-    """The simplified model must compute what the original did (seeded inputs, ONNX Runtime on both)."""
+_CONSTANT_ATTRS = {"value": None, "value_float": "float32", "value_floats": "float32", "value_int": "int64",
+                   "value_ints": "int64"}
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> int:
+    """Top-level Constant nodes become initializers, like the constants onnxsim folds: paddle2onnx writes its
+    constants as Constant nodes, which onnxsim keeps (PP-OCR det: 197 of them), and backends then see two kinds
+    of constant (CoreML refused det's empty Resize roi as a Constant node; as an initializer it is fine).
+    Constants that are graph outputs, and string or sparse ones, stay nodes. Returns how many were moved."""
+    import numpy as np
+
+    outputs = {o.name for o in model.graph.output}
+    keep, moved = [], []
+    for node in model.graph.node:
+        attr = node.attribute[0] if node.op_type == "Constant" and len(node.attribute) == 1 else None
+        if attr is None or node.domain not in ("", "ai.onnx") or attr.name not in _CONSTANT_ATTRS \
+                or node.output[0] in outputs:
+            keep.append(node)
+            continue
+        value = helper.get_attribute_value(attr)
+        array = numpy_helper.to_array(value) if attr.name == "value" else np.array(value, _CONSTANT_ATTRS[attr.name])
+        moved.append(numpy_helper.from_array(array, node.output[0]))
+    if moved:
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+        model.graph.initializer.extend(moved)
+    return len(moved)
+
+
+STRICT_COSINE = 0.99999
+# onnxsim folds constants and BatchNorms into neighbours, i.e. re-associates fp32 arithmetic; it may differ from
+# the original by this many times what ONNX Runtime's own graph optimizations change on the same inputs
+NOISE_FACTOR = 10
+
+
+def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[bool, str]:
+    """(agree, detail): does the simplified model compute what the original did (seeded inputs, ONNX Runtime on
+    both)? detail says what differs, or that the outputs passed only within the float noise.
+    Outputs within STRICT_COSINE pass at once. Otherwise the gate is relative to the float noise of the
+    original itself, measured as ONNX Runtime with graph optimizations off vs on: some outputs are not
+    reproducible to 1e-5 in fp32 at all (PP-OCR det's sigmoid map on N(0,1) inputs sits in the sigmoid's tail,
+    ~1e-4, where ORT's logistic rounds to steps of 2**-25: optimizations off vs on gives cosine 0.99994 with
+    logits that agree to 3e-7)."""
     feeds = random_inputs(input_specs(after), seed=1234, samples=1)
     ref = [OrtRunner(before, threads=2).run(f) for f in feeds]
     got = [OrtRunner(after, threads=2).run(f) for f in feeds]
-    result = compare(ref, got, ran_on="onnxruntime", min_cosine=0.99999)
-    if not result.passed:
-        raise ShapeError(
-            f"{model_path}: onnxsim changed the model's outputs ({result.message}). This is a simplifier bug; "
-            f"please report it with the model."
-        )
+    result = compare(ref, got, ran_on="onnxruntime", min_cosine=STRICT_COSINE)
+    if result.passed:
+        return True, ""
+    unoptimized = [OrtRunner(before, threads=2, level="disable").run(f) for f in feeds]
+    noise = compare(ref, unoptimized, ran_on="onnxruntime", min_cosine=STRICT_COSINE)
+    problems, within = [], []
+    for name, m in result.outputs.items():
+        floor = noise.outputs[name]
+        allowed = max(1 - STRICT_COSINE, NOISE_FACTOR * (1 - floor.cosine)) if floor.finite else 1 - STRICT_COSINE
+        line = (f"output '{name}' cosine {m.cosine:.6f} vs {1 - allowed:.6f} allowed; ONNX Runtime's own "
+                f"optimizations off vs on give {floor.cosine:.6f}")
+        (problems if not m.finite or 1 - m.cosine > allowed else within).append(line)
+    if problems:
+        return False, "; ".join(problems)
+    return True, "within the float noise: " + "; ".join(within)
