@@ -8,7 +8,11 @@ and pairwise between targets; artifact size int8 vs fp32; host latency int8 vs f
 and how near-tied the fp32 top-1 logits are (random-weight nets can be).
 
     python bench/quantize.py [--models squeezenet,shufflenet,densenet121,resnet50] [--zoo mobilenet_v2,resnet18]
-                             [--calib 32] [--eval 100] [--runs 20] [--threads 1]
+                             [--trained] [--calib 32] [--eval 100] [--runs 20] [--threads 1]
+
+--trained adds a TRAINED network, PaddleOCR's text-orientation classifier, on rendered text lines with true
+labels: random-weight nets decide mostly near-ties, a trained one makes real decisions, so its top-1 agreement
+and accuracy against the labels are the meaningful int8 numbers.
 
 Per-mode table (older): --per-mode [--targets ort-mobile] [--modes int8,fp16,...] [--calibration random|DIR]
 
@@ -21,6 +25,7 @@ calibration, top-1 is agreement on random inputs, not accuracy on real data.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -29,7 +34,8 @@ from pathlib import Path
 
 from edgec import api, samples
 from edgec.errors import EdgecError
-from edgec.quantize.synthetic import synthetic_images
+from edgec.quantize.synthetic import synthetic_images, text_crops
+from edgec.graph.shapes import dims_of, real_inputs
 from edgec.lower.backend import get_backend
 from edgec.validate.inputs import input_specs, random_inputs
 from edgec.validate.latency import time_runs
@@ -128,20 +134,30 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
-def cross(name: str, model: Path, args) -> dict:
-    """One model: fp32 and int8 `--target all` builds, the held-out table, sizes and host latencies."""
+def _images(shape: list[int], first: int, count: int) -> tuple[np.ndarray, None]:
+    return synthetic_images(shape, first, count), None  # no labels: agreement with fp32 only
+
+
+def _text_lines(shape: list[int], first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    return text_crops(first, count, shape[2], shape[3])  # labels: 0 upright, 1 turned 180 degrees
+
+
+def cross(name: str, model: Path, args, data=_images, shape: list[int] | None = None) -> dict:
+    """One model: fp32 and int8 `--target all` builds, the held-out table, sizes and host latencies.
+    data(shape, first, count) -> (NCHW inputs, labels or None); shape: fixes the input's dynamic dims."""
     from edgec.validate.runners.host_ort import OrtRunner
 
     m = onnx.load(str(model), load_external_data=False)
-    (inp, _, shape), = input_specs(m)
-    shape = [1 if isinstance(x, str) or x < 1 else x for x in shape]
+    value, = real_inputs(m)
+    inp = value.name
+    shape = shape or [1 if isinstance(x, str) or x < 1 else x for x in dims_of(value)]
     row: dict = {"model": name}
     with tempfile.TemporaryDirectory(prefix="edgec-qcross-") as tmp:
         work = Path(tmp)
         calib = work / "calib"
         calib.mkdir()
         # the build's own table uses the files after the first --calib ones (up to 32)
-        for i, x in enumerate(synthetic_images(shape, 0, args.calib + 32)):
+        for i, x in enumerate(data(shape, 0, args.calib + 32)[0]):
             np.save(calib / f"img_{i:04d}.npy", x[None])
         builds = {}
         for mode in ("none", "int8"):
@@ -150,7 +166,8 @@ def cross(name: str, model: Path, args) -> dict:
                 warnings.simplefilter("ignore")
                 outcome = api.build(model, api.BuildOptions(
                     target="all", out_dir=work / mode, model_name=name, quantize=mode, latency="off",
-                    calibration=str(calib) if mode == "int8" else None))
+                    calibration=str(calib) if mode == "int8" else None,
+                    input_shapes=[f"{inp}={','.join(map(str, shape))}"]))
             builds[mode] = {a.artifact.target: a for a in outcome.result.artifacts}
             row[f"failed_{mode}"] = {f.target: f"{f.error.kind}: {str(f.error)[:120]}" for f in outcome.failures}
             row[f"build_s_{mode}"] = time.perf_counter() - t0
@@ -163,7 +180,7 @@ def cross(name: str, model: Path, args) -> dict:
                     replace(a.artifact, path=a.final_path), args.threads)
         ref = OrtRunner(model, threads=args.threads)
         # held-out images: indices after every file the build saw
-        evals = synthetic_images(shape, args.calib + 32, args.eval)
+        evals, labels = data(shape, args.calib + 32, args.eval)
         outs = {t: [] for t in targets}
         refs = []
         for x in evals:
@@ -185,6 +202,9 @@ def cross(name: str, model: Path, args) -> dict:
         margins = [float(np.diff(np.sort(x)[-2:])[0] / (x.std() + 1e-30)) for x in r]
         row["margin_median"], row["margin_lt_0.05"] = float(np.median(margins)), float(np.mean(np.array(margins) < 0.05))
         row["distinct_top1"] = len(set(ref_top))
+        if labels is not None:  # accuracy against the true labels, fp32 and each int8 artifact
+            row["accuracy"] = {"fp32": float(np.mean(np.array(ref_top) == labels)),
+                               **{t: float(np.mean(np.array(top[t]) == labels)) for t in targets}}
         # top-1 where fp32 itself is decisive (top-2 margin >= DECISIVE x the logits' std): near-ties of a random-
         # weight net flip under any perturbation, so this separates quantization damage from coin flips
         keep = [i for i, mg in enumerate(margins) if mg >= DECISIVE]
@@ -234,7 +254,9 @@ def print_cross(rows: list[dict]) -> None:
         pw = "; ".join(f"{a}-{b} {x:.3f} / {c:.5f}" for (a, b), (x, c) in r["pairs"].items())
         ok = (min(x for x, _ in r["pairs"].values()) >= min(a for a, _ in r["vs_fp32"].values())
               if r["pairs"] else "-")
-        print(f"| {r['model']} | {r['samples']} | {r['distinct_top1']} | {r['margin_median']:.3f} "
+        name = r["model"] + ("".join(f"; accuracy vs labels: {t} {a:.3f}" for t, a in r["accuracy"].items())
+                             if "accuracy" in r else "")
+        print(f"| {name} | {r['samples']} | {r['distinct_top1']} | {r['margin_median']:.3f} "
               f"({100 * r['margin_lt_0.05']:.0f}% < 0.05) | {vs} | {pw} | {ok} | {r['decisive']} samples: "
               + "; ".join(f"{t} {'-' if v is None else f'{v:.3f}'}" for t, v in r["decisive_top1"].items()) + " |")
     print("\n### Size and host latency, int8 / fp32 (same run, interleaved); estimator's predicted speedup\n")
@@ -272,12 +294,17 @@ def _models(args) -> list[tuple[str, object]]:
 
 
 def main_cross(args) -> None:
-    models = _models(args)
-    print(f"int8 --target all; calibration: {args.calib} structured synthetic images; held-out: {args.eval} others; "
-          f"{args.threads} thread(s), {args.runs} latency runs")
+    models = [(name, path, _images, None) for name, path in _models(args)]
+    if args.trained:  # PaddleOCR's trained text-orientation classifier (tests/ppocr.py fetches it through pip)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.ppocr import INPUT_SHAPES, ppocr_model
+
+        models.append(("ppocr-cls (trained)", ppocr_model("cls"), _text_lines, list(INPUT_SHAPES["cls"])))
+    print(f"int8 --target all; calibration: {args.calib} structured synthetic images (text lines for the OCR "
+          f"classifier); held-out: {args.eval} others; {args.threads} thread(s), {args.runs} latency runs")
     rows = []
-    for name, path in models:
-        rows.append(cross(name, path, args))
+    for name, path, data, shape in models:
+        rows.append(cross(name, path, args, data, shape))
         print(f"({name}: fp32 build {rows[-1]['build_s_none']:.0f} s, int8 build {rows[-1]['build_s_int8']:.0f} s)",
               flush=True)
     print_cross(rows)
@@ -290,6 +317,7 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=100, help="cross-target bench: held-out images")
     ap.add_argument("--models", default=None)
     ap.add_argument("--zoo", default="", help="zoo models to add, if tests/zoo.py has built them")
+    ap.add_argument("--trained", action="store_true", help="add PaddleOCR's trained text-orientation classifier")
     ap.add_argument("--targets", default="ort-mobile")
     ap.add_argument("--modes", default="int8,int8-dynamic,int8-weights,fp16")
     ap.add_argument("--calibration", default="random")

@@ -11,7 +11,8 @@ from itertools import combinations
 
 import numpy as np
 
-from edgec.quantize.accuracy import KINDS_KEY, OUTPUTS_KEY, output_accuracy
+from edgec.quantize.accuracy import KINDS_KEY, OUTPUTS_KEY
+from edgec.quantize.outputs import output_accuracy
 from edgec.quantize.stage import QuantResult
 
 

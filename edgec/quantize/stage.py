@@ -20,6 +20,7 @@ from edgec.errors import CalibrationError
 from edgec.quantize import int8
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
+from edgec.quantize.outputs import output_kinds
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.validate.inputs import input_specs, random_inputs
 
@@ -255,13 +256,14 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
         exclude = sorted(set(exclude) | set(islands))
         qdq = quant([])
     reference = _run(pre, feeds)
-    result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds)
+    kinds = output_kinds(pre)
+    result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds, kinds)
     if spec.sensitivity > 0:
         quantized = {n.name for n in pre.graph.node} - set(exclude)
         ranked = rank_nodes(pre, qdq, feeds, quantized)
         target = _int8_min_cosine(profile)
         chosen, final, late = choose_float_nodes(
-            ranked, lambda extra: output_cosine(reference, quant(extra), feeds),
+            ranked, lambda extra: output_cosine(reference, quant(extra), feeds, kinds),
             result.cosine_all_quantized, spec.sensitivity, spec.max_float_nodes, target, deadline)
         result.sensitivity = ranked[:spec.sensitivity]
         result.sensitivity_stopped = late

@@ -4,7 +4,8 @@ import numpy as np
 
 from edgec.artifact import OutputMetrics
 from edgec.config.models import NumericsSpec, PrecisionThresholds
-from edgec.quantize.accuracy import _check, classifier_shaped, thresholds, topk_agreement
+from edgec.quantize.accuracy import _check, thresholds
+from edgec.quantize.outputs import classifier_shaped, topk_agreement
 
 
 def test_classifier_shapes():
@@ -49,7 +50,7 @@ def _softmax_model(opset: int, rank: int) -> "onnx.ModelProto":
 
 
 def test_softmax_outputs_are_classifiers_compared_as_logits():
-    from edgec.quantize.accuracy import output_accuracy, output_kinds
+    from edgec.quantize.outputs import output_accuracy, output_kinds
 
     kinds = output_kinds(_softmax_model(13, 2))
     assert kinds["p"].class_axis == 1 and kinds["p"].log_of == "Softmax"  # 2 classes: still a classifier
