@@ -17,6 +17,7 @@ from onnx import helper
 from edgec.validate.numerics import cosine, output_metrics
 
 MIN_CLASSES = 10
+PASS_THROUGH = ("Identity", "Dropout")  # inference no-ops between a Softmax and the graph output
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ def output_kinds(model: onnx.ModelProto) -> dict[str, OutputKind]:
     kinds = {}
     for out in model.graph.output:
         node = producer.get(out.name)
+        while node is not None and node.op_type in PASS_THROUGH:  # paddle2onnx ends with Softmax -> Identity
+            node = producer.get(node.input[0])
         if node is None or node.op_type not in ("Softmax", "LogSoftmax"):
             continue
         rank = len(out.type.tensor_type.shape.dim)

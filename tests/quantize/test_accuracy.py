@@ -43,8 +43,8 @@ def _softmax_model(opset: int, rank: int) -> "onnx.ModelProto":
     from onnx import TensorProto, helper
 
     shape = [1, 2] if rank == 2 else [1, 5, 30]
-    node = helper.make_node("Softmax", ["x"], ["p"], axis=-1)
-    g = helper.make_graph([node], "s", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], axis=-1), helper.make_node("Identity", ["s"], ["p"])]
+    g = helper.make_graph(nodes, "s", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
                           [helper.make_tensor_value_info("p", TensorProto.FLOAT, shape)])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
