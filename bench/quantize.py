@@ -261,7 +261,7 @@ def print_cross(rows: list[dict]) -> None:
               + "; ".join(f"{t} {'-' if v is None else f'{v:.3f}'}" for t, v in r["decisive_top1"].items()) + " |")
     print("\n### Size and host latency, int8 / fp32 (same run, interleaved); estimator's predicted speedup\n")
     print("| model | target | size int8 / fp32 | host ms int8 / fp32 (ratio) | predicted speedup on profile device "
-          "(Q/DQ fused) |")
+          "(Q/DQ between int8 ops fused) |")
     print("|---|---|---|---|---|")
     for r in rows:
         for t in r.get("targets", []):
@@ -273,7 +273,7 @@ def print_cross(rows: list[dict]) -> None:
                 q, f = r["latency_runtime_all"]
                 lat += f"; ORT load-time level all w/o NCHWc: {q:.2f} / {f:.2f} ({q / f:.2f}x)"
             p = r["predicted"].get(t) or {}
-            pred = (f"{p['profile']}: {p['speedup']:.2f}x ({p.get('speedup_qdq_fused', p['speedup']):.2f}x)"
+            pred = (f"{p['profile']}: {p['speedup']:.2f}x ({p.get('qdq_ms', 0):.2f} ms boundary Q/DQ)"
                     if p.get("speedup") else "-")
             print(f"| {r['model']} | {t} | {size} | {lat} | {pred} |")
         for mode in ("none", "int8"):

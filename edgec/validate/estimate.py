@@ -123,6 +123,9 @@ def _tensor_types(model: onnx.ModelProto) -> dict[str, tuple[list[int] | None, i
     return types
 
 
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
+
+
 def _nbytes(types, name: str) -> int:
     shape, dtype = types.get(name, (None, 0))
     if shape is None or not name:
@@ -160,6 +163,43 @@ def _fused(model: onnx.ModelProto) -> set[int]:
         if len(consumers.get(src.output[0], [])) == 1:
             fused.add(i)
     return fused
+
+
+def _qdq_fusion(model: onnx.ModelProto, inits: set[str]) -> tuple[set[int], set[str]]:
+    """(node indices, tensors): weight DQs and the activation Q/DQ that int8 kernels absorb, and the float-typed
+    tensors around them that are int8 in memory. An op is quantized when it has an int8 kernel, every
+    non-constant input comes from a DequantizeLinear and only QuantizeLinear read it; a DQ whose readers are all
+    quantized ops, and a Q written by a quantized op, vanish into those kernels (TFLite's int8 kernels, ORT's QLinear* fusions). Q/DQ at graph inputs/outputs and around ops
+    left float stay real."""
+    nodes = list(model.graph.node)
+    dq_out = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    producer = {o: n for n in nodes for o in n.output}
+    readers = _consumers(model)
+
+    from edgec.lower.tflite.qdq import OWN_INT8, PASS_INT8  # the ops our int8 lowering folds into int8 kernels
+
+    def quantized(n: onnx.NodeProto) -> bool:
+        acts = [x for x in n.input if x and x not in inits]
+        outs = [u for o in n.output for u in readers.get(o, [])]
+        return (n.op_type in OWN_INT8 | PASS_INT8 and bool(acts) and all(x in dq_out for x in acts)
+                and bool(outs) and all(u.op_type == "QuantizeLinear" for u in outs))
+
+    fused, int8_tensors = set(), set()
+    for i, n in enumerate(nodes):
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            fused.add(i)  # a weight's DQ is folded into the kernel's constant at load time
+            int8_tensors.add(n.output[0])
+        elif n.op_type == "DequantizeLinear":
+            users = readers.get(n.output[0], [])
+            if users and all(quantized(u) for u in users):
+                fused.add(i)
+                int8_tensors.add(n.output[0])
+        elif n.op_type == "QuantizeLinear":
+            src = producer.get(n.input[0])
+            if src is not None and quantized(src):
+                fused.add(i)
+                int8_tensors.add(n.input[0])
+    return fused, int8_tensors
 
 
 def _int8_inputs(model: onnx.ModelProto) -> set[str]:
@@ -261,6 +301,13 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     fused = _fused(model)
     int8_src = _int8_inputs(model)
     inits = {i.name for i in model.graph.initializer}
+    qdq_fused, int8_tensors = _qdq_fusion(model, inits)
+    # constants and dequantized constant weights: streamed from DRAM, int8-sized when quantized
+    weights = inits | {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+
+    def act_nbytes(name: str) -> int:  # a float tensor an int8 kernel keeps as int8: one byte per element
+        n = _nbytes(types, name)
+        return n // _ITEMSIZE.get(types.get(name, (None, 0))[1], 4) if name in int8_tensors else n
     overhead_ms = (spec.op_overhead_us if unit == "cpu" else spec.accelerator_op_overhead_us) / 1000.0
 
     ops: list[OpEstimate] = []
@@ -270,9 +317,6 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
         view = _view(node, types)
         work = opcost.work_of(view)
         kind = work.kind
-        # DQ of a constant weight is folded at load time; Q/DQ around int8 kernels are fused into them
-        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
-            kind = VIEW
         int8 = work.int8 or (kind in (GEMM, DEPTHWISE) and node.input and node.input[0] in int8_src)
         prec = "int8" if int8 else ("fp16" if precision == "fp16" or unit != "cpu" else "fp32")
         if kind == VIEW:
@@ -280,13 +324,13 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
                                   overhead_ms * spec.view_overhead_factor, "overhead", generic=work.generic))
             continue
         # weights stream from DRAM every inference; activations mostly hit the caches (bandwidth_efficiency)
-        weight_bytes = sum(_nbytes(types, n) for n in node.input if n in inits)
-        act_bytes = sum(_nbytes(types, n) for n in node.input if n not in inits)
-        act_bytes += sum(_nbytes(types, n) for n in node.output)
+        weight_bytes = sum(_nbytes(types, n) if n in inits else act_nbytes(n) for n in node.input if n in weights)
+        act_bytes = sum(act_nbytes(n) for n in node.input if n not in weights)
+        act_bytes += sum(act_nbytes(n) for n in node.output)
         if precision == "fp16" or unit != "cpu":
             weight_bytes //= 2 if not int8 else 1
             act_bytes //= 2 if not int8 else 1
-        is_fused = i in fused
+        is_fused = i in fused or i in qdq_fused
         if is_fused:  # computed in the producer's epilogue, in registers: no pass over memory, no dispatch
             ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,
                                   0.0, 0.0, "fused", fused=True, generic=work.generic))

@@ -125,16 +125,45 @@ def test_qdq_conv_is_costed_as_int8():
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_x"),
              helper.make_node("DequantizeLinear", ["w_q", "s", "z"], ["wd"], name="dq_w"),
-             helper.make_node("Conv", ["xd", "wd"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+             helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["cq"], name="q_out"),
+             helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["y"], name="dq_out")]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 56, 56])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 56, 56])], inits)
     m = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     prof = load_profile("raspberry-pi-5")
     ops = {o.name: o for o in estimate(m, prof).ops}
-    assert ops["conv"].precision == "int8" and ops["dq_w"].kind == "view"
+    assert ops["conv"].precision == "int8" and ops["dq_w"].fused and ops["dq_w"].ms == 0
+    # the activation DQ feeds an int8 kernel: fused into it; the Q of the graph input is a real pass
+    assert ops["dq_x"].fused and ops["dq_x"].ms == 0 and not ops["q"].fused and ops["q"].ms > 0
     float_conv = estimate(_conv_model(relu=False), prof).ops[0]
     # Cortex-A76 SDOT: 4x the fp32 rate in the profile, so the int8 conv is much faster
     assert ops["conv"].ms < float_conv.ms / 2
+    assert ops["q_out"].fused and not ops["dq_out"].fused  # the graph's float output is a real DEQUANTIZE
+    # input, weights and output move as int8: a quarter of the float conv's bytes
+    assert ops["conv"].mbytes == pytest.approx(float_conv.mbytes / 4, rel=1e-3)
+
+
+def test_qdq_around_a_float_op_stays_real():
+    """Q/DQ between two int8 convs vanish into them; around an op without int8 kernel (Erf) they are real passes."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.integers(-127, 127, (16, 16, 1, 1)).astype(np.int8), "w_q"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z")]
+    qdq = lambda t, n: [helper.make_node("QuantizeLinear", [t, "s", "z"], [f"{t}_q"], name=f"q{n}"),  # noqa: E731
+                        helper.make_node("DequantizeLinear", [f"{t}_q", "s", "z"], [f"{t}_d"], name=f"dq{n}")]
+    nodes = [*qdq("x", 0), helper.make_node("DequantizeLinear", ["w_q", "s", "z"], ["w"], name="dq_w"),
+             helper.make_node("Conv", ["x_d", "w"], ["a"], name="conv1"), *qdq("a", 1),
+             helper.make_node("Conv", ["a_d", "w"], ["b"], name="conv2"), *qdq("b", 2),
+             helper.make_node("Erf", ["b_d"], ["c"], name="float_erf"), *qdq("c", 3),
+             helper.make_node("Conv", ["c_d", "w"], ["e"], name="conv3"), *qdq("e", 4)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 32, 32])],
+                          [helper.make_tensor_value_info("e_d", TensorProto.FLOAT, [1, 16, 32, 32])], inits)
+    m = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    ops = {o.name: o for o in estimate(m, load_profile("raspberry-pi-5")).ops}
+    assert ops["q1"].fused and ops["dq1"].fused  # conv1 -> conv2: both int8
+    assert not ops["dq2"].fused and not ops["q3"].fused  # the Erf reads and writes float
+    assert ops["q2"].fused and ops["dq3"].fused  # conv2 writes int8; conv3 reads int8
 
 
 def test_model_without_value_info_is_inferred():
