@@ -58,7 +58,11 @@ def _check(name: str, m, gates: dict, measured: bool) -> list[str]:
     out = []
     if not m.finite:
         out.append(f"output '{name}' has NaN/inf (or the wrong shape) where the reference is finite")
-    if gates["min_cosine"] is not None and m.cosine < gates["min_cosine"]:
+    # a classifier measured on real data is gated on its decisions (top-k below): int8 logits of a confident net
+    # move ~10% and clip at the calibrated range without changing a decision (PP-OCR's classifier: logit cosine
+    # 0.94 on 12 held-out lines, top-1 0.99), so their cosine is reported, not gated
+    decisions = measured and m.top1 is not None and gates["min_top1"] is not None
+    if gates["min_cosine"] is not None and m.cosine < gates["min_cosine"] and not decisions:
         out.append(f"output '{name}' cosine {m.cosine:.6f} < {gates['min_cosine']}")
     if m.delta_cosine is not None and gates["min_delta_cosine"] is not None \
             and m.delta_cosine < gates["min_delta_cosine"]:

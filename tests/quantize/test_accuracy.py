@@ -1,5 +1,7 @@
 """Accuracy metrics and gates for reduced-precision builds."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgec.artifact import OutputMetrics
@@ -36,6 +38,10 @@ def test_topk_gates_only_measured_builds():
     assert _check("logits", m, gates, measured=False) == []
     gates["min_cosine"] = 0.999
     assert "cosine 0.995000 < 0.999" in _check("logits", m, gates, measured=False)[0]
+    # measured classifiers are gated on decisions, not logit cosine; without a top-1 gate the cosine gate is back
+    assert _check("logits", replace(m, top1=0.99), gates, measured=True) == []
+    gates["min_top1"] = None
+    assert "cosine 0.995000 < 0.999" in _check("logits", replace(m, top1=0.99), gates, measured=True)[0]
 
 
 def _softmax_model(opset: int, rank: int) -> "onnx.ModelProto":

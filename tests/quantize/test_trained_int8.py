@@ -30,11 +30,11 @@ def test_orientation_classifier_int8_keeps_decisions_on_every_target(tmp_path):
         target="all", out_dir=tmp_path / "out", quantize="int8", calibration=str(calib), latency="off",
         input_shapes=[f"x={','.join(map(str, SHAPE))}"], model_name="cls"))
     assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
-    # not asserted: outcome.ok. The default int8 gate also wants logit cosine >= 0.99 on the build's 8 held-out
-    # lines; this MobileNetV3-style net's int8 logits are ~10% off (median, |fp32 logit gap| 13) and clip at the
-    # calibrated range, so that gate is a coin flip here, while decisions (below) hold
+    # the build's own gate: a measured classifier is gated on top-1 (its int8 logits move ~10% and clip at the
+    # calibrated range without changing decisions, so their cosine is reported, not gated)
+    assert outcome.ok, [a.numerics.message for a in outcome.result.artifacts]
     for a in outcome.result.artifacts:
-        assert all(m.top1 is not None and m.top1 >= 0.9 for m in a.numerics.outputs.values()), (a.artifact.target, {k: (m.top1, m.cosine) for k, m in a.numerics.outputs.items()})
+        assert all(m.top1 is not None and m.top1 >= 0.9 for m in a.numerics.outputs.values()), a.artifact.target
 
     xs, labels = text_crops(1000, HELD_OUT)
     ref = OrtRunner(model, threads=1)
