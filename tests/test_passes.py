@@ -48,3 +48,69 @@ def test_sum_to_add_and_identity_removal_keep_outputs():
     assert ops.count("Add") == 2 and counts["sum_to_add"] == 1
     assert model.graph.output[0].name == "logits"
     np.testing.assert_allclose(_run(model, x), before, rtol=1e-6)
+
+
+def _lcnet_block(opset: int, pad: int = 1) -> onnx.ModelProto:
+    """PP-LCNet as paddle2onnx writes it: Conv -> Add(learnable bias) -> x*Clip(x+3,0,6)/6 -> Mul/Add(learnable
+    affine) -> Conv (padded or not)."""
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    c = lambda name, v: numpy_helper.from_array(np.asarray(v, np.float32), name)  # noqa: E731
+    inits = [c("w1", rng.normal(0, 0.4, (8, 3, 3, 3))), c("b1", rng.normal(0, 0.1, 8)), c("t0", [0.6]),
+             c("three", [3.0]), c("six", [6.0]), c("lo", 0.0), c("hi", 6.0), c("s", [0.17]), c("t", [-0.2]),
+             c("w2", rng.normal(0, 0.4, (4, 8, 3, 3))), c("b2", rng.normal(0, 0.1, 4)),
+             c("cs", rng.uniform(0.5, 2, (1, 8, 1, 1)))]
+    nodes = [helper.make_node("Conv", ["images", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c1", "t0"], ["a0"]),
+             helper.make_node("Mul", ["a0", "cs"], ["x"]),  # per-channel scale: folds into the first conv too
+             helper.make_node("Add", ["x", "three"], ["x3"]),
+             helper.make_node("Clip", ["x3", "lo", "hi"], ["cl"]),
+             helper.make_node("Mul", ["x", "cl"], ["m"]),
+             helper.make_node("Div", ["m", "six"], ["hs"]),
+             helper.make_node("Mul", ["s", "hs"], ["sc"]),
+             helper.make_node("Add", ["sc", "t"], ["af"]),
+             helper.make_node("Conv", ["af", "w2", "b2"], ["logits"], pads=[pad] * 4)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 12, 12])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4, 12 + 2 * pad - 2,
+                                                                                        12 + 2 * pad - 2])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def test_hardswish_and_affine_folds_keep_outputs():
+    x = np.random.default_rng(1).standard_normal((1, 3, 12, 12)).astype(np.float32) * 3
+    for opset, pad in ((13, 1), (14, 0)):
+        model = _lcnet_block(opset, pad)
+        before = _run(model, x)
+        counts = run_passes(model, ["fold_affine_into_conv", "fuse_hardswish", "fold_input_affine_into_conv",
+                                    "remove_dead_nodes"])
+        ops = [n.op_type for n in model.graph.node]
+        assert counts["fold_affine_into_conv"] == 2 and counts["fuse_hardswish"] == 1
+        # the input affine x*s + t: Add folds only into an unpadded conv (padding would see t, not 0), and the Mul
+        # only once the Add is gone (it must feed the conv directly)
+        assert counts["fold_input_affine_into_conv"] == (0 if pad else 2)
+        act = ["HardSwish"] if opset >= 14 else ["HardSigmoid", "Mul"]
+        assert ops == ["Conv", *act, *(["Mul", "Add"] if pad else []), "Conv"], ops
+        np.testing.assert_allclose(_run(model, x), before, rtol=1e-4, atol=1e-4)
+
+
+def test_per_channel_fold_refuses_a_constant_along_the_width():
+    """A plain [C] constant broadcasts along the LAST axis (width), not the channels: no fold."""
+    from onnx import numpy_helper
+
+    model = conv_model()
+    w = next(n for n in model.graph.node if n.op_type == "Conv")
+    width = np.arange(16, dtype=np.float32)
+    model.graph.initializer.append(numpy_helper.from_array(width, "wide"))
+    add = helper.make_node("Add", [w.output[0], "wide"], ["widened"])
+    for n in model.graph.node:
+        for i, name in enumerate(n.input):
+            if name == w.output[0]:
+                n.input[i] = "widened"
+    model.graph.node.insert(list(model.graph.node).index(w) + 1, add)
+    x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    before = _run(model, x)
+    assert run_passes(model, ["fold_affine_into_conv"])["fold_affine_into_conv"] == 0
+    np.testing.assert_allclose(_run(model, x), before, rtol=1e-5, atol=1e-5)

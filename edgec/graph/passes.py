@@ -12,7 +12,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 PASSES: dict[str, Callable[[onnx.ModelProto], int]] = {}
-DEFAULT_PIPELINE = ["remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "remove_dead_nodes"]
+DEFAULT_PIPELINE = ["remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
+                    "fuse_hardswish", "fold_input_affine_into_conv", "remove_dead_nodes"]
 
 
 def graph_pass(name: str):
@@ -167,3 +168,207 @@ def remove_dead_nodes(model: onnx.ModelProto) -> int:
     for i in inputs_to_drop:
         graph.input.remove(i)
     return removed + len(dead_inits)
+
+
+# ---------------------------------------------------------------- activation and affine fusion
+
+
+def _scalar(inits: dict, name: str) -> float | None:
+    """The value of a one-element constant, else None."""
+    t = inits.get(name)
+    if t is None:
+        return None
+    a = numpy_helper.to_array(t)
+    return float(a.ravel()[0]) if a.size == 1 else None
+
+
+def _clip_bounds(node: onnx.NodeProto, inits: dict) -> tuple[float | None, float | None]:
+    """Clip's (min, max): attributes before opset 11, optional constant inputs after; None where unset or unknown."""
+    attrs = {a.name: a.f for a in node.attribute}
+    if attrs:
+        return attrs.get("min"), attrs.get("max")
+    lo = _scalar(inits, node.input[1]) if len(node.input) > 1 and node.input[1] else None
+    hi = _scalar(inits, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    return lo, hi
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+@graph_pass("fuse_hardswish")
+def fuse_hardswish(model: onnx.ModelProto) -> int:
+    """x * Clip(x + 3, 0, 6) / 6 (paddle2onnx, some TF exports write hard-swish out in 4 ops) becomes HardSwish(x)
+    (opset >= 14) or x * HardSigmoid(x). One op instead of four; and for int8 the 4-op form quantizes
+    x * Clip(x + 3) on its own, a tensor 6x the output's range (PP-OCR rec: 1 int8 step ~ 0.9 there)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    uses = _consumers(graph)
+    producers = {o: n for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    fused = 0
+    for div in list(graph.node):
+        by = {"Div": 6.0, "Mul": 1 / 6.0}.get(div.op_type)
+        if by is None or len(div.input) != 2 or not np.isclose(_scalar(inits, div.input[1]) or 0.0, by):
+            continue
+        mul = producers.get(div.input[0])
+        if mul is None or mul.op_type != "Mul" or len(uses.get(mul.output[0], [])) != 1:
+            continue
+        for x, other in ((mul.input[0], mul.input[1]), (mul.input[1], mul.input[0])):
+            clip = producers.get(other)
+            if clip is None or clip.op_type != "Clip" or _clip_bounds(clip, inits) != (0.0, 6.0):
+                continue
+            add = producers.get(clip.input[0])
+            if add is None or add.op_type != "Add" or set(add.input) - {x} == set() or x not in add.input:
+                continue
+            three = next(i for i in add.input if i != x)
+            if _scalar(inits, three) != 3.0:
+                continue
+            inner = (add.output[0], clip.output[0], mul.output[0])
+            if any(len(uses.get(t, [])) != 1 or t in outputs for t in inner):
+                continue
+            y = div.output[0]
+            if _opset(model) >= 14:
+                new = [helper.make_node("HardSwish", [x], [y], name=f"{div.name or y}_hardswish")]
+            else:
+                gate = f"{y}__hardsigmoid"
+                new = [helper.make_node("HardSigmoid", [x], [gate], name=f"{div.name or y}_hardsigmoid",
+                                        alpha=1 / 6.0, beta=0.5),
+                       helper.make_node("Mul", [x, gate], [y], name=f"{div.name or y}_hardswish")]
+            at = list(graph.node).index(add)
+            for n in (add, clip, mul, div):
+                graph.node.remove(n)
+            for k, n in enumerate(new):
+                graph.node.insert(at + k, n)
+            fused += 1
+            break
+    return fused
+
+
+@graph_pass("fold_affine_into_conv")
+def fold_affine_into_conv(model: onnx.ModelProto) -> int:
+    """Conv -> Mul/Add by a constant that is one value per output channel (or one for all) folds into the conv's
+    weights and bias (paddle2onnx writes PP-LCNet's learnable affine this way). Exact; removes an op and, for
+    int8, a quantization point."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    folded = 0
+    for op in list(graph.node):
+        if op.op_type not in ("Add", "Mul") or len(op.input) != 2:
+            continue
+        uses = _consumers(graph)
+        for src, const in ((op.input[0], op.input[1]), (op.input[1], op.input[0])):
+            conv = producers.get(src)
+            if conv is None or conv.op_type != "Conv" or const not in inits or src in outputs:
+                continue
+            if len(uses.get(src, [])) != 1 or conv.input[1] not in inits or len(uses.get(conv.input[1], [])) != 1:
+                continue
+            w = numpy_helper.to_array(inits[conv.input[1]])
+            c = numpy_helper.to_array(inits[const]).astype(np.float64)
+            per = _per_channel(c, w.shape[0], w.ndim)
+            if per is None:
+                continue
+            has_bias = len(conv.input) > 2 and bool(conv.input[2])
+            if has_bias and (conv.input[2] not in inits or len(uses.get(conv.input[2], [])) != 1):
+                continue
+            b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else np.zeros(w.shape[0])
+            if op.op_type == "Mul":
+                w = (w.astype(np.float64) * per.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+                b = b * per
+                inits[conv.input[1]].CopyFrom(numpy_helper.from_array(w, conv.input[1]))
+            else:
+                b = b + per
+            b_name = conv.input[2] if has_bias else f"{conv.output[0]}__folded_bias"
+            if has_bias:
+                inits[b_name].CopyFrom(numpy_helper.from_array(b.astype(w.dtype), b_name))
+            else:
+                graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), b_name))
+                inits[b_name] = graph.initializer[-1]
+                conv.input.append(b_name)
+            conv.output[0] = op.output[0]
+            producers[op.output[0]] = conv
+            graph.node.remove(op)
+            folded += 1
+            break
+    return folded
+
+
+def _per_channel(c: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
+    """A constant broadcast against an [N, C, ...] conv output as one value per channel: a scalar, [C, 1, ..] or
+    [1, C, 1, ..] (broadcasting aligns shapes right: a plain [C] runs along the last axis, not the channels).
+    None when it varies along any other axis."""
+    if c.size == 1:
+        return np.full(channels, float(c.ravel()[0]))
+    shape = [1] * (rank - c.ndim) + list(c.shape)
+    if c.ndim > rank or shape[1] != channels or any(d != 1 for i, d in enumerate(shape) if i != 1):
+        return None
+    return c.reshape(channels)
+
+
+@graph_pass("fold_input_affine_into_conv")
+def fold_input_affine_into_conv(model: onnx.ModelProto) -> int:
+    """Mul/Add by one constant before Convs folds into them (see _fold_input_affine), repeated until nothing
+    folds: x*s + t -> Conv folds the Add first, then the Mul."""
+    total = 0
+    while (n := _fold_input_affine(model)) > 0:
+        total += n
+    return total
+
+
+def _fold_input_affine(model: onnx.ModelProto) -> int:
+    """Mul/Add by one constant value for all channels right before a Conv folds into it: x*s scales the weights
+    (zero padding stays zero), x+t adds t*sum(W) to the bias, exact only without padding (padded borders would
+    see t where the conv saw 0), so Add folds only into unpadded convs. PP-LCNet's learnable affine sits there."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    folded = 0
+    for op in list(graph.node):
+        if op.op_type not in ("Add", "Mul") or len(op.input) != 2 or op.output[0] in outputs:
+            continue
+        uses = _consumers(graph)
+        readers = uses.get(op.output[0], [])
+        consts = [i for i in op.input if i in inits]
+        if len(consts) != 1 or not readers:
+            continue
+        value = _scalar(inits, consts[0])
+        x = next(i for i in op.input if i not in inits)
+        if value is None or any(r.op_type != "Conv" or r.input[0] != op.output[0] or r.input[1] not in inits
+                                or len(uses.get(r.input[1], [])) != 1 for r in readers):
+            continue
+        if op.op_type == "Add" and any(_padded(r) for r in readers):
+            continue
+        for conv in readers:
+            w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
+            has_bias = len(conv.input) > 2 and bool(conv.input[2])
+            if has_bias and (conv.input[2] not in inits or len(uses.get(conv.input[2], [])) != 1):
+                break
+        else:
+            for conv in readers:
+                w = numpy_helper.to_array(inits[conv.input[1]])
+                has_bias = len(conv.input) > 2 and bool(conv.input[2])
+                b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias \
+                    else np.zeros(w.shape[0])
+                if op.op_type == "Mul":
+                    inits[conv.input[1]].CopyFrom(numpy_helper.from_array((w * value).astype(w.dtype), conv.input[1]))
+                else:
+                    b = b + value * w.astype(np.float64).reshape(w.shape[0], -1).sum(axis=1)
+                    b_name = conv.input[2] if has_bias else f"{conv.output[0]}__folded_bias"
+                    if has_bias:
+                        inits[b_name].CopyFrom(numpy_helper.from_array(b.astype(w.dtype), b_name))
+                    else:
+                        graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), b_name))
+                        inits[b_name] = graph.initializer[-1]
+                        conv.input.append(b_name)
+                conv.input[0] = x
+            graph.node.remove(op)
+            folded += 1
+    return folded
+
+
+def _padded(conv: onnx.NodeProto) -> bool:
+    attrs = {a.name: a for a in conv.attribute}
+    auto = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
+    return auto not in ("NOTSET", "VALID") or ("pads" in attrs and any(attrs["pads"].ints))

