@@ -57,9 +57,9 @@ def fake_quantizes(model: onnx.ModelProto, target_name: str) -> bool:
 
     That arithmetic re-rounds every activation to its int8 grid. In fp16 the value being rounded already carries
     fp16's error (up to ~0.1 of an int8 step near the top of the range), which moves a few percent of activations
-    to the neighbouring step, layer after layer: on torch mobilenet_v2 (100 held-out images) CoreML then agreed
-    with ONNX Runtime / TFLite running the same QDQ graph only at cosine 0.976 (fp32: 0.995), as far from them as
-    int8 is from the float model. iOS17+ targets get MIL quantize/dequantize instead, which the Neural Engine can
+    to the neighbouring step, layer after layer: on torch mobilenet_v2 (bench/quantize.py, 100 held-out images)
+    CoreML then agreed with ONNX Runtime / TFLite running the same QDQ graph only at min cosine 0.973, top-1 0.47
+    (fp32: 0.995 / 0.89), as far from them as int8 is from the float model. iOS17+ targets get MIL quantize/dequantize instead, which the Neural Engine can
     run as int8 (A17 Pro / M4 onwards) only in an fp16 program, so they keep the target's precision."""
     import coremltools as ct
 
