@@ -360,8 +360,8 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
         from edgec.quantize.accuracy import evaluate
 
-        artifact.details["quantize"] = prepared.quant.summary(profile)
-        if (note := prepared.quant.speedup_note(profile)) is not None:
+        artifact.details["quantize"] = prepared.quant.summary(profile, artifact)
+        if (note := prepared.quant.speedup_note(profile, artifact)) is not None:
             artifact.notes.append(note)
         numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
     else:

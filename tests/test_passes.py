@@ -114,3 +114,55 @@ def test_per_channel_fold_refuses_a_constant_along_the_width():
     before = _run(model, x)
     assert run_passes(model, ["fold_affine_into_conv"])["fold_affine_into_conv"] == 0
     np.testing.assert_allclose(_run(model, x), before, rtol=1e-5, atol=1e-5)
+
+
+def test_drop_activation_qdq_keeps_the_range_clamp_the_quantizer_relied_on(tmp_path):
+    """ORT's quantizer deletes the Relu whose output range the Quantize already clamps to; dropping the Q/DQ
+    pair must keep that clamp (a Clip to the int8 range), or negative values leak through."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from edgec.graph.passes import drop_activation_qdq
+
+    model = conv_model()
+    run_passes(model, ["fold_batchnorm_into_conv", "remove_dead_nodes"])
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(9)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter({"images": x} for x in samples[:8])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    onnx.save(model, str(tmp_path / "f.onnx"))
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=True)
+    qdq = onnx.load(str(tmp_path / "q.onnx"))
+    assert "Relu" not in [n.op_type for n in qdq.graph.node]  # folded into the Quantize's range
+    pairs = drop_activation_qdq(qdq)
+    ops = [n.op_type for n in qdq.graph.node]
+    assert pairs >= 2 and "QuantizeLinear" not in ops and ops.count("DequantizeLinear") == 2  # conv weight, bias
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    conv = next(n for n in qdq.graph.node if n.op_type == "Conv")
+    relu_clip = next(n for n in qdq.graph.node if n.op_type == "Clip" and n.input[0] == conv.output[0])
+    assert float(inits[relu_clip.input[1]]) == 0.0
+    x = samples[8]
+    want, got = _run(model, x), _run(qdq, x)
+    assert np.max(np.abs(got - want)) < 1e-2 * np.max(np.abs(want))
+
+
+def test_drop_activation_qdq_leaves_int8_outputs_and_weights():
+    inits = [onnx.numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             onnx.numpy_helper.from_array(np.array(0, np.int8), "z"),
+             onnx.numpy_helper.from_array(np.ones((3,), np.int8), "w")]
+    nodes = [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"]),
+             helper.make_node("Add", ["images", "wf"], ["a"]),
+             helper.make_node("QuantizeLinear", ["a", "s", "z"], ["logits"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [3])],
+                          [helper.make_tensor_value_info("logits", TensorProto.INT8, [3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    from edgec.graph.passes import drop_activation_qdq
+
+    assert drop_activation_qdq(m) == 0 and [n.op_type for n in m.graph.node] == [
+        "DequantizeLinear", "Add", "QuantizeLinear"]

@@ -184,6 +184,10 @@ class CoreMLSpec(Strict):
     """CoreML-only choices (other targets ignore them)."""
 
     compute_precision: Literal["fp16", "fp32"] | None = None  # None: the target's coreml_compute_precision
+    # int8 graphs below iOS17 (no int8 activation ops there): false keeps activations float and the weights 8-bit
+    # (fp16 program, Neural Engine); true re-rounds every activation to its int8 grid as fp32 arithmetic, so the
+    # numbers match the ORT/TFLite int8 artifacts, at float cost and off the Neural Engine
+    emulate_int8_activations: bool = False
     compression: CoreMLCompression = CoreMLCompression()
     image_inputs: list[str] = []  # ONNX inputs the app passes as images (ct.ImageType), normalised by inputs.<name>.preprocess
     labels: str | None = None  # text file, one class label per line: the model becomes a CoreML classifier

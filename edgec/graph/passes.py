@@ -372,3 +372,52 @@ def _padded(conv: onnx.NodeProto) -> bool:
     attrs = {a.name: a for a in conv.attribute}
     auto = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
     return auto not in ("NOTSET", "VALID") or ("pads" in attrs and any(attrs["pads"].ints))
+
+
+_INT_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
+
+
+@graph_pass("drop_activation_qdq")
+def drop_activation_qdq(model: onnx.ModelProto) -> int:
+    """Activation QuantizeLinear -> DequantizeLinear pairs become a Clip of the float tensor to the int8 range
+    (the quantizer deletes a Relu / Clip(0, 6) the range already implies, so the clamp must stay) without the
+    rounding. Weight DQs (constant input) stay, and so do a Q whose int8 output leaves the graph or feeds
+    anything but a DQ, and per-axis activation scales. Not in the default pipeline: a backend whose runtime has
+    no int8 activations (CoreML below iOS17) runs the graph this way, with float activations and 8-bit weights.
+    Returns the number of pairs replaced."""
+    graph = model.graph
+    consts = {i.name: i for i in graph.initializer}
+    consts.update({o: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute
+                   and n.attribute[0].name == "value" for o in n.output})
+    outputs = {o.name for o in graph.output}
+    uses = _consumers(graph)
+    pairs = 0
+    for q in list(graph.node):
+        if q.op_type != "QuantizeLinear" or q.input[0] in consts or q.output[0] in outputs:
+            continue
+        readers = uses.get(q.output[0], [])
+        if not readers or any(r.op_type != "DequantizeLinear" for r in readers):
+            continue
+        scale = numpy_helper.to_array(consts[q.input[1]]) if q.input[1] in consts else None
+        zp = numpy_helper.to_array(consts[q.input[2]]) if len(q.input) > 2 and q.input[2] in consts else None
+        if scale is None or scale.size != 1 or (zp is not None and zp.size != 1):
+            continue
+        qtype = zp.dtype if zp is not None else np.dtype(np.uint8)
+        lo_q, hi_q = _INT_RANGE[helper.np_dtype_to_tensor_dtype(qtype)]
+        z = float(zp.reshape(())) if zp is not None else 0.0
+        bounds = [f"{q.output[0]}_float_lo", f"{q.output[0]}_float_hi"]
+        for name, v in zip(bounds, ((lo_q - z) * float(scale.reshape(())), (hi_q - z) * float(scale.reshape(())))):
+            graph.initializer.append(numpy_helper.from_array(np.array(v, np.float32), name))
+        clipped = f"{q.output[0]}_float"
+        graph.node.insert(list(graph.node).index(q),
+                          helper.make_node("Clip", [q.input[0], *bounds], [clipped], name=f"{q.name}_range"))
+        for dq in readers:  # an Identity of the clipped tensor; remove_identity then rewires its readers
+            dq.op_type, dq.domain = "Identity", ""
+            del dq.input[:]
+            dq.input.append(clipped)
+            del dq.attribute[:]
+        graph.node.remove(q)
+        pairs += 1
+    if pairs:
+        remove_identity(model)
+    return pairs

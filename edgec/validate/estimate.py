@@ -234,14 +234,18 @@ def peak_activation_bytes(model: onnx.ModelProto, types=None) -> int:
 # ---------------------------------------------------------------- roofline
 
 
-def _unit(profile: Profile) -> tuple[str, list[str]]:
+def _unit(profile: Profile, float_program: bool = False) -> tuple[str, list[str]]:
     """Which compute unit the runtime settings put the model on."""
     acc = profile.hardware.accelerators
     rt = profile.runtime
     if rt.delegate == "gpu" and "gpu" in acc:
         return "gpu", []
     if rt.compute_units in ("all", "cpu_and_ne") and "ane" in acc:
-        return "ane", []
+        if not float_program:
+            return "ane", []
+        # the Neural Engine computes in fp16 only: CoreML places an fp32 program on the GPU (or the CPU)
+        unit = "gpu" if rt.compute_units == "all" and "gpu" in acc else "cpu"
+        return unit, [f"fp32 program: not on the Neural Engine (fp16 only), estimated on the {unit}"]
     if rt.compute_units == "cpu_and_gpu" and "gpu" in acc:
         return "gpu", []
     return "cpu", []
@@ -281,11 +285,30 @@ def _gemm_efficiency(spec: EstimateSpec, gemm: tuple[int, int, int] | None) -> f
     return base * max(fill, 0.05)
 
 
-def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", threads: int | None = None) -> Estimate:
-    """Roofline estimate of `model` (static shapes, inferred value_info) on `profile`'s hardware."""
+def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | None]:
+    """(graph, program precision) an artifact actually runs: a CoreML program fixes its compute precision, and
+    below iOS17 it runs an int8 graph with float activations (the backend dropped the activation Q/DQ)."""
+    if artifact is None or artifact.format != "coreml":
+        return model, None
+    if artifact.details.get("int8_activations") == "float":
+        from edgec.graph.passes import drop_activation_qdq
+
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+        drop_activation_qdq(model)
+    return model, artifact.details.get("compute_precision")
+
+
+def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", threads: int | None = None,
+             program_precision: str | None = None) -> Estimate:
+    """Roofline estimate of `model` (static shapes, inferred value_info) on `profile`'s hardware.
+
+    program_precision is the precision the artifact itself computes in where the format fixes it (a CoreML
+    program's compute_precision). "fp32" means float arithmetic throughout: off the Neural Engine, and activation
+    Q/DQ are float round/clip ops (CoreML below iOS17), not int8 kernels."""
     spec = profile.hardware.estimate
     threads = threads or profile.runtime.threads
-    unit, notes = _unit(profile)
+    float_program = program_precision == "fp32"
+    unit, notes = _unit(profile, float_program)
     peaks, more = _peaks(profile, unit, threads)
     notes += more
     bw = profile.hardware.memory_bandwidth_gbps * (spec.bandwidth_efficiency if unit == "cpu" else 1.0)
@@ -302,6 +325,13 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     int8_src = _int8_inputs(model)
     inits = {i.name for i in model.graph.initializer}
     qdq_fused, int8_tensors = _qdq_fusion(model, inits)
+    if float_program:  # weights still decompress at load; activation Q/DQ run as float elementwise passes
+        nodes = model.graph.node
+        qdq_fused = {i for i in qdq_fused if nodes[i].op_type == "DequantizeLinear" and nodes[i].input[0] in inits}
+        int8_tensors, int8_src = set(), set()
+        if any(n.op_type == "QuantizeLinear" for n in nodes):
+            notes.append("int8 activations as float arithmetic: every activation Q/DQ costed as one fp32 pass")
+    half = (precision == "fp16" or unit != "cpu") and not float_program  # accelerators compute fp32 models in fp16
     # constants and dequantized constant weights: streamed from DRAM, int8-sized when quantized
     weights = inits | {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
 
@@ -317,8 +347,9 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
         view = _view(node, types)
         work = opcost.work_of(view)
         kind = work.kind
-        int8 = work.int8 or (kind in (GEMM, DEPTHWISE) and node.input and node.input[0] in int8_src)
-        prec = "int8" if int8 else ("fp16" if precision == "fp16" or unit != "cpu" else "fp32")
+        int8 = not float_program and (work.int8 or (kind in (GEMM, DEPTHWISE) and node.input
+                                                     and node.input[0] in int8_src))
+        prec = "int8" if int8 else ("fp16" if half else "fp32")
         if kind == VIEW:
             ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, 0.0, 0.0,
                                   overhead_ms * spec.view_overhead_factor, "overhead", generic=work.generic))
@@ -327,7 +358,7 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
         weight_bytes = sum(_nbytes(types, n) if n in inits else act_nbytes(n) for n in node.input if n in weights)
         act_bytes = sum(act_nbytes(n) for n in node.input if n not in weights)
         act_bytes += sum(act_nbytes(n) for n in node.output)
-        if precision == "fp16" or unit != "cpu":
+        if half:
             weight_bytes //= 2 if not int8 else 1
             act_bytes //= 2 if not int8 else 1
         is_fused = i in fused or i in qdq_fused

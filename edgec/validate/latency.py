@@ -93,7 +93,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
                               spec.time_budget_s)
         est = None
     elif mode == "estimate":
-        est = _estimate(model, profile, artifact.precision)
+        est = _estimate_built(model, profile, artifact)
         result = _result("estimate", est.total_ms, est.total_ms, est.total_ms, 0, est.threads, spec.budget_ms,
                          spec.budget_on, f"roofline on {profile.name} ({est.unit})")
         result.spread = None
@@ -107,7 +107,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
     else:  # the config model admits no other value
         raise ValueError(mode)
     if est is None and result.passed is False:
-        est = _estimate(model, profile, artifact.precision)  # the slowest ops explain the miss
+        est = _estimate_built(model, profile, artifact)  # the slowest ops explain the miss
     if est is not None:
         result.details["estimate"] = est.summary(TOP_OPS)
         table = Path(artifact.path).parent / f"{Path(artifact.path).name}.latency-ops.csv"
@@ -129,6 +129,15 @@ def _estimate(model, profile, precision: str, threads: int | None = None):
     from edgec.validate.estimate import estimate
 
     return estimate(model, profile, precision=precision, threads=threads)
+
+
+def _estimate_built(model, profile, artifact):
+    """The estimate of the graph and compute precision the artifact runs (a CoreML program fixes both)."""
+    from edgec.validate.estimate import as_built, estimate
+
+    model, program = as_built(model, artifact)
+    return estimate(model, profile, precision=artifact.precision, program_precision=program)
+
 
 
 def host_profile(spec=None):

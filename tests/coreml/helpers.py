@@ -25,14 +25,17 @@ def backend():
 
 
 def context(tmp_path: Path, name: str = "model", precision: str | None = "fp32", target: str = "ios",
-            profile: str = "iphone-15-pro", ctx_precision: str = "fp32", **target_overrides) -> LowerContext:
+            profile: str = "iphone-15-pro", ctx_precision: str = "fp32", emulate_int8: bool = False,
+            **target_overrides) -> LowerContext:
     """`precision`: the compute precision wanted, set as the profile's coreml.compute_precision (None: the
-    target's default); `ctx_precision`: what the quantize stage decided (LowerContext.precision)."""
+    target's default); `ctx_precision`: what the quantize stage decided (LowerContext.precision);
+    `emulate_int8`: the profile's coreml.emulate_int8_activations."""
     t = load_target(target)
     if target_overrides:
         t = t.model_copy(update=target_overrides)
     prof = load_profile(profile)
-    prof = prof.model_copy(update={"coreml": prof.coreml.model_copy(update={"compute_precision": precision})})
+    prof = prof.model_copy(update={"coreml": prof.coreml.model_copy(
+        update={"compute_precision": precision, "emulate_int8_activations": emulate_int8})})
     out = tmp_path / f"stage-{name}-{precision}-{ctx_precision}"
     out.mkdir(parents=True, exist_ok=True)
     return LowerContext(target=t, profile=prof, model_name=name, staging_dir=out,

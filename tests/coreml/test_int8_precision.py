@@ -1,4 +1,9 @@
-"""int8 QDQ graphs on CoreML keep the int8 rounding the other targets have.
+"""int8 QDQ graphs on CoreML below iOS17: float activations by default, or emulated int8 rounding that matches
+the other targets.
+
+By default the activation Q/DQ pairs are dropped (iOS16 has no int8 activation ops): the program is the float
+model with 8-bit weights, in fp16. With the profile's coreml.emulate_int8_activations they stay as float
+round/clip arithmetic, which keeps the int8 rounding the other targets have only in fp32 compute:
 
 The graph is a stack of mobilenet_v2 inverted-residual blocks (1x1 expand + ReLU6, depthwise 3x3 + ReLU6, 1x1
 project, residual Add) with random weights, quantized by ONNX Runtime's static QDQ quantizer (what edgec's int8
@@ -16,7 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.coreml.helpers import backend, cosine, infer, lower, needs_runtime, reference
+from tests.coreml.helpers import backend, cosine, infer, lower, mil_ops, needs_runtime, reference
 
 SHAPE = [1, 8, 24, 24]
 
@@ -78,11 +83,31 @@ def _images(seed: int, n: int) -> list[np.ndarray]:
 
 
 @needs_runtime
-def test_qdq_graph_defaults_to_fp32_and_keeps_int8_rounding(tmp_path):
-    qdq = _qdq(_block_stack(), tmp_path)
-    # ios target, no profile choice: the QDQ graph itself picks fp32
+def test_qdq_graph_defaults_to_float_activations_and_int8_weights(tmp_path):
+    """ios target (iOS16), no profile choice: fp16 program, no activation rounding, weights as 8-bit constexprs;
+    its output follows the float model, not the QDQ graph."""
+    float_model = _block_stack()
+    qdq = _qdq(float_model, tmp_path)
     art = lower(qdq, tmp_path, precision=None, ctx_precision="int8")
-    assert art.details["compute_precision"] == "fp32"
+    assert art.details["compute_precision"] == "fp16" and art.details["int8_activations"] == "float"
+    assert any("activations stay float" in n for n in art.notes)
+    ops = {op.type for op in mil_ops(art.path)}
+    assert "constexpr_affine_dequantize" in ops and not ops & {"round", "quantize", "dequantize"}, ops
+    run = backend().runner(art, 1)
+    to_float, to_qdq = [], []
+    for x in _images(100, 3):
+        got = run.run({"x": x})["y"]
+        to_float.append(cosine(got, reference(float_model, {"x": x})["y"]))
+        to_qdq.append(cosine(got, reference(qdq, {"x": x})["y"]))
+    assert min(to_float) > 0.999 and min(to_float) > min(to_qdq), (to_float, to_qdq)
+
+
+@needs_runtime
+def test_emulated_int8_activations_compute_in_fp32_and_keep_int8_rounding(tmp_path):
+    qdq = _qdq(_block_stack(), tmp_path)
+    # the profile asks for emulation, not for a precision: the QDQ graph itself picks fp32
+    art = lower(qdq, tmp_path, precision=None, ctx_precision="int8", emulate_int8=True)
+    assert art.details["compute_precision"] == "fp32" and art.details["int8_activations"] == "emulated"
     assert any("int8 activations" in n for n in art.notes)
     step = numpy_helper.to_array(next(t for t in qdq.graph.initializer if t.name == _output_scale(qdq)))
     run = backend().runner(art, 1)

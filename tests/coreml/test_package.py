@@ -111,13 +111,16 @@ def test_compute_precision_sources(tmp_path):
     # neither: the target's default
     assert compute_precision(context(tmp_path, precision=None))[0] == "fp16"
     assert compute_precision(context(tmp_path, precision=None, coreml_compute_precision="fp32"))[0] == "fp32"
-    # activation Q/DQ lowered as float arithmetic (below iOS17) computes in fp32 unless the profile says otherwise;
-    # weight-only QDQ, and iOS17+ (MIL quantize/dequantize, int8 on the Neural Engine) keep the target's fp16
+    # activation Q/DQ emulated as float arithmetic (below iOS17, the profile's choice) computes in fp32 unless the
+    # profile says otherwise; dropped (the default there), weight-only QDQ and iOS17+ (MIL quantize/dequantize,
+    # int8 on the Neural Engine) keep the target's fp16
     from tests.coreml.test_quant import _qdq_model
 
+    emulate = context(tmp_path, precision=None, ctx_precision="int8", emulate_int8=True)
+    assert compute_precision(emulate, _qdq_model(static=True))[0] == "fp32"
+    assert compute_precision(emulate, _qdq_model(static=False))[0] == "fp16"
     ctx = context(tmp_path, precision=None, ctx_precision="int8")
-    assert compute_precision(ctx, _qdq_model(static=True))[0] == "fp32"
-    assert compute_precision(ctx, _qdq_model(static=False))[0] == "fp16"
+    assert compute_precision(ctx, _qdq_model(static=True))[0] == "fp16"
     ios17 = context(tmp_path, precision=None, ctx_precision="int8", coreml_minimum_deployment_target="iOS17")
     assert compute_precision(ios17, _qdq_model(static=True))[0] == "fp16"
     assert compute_precision(context(tmp_path, precision="fp16", ctx_precision="int8"), _qdq_model(static=True)) == (

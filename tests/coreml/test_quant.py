@@ -1,5 +1,7 @@
 """QDQ graphs (what the quantize stage writes): 8-bit constant weights stay 8-bit in the package
-(constexpr_affine_dequantize), activation Q/DQ pairs run as float fake-quantization; ONNX Runtime is the reference."""
+(constexpr_affine_dequantize); activation Q/DQ pairs are MIL quantize/dequantize (iOS17+), dropped to float
+activations clamped to their int8 range (below iOS17, default) or emulated in float arithmetic; ONNX Runtime is the
+reference."""
 
 from __future__ import annotations
 
@@ -44,24 +46,34 @@ def _qdq_model(static: bool):
     return infer(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
 
 
-@pytest.mark.parametrize("static, deployment", [(False, "iOS16"), (True, "iOS16"), (True, "iOS17")],
-                         ids=["weights-only", "static-fake-quant-iOS16", "static-quantize-ops-iOS17"])
-def test_qdq_lowers(tmp_path, static, deployment):
+@pytest.mark.parametrize("static, deployment, emulate", [(False, "iOS16", False), (True, "iOS16", False),
+                                                       (True, "iOS16", True), (True, "iOS17", False)],
+                         ids=["weights-only", "static-float-iOS16", "static-emulated-iOS16", "static-quantize-ops-iOS17"])
+def test_qdq_lowers(tmp_path, static, deployment, emulate):
     model = _qdq_model(static)
     assert backend().unsupported(model) == []
-    art = lower(model, tmp_path, precision="fp32", coreml_minimum_deployment_target=deployment)
+    art = lower(model, tmp_path, precision="fp32", coreml_minimum_deployment_target=deployment, emulate_int8=emulate)
     ops = [o.type for o in mil_ops(art.path)]
     assert ops.count("constexpr_affine_dequantize") == 1  # the int8 weights stay int8 in the file
     native = static and deployment == "iOS17"  # activation Q/DQ as MIL quantize/dequantize pairs
     assert (ops.count("quantize"), ops.count("dequantize")) == ((2, 2) if native else (0, 0))
-    assert ("round" in ops) is (static and not native)
+    assert ("round" in ops) is emulate  # the int8 grid as float arithmetic only when the profile asks
+    assert art.details["int8_activations"] == (None if not static else "native" if native else
+                                               "emulated" if emulate else "float")
     if not HAVE_RUNTIME:
         pytest.skip("no runtime")
     x = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}
     got, want = backend().runner(art, 1).run(x)["y"], reference(model, x)["y"]
-    if static:  # same grid: at most one output step apart (float summation order can move a rounding)
+    if static and (native or emulate):  # same grid: at most one step apart (summation order can move a rounding)
         assert np.max(np.abs(got - want)) <= 0.02 + 1e-6
         assert np.mean(got != want) < 0.02
+    elif static:  # float activations clamped to the int8 ranges: the QDQ graph without its rounding
+        from edgec.graph.passes import drop_activation_qdq
+
+        unrounded = model.__class__.FromString(model.SerializeToString())
+        assert drop_activation_qdq(unrounded) == 2
+        assert cosine(got, reference(unrounded, x)["y"]) > 0.99999
+        assert np.mean(got != want) > 0.5 and cosine(got, want) > 0.999  # near the int8 result, off its grid
     else:
         assert cosine(got, want) > 0.99999
 

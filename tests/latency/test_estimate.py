@@ -115,9 +115,8 @@ def test_light_model_tables(tmp_path):
     assert e.summary(5)["top_ops"][0]["name"] == rows[0]["name"]
 
 
-def test_qdq_conv_is_costed_as_int8():
-    """A conv between DequantizeLinear nodes (the QDQ form every quantized build uses) runs as an int8 kernel;
-    the weight's DequantizeLinear folds away at load time."""
+def _qdq_conv_model():
+    """x -> Q/DQ -> Conv (int8 weights) -> Q/DQ -> y, 64 channels at 56x56."""
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.integers(-127, 127, (64, 64, 3, 3)).astype(np.int8), "w_q")
     inits = [w, numpy_helper.from_array(np.array(0.02, np.float32), "s"),
@@ -130,7 +129,13 @@ def test_qdq_conv_is_costed_as_int8():
              helper.make_node("DequantizeLinear", ["cq", "s", "z"], ["y"], name="dq_out")]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 56, 56])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 56, 56])], inits)
-    m = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    return onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_qdq_conv_is_costed_as_int8():
+    """A conv between DequantizeLinear nodes (the QDQ form every quantized build uses) runs as an int8 kernel;
+    the weight's DequantizeLinear folds away at load time."""
+    m = _qdq_conv_model()
     prof = load_profile("raspberry-pi-5")
     ops = {o.name: o for o in estimate(m, prof).ops}
     assert ops["conv"].precision == "int8" and ops["dq_w"].fused and ops["dq_w"].ms == 0
@@ -164,6 +169,24 @@ def test_qdq_around_a_float_op_stays_real():
     assert ops["q1"].fused and ops["dq1"].fused  # conv1 -> conv2: both int8
     assert not ops["dq2"].fused and not ops["q3"].fused  # the Erf reads and writes float
     assert ops["q2"].fused and ops["dq3"].fused  # conv2 writes int8; conv3 reads int8
+
+
+def test_fp32_coreml_program_is_off_the_neural_engine_and_float():
+    """CoreML below iOS17 computes int8 activations as fp32 round/clip arithmetic (edgec.lower.coreml.backend
+    compute_precision): the Neural Engine (fp16 only) cannot take that program, and no op is an int8 kernel."""
+    m = _qdq_conv_model()
+    phone = load_profile("iphone-15-pro")
+    fp16 = estimate(m, phone)
+    fp32 = estimate(m, phone, program_precision="fp32")
+    assert fp16.unit == "ane" and fp32.unit == "gpu"
+    assert any("Neural Engine" in n for n in fp32.notes)
+    ops = {o.name: o for o in fp32.ops}
+    assert ops["conv"].precision == "fp32" and ops["dq_w"].fused  # weights still decompress at load
+    assert not ops["dq_x"].fused and ops["dq_x"].ms > 0 and not ops["q_out"].fused
+    assert {o.name: o for o in fp16.ops}["conv"].precision == "int8"
+    # only the ANE choice changes with compute_units: cpu_and_ne falls back to the CPU
+    ne = phone.model_copy(update={"runtime": phone.runtime.model_copy(update={"compute_units": "cpu_and_ne"})})
+    assert estimate(m, ne, program_precision="fp32").unit == "cpu"
 
 
 def test_model_without_value_info_is_inferred():

@@ -83,4 +83,7 @@ def test_build_all_targets_int8_writes_the_table(tmp_path):
         p = a["details"]["quantize"]["predicted_speedup"]
         assert p["profile"] == a["profile"] and p["fp32_ms"] > 0 and p["quantized_ms"] > 0
         assert p["speedup"] == pytest.approx(p["fp32_ms"] / p["quantized_ms"], rel=1e-2)
+        if a["target"] == "ios":  # iOS16 has no int8 activation ops: float activations, an fp16 program
+            assert a["details"]["int8_activations"] == "float" and a["details"]["compute_precision"] == "fp16"
+            assert p["unit"] == "ane", p
     assert report.count("quantize: latency estimate on") == len(built)

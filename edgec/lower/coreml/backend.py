@@ -12,6 +12,7 @@ import onnx
 from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
+from edgec.graph.passes import drop_activation_qdq
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
@@ -37,37 +38,41 @@ def compute_precision(ctx: LowerContext, model: onnx.ModelProto | None = None) -
     """(fp16 | fp32, where that choice came from).
 
     ctx.precision "fp32" only means "the ONNX graph was not quantized", so it does not force FLOAT32 compute:
-    an fp16 request from the quantize stage wins, then the profile's coreml.compute_precision, then fp32 for a
-    graph whose activation Q/DQ this deployment target runs as float arithmetic (see fake_quantizes), then the
-    target's coreml_compute_precision (fp16 for ios).
+    an fp16 request from the quantize stage wins, then the profile's coreml.compute_precision, then fp32 for
+    emulated int8 activations (see int8_activations), then the target's coreml_compute_precision (fp16 for ios).
     """
     if ctx.precision == "fp16":
         return "fp16", "the profile's quantize.mode fp16"
     if ctx.profile.coreml.compute_precision:
         return ctx.profile.coreml.compute_precision, f"profile '{ctx.profile.name}' coreml.compute_precision"
-    if model is not None and fake_quantizes(model, ctx.target.coreml_minimum_deployment_target):
-        return "fp32", (f"int8 activations as float arithmetic on {ctx.target.coreml_minimum_deployment_target} "
+    if model is not None and int8_activations(model, ctx) == "emulated":
+        return "fp32", (f"int8 activations emulated as float arithmetic on {ctx.target.coreml_minimum_deployment_target} "
                         f"keep their rounding only in fp32")
     return ctx.target.coreml_compute_precision, f"target '{ctx.target.name}' coreml_compute_precision"
 
 
-def fake_quantizes(model: onnx.ModelProto, target_name: str) -> bool:
-    """Whether a QuantizeLinear reads a computed tensor (int8 mode, not int8-weights) and the deployment target is
-    below iOS17, so ops/quant.py lowers activation Q/DQ as float round/clip arithmetic.
+def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
+    """How the program runs the graph's activation Q/DQ (int8 mode; int8-weights graphs have none): None without
+    them, "native" on iOS17+ (MIL quantize/dequantize, which the Neural Engine runs as int8 on A17 Pro / M4
+    onwards, in an fp16 program), and below iOS17, which has no int8 activation ops, "float" by default (the
+    Q/DQ pairs are dropped: float activations, 8-bit weights, an fp16 program on the Neural Engine) or
+    "emulated" with the profile's coreml.emulate_int8_activations (ops/quant.py's round/clip arithmetic).
 
-    That arithmetic re-rounds every activation to its int8 grid. In fp16 the value being rounded already carries
-    fp16's error (up to ~0.1 of an int8 step near the top of the range), which moves a few percent of activations
-    to the neighbouring step, layer after layer: on torch mobilenet_v2 (bench/quantize.py, 100 held-out images)
-    CoreML then agreed with ONNX Runtime / TFLite running the same QDQ graph only at min cosine 0.973, top-1 0.47
-    (fp32: 0.995 / 0.89), as far from them as int8 is from the float model. iOS17+ targets get MIL quantize/dequantize instead, which the Neural Engine can
-    run as int8 (A17 Pro / M4 onwards) only in an fp16 program, so they keep the target's precision."""
+    Emulation matches the ORT/TFLite int8 artifacts but needs fp32: in fp16 the value being rounded already
+    carries fp16's error (up to ~0.1 of an int8 step near the top of the range), which moves a few percent of
+    activations to the neighbouring step, layer after layer (torch mobilenet_v2, bench/quantize.py, 100 held-out
+    images: cosine vs ONNX Runtime on the same QDQ graph 0.973, top-1 0.47 in fp16; 0.995 / 0.89 in fp32). An
+    fp32 program cannot use the Neural Engine and its ~20 MIL ops per Q/DQ pair make it slower than the float
+    model, hence not the default."""
     import coremltools as ct
 
-    if deployment_target(target_name) >= ct.target.iOS17:  # the same test ops/quant.py's _native makes
-        return False
     consts = {t.name for t in model.graph.initializer}
     consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
-    return any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node)
+    if not any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node):
+        return None
+    if deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:
+        return "native"  # the same test ops/quant.py's _native makes
+    return "emulated" if ctx.profile.coreml.emulate_int8_activations else "float"
 
 
 def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
@@ -91,12 +96,21 @@ class CoreMLBackend:
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         import coremltools as ct
 
+        target_name = ctx.target.coreml_minimum_deployment_target
+        target = deployment_target(target_name)
+        notes: list[str] = []
+        activations = int8_activations(model, ctx)
+        if activations == "float":
+            model = onnx.ModelProto.FromString(model.SerializeToString())
+            pairs = drop_activation_qdq(model)
+            notes.append(f"int8: {target_name} has no int8 activation ops, so activations stay float ({pairs} Q/DQ "
+                         f"pairs dropped) and the weights 8-bit; its numbers are closer to fp32 than the ORT/TFLite "
+                         f"int8 artifacts. For int8 activations set the target's coreml_minimum_deployment_target "
+                         f"to iOS17 (or the profile's coreml.emulate_int8_activations to match them, at float cost)")
         graph = GraphView(model)
         problems = find_problems(model, graph)
         if problems:
             raise UnsupportedOp(ctx.target.name, problems)
-        target_name = ctx.target.coreml_minimum_deployment_target
-        target = deployment_target(target_name)
         precision, precision_from = compute_precision(ctx, model)
         compression = ctx.profile.coreml.compression
         compress.check(compression, target_name, ctx.profile.name)  # fail before the slow part
@@ -106,7 +120,6 @@ class CoreMLBackend:
         images = features.image_specs(ctx.profile, in_shapes)
         classifier = features.classifier_spec(ctx.profile, out_shapes)
         _check_descriptions(ctx, set(in_shapes) | set(out_shapes))
-        notes: list[str] = []
         ranges = RangeReport()
         if precision == "fp16":
             ranges = find_hot(model, self._probe_feeds(model, ctx))
@@ -195,6 +208,7 @@ class CoreMLBackend:
                 "name_map": name_map.to_json(),
                 "deployment_target": target_name,
                 "compute_precision": precision,
+                "int8_activations": activations,
                 "weight_compression": compression.model_dump() if compression.mode != "none" else None,
                 "float_weight_bytes": float_weight_bytes,
                 "weight_file_bytes": weight_bytes,
