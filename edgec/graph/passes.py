@@ -375,22 +375,55 @@ def _padded(conv: onnx.NodeProto) -> bool:
 
 
 _INT_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
+_NON_NEGATIVE_OPS = {"Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "HardSigmoid"}
+# ops whose output is non-negative when every non-constant input is
+_SIGN_KEEPING_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Reshape", "Flatten",
+                     "Transpose", "Squeeze", "Unsqueeze", "Identity", "Resize", "Upsample", "Split", "Slice",
+                     "Gather", "Tile", "Expand", "DepthToSpace", "SpaceToDepth", "Add", "Mul", "Min", "Max"}
+
+
+def _non_negative(graph: onnx.GraphProto, consts: dict) -> set[str]:
+    """Tensors that cannot be negative, from the ops that produce them (one pass in topological order)."""
+    nonneg = {name for name, t in consts.items() if t.data_type == onnx.TensorProto.FLOAT
+              and np.all(numpy_helper.to_array(t) >= 0)}
+    for n in graph.node:
+        if n.op_type in _NON_NEGATIVE_OPS:
+            ok = True
+        elif n.op_type == "Clip":
+            ok = len(n.input) > 1 and n.input[1] in nonneg and n.input[1] in consts
+        elif n.op_type == "DequantizeLinear":  # zero point at the type's minimum: values from 0 up
+            zp = numpy_helper.to_array(consts[n.input[2]]) if len(n.input) > 2 and n.input[2] in consts else None
+            ok = zp is not None and zp.dtype in (np.int8, np.uint8) and np.all(zp == np.iinfo(zp.dtype).min)
+        elif n.op_type in _SIGN_KEEPING_OPS:
+            data = n.input[1:] if n.op_type in ("Gather",) else n.input  # indices do not carry sign
+            if n.op_type in ("Reshape", "Expand", "Tile", "Slice", "Resize", "Upsample", "Split", "Squeeze",
+                             "Unsqueeze"):
+                data = n.input[:1]  # shapes, sizes, axes
+            ok = all(x in nonneg for x in data if x) if n.op_type != "Max" else any(x in nonneg for x in data)
+        else:
+            ok = False
+        if ok:
+            nonneg.update(o for o in n.output if o)
+    return nonneg
 
 
 @graph_pass("drop_activation_qdq")
 def drop_activation_qdq(model: onnx.ModelProto) -> int:
-    """Activation QuantizeLinear -> DequantizeLinear pairs become a Clip of the float tensor to the int8 range
-    (the quantizer deletes a Relu / Clip(0, 6) the range already implies, so the clamp must stay) without the
-    rounding. Weight DQs (constant input) stay, and so do a Q whose int8 output leaves the graph or feeds
-    anything but a DQ, and per-axis activation scales. Not in the default pipeline: a backend whose runtime has
-    no int8 activations (CoreML below iOS17) runs the graph this way, with float activations and 8-bit weights.
-    Returns the number of pairs replaced."""
+    """Activation QuantizeLinear -> DequantizeLinear pairs become the float tensor, without the rounding. A range
+    that starts at 0 (zero point at the type's minimum) over a tensor that can be negative gets a Clip to it
+    instead: ORT's quantizer deletes the Relu / Clip(0, 6) such a range implies, so that clamp must stay (after a
+    Concat or pool of clamped tensors it would be redundant work). Other ranges' saturation is dropped with the
+    rounding (only out-of-calibration values reach it). Weight DQs (constant input) stay, and so do a Q whose
+    int8 output leaves the graph or feeds anything but a DQ, and per-axis activation scales. Not in the default
+    pipeline: a backend whose runtime has no int8 activations (CoreML below iOS17) runs the graph this way, with
+    float activations and 8-bit weights. Returns the number of pairs replaced."""
     graph = model.graph
     consts = {i.name: i for i in graph.initializer}
     consts.update({o: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute
                    and n.attribute[0].name == "value" for o in n.output})
     outputs = {o.name for o in graph.output}
     uses = _consumers(graph)
+    nonneg = _non_negative(graph, consts)
     pairs = 0
     for q in list(graph.node):
         if q.op_type != "QuantizeLinear" or q.input[0] in consts or q.output[0] in outputs:
@@ -405,16 +438,19 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
         qtype = zp.dtype if zp is not None else np.dtype(np.uint8)
         lo_q, hi_q = _INT_RANGE[helper.np_dtype_to_tensor_dtype(qtype)]
         z = float(zp.reshape(())) if zp is not None else 0.0
-        bounds = [f"{q.output[0]}_float_lo", f"{q.output[0]}_float_hi"]
-        for name, v in zip(bounds, ((lo_q - z) * float(scale.reshape(())), (hi_q - z) * float(scale.reshape(())))):
-            graph.initializer.append(numpy_helper.from_array(np.array(v, np.float32), name))
-        clipped = f"{q.output[0]}_float"
-        graph.node.insert(list(graph.node).index(q),
-                          helper.make_node("Clip", [q.input[0], *bounds], [clipped], name=f"{q.name}_range"))
-        for dq in readers:  # an Identity of the clipped tensor; remove_identity then rewires its readers
+        src = q.input[0]
+        if z == lo_q and src not in nonneg:
+            hi = np.array((hi_q - z) * float(scale.reshape(())), np.float32)
+            bounds = [f"{q.output[0]}_float_lo", f"{q.output[0]}_float_hi"]
+            graph.initializer.extend([numpy_helper.from_array(np.array(0.0, np.float32), bounds[0]),
+                                      numpy_helper.from_array(hi, bounds[1])])
+            src = f"{q.output[0]}_float"
+            graph.node.insert(list(graph.node).index(q),
+                              helper.make_node("Clip", [q.input[0], *bounds], [src], name=f"{q.name}_range"))
+        for dq in readers:  # an Identity of the float tensor; remove_identity then rewires its readers
             dq.op_type, dq.domain = "Identity", ""
             del dq.input[:]
-            dq.input.append(clipped)
+            dq.input.append(src)
             del dq.attribute[:]
         graph.node.remove(q)
         pairs += 1

@@ -338,6 +338,11 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     def act_nbytes(name: str) -> int:  # a float tensor an int8 kernel keeps as int8: one byte per element
         n = _nbytes(types, name)
         return n // _ITEMSIZE.get(types.get(name, (None, 0))[1], 4) if name in int8_tensors else n
+
+    def moved(name: str) -> int:  # bytes a pass over the tensor moves: 8-bit stays 8-bit, float halves in fp16
+        n = _nbytes(types, name) if name in inits else act_nbytes(name)
+        is_float = name not in int8_tensors and types.get(name, (None, 0))[1] == onnx.TensorProto.FLOAT
+        return n // 2 if half and is_float else n
     overhead_ms = (spec.op_overhead_us if unit == "cpu" else spec.accelerator_op_overhead_us) / 1000.0
 
     ops: list[OpEstimate] = []
@@ -355,12 +360,8 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
                                   overhead_ms * spec.view_overhead_factor, "overhead", generic=work.generic))
             continue
         # weights stream from DRAM every inference; activations mostly hit the caches (bandwidth_efficiency)
-        weight_bytes = sum(_nbytes(types, n) if n in inits else act_nbytes(n) for n in node.input if n in weights)
-        act_bytes = sum(act_nbytes(n) for n in node.input if n not in weights)
-        act_bytes += sum(act_nbytes(n) for n in node.output)
-        if half:
-            weight_bytes //= 2 if not int8 else 1
-            act_bytes //= 2 if not int8 else 1
+        weight_bytes = sum(moved(n) for n in node.input if n in weights)
+        act_bytes = sum(moved(n) for n in node.input if n not in weights) + sum(moved(n) for n in node.output)
         is_fused = i in fused or i in qdq_fused
         if is_fused:  # computed in the producer's epilogue, in registers: no pass over memory, no dispatch
             ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,
