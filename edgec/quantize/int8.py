@@ -178,7 +178,9 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(keep)
 
 
-def _add_dequantized(graph, w: np.ndarray, name: str, axis: int, per_channel: bool) -> onnx.NodeProto:
+def symmetric_int8(w: np.ndarray, axis: int = 0, per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 values, float32 scale): symmetric min/max weight quantization, one scale per slice along `axis`
+    (per_channel) or one for the tensor, the scheme ONNX Runtime's quantizer uses for weights."""
     if per_channel:
         others = tuple(a for a in range(w.ndim) if a != axis)
         amax = np.abs(w).max(axis=others) if others else np.abs(w)
@@ -188,7 +190,11 @@ def _add_dequantized(graph, w: np.ndarray, name: str, axis: int, per_channel: bo
     shape = [1] * w.ndim
     if per_channel:
         shape[axis] = -1
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8), scale
+
+
+def _add_dequantized(graph, w: np.ndarray, name: str, axis: int, per_channel: bool) -> onnx.NodeProto:
+    q, scale = symmetric_int8(w, axis, per_channel)
     graph.initializer.extend([
         numpy_helper.from_array(q, f"{name}_quantized"),
         numpy_helper.from_array(scale, f"{name}_scale"),
