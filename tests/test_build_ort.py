@@ -122,3 +122,24 @@ def test_numerics_mismatch_fails_the_build(conv_model_path, tmp_path, cli, monke
     assert "cosine" in r.stderr
     m = _manifest(tmp_path / "o")
     assert m["passed"] is False and m["artifacts"][0]["numerics"]["passed"] is False
+
+
+def test_ort_level_all_for_int8_on_the_cpu_provider(tmp_path):
+    """An int8 graph is saved at level 'all' (NCHWc left out): the CPU provider's NHWC int8 kernels. Float graphs
+    keep the target's 'extended' (level 'all' folds fp16 weights back to fp32), and so does int8 for a profile
+    whose runtime hands nodes to NNAPI or CoreML (they cannot take those kernels)."""
+    from edgec.artifact import LowerContext
+    from edgec.config.loader import load_profile, load_target
+    from edgec.lower.ort.backend import optimization_level
+
+    target, pi = load_target("ort-mobile"), load_profile("raspberry-pi-5")
+
+    def level(profile, precision):
+        return optimization_level(LowerContext(target=target, profile=profile, model_name="m", staging_dir=tmp_path,
+                                               precision=precision))
+
+    assert level(pi, "int8")[0] == "all"
+    assert level(pi, "fp32") == ("extended", "") and level(pi, "fp16") == ("extended", "")
+    nnapi = pi.model_copy(update={"runtime": pi.runtime.model_copy(update={"delegate": "nnapi"})})
+    got, note = level(nnapi, "int8")
+    assert got == "extended" and "nnapi" in note

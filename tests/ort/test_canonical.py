@@ -15,20 +15,20 @@ from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import InferenceS
 TRIES = 10
 
 
-def _raw_ort(model, tmp_path, monkeypatch, style="fixed", i=0):
+def _raw_ort(model, tmp_path, monkeypatch, style="fixed", i=0, level="extended"):
     """What ONNX Runtime itself writes (edgec's converter with the canonical rewrite switched off)."""
     monkeypatch.setattr(convert, "canonicalize_ort", lambda data: data)
     path = tmp_path / f"raw{i}.ort"
-    convert.to_ort_format(model, path, "extended", style, "ort-mobile")
+    convert.to_ort_format(model, path, level, style, "ort-mobile")
     monkeypatch.undo()
     return path.read_bytes()
 
 
-def _two_different_raw(model, tmp_path, monkeypatch, style="fixed"):
+def _two_different_raw(model, tmp_path, monkeypatch, style="fixed", level="extended"):
     """Convert until two raw outputs differ in bytes: proves there is something to canonicalise."""
-    raws = [_raw_ort(model, tmp_path, monkeypatch, style, 0)]
+    raws = [_raw_ort(model, tmp_path, monkeypatch, style, 0, level)]
     for i in range(1, TRIES):
-        raws.append(_raw_ort(model, tmp_path, monkeypatch, style, i))
+        raws.append(_raw_ort(model, tmp_path, monkeypatch, style, i, level))
         if raws[-1] != raws[0]:
             return raws
     pytest.fail(f"{TRIES} raw ORT conversions were all byte-identical: the canonicalisation test proves nothing")
@@ -74,10 +74,11 @@ def _check(raws, feeds_list):
     return canon[0]
 
 
-@pytest.mark.parametrize("name,style", [("squeezenet", "fixed"), ("shufflenet", "fixed"), ("squeezenet", "runtime")])
-def test_light_model_conversions_become_byte_identical(name, style, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name,style,level", [("squeezenet", "fixed", "extended"), ("shufflenet", "fixed", "all"),
+                                              ("squeezenet", "runtime", "extended")])
+def test_light_model_conversions_become_byte_identical(name, style, level, tmp_path, monkeypatch):
     model = onnx.load(str(samples.randomized(name)))
-    raws = _two_different_raw(model, tmp_path, monkeypatch, style)
+    raws = _two_different_raw(model, tmp_path, monkeypatch, style, level)
     canon = _check(raws, [_image_feeds(model, 0), _image_feeds(model, 1)])
     # the rewrite only touches the front: the Model (all initializers) is kept byte for byte at the back
     tail = len(raws[0]) // 2
@@ -159,6 +160,34 @@ def test_edgec_conversion_is_deterministic(tmp_path):
         convert.to_ort_format(model, tmp_path / f"{i}.ort", "extended", "fixed", "ort-mobile")
         outs.append((tmp_path / f"{i}.ort").read_bytes())
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_int8_at_level_all_gets_nhwc_kernels_and_stays_canonical(tmp_path, monkeypatch):
+    """Level 'all' (the ort-mobile target's, NCHWc left out) turns QLinearConv/MaxPool into the CPU provider's
+    NHWC kernels; those files canonicalise too, and compute what the QDQ model means."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from edgec.quantize.int8 import to_qdq_opset
+
+    model = to_qdq_opset(onnx.load(str(samples.randomized("squeezenet"))))  # per-channel DQ needs opset >= 13
+    feeds = [_image_feeds(model, s) for s in range(3)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(feeds[:2])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    onnx.save(model, str(tmp_path / "f.onnx"))
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    qdq = onnx.load(str(tmp_path / "q.onnx"))
+    raws = _two_different_raw(qdq, tmp_path, monkeypatch, "fixed", "all")
+    canon = _check(raws, feeds[2:])
+    assert b"NhwcMaxPool" in canon
+    ref = _run(qdq.SerializeToString(), feeds[2])[0]
+    assert np.abs(_run(canon, feeds[2])[0] - ref).max() <= 0.02 * np.abs(ref).max()
 
 
 def test_not_an_ort_model_is_an_error():
