@@ -43,6 +43,35 @@ def _rename_input(graph: onnx.GraphProto, old: str, new: str) -> None:
                 node.input[i] = new
 
 
+def _conv_bias(conv: onnx.NodeProto, inits: dict, channels: int) -> np.ndarray:
+    """The conv's bias as float64, zeros when it has none."""
+    if len(conv.input) > 2 and conv.input[2]:
+        return numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64)
+    return np.zeros(channels)
+
+
+def _bias_writable(conv: onnx.NodeProto, inits: dict, uses: dict) -> bool:
+    """No bias, or a constant one only this conv reads: a fold may rewrite it."""
+    if len(conv.input) <= 2 or not conv.input[2]:
+        return True
+    return conv.input[2] in inits and len(uses.get(conv.input[2], [])) == 1
+
+
+def _store_conv_bias(graph: onnx.GraphProto, inits: dict, conv: onnx.NodeProto, b: np.ndarray, dtype) -> None:
+    """Write `b` as the conv's bias: over its own bias initializer (the caller checked nothing else reads it), or
+    as a new one."""
+    if len(conv.input) > 2 and conv.input[2]:
+        inits[conv.input[2]].CopyFrom(numpy_helper.from_array(b.astype(dtype), conv.input[2]))
+        return
+    name = f"{conv.output[0]}__folded_bias"
+    graph.initializer.append(numpy_helper.from_array(b.astype(dtype), name))
+    inits[name] = graph.initializer[-1]
+    if len(conv.input) > 2:
+        conv.input[2] = name
+    else:
+        conv.input.append(name)
+
+
 @graph_pass("remove_identity")
 def remove_identity(model: onnx.ModelProto) -> int:
     """Drop Identity and inference-mode Dropout; consumers read the input directly."""
@@ -120,11 +149,7 @@ def fold_batchnorm_into_conv(model: onnx.ModelProto) -> int:
         eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
         scale, bias, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in bn.input[1:5])
         w = numpy_helper.to_array(inits[conv.input[1]])
-        b = (
-            numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64)
-            if len(conv.input) > 2 and conv.input[2]
-            else np.zeros(w.shape[0])
-        )
+        b = _conv_bias(conv, inits, w.shape[0])
         factor = scale / np.sqrt(var + eps)
         new_w = (w.astype(np.float64) * factor.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
         new_b = ((b - mean) * factor + bias).astype(w.dtype)
@@ -270,23 +295,16 @@ def fold_affine_into_conv(model: onnx.ModelProto) -> int:
             per = _per_channel(c, w.shape[0], w.ndim)
             if per is None:
                 continue
-            has_bias = len(conv.input) > 2 and bool(conv.input[2])
-            if has_bias and (conv.input[2] not in inits or len(uses.get(conv.input[2], [])) != 1):
+            if not _bias_writable(conv, inits, uses):
                 continue
-            b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else np.zeros(w.shape[0])
+            b = _conv_bias(conv, inits, w.shape[0])
             if op.op_type == "Mul":
                 w = (w.astype(np.float64) * per.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
                 b = b * per
                 inits[conv.input[1]].CopyFrom(numpy_helper.from_array(w, conv.input[1]))
             else:
                 b = b + per
-            b_name = conv.input[2] if has_bias else f"{conv.output[0]}__folded_bias"
-            if has_bias:
-                inits[b_name].CopyFrom(numpy_helper.from_array(b.astype(w.dtype), b_name))
-            else:
-                graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), b_name))
-                inits[b_name] = graph.initializer[-1]
-                conv.input.append(b_name)
+            _store_conv_bias(graph, inits, conv, b, w.dtype)
             conv.output[0] = op.output[0]
             producers[op.output[0]] = conv
             graph.node.remove(op)
@@ -324,11 +342,11 @@ def _fold_input_affine(model: onnx.ModelProto) -> int:
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     outputs = {o.name for o in graph.output}
+    uses = _consumers(graph)  # kept current below: a fold only moves the convs from op's output to x
     folded = 0
     for op in list(graph.node):
         if op.op_type not in ("Add", "Mul") or len(op.input) != 2 or op.output[0] in outputs:
             continue
-        uses = _consumers(graph)
         readers = uses.get(op.output[0], [])
         consts = [i for i in op.input if i in inits]
         if len(consts) != 1 or not readers:
@@ -340,31 +358,23 @@ def _fold_input_affine(model: onnx.ModelProto) -> int:
             continue
         if op.op_type == "Add" and any(_padded(r) for r in readers):
             continue
+        if not all(_bias_writable(conv, inits, uses) for conv in readers):
+            continue
         for conv in readers:
-            w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
-            has_bias = len(conv.input) > 2 and bool(conv.input[2])
-            if has_bias and (conv.input[2] not in inits or len(uses.get(conv.input[2], [])) != 1):
-                break
-        else:
-            for conv in readers:
-                w = numpy_helper.to_array(inits[conv.input[1]])
-                has_bias = len(conv.input) > 2 and bool(conv.input[2])
-                b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias \
-                    else np.zeros(w.shape[0])
-                if op.op_type == "Mul":
-                    inits[conv.input[1]].CopyFrom(numpy_helper.from_array((w * value).astype(w.dtype), conv.input[1]))
-                else:
-                    b = b + value * w.astype(np.float64).reshape(w.shape[0], -1).sum(axis=1)
-                    b_name = conv.input[2] if has_bias else f"{conv.output[0]}__folded_bias"
-                    if has_bias:
-                        inits[b_name].CopyFrom(numpy_helper.from_array(b.astype(w.dtype), b_name))
-                    else:
-                        graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), b_name))
-                        inits[b_name] = graph.initializer[-1]
-                        conv.input.append(b_name)
-                conv.input[0] = x
-            graph.node.remove(op)
-            folded += 1
+            w = numpy_helper.to_array(inits[conv.input[1]])
+            if op.op_type == "Mul":
+                inits[conv.input[1]].CopyFrom(numpy_helper.from_array((w * value).astype(w.dtype), conv.input[1]))
+            else:
+                b = _conv_bias(conv, inits, w.shape[0])
+                b = b + value * w.astype(np.float64).reshape(w.shape[0], -1).sum(axis=1)
+                _store_conv_bias(graph, inits, conv, b, w.dtype)
+            conv.input[0] = x
+        for name in op.input:
+            uses[name] = [n for n in uses.get(name, []) if n is not op]
+        uses[x] += readers
+        del uses[op.output[0]]
+        graph.node.remove(op)
+        folded += 1
     return folded
 
 
@@ -376,30 +386,37 @@ def _padded(conv: onnx.NodeProto) -> bool:
 
 _INT_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
 _NON_NEGATIVE_OPS = {"Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "HardSigmoid"}
-# ops whose output is non-negative when every non-constant input is
-_SIGN_KEEPING_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Reshape", "Flatten",
+# ops whose output keeps the sign of their first input (the others are shapes, sizes, axes, indices)
+_SIGN_OF_DATA_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Reshape", "Flatten",
                      "Transpose", "Squeeze", "Unsqueeze", "Identity", "Resize", "Upsample", "Split", "Slice",
-                     "Gather", "Tile", "Expand", "DepthToSpace", "SpaceToDepth", "Add", "Mul", "Min", "Max"}
+                     "Gather", "Tile", "Expand", "DepthToSpace", "SpaceToDepth"}
+_SIGN_OF_ALL_OPS = {"Concat", "Add", "Mul", "Min"}  # non-negative when every input is (Max: when any is)
 
 
 def _non_negative(graph: onnx.GraphProto, consts: dict) -> set[str]:
     """Tensors that cannot be negative, from the ops that produce them (one pass in topological order)."""
-    nonneg = {name for name, t in consts.items() if t.data_type == onnx.TensorProto.FLOAT
-              and np.all(numpy_helper.to_array(t) >= 0)}
+    nonneg: set[str] = set()
+
+    def known(name: str) -> bool:  # a constant is read only when an op's sign depends on it
+        if name in consts and name not in nonneg and consts[name].data_type == onnx.TensorProto.FLOAT \
+                and np.all(numpy_helper.to_array(consts[name]) >= 0):
+            nonneg.add(name)
+        return name in nonneg
+
     for n in graph.node:
         if n.op_type in _NON_NEGATIVE_OPS:
             ok = True
         elif n.op_type == "Clip":
-            ok = len(n.input) > 1 and n.input[1] in nonneg and n.input[1] in consts
+            ok = len(n.input) > 1 and n.input[1] in consts and known(n.input[1])
         elif n.op_type == "DequantizeLinear":  # zero point at the type's minimum: values from 0 up
             zp = numpy_helper.to_array(consts[n.input[2]]) if len(n.input) > 2 and n.input[2] in consts else None
             ok = zp is not None and zp.dtype in (np.int8, np.uint8) and np.all(zp == np.iinfo(zp.dtype).min)
-        elif n.op_type in _SIGN_KEEPING_OPS:
-            data = n.input[1:] if n.op_type in ("Gather",) else n.input  # indices do not carry sign
-            if n.op_type in ("Reshape", "Expand", "Tile", "Slice", "Resize", "Upsample", "Split", "Squeeze",
-                             "Unsqueeze"):
-                data = n.input[:1]  # shapes, sizes, axes
-            ok = all(x in nonneg for x in data if x) if n.op_type != "Max" else any(x in nonneg for x in data)
+        elif n.op_type in _SIGN_OF_DATA_OPS:
+            ok = known(n.input[0])
+        elif n.op_type in _SIGN_OF_ALL_OPS:
+            ok = all(known(x) for x in n.input if x)
+        elif n.op_type == "Max":
+            ok = any(known(x) for x in n.input if x)
         else:
             ok = False
         if ok:

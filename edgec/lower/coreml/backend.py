@@ -46,8 +46,8 @@ def compute_precision(ctx: LowerContext, model: onnx.ModelProto | None = None) -
     if ctx.profile.coreml.compute_precision:
         return ctx.profile.coreml.compute_precision, f"profile '{ctx.profile.name}' coreml.compute_precision"
     if model is not None and int8_activations(model, ctx) == "emulated":
-        return "fp32", (f"int8 activations emulated as float arithmetic on {ctx.target.coreml_minimum_deployment_target} "
-                        f"keep their rounding only in fp32")
+        return "fp32", (f"int8 activations emulated as float arithmetic on "
+                        f"{ctx.target.coreml_minimum_deployment_target} keep their rounding only in fp32")
     return ctx.target.coreml_compute_precision, f"target '{ctx.target.name}' coreml_compute_precision"
 
 
