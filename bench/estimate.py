@@ -26,7 +26,7 @@ from edgec.validate import hostcal  # noqa: E402
 from edgec.validate.estimate import estimate  # noqa: E402
 from edgec.validate.inputs import input_specs, random_inputs  # noqa: E402
 from edgec.validate.latency import time_runs  # noqa: E402
-from edgec.validate.runners.host_ort import OrtRunner  # noqa: E402
+from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 
 LIGHT = ["squeezenet", "shufflenet", "inception_v1", "inception_v2", "densenet121", "resnet50"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from edgec import api, samples
 from edgec.validate.inputs import input_specs, random_inputs
 from edgec.validate.latency import summarize, time_runs
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 import onnx
 
 

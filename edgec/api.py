@@ -34,7 +34,7 @@ from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
 from edgec.validate.inputs import input_specs, random_inputs
 from edgec.validate.numerics import compare, thresholds
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 
 @dataclass

@@ -16,7 +16,7 @@ from edgec.config.models import NumericsSpec
 from edgec.quantize.outputs import output_accuracy, output_kinds
 from edgec.quantize.stage import QuantResult
 from edgec.validate.numerics import thresholds
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 OUTPUTS_KEY = "artifact_outputs"  # reference_cache[OUTPUTS_KEY][target]: that artifact's held-out outputs
 KINDS_KEY = "output_kinds"  # reference_cache[KINDS_KEY]: output_kinds() of the model, for the cross-target table

@@ -32,7 +32,7 @@ def _vi(name, dtype, shape):
 
 
 def _session(model: bytes, threads: int):
-    from edgec.validate.runners.host_ort import OrtRunner
+    from edgec.runtimes.host_ort import OrtRunner
 
     return OrtRunner(model, threads=threads, level="all")
 

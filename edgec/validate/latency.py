@@ -176,7 +176,7 @@ def _emulate(runner, model, profile, precision: str, feeds: dict, threads: int):
 
 
 def _device(artifact, profile, feeds: dict) -> LatencyResult:
-    from edgec.validate.runners.device import device_for
+    from edgec.validate.devices.device import device_for
 
     spec = profile.validate_.latency
     dev = device_for(spec.device, artifact.format)

@@ -6,7 +6,7 @@ import sys
 
 
 def test_import_through_edgec_is_quiet():
-    code = ("import edgec.lower.coreml.backend, edgec.validate.runners.mil_interp;"
+    code = ("import edgec.lower.coreml.backend, edgec.runtimes.mil_interp;"
             "from edgec.lower.coreml._ct import coremltools; ct = coremltools(); import coremltools.models")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

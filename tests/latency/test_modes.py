@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.artifact import Artifact
 from edgec.config.loader import load_profile
 from edgec.validate import latency as lat
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 
 @pytest.fixture(scope="module")

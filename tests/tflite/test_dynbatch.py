@@ -13,7 +13,7 @@ from onnx import helper, numpy_helper
 from edgec.graph.prepare import prepare
 from edgec.lower.tflite.convert import convert
 from edgec.samples import randomized
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 from tests.tflite.helpers import cosine
 
 BATCHES = (1, 3, 8)

@@ -13,7 +13,7 @@ from ai_edge_litert import schema_py_generated as S
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.lower.tflite.convert import convert
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 
 RNG = np.random.default_rng(7)
 
@@ -287,7 +287,7 @@ def test_int8_head_ops():
 
 
 def test_int8_output_is_deterministic_and_xnnpack_takes_it():
-    from edgec.validate.runners.host_litert import xnnpack_coverage
+    from edgec.runtimes.host_litert import xnnpack_coverage
 
     model = qdq(conv_net())
     a, b = convert(model).data, convert(onnx.ModelProto.FromString(model.SerializeToString())).data

@@ -220,7 +220,7 @@ class CoreMLBackend:
         )
 
     def runner(self, artifact: Artifact, threads: int):
-        from edgec.lower.coreml.runner import CoreMLRunner, name_map_of
+        from edgec.runtimes.coreml import CoreMLRunner, name_map_of
 
         raw = artifact.details.get("name_map")
         name_map = NameMap.from_json(raw) if raw else name_map_of(artifact.path)

@@ -9,7 +9,7 @@ from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
-from edgec.validate.runners.host_litert import LiteRTRunner, xnnpack_coverage
+from edgec.runtimes.host_litert import LiteRTRunner, xnnpack_coverage
 
 
 class TFLiteBackend:

@@ -13,7 +13,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgec.errors import LoweringError, ShapeError
-from edgec.validate.runners.native_log import drop_native_lines
+from edgec.runtimes.native_log import drop_native_lines
 
 _STARTUP_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
 

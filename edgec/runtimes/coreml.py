@@ -44,7 +44,7 @@ class _MacPredict:
 
 def _interpreter(path: Path):
     try:
-        from edgec.validate.runners.mil_interp import MilInterpreterRunner
+        from edgec.runtimes.mil_interp import MilInterpreterRunner
     except ImportError as e:
         raise LoweringError(
             f"CoreML cannot run on this machine ({sys.platform}) and the MIL interpreter is not available ({e}); "

@@ -31,18 +31,18 @@ def device_for(uri: str | None, fmt: str):
         raise UsageError("Latency mode 'device' needs a device: `--device ssh://user@host[:port]`, "
                          "`--device adb:SERIAL` or `--device coreml`, or `validate: {latency: {device: ...}}`.")
     if uri.startswith("ssh://"):
-        from edgec.validate.runners.ssh import SshDevice
+        from edgec.validate.devices.ssh import SshDevice
 
         return SshDevice.from_uri(uri)
     if uri.startswith("adb:"):
-        from edgec.validate.runners.adb import AdbDevice
+        from edgec.validate.devices.adb import AdbDevice
 
         if fmt != "tflite":
             raise UsageError(f"--device {uri}: adb runs LiteRT's benchmark_model, which takes .tflite artifacts, "
                              f"not '{fmt}'. Use the android target.")
         return AdbDevice.from_uri(uri)
     if uri in ("coreml", "mac", "coreml:local"):
-        from edgec.validate.runners.coreml_mac import CoreMLMacDevice
+        from edgec.validate.devices.coreml_mac import CoreMLMacDevice
 
         if fmt != "coreml":
             raise UsageError(f"--device {uri} runs CoreML packages, not '{fmt}' artifacts.")
