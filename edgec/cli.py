@@ -281,29 +281,31 @@ def profiles(
 
 @profiles_app.command("detect")
 def profiles_detect(
-    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the host profile YAML (default: ~/.config/edgec/host.yaml, which emulate mode reads)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the host profile YAML to this file (a profile you can pass with --profile or validate.latency.host_profile)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads to measure with (default: all cores)."),
+    force: bool = typer.Option(False, "--force", help="Measure again even if this machine's calibration is cached."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) and
-    write a `host` profile; emulate mode scales host timings to devices relative to it."""
+    """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) into the
+    calibration cache, keyed by CPU fingerprint; builds measure it themselves on first use, this re-measures."""
     from edgec.config.loader import load_profile
-    from edgec.validate.hostcal import detect, to_yaml, user_host_profile
+    from edgec.validate.hostcache import calibrated
 
     def body() -> int:
         import os
+        import shutil
 
         with err.status("measuring this machine...", spinner="dots") if err.is_terminal else _null():
-            data = detect(threads)
-        target = out_file or user_host_profile()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(to_yaml(data))
-        load_profile(str(target))  # what we wrote must load as a profile
-        hw = data["hardware"]
-        out.print(f"host profile written to {target}: {hw['cpu']['cores']} cores, "
-                  f"{hw['cpu']['peak_gflops_fp32']} GFLOP/s fp32, {hw['cpu']['peak_gops_int8']} GOP/s int8, "
-                  f"{hw['memory_bandwidth_gbps']} GB/s (load average {os.getloadavg()[0]:.2f} while measuring)",
-                  highlight=False, soft_wrap=True)
+            entry = calibrated(force=force, threads=threads)
+        profile = load_profile(str(entry.profile_path))  # what we cached must load as a profile
+        if out_file:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(entry.profile_path, out_file)
+        hw = profile.hardware
+        load = f" (load average {os.getloadavg()[0]:.2f} while measuring)" if entry.fresh else ""
+        out.print(f"host profile {entry.profile_path}{f' (copied to {out_file})' if out_file else ''}: "
+                  f"{hw.cpu.cores} cores, {hw.cpu.peak_gflops_fp32} GFLOP/s fp32, {hw.cpu.peak_gops_int8} GOP/s int8, "
+                  f"{hw.memory_bandwidth_gbps} GB/s; {entry.describe()}{load}", highlight=False, soft_wrap=True)
         return 0
 
     _run(body, debug)

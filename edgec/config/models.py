@@ -82,6 +82,9 @@ class Hardware(Strict):
     memory_gb: float | None = None
     accelerators: dict[str, AcceleratorSpec] = {}
     estimate: EstimateSpec = EstimateSpec()
+    # "this machine": the numbers are measured on first use and cached per CPU fingerprint (validate/hostcache);
+    # the ones written in the YAML are only the fallback
+    calibrated: bool = False
 
 
 class RuntimeSettings(Strict):

@@ -27,7 +27,7 @@ def _latency_cell(a: ArtifactResult) -> str:
         return "off"
     if lat.median_ms is None:
         return f"{lat.mode}: {lat.message or 'n/a'}"
-    budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else ""
+    budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else " / no budget set"
     mark = "" if lat.passed is None else (" pass" if lat.passed else " FAIL")
     noisy = " (noisy)" if lat.noisy else ""
     if lat.mode == "estimate":  # one number, no distribution

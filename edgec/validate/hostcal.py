@@ -201,3 +201,30 @@ def user_host_profile() -> Path:
     """Where `edgec profiles detect` writes by default and where emulate mode looks first."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "edgec" / "host.yaml"
+
+
+class ReferenceKernel:
+    """A fixed ~1 ms MatMul in ONNX Runtime, timed between an artifact's runs: how much slower it runs than
+    when the machine was idle is how much the machine's load slows everything else at that moment."""
+
+    N = 384
+
+    def __init__(self, threads: int):
+        rng = np.random.default_rng(0)
+        b = numpy_helper.from_array(rng.standard_normal((self.N, self.N)).astype(np.float32), "b")
+        model = _model([helper.make_node("MatMul", ["a", "b"], ["y"])], [_vi("a", TensorProto.FLOAT, [self.N] * 2)],
+                       [_vi("y", TensorProto.FLOAT, [self.N] * 2)], [b])
+        self._runner = _session(model, threads)
+        self._feeds = {"a": rng.standard_normal((self.N, self.N)).astype(np.float32)}
+        for _ in range(3):
+            self._runner.run(self._feeds)
+
+    def time_ms(self, repeats: int = 3) -> float:
+        """Best of a few back-to-back runs: one number per sample point, robust to a single interruption."""
+        return min(time_runs(lambda: self._runner.run(self._feeds), repeats, warmup=0))
+
+
+def reference_ms(threads: int, rounds: int = 30) -> float:
+    """The reference kernel's time on this machine at its least loaded: the best of `rounds` samples."""
+    kernel = ReferenceKernel(threads)
+    return min(kernel.time_ms() for _ in range(rounds))

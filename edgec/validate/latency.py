@@ -116,7 +116,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
             artifact.extra_files.append(table)
         result.details["table"] = table.name
     if notes:
-        result.details["notes"] = notes
+        result.details["notes"] = notes + result.details.get("notes", [])
     if result.passed is False and est is not None:
         slow = ", ".join(f"{o.name} ({o.op_type}) {o.ms:.2f} ms" for o in est.top(3))
         result.message += f"; slowest ops (estimate on {profile.name}): {slow}"
@@ -128,7 +128,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
 def _estimate(model, profile, precision: str, threads: int | None = None):
     from edgec.validate.estimate import estimate
 
-    return estimate(model, profile, precision=precision, threads=threads)
+    return estimate(model, for_this_machine(profile), precision=precision, threads=threads)
 
 
 def _estimate_built(model, profile, artifact):
@@ -136,42 +136,127 @@ def _estimate_built(model, profile, artifact):
     from edgec.validate.estimate import as_built, estimate
 
     model, program = as_built(model, artifact)
-    return estimate(model, profile, precision=artifact.precision, program_precision=program)
+    return estimate(model, for_this_machine(profile), precision=artifact.precision, program_precision=program)
+
+
+def for_this_machine(profile):
+    """A profile whose hardware is 'this machine' (hardware.calibrated) with the calibrated numbers in place of
+    the YAML's fallback ones."""
+    if not profile.hardware.calibrated:
+        return profile
+    host, _ = host_profile(profile.validate_.latency)
+    hardware = host.hardware.model_copy(update={"calibrated": False})
+    return profile.model_copy(update={"hardware": hardware})
 
 
 
 def host_profile(spec=None):
-    """The profile describing this machine: validate.latency.host_profile, $EDGEC_HOST_PROFILE, the file
-    `edgec profiles detect` wrote, else the built-in 'host'."""
+    """The profile describing this machine and where it came from: validate.latency.host_profile,
+    $EDGEC_HOST_PROFILE, the file `edgec profiles detect` wrote, else this machine's cached calibration
+    (measured now on first use). Returns (profile, source)."""
     from edgec.config.loader import load_profile
     from edgec.validate.hostcal import user_host_profile
 
     for cand in (getattr(spec, "host_profile", None), os.environ.get("EDGEC_HOST_PROFILE")):
         if cand:
-            return load_profile(cand)
+            return load_profile(cand), f"given: {cand}"
     user = user_host_profile()
-    return load_profile(str(user) if user.exists() else "host")
+    if user.exists():
+        return load_profile(str(user)), f"written by `edgec profiles detect` to {user}"
+    entry = calibrated_host()
+    return load_profile(str(entry.profile_path)), entry.describe()
+
+
+def calibrated_host():
+    from edgec.validate.hostcache import calibrated
+
+    return calibrated()
+
+
+def measure_under_load(runner, feeds: dict, runs: int, warmup: int, threads: int, max_seconds: float | None = None):
+    """Host timing with the machine's load taken out: a fixed reference kernel runs before and after each of the
+    artifact's runs; each run's time is divided by how much slower the reference ran than on the idle machine
+    (its calibrated time). Returns (normalized LatencyResult, load details)."""
+    from edgec.validate.hostcal import ReferenceKernel
+
+    idle = calibrated_host().reference_ms
+    idle_ms = idle.get(str(threads)) or min(idle.values())
+    kernel = ReferenceKernel(threads)
+    for _ in range(warmup):
+        runner.run(feeds)
+    raw, factors = [], []
+    start = time.perf_counter()
+    for _ in range(runs):
+        before = kernel.time_ms()
+        t0 = time.perf_counter()
+        runner.run(feeds)
+        raw.append((time.perf_counter() - t0) * 1000.0)
+        factors.append((before + kernel.time_ms()) / 2 / idle_ms)
+        if max_seconds is not None and len(raw) >= 3 and time.perf_counter() - start > max_seconds:
+            break
+    normalized = [t / f for t, f in zip(raw, factors)]
+    f = np.asarray(factors)
+    load = {"raw_median_ms": round(float(np.median(raw)), 4), "load_factor": round(float(np.median(f)), 3),
+            "load_factor_p10_p90": [round(float(np.percentile(f, 10)), 3), round(float(np.percentile(f, 90)), 3)],
+            "reference_idle_ms": idle_ms}
+    # the reference itself moved a lot during the runs: the correction is rough, say so
+    load["reference_moved"] = bool(np.percentile(f, 90) > 1.5 * np.percentile(f, 10))
+    return summarize(normalized, "host", threads, None, "median", runner.name), load
+
+
+def _host_fp32_runner(model, threads: int):
+    """ONNX Runtime on the float form of a QDQ graph (activations float, 8-bit weights dequantized once)."""
+    import copy
+
+    from edgec.graph.passes import drop_activation_qdq
+    from edgec.runtimes.host_ort import OrtRunner
+
+    floated = copy.deepcopy(model)
+    drop_activation_qdq(floated)
+    return OrtRunner(floated.SerializeToString(), threads=threads, level="all")
 
 
 def _emulate(runner, model, profile, precision: str, feeds: dict, threads: int):
+    """host measured (load taken out) x (device estimate / host estimate), with the calibrated host profile.
+
+    int8 on an x86 host: neither runtime's x86 int8 kernels are the ARM ones a device runs (LiteRT's x86 int8 is
+    slower than its fp32), so the host's fp32 time of the same graph is scaled by device int8 / host fp32."""
+    import platform
+
     spec = profile.validate_.latency
-    host = host_profile(spec)
-    measured = measure_host(runner, feeds, spec.runs, spec.warmup, threads, None, spec.budget_on, spec.time_budget_s)
-    est_host = _estimate(model, host, precision, threads=threads)
+    host, source = host_profile(spec)
+    via_fp32 = precision == "int8" and platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    timed = _host_fp32_runner(model, threads) if via_fp32 else runner
+    measured, load = measure_under_load(timed, feeds, spec.runs, spec.warmup, threads, spec.time_budget_s)
+    est_host = _estimate(model, host, "fp32" if via_fp32 else precision, threads=threads)
     est_dev = _estimate(model, profile, precision)
     scale = est_dev.total_ms / est_host.total_ms if est_host.total_ms > 0 else 1.0
     result = _result("emulate", measured.median_ms * scale, measured.p90_ms * scale, measured.min_ms * scale,
                      measured.runs, est_dev.threads, spec.budget_ms, spec.budget_on, runner.name)
-    result.spread, result.noisy = measured.spread, measured.noisy
+    result.spread, result.noisy = measured.spread, measured.noisy or load["reference_moved"]
+    what = f"{timed.name} on the fp32 form of this int8 graph" if via_fp32 else timed.name
+    agree = result.median_ms / est_dev.total_ms if est_dev.total_ms > 0 else 1.0
     result.details.update({
         "host_median_ms": measured.median_ms, "host_p90_ms": measured.p90_ms, "host_min_ms": measured.min_ms,
-        "host_threads": threads, "host_profile": host.name, "scale": round(scale, 4),
-        "host_estimate_ms": round(est_host.total_ms, 4), "device_estimate_ms": round(est_dev.total_ms, 4),
-        "device_compute_share": round(est_dev.compute_share, 4),
-        "method": (f"{runner.name} on this machine ({threads} threads): median {measured.median_ms:.2f} ms, x "
-                   f"{scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, "
-                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name} ({est_host.total_ms:.2f} ms)"),
+        "host_threads": threads, "host_profile": host.name, "host_profile_source": source,
+        "scale": round(scale, 4), "host_estimate_ms": round(est_host.total_ms, 4),
+        "device_estimate_ms": round(est_dev.total_ms, 4), "device_compute_share": round(est_dev.compute_share, 4),
+        "emulate_vs_estimate": round(agree, 3), "load": load, "host_int8_via_fp32": via_fp32,
+        "method": (f"{what} here ({threads} threads): median {measured.median_ms:.2f} ms with the machine's load "
+                   f"taken out (raw {load['raw_median_ms']:.2f} ms, reference kernel x{load['load_factor']:.2f} "
+                   f"its idle time), x {scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, "
+                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name} "
+                   f"({est_host.total_ms:.2f} ms); host profile {source}"),
     })
+    notes = []
+    if via_fp32:
+        notes.append("int8 on an x86 host: x86 int8 kernels do not predict ARM ones, so the host's fp32 time of "
+                     "the same graph was scaled by the device's int8 estimate over the host's fp32 estimate")
+    if not 1 / 1.3 <= agree <= 1.3:
+        notes.append(f"emulate and the roofline estimate disagree by {agree:.2f}x (> 30%): one of the host "
+                     f"or device numbers is off for this model")
+    if notes:
+        result.details["notes"] = notes
     return result, est_dev
 
 

@@ -105,3 +105,102 @@ def test_summary_flags_noise_and_budget_on_p90():
     assert r.noisy and r.passed is False and "p90 latency" in r.message
     r = lat.summarize([10.0] * 10, "host", 1, 20, "median", "rt")
     assert not r.noisy and r.passed is True
+
+
+class _Clock:
+    """A machine whose load comes and goes between runs: while it is loaded, the artifact and the reference
+    kernel both run 3x slower."""
+
+    name = "fake runtime"
+
+    def __init__(self, monkeypatch, artifact_ms: float, idle_ref_ms: float):
+        from edgec.validate import hostcal, hostcache
+
+        self.load, self.artifact_ms, self.calls = 1.0, artifact_ms, 0
+        clock = self
+
+        class Kernel:  # timed once before and once after each run: the load changes every second call
+            def __init__(self, threads):
+                pass
+
+            def time_ms(self, repeats=3):
+                clock.load = 3.0 if (clock.calls // 2) % 2 else 1.0
+                clock.calls += 1
+                return idle_ref_ms * clock.load
+
+        monkeypatch.setattr(hostcal, "ReferenceKernel", Kernel)
+        entry = hostcache.HostEntry(None, {}, "now", {"1": idle_ref_ms})
+        monkeypatch.setattr(lat, "calibrated_host", lambda: entry)
+
+    def run(self, feeds):
+        time.sleep(self.artifact_ms * self.load / 1000)
+
+
+def test_measurement_takes_the_machines_load_out(monkeypatch):
+    clock = _Clock(monkeypatch, artifact_ms=5.0, idle_ref_ms=0.5)
+    result, load = lat.measure_under_load(clock, {}, runs=8, warmup=0, threads=1)
+    # raw times are 5 and 15 ms; divided by the reference's slowdown at that moment they are all ~5 ms
+    assert load["raw_median_ms"] > 7 and load["load_factor"] == pytest.approx(2.0)
+    assert result.median_ms == pytest.approx(5.0, rel=0.25) and result.p90_ms < 7
+    assert load["reference_moved"]  # the reference ran 1x and 3x its idle time: flagged as a rough correction
+
+
+def test_emulate_names_its_host_profile_and_flags_disagreement(tmp_path, conv_model, monkeypatch):
+    monkeypatch.setenv("EDGEC_HOST_PROFILE", "host")
+    runner = OrtRunner(conv_model, threads=1)
+    prof = _with(load_profile("raspberry-pi-5"), mode="emulate", runs=3, warmup=1)
+    r = lat.measure_latency(runner, _artifact(tmp_path, conv_model), conv_model, prof, FEEDS, 1)
+    d = r.details
+    assert d["host_profile_source"] == "given: host" and "load" in d and d["load"]["load_factor"] > 0
+    assert d["emulate_vs_estimate"] == pytest.approx(r.median_ms / d["device_estimate_ms"], rel=1e-2)
+    flagged = any("disagree" in n for n in d.get("notes", []))
+    assert flagged == (not 1 / 1.3 <= d["emulate_vs_estimate"] <= 1.3)
+
+
+def test_emulate_int8_on_x86_times_the_fp32_graph(tmp_path, monkeypatch):
+    import platform
+
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("this test is about x86 hosts; on ARM hosts int8 kernels are timed directly")
+    monkeypatch.setenv("EDGEC_HOST_PROFILE", "host")
+    rng = np.random.default_rng(0)
+    wq = numpy_helper.from_array(rng.integers(-127, 127, (32, 16, 3, 3)).astype(np.int8), "wq")
+    inits = [wq, numpy_helper.from_array(np.array(0.01, np.float32), "ws"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"]),
+             helper.make_node("Conv", ["xd", "w"], ["y"], pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 32, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 32, 32])], inits)
+    model = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+    class Int8Runner:
+        name = "litert (x86 int8 kernels)"
+
+        def run(self, feeds):
+            raise AssertionError("x86 int8 kernels must not be what emulate scales")
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    art = Artifact("android", "pixel-8", "tflite", path, "int8")
+    prof = _with(load_profile("pixel-8"), mode="emulate", runs=3, warmup=1)
+    r = lat.measure_latency(Int8Runner(), art, model, prof, FEEDS, 1)
+    assert r.details["host_int8_via_fp32"] and "fp32 form" in r.details["method"]
+    assert any("x86 int8 kernels do not predict ARM" in n for n in r.details["notes"])
+    assert r.median_ms > 0
+
+
+def test_report_says_when_no_budget_was_set(tmp_path, conv_model):
+    from edgec.artifact import ArtifactResult
+    from edgec.package.report import _latency_cell
+
+    runner = OrtRunner(conv_model, threads=1)
+    r = lat.measure_latency(runner, _artifact(tmp_path, conv_model), conv_model,
+                            _with(load_profile("host"), mode="host", runs=3, warmup=0), FEEDS, 1)
+    a = ArtifactResult(_artifact(tmp_path, conv_model), tmp_path / "m.onnx", "0", 1, latency=r)
+    assert "no budget set" in _latency_cell(a)
+    r.budget_ms = 1e9
+    assert "no budget set" not in _latency_cell(a)
