@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from edgec import api, samples
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.latency import summarize, time_runs
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.validate.timing import summarize, time_runs
 from edgec.runtimes.host_ort import OrtRunner
 import onnx
 

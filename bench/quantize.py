@@ -41,8 +41,8 @@ from edgec.errors import EdgecError
 from edgec.quantize.synthetic import synthetic_images, text_crops
 from edgec.graph.shapes import dims_of, real_inputs
 from edgec.lower.backend import get_backend
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.latency import time_runs
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.validate.timing import time_runs
 
 import numpy as np
 import onnx

@@ -20,7 +20,7 @@ from edgec.config.models import Profile, Target
 from edgec.errors import EdgecError, UnsupportedOp
 from edgec.graph.info import model_info
 from edgec.graph.load import load_model
-from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
+from edgec.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
 from edgec.graph.shapes import parse_input_shape_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
@@ -32,8 +32,8 @@ from edgec.package.manifest import artifact_result_from_entry, manifest_dict, mo
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare, thresholds
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.runtimes.numerics import compare, thresholds
 from edgec.runtimes.host_ort import OrtRunner
 
 
@@ -359,9 +359,11 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     spec = profile.validate_.numerics
     if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
         from edgec.quantize.accuracy import evaluate
+        from edgec.validate.speedup import predicted_speedup, speedup_note
 
-        artifact.details["quantize"] = prepared.quant.summary(profile, artifact)
-        if (note := prepared.quant.speedup_note(profile, artifact)) is not None:
+        artifact.details["quantize"] = prepared.quant.summary()
+        artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
+        if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
             artifact.notes.append(note)
         numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
     else:

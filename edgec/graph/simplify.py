@@ -6,8 +6,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.errors import ShapeError
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.runtimes.numerics import compare
 from edgec.runtimes.host_ort import OrtRunner
 
 

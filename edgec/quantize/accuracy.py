@@ -15,7 +15,7 @@ from edgec.artifact import NumericsResult
 from edgec.config.models import NumericsSpec
 from edgec.quantize.outputs import output_accuracy, output_kinds
 from edgec.quantize.stage import QuantResult
-from edgec.validate.numerics import thresholds
+from edgec.runtimes.numerics import thresholds
 from edgec.runtimes.host_ort import OrtRunner
 
 OUTPUTS_KEY = "artifact_outputs"  # reference_cache[OUTPUTS_KEY][target]: that artifact's held-out outputs

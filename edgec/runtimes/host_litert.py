@@ -13,6 +13,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgec.errors import LoweringError, ShapeError
+from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY, read_metadata
 from edgec.runtimes.native_log import drop_native_lines
 
 _STARTUP_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
@@ -31,9 +32,6 @@ def interpreter(path: Path | str, threads: int = 1, xnnpack: bool = True) -> Int
 
 def io_layout(path: Path | str) -> dict[str, str]:
     """{ONNX name: "NHWC"} for the channels-last inputs/outputs edgec recorded in the file's metadata."""
-    from edgec.lower.tflite.convert import IO_LAYOUT_KEY
-    from edgec.lower.tflite.writer import read_metadata
-
     try:
         raw = read_metadata(path, IO_LAYOUT_KEY)
     except (OSError, ValueError):
@@ -84,9 +82,6 @@ class LiteRTRunner:
 
 
 def _quantized_io(path: Path | str) -> list[str]:
-    from edgec.lower.tflite.convert import IO_QUANT_KEY
-    from edgec.lower.tflite.writer import read_metadata
-
     try:
         raw = read_metadata(path, IO_QUANT_KEY)
     except (OSError, ValueError):

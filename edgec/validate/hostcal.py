@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec.validate.latency import time_runs
+from edgec.validate.timing import time_runs
 
 OPSET = 17
 

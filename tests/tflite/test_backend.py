@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 from edgec.artifact import LowerContext
 from edgec.config.loader import load_profile, load_target
 from edgec.errors import LoweringError, UnsupportedOp
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.backend import get_backend
 from edgec.samples import randomized
 from tests.tflite.helpers import chain, cosine, run_both

@@ -187,7 +187,7 @@ def test_unsupported_quantization_is_named():
 
 def _light_qdq(name: str, with_float: bool = False):
     """A random-weight light zoo model, prepared like a build (static shapes, simplified), then QDQ."""
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.quantize.int8 import to_qdq_opset
     from edgec.samples import randomized
 
@@ -256,7 +256,7 @@ def test_zoo_mobilenet_v2_int8():
     """torchvision MobileNetV2 (depthwise convs, ReLU6 in the quantized range, residual adds): every conv int8."""
     from tests.zoo import zoo_model
 
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.quantize.int8 import to_qdq_opset
 
     path = zoo_model("mobilenet_v2")

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.tflite.convert import convert
 from edgec.samples import randomized
 from edgec.runtimes.host_litert import LiteRTRunner

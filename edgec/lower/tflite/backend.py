@@ -80,5 +80,11 @@ class TFLiteBackend:
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
         return LiteRTRunner(artifact.path, threads=threads)  # the I/O layout is read from the file's metadata
 
+    def int8_ops(self) -> frozenset[str]:
+        """ONNX ops folded into TFLite int8 kernels between Q/DQ (the estimator prices them as int8)."""
+        from edgec.lower.tflite.qdq import OWN_INT8, PASS_INT8
+
+        return frozenset(OWN_INT8 | PASS_INT8)
+
     def supported_ops(self) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}

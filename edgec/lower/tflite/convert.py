@@ -18,10 +18,9 @@ from edgec.lower.tflite.qdq import int8_io as quantized_io
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
+from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY
 
 
-IO_LAYOUT_KEY = "edgec_io_layout"  # Model.metadata: JSON {ONNX name: "NHWC"} for channels-last inputs/outputs
-IO_QUANT_KEY = "edgec_io_quantized"  # Model.metadata: JSON [ONNX names] of float I/O made int8 (tflite.io_dtype)
 
 
 @dataclass

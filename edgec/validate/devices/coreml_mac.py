@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from edgec.errors import DeviceError
-from edgec.validate.devices.device import DeviceStats
+from edgec.validate.devices.base import DeviceStats
 
 
 class CoreMLMacDevice:
@@ -19,7 +19,7 @@ class CoreMLMacDevice:
             raise DeviceError(f"--device coreml needs macOS (this is {sys.platform}); use `--latency estimate` "
                               f"for CoreML elsewhere.")
         from edgec.runtimes.coreml import CoreMLRunner, _MacPredict, name_map_of
-        from edgec.validate.latency import time_runs
+        from edgec.validate.timing import time_runs
 
         units = profile.runtime.compute_units or "all"
         path = Path(artifact.path)

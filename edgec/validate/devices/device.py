@@ -7,23 +7,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from edgec.errors import UsageError
-
-
-@dataclass
-class DeviceStats:
-    runtime: str
-    threads: int
-    method: str
-    times_ms: list[float] = field(default_factory=list)  # per-run times when the device reports them
-    # aggregates, for tools that only print those
-    median_ms: float | None = None
-    p90_ms: float | None = None
-    min_ms: float | None = None
-    runs: int = 0
-    remote: dict = field(default_factory=dict)  # what the device says about itself (ssh: pid, host, workdir)
+from edgec.validate.devices.base import DeviceStats  # noqa: F401  (the runners' shared result type)
 
 
 def device_for(uri: str | None, fmt: str):
