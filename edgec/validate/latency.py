@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+import numpy as np
 
 from edgec.artifact import LatencyResult
 from edgec.validate.timing import NOISY_SPREAD, _result, measure_host, summarize, time_runs  # noqa: F401
