@@ -206,3 +206,108 @@ def shrink(ctx: LowerCtx) -> None:
     lambd, bias = float(ctx.attr("lambd", 0.5)), float(ctx.attr("bias", 0.0))
     hi = e("SELECT_V2", e("GREATER", x, e.k(lambd), dtype=np.bool_), e("SUB", x, e.k(bias)), e.k(0.0))
     e("SELECT_V2", e("LESS", x, e.k(-lambd), dtype=np.bool_), e("ADD", x, e.k(bias)), hi, out=ctx.output(0))
+
+
+_WIDE = {np.dtype(t) for t in (np.int8, np.uint8, np.int16)}  # computed in int32 (CAST in and out: exact)
+
+
+def _int_operands(ctx: LowerCtx, wide) -> tuple[list[int], np.dtype]:
+    """Both inputs (constants broadcast to the output rank), CAST to `wide` when their dtype differs."""
+    rank, dtype = len(ctx.out_shape(0)), ctx.dtype(0)
+    out = []
+    for i in (0, 1):
+        c = ctx.const(i)
+        if c is not None:
+            out.append(ctx.constant(np.asarray(c).astype(wide).reshape((1,) * (rank - c.ndim) + c.shape), f"in{i}"))
+            continue
+        t = ctx.input(i)
+        if dtype != wide:
+            w = ctx.temp(ctx.shape(i), wide, f"wide{i}")
+            ctx.emit("CAST", [t], [w], S.CastOptionsT())
+            t = w
+        out.append(t)
+    return out, np.dtype(wide)
+
+
+def _narrow(ctx: LowerCtx, t: int, wide) -> None:
+    """CAST the result back to the output dtype (or alias when it already is)."""
+    if ctx.out_dtype(0) == wide:
+        return ctx.alias(0, t)
+    ctx.emit("CAST", [t], [ctx.output(0)], S.CastOptionsT())
+
+
+@lowers("Mod")
+def mod(ctx: LowerCtx) -> None:
+    """fmod=0: FLOOR_MOD (sign of the divisor, as Python); fmod=1: FLOOR_MOD moved back by the divisor where
+    its sign differs from the dividend's (C fmod). int8/uint8/int16 run in int32."""
+    dtype = ctx.dtype(0)
+    if dtype not in _WIDE | {np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float32)}:
+        ctx.unsupported(f"dtype {dtype} has no TFLite FLOOR_MOD kernel")
+    wide = np.int32 if dtype in _WIDE else dtype
+    (x, y), wide = _int_operands(ctx, wide)
+    shape = ctx.out_shape(0)
+    fmod = int(ctx.attr("fmod", 0))
+    r = ctx.temp(shape, wide, "floor_mod") if fmod or wide != ctx.out_dtype(0) else ctx.output(0)
+    ctx.emit("FLOOR_MOD", [x, y], [r], S.FloorModOptionsT())
+    if fmod:
+        zero = ctx.constant(np.zeros((1,) * len(shape), wide), "zero")
+        nz, rneg, xneg, differ, fix = (ctx.temp(shape, np.bool_, t) for t in ("nonzero", "r_neg", "x_neg", "differ", "fix"))
+        ctx.emit("NOT_EQUAL", [r, zero], [nz])
+        ctx.emit("LESS", [r, zero], [rneg])
+        ctx.emit("LESS", [x, zero], [xneg])
+        ctx.emit("NOT_EQUAL", [rneg, xneg], [differ])
+        ctx.emit("LOGICAL_AND", [nz, differ], [fix])
+        back = ctx.temp(shape, wide, "moved_back")
+        ctx.emit("SUB", [r, y], [back], S.SubOptionsT())
+        t = ctx.temp(shape, wide, "trunc_mod") if wide != ctx.out_dtype(0) else ctx.output(0)
+        ctx.emit("SELECT_V2", [fix, back, r], [t])
+        r = t
+    if r != ctx._tensors.get(ctx.node.outputs[0]):
+        _narrow(ctx, r, wide)
+
+
+@lowers("BitShift")
+def bit_shift(ctx: LowerCtx) -> None:
+    """LEFT: x * 2^y in int64 wrapped to the width; RIGHT: FLOOR_DIV(x, 2^y) in int32 (an arithmetic shift);
+    2^y from a constant table. A shift outside [0, width) gives 0, or the sign fill for a right shift of a
+    signed value, as ONNX's reference does."""
+    dtype = ctx.dtype(0)
+    if dtype not in _WIDE | {np.dtype(np.int32)}:
+        ctx.unsupported(f"dtype {dtype} (int8, uint8, int16, int32 are lowered)")
+    bits = dtype.itemsize * 8
+    left = ctx.attr("direction") == "LEFT"
+    wide = np.int64 if left else np.int32
+    (x, y), wide = _int_operands(ctx, wide)
+    shape = ctx.out_shape(0)
+    rank = len(shape)
+
+    def k(v) -> int:
+        return ctx.constant(np.full((1,) * rank, v, wide), "k")
+
+    def op(code, ins, dt=wide, opts=None):
+        t = ctx.temp(shape, dt, code.lower())
+        ctx.emit(code, ins, [t], opts)
+        return t
+
+    ys = op("ADD", [y, op("MUL", [x, k(0)], opts=S.MulOptionsT())], opts=S.AddOptionsT())  # y broadcast to x
+    # a right shift by 31 of an int32 is the sign fill too (2^31 does not fit the int32 table)
+    limit = bits if left or bits < 32 else 31
+    valid = op("LOGICAL_AND", [op("GREATER_EQUAL", [ys, k(0)], np.bool_), op("LESS", [ys, k(limit)], np.bool_)],
+               np.bool_)
+    safe = op("SELECT_V2", [valid, ys, k(0)])
+    g = S.GatherOptionsT()
+    g.axis = 0
+    p = op("GATHER", [ctx.constant(np.array([1 << i for i in range(limit)], wide), "pow2"), safe], opts=g)
+    if left:
+        r = op("MUL", [x, p], opts=S.MulOptionsT())
+        half = 1 << (bits - 1)
+        if dtype.kind == "u":
+            r = op("FLOOR_MOD", [r, k(1 << bits)], opts=S.FloorModOptionsT())
+        else:  # two's complement wrap into [-2^(w-1), 2^(w-1))
+            r = op("SUB", [op("FLOOR_MOD", [op("ADD", [r, k(half)], opts=S.AddOptionsT()), k(1 << bits)],
+                              opts=S.FloorModOptionsT()), k(half)], opts=S.SubOptionsT())
+        fill = k(0)
+    else:
+        r = op("FLOOR_DIV", [x, p], opts=S.FloorDivOptionsT())
+        fill = k(0) if dtype.kind == "u" else op("SELECT_V2", [op("LESS", [x, k(0)], np.bool_), k(-1), k(0)])
+    _narrow(ctx, op("SELECT_V2", [valid, r, fill]), wide)
