@@ -64,8 +64,9 @@ class LiteRTRunner:
         if missing:
             raise LoweringError(f"LiteRT model needs inputs {sorted(missing)}")
         feeds = {k: _quantize(v, self._qin[k]) if k in self._qin else v for k, v in feeds.items()}
-        args = {k: np.ascontiguousarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
-                                        dtype=self._dtypes[k]) for k in self._dtypes}
+        # np.asarray(order="C"), not ascontiguousarray: that one turns a rank-0 feed into shape [1]
+        args = {k: np.asarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
+                              dtype=self._dtypes[k], order="C") for k in self._dtypes}
         for k, v in args.items():
             sig = self._signatures[k]
             if len(v.shape) != len(sig) or any(s not in (-1, d) for s, d in zip(sig, v.shape)):

@@ -67,6 +67,9 @@ class TFLiteBackend:
             notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (default and "
                          f"validated batch {d['batch']}; lowered alike at batches {d['probes'][0]} and "
                          f"{d['probes'][1]}); resize_tensor_input to run another batch")
+        if s.get("float64_io"):
+            notes.append("float64 computed as float32 (TFLite kernels take float32): CAST at "
+                         + ", ".join(s["float64_io"]))
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(
