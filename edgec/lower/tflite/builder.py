@@ -172,7 +172,9 @@ class ModelBuilder:
             if (src is not None and src.code in _FUSABLE and consumers.get(op.inputs[0]) == 1
                     and op.inputs[0] not in self.outputs and src.options is not None
                     and getattr(src.options, "fusedActivationFunction", None) == S.ActivationFunctionType.NONE
-                    and not (op.code == "TANH" and src.code == "TRANSPOSE_CONV")):
+                    # TFLite's kernels clamp to a fused RELU range but ignore a fused TANH (their activation
+                    # range helper has no TANH case), and XNNPACK refuses it: Mul+Tanh came out as the bare Mul
+                    and op.code != "TANH"):
                 src.options.fusedActivationFunction = _ACTIVATION[op.code]
                 src.outputs = list(op.outputs)
                 fused += 1
