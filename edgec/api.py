@@ -22,6 +22,7 @@ from edgec.graph.info import model_info
 from edgec.graph.load import load_model
 from edgec.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
 from edgec.graph.shapes import parse_input_shape_flags
+from edgec.graph.values import merged_values, parse_input_value_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
 from edgec.package.files import ensure_out_dir, place, staging_dir
@@ -43,6 +44,7 @@ class BuildOptions:
     profile: str | None = None
     out_dir: Path = Path("dist")
     input_shapes: list[str] = field(default_factory=list)  # NAME=D0,D1,... flags
+    input_values: list[str] = field(default_factory=list)  # NAME=VALUE flags: inputs fixed to constants
     validate: bool = True
     model_name: str | None = None  # file stem for artifacts; defaults to the model file's stem
     latency: str | None = None  # overrides validate.latency.mode: host|emulate|estimate|device|off
@@ -134,11 +136,13 @@ class _Reference:
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         spec = profile.validate_.numerics
-        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)
+        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples,
+               tuple((k, v.tobytes()) for k, v in sorted(prepared.values.items())))
         if key not in self._cache:
             feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
             runner = OrtRunner(self.original, threads=_threads(profile))
-            self._cache[key] = (feeds, [runner.run(f) for f in feeds])
+            # inputs fixed to constants are gone from the artifact; the original still takes them
+            self._cache[key] = (feeds, [runner.run({**f, **prepared.values}) for f in feeds])
         return self._cache[key]
 
 
@@ -148,6 +152,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     pairs = [(t, _with_latency(_with_quantize(p, options), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
+    cli_values = parse_input_value_flags(options.input_values)
     out_dir = ensure_out_dir(Path(options.out_dir))
     name = options.model_name or _stem(model_path)
     single = len(pairs) == 1
@@ -177,10 +182,12 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             continue
         try:
             shapes = profile_shapes(profile, cli_shapes)
-            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
+            values = merged_values(profile.inputs, cli_values)
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format),
+                   repr(sorted(values.items())))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
                 raise UnsupportedOp(target.name, problems)
@@ -240,7 +247,7 @@ def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOp
     except Exception:  # unreadable model: no cache; load_model below reports it properly
         return {}
     opts = {"input_shapes": {k: list(v) for k, v in sorted(cli_shapes.items())}, "validate": options.validate,
-            "name": name}
+            "name": name, **({"input_values": sorted(options.input_values)} if options.input_values else {})}
     return {i: build_key(model_sha, t, p, opts) for i, (t, p) in enumerate(pairs)}
 
 
@@ -340,6 +347,8 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
     if options.validate:
         numerics, latency = _validate(backend, artifact, prepared, profile, reference)
     validate_s = time.perf_counter() - t0
+    if prepared.values:  # the manifest records what the artifact was specialised to
+        artifact.details["input_values"] = {n: v.tolist() for n, v in prepared.values.items()}
     final = out_dir / artifact.path.name
     for extra in artifact.extra_files:
         place(extra, out_dir / extra.name)
@@ -365,7 +374,14 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
         if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
             artifact.notes.append(note)
-        numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
+        original = reference.original
+        if prepared.values:  # held-out samples lack the fixed inputs: the original with them as constants
+            from edgec.graph.values import fix_input_values
+
+            original = onnx.ModelProto()
+            original.CopyFrom(reference.original)
+            fix_input_values(original, {n: v.tolist() for n, v in prepared.values.items()})
+        numerics = evaluate(prepared.quant, original, runner, spec, threads, keep_as=artifact.target)
     else:
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
         gates = thresholds(spec, artifact.precision)

@@ -57,6 +57,13 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+# shared by the verbs that prepare a graph: the input becomes a constant before simplification (graph/values.py)
+INPUT_VALUE_OPTION = typer.Option(
+    [], "--input-value", help="Fix an input to a constant before simplification: NAME=VALUE or NAME=V0,V1,... "
+    "(repeatable; dtype from the model). The artifact no longer has that input; validation feeds the value to the "
+    "original model. E.g. --input-value sr=16000 folds a sample-rate If.")
+
+
 @app.command()
 def build(
     model: Optional[Path] = typer.Argument(None, help="The .onnx model to compile.", show_default=False),
@@ -64,6 +71,7 @@ def build(
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path."),
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
+    input_value: list[str] = INPUT_VALUE_OPTION,
     sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
@@ -83,7 +91,7 @@ def build(
     def body() -> int:
         model_path, name = _model_argument(model, sample)
         options = api.BuildOptions(
-            target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
+            target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape, input_values=input_value,
             latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
         )

@@ -108,6 +108,8 @@ class InputSpec(Strict):
     layout: Literal["NCHW", "NHWC"] | None = None
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] | None = None
     preprocess: Preprocess | None = None
+    # a fixed value (scalar or small list): the input becomes a constant before simplification (graph/values.py)
+    value: int | float | list[int | float] | None = None
 
 
 class CalibrationSpec(Strict):
