@@ -387,7 +387,8 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         gates = thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
                                            gates["min_delta_cosine"])
-    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
+    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads,
+                                          runner_for=lambda t: backend.runner(artifact, t))
     return numerics, latency
 
 

@@ -5,9 +5,6 @@ every device number (a profile tuned on one EPYC was 159% off on a Xeon). The fi
 numbers runs `hostcal.detect()` (a few seconds) and caches the result under a key made of what decides kernel
 speed: CPU model, the SIMD flags that select kernels (AVX2 / AVX-512 / VNNI / NEON dot product), core count and
 the runtime versions. A different machine, or a runtime upgrade, gets its own entry.
-
-The cache also keeps the idle time of a small reference kernel per thread count, which `latency` interleaves with
-the artifact's runs to take the machine's load out of the measurement.
 """
 
 from __future__ import annotations
@@ -75,7 +72,6 @@ class HostEntry:
     profile_path: Path
     fingerprint: dict
     measured_at: str  # UTC, ISO 8601
-    reference_ms: dict[str, float]  # idle time of the reference kernel, by thread count
     fresh: bool = False  # measured by this call
 
     def describe(self) -> str:
@@ -113,16 +109,13 @@ def _load(key: str) -> HostEntry | None:
         return None
     try:
         data = json.loads(meta.read_text())
-        return HostEntry(prof, data["fingerprint"], data["measured_at"], data["reference_ms"])
+        return HostEntry(prof, data["fingerprint"], data["measured_at"])
     except (OSError, ValueError, KeyError):
         return None  # a damaged entry is measured again
 
 
-def calibrated(force: bool = False, threads: int | None = None, measure=None, reference=None) -> HostEntry:
-    """The cached calibration for this machine's fingerprint, measured now when missing (or `force`).
-
-    `measure(threads) -> profile dict` and `reference(threads) -> ms` default to hostcal's benchmarks; tests
-    pass cheap ones."""
+def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
+    """The cached calibration for this machine's fingerprint, measured now when missing (or `force`)."""
     from edgec.validate import hostcal
 
     fp = fingerprint()
@@ -132,13 +125,11 @@ def calibrated(force: bool = False, threads: int | None = None, measure=None, re
         if entry is not None:
             return entry
         threads = threads or fp["cores"]
-        data = (measure or (lambda t: hostcal.detect(t)))(threads)
+        data = hostcal.detect(threads)
         data["description"] = f"This machine ({fp['cpu']}, {fp['cores']} cores), calibrated by edgec on first use"
-        ref = reference or hostcal.reference_ms
-        refs = {str(t): round(ref(t), 5) for t in sorted({1, threads})}
         stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
         prof = _dir() / f"{key}.yaml"
         _write(prof, hostcal.to_yaml(data))
         _write(_dir() / f"{key}.json", json.dumps(
-            {"fingerprint": fp, "measured_at": stamp, "reference_ms": refs}, indent=1, sort_keys=True))
-        return HostEntry(prof, fp, stamp, refs, fresh=True)
+            {"fingerprint": fp, "measured_at": stamp}, indent=1, sort_keys=True))
+        return HostEntry(prof, fp, stamp, fresh=True)

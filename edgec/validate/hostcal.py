@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,11 @@ def _session(model: bytes, threads: int):
 
 
 def _median_ms(model: bytes, feeds: dict, threads: int, runs: int) -> float:
+    """Median time of a run: CPU time for one thread (other work on the machine does not stretch it), else wall
+    clock."""
     runner = _session(model, threads)
-    times = time_runs(lambda: runner.run(feeds), runs, warmup=max(2, runs // 5))
+    clock = time.process_time if threads == 1 else None
+    times = time_runs(lambda: runner.run(feeds), runs, warmup=max(2, runs // 5), clock=clock)
     return float(np.median(times))
 
 
@@ -133,14 +137,18 @@ def measure(threads: int) -> dict[str, float]:
 
 
 def detect(threads: int | None = None, rounds: int = 3) -> dict:
-    """Measure this machine; returns the host profile as a dict (YAML-ready).
+    """Measure this machine; returns the host profile as a dict (YAML-ready) for `threads` (default all cores).
 
-    Every micro-benchmark runs `rounds` times, interleaved, and the best round counts: on a shared machine a busy
-    moment only slows a benchmark down, so the best round is closest to what the machine can do."""
+    Every micro-benchmark runs on one thread and is timed in CPU time, which other work on a shared machine does
+    not stretch (wall-clock calibration on a busy 2-core box read a 3x3 conv at 6x the "peak" MatMul); compute
+    peaks are that core's times the core count, bandwidth stays one core's (what one thread can pull). Each runs
+    `rounds` times, interleaved, and the best round counts."""
     threads = threads or os.cpu_count() or 1
-    samples = [measure(threads) for _ in range(rounds)]
-    # the best round per number: other work on the machine only ever makes a benchmark slower
+    samples = [measure(1) for _ in range(rounds)]
     m = {k: float(min(s[k] for s in samples) if k == "oh" else max(s[k] for s in samples)) for k in samples[0]}
+    cores = os.cpu_count() or 1
+    for k in ("peak", "int8", "conv", "dw", "pool", "lrn"):  # compute rates scale with cores; ratios stay
+        m[k] *= cores
     return profile_from(m, threads)
 
 
@@ -202,29 +210,3 @@ def user_host_profile() -> Path:
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "edgec" / "host.yaml"
 
-
-class ReferenceKernel:
-    """A fixed ~1 ms MatMul in ONNX Runtime, timed between an artifact's runs: how much slower it runs than
-    when the machine was idle is how much the machine's load slows everything else at that moment."""
-
-    N = 384
-
-    def __init__(self, threads: int):
-        rng = np.random.default_rng(0)
-        b = numpy_helper.from_array(rng.standard_normal((self.N, self.N)).astype(np.float32), "b")
-        model = _model([helper.make_node("MatMul", ["a", "b"], ["y"])], [_vi("a", TensorProto.FLOAT, [self.N] * 2)],
-                       [_vi("y", TensorProto.FLOAT, [self.N] * 2)], [b])
-        self._runner = _session(model, threads)
-        self._feeds = {"a": rng.standard_normal((self.N, self.N)).astype(np.float32)}
-        for _ in range(3):
-            self._runner.run(self._feeds)
-
-    def time_ms(self, repeats: int = 3) -> float:
-        """Best of a few back-to-back runs: one number per sample point, robust to a single interruption."""
-        return min(time_runs(lambda: self._runner.run(self._feeds), repeats, warmup=0))
-
-
-def reference_ms(threads: int, rounds: int = 30) -> float:
-    """The reference kernel's time on this machine at its least loaded: the best of `rounds` samples."""
-    kernel = ReferenceKernel(threads)
-    return min(kernel.time_ms() for _ in range(rounds))

@@ -24,11 +24,13 @@ TOP_OPS = 10  # slowest ops kept in the manifest and shown in the report / budge
 # ---------------------------------------------------------------- the build's entry point
 
 
-def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int) -> LatencyResult | None:
+def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
+                    runner_for=None) -> LatencyResult | None:
     """Latency of `artifact` for `profile` in the profile's mode (validate.latency.mode).
 
     runner: the Backend's runner for this artifact on this machine; model: the prepared ONNX graph the
-    artifact was lowered from (static shapes; the estimator reads it); threads: host threads to measure with.
+    artifact was lowered from (static shapes; the estimator reads it); threads: host threads to measure with;
+    runner_for(threads): another runner of the same artifact (emulate times a one-thread one).
     A missed budget sets passed=False with a message naming the number, the budget and the slowest ops.
     """
     spec = profile.validate_.latency
@@ -52,7 +54,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
         result.details["method"] = ("roofline: per op max(work / (peak x efficiency), bytes / bandwidth) + per-op "
                                     f"overhead, from the '{profile.name}' hardware numbers; not a measurement")
     elif mode == "emulate":
-        result, est = _emulate(runner, model, profile, artifact.precision, feeds, threads)
+        result, est = _emulate(runner, model, profile, artifact.precision, feeds, runner_for)
     elif mode == "device":
         result = _device(artifact, profile, feeds)
         est = None
@@ -125,38 +127,21 @@ def calibrated_host():
     return calibrated()
 
 
-def measure_under_load(runner, feeds: dict, runs: int, warmup: int, threads: int, max_seconds: float | None = None):
-    """Host timing with the machine's load taken out: a fixed reference kernel runs before and after each of the
-    artifact's runs; each run's time is divided by how much slower the reference ran than on the idle machine
-    (its calibrated time). Returns (normalized LatencyResult, load details)."""
-    from edgec.validate.hostcal import ReferenceKernel
+def measure_cpu_time(runner, feeds: dict, runs: int, warmup: int, max_seconds: float | None = None):
+    """Host timing that the machine's load does not move: the process's CPU time per run of a one-thread runner.
 
-    idle = calibrated_host().reference_ms
-    idle_ms = idle.get(str(threads)) or min(idle.values())
-    kernel = ReferenceKernel(threads)
-    for _ in range(warmup):
-        runner.run(feeds)
-    raw, factors = [], []
-    start = time.perf_counter()
-    for _ in range(runs):
-        before = kernel.time_ms()
-        t0 = time.perf_counter()
-        runner.run(feeds)
-        raw.append((time.perf_counter() - t0) * 1000.0)
-        factors.append((before + kernel.time_ms()) / 2 / idle_ms)
-        if max_seconds is not None and len(raw) >= 3 and time.perf_counter() - start > max_seconds:
-            break
-    normalized = [t / f for t, f in zip(raw, factors)]
-    f = np.asarray(factors)
-    load = {"raw_median_ms": round(float(np.median(raw)), 4), "load_factor": round(float(np.median(f)), 3),
-            "load_factor_p10_p90": [round(float(np.percentile(f, 10)), 3), round(float(np.percentile(f, 90)), 3)],
-            "reference_idle_ms": idle_ms}
-    # the reference itself moved a lot during the runs: the correction is rough, say so
-    load["reference_moved"] = bool(np.percentile(f, 90) > 1.5 * np.percentile(f, 10))
-    return summarize(normalized, "host", threads, None, "median", runner.name), load
+    On a shared machine other processes stretch the wall-clock time of a run (the runtime waits for a core) but
+    not the CPU time it spends computing. Returns (LatencyResult of CPU ms, how much the load stretched the wall
+    clock: mean wall / mean CPU time)."""
+    t0 = time.perf_counter()
+    cpu = time_runs(lambda: runner.run(feeds), runs, warmup, max_seconds, clock=time.process_time)
+    wall = (time.perf_counter() - t0) * 1000.0 / (len(cpu) + warmup)
+    result = summarize(cpu, "host", 1, None, "median", runner.name)
+    stretch = wall / float(np.mean(cpu)) if np.mean(cpu) > 0 else 1.0
+    return result, {"wall_mean_ms": round(wall, 4), "load_stretch": round(stretch, 3)}
 
 
-def _host_fp32_runner(model, threads: int):
+def _host_fp32_runner(model, threads: int = 1):
     """ONNX Runtime on the float form of a QDQ graph (activations float, 8-bit weights dequantized once)."""
     import copy
 
@@ -168,36 +153,38 @@ def _host_fp32_runner(model, threads: int):
     return OrtRunner(floated.SerializeToString(), threads=threads, level="all")
 
 
-def _emulate(runner, model, profile, precision: str, feeds: dict, threads: int):
-    """host measured (load taken out) x (device estimate / host estimate), with the calibrated host profile.
+def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=None):
+    """CPU time of a one-thread run here x (device estimate / one-thread host estimate), with the calibrated host.
 
-    int8 on an x86 host: neither runtime's x86 int8 kernels are the ARM ones a device runs (LiteRT's x86 int8 is
-    slower than its fp32), so the host's fp32 time of the same graph is scaled by device int8 / host fp32."""
+    One thread and CPU time, because that is what other work on the machine does not move (a busy 2-core CI box
+    put the same file's wall-clock emulation at 34, 26 and 19 ms in three runs). int8 on an x86 host: neither
+    runtime's x86 int8 kernels are the ARM ones a device runs (LiteRT's x86 int8 is slower than its fp32), so the
+    host's fp32 time of the same graph is scaled by device int8 / host fp32."""
     import platform
 
     spec = profile.validate_.latency
     host, source = host_profile(spec)
     via_fp32 = precision == "int8" and platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-    timed = _host_fp32_runner(model, threads) if via_fp32 else runner
-    measured, load = measure_under_load(timed, feeds, spec.runs, spec.warmup, threads, spec.time_budget_s)
-    est_host = _estimate(model, host, "fp32" if via_fp32 else precision, threads=threads)
+    timed = _host_fp32_runner(model) if via_fp32 else (runner_for(1) if runner_for else runner)
+    measured, load = measure_cpu_time(timed, feeds, spec.runs, spec.warmup, spec.time_budget_s)
+    est_host = _estimate(model, host, "fp32" if via_fp32 else precision, threads=1)
     est_dev = _estimate(model, profile, precision)
     scale = est_dev.total_ms / est_host.total_ms if est_host.total_ms > 0 else 1.0
     result = _result("emulate", measured.median_ms * scale, measured.p90_ms * scale, measured.min_ms * scale,
                      measured.runs, est_dev.threads, spec.budget_ms, spec.budget_on, runner.name)
-    result.spread, result.noisy = measured.spread, measured.noisy or load["reference_moved"]
+    result.spread, result.noisy = measured.spread, measured.noisy
     what = f"{timed.name} on the fp32 form of this int8 graph" if via_fp32 else timed.name
     agree = result.median_ms / est_dev.total_ms if est_dev.total_ms > 0 else 1.0
     result.details.update({
         "host_median_ms": measured.median_ms, "host_p90_ms": measured.p90_ms, "host_min_ms": measured.min_ms,
-        "host_threads": threads, "host_profile": host.name, "host_profile_source": source,
+        "host_threads": 1, "host_profile": host.name, "host_profile_source": source,
         "scale": round(scale, 4), "host_estimate_ms": round(est_host.total_ms, 4),
         "device_estimate_ms": round(est_dev.total_ms, 4), "device_compute_share": round(est_dev.compute_share, 4),
         "emulate_vs_estimate": round(agree, 3), "load": load, "host_int8_via_fp32": via_fp32,
-        "method": (f"{what} here ({threads} threads): median {measured.median_ms:.2f} ms with the machine's load "
-                   f"taken out (raw {load['raw_median_ms']:.2f} ms, reference kernel x{load['load_factor']:.2f} "
-                   f"its idle time), x {scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, "
-                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name} "
+        "method": (f"{what} here, 1 thread: median {measured.median_ms:.2f} ms of CPU time (wall clock "
+                   f"{load['wall_mean_ms']:.2f} ms: the machine's load stretched it x{load['load_stretch']:.2f}), "
+                   f"x {scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, {est_dev.threads} threads, "
+                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name}, 1 thread "
                    f"({est_host.total_ms:.2f} ms); host profile {source}"),
     })
     notes = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -41,7 +43,6 @@ def fake_machine(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))  # no user-written host.yaml
     monkeypatch.delenv("EDGEC_HOST_PROFILE", raising=False)
     monkeypatch.setattr(hostcal, "measure", lambda threads: calls.append(threads) or dict(FIXED))
-    monkeypatch.setattr(hostcal, "reference_ms", lambda threads: 0.5)
     return calls
 
 
@@ -52,7 +53,9 @@ def test_cli_profiles_detect(tmp_path, fake_machine):
     out = tmp_path / "me.yaml"
     r = CliRunner().invoke(app, ["profiles", "detect", "--out", str(out), "--threads", "2"])
     assert r.exit_code == 0, r.output
-    assert "40.0 GFLOP/s" in r.output and str(out) in r.output.replace("\n", "")
+    # one core measured (CPU time), compute peaks scaled to every core
+    peak = 40.0 * (os.cpu_count() or 1)
+    assert f"{peak} GFLOP/s" in r.output and str(out) in r.output.replace("\n", "")
     data = yaml.safe_load(out.read_text())
     assert data["hardware"]["estimate"]["efficiency"]["gemm"] == pytest.approx(0.75)
     assert data["hardware"]["estimate"]["bandwidth_efficiency"] == pytest.approx(1.2)
@@ -61,7 +64,7 @@ def test_cli_profiles_detect(tmp_path, fake_machine):
     assert CliRunner().invoke(app, ["profiles", "detect"]).exit_code == 0
     assert len(fake_machine) == measured
     profile, source = host_profile()
-    assert profile.hardware.cpu.peak_gflops_fp32 == 40.0 and "calibrated on this machine" in source
+    assert profile.hardware.cpu.peak_gflops_fp32 == peak and "calibrated on this machine" in source
     assert CliRunner().invoke(app, ["profiles", "detect", "--force"]).exit_code == 0
     assert len(fake_machine) > measured
 
@@ -93,9 +96,9 @@ def test_builtin_host_profile_estimates_with_the_calibrated_numbers(fake_machine
     from edgec.validate.latency import for_this_machine
 
     builtin = load_profile("host")
-    assert builtin.hardware.calibrated and builtin.hardware.cpu.peak_gflops_fp32 != 40.0
+    assert builtin.hardware.calibrated and builtin.hardware.cpu.peak_gflops_fp32 != 40.0 * (os.cpu_count() or 1)
     mine = for_this_machine(builtin)
-    assert mine.hardware.cpu.peak_gflops_fp32 == 40.0 and not mine.hardware.calibrated
+    assert mine.hardware.cpu.peak_gflops_fp32 == 40.0 * (os.cpu_count() or 1) and not mine.hardware.calibrated
     assert mine.runtime == builtin.runtime  # only the hardware numbers are this machine's
     pixel = load_profile("pixel-8")
     assert for_this_machine(pixel) is pixel
