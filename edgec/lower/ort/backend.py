@@ -32,6 +32,7 @@ def optimization_level(ctx: LowerContext) -> tuple[str, str]:
 
 class OrtBackend:
     format = "ort"
+    takes_sequences = True  # ORT runs sequence and optional graph inputs/outputs as they are
 
     def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         """Nodes whose op has no kernel in ONNX Runtime's CPU EP (what a full ORT Mobile build has)."""
