@@ -6,7 +6,7 @@ import onnx
 import onnxruntime as ort
 
 from edgec.artifact import Artifact, LowerContext
-from edgec.lower.ort.convert import to_ort_format, write_reduced_op_config
+from edgec.lower.ort.convert import ort_refusal, to_ort_format, write_reduced_op_config
 from edgec.lower.ort.coverage import coverage_lines, ep_coverage
 from edgec.validate.runners.host_ort import OrtRunner
 
@@ -88,6 +88,15 @@ class OrtBackend:
             details={"ep_coverage": coverage, "optimization_level": level,
                      "onnxruntime": ort.__version__},
         )
+
+    def refusal_at_run(self, model: onnx.ModelProto, feeds: dict, text: str) -> tuple[str, str, str] | None:
+        """The artifact failed to run with `text`: ORT's own refusal when ONNX Runtime fails on the original
+        model too (no optimizations, not ORT format), else None (then the failure is ours)."""
+        try:
+            OrtRunner(model, level="disable").run(feeds)
+        except Exception as e:  # noqa: BLE001  (any ORT failure: classified below)
+            return ort_refusal(model, str(e))
+        return None
 
     def runner(self, artifact: Artifact, threads: int) -> OrtRunner:
         return OrtRunner(artifact.path, threads=threads, level="disable", name="onnxruntime (ORT format)")

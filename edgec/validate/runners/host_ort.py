@@ -61,13 +61,14 @@ def _ort_type_name(dtype: np.dtype) -> str:
 
 
 def _packed(value) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind == "V" and _ort_type_name(value.dtype) in _PACKED
+    return isinstance(value, np.ndarray) and _ort_type_name(value.dtype) in _PACKED  # (float8_e5m2 has kind "f")
 
 
 def _to_ortvalue(value: np.ndarray) -> ort.OrtValue:
     """ml_dtypes array -> OrtValue holding the same bits (sub-byte types packed low bits first, as ONNX does)."""
     name = _ort_type_name(value.dtype)
-    raw = np.ascontiguousarray(value).view(np.uint8 if value.dtype.itemsize == 1 else np.uint16)
+    raw = value.copy(order="C").view(  # (ascontiguousarray would make a 0-d array 1-d)
+        np.uint8 if value.dtype.itemsize == 1 else np.uint16)
     if name in _BITS:
         bits = _BITS[name]
         per = 8 // bits
