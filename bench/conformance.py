@@ -117,6 +117,10 @@ def render(target: str, results: list[conf.CaseResult], why: str, selection: str
         total = sum(c[k] for k in conf.OUTCOMES)
         lines.append(f"| {row.op} | {total} | {c['pass']} | {c['fail']} | {c['unsupported']} | {c['error']} | "
                      f"{c['folded']} | {esc('; '.join(row.notes[:4]))[:400]} |")
+    other = [r for r in results if r.checked and r.outcome in ("pass", "fail")]
+    lines += ["", "## Cases checked against something other than their listed values", "",
+              "Found by node and inputs, never by name (edgec/conformance_refs.py says why for each kind).", ""]
+    lines += [f"- {r.name} ({r.outcome}): {esc(r.checked)}" for r in other] or ["None."]
     bad = [r for r in results if r.outcome in ("fail", "error")]
     lines += ["", "## Failing and erroring cases", ""]
     if bad:

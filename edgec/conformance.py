@@ -29,6 +29,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from edgec import conformance_refs
+
 OUTCOMES = ("pass", "fail", "unsupported", "error")
 # fp32 tolerances: ONNX's own runner uses rtol 1e-3 / atol 1e-7; a lowered fp32 graph may reorder sums
 # and use other transcendental approximations, so near-zero values get an absolute floor of 1e-5.
@@ -46,6 +48,7 @@ class CaseResult:
     seconds: float = 0.0
     ran_on: str = ""  # the runner's name (which runtime produced the outputs)
     folded: bool = False  # ran with its parameter inputs as constants (the backend refused them as inputs)
+    checked: str = ""  # when not against the case's listed values: what was checked instead (conformance_refs)
 
 
 # --- collecting cases -------------------------------------------------------------------------------------
@@ -203,6 +206,10 @@ def compare(expected, actual) -> tuple[bool, float | None, str]:
         rtol, atol = tolerances(expected)
         close = bool(np.allclose(a64[both], e64[both], rtol=rtol, atol=atol))
         # NaN where NaN is expected, the same infinity where one is expected, and nothing else non-finite
+        # an expected +-inf may come back as the type's largest finite value of that sign (ORT writes
+        # -FLT_MAX for masked attention scores; either gives a softmax weight of exactly 0)
+        big = float(np.finfo(actual.dtype).max) if actual.dtype.kind == "f" or _is_ml_float(actual.dtype) else np.inf
+        a64 = np.where(np.isinf(e64) & (np.abs(a64) == big) & (np.sign(a64) == np.sign(e64)), e64, a64)
         odd = int(((np.isnan(e64) != np.isnan(a64)) | (np.isinf(e64) != np.isinf(a64))
                    | (np.isinf(e64) & (e64 != a64))).sum())
         why = [] if close else [f"max_abs {max_abs:.3g}"]
@@ -282,7 +289,8 @@ def run_case(backend, case, family: str = "", fold: bool = True) -> CaseResult:
                       f"(pass the tensors separately, or build for ort-mobile)")
         res.seconds = time.perf_counter() - t0
         return res
-    res.outcome, res.max_abs, res.detail, res.ran_on = _attempt(backend, model, feeds, expected, case.name)
+    res.outcome, res.max_abs, res.detail, res.ran_on, res.checked = _attempt(backend, model, feeds, expected,
+                                                                             case.name)
     if fold and res.outcome == "unsupported":
         params = _parameter_inputs(model, feeds)
         if params:
@@ -290,7 +298,7 @@ def run_case(backend, case, family: str = "", fold: bool = True) -> CaseResult:
             rest = {n: v for n, v in feeds.items() if n not in params}
             again = _attempt(backend, folded, rest, expected, case.name)
             if again[0] != "unsupported":
-                res.outcome, res.max_abs, res.detail, res.ran_on = again
+                res.outcome, res.max_abs, res.detail, res.ran_on, res.checked = again
                 res.folded = True
             elif again[2] != res.detail:  # what still stops it once the parameters are constants
                 res.detail = f"with constant parameters: {again[2]}"[:300]
@@ -346,8 +354,8 @@ def refusal(problems: list[tuple[str, str, str]]) -> str:
     return "; ".join(dict.fromkeys(f"{op} node '{name}': {why}" for op, name, why in problems))[:300]
 
 
-def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, str, str]:
-    """(outcome, max_abs, detail, ran_on) of one lowering + run."""
+def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, str, str, str]:
+    """(outcome, max_abs, detail, ran_on, checked) of one lowering + run."""
     from edgec.errors import UnsupportedOp
 
     ran_on = ""
@@ -355,7 +363,7 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
     try:
         problems = backend.unsupported(model)
         if problems:
-            return "unsupported", None, refusal(problems), ran_on
+            return "unsupported", None, refusal(problems), ran_on, ""
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         with tempfile.TemporaryDirectory(prefix="edgec-conf-") as tmp:
             ctx = context_for(backend.format, Path(tmp), name)
@@ -365,19 +373,27 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
                 runner = backend.runner(artifact, 1)
                 ran_on = runner.name
                 actual = runner.run(feeds)
+        random = conformance_refs.random_check(original, feeds, actual)
+        if random is not None:  # random draws: the defining property, not numpy's draws
+            return ("pass" if random[0] else "fail"), None, random[1][:300], ran_on, \
+                "random draws: the defining property (y = mask * x / (1 - ratio))"
+        recomputed = conformance_refs.recomputed_expected(original, feeds)
+        checked = ""
+        if recomputed is not None:  # the reference's values are disputed: the operator text's instead
+            expected, checked = {**expected, **recomputed[0]}, recomputed[1]
         worst, why = 0.0, []
         for out, exp in expected.items():
             if out not in actual:
-                return "error", None, f"output '{out}' missing from the runner's outputs", ran_on
+                return "error", None, f"output '{out}' missing from the runner's outputs", ran_on, checked
             got = _without_undefined(model, feeds, out, exp, actual[out])
             ok, max_abs, msg = compare(exp, got)
             if max_abs is not None:
                 worst = max(worst, max_abs)
             if not ok:
                 why.append(f"{out}: {msg}")
-        return ("fail" if why else "pass"), worst, "; ".join(why)[:300], ran_on
+        return ("fail" if why else "pass"), worst, "; ".join(why)[:300], ran_on, checked
     except UnsupportedOp as e:
-        return "unsupported", None, refusal(getattr(e, "problems", [])) or str(e)[:300], ran_on
+        return "unsupported", None, refusal(getattr(e, "problems", [])) or str(e)[:300], ran_on, ""
     except Exception as e:  # noqa: BLE001  (conformance records every failure kind)
         # built, then failed to run: the backend's runtime may itself refuse the case (ORT: when it fails on the
         # original model as well); anything else is an error
@@ -385,8 +401,8 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
             with contextlib.suppress(Exception):
                 refused = backend.refusal_at_run(original, feeds, str(e))
                 if refused is not None:
-                    return "unsupported", None, refusal([refused]), ran_on
-        return "error", None, _first_line(e), ran_on
+                    return "unsupported", None, refusal([refused]), ran_on, ""
+        return "error", None, _first_line(e), ran_on, ""
 
 
 # --- running many cases, isolated from crashes and hangs --------------------------------------------------
@@ -394,6 +410,10 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
 def _worker(fmt: str, ops: list[str] | None, fold: bool, conn) -> None:
     from edgec.lower.backend import get_backend
 
+    with contextlib.suppress(ImportError):  # ORT's C++ logger repeats on stderr what the results already say
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(4)
     backend = get_backend(fmt)
     cases = collect(ops)
     fam = family_map(cases)
