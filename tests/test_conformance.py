@@ -111,10 +111,19 @@ def test_compare_nan_inf_and_ints():
     assert not conf.compare(np.array([1, 2], np.int64), np.array([1, 3], np.int64))[0]
 
 
-def test_sequence_case_is_skipped():
+def test_sequence_case_refused_by_a_tensor_only_backend():
     (case,) = [c for c in conf.collect(["SequenceInsert"]) if c.name == "test_sequence_insert_at_back"]
     r = conf.run_case(_FakeBackend("ok"), case, "SequenceInsert")
-    assert r.outcome == "skipped"
+    assert r.outcome == "unsupported", (r.outcome, r.detail)
+    assert "SequenceInsert node 'SequenceInsert_0'" in r.detail and "sequence" in r.detail
+
+
+@pytest.mark.parametrize("name,op", [("test_sequence_insert_at_back", "SequenceInsert"),
+                                     ("test_identity_sequence", "Identity"), ("test_split_to_sequence_1", "SplitToSequence")])
+def test_ort_runs_sequences(name, op):
+    """Sequences in and out (the harness used to skip these)."""
+    (r,) = conf.run("ort", ops=[op], names=[name])
+    assert r.outcome == "pass", (r.outcome, r.detail)
 
 
 def test_isolated_worker_runs_cases():
@@ -132,8 +141,10 @@ def test_render_keeps_hand_written_why(tmp_path):
     doc = tmp_path / "c.md"
     doc.write_text(f"old\n{bench.WHY_START}\n- Conv: because\n{bench.WHY_END}\nold\n")
     results = [conf.CaseResult("test_a", "Relu", "pass", 0.0), conf.CaseResult("test_b", "Relu", "fail", 0.5, "y: max_abs 0.5")]
-    text = bench.render("ort", results, 1.0, bench.kept_why(doc), "x")
-    assert "- Conv: because" in text and "| Relu | 2 | 1 | 1 | 0 | 0 | 0 | 0 |" in text and "test_b" in text
+    text = bench.render("ort", results, bench.kept_why(doc), "x", ["Relu"])
+    assert "- Conv: because" in text and "| Relu | 2 | 1 | 1 | 0 | 0 | 0 |" in text and "test_b" in text
+    assert "| 2 | 1 | 1 | 0 | 0 | 50.0% |" in text  # totals: the rate is over every counted case
+    assert text == bench.render("ort", results, bench.kept_why(doc), "x", ["Relu"])  # no dates or timings
 
 
 class _ConstantsOnlyBackend:
@@ -172,3 +183,46 @@ def test_parameter_inputs_fold_into_constants_when_refused():
 def test_error_text_has_no_temp_paths():
     err = RuntimeError("cannot load /tmp/edgec-conf-abc123/x.mlpackage: bad")
     assert conf._first_line(err) == "RuntimeError: cannot load <staging>/x.mlpackage: bad"
+
+
+# --- the population and the comparison -----------------------------------------------------------------------
+
+def test_population_is_every_non_expanded_case():
+    cases = conf.collect(["Softmax"])
+    pop = conf.population(cases)
+    assert pop and all(not conf.is_expanded(c.name) for c in pop)
+    assert len(pop) == len([c for c in cases if "_expanded" not in c.name])
+
+
+def test_sample_is_stratified_and_seeded():
+    cases = conf.population(conf.collect(["Relu", "Softmax", "Add"]))
+    fam = conf.family_map(cases)
+    a = conf.sample(cases, per_op=1, seed=3)
+    assert sorted(fam[c.name] for c in a) == ["Add", "Relu", "Softmax"]
+    assert [c.name for c in a] == [c.name for c in conf.sample(cases, per_op=1, seed=3)]
+
+
+def test_compare_rejects_inf_where_a_finite_value_is_expected():
+    """It used to pass: the finite-only comparison dropped the element and the inf check only looked at
+    expected infinities."""
+    assert not conf.compare(np.array([1.0, 2.0], np.float32), np.array([1.0, np.inf], np.float32))[0]
+
+
+def test_compare_saturated_infinity_and_narrow_types():
+    lowest = np.finfo(np.float32).min
+    assert conf.compare(np.array([-np.inf, 1], np.float32), np.array([lowest, 1], np.float32))[0]
+    assert not conf.compare(np.array([-np.inf, 1], np.float32), np.array([-3.0, 1], np.float32))[0]
+    half = np.array([0.75, 0.5], np.float16)
+    assert conf.compare(half, half + np.float16(0.00048828125))[0]  # one fp16 unit in the last place
+    assert not conf.compare(half, half + np.float16(0.01))[0]
+    big = np.array([540.0, 0.0], np.float32)  # a near-zero bin of a long sum, judged at the sum's scale
+    assert conf.compare(big, np.array([540.0, 3e-4], np.float32))[0]
+    assert not conf.compare(big, np.array([540.0, 3e-2], np.float32))[0]
+
+
+def test_compare_sequences_and_empty_optionals():
+    a = [np.array([1.0], np.float32), np.array([2, 3], np.int64)]
+    assert conf.compare(a, [x.copy() for x in a])[0]
+    assert not conf.compare(a, a[:1])[0]
+    assert not conf.compare(a, [a[0], np.array([2, 4], np.int64)])[0]
+    assert conf.compare(None, None)[0] and not conf.compare(None, a[0])[0]

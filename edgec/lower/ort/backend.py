@@ -6,7 +6,7 @@ import onnx
 import onnxruntime as ort
 
 from edgec.artifact import Artifact, LowerContext
-from edgec.lower.ort.convert import to_ort_format, write_reduced_op_config
+from edgec.lower.ort.convert import ort_refusal, to_ort_format, write_reduced_op_config
 from edgec.lower.ort.coverage import coverage_lines, ep_coverage
 from edgec.runtimes.host_ort import OrtRunner
 
@@ -32,6 +32,7 @@ def optimization_level(ctx: LowerContext) -> tuple[str, str]:
 
 class OrtBackend:
     format = "ort"
+    takes_sequences = True  # ORT runs sequence and optional graph inputs/outputs as they are
 
     def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         """Nodes whose op has no kernel in ONNX Runtime's CPU EP (what a full ORT Mobile build has)."""
@@ -87,6 +88,15 @@ class OrtBackend:
             details={"ep_coverage": coverage, "optimization_level": level,
                      "onnxruntime": ort.__version__},
         )
+
+    def refusal_at_run(self, model: onnx.ModelProto, feeds: dict, text: str) -> tuple[str, str, str] | None:
+        """The artifact failed to run with `text`: ORT's own refusal when ONNX Runtime fails on the original
+        model too (no optimizations, not ORT format), else None (then the failure is ours)."""
+        try:
+            OrtRunner(model, level="disable").run(feeds)
+        except Exception as e:  # noqa: BLE001  (any ORT failure: classified below)
+            return ort_refusal(model, str(e))
+        return None
 
     def runner(self, artifact: Artifact, threads: int) -> OrtRunner:
         return OrtRunner(artifact.path, threads=threads, level="disable", name="onnxruntime (ORT format)")

@@ -14,13 +14,42 @@ EPS = {
 }
 
 
-def _without_empty_input_false_positive(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The checker treats an empty optional input name (Resize's roi) as a dynamic tensor and marks the node
-    unsupported. Give the empty name a fixed shape so only real dynamic inputs count."""
+def _for_checker(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy ORT's checker reads correctly.
+
+    It treats an empty optional input name (Resize's roi) as a dynamic tensor and marks the node unsupported:
+    the empty name gets a fixed shape so only real dynamic inputs count. It reads a Transpose's `perm` as
+    `attribute[0]` (IndexError when perm is left at its default, reversed axes): such nodes get the explicit
+    reversed perm, the same transpose."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     copy.graph.value_info.append(helper.make_tensor_value_info("", onnx.TensorProto.FLOAT, [1]))
+    ranks = _ranks(copy)
+    for node in _all_nodes(copy.graph):
+        if node.op_type == "Transpose" and not any(a.name == "perm" for a in node.attribute):
+            rank = ranks.get(node.input[0], 0)  # unknown rank: an empty perm, which the checker's rank test passes
+            node.attribute.insert(0, helper.make_attribute("perm", list(range(rank - 1, -1, -1))))
     return copy
+
+
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    g = inferred.graph
+    out = {}
+    for v in [*g.input, *g.value_info, *g.output]:
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            out[v.name] = len(t.shape.dim)
+    out.update({i.name: len(i.dims) for i in g.initializer})
+    return out
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            for sub in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                yield from _all_nodes(sub)
 
 
 def ep_coverage(model: onnx.ModelProto) -> dict[str, dict]:
@@ -28,7 +57,7 @@ def ep_coverage(model: onnx.ModelProto) -> dict[str, dict]:
     from onnxruntime.tools.mobile_helpers import usability_checker as uc
 
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
-    checked = _without_empty_input_false_positive(model)
+    checked = _for_checker(model)
     report: dict[str, dict] = {}
     for label, (kind, config) in EPS.items():
         if kind == "nnapi":
