@@ -44,7 +44,7 @@ class GuestSession:
         self.proc = subprocess.Popen(
             emu.command(str(script), kind, str(self.model.resolve()), str(threads), plugin=plugin),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=emu.env(self.tmp),
-            cwd=self.tmp, start_new_session=True)
+            cwd=self.tmp, start_new_session=True, preexec_fn=_no_core_dumps)
         self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.tmp, self._stderr)
         self._buf = b""
         self._n = 0
@@ -81,7 +81,7 @@ class GuestSession:
         deadline = time.monotonic() + timeout_s
         while True:
             line = self._readline(deadline)
-            if line is None:
+            if line is None:  # timeout, or the guest closed its stdout (exited)
                 self._fail(doing, timeout_s)
             if line.startswith(guest.TAG + " "):
                 reply = line[len(guest.TAG) + 1:]
@@ -98,7 +98,11 @@ class GuestSession:
                 if left <= 0 or not sel.select(left):
                     return None
                 chunk = os.read(fd, 65536)
-                if not chunk:
+                if not chunk:  # EOF: the guest is exiting; give it a moment so _fail sees its exit code
+                    try:
+                        self.proc.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        pass
                     return None
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
@@ -120,6 +124,13 @@ class GuestSession:
         hint = (" SIGILL means the runtime chose an instruction this core lacks: check the core's /proc/cpuinfo "
                 "in the emulator prefix (`edgec emulator setup` rewrites it)." if code == -signal.SIGILL else "")
         raise DeviceError(f"{where}: the guest process died {doing}, exit code {code}{sig}.{hint} {tail}".strip())
+
+
+def _no_core_dumps() -> None:
+    # a guest that dies of SIGILL/SIGSEGV makes QEMU write a core file the size of the guest's memory
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _cleanup(proc: subprocess.Popen, tmp: Path, stderr) -> None:

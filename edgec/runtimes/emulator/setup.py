@@ -207,11 +207,6 @@ def _processors() -> int:
 
 def _make_prefix(qemu: Path, rootfs: Path, prefix: Path, core: str) -> None:
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{core}-", dir=prefix.parent))
-    tmp.chmod(0o755)
-    for name in _LINKED:  # relative links: the cache folder may move
-        if (rootfs / name).exists():
-            os.symlink(os.path.relpath(rootfs / name, prefix), tmp / name)
     # the feature bits come from QEMU itself (AT_HWCAP of the emulated core), so they always match -cpu
     probe = ("import ctypes; g = ctypes.CDLL(None).getauxval; g.restype = ctypes.c_ulong; "
              "print(g(16), g(26))")
@@ -219,10 +214,21 @@ def _make_prefix(qemu: Path, rootfs: Path, prefix: Path, core: str) -> None:
              f"reading the {core} feature bits", timeout=300, env={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
     hwcap, hwcap2 = (int(x) for x in r.stdout.split())
     names = features(hwcap, hwcap2)
-    (tmp / "proc").mkdir()
-    (tmp / "proc/cpuinfo").write_text(cpuinfo_text(CORES[core], names, _processors()))
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{core}-", dir=prefix.parent))  # a sibling: same relative links
+    write_prefix(tmp, rootfs, cpuinfo_text(CORES[core], names, _processors()))
     (tmp / "core.json").write_text(json.dumps({"core": core, "features": names}, indent=1) + "\n")
     os.rename(tmp, prefix)
+
+
+def write_prefix(folder: Path, rootfs: Path, cpuinfo: str) -> None:
+    """A QEMU -L prefix: the rootfs's system folders (relative links: the cache may move) and a /proc/cpuinfo."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    for name in _LINKED:
+        if (rootfs / name).exists():
+            os.symlink(os.path.relpath(rootfs / name, folder), folder / name)
+    (folder / "proc").mkdir()
+    (folder / "proc/cpuinfo").write_text(cpuinfo)
 
 
 def _download_platforms() -> list[str]:
