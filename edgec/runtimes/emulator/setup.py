@@ -104,6 +104,17 @@ def status() -> dict:
             "site": site.is_dir(), "cores": cores}
 
 
+def status_line() -> str:
+    st = status()
+    if st["qemu"] is None:
+        return "qemu-aarch64 not found (apt-get install qemu-user)"
+    if not (st["rootfs"] and st["site"] and st["cores"]):
+        need = "" if st["mmdebstrap"] or st["rootfs"] else "; apt-get install mmdebstrap first"
+        return f"QEMU {st['qemu_version']}; not set up (`edgec emulator setup`, or on first --emulator use{need})"
+    size = sum(f.stat().st_size for f in Path(st["root"]).rglob("*") if f.is_file() and not f.is_symlink())
+    return f"QEMU {st['qemu_version']}; ready in {st['root']} ({size / 1e6:.0f} MB): {', '.join(st['cores'])}"
+
+
 def _qemu_version(qemu: str) -> str:
     try:
         out = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=30).stdout
