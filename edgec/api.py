@@ -128,16 +128,19 @@ def _with_quantize(profile: Profile, options: BuildOptions) -> Profile:
 
 def _with_emulator(profile: Profile, options: BuildOptions) -> Profile:
     """--emulator qemu[:CORE] overrides validate.numerics.emulator (cache keys see it too)."""
-    if options.emulator is None:
-        return profile
-    from edgec.errors import UsageError
+    from edgec.validate.emulated import emulator_core
 
-    try:
-        num = profile.validate_.numerics.model_validate(
-            {**profile.validate_.numerics.model_dump(), "emulator": options.emulator})
-    except Exception:
-        raise UsageError(f"--emulator {options.emulator}: write qemu or qemu:CORE (e.g. qemu:cortex-a76).") from None
-    return profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"numerics": num})})
+    if options.emulator is not None:
+        from edgec.errors import UsageError
+
+        try:
+            num = profile.validate_.numerics.model_validate(
+                {**profile.validate_.numerics.model_dump(), "emulator": options.emulator})
+        except Exception:
+            raise UsageError(f"--emulator {options.emulator}: write qemu or qemu:CORE (e.g. qemu:cortex-a76).") from None
+        profile = profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"numerics": num})})
+    emulator_core(profile)  # an unknown core is refused before anything is lowered
+    return profile
 
 
 class _Reference:
