@@ -141,3 +141,25 @@ def test_an_unloadable_model_is_a_device_error(emulators, tmp_path):
     junk.write_bytes(b"not a flatbuffer" * 4)
     with pytest.raises(DeviceError, match="junk.tflite.*failed starting the runtime"):
         GuestSession(emulators["cortex-a76"], "tflite", junk)
+
+
+def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_artifacts):
+    from edgec.runtimes.emulator.counts import count_instructions, plugin_path
+
+    assert plugin_path().exists()  # built with gcc into the cache on first use
+    fs = feeds(2)
+    fp32 = count_instructions("tflite", tiny_artifacts[("android", "fp32")], "cortex-a76", fs)
+    again = count_instructions("tflite", tiny_artifacts[("android", "fp32")], "cortex-a76", fs)
+    assert fp32.invokes == 2 and fp32.per_invoke == again.per_invoke  # exact: no dependence on the host's load
+    # the net's multiply-adds: conv 16x27x16x16 + depthwise 16x9x16x16 + 1x1 32x16x16x16 + fc 32x10 = 278,848;
+    # XNNPACK runs them as 4-lane fp32 FMLA, so about a quarter as many FMLA (padding lanes and tails add a few %)
+    macs = 16 * 27 * 256 + 16 * 9 * 256 + 32 * 16 * 256 + 320
+    assert macs / 4 <= fp32.per_invoke["fmla"] < 1.15 * macs / 4, fp32.per_invoke
+    assert fp32.per_invoke["sdot_udot"] == 0
+    # int8: SDOT (4 lanes x 4 int8 products each) on the dot-product core, widening multiply-adds on the A72
+    n1 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "neoverse-n1", fs[:1])
+    a72 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "cortex-a72", fs[:1])
+    depthwise = 16 * 9 * 256  # MLAS runs int8 depthwise with widening multiply-adds, not SDOT
+    assert (macs - depthwise) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
+    assert a72.per_invoke["sdot_udot"] == 0 and a72.per_invoke["int_mac"] > n1.per_invoke["int_mac"]
+    assert n1.per_invoke["fmla"] == 0 and n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0

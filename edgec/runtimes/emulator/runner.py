@@ -48,6 +48,7 @@ class GuestSession:
         self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.tmp, self._stderr)
         self._buf = b""
         self._n = 0
+        self.counted = True  # False: runs are left out of the instruction counts (warm-up)
         self._expect("ready", start_timeout_s, "starting the runtime")
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ class GuestSession:
         src, dst = self.tmp / f"in{self._n}.npz", self.tmp / f"out{self._n}.npz"
         guest.write_npz(src, feeds)
         try:
-            self.proc.stdin.write(f"run {src} {dst}\n".encode())
+            self.proc.stdin.write(f"{'run' if self.counted else 'warm'} {src} {dst}\n".encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
             pass  # the guest died; _expect reports how
@@ -157,10 +158,10 @@ THREADS = 1  # one emulated thread: deterministic instruction counts, and no spi
 class EmulatedOrtRunner:
     """An .ort file on the ARM core: same interface as the host's OrtRunner (feeds and outputs by ONNX name)."""
 
-    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None):
+    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None, plugin: list[str] | None = None):
         self.emu = emu or ensure(core)
         self.name = f"onnxruntime (ORT format) on qemu {core}"
-        self.session = GuestSession(self.emu, "ort", path, THREADS)
+        self.session = GuestSession(self.emu, "ort", path, THREADS, plugin=plugin)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.session.run(feeds)
@@ -173,13 +174,13 @@ class EmulatedLiteRTRunner:
     """A .tflite on the ARM core. The host's LiteRTRunner still does the boundary work (channels-last I/O,
     int8 model I/O), with its signature call sent to the guest, so both runs see byte-identical tensors."""
 
-    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None):
+    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None, plugin: list[str] | None = None):
         from edgec.validate.runners.host_litert import LiteRTRunner
 
         self.emu = emu or ensure(core)
         self.name = f"litert on qemu {core}"
         self.host = LiteRTRunner(path, threads=1)
-        self.session = GuestSession(self.emu, "tflite", path, THREADS)
+        self.session = GuestSession(self.emu, "tflite", path, THREADS, plugin=plugin)
         self.host.signature = lambda **args: self.session.run(args)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -189,11 +190,11 @@ class EmulatedLiteRTRunner:
         return self.session.close()
 
 
-def emulated_runner(fmt: str, path: Path | str, core: str):
+def emulated_runner(fmt: str, path: Path | str, core: str, plugin: list[str] | None = None):
     if fmt == "tflite":
-        return EmulatedLiteRTRunner(path, core)
+        return EmulatedLiteRTRunner(path, core, plugin=plugin)
     if fmt == "ort":
-        return EmulatedOrtRunner(path, core)
+        return EmulatedOrtRunner(path, core, plugin=plugin)
     from edgec.errors import UsageError
 
     raise UsageError(f"--emulator runs .tflite and .ort artifacts (android, ort-mobile), not '{fmt}'.")
