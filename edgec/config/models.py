@@ -51,6 +51,7 @@ class CpuSpec(Strict):
     peak_gops_int8: float | None = Field(default=None, gt=0)
     peak_gflops_fp16: float | None = Field(default=None, gt=0)
     emulate: EmulatedCore | None = None  # the QEMU core closest to the device's (big) cores, for --emulator qemu
+    clock_ghz: float | None = Field(default=None, gt=0)  # cores' clock: the instruction model's cycles -> ms
 
 
 class AcceleratorSpec(Strict):

@@ -66,7 +66,9 @@ def _latency_section(a: ArtifactResult) -> list[str]:
     lines = [f"Latency: {_latency_cell(a)}" + (f", {lat.runs} runs" if lat.runs else ""), ""]
     if d.get("method"):
         lines += [f"- method: {d['method']}"]
-    if lat.mode == "emulate":
+    if lat.mode == "emulate" and d.get("instructions"):  # --emulator: the instruction model
+        lines += ["- instructions per invoke: " + ", ".join(f"{k} {v:,}" for k, v in d["instructions"].items())]
+    elif lat.mode == "emulate":
         lines += [f"- host ({lat.runtime}, {d.get('host_threads')} threads): median {d.get('host_median_ms'):.2f} ms, "
                   f"p90 {d.get('host_p90_ms'):.2f} ms; scaled x {d.get('scale'):.3f} to {a.artifact.profile}"]
     if d.get("device"):
