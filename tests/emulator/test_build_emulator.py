@@ -38,16 +38,31 @@ def test_int8_build_writes_arm_numerics_for_android_and_ort_mobile(emulators, cl
     assert report.count("ARM kernels (") == 2 and "ARM: pass" in report
 
 
-def test_the_profile_core_is_used_when_the_flag_names_none(emulators, tmp_path):
+def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
+    """`--emulator qemu` takes the profile's core; `--latency emulate` then comes from the executed instructions."""
+    import shutil
+
     from edgec.api import BuildOptions, build
 
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler to build the instruction-count plugin (Debian package gcc; .ci/run installs it)")
     model = tmp_path / "few.onnx"
     onnx.save(few_convs(size=16), str(model))
-    r = build(model, BuildOptions(profile="raspberry-pi-5", out_dir=tmp_path / "o", emulator="qemu", latency="off"))
+    r = build(model, BuildOptions(profile="raspberry-pi-5", out_dir=tmp_path / "o", emulator="qemu", latency="emulate"))
     (a,) = r.result.artifacts
+    pi5 = load_profile("raspberry-pi-5")
     assert a.artifact.precision == "fp32" and a.numerics_arm.passed
-    assert a.artifact.details["emulator"]["core"] == load_profile("raspberry-pi-5").hardware.cpu.emulate
+    assert a.artifact.details["emulator"]["core"] == pi5.hardware.cpu.emulate
     assert a.artifact.details["emulator"]["gates"] == "host and ARM kernels"
+    lat = a.latency
+    d = lat.details
+    assert lat.mode == "emulate" and "Cortex-A76 Software Optimization Guide" in d["method"]
+    assert d["instructions"]["fmla"] > 0 and d["clock_ghz"] == pi5.hardware.cpu.clock_ghz
+    # the model's arithmetic: cycles >= FMLA count / 2 pipes, ms = max(compute, memory) at 2.4 GHz on 4 threads
+    assert d["cycles"] >= d["instructions"]["fmla"] / 2
+    assert d["compute_ms"] == pytest.approx(d["cycles"] / 2.4e6 / 4, rel=1e-3)
+    assert lat.median_ms == pytest.approx(max(d["compute_ms"], d["memory_ms"]), rel=1e-3)
+    assert d["roofline_ms"] > 0 and "roofline estimate" in (tmp_path / "o/report.md").read_text()
 
 
 def _result(precision: str, host_ok: bool, arm_ok: bool) -> ArtifactResult:

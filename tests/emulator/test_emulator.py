@@ -144,8 +144,12 @@ def test_an_unloadable_model_is_a_device_error(emulators, tmp_path):
 
 
 def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_artifacts):
+    import shutil
+
     from edgec.runtimes.emulator.counts import count_instructions, plugin_path
 
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler to build the instruction-count plugin (Debian package gcc; .ci/run installs it)")
     assert plugin_path().exists()  # built with gcc into the cache on first use
     fs = feeds(2)
     fp32 = count_instructions("tflite", tiny_artifacts[("android", "fp32")], "cortex-a76", fs)
