@@ -16,7 +16,11 @@ def emulators():
     if shutil.which("qemu-aarch64") is None and shutil.which("qemu-aarch64-static") is None:
         pytest.skip("qemu-aarch64 is not installed (Debian package qemu-user; .ci/run installs it with apt-get)")
     if shutil.which("mmdebstrap") is None:
-        from edgec.runtimes.emulator.setup import _paths, emulator_root, runtime_versions
+        from edgec.runtimes.emulator.setup import (
+            _paths,
+            emulator_root,
+            runtime_versions,
+        )
 
         if not _paths(emulator_root(), runtime_versions())[0].is_dir():
             pytest.skip("mmdebstrap is not installed (Debian package mmdebstrap; .ci/run installs it with apt-get)")

@@ -99,3 +99,21 @@ def test_doctor_and_setup_commands(emulators, cli):
     assert r.exit_code == 0 and "ARM emulator ready" in r.output and "cortex-a76" in r.output
     r = cli.invoke(app, ["doctor"])
     assert r.exit_code == 0 and "ARM emulator" in r.output
+
+
+def test_junit_shows_the_arm_case_and_int8_gating():
+    from edgec.package.junit import render
+
+    host_bad = {"ran_on": "onnxruntime", "outputs": {"y": {"max_abs": 9.0, "cosine": 0.9}}, "passed": False,
+                "message": "output 'y' cosine 0.9 < 0.99"}
+    arm = {"ran_on": "onnxruntime on qemu cortex-a76", "outputs": {"y": {"max_abs": 0.1, "cosine": 0.999}},
+           "passed": True}
+    entry = {"target": "ort-mobile", "profile": "p", "precision": "int8", "numerics": host_bad,
+             "numerics_arm": arm, "latency": None}
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [entry]})
+    assert 'name="numerics (ARM kernels)"' in xml and 'failures="0"' in xml  # x86 int8 miss shown, not failed
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "precision": "fp32"}]})
+    assert 'failures="1"' in xml  # a float artifact must pass on both
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "numerics": arm,
+                                                               "numerics_arm": {**host_bad, "ran_on": "arm"}}]})
+    assert 'failures="1"' in xml

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,11 @@ import pytest
 from edgec.errors import DeviceError
 from edgec.runtimes.emulator import setup
 from edgec.runtimes.emulator.cores import CORES
-from edgec.runtimes.emulator.runner import EmulatedLiteRTRunner, EmulatedOrtRunner, GuestSession
+from edgec.runtimes.emulator.runner import (
+    EmulatedLiteRTRunner,
+    EmulatedOrtRunner,
+    GuestSession,
+)
 from edgec.validate.runners.host_litert import LiteRTRunner
 from edgec.validate.runners.host_ort import OrtRunner
 from tests.emulator.models import feeds

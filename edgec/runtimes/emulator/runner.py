@@ -40,11 +40,11 @@ class GuestSession:
         # a private copy under /tmp can never be shadowed by a rootfs file
         script = self.tmp / "guest.py"
         shutil.copyfile(guest.__file__, script)
-        self._stderr = open(self.tmp / "stderr.txt", "wb")
+        self._stderr = open(self.tmp / "stderr.txt", "wb")  # noqa: SIM115 - lives as long as the guest
         self.proc = subprocess.Popen(
             emu.command(str(script), kind, str(self.model.resolve()), str(threads), plugin=plugin),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=emu.env(self.tmp),
-            cwd=self.tmp, start_new_session=True, preexec_fn=_no_core_dumps)
+            cwd=self.tmp, start_new_session=True, preexec_fn=_no_core_dumps)  # noqa: PLW1509 - only setrlimit
         self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.tmp, self._stderr)
         self._buf = b""
         self._n = 0

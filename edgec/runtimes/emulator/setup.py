@@ -28,7 +28,13 @@ from importlib import metadata
 from pathlib import Path
 
 from edgec.errors import DeviceError
-from edgec.runtimes.emulator.cores import CORES, DEFAULT_CORE, check_core, cpuinfo_text, features
+from edgec.runtimes.emulator.cores import (
+    CORES,
+    DEFAULT_CORE,
+    check_core,
+    cpuinfo_text,
+    features,
+)
 
 SUITE = "bookworm"
 ROOTFS_PACKAGES = ("python3", "libstdc++6", "libgomp1")
@@ -98,7 +104,7 @@ def status() -> dict:
     except DeviceError:
         versions = {}
     rootfs, site = _paths(root, versions)
-    cores = sorted(p.name for p in (root / "cores").glob("*") if (p / "proc/cpuinfo").exists())
+    cores = sorted(p.name for p in (root / "cores").glob("[!.]*") if (p / "proc/cpuinfo").exists())
     return {"qemu": qemu, "qemu_version": _qemu_version(qemu) if qemu else None,
             "mmdebstrap": shutil.which("mmdebstrap"), "root": str(root), "rootfs": rootfs.is_dir(),
             "site": site.is_dir(), "cores": cores}
@@ -117,7 +123,7 @@ def status_line() -> str:
 
 def _qemu_version(qemu: str) -> str:
     try:
-        out = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return "?"
     return out.split("\n")[0].replace("qemu-aarch64 version ", "")
@@ -178,7 +184,7 @@ def _timed(log, what: str, fn) -> None:
 
 def _run(cmd: list[str], what: str, timeout: float = _SETUP_TIMEOUT_S, **kw) -> subprocess.CompletedProcess:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
     except subprocess.TimeoutExpired:
         raise DeviceError(f"ARM emulator setup: {what} took longer than {timeout:.0f} s ({' '.join(cmd[:3])} ...). "
                           f"Check the network, then rerun `edgec emulator setup`.") from None
