@@ -125,10 +125,7 @@ def test_cpuinfo_of_another_core_dies_of_sigill(emulators, tiny_artifacts, tmp_p
     session = GuestSession(bad, "ort", path)
     with pytest.raises(DeviceError, match="SIGILL"):
         session.run(feeds(1)[0])
-    # the matching file runs the same artifact
-    good = GuestSession(a72, "ort", path)
-    assert good.run(feeds(1)[0])["logits"].shape == (1, 10)
-    assert good.close() == 0
+    # (the matching file runs this same artifact on cortex-a72: test_int8_is_identical_across_arm_cores...)
 
 
 def test_a_hung_run_is_stopped_with_a_clear_error(emulators, tiny_artifacts):
