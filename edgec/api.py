@@ -58,6 +58,7 @@ class BuildOptions:
     # on machines with idle cores
     jobs: int = 1
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
+    emulator: str | None = None  # overrides validate.numerics.emulator: qemu[:CORE] (ARM-kernel numerics)
 
 
 @dataclass
@@ -127,6 +128,23 @@ def _with_quantize(profile: Profile, options: BuildOptions) -> Profile:
     return profile.model_copy(update={"quantize": q.model_copy(update=update)})
 
 
+def _with_emulator(profile: Profile, options: BuildOptions) -> Profile:
+    """--emulator qemu[:CORE] overrides validate.numerics.emulator (cache keys see it too)."""
+    from edgec.validate.emulated import emulator_core
+
+    if options.emulator is not None:
+        from edgec.errors import UsageError
+
+        try:
+            num = profile.validate_.numerics.model_validate(
+                {**profile.validate_.numerics.model_dump(), "emulator": options.emulator})
+        except Exception:
+            raise UsageError(f"--emulator {options.emulator}: write qemu or qemu:CORE (e.g. qemu:cortex-a76).") from None
+        profile = profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"numerics": num})})
+    emulator_core(profile)  # an unknown core is refused before anything is lowered
+    return profile
+
+
 class _Reference:
     """ONNX Runtime on the original model, on seeded inputs; computed once per input shape set."""
 
@@ -149,7 +167,7 @@ class _Reference:
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     t_start = time.perf_counter()
     model_path = Path(model_path)
-    pairs = [(t, _with_latency(_with_quantize(p, options), options))
+    pairs = [(t, _with_emulator(_with_latency(_with_quantize(p, options), options), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
     cli_values = parse_input_value_flags(options.input_values)
@@ -342,10 +360,10 @@ def _unpickle_error(value):
 def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_dir: Path, reference: _Reference,
             options: BuildOptions) -> ArtifactResult:
     """Validate a lowered artifact and rename its files from the staging folder into the output folder."""
-    numerics = latency = None
+    numerics = latency = arm = None
     t0 = time.perf_counter()
     if options.validate:
-        numerics, latency = _validate(backend, artifact, prepared, profile, reference)
+        numerics, latency, arm = _validate(backend, artifact, prepared, profile, reference)
     validate_s = time.perf_counter() - t0
     if prepared.values:  # the manifest records what the artifact was specialised to
         artifact.details["input_values"] = {n: v.tolist() for n, v in prepared.values.items()}
@@ -356,7 +374,7 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
     artifact.extra_files = [out_dir / e.name for e in artifact.extra_files]
     return ArtifactResult(
         artifact=artifact, final_path=final, sha256=sha256_path(final), bytes=size_of(final),
-        numerics=numerics, latency=latency, seconds={"validate": validate_s},
+        numerics=numerics, latency=latency, seconds={"validate": validate_s}, numerics_arm=arm,
     )
 
 
@@ -387,9 +405,12 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         gates = thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
                                            gates["min_delta_cosine"])
+    from edgec.validate.emulated import arm_numerics
+
+    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads)
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads,
                                           runner_for=lambda t: backend.runner(artifact, t))
-    return numerics, latency
+    return numerics, latency, arm
 
 
 def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, str, str]]]]:
@@ -433,8 +454,8 @@ def validate_artifact(
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
                         precision="unknown")
     t0 = time.perf_counter()
-    numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
+    numerics, latency, arm = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
     return ArtifactResult(
         artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
-        numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0},
+        numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0}, numerics_arm=arm,
     )

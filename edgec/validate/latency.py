@@ -54,7 +54,12 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
         result.details["method"] = ("roofline: per op max(work / (peak x efficiency), bytes / bandwidth) + per-op "
                                     f"overhead, from the '{profile.name}' hardware numbers; not a measurement")
     elif mode == "emulate":
-        result, est = _emulate(runner, model, profile, artifact.precision, feeds, runner_for)
+        from edgec.validate.emulated import instruction_latency
+
+        # with --emulator: instructions the ARM runtime executes x the core's throughput; else host time x ratio
+        counted = instruction_latency(artifact, model, profile, feeds, _estimate_built(model, profile, artifact))
+        result, est = counted if counted is not None else _emulate(runner, model, profile, artifact.precision,
+                                                                     feeds, runner_for)
     elif mode == "device":
         result = _device(artifact, profile, feeds)
         est = None
