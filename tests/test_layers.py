@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = [
     {"edgec", "edgec.errors"},
-    {"edgec.config", "edgec.hashing"},
+    {"edgec.config", "edgec.hashing", "edgec.paths"},
     {"edgec.artifact"},  # the data types every layer passes around (LowerContext, ArtifactResult, ...)
     {"edgec.registry"},  # the one registry helper every registry uses
     {"edgec.runtimes"},  # ONNX Runtime, LiteRT, the MIL interpreter, CoreML on macOS
@@ -24,7 +24,7 @@ LAYERS = [
     {"edgec.samples"},  # random-weight light-zoo samples (synthetic images come from quantize)
     {"edgec.lower"},
     {"edgec.validate"},
-    {"edgec.conformance"},  # ONNX node tests through any backend
+    {"edgec.conformance", "edgec.conformance_refs"},  # ONNX node tests through any backend
     {"edgec.package"},
     {"edgec.cache", "edgec.plan", "edgec.integrate"},
     {"edgec.api"},

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.samples import cache_dir
+from edgec.paths import cache_dir
 
 INPUT_SHAPES = {
     "mobilenet_v2": (1, 3, 224, 224),

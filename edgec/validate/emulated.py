@@ -75,7 +75,7 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         return None
     from edgec.runtimes.emulator.counts import count_instructions
     from edgec.runtimes.emulator.cpu_model import TABLES, cycles
-    from edgec.validate.latency import _result
+    from edgec.validate.timing import _result
 
     if core not in TABLES:
         artifact.notes.append(f"emulator: no throughput table for {core} (have {', '.join(TABLES)}): latency "

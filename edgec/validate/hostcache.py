@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgec.samples import cache_dir
+from edgec.paths import cache_dir
 
 # flags that change which kernels ONNX Runtime / XNNPACK pick (x86 and ARM names from /proc/cpuinfo)
 KERNEL_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8",

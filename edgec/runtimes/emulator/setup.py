@@ -67,7 +67,7 @@ class Emulator:
 
 
 def emulator_root() -> Path:
-    from edgec.samples import cache_dir
+    from edgec.paths import cache_dir
 
     return cache_dir() / "emulator"
 
