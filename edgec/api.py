@@ -6,6 +6,7 @@ validation metrics -> files in the output folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,14 +18,15 @@ import onnx
 
 from edgec.artifact import ArtifactResult, BuildResult, LowerContext, ModelInfo, NumericsResult
 from edgec.config.models import Profile, Target
-from edgec.errors import EdgecError, UnsupportedOp
+from edgec.errors import EdgecError, InternalError, UnsupportedOp
 from edgec.graph.info import model_info
-from edgec.graph.load import load_model
+from edgec.graph.load import load_model, load_model_renamed
 from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
 from edgec.graph.shapes import parse_input_shape_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
-from edgec.package.files import ensure_out_dir, place, staging_dir
+from edgec.package.files import place, staging_dir
+from edgec.package.publish import OutputFolder
 from edgec.cache import BuildCache, build_key, model_digest
 from edgec.package.html import write_html
 from edgec.package.junit import write_junit
@@ -143,12 +145,55 @@ class _Reference:
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
+    """Build into a staging folder inside --out, then swap the previous set of files for the new one as a whole
+    (edgec.package.publish): an interrupted or failed build leaves the previous complete set."""
     t_start = time.perf_counter()
     model_path = Path(model_path)
     pairs = [(t, _with_latency(_with_quantize(p, options), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
-    out_dir = ensure_out_dir(Path(options.out_dir))
+    with OutputFolder(Path(options.out_dir)) as folder:
+        outcome = _build_into(model_path, options, pairs, cli_shapes, folder.stage)
+        if outcome.failures and not outcome.result.artifacts:
+            raise _all_failed(outcome.failures)  # nothing built: the previous set stays, no folder is created
+        folder.commit(sorted(p.name for p in folder.stage.iterdir() if not p.name.startswith(".")))
+    outcome = _moved(outcome, folder.stage, folder.final)
+    if options.junit:
+        outcome.junit_path = write_junit(manifest_dict(outcome.result, [(f.target, f.profile, f.error)
+                                                                      for f in outcome.failures]), options.junit)
+    outcome.seconds = time.perf_counter() - t_start
+    return outcome
+
+
+def _all_failed(failures: list[TargetFailure]) -> EdgecError:
+    first = failures[0].error
+    if len(failures) == 1:
+        return first
+    cls = type(first)
+    err = cls.__new__(cls)  # the first failure's kind and exit code; skip __init__ (its arguments differ by kind)
+    by_message: dict[str, list[str]] = {}
+    for f in failures:
+        by_message.setdefault(str(f.error), []).append(f.target)
+    EdgecError.__init__(err, "no target was built. " + " ".join(f"{', '.join(t)}: {m}" for m, t in by_message.items()))
+    return err
+
+
+def _moved(outcome: BuildOutcome, stage: Path, final: Path) -> BuildOutcome:
+    """Paths in the outcome as they are after the commit (in the output folder, not the staging folder)."""
+    def at(p: Path | None) -> Path | None:
+        return final / p.relative_to(stage) if p is not None and p.is_relative_to(stage) else p
+
+    r = outcome.result
+    r.out_dir, r.manifest_path, r.report_path = final, at(r.manifest_path), at(r.report_path)
+    for a in r.artifacts:
+        a.final_path = at(a.final_path)
+        a.artifact.extra_files = [at(e) for e in a.artifact.extra_files]
+    outcome.html_path = at(outcome.html_path)
+    return outcome
+
+
+def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_dir: Path) -> BuildOutcome:
+    t_start = time.perf_counter()
     name = options.model_name or _stem(model_path)
     single = len(pairs) == 1
 
@@ -158,8 +203,9 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
     model = info = None
     if len(hits) < len(pairs):
-        model = load_model(model_path)
+        model, renamed = load_model_renamed(model_path)
         info = model_info(model, model_path)
+        info.renamed = renamed
     else:
         info = model_info_from_dict({**hits[0]["model"], "path": str(model_path)})
 
@@ -185,10 +231,12 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             if problems:
                 raise UnsupportedOp(target.name, problems)
             todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
-        except EdgecError as e:
-            if single:
+        except Exception as e:
+            if single and not isinstance(e, OSError):
                 raise
-            failures[i] = TargetFailure(target.name, profile.name, e)
+            if single:  # a full disk is the user's OutputError, not a bug
+                raise _as_edgec_error(e, "prepare") from e
+            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "prepare"))
 
     # lower (in parallel worker processes when there are several targets), then validate one at a time
     # in this process so latency is never measured while another target is being lowered
@@ -208,10 +256,12 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
-        except EdgecError as e:
-            if single:
+        except Exception as e:
+            if single and not isinstance(e, OSError):
                 raise
-            failures[i] = TargetFailure(target.name, profile.name, e)
+            if single:  # a full disk is the user's OutputError, not a bug
+                raise _as_edgec_error(e, "validate") from e
+            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "validate"))
 
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
     if sum(q is not None for q in quant_of.values()) >= 2:
@@ -220,15 +270,34 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
         build_result.cross_target = cross_target([(pairs[i][0].name, q) for i, q in sorted(quant_of.items())])
     failure_list = [failures[i] for i in sorted(failures)]
     triples = [(f.target, f.profile, f.error) for f in failure_list]
-    build_result.manifest_path = write_manifest(build_result, triples)
     build_result.report_path = write_report(build_result, triples)
-    data = manifest_dict(build_result, triples)
-    html_path = write_html(data, out_dir)
-    junit_path = write_junit(data, options.junit) if options.junit else None
+    html_path = write_html(manifest_dict(build_result, triples), out_dir)
+    build_result.manifest_path = write_manifest(build_result, triples)  # last: it describes the files above
     return BuildOutcome(
         build_result, failure_list, cache_hits=[(pairs[i][0].name, pairs[i][1].name) for i in sorted(hits)],
-        seconds=time.perf_counter() - t_start, html_path=html_path, junit_path=junit_path,
+        seconds=time.perf_counter() - t_start, html_path=html_path,
     )
+
+
+def _as_edgec_error(e: Exception, stage: str) -> EdgecError:
+    """One target's failure in a multi-target build: a user-caused error as it is, a full disk as an
+    OutputError, anything else as that target's InternalError (the other targets still build)."""
+    if isinstance(e, EdgecError):
+        return e
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        from edgec.errors import OutputError
+
+        return _caused_by(e, OutputError(f"Cannot write while lowering/validating ({stage}): {e.strerror}. Free "
+                                         f"some space or pick another --out folder."))
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return _caused_by(e, InternalError(
+        f"{stage} failed with {type(e).__name__}: {first}. This is a bug in edgec or one of its dependencies (the "
+        f"other targets were built); build this target alone with --debug for the traceback and report it."))
+
+
+def _caused_by(cause: Exception, err: EdgecError) -> EdgecError:
+    err.__cause__ = cause  # --debug shows the original traceback
+    return err
 
 
 def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:
@@ -303,9 +372,9 @@ def _lower_guarded(model, target: Target, profile: Profile, name: str, out_dir: 
         artifact = get_backend(target.format).lower(model, ctx)
         artifact.notes = list(notes) + artifact.notes
         return artifact, stage, time.perf_counter() - t0
-    except EdgecError as e:
+    except Exception as e:
         shutil.rmtree(stage, ignore_errors=True)
-        return e
+        return _as_edgec_error(e, "lower")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -353,6 +422,12 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
 
 def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):
     feeds, ref_outputs = reference.get(prepared, profile)
+    if all(v.size == 0 for out in ref_outputs for v in out.values()):
+        # an empty input the user asked for (--input-shape x=0,...): a comparison of nothing cannot fail, so it
+        # is not reported as a pass
+        artifact.details["numerics"] = "nothing to compare: every output is empty (a zero-sized input dim)"
+        artifact.notes.append("numerics: nothing to compare (every output is empty); latency not measured")
+        return None, None
     threads = _threads(profile)
     runner = backend.runner(artifact, threads)
     actual = [runner.run(f) for f in feeds]

@@ -14,7 +14,7 @@ def _mb(n: int) -> str:
 
 def _numerics_cell(a: ArtifactResult) -> str:
     if a.numerics is None:
-        return "not run"
+        return a.artifact.details.get("numerics", "not run")
     worst = min((m.cosine for m in a.numerics.outputs.values()), default=1.0)
     err = max((m.max_abs for m in a.numerics.outputs.values()), default=0.0)
     mark = "pass" if a.numerics.passed else "FAIL"
