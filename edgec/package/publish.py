@@ -49,6 +49,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT/SIGTERM arriving inside are delivered when it ends. Python runs signal handlers in the main thread
+    whichever thread the OS picked (native runtimes keep thread pools), so the handlers are swapped, not the
+    signal mask. Outside the main thread handlers cannot be set, and nothing is held."""
+    held: list[int] = []
+    try:
+        previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 class OutputFolder:
     """`with OutputFolder(path) as out:` build into `out.stage`, then `out.commit(names)`."""
 
@@ -116,14 +137,13 @@ class OutputFolder:
         last). Under the folder's lock, with SIGINT/SIGTERM held until the folder is consistent again."""
         assert self.stage is not None
         fd = os.open(self.final, os.O_RDONLY)
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # another build's commit: wait for it (renames only, short)
-            self._swap(names)
-            self.committed = True
+            with _signals_held():
+                fcntl.flock(fd, fcntl.LOCK_EX)  # another build's commit: wait for it (renames only, short)
+                self._swap(names)
+                self.committed = True
         finally:
             os.close(fd)  # releases the lock
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _swap(self, names: list[str]) -> None:
         final, stage = self.final, self.stage
