@@ -201,6 +201,29 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
     keys = _cache_keys(model_path, pairs, cli_shapes, name, options)
     store = BuildCache() if options.cache else None
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
+    worker = _worker(len(pairs) - len(hits), options)
+    try:
+        return _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store,
+                              hits, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _worker(misses: int, options: BuildOptions):
+    """A worker process for a multi-target build (edgec.worker), started now so its imports overlap the model's
+    loading and preparation. EDGEC_ISOLATE=0 turns it off; --jobs N keeps its own parallel lowering."""
+    if misses < 2 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
+        return None
+    from edgec.worker import Worker
+
+    w = Worker()
+    w.start()
+    return w
+
+
+def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store, hits,
+                   worker) -> BuildOutcome:
     model = info = None
     if len(hits) < len(pairs):
         model, renamed = load_model_renamed(model_path)
@@ -241,17 +264,24 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
     # lower (in parallel worker processes when there are several targets), then validate one at a time
     # in this process so latency is never measured while another target is being lowered
     reference = _Reference(model) if model is not None else None
-    for i, prepared, prep_s, lowered in _lower_all(todo, pairs, info, name, out_dir, options):
+    stream = _lower_all(todo, pairs, info, name, out_dir, options) if worker is None else \
+        _in_worker(worker, todo, pairs, info, name, out_dir, reference, options)
+    for i, prepared, prep_s, lowered in stream:
         target, profile = pairs[i]
         try:
             if isinstance(lowered, EdgecError):
                 raise lowered
-            artifact, stage, lower_s = lowered
-            try:
-                result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
-            result.seconds = {"prepare": prep_s, "lower": lower_s, **result.seconds}
+            if isinstance(lowered, ArtifactResult):  # lowered and validated in the worker process
+                result = lowered
+            else:
+                artifact, stage, lower_s = lowered
+                try:
+                    result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference,
+                                     options)
+                finally:
+                    shutil.rmtree(stage, ignore_errors=True)
+                result.seconds = {"lower": lower_s, **result.seconds}
+            result.seconds = {"prepare": prep_s, **result.seconds}
             results[i] = result
             quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
@@ -358,6 +388,52 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
                 out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
                                      prepared.precision, prepared.notes)
             yield i, prepared, prep_s, out
+
+
+def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, reference: _Reference,
+               options: BuildOptions):
+    """Yield (index, prepared, prepare seconds, ArtifactResult or EdgecError): each target lowered and validated
+    in the worker process, where a native crash fails that target only. Quantized graphs stay in this process:
+    their accuracy check keeps per-target outputs in the shared QuantResult for the cross-target table."""
+    from edgec.worker import WorkerUnavailable
+
+    for i, prepared, prep_s in todo:
+        target, profile = pairs[i]
+        if prepared.quant is not None or worker is None:
+            out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
+                                 prepared.notes)
+            yield i, prepared, prep_s, out
+            continue
+        try:
+            if options.validate:
+                reference.get(prepared, profile)  # computed once here, shipped with the task
+            out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
+                             info.sha256, reference, options)
+        except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
+            worker = None
+            out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
+                                 prepared.notes)
+        except EdgecError as e:
+            out = e
+        yield i, prepared, prep_s, out
+
+
+def _target_task(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
+                 source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
+    """In the worker: lower one target and validate it (`stage` reports each step to the parent)."""
+    stage("lower")
+    lowered = _lower_guarded(prepared.model, target, profile, name, out_dir, source_sha, prepared.precision,
+                             prepared.notes)
+    if isinstance(lowered, EdgecError):
+        raise lowered
+    artifact, staging, lower_s = lowered
+    stage("validate")
+    try:
+        result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.seconds = {"lower": lower_s, **result.seconds}
+    return result
 
 
 def _lower_guarded(model, target: Target, profile: Profile, name: str, out_dir: Path, source_sha: str,
