@@ -113,6 +113,7 @@ class ModelInfo:
     bytes: int
     nodes: int
     parameters: int
+    renamed: dict[str, str] = field(default_factory=dict)  # names that were not UTF-8 -> the names edgec used
 
 
 @dataclass

@@ -29,8 +29,19 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 INTERNAL_ERROR = 70
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every cleanup runs as for Ctrl-C."""
+
+
 def _run(fn: Callable[[], int | None], debug: bool) -> None:
     """Run a command body: EdgecError -> message + its exit code; a bug -> short message (traceback with --debug)."""
+    import signal
+
+    def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C (staging folders removed), then exits 143
+        raise _Terminated()
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding app): leave SIGTERM alone
+        signal.signal(signal.SIGTERM, terminated)
     try:
         code = fn() or 0
     except EdgecError as e:
@@ -38,9 +49,11 @@ def _run(fn: Callable[[], int | None], debug: bool) -> None:
             raise
         err.print(f"[bold red]edgec: {e.kind}:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("edgec: interrupted; no artifact was left half-written.")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        term = isinstance(e, _Terminated)
+        err.print(f"edgec: {'terminated' if term else 'interrupted'}; the output folder holds one build's complete "
+                  f"set of files, never a half-written one.")
+        raise typer.Exit(143 if term else 130) from None
     except Exception as e:  # a bug in edgec or a dependency: never a raw traceback unless asked
         if debug:
             raise

@@ -8,6 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.graph.limits import check_inferred, check_initializers, check_tensors
 from edgec.graph.passes import run_passes
 from edgec.graph.shapes import fix_input_shapes
 from edgec.graph.simplify import simplify
@@ -60,10 +61,13 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     work.CopyFrom(model)
     constants = fix_input_values(work, values, model_path)
     fixed = fix_input_shapes(work, {k: v for k, v in shapes.items() if k not in constants}, model_path)
+    check_initializers(work, model_path)
+    check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
     simplified, simplify_note = simplify(work, fixed, model_path)
     rewrites = run_passes(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
+    check_tensors(simplified, model_path)
     applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
     notes = [
         f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "

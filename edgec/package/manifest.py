@@ -87,6 +87,7 @@ def manifest_dict(result: BuildResult, failures: list[tuple[str, str, Exception]
             "nodes": m.nodes,
             "parameters": m.parameters,
             "op_histogram": m.op_histogram,
+            **({"renamed": m.renamed} if m.renamed else {}),
         },
         "versions": dependency_versions(),
         "passed": result.passed and not failures,
@@ -118,7 +119,7 @@ def model_info_from_dict(d: dict) -> ModelInfo:
         path=Path(d["path"]), sha256=d["sha256"], opset=d["opset"], ir_version=d["ir_version"],
         producer=d.get("producer", ""), inputs=d["inputs"], outputs=d["outputs"],
         op_histogram=d.get("op_histogram", {}), bytes=d["bytes"], nodes=d.get("nodes", 0),
-        parameters=d.get("parameters", 0),
+        parameters=d.get("parameters", 0), renamed=d.get("renamed", {}),
     )
 
 

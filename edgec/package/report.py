@@ -14,7 +14,7 @@ def _mb(n: int) -> str:
 
 def _numerics_cell(a: ArtifactResult) -> str:
     if a.numerics is None:
-        return "not run"
+        return a.artifact.details.get("numerics", "not run")
     cell = _verdict(a.numerics)
     if a.numerics_arm is not None:  # --emulator: host-kernel and ARM-kernel verdicts side by side
         cell += f"; ARM: {_verdict(a.numerics_arm)}"
