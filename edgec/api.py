@@ -216,7 +216,6 @@ def _moved(outcome: BuildOutcome, stage: Path, final: Path) -> BuildOutcome:
 
 def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_dir: Path) -> BuildOutcome:
     t_start = time.perf_counter()
-    cli_values = parse_input_value_flags(options.input_values)
     name = options.model_name or _stem(model_path)
     single = len(pairs) == 1
 
@@ -240,13 +239,14 @@ def _worker(misses: int, options: BuildOptions):
         return None
     from edgec.worker import Worker
 
-    w = Worker()
+    w = Worker(warm=(__name__,))  # the tasks are this module's functions
     w.start()
     return w
 
 
 def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store, hits,
                    worker) -> BuildOutcome:
+    cli_values = parse_input_value_flags(options.input_values)
     model = info = None
     if len(hits) < len(pairs):
         model, renamed = load_model_renamed(model_path)
@@ -530,7 +530,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         # is not reported as a pass
         artifact.details["numerics"] = "nothing to compare: every output is empty (a zero-sized input dim)"
         artifact.notes.append("numerics: nothing to compare (every output is empty); latency not measured")
-        return None, None
+        return None, None, None
     threads = _threads(profile)
     runner = backend.runner(artifact, threads)
     actual = [runner.run(f) for f in feeds]

@@ -16,12 +16,14 @@ import traceback
 from edgec.errors import EdgecError, InternalError
 
 
-def _loop(conn) -> None:
+def _loop(conn, warm: tuple[str, ...]) -> None:
     """The worker: run (function, args) tasks until the parent closes the pipe. Stage names go back as they
-    start, so a crash can say where it happened."""
+    start, so a crash can say where it happened. `warm`: modules to import at once (the tasks' own), while the
+    parent loads the model; this module itself knows nothing of them."""
     import importlib
 
-    import edgec.api  # noqa: F401 - import the heavy modules now, while the parent loads the model
+    for module in warm:
+        importlib.import_module(module)
 
     while True:
         try:
@@ -70,16 +72,17 @@ class Worker:
     """A lazily restarted spawned worker process. `run` returns the function's result or raises an
     EdgecError (the function's own, or InternalError when the process died)."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: tuple[str, ...] = ()) -> None:
         self._proc = None
         self._conn = None
+        self._warm = warm
 
     def start(self) -> None:
         if self._proc is not None:
             return
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_loop, args=(child,), daemon=True, name="edgec-target")
+        self._proc = ctx.Process(target=_loop, args=(child, self._warm), daemon=True, name="edgec-target")
         self._proc.start()
         child.close()
         self._conn = parent

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = [
-    {"edgec", "edgec.errors"},
+    {"edgec", "edgec.errors", "edgec.worker"},  # worker: runs named functions in a child process
     {"edgec.config", "edgec.hashing", "edgec.paths"},
     {"edgec.artifact"},  # the data types every layer passes around (LowerContext, ArtifactResult, ...)
     {"edgec.registry"},  # the one registry helper every registry uses

@@ -22,7 +22,7 @@ def _crash(*args, **kwargs):
 
 
 if STEP == "validate":
-    from edgec.validate.runners.host_litert import LiteRTRunner
+    from edgec.runtimes.host_litert import LiteRTRunner
 
     LiteRTRunner.run = _crash
 else:
