@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from edgec.errors import ShapeError
 from edgec.graph.inputs import input_specs, random_inputs
+from edgec.graph.view import constant_value
 from edgec.runtimes.numerics import compare
 from edgec.runtimes.host_ort import OrtRunner
 
@@ -39,27 +40,18 @@ def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
     return inferred
 
 
-_CONSTANT_ATTRS = {"value": None, "value_float": "float32", "value_floats": "float32", "value_int": "int64",
-                   "value_ints": "int64"}
-
-
 def constants_to_initializers(model: onnx.ModelProto) -> int:
     """Top-level Constant nodes become initializers, like the constants onnxsim folds: paddle2onnx writes its
     constants as Constant nodes, which onnxsim keeps (PP-OCR det: 197 of them), and backends then see two kinds
     of constant (CoreML refused det's empty Resize roi as a Constant node; as an initializer it is fine).
     Constants that are graph outputs, and string or sparse ones, stay nodes. Returns how many were moved."""
-    import numpy as np
-
     outputs = {o.name for o in model.graph.output}
     keep, moved = [], []
     for node in model.graph.node:
-        attr = node.attribute[0] if node.op_type == "Constant" and len(node.attribute) == 1 else None
-        if attr is None or node.domain not in ("", "ai.onnx") or attr.name not in _CONSTANT_ATTRS \
-                or node.output[0] in outputs:
+        array = constant_value(node)
+        if array is None or node.output[0] in outputs:
             keep.append(node)
             continue
-        value = helper.get_attribute_value(attr)
-        array = numpy_helper.to_array(value) if attr.name == "value" else np.array(value, _CONSTANT_ATTRS[attr.name])
         moved.append(numpy_helper.from_array(array, node.output[0]))
     if moved:
         del model.graph.node[:]

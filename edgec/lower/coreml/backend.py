@@ -13,6 +13,7 @@ from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.passes import drop_activation_qdq
+from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
@@ -66,8 +67,7 @@ def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
     model, hence not the default."""
     import coremltools as ct
 
-    consts = {t.name for t in model.graph.initializer}
-    consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    consts = constants(model)
     if not any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node):
         return None
     if deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:

@@ -15,7 +15,7 @@ from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
-from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.registry import INT8, REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
 from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY
@@ -111,7 +111,12 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
             continue
         first = len(b.ops)
         try:
-            rule.fn(LowerCtx(g, b, tensors, node))
+            ctx = LowerCtx(g, b, tensors, node)
+            # an int8 rule's check decided its fold already (qdq.py, before the layout pass)
+            why = rule.check(ctx) if rule.check is not None and not node.op.startswith(INT8) else None
+            if why:
+                raise Unsupported(why)
+            rule.fn(ctx)
         except Unsupported as e:
             problems.append((node.op, node.name, str(e)))
         for op in b.ops[first:]:  # which ONNX node each op comes from (dynamic-batch errors name it)

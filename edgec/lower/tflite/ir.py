@@ -13,6 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.errors import LoweringError
+from edgec.graph.view import constant_value
 
 
 @dataclass
@@ -104,12 +105,7 @@ def from_onnx(model: onnx.ModelProto) -> Graph:
     for i, n in enumerate(g.node):
         attrs = {a.name: _attr(a) for a in n.attribute}
         if n.op_type == "Constant" and (n.domain or "") in ("", "ai.onnx"):
-            value = attrs.get("value")
-            if value is None:
-                for key, cast in (("value_float", np.float32), ("value_int", np.int64),
-                                  ("value_floats", np.float32), ("value_ints", np.int64)):
-                    if key in attrs:
-                        value = np.array(attrs[key], dtype=cast)
+            value = constant_value(n)
             if value is None:
                 raise LoweringError(f"Constant node '{n.name}' has no value this backend can read.")
             consts[n.output[0]] = np.asarray(value)
