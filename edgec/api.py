@@ -12,6 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import onnx
 
@@ -56,6 +57,13 @@ class BuildOptions:
     # on machines with idle cores
     jobs: int = 1
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
+    # called as each stage starts: progress(stage, target or None, detail); stages: load, cache, prepare, lower,
+    # validate, done, failed, report (the CLI prints them; a library caller may log them)
+    progress: Callable[[str, str | None, str], None] | None = None
+
+    def say(self, stage: str, target: str | None = None, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress(stage, target, detail)
 
 
 @dataclass
@@ -158,6 +166,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
     model = info = None
     if len(hits) < len(pairs):
+        options.say("load", None, str(model_path))
         model = load_model(model_path)
         info = model_info(model, model_path)
     else:
@@ -167,6 +176,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     failures: dict[int, TargetFailure] = {}
     quant_of: dict[int, object] = {}  # index -> QuantResult of a quantized target (cross-target table)
     for i, entry in hits.items():
+        options.say("cache", pairs[i][0].name, "restored an unchanged build")
         results[i] = _restore(store, keys[i], entry, out_dir)
 
     # misses: prepare once per input-shape set and check op support, in this process
@@ -180,6 +190,8 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
+                mode = profile.quantize.mode
+                options.say("prepare", target.name, "simplify, graph passes" + (f", quantize {mode}" if mode != "none" else ""))
                 prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
@@ -188,6 +200,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
         except EdgecError as e:
             if single:
                 raise
+            options.say("failed", target.name, e.kind)
             failures[i] = TargetFailure(target.name, profile.name, e)
 
     # lower (in parallel worker processes when there are several targets), then validate one at a time
@@ -199,20 +212,26 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             if isinstance(lowered, EdgecError):
                 raise lowered
             artifact, stage, lower_s = lowered
+            if options.validate:
+                options.say("validate", target.name, f"numerics and latency ({profile.validate_.latency.mode})")
             try:
                 result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
             result.seconds = {"prepare": prep_s, "lower": lower_s, **result.seconds}
             results[i] = result
+            options.say("done", target.name, f"{result.artifact.format}, {result.bytes} bytes"
+                        + ("" if not options.validate else ", passed" if result.passed else ", FAILED"))
             quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
         except EdgecError as e:
             if single:
                 raise
+            options.say("failed", target.name, e.kind)
             failures[i] = TargetFailure(target.name, profile.name, e)
 
+    options.say("report", None, str(out_dir))
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
     if sum(q is not None for q in quant_of.values()) >= 2:
         from edgec.quantize.crosstarget import cross_target
@@ -264,6 +283,7 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
     if workers < 2:
         for i, prepared, prep_s in todo:
             target, profile = pairs[i]
+            options.say("lower", target.name, target.format)
             yield i, prepared, prep_s, _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
                                                       prepared.precision, prepared.notes)
         return
@@ -279,6 +299,8 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
                 info.sha256, prepared.precision, prepared.notes))
             for i, prepared, prep_s in todo
         ]
+        for i, _, _, _ in futures:
+            options.say("lower", pairs[i][0].name, f"{pairs[i][0].format}, in a worker process")
         for i, prepared, prep_s, fut in futures:
             try:
                 out = _unpickle_error(fut.result())

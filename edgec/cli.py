@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgec import __version__
@@ -88,7 +90,7 @@ def build(
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
         )
         try:
-            with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
+            with _progress() as options.progress, _warnings_as_lines():
                 outcome = api.build(model_path, options)
         except EdgecError as e:
             if junit:  # CI still gets a red test case saying why, though the build wrote nothing else
@@ -133,6 +135,33 @@ class _null:
 
     def __exit__(self, *a):
         return False
+
+
+@contextlib.contextmanager
+def _progress():
+    """A progress callback for api.build: each stage as it starts, on stderr (stdout stays the result/JSON).
+    A terminal gets a spinner naming the running stage above the finished ones; a pipe (CI logs) gets one
+    timestamped plain line per stage."""
+    start = time.perf_counter()
+
+    def line(stage: str, target: str | None, detail: str) -> str:
+        return f"{stage}" + (f" {target}" if target else "") + (f": {detail}" if detail else "")
+
+    if not err.is_terminal:
+        def plain(stage: str, target: str | None = None, detail: str = "") -> None:
+            stamp = time.strftime("%H:%M:%S")
+            err.print(f"{stamp} edgec [{time.perf_counter() - start:6.1f}s] {line(stage, target, detail)}",
+                      markup=False, highlight=False, soft_wrap=True)
+
+        yield plain
+        return
+    with err.status("building...", spinner="dots") as status:
+        def live(stage: str, target: str | None = None, detail: str = "") -> None:
+            err.print(f"[dim]{time.perf_counter() - start:6.1f}s[/] {escape(line(stage, target, detail))}",
+                      highlight=False, soft_wrap=True)
+            status.update(f"{escape(line(stage, target, detail))}...")
+
+        yield live
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from edgec.graph.inputs import input_specs, random_inputs
 from edgec.graph.view import constant_value
 from edgec.runtimes.numerics import compare
 from edgec.runtimes.host_ort import OrtRunner
+from edgec.runtimes.native_log import capture_native_output
 
 
 def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> tuple[onnx.ModelProto, str]:
@@ -17,18 +18,29 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
     import onnxsim
 
     try:
-        simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
+        # onnxsim's C++ prints "WARNING: failed to run <op>" for nodes it cannot fold: report lines, not terminal
+        with capture_native_output() as said:
+            simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
     except Exception as e:  # onnxsim raises RuntimeError/ValueError/its own errors from C++
         # Simplification is an optimisation: a model it cannot handle still builds, unsimplified, and says so.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified"
+        return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified" \
+            + _said(said)
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
     agree, detail = check_outputs_agree(model, simplified)
     if not agree:
         # the un-simplified graph still builds, and every artifact is validated against the original anyway
         return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"
     return _with_shapes(simplified, model_path), "onnxsim: simplified, outputs checked against the original" + (
-        f" ({detail})" if detail else "")
+        f" ({detail})" if detail else "") + _said(said)
+
+
+def _said(lines: list[str], shown: int = 3) -> str:
+    """onnxsim's own output for the report note (it left those nodes unfolded; the build does not depend on it)."""
+    if not lines:
+        return ""
+    more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+    return f"; onnxsim printed: {' | '.join(lines[:shown])}{more}"
 
 
 def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
