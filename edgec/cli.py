@@ -30,6 +30,9 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 INTERNAL_ERROR = 70
 
+# options every command shares (declared once; commands take them as defaults)
+DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
+
 
 def _run(fn: Callable[[], int | None], debug: bool) -> None:
     """Run a command body: EdgecError -> message + its exit code; a bug -> short message (traceback with --debug)."""
@@ -77,7 +80,7 @@ def build(
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the build cache has this exact build."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Lower up to N targets at once in worker processes (pays off for big models with idle cores)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json, report.md and report.html."""
     from edgec import api
@@ -228,7 +231,7 @@ def _print_build(outcome) -> None:
 def check(
     model: Path = typer.Argument(..., help="The .onnx model to inspect."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports."""
     from edgec import api
@@ -280,7 +283,7 @@ app.add_typer(profiles_app, name="profiles")
 def profiles(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """List the built-in device profiles (`edgec profiles detect` measures this machine)."""
     from edgec.config.loader import all_profiles
@@ -312,7 +315,7 @@ def profiles(
 def profiles_detect(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the host profile YAML (default: ~/.config/edgec/host.yaml, which emulate mode reads)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads to measure with (default: all cores)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) and
     write a `host` profile; emulate mode scales host timings to devices relative to it."""
@@ -342,7 +345,7 @@ def profiles_detect(
 def targets(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ops: bool = typer.Option(False, "--ops", help="Print each target's op-support table (from the code)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """List the built-in deployment targets (and, with --ops, the ONNX ops each one lowers)."""
     from edgec.config.loader import all_targets
@@ -384,7 +387,7 @@ def validate(
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
     from edgec import api
@@ -455,7 +458,7 @@ def matrix(
     profiles: Optional[str] = typer.Option(None, "--profiles", help="Comma-separated profile names or YAML paths."),
     targets: Optional[str] = typer.Option(None, "--targets", help="Comma-separated targets (default: every target)."),
     as_json: bool = typer.Option(False, "--json", help="One line of JSON for GitHub Actions' strategy.matrix."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Print the (target, profile) build jobs as a GitHub Actions matrix include-list."""
     from edgec.integrate.matrix import matrix as make_matrix
@@ -482,7 +485,7 @@ def merge(
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Folder for the merged artifacts and reports."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
     as_json: bool = typer.Option(False, "--json", help="Print the merged manifest as JSON."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Merge per-job `edgec build` outputs into one folder with one manifest, report.md and report.html."""
     from edgec.integrate.merge import merge as do_merge
@@ -525,7 +528,7 @@ def integrate_xcode(
     dest: str = typer.Option("Models", "--dest", help="Folder (relative to $SRCROOT) the .mlpackage is written to."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write the script and file lists."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage."""
     from edgec.integrate import templates
@@ -539,7 +542,7 @@ def integrate_gradle(
     profile: str = typer.Option("pixel-8", "--profile", help="Profile name, or a YAML path relative to the module."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write edgec.gradle.kts."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Write a Gradle Kotlin DSL task that builds the .tflite before preBuild into the app's assets."""
     from edgec.integrate import templates
@@ -554,7 +557,7 @@ def integrate_github_actions(
     install: str = typer.Option("pip install edgec", "--install", help="Shell command that installs edgec in CI."),
     out_dir: Path = typer.Option(Path(".github/workflows"), "--out", "-o", help="Where to write edgec.yml."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Write a GitHub Actions workflow: matrix of builds, merge, report.md as the job summary, dist/ uploaded."""
     from edgec.integrate import templates

@@ -8,7 +8,6 @@ an fp32 cosine).
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 
 from edgec.artifact import NumericsResult
