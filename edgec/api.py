@@ -397,20 +397,59 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     return numerics, latency
 
 
-def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, str, str]]]]:
-    """Model facts and, per built-in target, the nodes that target cannot take (empty list = all supported)."""
-    from edgec.config.loader import all_targets
+@dataclass
+class CheckResult:
+    info: ModelInfo
+    # target -> (op_type, node, why) of the nodes it cannot take, root causes first (empty list = all supported)
+    support: dict[str, list[tuple[str, str, str]]]
+    dependents: dict[str, int]  # target -> how many of those nodes fail only because a root cause feeds them
+    notes: list[str] = field(default_factory=list)
 
+
+def check(model_path: Path | str, input_shapes: list[str] = (), profile: str | None = None,
+          target: str | None = None) -> CheckResult:
+    """Model facts and, per target, the nodes it cannot take in the graph a build would lower: the same
+    preparation as `build` (input shapes fixed, onnxsim, graph passes). Neither --target nor --profile: every
+    built-in target. A model whose dynamic inputs stay unfixed is checked as given, and a note says so."""
     model_path = Path(model_path)
     model = load_model(model_path)
     info = model_info(model, model_path)
-    support: dict[str, list[tuple[str, str, str]]] = {}
-    for target in all_targets():
+    pairs = plan_builds(target or ("all" if not profile else None), profile)
+    cli_shapes = parse_input_shape_flags(list(input_shapes))
+    prepared: dict[tuple, onnx.ModelProto] = {}
+    result = CheckResult(info, {}, {})
+    for t, p in pairs:
+        shapes = profile_shapes(p, cli_shapes)
+        key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+        if key not in prepared:
+            try:
+                prepared[key] = prepare(model, shapes, str(model_path)).model
+            except EdgecError as e:  # typically a dynamic input without --input-shape
+                prepared[key] = model
+                result.notes.append(f"checked the model as given, not as a build would prepare it: {e}")
         try:
-            support[target.name] = get_backend(target.format).unsupported(model)
+            problems = get_backend(t.format).unsupported(prepared[key])
         except EdgecError as e:
-            support[target.name] = [("*", "*", str(e))]
-    return info, support
+            problems = [("*", "*", str(e))]
+        result.support[t.name], result.dependents[t.name] = _roots_first(prepared[key], problems)
+    return result
+
+
+def _roots_first(model: onnx.ModelProto, problems: list[tuple[str, str, str]]):
+    """The refused nodes fed by no other refused node first (the ones to fix), then the rest, and their count."""
+    refused = {p[1] for p in problems}
+    # tensors computed from a refused node's output or a refused graph input (a dynamic shape)
+    tainted: set[str] = {i.name for i in model.graph.input if i.name in refused}
+    downstream: set[str] = set()
+    for i, n in enumerate(model.graph.node):  # ONNX graphs are topologically sorted
+        name = n.name or f"{n.op_type}_{i}"  # how the backends name an unnamed node
+        fed = any(x in tainted for x in n.input)
+        if fed and name in refused:
+            downstream.add(name)
+        if fed or name in refused:
+            tainted.update(n.output)
+    roots = [p for p in problems if p[1] not in downstream]
+    return roots + [p for p in problems if p[1] in downstream], len(problems) - len(roots)
 
 
 def validate_artifact(

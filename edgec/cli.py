@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgec import __version__
-from edgec.errors import EdgecError, UsageError, ValidationFailed
+from edgec.errors import EdgecError, UnsupportedOp, UsageError, ValidationFailed
 
 app = typer.Typer(
     add_completion=False,
@@ -30,8 +30,12 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 INTERNAL_ERROR = 70
 
-# options every command shares (declared once; commands take them as defaults)
+# options every command shares (declared once; commands take them as defaults). Every command that prepares a
+# model (build, check, validate, integrate) takes PROFILE and INPUT_SHAPE; an --input-value NAME=VALUE option
+# (branch seq) belongs here too, next to INPUT_SHAPE, and goes to the same commands.
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
+PROFILE = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path.")
+INPUT_SHAPE = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable).")
 
 
 def _run(fn: Callable[[], int | None], debug: bool) -> None:
@@ -66,9 +70,9 @@ def _print_json(data) -> None:
 def build(
     model: Optional[Path] = typer.Argument(None, help="The .onnx model to compile.", show_default=False),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="ios, android, ort-mobile, or all."),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path."),
+    profile: Optional[str] = PROFILE,
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
-    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
+    input_shape: list[str] = INPUT_SHAPE,
     sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
@@ -230,47 +234,61 @@ def _print_build(outcome) -> None:
 @app.command()
 def check(
     model: Path = typer.Argument(..., help="The .onnx model to inspect."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Check only this target (exit 6 if it cannot "
+                                                                       "take the model); default: every target."),
+    profile: Optional[str] = PROFILE,
+    input_shape: list[str] = INPUT_SHAPE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     debug: bool = DEBUG,
 ) -> None:
-    """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports."""
+    """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports of the graph a
+    build would lower (same preparation: --input-shape, onnxsim, graph passes)."""
     from edgec import api
 
     def body() -> int:
-        info, support = api.check(model)
+        r = api.check(model, input_shape, profile, target)
+        info, support = r.info, r.support
+        refused = UnsupportedOp.exit_code if target and any(support.values()) else 0
         if as_json:
             data = asdict(info)
             data["support"] = {t: [{"op": o, "node": n, "why": w} for o, n, w in p] for t, p in support.items()}
+            data["dependents"], data["notes"] = r.dependents, r.notes
             _print_json(data)
-            return 0
-        out.print(f"[bold]{info.path}[/]  {info.bytes / 1e6:.2f} MB, sha256 {info.sha256[:16]}", highlight=False)
-        out.print(f"opset {info.opset}, IR version {info.ir_version}, producer '{info.producer}', "
-                  f"{info.nodes} nodes, {info.parameters:,} parameters", highlight=False)
+            return refused
+        out.print(f"[bold]{escape(str(info.path))}[/]  {info.bytes / 1e6:.2f} MB, sha256 {info.sha256[:16]}",
+                  highlight=False)
+        out.print(escape(f"opset {info.opset}, IR version {info.ir_version}, producer '{info.producer}', "
+                         f"{info.nodes} nodes, {info.parameters:,} parameters"), highlight=False)
         io = Table(title="inputs / outputs", title_justify="left")
         for col in ("kind", "name", "dtype", "shape"):
             io.add_column(col)
         for kind, values in (("input", info.inputs), ("output", info.outputs)):
             for v in values:
-                shape = "[" + ", ".join(str(d) for d in v["shape"]) + "]"
+                shape = "[" + ", ".join(str(d) for d in v["shape"]) + "]"  # named dims are not Rich markup
                 dynamic = any(not isinstance(d, int) for d in v["shape"])
-                io.add_row(kind, v["name"], v["dtype"], shape + (" (dynamic)" if dynamic else ""))
+                io.add_row(kind, escape(v["name"]), v["dtype"], escape(shape) + (" (dynamic)" if dynamic else ""))
         out.print(io)
         ops = Table(title="op histogram", title_justify="left")
         ops.add_column("op")
         ops.add_column("count", justify="right")
         for op, n in info.op_histogram.items():
-            ops.add_row(op, str(n))
+            ops.add_row(escape(op), str(n))
         out.print(ops)
-        sup = Table(title="target support", title_justify="left")
-        for col in ("target", "supported", "unsupported nodes"):
+        sup = Table(title="target support (the prepared graph)", title_justify="left")
+        for col in ("target", "supported", "unsupported nodes (root causes first)"):
             sup.add_column(col)
         for t, problems in support.items():
-            detail = "; ".join(f"{o} '{n}': {w}" for o, n, w in problems[:10])
-            if len(problems) > 10:
-                detail += f"; ... {len(problems) - 10} more"
-            sup.add_row(t, "[green]yes[/]" if not problems else "[red]no[/]", detail)
+            roots = problems[:len(problems) - r.dependents[t]]
+            detail = "; ".join(f"{o} '{n}': {w}" for o, n, w in roots[:10])
+            if len(roots) > 10:
+                detail += f"; ... {len(roots) - 10} more"
+            if r.dependents[t]:
+                detail += f"; {r.dependents[t]} more depend on them"
+            sup.add_row(t, "[green]yes[/]" if not problems else "[red]no[/]", escape(detail))
         out.print(sup)
-        return 0
+        for note in r.notes:
+            err.print(f"[yellow]edgec: note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        return refused
 
     _run(body, debug)
 
@@ -349,7 +367,7 @@ def targets(
 ) -> None:
     """List the built-in deployment targets (and, with --ops, the ONNX ops each one lowers)."""
     from edgec.config.loader import all_targets
-    from edgec.lower.backend import get_backend
+    from edgec.lower.backend import target_ops
 
     def body() -> int:
         items = all_targets()
@@ -357,7 +375,7 @@ def targets(
         if ops:
             for t in items:
                 try:
-                    support[t.name] = get_backend(t.format).supported_ops()
+                    support[t.name] = target_ops(t)
                 except EdgecError as e:
                     support[t.name] = {"(unavailable)": str(e)}
         if as_json:
@@ -374,8 +392,18 @@ def targets(
             table.add_row(t.name, t.format, f"{t.runtime} {t.runtime_version}".strip(), f"*{t.extension}",
                           ", ".join(t.precisions), t.layout, t.default_profile)
         out.print(table)
-        for name, table_ops in support.items():
-            out.print(f"[bold]{name}[/]: {len(table_ops)} ONNX ops: " + ", ".join(sorted(table_ops)), highlight=False)
+        if support:
+            grid = Table(title="ONNX ops each target lowers (conditions: what its lowering checks)",
+                         title_justify="left")
+            grid.add_column("op")
+            for name in support:
+                grid.add_column(name, justify="center")
+            grid.add_column("conditions")
+            for op in sorted(set().union(*support.values())):
+                notes = [f"{name}: {support[name][op]}" for name in support if support[name].get(op)]
+                grid.add_row(escape(op), *("yes" if op in support[name] else "-" for name in support),
+                             escape("; ".join(notes)))
+            out.print(grid)
         return 0
 
     _run(body, debug)
@@ -385,8 +413,8 @@ def targets(
 def validate(
     model: Path = typer.Argument(..., help="The original .onnx model (the reference)."),
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
-    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
+    profile: Optional[str] = PROFILE,
+    input_shape: list[str] = INPUT_SHAPE,
     debug: bool = DEBUG,
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
@@ -525,15 +553,17 @@ def _print_written(paths) -> None:
 def integrate_xcode(
     model: str = typer.Argument(..., help="The ONNX model, relative to the Xcode project folder ($SRCROOT)."),
     profile: str = typer.Option("iphone-15-pro", "--profile", help="Profile name, or a YAML path relative to $SRCROOT."),
+    input_shape: list[str] = INPUT_SHAPE,
     dest: str = typer.Option("Models", "--dest", help="Folder (relative to $SRCROOT) the .mlpackage is written to."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write the script and file lists."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     debug: bool = DEBUG,
 ) -> None:
-    """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage."""
+    """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage (with the
+    given --input-shape flags)."""
     from edgec.integrate import templates
 
-    _run(lambda: _print_written(templates.xcode(model, out_dir, profile, dest, force)), debug)
+    _run(lambda: _print_written(templates.xcode(model, out_dir, profile, dest, force, input_shape)), debug)
 
 
 @integrate_app.command("gradle")

@@ -96,7 +96,7 @@ class CoreMLBackend:
     def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         return find_problems(model)
 
-    def supported_ops(self) -> dict[str, str]:
+    def supported_ops(self, target=None) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}
 
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
