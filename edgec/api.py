@@ -212,6 +212,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             if isinstance(lowered, EdgecError):
                 raise lowered
             artifact, stage, lower_s = lowered
+            artifact.details["pipeline"] = [r.as_dict() for r in prepared.pipeline]  # listed per target
             if options.validate:
                 options.say("validate", target.name, f"numerics and latency ({profile.validate_.latency.mode})")
             try:

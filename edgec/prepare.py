@@ -8,7 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
-from edgec.graph.passes import run_passes
+from edgec.graph.passes import PassRun, run_pipeline
 from edgec.graph.shapes import fix_input_shapes
 from edgec.graph.simplify import simplify
 
@@ -20,6 +20,7 @@ class PreparedGraph:
     precision: str = "fp32"
     notes: list[str] = field(default_factory=list)
     quant: Any = None  # edgec.quantize.stage.QuantResult when the profile quantizes (held-out samples, report)
+    pipeline: list[PassRun] = field(default_factory=list)  # the ONNX stages that ran, in order (report)
 
 
 def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -46,7 +47,11 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
+        before = len(prepared.model.graph.node)
         prepared.model, prepared.quant = quantize(prepared.model, profile, target_format)
+        after = len(prepared.model.graph.node)
+        prepared.pipeline = prepared.pipeline + [PassRun(f"quantize ({profile.quantize.mode})", after - before,
+                                                         before, after)]
         prepared.precision = prepared.quant.precision
         prepared.notes += prepared.quant.notes()
     return prepared
@@ -58,12 +63,13 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     fixed = fix_input_shapes(work, shapes, model_path)
     nodes_before = len(work.graph.node)
     simplified, simplify_note = simplify(work, fixed, model_path)
-    rewrites = run_passes(simplified)
+    runs = [PassRun("onnxsim", nodes_before - len(simplified.graph.node), nodes_before, len(simplified.graph.node))]
+    runs += run_pipeline(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
-    applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
+    applied = ", ".join(f"{r.name} x{r.rewrites}" for r in runs[1:] if r.rewrites) or "none needed"
     notes = [
         f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
         f"inputs fixed to {fixed}",
         simplify_note,
     ]
-    return PreparedGraph(model=simplified, shapes=fixed, notes=notes)
+    return PreparedGraph(model=simplified, shapes=fixed, notes=notes, pipeline=runs)

@@ -5,6 +5,7 @@ A pass takes a ModelProto, rewrites it in place and returns how many rewrites it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -22,8 +23,36 @@ def graph_pass(name: str, note: str = ""):
     return PASSES.register(name, note=note)
 
 
+@dataclass
+class PassRun:
+    """One stage of a pipeline as it ran: its name, how many rewrites it made, the node count around it."""
+
+    name: str
+    rewrites: int
+    nodes_before: int
+    nodes_after: int
+
+    def as_dict(self) -> dict:
+        return {"pass": self.name, "rewrites": self.rewrites, "nodes_before": self.nodes_before,
+                "nodes_after": self.nodes_after}
+
+
+def run_pipeline(model: onnx.ModelProto, names: list[str] | None = None) -> list[PassRun]:
+    """Run the passes in order (the default pipeline unless named), in place; what each did."""
+    runs = []
+    for name in names or DEFAULT_PIPELINE:
+        before = len(model.graph.node)
+        runs.append(PassRun(name, PASSES[name].fn(model), before, len(model.graph.node)))
+    return runs
+
+
 def run_passes(model: onnx.ModelProto, names: list[str] | None = None) -> dict[str, int]:
-    return {name: PASSES[name].fn(model) for name in (names or DEFAULT_PIPELINE)}
+    return {r.name: r.rewrites for r in run_pipeline(model, names)}
+
+
+def describe(runs: list[PassRun]) -> str:
+    """One line for a report: every pass in order with its rewrites and node counts."""
+    return "; ".join(f"{r.name}: {r.rewrites} rewrite(s), {r.nodes_before} -> {r.nodes_after} nodes" for r in runs)
 
 
 def _rename_input(graph: onnx.GraphProto, old: str, new: str) -> None:

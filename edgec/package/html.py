@@ -199,6 +199,13 @@ def _details(a: dict) -> str:
         parts.append(_latency_details(lat))
     if a.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{escape(str(x))}</li>" for x in a["notes"]) + "</ul>")
+    runs = (a.get("details") or {}).get("pipeline")
+    if runs:
+        parts.append("<details><summary>ONNX pipeline (stages in order)</summary><table><tr><th>stage</th>"
+                     "<th>rewrites</th><th>nodes before</th><th>nodes after</th></tr>"
+                     + "".join(f"<tr><td>{escape(r['pass'])}</td><td class=num>{r['rewrites']}</td><td class=num>"
+                               f"{r['nodes_before']}</td><td class=num>{r['nodes_after']}</td></tr>" for r in runs)
+                     + "</table></details>")
     if a.get("seconds"):
         parts.append('<p class="muted">stage times: '
                      + ", ".join(f"{escape(k)} {v:.2f} s" for k, v in a["seconds"].items()) + "</p>")
