@@ -179,29 +179,7 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
         options.say("cache", pairs[i][0].name, "restored an unchanged build")
         results[i] = _restore(store, keys[i], entry, out_dir)
 
-    # misses: prepare once per input-shape set and check op support, in this process
-    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
-    todo: list[tuple[int, PreparedGraph, float]] = []
-    for i, (target, profile) in enumerate(pairs):
-        if i in hits:
-            continue
-        try:
-            shapes = profile_shapes(profile, cli_shapes)
-            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
-            t0 = time.perf_counter()
-            if key not in prepared_by_shapes:
-                mode = profile.quantize.mode
-                options.say("prepare", target.name, "simplify, graph passes" + (f", quantize {mode}" if mode != "none" else ""))
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
-            problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
-            if problems:
-                raise UnsupportedOp(target.name, problems)
-            todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
-        except EdgecError as e:
-            if single:
-                raise
-            options.say("failed", target.name, e.kind)
-            failures[i] = TargetFailure(target.name, profile.name, e)
+    todo = _prepare_misses(model, model_path, pairs, hits, cli_shapes, options, failures)
 
     # lower (in parallel worker processes when there are several targets), then validate one at a time
     # in this process so latency is never measured while another target is being lowered
@@ -249,6 +227,36 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
         build_result, failure_list, cache_hits=[(pairs[i][0].name, pairs[i][1].name) for i in sorted(hits)],
         seconds=time.perf_counter() - t_start, html_path=html_path, junit_path=junit_path,
     )
+
+
+def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, options: BuildOptions,
+                    failures: dict) -> list[tuple[int, PreparedGraph, float]]:
+    """Prepare once per input-shape set (and quantize key) and check op support, in this process; the targets
+    that cannot be built go into `failures` (raised when there is only one target)."""
+    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
+    todo: list[tuple[int, PreparedGraph, float]] = []
+    for i, (target, profile) in enumerate(pairs):
+        if i in hits:
+            continue
+        try:
+            shapes = profile_shapes(profile, cli_shapes)
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
+            t0 = time.perf_counter()
+            if key not in prepared_by_shapes:
+                mode = profile.quantize.mode
+                options.say("prepare", target.name,
+                            "simplify, graph passes" + (f", quantize {mode}" if mode != "none" else ""))
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
+            problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
+            if problems:
+                raise UnsupportedOp(target.name, problems)
+            todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
+        except EdgecError as e:
+            if len(pairs) == 1:
+                raise
+            options.say("failed", target.name, e.kind)
+            failures[i] = TargetFailure(target.name, profile.name, e)
+    return todo
 
 
 def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:

@@ -70,9 +70,6 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | No
 
 def fold_qdq(g: Graph) -> dict:
     """Fold QDQ groups into int8 ops (in place). Returns counts for the build notes."""
-    g.quant = getattr(g, "quant", {})
-    g.qconst = getattr(g, "qconst", {})  # const name -> (int array, scale, zero_point, axis)
-    g.int8_nodes = getattr(g, "int8_nodes", set())
     if not any(n.op in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes):
         return {}
     problems: list[tuple[str, str, str]] = []
@@ -203,7 +200,7 @@ def _requantize(w: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | No
 def finish_qdq(g: Graph) -> None:
     """After the layout pass: Transpose/Reshape outputs of int8 tensors carry the same quant; ops with an
     int8-specific lowering are retagged "int8.<op>"."""
-    quant = getattr(g, "quant", None)
+    quant = g.quant
     if not quant:
         return
     for n in g.nodes:
@@ -247,7 +244,7 @@ def weight_codec(g: Graph):
     the same numbers ONNX Runtime computes with (weight-only int8; float islands of an int8 model).
     The channel axis is found by value: dividing by the scales must give exact integers on exactly one axis."""
     grids = {}
-    for q, scale, zp, axis in getattr(g, "qconst", {}).values():
+    for q, scale, zp, axis in g.qconst.values():
         if q.dtype == np.int8 and not np.any(zp) and q.size >= 16:
             grids.setdefault(scale.size, []).append(scale)
     if not grids:
@@ -275,7 +272,7 @@ def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
     scale becomes that int8 tensor, a graph output made by DequantizeLinear its int8 input; the signature keeps
     the ONNX names. Returns problems for the I/O that cannot be int8 (no such Q/DQ at the boundary)."""
     problems = []
-    quant = getattr(g, "quant", {})
+    quant = g.quant
     cons, prod = g.consumers(), g.producers()
     for i, name in enumerate(list(g.inputs)):
         users = cons.get(name, [])

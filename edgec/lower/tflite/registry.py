@@ -119,7 +119,7 @@ class LowerCtx:
     def output(self, j: int = 0, quant: Quant | None = None) -> int:
         name = self.node.outputs[j]
         if name not in self._tensors:
-            quant = quant or getattr(self.g, "quant", {}).get(name)  # int8 tensors of a QDQ model (qdq.py)
+            quant = quant or self.g.quant.get(name)  # int8 tensors of a QDQ model (qdq.py)
             self._tensors[name] = self.b.tensor(name, self.out_shape(j), self.out_dtype(j), quant)
         return self._tensors[name]
 

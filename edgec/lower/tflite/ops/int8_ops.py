@@ -15,7 +15,7 @@ from edgec.lower.tflite.registry import LowerCtx, lowers
 @lowers("QuantizeLinear")
 def quantize(ctx: LowerCtx) -> None:
     """QUANTIZE float -> int8 (per-tensor; a uint8 zero point shifted by -128)."""
-    if ctx.node.outputs[0] not in getattr(ctx.g, "quant", {}):
+    if ctx.node.outputs[0] not in ctx.g.quant:
         ctx.unsupported("only per-tensor int8/uint8 quantization with constant scale and zero point")
     ctx.emit("QUANTIZE", [ctx.input(0)], [ctx.output(0)])
 
@@ -23,7 +23,7 @@ def quantize(ctx: LowerCtx) -> None:
 @lowers("DequantizeLinear")
 def dequantize(ctx: LowerCtx) -> None:
     """DEQUANTIZE int8 -> float (activations; constant weights are folded before lowering)."""
-    if ctx.node.inputs[0] not in getattr(ctx.g, "quant", {}):
+    if ctx.node.inputs[0] not in ctx.g.quant:
         ctx.unsupported("only per-tensor int8/uint8 dequantization of an activation")
     ctx.emit("DEQUANTIZE", [ctx.input(0)], [ctx.output(0)], version=2)
 
@@ -101,7 +101,7 @@ def _same_rank(ctx: LowerCtx) -> str | None:  # TFLite broadcasts inputs of the 
 
 
 def _qconst(ctx: LowerCtx, i: int):
-    entry = getattr(ctx.g, "qconst", {}).get(ctx.node.inputs[i])
+    entry = ctx.g.qconst.get(ctx.node.inputs[i])
     if entry is None:
         ctx.unsupported(f"input {i} is not a quantized constant")
     return entry
