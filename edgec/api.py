@@ -13,6 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import onnx
 
@@ -61,6 +62,13 @@ class BuildOptions:
     jobs: int = 1
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
     emulator: str | None = None  # overrides validate.numerics.emulator: qemu[:CORE] (ARM-kernel numerics)
+    # called as each stage starts: progress(stage, target or None, detail); stages: load, cache, prepare, lower,
+    # validate, done, failed, report (the CLI prints them; a library caller may log them)
+    progress: Callable[[str, str | None, str], None] | None = None
+
+    def say(self, stage: str, target: str | None = None, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress(stage, target, detail)
 
 
 @dataclass
@@ -249,6 +257,7 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
     cli_values = parse_input_value_flags(options.input_values)
     model = info = None
     if len(hits) < len(pairs):
+        options.say("load", None, str(model_path))
         model, renamed = load_model_renamed(model_path)
         info = model_info(model, model_path)
         info.renamed = renamed
@@ -259,32 +268,10 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
     failures: dict[int, TargetFailure] = {}
     quant_of: dict[int, object] = {}  # index -> QuantResult of a quantized target (cross-target table)
     for i, entry in hits.items():
+        options.say("cache", pairs[i][0].name, "restored an unchanged build")
         results[i] = _restore(store, keys[i], entry, out_dir)
 
-    # misses: prepare once per input-shape set and check op support, in this process
-    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
-    todo: list[tuple[int, PreparedGraph, float]] = []
-    for i, (target, profile) in enumerate(pairs):
-        if i in hits:
-            continue
-        try:
-            shapes = profile_shapes(profile, cli_shapes)
-            values = merged_values(profile.inputs, cli_values)
-            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format),
-                   repr(sorted(values.items())))
-            t0 = time.perf_counter()
-            if key not in prepared_by_shapes:
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
-            problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
-            if problems:
-                raise UnsupportedOp(target.name, problems)
-            todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
-        except Exception as e:
-            if single and not isinstance(e, OSError):
-                raise
-            if single:  # a full disk is the user's OutputError, not a bug
-                raise _as_edgec_error(e, "prepare") from e
-            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "prepare"))
+    todo = _prepare_misses(model, model_path, pairs, hits, cli_shapes, cli_values, options, failures)
 
     # lower (in parallel worker processes when there are several targets), then validate one at a time
     # in this process so latency is never measured while another target is being lowered
@@ -300,6 +287,8 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
                 result = lowered
             else:
                 artifact, stage, lower_s = lowered
+                if options.validate:
+                    options.say("validate", target.name, f"numerics and latency ({profile.validate_.latency.mode})")
                 try:
                     result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference,
                                      options)
@@ -307,7 +296,10 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
                     shutil.rmtree(stage, ignore_errors=True)
                 result.seconds = {"lower": lower_s, **result.seconds}
             result.seconds = {"prepare": prep_s, **result.seconds}
+            result.artifact.details["pipeline"] = [r.as_dict() for r in prepared.pipeline]  # listed per target
             results[i] = result
+            options.say("done", target.name, f"{result.artifact.format}, {result.bytes} bytes"
+                        + ("" if not options.validate else ", passed" if result.passed else ", FAILED"))
             quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
@@ -317,7 +309,9 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
             if single:  # a full disk is the user's OutputError, not a bug
                 raise _as_edgec_error(e, "validate") from e
             failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "validate"))
+            options.say("failed", target.name, failures[i].error.kind)
 
+    options.say("report", None, str(out_dir))
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
     if sum(q is not None for q in quant_of.values()) >= 2:
         from edgec.quantize.crosstarget import cross_target
@@ -355,6 +349,41 @@ def _caused_by(cause: Exception, err: EdgecError) -> EdgecError:
     return err
 
 
+def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values, options: BuildOptions,
+                    failures: dict) -> list[tuple[int, PreparedGraph, float]]:
+    """Prepare once per input-shape set, fixed values and quantize key, and check op support, in this process;
+    the targets that cannot be built go into `failures` (raised when there is only one target)."""
+    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
+    todo: list[tuple[int, PreparedGraph, float]] = []
+    single = len(pairs) == 1
+    for i, (target, profile) in enumerate(pairs):
+        if i in hits:
+            continue
+        try:
+            shapes = profile_shapes(profile, cli_shapes)
+            values = merged_values(profile.inputs, cli_values)
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format),
+                   repr(sorted(values.items())))
+            t0 = time.perf_counter()
+            if key not in prepared_by_shapes:
+                mode = profile.quantize.mode
+                options.say("prepare", target.name,
+                            "simplify, graph passes" + (f", quantize {mode}" if mode != "none" else ""))
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
+            problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
+            if problems:
+                raise UnsupportedOp(target.name, problems)
+            todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
+        except Exception as e:
+            if single and not isinstance(e, OSError):
+                raise
+            if single:  # a full disk is the user's OutputError, not a bug
+                raise _as_edgec_error(e, "prepare") from e
+            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "prepare"))
+            options.say("failed", target.name, failures[i].error.kind)
+    return todo
+
+
 def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:
     # EDGEC_NO_CACHE=1: a test suite or CI job that must exercise the real build path every time
     if not options.cache or os.environ.get("EDGEC_NO_CACHE", "") not in ("", "0"):
@@ -388,6 +417,7 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
     if workers < 2:
         for i, prepared, prep_s in todo:
             target, profile = pairs[i]
+            options.say("lower", target.name, target.format)
             yield i, prepared, prep_s, _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256,
                                                       prepared.precision, prepared.notes)
         return
@@ -403,6 +433,8 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
                 info.sha256, prepared.precision, prepared.notes))
             for i, prepared, prep_s in todo
         ]
+        for i, _, _, _ in futures:
+            options.say("lower", pairs[i][0].name, f"{pairs[i][0].format}, in a worker process")
         for i, prepared, prep_s, fut in futures:
             try:
                 out = _unpickle_error(fut.result())
@@ -564,20 +596,59 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     return numerics, latency, arm
 
 
-def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, str, str]]]]:
-    """Model facts and, per built-in target, the nodes that target cannot take (empty list = all supported)."""
-    from edgec.config.loader import all_targets
+@dataclass
+class CheckResult:
+    info: ModelInfo
+    # target -> (op_type, node, why) of the nodes it cannot take, root causes first (empty list = all supported)
+    support: dict[str, list[tuple[str, str, str]]]
+    dependents: dict[str, int]  # target -> how many of those nodes fail only because a root cause feeds them
+    notes: list[str] = field(default_factory=list)
 
+
+def check(model_path: Path | str, input_shapes: list[str] = (), profile: str | None = None,
+          target: str | None = None) -> CheckResult:
+    """Model facts and, per target, the nodes it cannot take in the graph a build would lower: the same
+    preparation as `build` (input shapes fixed, onnxsim, graph passes). Neither --target nor --profile: every
+    built-in target. A model whose dynamic inputs stay unfixed is checked as given, and a note says so."""
     model_path = Path(model_path)
     model = load_model(model_path)
     info = model_info(model, model_path)
-    support: dict[str, list[tuple[str, str, str]]] = {}
-    for target in all_targets():
+    pairs = plan_builds(target or ("all" if not profile else None), profile)
+    cli_shapes = parse_input_shape_flags(list(input_shapes))
+    prepared: dict[tuple, onnx.ModelProto] = {}
+    result = CheckResult(info, {}, {})
+    for t, p in pairs:
+        shapes = profile_shapes(p, cli_shapes)
+        key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+        if key not in prepared:
+            try:
+                prepared[key] = prepare(model, shapes, str(model_path)).model
+            except EdgecError as e:  # typically a dynamic input without --input-shape
+                prepared[key] = model
+                result.notes.append(f"checked the model as given, not as a build would prepare it: {e}")
         try:
-            support[target.name] = get_backend(target.format).unsupported(model)
+            problems = get_backend(t.format).unsupported(prepared[key])
         except EdgecError as e:
-            support[target.name] = [("*", "*", str(e))]
-    return info, support
+            problems = [("*", "*", str(e))]
+        result.support[t.name], result.dependents[t.name] = _roots_first(prepared[key], problems)
+    return result
+
+
+def _roots_first(model: onnx.ModelProto, problems: list[tuple[str, str, str]]):
+    """The refused nodes fed by no other refused node first (the ones to fix), then the rest, and their count."""
+    refused = {p[1] for p in problems}
+    # tensors computed from a refused node's output or a refused graph input (a dynamic shape)
+    tainted: set[str] = {i.name for i in model.graph.input if i.name in refused}
+    downstream: set[str] = set()
+    for i, n in enumerate(model.graph.node):  # ONNX graphs are topologically sorted
+        name = n.name or f"{n.op_type}_{i}"  # how the backends name an unnamed node
+        fed = any(x in tainted for x in n.input)
+        if fed and name in refused:
+            downstream.add(name)
+        if fed or name in refused:
+            tainted.update(n.output)
+    roots = [p for p in problems if p[1] not in downstream]
+    return roots + [p for p in problems if p[1] in downstream], len(problems) - len(roots)
 
 
 def validate_artifact(

@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgec import __version__
-from edgec.errors import EdgecError, UsageError, ValidationFailed
+from edgec.errors import EdgecError, UnsupportedOp, UsageError, ValidationFailed
 
 app = typer.Typer(
     add_completion=False,
@@ -27,6 +29,13 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 INTERNAL_ERROR = 70
+
+# options every command shares (declared once; commands take them as defaults). Every command that prepares a
+# model (build, check, validate, integrate) takes PROFILE and INPUT_SHAPE; an --input-value NAME=VALUE option
+# (branch seq) belongs here too, next to INPUT_SHAPE, and goes to the same commands.
+DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
+PROFILE = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path.")
+INPUT_SHAPE = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable).")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -81,9 +90,9 @@ INPUT_VALUE_OPTION = typer.Option(
 def build(
     model: Optional[Path] = typer.Argument(None, help="The .onnx model to compile.", show_default=False),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="ios, android, ort-mobile, or all."),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path."),
+    profile: Optional[str] = PROFILE,
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
-    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
+    input_shape: list[str] = INPUT_SHAPE,
     input_value: list[str] = INPUT_VALUE_OPTION,
     sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
@@ -97,7 +106,7 @@ def build(
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the build cache has this exact build."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Lower up to N targets at once in worker processes (pays off for big models with idle cores)."),
     emulator: Optional[str] = typer.Option(None, "--emulator", help="qemu[:CORE]: also check android/ort-mobile numerics with the real aarch64 runtime under QEMU (int8: that verdict gates)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json, report.md and report.html."""
     from edgec import api
@@ -111,7 +120,7 @@ def build(
             emulator=emulator,
         )
         try:
-            with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
+            with _progress() as options.progress, _warnings_as_lines():
                 outcome = api.build(model_path, options)
         except EdgecError as e:
             if junit:  # CI still gets a red test case saying why, though the build wrote nothing else
@@ -158,6 +167,33 @@ class _null:
 
     def __exit__(self, *a):
         return False
+
+
+@contextlib.contextmanager
+def _progress():
+    """A progress callback for api.build: each stage as it starts, on stderr (stdout stays the result/JSON).
+    A terminal gets a spinner naming the running stage above the finished ones; a pipe (CI logs) gets one
+    timestamped plain line per stage."""
+    start = time.perf_counter()
+
+    def line(stage: str, target: str | None, detail: str) -> str:
+        return f"{stage}" + (f" {target}" if target else "") + (f": {detail}" if detail else "")
+
+    if not err.is_terminal:
+        def plain(stage: str, target: str | None = None, detail: str = "") -> None:
+            stamp = time.strftime("%H:%M:%S")
+            err.print(f"{stamp} edgec [{time.perf_counter() - start:6.1f}s] {line(stage, target, detail)}",
+                      markup=False, highlight=False, soft_wrap=True)
+
+        yield plain
+        return
+    with err.status("building...", spinner="dots") as status:
+        def live(stage: str, target: str | None = None, detail: str = "") -> None:
+            err.print(f"[dim]{time.perf_counter() - start:6.1f}s[/] {escape(line(stage, target, detail))}",
+                      highlight=False, soft_wrap=True)
+            status.update(f"{escape(line(stage, target, detail))}...")
+
+        yield live
 
 
 @contextlib.contextmanager
@@ -223,47 +259,61 @@ def _print_build(outcome) -> None:
 @app.command()
 def check(
     model: Path = typer.Argument(..., help="The .onnx model to inspect."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Check only this target (exit 6 if it cannot "
+                                                                       "take the model); default: every target."),
+    profile: Optional[str] = PROFILE,
+    input_shape: list[str] = INPUT_SHAPE,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
-    """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports."""
+    """Opset, inputs/outputs with dynamic dims, op histogram, size, and what each target supports of the graph a
+    build would lower (same preparation: --input-shape, onnxsim, graph passes)."""
     from edgec import api
 
     def body() -> int:
-        info, support = api.check(model)
+        r = api.check(model, input_shape, profile, target)
+        info, support = r.info, r.support
+        refused = UnsupportedOp.exit_code if target and any(support.values()) else 0
         if as_json:
             data = asdict(info)
             data["support"] = {t: [{"op": o, "node": n, "why": w} for o, n, w in p] for t, p in support.items()}
+            data["dependents"], data["notes"] = r.dependents, r.notes
             _print_json(data)
-            return 0
-        out.print(f"[bold]{info.path}[/]  {info.bytes / 1e6:.2f} MB, sha256 {info.sha256[:16]}", highlight=False)
-        out.print(f"opset {info.opset}, IR version {info.ir_version}, producer '{info.producer}', "
-                  f"{info.nodes} nodes, {info.parameters:,} parameters", highlight=False)
+            return refused
+        out.print(f"[bold]{escape(str(info.path))}[/]  {info.bytes / 1e6:.2f} MB, sha256 {info.sha256[:16]}",
+                  highlight=False)
+        out.print(escape(f"opset {info.opset}, IR version {info.ir_version}, producer '{info.producer}', "
+                         f"{info.nodes} nodes, {info.parameters:,} parameters"), highlight=False)
         io = Table(title="inputs / outputs", title_justify="left")
         for col in ("kind", "name", "dtype", "shape"):
             io.add_column(col)
         for kind, values in (("input", info.inputs), ("output", info.outputs)):
             for v in values:
-                shape = "[" + ", ".join(str(d) for d in v["shape"]) + "]"
+                shape = "[" + ", ".join(str(d) for d in v["shape"]) + "]"  # named dims are not Rich markup
                 dynamic = any(not isinstance(d, int) for d in v["shape"])
-                io.add_row(kind, v["name"], v["dtype"], shape + (" (dynamic)" if dynamic else ""))
+                io.add_row(kind, escape(v["name"]), v["dtype"], escape(shape) + (" (dynamic)" if dynamic else ""))
         out.print(io)
         ops = Table(title="op histogram", title_justify="left")
         ops.add_column("op")
         ops.add_column("count", justify="right")
         for op, n in info.op_histogram.items():
-            ops.add_row(op, str(n))
+            ops.add_row(escape(op), str(n))
         out.print(ops)
-        sup = Table(title="target support", title_justify="left")
-        for col in ("target", "supported", "unsupported nodes"):
+        sup = Table(title="target support (the prepared graph)", title_justify="left")
+        for col in ("target", "supported", "unsupported nodes (root causes first)"):
             sup.add_column(col)
         for t, problems in support.items():
-            detail = "; ".join(f"{o} '{n}': {w}" for o, n, w in problems[:10])
-            if len(problems) > 10:
-                detail += f"; ... {len(problems) - 10} more"
-            sup.add_row(t, "[green]yes[/]" if not problems else "[red]no[/]", detail)
+            roots = problems[:len(problems) - r.dependents[t]]
+            detail = "; ".join(f"{o} '{n}': {w}" for o, n, w in roots[:10])
+            if len(roots) > 10:
+                detail += f"; ... {len(roots) - 10} more"
+            if r.dependents[t]:
+                detail += f"; {r.dependents[t]} more depend on them"
+            sup.add_row(t, "[green]yes[/]" if not problems else "[red]no[/]", escape(detail))
         out.print(sup)
-        return 0
+        for note in r.notes:
+            err.print(f"[yellow]edgec: note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        return refused
 
     _run(body, debug)
 
@@ -276,7 +326,7 @@ app.add_typer(profiles_app, name="profiles")
 def profiles(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """List the built-in device profiles (`edgec profiles detect` measures this machine)."""
     from edgec.config.loader import all_profiles
@@ -309,7 +359,7 @@ def profiles_detect(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the host profile YAML to this file (a profile you can pass with --profile or validate.latency.host_profile)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads to measure with (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Measure again even if this machine's calibration is cached."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) into the
     calibration cache, keyed by CPU fingerprint; builds measure it themselves on first use, this re-measures."""
@@ -340,11 +390,11 @@ def profiles_detect(
 def targets(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ops: bool = typer.Option(False, "--ops", help="Print each target's op-support table (from the code)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """List the built-in deployment targets (and, with --ops, the ONNX ops each one lowers)."""
     from edgec.config.loader import all_targets
-    from edgec.lower.backend import get_backend
+    from edgec.lower.backend import target_ops
 
     def body() -> int:
         items = all_targets()
@@ -352,7 +402,7 @@ def targets(
         if ops:
             for t in items:
                 try:
-                    support[t.name] = get_backend(t.format).supported_ops()
+                    support[t.name] = target_ops(t)
                 except EdgecError as e:
                     support[t.name] = {"(unavailable)": str(e)}
         if as_json:
@@ -369,8 +419,18 @@ def targets(
             table.add_row(t.name, t.format, f"{t.runtime} {t.runtime_version}".strip(), f"*{t.extension}",
                           ", ".join(t.precisions), t.layout, t.default_profile)
         out.print(table)
-        for name, table_ops in support.items():
-            out.print(f"[bold]{name}[/]: {len(table_ops)} ONNX ops: " + ", ".join(sorted(table_ops)), highlight=False)
+        if support:
+            grid = Table(title="ONNX ops each target lowers (conditions: what its lowering checks)",
+                         title_justify="left")
+            grid.add_column("op")
+            for name in support:
+                grid.add_column(name, justify="center")
+            grid.add_column("conditions")
+            for op in sorted(set().union(*support.values())):
+                notes = [f"{name}: {support[name][op]}" for name in support if support[name].get(op)]
+                grid.add_row(escape(op), *("yes" if op in support[name] else "-" for name in support),
+                             escape("; ".join(notes)))
+            out.print(grid)
         return 0
 
     _run(body, debug)
@@ -380,9 +440,9 @@ def targets(
 def validate(
     model: Path = typer.Argument(..., help="The original .onnx model (the reference)."),
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
-    input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    profile: Optional[str] = PROFILE,
+    input_shape: list[str] = INPUT_SHAPE,
+    debug: bool = DEBUG,
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
     from edgec import api
@@ -483,7 +543,7 @@ def matrix(
     profiles: Optional[str] = typer.Option(None, "--profiles", help="Comma-separated profile names or YAML paths."),
     targets: Optional[str] = typer.Option(None, "--targets", help="Comma-separated targets (default: every target)."),
     as_json: bool = typer.Option(False, "--json", help="One line of JSON for GitHub Actions' strategy.matrix."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Print the (target, profile) build jobs as a GitHub Actions matrix include-list."""
     from edgec.integrate.matrix import matrix as make_matrix
@@ -510,7 +570,7 @@ def merge(
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Folder for the merged artifacts and reports."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
     as_json: bool = typer.Option(False, "--json", help="Print the merged manifest as JSON."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Merge per-job `edgec build` outputs into one folder with one manifest, report.md and report.html."""
     from edgec.integrate.merge import merge as do_merge
@@ -550,15 +610,17 @@ def _print_written(paths) -> None:
 def integrate_xcode(
     model: str = typer.Argument(..., help="The ONNX model, relative to the Xcode project folder ($SRCROOT)."),
     profile: str = typer.Option("iphone-15-pro", "--profile", help="Profile name, or a YAML path relative to $SRCROOT."),
+    input_shape: list[str] = INPUT_SHAPE,
     dest: str = typer.Option("Models", "--dest", help="Folder (relative to $SRCROOT) the .mlpackage is written to."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write the script and file lists."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
-    """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage."""
+    """Write an Xcode Run Script build phase (+ input/output .xcfilelist) that builds the .mlpackage (with the
+    given --input-shape flags)."""
     from edgec.integrate import templates
 
-    _run(lambda: _print_written(templates.xcode(model, out_dir, profile, dest, force)), debug)
+    _run(lambda: _print_written(templates.xcode(model, out_dir, profile, dest, force, input_shape)), debug)
 
 
 @integrate_app.command("gradle")
@@ -567,7 +629,7 @@ def integrate_gradle(
     profile: str = typer.Option("pixel-8", "--profile", help="Profile name, or a YAML path relative to the module."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Where to write edgec.gradle.kts."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Write a Gradle Kotlin DSL task that builds the .tflite before preBuild into the app's assets."""
     from edgec.integrate import templates
@@ -582,7 +644,7 @@ def integrate_github_actions(
     install: str = typer.Option("pip install edgec", "--install", help="Shell command that installs edgec in CI."),
     out_dir: Path = typer.Option(Path(".github/workflows"), "--out", "-o", help="Where to write edgec.yml."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Write a GitHub Actions workflow: matrix of builds, merge, report.md as the job summary, dist/ uploaded."""
     from edgec.integrate import templates

@@ -9,7 +9,7 @@ import onnx
 
 from edgec.config.models import Profile
 from edgec.graph.limits import check_inferred, check_initializers, check_tensors
-from edgec.graph.passes import run_passes
+from edgec.graph.passes import PassRun, run_pipeline
 from edgec.graph.shapes import fix_input_shapes
 from edgec.graph.simplify import simplify
 from edgec.graph.values import describe, fix_input_values
@@ -23,6 +23,7 @@ class PreparedGraph:
     notes: list[str] = field(default_factory=list)
     quant: Any = None  # edgec.quantize.stage.QuantResult when the profile quantizes (held-out samples, report)
     values: dict = field(default_factory=dict)  # inputs fixed to constants: {name: array}, fed to the original
+    pipeline: list[PassRun] = field(default_factory=list)  # the ONNX stages that ran, in order (report)
 
 
 def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -49,7 +50,11 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
+        before = len(prepared.model.graph.node)
         prepared.model, prepared.quant = quantize(prepared.model, profile, target_format)
+        after = len(prepared.model.graph.node)
+        prepared.pipeline = prepared.pipeline + [PassRun(f"quantize ({profile.quantize.mode})", after - before,
+                                                         before, after)]
         prepared.precision = prepared.quant.precision
         prepared.notes += prepared.quant.notes()
     return prepared
@@ -65,10 +70,11 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
     simplified, simplify_note = simplify(work, fixed, model_path)
-    rewrites = run_passes(simplified)
+    runs = [PassRun("onnxsim", nodes_before - len(simplified.graph.node), nodes_before, len(simplified.graph.node))]
+    runs += run_pipeline(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
     check_tensors(simplified, model_path)
-    applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
+    applied = ", ".join(f"{r.name} x{r.rewrites}" for r in runs[1:] if r.rewrites) or "none needed"
     notes = [
         f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
         f"inputs fixed to {fixed}",
@@ -77,4 +83,4 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     if constants:
         notes.append(f"input values fixed (no longer inputs of the artifact; validation feeds them to the original "
                      f"model): {describe(constants)}")
-    return PreparedGraph(model=simplified, shapes=fixed, notes=notes, values=constants)
+    return PreparedGraph(model=simplified, shapes=fixed, notes=notes, values=constants, pipeline=runs)

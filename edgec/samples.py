@@ -21,6 +21,7 @@ from onnx import helper, numpy_helper
 
 from edgec.errors import UsageError
 from edgec.paths import cache_dir
+from edgec.graph.view import uses as input_uses
 
 LIGHT_MODELS = {
     "squeezenet": "light_squeezenet.onnx",
@@ -58,14 +59,6 @@ def randomized(name: str, seed: int = 0, keep_softmax: bool = False) -> Path:
     return out
 
 
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[onnx.NodeProto, int]]]:
-    uses: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            uses.setdefault(name, []).append((node, i))
-    return uses
-
-
 def _follow_unsqueeze(name: str, uses) -> list[tuple[onnx.NodeProto, int]]:
     """Uses of a tensor, looking through Unsqueeze (densenet applies BN as Unsqueeze+Mul/Add)."""
     out = []
@@ -99,7 +92,7 @@ def randomize_weights(model: onnx.ModelProto, seed: int = 0, keep_softmax: bool 
     graph = model.graph
     rng = np.random.default_rng(seed)
     inits = {t.name: t for t in graph.initializer}
-    uses = _consumers(graph)
+    uses = input_uses(graph)
     new_nodes, new_inits = [], []
     removed_inputs: set[str] = set()
     for node in graph.node:

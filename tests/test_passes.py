@@ -167,3 +167,25 @@ def test_drop_activation_qdq_leaves_int8_outputs_and_weights():
 
     assert drop_activation_qdq(m) == 0 and [n.op_type for n in m.graph.node] == [
         "DequantizeLinear", "Add", "QuantizeLinear"]
+
+
+def test_pipeline_records_each_pass_and_the_report_lists_it_per_target(tmp_path):
+    from edgec import api
+    from edgec.graph.passes import DEFAULT_PIPELINE, describe, run_pipeline
+
+
+    model = conv_model()
+    runs = run_pipeline(model)
+    assert [r.name for r in runs] == DEFAULT_PIPELINE
+    bn = next(r for r in runs if r.name == "fold_batchnorm_into_conv")
+    assert bn.rewrites == 1 and bn.nodes_after == bn.nodes_before - 1
+    assert all(a.nodes_after == b.nodes_before for a, b in zip(runs, runs[1:]))
+    assert "fold_batchnorm_into_conv: 1 rewrite(s)" in describe(runs)
+
+    path = tmp_path / "m.onnx"
+    onnx.save(conv_model(), str(path))
+    out = api.build(path, api.BuildOptions(target="all", out_dir=tmp_path / "o", validate=False))
+    for a in out.result.artifacts:
+        stages = [r["pass"] for r in a.artifact.details["pipeline"]]
+        assert stages == ["onnxsim", *DEFAULT_PIPELINE]
+    assert out.result.report_path.read_text().count("- ONNX pipeline: onnxsim") == 3

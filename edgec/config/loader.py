@@ -16,8 +16,17 @@ from edgec.config.yaml_lines import line_of, load_with_lines
 from edgec.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-BUILTIN_TARGETS = PACKAGE_DIR / "targets"
-BUILTIN_PROFILES = PACKAGE_DIR / "profiles"
+
+
+def _builtin(kind: str) -> Path:
+    """An installed wheel carries the YAML inside the package (setup.py copies it); a checkout or an editable
+    install reads the repository's top-level folder."""
+    packaged = PACKAGE_DIR / kind
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / kind
+
+
+BUILTIN_TARGETS = _builtin("targets")
+BUILTIN_PROFILES = _builtin("profiles")
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,6 +12,7 @@ from onnx import helper
 from edgec.artifact import ModelInfo
 from edgec.graph.load import opset_of
 from edgec.graph.shapes import dims_of, real_inputs
+from edgec.graph.view import tensor_types
 from edgec.hashing import sha256_path
 
 
@@ -22,7 +23,11 @@ def _io(value: onnx.ValueInfoProto) -> dict:
 
 
 def model_info(model: onnx.ModelProto, path: Path) -> ModelInfo:
-    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    # weights stored as initializers or as Constant nodes (some exporters write every weight as a Constant)
+    types = tensor_types(model)
+    consts = [t.name for t in model.graph.initializer] + [
+        n.output[0] for n in model.graph.node if n.op_type == "Constant" and n.output and n.output[0] in types]
+    params = sum(int(np.prod(types[c][1])) for c in consts)
     return ModelInfo(
         path=path,
         sha256=sha256_path(path),

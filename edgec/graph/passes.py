@@ -5,35 +5,54 @@ A pass takes a ModelProto, rewrites it in place and returns how many rewrites it
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-PASSES: dict[str, Callable[[onnx.ModelProto], int]] = {}
+from edgec.graph.view import constants, consumers
+from edgec.registry import Registry
+
+PASSES = Registry("graph passes")  # name -> Rule(fn: ModelProto -> rewrites)
 DEFAULT_PIPELINE = ["remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
                     "fuse_hardswish", "fold_input_affine_into_conv", "remove_dead_nodes"]
 
 
-def graph_pass(name: str):
-    def register(fn):
-        PASSES[name] = fn
-        return fn
+def graph_pass(name: str, note: str = ""):
+    return PASSES.register(name, note=note)
 
-    return register
+
+@dataclass
+class PassRun:
+    """One stage of a pipeline as it ran: its name, how many rewrites it made, the node count around it."""
+
+    name: str
+    rewrites: int
+    nodes_before: int
+    nodes_after: int
+
+    def as_dict(self) -> dict:
+        return {"pass": self.name, "rewrites": self.rewrites, "nodes_before": self.nodes_before,
+                "nodes_after": self.nodes_after}
+
+
+def run_pipeline(model: onnx.ModelProto, names: list[str] | None = None) -> list[PassRun]:
+    """Run the passes in order (the default pipeline unless named), in place; what each did."""
+    runs = []
+    for name in names or DEFAULT_PIPELINE:
+        before = len(model.graph.node)
+        runs.append(PassRun(name, PASSES[name].fn(model), before, len(model.graph.node)))
+    return runs
 
 
 def run_passes(model: onnx.ModelProto, names: list[str] | None = None) -> dict[str, int]:
-    return {name: PASSES[name](model) for name in (names or DEFAULT_PIPELINE)}
+    return {r.name: r.rewrites for r in run_pipeline(model, names)}
 
 
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    uses: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses.setdefault(name, []).append(node)
-    return uses
+def describe(runs: list[PassRun]) -> str:
+    """One line for a report: every pass in order with its rewrites and node counts."""
+    return "; ".join(f"{r.name}: {r.rewrites} rewrite(s), {r.nodes_before} -> {r.nodes_after} nodes" for r in runs)
 
 
 def _rename_input(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -130,7 +149,7 @@ def fold_batchnorm_into_conv(model: onnx.ModelProto) -> int:
     """Conv -> BatchNormalization (inference) becomes one Conv with rescaled weights and bias."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    uses = _consumers(graph)
+    uses = consumers(graph)
     outputs = {o.name for o in graph.output}
     producers = {o: n for n in graph.node for o in n.output}
     folded = 0
@@ -228,7 +247,7 @@ def fuse_hardswish(model: onnx.ModelProto) -> int:
     x * Clip(x + 3) on its own, a tensor 6x the output's range (PP-OCR rec: 1 int8 step ~ 0.9 there)."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    uses = _consumers(graph)
+    uses = consumers(graph)
     producers = {o: n for n in graph.node for o in n.output}
     outputs = {o.name for o in graph.output}
     fused = 0
@@ -283,7 +302,7 @@ def fold_affine_into_conv(model: onnx.ModelProto) -> int:
     for op in list(graph.node):
         if op.op_type not in ("Add", "Mul") or len(op.input) != 2:
             continue
-        uses = _consumers(graph)
+        uses = consumers(graph)
         for src, const in ((op.input[0], op.input[1]), (op.input[1], op.input[0])):
             conv = producers.get(src)
             if conv is None or conv.op_type != "Conv" or const not in inits or src in outputs:
@@ -292,7 +311,7 @@ def fold_affine_into_conv(model: onnx.ModelProto) -> int:
                 continue
             w = numpy_helper.to_array(inits[conv.input[1]])
             c = numpy_helper.to_array(inits[const]).astype(np.float64)
-            per = _per_channel(c, w.shape[0], w.ndim)
+            per = per_channel(c, w.shape[0], w.ndim)
             if per is None:
                 continue
             if not _bias_writable(conv, inits, uses):
@@ -313,7 +332,7 @@ def fold_affine_into_conv(model: onnx.ModelProto) -> int:
     return folded
 
 
-def _per_channel(c: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
+def per_channel(c: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
     """A constant broadcast against an [N, C, ...] conv output as one value per channel: a scalar, [C, 1, ..] or
     [1, C, 1, ..] (broadcasting aligns shapes right: a plain [C] runs along the last axis, not the channels).
     None when it varies along any other axis."""
@@ -342,7 +361,7 @@ def _fold_input_affine(model: onnx.ModelProto) -> int:
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     outputs = {o.name for o in graph.output}
-    uses = _consumers(graph)  # kept current below: a fold only moves the convs from op's output to x
+    uses = consumers(graph)  # kept current below: a fold only moves the convs from op's output to x
     folded = 0
     for op in list(graph.node):
         if op.op_type not in ("Add", "Mul") or len(op.input) != 2 or op.output[0] in outputs:
@@ -398,8 +417,7 @@ def _non_negative(graph: onnx.GraphProto, consts: dict) -> set[str]:
     nonneg: set[str] = set()
 
     def known(name: str) -> bool:  # a constant is read only when an op's sign depends on it
-        if name in consts and name not in nonneg and consts[name].data_type == onnx.TensorProto.FLOAT \
-                and np.all(numpy_helper.to_array(consts[name]) >= 0):
+        if name in consts and name not in nonneg and consts[name].dtype == np.float32 and np.all(consts[name] >= 0):
             nonneg.add(name)
         return name in nonneg
 
@@ -409,7 +427,7 @@ def _non_negative(graph: onnx.GraphProto, consts: dict) -> set[str]:
         elif n.op_type == "Clip":
             ok = len(n.input) > 1 and n.input[1] in consts and known(n.input[1])
         elif n.op_type == "DequantizeLinear":  # zero point at the type's minimum: values from 0 up
-            zp = numpy_helper.to_array(consts[n.input[2]]) if len(n.input) > 2 and n.input[2] in consts else None
+            zp = consts[n.input[2]] if len(n.input) > 2 and n.input[2] in consts else None
             ok = zp is not None and zp.dtype in (np.int8, np.uint8) and np.all(zp == np.iinfo(zp.dtype).min)
         elif n.op_type in _SIGN_OF_DATA_OPS:
             ok = known(n.input[0])
@@ -435,11 +453,9 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
     pipeline: a backend whose runtime has no int8 activations (CoreML below iOS17) runs the graph this way, with
     float activations and 8-bit weights. Returns the number of pairs replaced."""
     graph = model.graph
-    consts = {i.name: i for i in graph.initializer}
-    consts.update({o: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute
-                   and n.attribute[0].name == "value" for o in n.output})
+    consts = constants(graph)
     outputs = {o.name for o in graph.output}
-    uses = _consumers(graph)
+    uses = consumers(graph)
     nonneg = _non_negative(graph, consts)
     pairs = 0
     for q in list(graph.node):
@@ -448,8 +464,8 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
         readers = uses.get(q.output[0], [])
         if not readers or any(r.op_type != "DequantizeLinear" for r in readers):
             continue
-        scale = numpy_helper.to_array(consts[q.input[1]]) if q.input[1] in consts else None
-        zp = numpy_helper.to_array(consts[q.input[2]]) if len(q.input) > 2 and q.input[2] in consts else None
+        scale = consts[q.input[1]] if q.input[1] in consts else None
+        zp = consts[q.input[2]] if len(q.input) > 2 and q.input[2] in consts else None
         if scale is None or scale.size != 1 or (zp is not None and zp.size != 1):
             continue
         qtype = zp.dtype if zp is not None else np.dtype(np.uint8)

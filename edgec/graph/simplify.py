@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from edgec.errors import ShapeError
 from edgec.graph.inputs import input_specs, random_inputs
+from edgec.graph.view import constant_value
 from edgec.runtimes.numerics import compare
 from edgec.runtimes.host_ort import OrtRunner
+from edgec.runtimes.native_log import capture_native_output
 
 
 def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> tuple[onnx.ModelProto, str]:
@@ -16,18 +18,29 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
     import onnxsim
 
     try:
-        simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
+        # onnxsim's C++ prints "WARNING: failed to run <op>" for nodes it cannot fold: report lines, not terminal
+        with capture_native_output() as said:
+            simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
     except Exception as e:  # onnxsim raises RuntimeError/ValueError/its own errors from C++
         # Simplification is an optimisation: a model it cannot handle still builds, unsimplified, and says so.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified"
+        return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified" \
+            + _said(said)
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
     agree, detail = check_outputs_agree(model, simplified)
     if not agree:
         # the un-simplified graph still builds, and every artifact is validated against the original anyway
         return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"
     return _with_shapes(simplified, model_path), "onnxsim: simplified, outputs checked against the original" + (
-        f" ({detail})" if detail else "")
+        f" ({detail})" if detail else "") + _said(said)
+
+
+def _said(lines: list[str], shown: int = 3) -> str:
+    """onnxsim's own output for the report note (it left those nodes unfolded; the build does not depend on it)."""
+    if not lines:
+        return ""
+    more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+    return f"; onnxsim printed: {' | '.join(lines[:shown])}{more}"
 
 
 def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
@@ -39,27 +52,18 @@ def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
     return inferred
 
 
-_CONSTANT_ATTRS = {"value": None, "value_float": "float32", "value_floats": "float32", "value_int": "int64",
-                   "value_ints": "int64"}
-
-
 def constants_to_initializers(model: onnx.ModelProto) -> int:
     """Top-level Constant nodes become initializers, like the constants onnxsim folds: paddle2onnx writes its
     constants as Constant nodes, which onnxsim keeps (PP-OCR det: 197 of them), and backends then see two kinds
     of constant (CoreML refused det's empty Resize roi as a Constant node; as an initializer it is fine).
     Constants that are graph outputs, and string or sparse ones, stay nodes. Returns how many were moved."""
-    import numpy as np
-
     outputs = {o.name for o in model.graph.output}
     keep, moved = [], []
     for node in model.graph.node:
-        attr = node.attribute[0] if node.op_type == "Constant" and len(node.attribute) == 1 else None
-        if attr is None or node.domain not in ("", "ai.onnx") or attr.name not in _CONSTANT_ATTRS \
-                or node.output[0] in outputs:
+        array = constant_value(node)
+        if array is None or node.output[0] in outputs:
             keep.append(node)
             continue
-        value = helper.get_attribute_value(attr)
-        array = numpy_helper.to_array(value) if attr.name == "value" else np.array(value, _CONSTANT_ATTRS[attr.name])
         moved.append(numpy_helper.from_array(array, node.output[0]))
     if moved:
         del model.graph.node[:]

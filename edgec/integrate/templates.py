@@ -10,6 +10,7 @@ import shlex
 from pathlib import Path
 
 from edgec.errors import UsageError
+from edgec.graph.shapes import parse_input_shape_flags
 from edgec.package.files import write_text_atomic
 
 
@@ -51,14 +52,14 @@ if [ -z "${{EDGEC:-}}" ]; then
   if [ -x "${{SRCROOT}}/.venv/bin/edgec" ]; then EDGEC="${{SRCROOT}}/.venv/bin/edgec"; else EDGEC=edgec; fi
 fi
 command -v "$EDGEC" >/dev/null 2>&1 || {{
-  echo "error: edgec not found. Install it (python3 -m venv .venv && .venv/bin/pip install edgec) or set EDGEC." >&2
+  echo "error: edgec not found. Install it into the project (python3 -m venv .venv && .venv/bin/pip install PATH-TO-EDGEC, a checkout or wheel) or set EDGEC to its path." >&2
   exit 1
 }}
 
 # EDGEC_FLAGS (e.g. "--no-cache --debug") is split into words on purpose; globbing stays off while it is
 set -f
 # shellcheck disable=SC2086
-"$EDGEC" build "$MODEL" --target ios --profile "$PROFILE" --out "$WORK" ${{EDGEC_FLAGS:-}}
+"$EDGEC" build "$MODEL" --target ios --profile "$PROFILE"{shape_flags} --out "$WORK" ${{EDGEC_FLAGS:-}}
 set +f
 
 # replace the package only after a successful build, so a failed build never leaves half a model behind
@@ -71,12 +72,16 @@ echo "note: edgec: $DEST/{name}.mlpackage (report: $WORK/report.md)"
 """
 
 
-def xcode(model: str, out: Path, profile: str = "iphone-15-pro", dest: str = "Models", force: bool = False) -> list[Path]:
+def xcode(model: str, out: Path, profile: str = "iphone-15-pro", dest: str = "Models", force: bool = False,
+          input_shapes: list[str] = ()) -> list[Path]:
+    """input_shapes: the build's --input-shape flags (NAME=D0,D1,...), written into the phase's edgec command."""
     name = _stem(model)
+    parse_input_shape_flags(list(input_shapes))  # a malformed flag fails here, not later inside Xcode
+    shape_flags = "".join(f" --input-shape {shlex.quote(s)}" for s in input_shapes)
     out = Path(out)
     inputs = ["$(SRCROOT)/" + model] + (["$(SRCROOT)/" + profile] if _profile_is_file(profile) else [])
     profile_sh = f'"${{SRCROOT}}/{profile}"' if _profile_is_file(profile) else shlex.quote(profile)
-    script = XCODE_SCRIPT.format(model=model, dest=dest, name=name, profile_sh=profile_sh,
+    script = XCODE_SCRIPT.format(model=model, dest=dest, name=name, profile_sh=profile_sh, shape_flags=shape_flags,
                                  inputs_list="edgec-inputs.xcfilelist", outputs_list="edgec-outputs.xcfilelist")
     return [
         _write(out / "edgec-build-phase.sh", script, force, 0o755),

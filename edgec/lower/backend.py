@@ -34,8 +34,9 @@ class Backend(Protocol):
     def runner(self, artifact: Artifact, threads: int) -> Runner:
         """A runner for numerics/latency on this machine (the real runtime where one exists)."""
 
-    def supported_ops(self) -> dict[str, str]:
-        """ONNX op type -> short note; the op-support table `edgec targets --ops` prints."""
+    def supported_ops(self, target=None) -> dict[str, str]:
+        """ONNX op type -> short note (the conditions its lowering checks); the op-support table `edgec targets
+        --ops` prints. target: the Target asking (its runtime version may decide, as for ORT Mobile)."""
 
     # optional hooks (the estimator reads backends through these, never their internals):
     # int8_ops() -> frozenset[str]: ONNX ops the format runs as int8 kernels between Q/DQ
@@ -78,3 +79,10 @@ def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | N
     """(graph, program precision) an artifact actually runs; the model itself where the backend has no hook."""
     hook = getattr(get_backend(artifact.format), "as_built", None) if artifact is not None else None
     return hook(model, artifact) if hook is not None else (model, None)
+
+
+def target_ops(target) -> dict[str, str]:
+    """ONNX op -> condition note, for `edgec targets --ops`: the backend's registry for this target (its
+    `supported_ops(target)`), without internal rules (TFLite's int8.<op> kernels)."""
+    ops = get_backend(target.format).supported_ops(target)
+    return {op: note for op, note in ops.items() if not op.startswith("int8.")}

@@ -89,7 +89,8 @@ def _latency_chart(arts: list[dict]) -> str:
         lat = a.get("latency") or {}
         med = lat.get("median_ms")
         colour = FAIL if lat.get("passed") is False else (PASS if lat.get("passed") else BLUE)
-        rows.append((f"{_label(a)} ({lat.get('mode', 'off')})", med if isinstance(med, (int, float)) else None, colour))
+        noisy = ", noisy" if lat.get("noisy") else ""
+        rows.append((f"{_label(a)} ({lat.get('mode', 'off')}{noisy})", med if isinstance(med, (int, float)) else None, colour))
         if isinstance(lat.get("p90_ms"), (int, float)):
             whiskers[i] = lat["p90_ms"]
         if lat.get("budget_ms"):
@@ -105,26 +106,40 @@ def _digits(cos) -> float | None:
     return min(12.0, -math.log10(max(1.0 - cos, 1e-12)))
 
 
+def _gates(a: dict, m: dict) -> tuple[float | None, float | None]:
+    """The cosine gates this output of this artifact was held to (as quantize.accuracy / numerics.compare apply
+    them): (cosine, cosine of input difference). None: not a gate for it (top-1 agreement decides a measured
+    classifier output of a reduced-precision build)."""
+    gates = (a.get("numerics") or {}).get("thresholds") or {}
+    measured = ((a.get("details") or {}).get("quantize") or {}).get("accuracy_measured", False)
+    decided_by_top1 = measured and m.get("top1") is not None and gates.get("min_top1") is not None
+    cos = None if decided_by_top1 else gates.get("min_cosine")
+    return cos, gates.get("min_delta_cosine", gates.get("min_cosine"))
+
+
 def _numerics_chart(arts: list[dict]) -> str:
     rows, marks = [], []
     for a in arts:
         n = a.get("numerics")
         if not n:
             continue
-        min_cos = (n.get("thresholds") or {}).get("min_cosine")
         for out, m in n["outputs"].items():
-            for kind, cos in (("", m.get("cosine")), (" (input diff)", m.get("delta_cosine"))):
+            for kind, cos, gate in zip(("", " (input diff)"), (m.get("cosine"), m.get("delta_cosine")), _gates(a, m)):
                 if cos is None:
                     continue
                 d = _digits(cos)
-                ok = isinstance(min_cos, (int, float)) and isinstance(cos, (int, float)) and cos >= min_cos
+                if not isinstance(gate, (int, float)):
+                    rows.append((f"{a['target']}: {out}{kind}", d, BLUE))  # not gated (top-1 decides)
+                    continue
+                ok = isinstance(cos, (int, float)) and cos >= gate
                 rows.append((f"{a['target']}: {out}{kind}", d, PASS if ok else FAIL))
-                if isinstance(min_cos, (int, float)) and min_cos < 1:
-                    marks.append((len(rows) - 1, _digits(min_cos), f"threshold cosine {min_cos}"))
+                if gate < 1:
+                    marks.append((len(rows) - 1, _digits(gate), f"{a['precision']} gate: cosine {gate}"))
     if not rows:
         return ""
     return _bars("Numerics vs ONNX Runtime: digits of cosine agreement", "digits", rows, marks,
-                 note="-log10(1 - cosine); 6 = cosine 0.999999; dashed red = profile threshold")
+                 note="-log10(1 - cosine); 6 = cosine 0.999999; dashed red = the gate this artifact's precision "
+                      "is held to; blue = not gated (top-1 agreement decides)")
 
 
 def _artifact_table(arts: list[dict]) -> str:
@@ -143,7 +158,9 @@ def _artifact_table(arts: list[dict]) -> str:
             budget = f" / {lat['budget_ms']:g} ms" if lat.get("budget_ms") else ""
             mark = {True: ' <span class="pass">pass</span>', False: ' <span class="fail">FAIL</span>'}.get(
                 lat.get("passed"), "")
-            latency = f"{escape(lat['mode'])}: {lat['median_ms']:.2f} ms median, p90 {lat['p90_ms']:.2f}{budget}{mark}"
+            noisy = ' <span class="fail">(noisy)</span>' if lat.get("noisy") else ""
+            latency = (f"{escape(lat['mode'])}: {lat['median_ms']:.2f} ms median, p90 {lat['p90_ms']:.2f}{budget}"
+                       f"{mark}{noisy}")
         else:
             latency = escape(lat["mode"]) if lat else "off"
         result = '<span class="pass">pass</span>' if a["passed"] else '<span class="fail">FAIL</span>'
@@ -160,21 +177,97 @@ def _details(a: dict) -> str:
              f"sha256 <code>{escape(a['sha256'][:16])}</code>)</span></h2>"]
     n = a.get("numerics")
     if n:
-        parts.append("<table><tr><th>output</th><th>max-abs</th><th>cosine</th><th>cosine of input difference</th></tr>")
+        topk = any(m.get("top1") is not None for m in n["outputs"].values())
+        if n.get("data"):
+            parts.append(f"<p>Accuracy vs the fp32 ONNX model on {escape(n['data'])}:</p>")
+        parts.append("<table><tr><th>output</th><th>max-abs</th><th>cosine</th><th>cosine of input difference</th>"
+                     + ("<th>top-1</th><th>top-5</th>" if topk else "") + "</tr>")
         for out, m in n["outputs"].items():
+            k = "".join(f"<td class=num>{_fmt(m.get(x), '.3f')}</td>" for x in ("top1", "top5")) if topk else ""
             parts.append(f"<tr><td>{escape(out)}</td><td class=num>{_fmt(m['max_abs'])}</td>"
-                         f"<td class=num>{_fmt(m['cosine'], '.6f')}</td><td class=num>{_fmt(m.get('delta_cosine'), '.6f')}</td></tr>")
+                         f"<td class=num>{_fmt(m['cosine'], '.6f')}</td><td class=num>{_fmt(m.get('delta_cosine'), '.6f')}</td>{k}</tr>")
         parts.append("</table>")
+        gates = n.get("thresholds") or {}
+        if gates:
+            parts.append(f'<p class="muted">{escape(a["precision"])} gates: '
+                         + ", ".join(f"{escape(k)} {v:g}" for k, v in gates.items() if isinstance(v, (int, float)))
+                         + "</p>")
         if n.get("message"):
             parts.append(f"<p>Numerics: {escape(n['message'])}</p>")
     lat = a.get("latency")
-    if lat and lat.get("message"):
-        parts.append(f"<p>Latency: {escape(lat['message'])}</p>")
+    if lat:
+        parts.append(_latency_details(lat))
     if a.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{escape(str(x))}</li>" for x in a["notes"]) + "</ul>")
+    runs = (a.get("details") or {}).get("pipeline")
+    if runs:
+        parts.append("<details><summary>ONNX pipeline (stages in order)</summary><table><tr><th>stage</th>"
+                     "<th>rewrites</th><th>nodes before</th><th>nodes after</th></tr>"
+                     + "".join(f"<tr><td>{escape(r['pass'])}</td><td class=num>{r['rewrites']}</td><td class=num>"
+                               f"{r['nodes_before']}</td><td class=num>{r['nodes_after']}</td></tr>" for r in runs)
+                     + "</table></details>")
     if a.get("seconds"):
         parts.append('<p class="muted">stage times: '
                      + ", ".join(f"{escape(k)} {v:.2f} s" for k, v in a["seconds"].items()) + "</p>")
+    return "".join(parts)
+
+
+def _latency_details(lat: dict) -> str:
+    """What report.md says about latency: the method, the noisy flag, notes, and the estimator's slowest ops."""
+    d = lat.get("details") or {}
+    head = f"Latency: {escape(lat.get('mode', 'off'))}"
+    if isinstance(lat.get("median_ms"), (int, float)):
+        head += f", median {lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms" + (
+            f", {lat['runs']} runs" if lat.get("runs") else "")
+    if lat.get("noisy"):
+        head += (' <span class="fail">noisy</span> <span class="muted">(spread (p90 - min) / median '
+                 f"{_fmt(lat.get('spread'))}: the machine was busy)</span>")
+    items = [f"method: {escape(d['method'])}"] if d.get("method") else []
+    items += [f"device: {escape(str(d['device']))}"] if d.get("device") else []
+    items += [escape(str(x)) for x in d.get("notes", [])]
+    items += [escape(lat["message"])] if lat.get("message") else []
+    parts = [f"<p>{head}</p>"] + (["<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"] if items else [])
+    est = d.get("estimate")
+    if est and est.get("top_ops"):
+        parts.append(f"<details open><summary>slowest ops (roofline on {escape(str(est.get('profile')))}, "
+                     f"{_fmt(est.get('total_ms'), '.2f')} ms in all"
+                     + (f"; every op in <code>{escape(d['table'])}</code>" if d.get("table") else "")
+                     + ")</summary><table><tr><th>op</th><th>type</th><th>est. ms</th><th>GFLOP</th>"
+                     "<th>MB moved</th><th>bound</th></tr>")
+        for o in est["top_ops"]:
+            parts.append(f"<tr><td>{escape(o['name'])}</td><td>{escape(o['op_type'])}</td>"
+                         f"<td class=num>{o['ms']:.3f}</td><td class=num>{o['gflop']:.4f}</td>"
+                         f"<td class=num>{o['mbytes']:.2f}</td><td>{escape(o['bound'])}"
+                         f"{' (fused)' if o.get('fused') else ''}</td></tr>")
+        parts.append("</table></details>")
+    return "".join(parts)
+
+
+def _cross_target(block: dict) -> str:
+    """The quantized artifacts' agreement across targets (report.md's section of the same name)."""
+    parts = [f"<h2>Quantized ({escape(block['mode'])}) artifacts across targets</h2>",
+             f"<p>The same {escape(str(block['inputs']))} through every target's artifact"
+             + ("" if block["measured"] else " - random data: agreement on real inputs UNMEASURED") + ".</p>"]
+    targets = block["targets"]
+    for name, e in block["outputs"].items():
+        pair = {(p["a"], p["b"]): p for p in e["pairs"]}
+        pair.update({(p["b"], p["a"]): p for p in e["pairs"]})
+
+        def cell(c: dict) -> str:
+            return ("-" if c["top1"] is None else f"{c['top1']:.3f}") + f" / {c['cosine']:.5f}"
+
+        parts.append(f"<p>Output <code>{escape(name)}</code>: top-1 agreement / cosine (min over samples)</p>"
+                     "<table><tr><th></th><th>fp32 ONNX</th>" + "".join(f"<th>{escape(t)}</th>" for t in targets)
+                     + "</tr>")
+        for t in targets:
+            row = [cell(e["vs_fp32"][t])] + ["" if u == t else cell(pair[(t, u)]) for u in targets]
+            parts.append(f"<tr><th>{escape(t)}</th>" + "".join(f"<td class=num>{c}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
+        if "targets_agree_at_least_as_well" in e:
+            parts.append(f"<p>Lowest top-1 agreement between targets {e['min_top1_pairwise']:.3f}, with fp32 "
+                         f"{e['min_top1_vs_fp32']:.3f}: targets agree with each other "
+                         + ("at least as well as with fp32." if e["targets_agree_at_least_as_well"]
+                            else "LESS well than with fp32.") + "</p>")
     return "".join(parts)
 
 
@@ -202,6 +295,8 @@ def render(data: dict) -> str:
     if arts:
         parts += ["<h2>Charts</h2><div class=charts>", _size_chart(arts), _latency_chart(arts),
                   _numerics_chart(arts), "</div>"]
+    if data.get("cross_target"):
+        parts.append(_cross_target(data["cross_target"]))
     parts += [_details(a) for a in arts]
     versions = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in data.get("versions", {}).items())
     parts.append(f"<p class=muted>versions: {versions}</p></body></html>")

@@ -90,6 +90,11 @@ def _latency_section(a: ArtifactResult) -> list[str]:
     return lines + [""]
 
 
+def pipeline_text(runs: list[dict]) -> str:
+    """The stages that prepared the graph, in order: name, rewrites, nodes before -> after."""
+    return ", ".join(f"{r['pass']} ({r['rewrites']}: {r['nodes_before']} -> {r['nodes_after']} nodes)" for r in runs)
+
+
 def render(result: BuildResult, failures: list[tuple[str, str, Exception]] = ()) -> str:
     """failures: (target, profile, error) of targets that produced no artifact (`--target all`, `edgec merge`)."""
     m = result.model
@@ -142,6 +147,8 @@ def render(result: BuildResult, failures: list[tuple[str, str, Exception]] = ())
         if a.latency is not None:
             lines += _latency_section(a)
         lines += [f"- {note}" for note in a.artifact.notes]
+        if a.artifact.details.get("pipeline"):
+            lines.append("- ONNX pipeline: " + pipeline_text(a.artifact.details["pipeline"]))
         if a.seconds:
             lines.append("- stage times: " + ", ".join(f"{k} {v:.2f} s" for k, v in a.seconds.items()))
     return "\n".join(lines) + "\n"

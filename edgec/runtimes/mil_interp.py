@@ -21,7 +21,7 @@ import numpy as np
 from edgec.errors import LoweringError, ShapeError
 from edgec.runtimes.ct_quiet import quiet_native_proxy_warnings
 
-from .mil_ops import CHECKS, registry
+from .mil_ops import RULES, registry
 
 quiet_native_proxy_warnings()  # this module imports coremltools lazily; keep its Linux noise out
 
@@ -155,7 +155,7 @@ class MilInterpreterRunner:
             inspect.signature(fn).bind(**{k: None for k in op.inputs})
         except TypeError as e:
             return f"inputs {sorted(op.inputs)} do not match the implementation ({e})"
-        check = CHECKS.get(op.op_type)
+        check = RULES[op.op_type].check if op.op_type in RULES else None
         if check is None:
             return None
         consts = {}

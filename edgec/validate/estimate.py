@@ -18,6 +18,8 @@ import onnx
 from onnx import helper
 
 from edgec.config.models import EstimateSpec, Profile
+from edgec.graph.view import consumers as _consumers
+from edgec.graph.view import tensor_types
 from edgec.validate import opcost
 from edgec.validate.opcost import DEPTHWISE, GEMM, VIEW, NodeView
 
@@ -105,22 +107,7 @@ _ITEMSIZE = {t: np.dtype(helper.tensor_dtype_to_np_dtype(t)).itemsize for t in
 
 
 def _tensor_types(model: onnx.ModelProto) -> dict[str, tuple[list[int] | None, int]]:
-    g = model.graph
-    types: dict[str, tuple[list[int] | None, int]] = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        t = vi.type.tensor_type
-        shape = None
-        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
-            shape = [d.dim_value for d in t.shape.dim]
-        types[vi.name] = (shape, t.elem_type)
-    for init in g.initializer:
-        types[init.name] = (list(init.dims), init.data_type)
-    for node in g.node:  # Constant nodes carry their value
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    types[node.output[0]] = (list(a.t.dims), a.t.data_type)
-    return types
+    return {name: (shape, elem) for name, (elem, shape) in tensor_types(model).items()}
 
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
@@ -138,14 +125,6 @@ def _view(node: onnx.NodeProto, types) -> NodeView:
     outs = [types.get(n, (None, 0)) for n in node.output]
     return NodeView(node, [s for s, _ in ins], [s for s, _ in outs], [d for _, d in ins], [d for _, d in outs],
                     opcost.attrs_of(node))
-
-
-def _consumers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
-    out: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            out.setdefault(name, []).append(node)
-    return out
 
 
 def _fused(model: onnx.ModelProto) -> set[int]:

@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from edgec.registry import Registry
+
 # Op kinds: which efficiency curve of the roofline applies
 GEMM = "gemm"  # dense conv / matmul: compute-bound when large
 DEPTHWISE = "depthwise"  # grouped conv with few channels per group: little reuse, mostly memory-bound
@@ -54,23 +56,18 @@ class NodeView:
 
 
 CostFn = Callable[[NodeView], Work]
-_REGISTRY: dict[str, CostFn] = {}
+_REGISTRY = Registry("cost functions")
 
 
-def costs(*op_types: str):
-    def register(fn: CostFn) -> CostFn:
-        for op in op_types:
-            _REGISTRY[op] = fn
-        return fn
-
-    return register
+def costs(*op_types: str, note: str = ""):
+    return _REGISTRY.register(*op_types, note=note)
 
 
 def work_of(view: NodeView) -> Work:
-    fn = _REGISTRY.get(view.node.op_type)
-    if fn is None:
+    rule = _REGISTRY.get(view.node.op_type)
+    if rule is None:
         return Work(flops=float(sum(view.numel_out(i) for i in range(len(view.out_shapes)))), kind=MOVE, generic=True)
-    return fn(view)
+    return rule.fn(view)
 
 
 def costed_ops() -> list[str]:
@@ -187,8 +184,7 @@ def _elementwise(view: NodeView) -> Work:
     return Work(flops=float(per * n), kind=ELEMENTWISE)
 
 
-for _op in _ELEMENTWISE:
-    _REGISTRY[_op] = _elementwise
+costs(*_ELEMENTWISE)(_elementwise)
 
 
 @costs("Softmax", "LogSoftmax")

@@ -16,7 +16,7 @@ if [ -z "${EDGEC:-}" ]; then
   if [ -x "${SRCROOT}/.venv/bin/edgec" ]; then EDGEC="${SRCROOT}/.venv/bin/edgec"; else EDGEC=edgec; fi
 fi
 command -v "$EDGEC" >/dev/null 2>&1 || {
-  echo "error: edgec not found. Install it (python3 -m venv .venv && .venv/bin/pip install edgec) or set EDGEC." >&2
+  echo "error: edgec not found. Install it into the project (python3 -m venv .venv && .venv/bin/pip install PATH-TO-EDGEC, a checkout or wheel) or set EDGEC to its path." >&2
   exit 1
 }
 

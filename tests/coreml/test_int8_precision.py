@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.coreml.helpers import backend, cosine, infer, lower, mil_ops, needs_runtime, reference

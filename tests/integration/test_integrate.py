@@ -287,3 +287,24 @@ def test_github_workflow_run_steps_pass_shellcheck(cli, tmp_path):
         f.write_text(run + "\n")
         done = subprocess.run([SHELLCHECK, "--shell=bash", "--severity=style", str(f)], capture_output=True, text=True)
         assert done.returncode == 0, run + "\n" + done.stdout
+
+
+def test_xcode_build_phase_passes_input_shapes_on(cli, dynamic_model_path, tmp_path):
+    """A model with a dynamic input: `integrate xcode --input-shape` writes a phase whose build fixes it (without
+    the flag the build inside Xcode fails with exit 5)."""
+    src = tmp_path / "App"
+    (src / "Resources").mkdir(parents=True)
+    (src / "Resources" / "net.onnx").write_bytes(dynamic_model_path.read_bytes())
+    r = cli.invoke(app, ["integrate", "xcode", "Resources/net.onnx", "--input-shape", "images=1,3,16,16",
+                         "--out", str(src)])
+    assert r.exit_code == 0, r.output
+    assert "--input-shape images=1,3,16,16" in (src / "edgec-build-phase.sh").read_text()
+    venv_bin = src / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    _edgec_wrapper(tmp_path).rename(venv_bin / "edgec")
+    env = _xcode_env(src, tmp_path / "DerivedData" / "App-x" / "Build")
+    done = _run_phase(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (src / "Models" / "net.mlpackage" / "Manifest.json").is_file()
+    bad = cli.invoke(app, ["integrate", "xcode", "m.onnx", "--input-shape", "images=1,x", "--out", str(tmp_path / "o")])
+    assert bad.exit_code == 2 and not (tmp_path / "o" / "edgec-build-phase.sh").exists()

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import onnx
 
 from edgec.artifact import OutputMetrics
 from edgec.config.models import NumericsSpec, PrecisionThresholds
@@ -44,8 +45,7 @@ def test_topk_gates_only_measured_builds():
     assert "cosine 0.995000 < 0.999" in _check("logits", replace(m, top1=0.99), gates, measured=True)[0]
 
 
-def _softmax_model(opset: int, rank: int) -> "onnx.ModelProto":
-    import onnx
+def _softmax_model(opset: int, rank: int) -> onnx.ModelProto:
     from onnx import TensorProto, helper
 
     shape = [1, 2] if rank == 2 else [1, 5, 30]

@@ -5,6 +5,7 @@ classifier: Gemm -> Softmax) must be lowered with its inferred static shape, not
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.lower.tflite.ir import from_onnx

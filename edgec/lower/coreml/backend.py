@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -13,6 +15,7 @@ from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.passes import drop_activation_qdq
+from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
@@ -66,8 +69,7 @@ def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
     model, hence not the default."""
     import coremltools as ct
 
-    consts = {t.name for t in model.graph.initializer}
-    consts |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    consts = constants(model)
     if not any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node):
         return None
     if deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:
@@ -87,6 +89,106 @@ def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
     return f"ONNX {kind} '{onnx_name}': {dtype}{list(shape) if shape is not None else ''}"
 
 
+@dataclass
+class _Plan:
+    """CoreMLBackend._plan's decisions: the graph to build (activation Q/DQ dropped below iOS17), its view, the
+    deployment target, compute precision and where it came from, compression, I/O features, early notes."""
+
+    model: onnx.ModelProto
+    graph: GraphView
+    target_name: str
+    target: Any
+    activations: str | None
+    precision: str
+    precision_from: str
+    compression: Any
+    in_shapes: dict
+    images: dict
+    classifier: Any
+    notes: list[str]
+
+
+def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, ranges: RangeReport):
+    """The MIL program and the converted MLModel (coremltools' progress bars kept for its error messages)."""
+    stderr = io.StringIO()
+    try:
+        with fresh_builder_names(), contextlib.redirect_stderr(stderr):
+            program, name_map = build_program(
+                model, plan.target, plan.graph, {k: v.post_scale for k, v in plan.images.items() if v.post_scale},
+                {plan.classifier.output} if plan.classifier else set())
+            keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
+            mlmodel = _convert(program, name_map, plan.target, plan.precision, keeper, plan.in_shapes, plan.images,
+                               plan.classifier)
+    except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
+        tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
+        raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {plan.target_name}: "
+                            f"{type(e).__name__}: {e} {tail}") from None
+    return mlmodel, name_map
+
+
+def _descriptions(ctx: LowerContext, graph: GraphView, name_map, classifier) -> dict[str, str]:
+    """Xcode's feature descriptions: ONNX name, dtype and shape, unless the profile gives its own."""
+    descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
+    descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
+    for onnx_name, text in ctx.profile.descriptions.items():
+        descriptions[{**name_map.inputs, **name_map.outputs}[onnx_name]] = text
+    if name_map.classifier:
+        descriptions[name_map.classifier["label_output"]] = (
+            f"most likely class label (of {len(classifier.labels)}, from {ctx.profile.coreml.labels})")
+    return descriptions
+
+
+def _user_metadata(ctx: LowerContext, precision: str, name_map) -> dict[str, str]:
+    return {
+        "edgec.version": __version__,
+        "edgec.source_sha256": ctx.source_sha256,
+        "edgec.profile": ctx.profile.name,
+        "edgec.target": ctx.target.name,
+        "edgec.compute_precision": precision,
+        "edgec.name_map": _json(name_map.to_json()),
+    }
+
+
+def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: list, weights: tuple,
+           convert_s: float) -> list[str]:
+    """The report's notes on what the build made (weights: float bytes, file bytes, compression seconds)."""
+    import coremltools as ct
+
+    float_weight_bytes, weight_bytes, compress_s = weights
+    compression, precision, classifier = plan.compression, plan.precision, plan.classifier
+    notes = []
+    if compression.mode != "none":
+        notes.append(f"weights compressed: {compress.describe(compression)} (tensors of at least "
+                     f"{compression.weight_threshold} elements): {float_weight_bytes / 1e6:.2f} MB of "
+                     f"{precision} weights -> {weight_bytes / 1e6:.2f} MB in {compress_s:.1f} s")
+    for o, spec in plan.images.items():
+        notes.append(f"input '{o}' is a CoreML {spec.color} image: pixels * {spec.scale:.6g} + "
+                     f"[{', '.join(f'{v:.6g}' for v in spec.bias)}]"
+                     + (f", then * [{', '.join(f'{v:.6g}' for v in spec.post_scale)}] per channel"
+                        if spec.post_scale else ""))
+    if classifier:
+        notes.append(f"CoreML classifier: output '{classifier.output}' -> {{label: score}} feature "
+                     f"'{name_map.outputs[classifier.output]}' and label feature '{name_map.classifier['label_output']}' "
+                     f"({len(classifier.labels)} labels from {ctx.profile.coreml.labels})")
+    notes.append(f"CoreML ML Program for {plan.target_name}, {precision} compute ({plan.precision_from}), "
+                 f"coremltools {ct.__version__}; lowered and converted in {convert_s:.1f} s")
+    renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
+    if renamed:
+        notes.append("CoreML feature names differ from ONNX: " + ", ".join(f"'{o}' -> '{m}'" for o, m in renamed.items()))
+    if precision == "fp16":
+        if ranges.hot:
+            worst = max(ranges.hot, key=ranges.hot.get)
+            notes.append(
+                f"fp16 overflow guard: {len(ranges.hot)} of {ranges.checked} tensors exceed "
+                f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on seeded inputs (largest |x| = "
+                f"{ranges.hot[worst]:.3g} at '{worst}'); {len(kept)} ops touching them are kept in fp32"
+            )
+        else:
+            notes.append(f"fp16 overflow guard: all {ranges.checked} float tensors stay within "
+                         f"{FP16_MAX / HEADROOM:g} on seeded inputs; every op runs in fp16")
+    return notes
+
+
 class CoreMLBackend:
     format = "coreml"
 
@@ -96,7 +198,7 @@ class CoreMLBackend:
     def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         return find_problems(model)
 
-    def supported_ops(self) -> dict[str, str]:
+    def supported_ops(self, target=None) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}
 
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
@@ -108,8 +210,56 @@ class CoreMLBackend:
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         import coremltools as ct
 
+        plan = self._plan(model, ctx)  # every profile mistake fails here, before the slow part
+        model, graph = plan.model, plan.graph
+        ranges = find_hot(model, self._probe_feeds(model, ctx)) if plan.precision == "fp16" else RangeReport()
+        t0 = time.perf_counter()
+        mlmodel, name_map = _build_and_convert(model, ctx, plan, ranges)
+        convert_s = time.perf_counter() - t0
+        float_weight_bytes = compress.const_bytes(mlmodel)
+        t0 = time.perf_counter()
+        mlmodel = compress.compress(mlmodel, plan.compression, ctx.profile.name)
+        compress_s = time.perf_counter() - t0
+        set_metadata(mlmodel, dict(ctx.profile.metadata), _descriptions(ctx, graph, name_map, plan.classifier),
+                     _user_metadata(ctx, plan.precision, name_map))
+        path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension}"
+        try:
+            save_deterministic(mlmodel, path)
+        except OSError as e:
+            raise LoweringError(f"Cannot write {path}: {e}") from None
+
+        kept = fp32_ops(mlmodel.get_spec()) if plan.precision == "fp16" else []
+        weight_bytes = compress.weight_file_bytes(path)
+        notes = plan.notes + _notes(ctx, plan, name_map, ranges, kept, (float_weight_bytes, weight_bytes, compress_s),
+                                    convert_s)
+        return Artifact(
+            target=ctx.target.name,
+            profile=ctx.profile.name,
+            format=self.format,
+            path=path,
+            # a QDQ graph from the quantize stage says what it is (int8, int8-weights); else compute / weights
+            precision=ctx.precision if ctx.precision.startswith("int8") else compress.artifact_precision(
+                plan.precision, plan.compression),
+            notes=notes,
+            details={
+                "name_map": name_map.to_json(),
+                "deployment_target": plan.target_name,
+                "compute_precision": plan.precision,
+                "int8_activations": plan.activations,
+                "weight_compression": plan.compression.model_dump() if plan.compression.mode != "none" else None,
+                "float_weight_bytes": float_weight_bytes,
+                "weight_file_bytes": weight_bytes,
+                "fp32_kept_ops": kept,
+                "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
+                "coremltools": ct.__version__,
+                "compute_units": ctx.profile.runtime.compute_units or "all",
+            },
+        )
+
+    @staticmethod
+    def _plan(model: onnx.ModelProto, ctx: LowerContext) -> "_Plan":
+        """What the program will be, decided and checked before anything slow runs."""
         target_name = ctx.target.coreml_minimum_deployment_target
-        target = deployment_target(target_name)
         notes: list[str] = []
         activations = int8_activations(model, ctx)
         if activations == "float":
@@ -124,111 +274,15 @@ class CoreMLBackend:
             raise UnsupportedOp(ctx.target.name, problems)
         precision, precision_from = compute_precision(ctx, model)
         compression = ctx.profile.coreml.compression
-        compress.check(compression, target_name, ctx.profile.name)  # fail before the slow part
-        # profile mistakes (image inputs, labels, descriptions) also fail before the slow part
+        compress.check(compression, target_name, ctx.profile.name)
+        # profile mistakes (image inputs, labels, descriptions)
         in_shapes = {v.name: list(graph.types[v.name][1] or []) for v in real_inputs(model)}
         out_shapes = {o.name: list(graph.types[o.name][1] or []) for o in model.graph.output}
         images = features.image_specs(ctx.profile, in_shapes)
         classifier = features.classifier_spec(ctx.profile, out_shapes)
         _check_descriptions(ctx, set(in_shapes) | set(out_shapes))
-        ranges = RangeReport()
-        if precision == "fp16":
-            ranges = find_hot(model, self._probe_feeds(model, ctx))
-        t0 = time.perf_counter()
-        stderr = io.StringIO()  # coremltools draws progress bars on stderr; keep them for errors only
-        try:
-            with fresh_builder_names(), contextlib.redirect_stderr(stderr):
-                program, name_map = build_program(
-                    model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale},
-                    {classifier.output} if classifier else set())
-                keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
-                mlmodel = _convert(program, name_map, target, precision, keeper, in_shapes, images, classifier)
-        except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
-            tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
-            raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
-                                f"{type(e).__name__}: {e} {tail}") from None
-        convert_s = time.perf_counter() - t0
-        float_weight_bytes = compress.const_bytes(mlmodel)
-        t0 = time.perf_counter()
-        mlmodel = compress.compress(mlmodel, compression, ctx.profile.name)
-        compress_s = time.perf_counter() - t0
-        descriptions = {mil: _describe(o, graph, "input") for o, mil in name_map.inputs.items()}
-        descriptions.update({mil: _describe(o, graph, "output") for o, mil in name_map.outputs.items()})
-        for onnx_name, text in ctx.profile.descriptions.items():
-            descriptions[{**name_map.inputs, **name_map.outputs}[onnx_name]] = text
-        if name_map.classifier:
-            descriptions[name_map.classifier["label_output"]] = (
-                f"most likely class label (of {len(classifier.labels)}, from {ctx.profile.coreml.labels})")
-        user = {
-            "edgec.version": __version__,
-            "edgec.source_sha256": ctx.source_sha256,
-            "edgec.profile": ctx.profile.name,
-            "edgec.target": ctx.target.name,
-            "edgec.compute_precision": precision,
-            "edgec.name_map": _json(name_map.to_json()),
-        }
-        meta = dict(ctx.profile.metadata)
-        set_metadata(mlmodel, meta, descriptions, user)
-        path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension}"
-        try:
-            save_deterministic(mlmodel, path)
-        except OSError as e:
-            raise LoweringError(f"Cannot write {path}: {e}") from None
-
-        kept = fp32_ops(mlmodel.get_spec()) if precision == "fp16" else []
-        weight_bytes = compress.weight_file_bytes(path)
-        if compression.mode != "none":
-            notes.append(f"weights compressed: {compress.describe(compression)} (tensors of at least "
-                         f"{compression.weight_threshold} elements): {float_weight_bytes / 1e6:.2f} MB of "
-                         f"{precision} weights -> {weight_bytes / 1e6:.2f} MB in {compress_s:.1f} s")
-        for o, spec in images.items():
-            notes.append(f"input '{o}' is a CoreML {spec.color} image: pixels * {spec.scale:.6g} + "
-                         f"[{', '.join(f'{v:.6g}' for v in spec.bias)}]"
-                         + (f", then * [{', '.join(f'{v:.6g}' for v in spec.post_scale)}] per channel"
-                            if spec.post_scale else ""))
-        if classifier:
-            notes.append(f"CoreML classifier: output '{classifier.output}' -> {{label: score}} feature "
-                         f"'{name_map.outputs[classifier.output]}' and label feature '{name_map.classifier['label_output']}' "
-                         f"({len(classifier.labels)} labels from {ctx.profile.coreml.labels})")
-        notes.append(f"CoreML ML Program for {target_name}, {precision} compute ({precision_from}), coremltools {ct.__version__}; "
-                     f"lowered and converted in {convert_s:.1f} s")
-        renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
-        if renamed:
-            notes.append("CoreML feature names differ from ONNX: " + ", ".join(f"'{o}' -> '{m}'" for o, m in renamed.items()))
-        if precision == "fp16":
-            if ranges.hot:
-                worst = max(ranges.hot, key=ranges.hot.get)
-                notes.append(
-                    f"fp16 overflow guard: {len(ranges.hot)} of {ranges.checked} tensors exceed "
-                    f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on seeded inputs (largest |x| = "
-                    f"{ranges.hot[worst]:.3g} at '{worst}'); {len(kept)} ops touching them are kept in fp32"
-                )
-            else:
-                notes.append(f"fp16 overflow guard: all {ranges.checked} float tensors stay within "
-                             f"{FP16_MAX / HEADROOM:g} on seeded inputs; every op runs in fp16")
-        return Artifact(
-            target=ctx.target.name,
-            profile=ctx.profile.name,
-            format=self.format,
-            path=path,
-            # a QDQ graph from the quantize stage says what it is (int8, int8-weights); else compute / weights
-            precision=ctx.precision if ctx.precision.startswith("int8") else compress.artifact_precision(
-                precision, compression),
-            notes=notes,
-            details={
-                "name_map": name_map.to_json(),
-                "deployment_target": target_name,
-                "compute_precision": precision,
-                "int8_activations": activations,
-                "weight_compression": compression.model_dump() if compression.mode != "none" else None,
-                "float_weight_bytes": float_weight_bytes,
-                "weight_file_bytes": weight_bytes,
-                "fp32_kept_ops": kept,
-                "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
-                "coremltools": ct.__version__,
-                "compute_units": ctx.profile.runtime.compute_units or "all",
-            },
-        )
+        return _Plan(model, graph, target_name, deployment_target(target_name), activations, precision,
+                     precision_from, compression, in_shapes, images, classifier, notes)
 
     def runner(self, artifact: Artifact, threads: int):
         from edgec.runtimes.coreml import CoreMLRunner, name_map_of

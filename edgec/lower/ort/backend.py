@@ -30,6 +30,18 @@ def optimization_level(ctx: LowerContext) -> tuple[str, str]:
     return "all", " (int8: level 'all' without NCHWc, for the CPU provider's NHWC int8 kernels)"
 
 
+# ONNX opset each ONNX Runtime release implements (onnxruntime.ai/docs/reference/compatibility.html)
+ORT_OPSET = {"1.14": 18, "1.15": 19, "1.16": 19, "1.17": 20, "1.18": 21, "1.19": 21, "1.20": 21, "1.21": 22}
+
+
+def ort_opset(version: str | None) -> int:
+    """The opset of an ORT release ("1.20" or "1.20.1"); the installed onnx's when unknown or not given."""
+    minor = ".".join(str(version or "").split(".")[:2])
+    if minor in ORT_OPSET:
+        return ORT_OPSET[minor]
+    return onnx.defs.onnx_opset_version()
+
+
 class OrtBackend:
     format = "ort"
     takes_sequences = True  # ORT runs sequence and optional graph inputs/outputs as they are
@@ -101,6 +113,10 @@ class OrtBackend:
     def runner(self, artifact: Artifact, threads: int) -> OrtRunner:
         return OrtRunner(artifact.path, threads=threads, level="disable", name="onnxruntime (ORT format)")
 
-    def supported_ops(self) -> dict[str, str]:
-        ops = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain == ""})
-        return {op: "ONNX Runtime CPU kernel (full ORT Mobile build)" for op in ops}
+    def supported_ops(self, target=None) -> dict[str, str]:
+        """The ONNX ops of the opset the target's ORT Mobile version implements (runtime_version), not of the
+        onnx/onnxruntime installed here (1.32 has Attention; ORT Mobile 1.20 does not)."""
+        opset = ort_opset(target.runtime_version if target is not None else None)
+        ops = sorted({s.name for s in onnx.defs.get_all_schemas_with_history()
+                      if s.domain == "" and s.since_version <= opset})
+        return {op: "" for op in ops}

@@ -15,7 +15,7 @@ from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_s
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
-from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.registry import INT8, REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
 from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY
@@ -31,6 +31,22 @@ class Converted:
     op_histogram: dict = field(default_factory=dict)
 
 
+@dataclass
+class Lowered:
+    """What _lower made: the builder ready to serialize, or (dry run, or problems) no builder."""
+
+    problems: list[tuple[str, str, str]]
+    stats: dict
+    builder: ModelBuilder | None = None
+    signature: tuple | None = None  # ([(ONNX input name, tensor)], [(ONNX output name, tensor)])
+    metadata: dict | None = None
+    op_histogram: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.builder is not None and not self.problems
+
+
 def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
             keep_float: set[str] = frozenset(), nhwc_io: bool = False, int8_io: bool = False,
             dynamic_batch: bool = False) -> Converted:
@@ -43,10 +59,10 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     dynamic = dynamic_batch and write
     # dynamic: a dry run at the build batch first (its problems are the model's, not the batch's)
     state = _lower(model, share_consts=True, **{**opts, "write": write and not dynamic})
-    if isinstance(state, Converted) and (state.problems or not dynamic):
-        return state
+    if not state.done and (state.problems or not dynamic):
+        return Converted(None, state.problems, state.stats)
     if not dynamic:
-        b, sig, meta, stats, hist = state
+        b, sig, meta, stats, hist = state.builder, state.signature, state.metadata, state.stats, state.op_histogram
     else:
         # the file is lowered at a probe batch > 1 (no size-1 batch axis steers a lowering choice), compared
         # with a second probe batch, then given the build batch's shapes (dynbatch.py)
@@ -59,11 +75,12 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
                 return Converted(None, probe, state.stats)
             probe, batch, _ = probe
             probed = _lower(probe, share_consts=False, **opts)
-            if isinstance(probed, Converted):
+            if not probed.done:
                 return Converted(None, [(op, name, f"dynamic batch: at batch {p}: {why}")
                                         for op, name, why in probed.problems], state.stats)
             lowered.append((p, probed))
-        (p1, (b, sig, meta, stats, hist)), (p2, (other, *_)) = lowered
+        (p1, first), (p2, second) = lowered
+        b, sig, meta, stats, other = first.builder, first.signature, first.metadata, first.stats, second.builder
         problems = make_batch_polymorphic(b, other, p1, p2, batch)
         if problems:
             return Converted(None, problems, stats)
@@ -77,7 +94,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
 
 def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io: bool, int8_io: bool,
            share_consts: bool):
-    """(builder, signature, metadata, stats, op histogram) of `model`, or a Converted holding the problems."""
+    """The lowered builder with its signature, metadata, stats and op histogram; or the problems (no builder)."""
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
@@ -99,10 +116,10 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         if np.dtype(g.dtypes[name]) not in TFL_TYPE:  # an UnsupportedOp, not a ValueError from the builder
             problems.append(("Input", name, f"dtype {np.dtype(g.dtypes[name])} has no TFLite tensor type"))
             continue
-        tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name], getattr(g, "quant", {}).get(name))
+        tensors[name] = b.tensor(name, g.shapes[name], g.dtypes[name], g.quant.get(name))
         b.inputs.append(tensors[name])
     if problems:
-        return Converted(None, problems, stats)
+        return Lowered(problems, stats)
     for node in g.nodes:
         for name in node.inputs:  # after a failed node, stand-ins let later nodes still check themselves
             if name and name not in tensors and name not in g.consts and name in g.shapes and problems:
@@ -114,20 +131,25 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
             continue
         first = len(b.ops)
         try:
-            rule.fn(LowerCtx(g, b, tensors, node))
+            ctx = LowerCtx(g, b, tensors, node)
+            # an int8 rule's check decided its fold already (qdq.py, before the layout pass)
+            why = rule.check(ctx) if rule.check is not None and not node.op.startswith(INT8) else None
+            if why:
+                raise Unsupported(why)
+            rule.fn(ctx)
         except Unsupported as e:
             problems.append((node.op, node.name, str(e)))
         for op in b.ops[first:]:  # which ONNX node each op comes from (dynamic-batch errors name it)
             op.node = (node.op, node.name)
     if problems or not write:
-        return Converted(None, problems, stats)
+        return Lowered(problems, stats)
     for name in g.outputs:
         if name in g.inputs or name in g.consts:
             problems.append(("Identity", name, "graph output is a graph input or constant (no op computes it)"))
         else:
             b.outputs.append(tensors[name])
     if problems:
-        return Converted(None, problems, stats)
+        return Lowered(problems, stats)
     stats["fused_activations"] = b.fuse_activations()
     stats["maxpool_pads_relaxed"] = b.relax_maxpool_pads()
     set_versions(b)
@@ -142,7 +164,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     if int8_io:  # which int8 I/O stand for the ONNX model's float tensors (the runner (de)quantizes only those)
         meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()
     meta = meta or None
-    return b, sig, meta, stats, dict(sorted(hist.items()))
+    return Lowered([], stats, b, sig, meta, dict(sorted(hist.items())))
 
 
 def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:

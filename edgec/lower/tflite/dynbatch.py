@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from edgec.graph.view import constants
 from edgec.lower.tflite.builder import ModelBuilder
 
 PROBE_BATCHES = (3, 5, 7)  # > 1 (a size-1 batch axis changes lowering choices) and pairwise coprime
@@ -76,10 +77,7 @@ def _fix_first_reshape(model: onnx.ModelProto, reshapes: list, batch: int, p: in
     g = onnx.shape_inference.infer_shapes(_without_weights(model), strict_mode=False).graph
     shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
               for vi in list(g.input) + list(g.value_info)}
-    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for n in model.graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    consts = constants(model)
     for k, n in enumerate(reshapes):
         data, target = shapes.get(n.input[0]), consts.get(n.input[1])
         if not data or None in data or target is None:

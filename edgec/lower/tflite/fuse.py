@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.graph.passes import per_channel
 from edgec.lower.tflite.ir import Graph
 
 
 def _per_channel(g: Graph, name: str, channels: int, rank: int) -> np.ndarray | None:
-    """The constant as a (C,) vector if it broadcasts along axis 1 of a rank-`rank` NCHW tensor only."""
+    """The float32 constant as a (C,) vector if it broadcasts along axis 1 of a rank-`rank` NCHW tensor only
+    (the ONNX pass's rule, graph.passes.per_channel). The pass folds the same pattern on ONNX; this one also
+    runs on graphs lowered without the pass pipeline, and copies weights a second conv shares."""
     c = g.consts.get(name)
-    if c is None or c.dtype != np.float32 or c.ndim > rank:
+    if c is None or c.dtype != np.float32 or rank < 2:
         return None
-    full = c.reshape((1,) * (rank - c.ndim) + c.shape)
-    if any(d != 1 for i, d in enumerate(full.shape) if i != 1) or full.shape[1] not in (1, channels):
-        return None
-    return np.broadcast_to(full.reshape(-1), (channels,)).astype(np.float32)
+    per = per_channel(c, channels, rank)
+    return None if per is None else per.astype(np.float32)
 
 
 def fold_conv_affine(g: Graph) -> int:

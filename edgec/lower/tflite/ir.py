@@ -13,6 +13,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.errors import LoweringError
+from edgec.graph.view import constant_value
 
 
 @dataclass
@@ -35,6 +36,12 @@ class Graph:
     outputs: list[str]
     opset: int = 13
     _counter: int = 0
+    # int8 state of a QDQ model, filled by qdq.fold_qdq (empty for a float graph)
+    quant: dict = field(default_factory=dict)  # tensor -> builder.Quant of an int8 activation
+    qconst: dict = field(default_factory=dict)  # constant -> (int array, scale, zero_point, axis)
+    int8_nodes: set[str] = field(default_factory=set)  # nodes folded into int8 kernels
+    node_quant: dict = field(default_factory=dict)  # (node, output index) -> Quant, across the layout pass
+    node_qconst: dict = field(default_factory=dict)  # (node, input index) -> (scale, zero_point, axis)
 
     def fresh(self, base: str) -> str:
         """A tensor name not used yet (deterministic: a counter, not a random suffix)."""
@@ -104,12 +111,7 @@ def from_onnx(model: onnx.ModelProto) -> Graph:
     for i, n in enumerate(g.node):
         attrs = {a.name: _attr(a) for a in n.attribute}
         if n.op_type == "Constant" and (n.domain or "") in ("", "ai.onnx"):
-            value = attrs.get("value")
-            if value is None:
-                for key, cast in (("value_float", np.float32), ("value_int", np.int64),
-                                  ("value_floats", np.float32), ("value_ints", np.int64)):
-                    if key in attrs:
-                        value = np.array(attrs[key], dtype=cast)
+            value = constant_value(n)
             if value is None:
                 raise LoweringError(f"Constant node '{n.name}' has no value this backend can read.")
             consts[n.output[0]] = np.asarray(value)

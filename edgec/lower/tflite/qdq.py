@@ -14,14 +14,27 @@ import numpy as np
 
 from edgec.lower.tflite.builder import Quant
 from edgec.lower.tflite.ir import Graph, Node
+from edgec.lower.tflite.registry import INT8, REGISTRY, LowerCtx
 
-# ops folded into int8 kernels. "own" ones need an int8-specific lowering (weights, pads with the zero point);
-# the others are lowered by their float lowering acting on int8 tensors (TFLite's kernels take int8 there).
-OWN_INT8 = {"Conv", "MaxPool", "Concat", "Add", "Mul", "Relu", "AveragePool", "Gemm", "MatMul", "ReduceMean",
-            "Softmax", "Sigmoid", "LeakyRelu", "HardSwish"}
-PASS_INT8 = {"GlobalAveragePool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}
-# int8 kernels that need output quant == input quant (they move values, never rescale them)
-SAME_SCALE = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Resize"}
+
+def _int8_rules() -> dict:
+    """op -> its "int8.<op>" rule: the ops folded into int8 kernels (every rule module imported first)."""
+    return {name[len(INT8):]: rule for name, rule in REGISTRY.load().items() if name.startswith(INT8)}
+
+
+def __getattr__(name: str):
+    """OWN_INT8 (ops with an int8-specific lowering: weights, pads with the zero point), PASS_INT8 (their float
+    lowering takes int8 tensors), SAME_SCALE (output quant must equal input quant): all read off the registry."""
+    rules = _int8_rules()
+    if name == "OWN_INT8":
+        return {op for op, r in rules.items() if not r.flags.get("float_kernel")}
+    if name == "PASS_INT8":
+        return {op for op, r in rules.items() if r.flags.get("float_kernel")}
+    if name == "SAME_SCALE":
+        return {op for op, r in rules.items() if r.flags.get("same_scale")}
+    raise AttributeError(name)
+
+
 _WEIGHTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}  # op -> constant inputs (weights, bias) taken as quantized constants
 
 
@@ -57,9 +70,6 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | No
 
 def fold_qdq(g: Graph) -> dict:
     """Fold QDQ groups into int8 ops (in place). Returns counts for the build notes."""
-    g.quant = getattr(g, "quant", {})
-    g.qconst = getattr(g, "qconst", {})  # const name -> (int array, scale, zero_point, axis)
-    g.int8_nodes = getattr(g, "int8_nodes", set())
     if not any(n.op in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes):
         return {}
     problems: list[tuple[str, str, str]] = []
@@ -118,8 +128,9 @@ def fold_qdq(g: Graph) -> dict:
     # one pass: a fold only rewires its own node and drops its own Q, so the maps stay valid for the others
     folded = 0
     prod, cons = g.producers(), g.consumers()
+    rules = _int8_rules()
     for n in list(g.nodes):
-        if n.op in OWN_INT8 | PASS_INT8 and n.name not in g.int8_nodes and _fold(g, n, prod, cons):
+        if n.op in rules and n.name not in g.int8_nodes and _fold(g, n, prod, cons, rules[n.op]):
             folded += 1
     _drop_dead(g)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
@@ -129,7 +140,7 @@ def fold_qdq(g: Graph) -> dict:
     return {"int8_ops": folded, "problems": problems}
 
 
-def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
+def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
     weights = _WEIGHTS.get(n.op, ())
     if len(n.outputs) != 1 or n.outputs[0] in g.outputs:
         return False
@@ -153,40 +164,15 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict) -> bool:
         if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant:
             return False
         new_inputs[i] = dq.inputs[0]
-    if not _foldable(g, n):
-        return False
+    if rule.check is not None and rule.check(LowerCtx(g, None, {}, n)):
+        return False  # the int8 kernel covers only part of the ONNX op: this one stays float
     qin = g.quant[new_inputs[0]]
-    if n.op in SAME_SCALE and g.quant[q.outputs[0]] != qin:
+    if rule.flags.get("same_scale") and g.quant[q.outputs[0]] != qin:
         return False
     n.inputs = new_inputs
     n.outputs = [q.outputs[0]]
     g.nodes.remove(q)
     g.int8_nodes.add(n.name)
-    return True
-
-
-def _foldable(g: Graph, n: Node) -> bool:
-    """Attribute checks for ops whose int8 kernel covers only part of the ONNX op (the rest stays float)."""
-    if n.op in ("Conv", "MaxPool", "AveragePool") and len(g.shapes.get(n.inputs[0], ())) != 4:
-        return False  # 1-D windows run through RESHAPEs (ops/_util.lift_1d) that carry no quantization: float
-    if n.op == "AveragePool":  # TFLite int8 AVERAGE_POOL_2D: no explicit pads (its SAME excludes them)
-        return (not any(n.attrs.get("pads", [])) and n.attrs.get("auto_pad", "NOTSET") in ("NOTSET", "VALID")
-                and not n.attrs.get("ceil_mode", 0))
-    if n.op == "Gemm":
-        return (float(n.attrs.get("alpha", 1.0)) == 1.0 and float(n.attrs.get("beta", 1.0)) == 1.0
-                and not n.attrs.get("transA", 0) and (len(n.inputs) < 3 or not n.inputs[2]
-                                                      or g.qconst[n.inputs[2]][0].ndim == 1))
-    if n.op == "MatMul":
-        return g.qconst[n.inputs[1]][0].ndim == 2
-    if n.op == "Softmax":  # TFLite's int8 SOFTMAX runs over the last axis only
-        rank = len(g.shapes.get(n.inputs[0], ()))
-        return int(n.attrs.get("axis", -1)) % max(rank, 1) == rank - 1 and g.opset >= 13
-    if n.op == "ReduceMean":
-        return len(n.inputs) == 1 or n.inputs[1] in g.consts
-    if n.op == "Resize":
-        return n.attrs.get("mode", "nearest") in ("nearest", "linear")
-    if n.op in ("Add", "Mul"):
-        return len({len(g.shapes.get(i, ())) for i in n.inputs}) == 1  # same rank: TFLite broadcasts those
     return True
 
 
@@ -214,7 +200,7 @@ def _requantize(w: np.ndarray, scale: np.ndarray, zp: np.ndarray, axis: int | No
 def finish_qdq(g: Graph) -> None:
     """After the layout pass: Transpose/Reshape outputs of int8 tensors carry the same quant; ops with an
     int8-specific lowering are retagged "int8.<op>"."""
-    quant = getattr(g, "quant", None)
+    quant = g.quant
     if not quant:
         return
     for n in g.nodes:
@@ -237,9 +223,10 @@ def finish_qdq(g: Graph) -> None:
                 if src in quant and dst not in quant and dst not in g.consts:
                     quant[dst], g.dtypes[dst] = quant[src], np.dtype(np.int8)
                     changed = True
+    rules = _int8_rules()
     for n in g.nodes:
-        if n.name in g.int8_nodes and n.op in OWN_INT8:
-            n.op = f"int8.{n.op}"
+        if n.name in g.int8_nodes and n.op in rules and not rules[n.op].flags.get("float_kernel"):
+            n.op = f"{INT8}{n.op}"
 
 
 def int8_note(stats: dict, histogram: dict) -> str:
@@ -257,7 +244,7 @@ def weight_codec(g: Graph):
     the same numbers ONNX Runtime computes with (weight-only int8; float islands of an int8 model).
     The channel axis is found by value: dividing by the scales must give exact integers on exactly one axis."""
     grids = {}
-    for q, scale, zp, axis in getattr(g, "qconst", {}).values():
+    for q, scale, zp, axis in g.qconst.values():
         if q.dtype == np.int8 and not np.any(zp) and q.size >= 16:
             grids.setdefault(scale.size, []).append(scale)
     if not grids:
@@ -285,7 +272,7 @@ def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
     scale becomes that int8 tensor, a graph output made by DequantizeLinear its int8 input; the signature keeps
     the ONNX names. Returns problems for the I/O that cannot be int8 (no such Q/DQ at the boundary)."""
     problems = []
-    quant = getattr(g, "quant", {})
+    quant = g.quant
     cons, prod = g.consumers(), g.producers()
     for i, name in enumerate(list(g.inputs)):
         users = cons.get(name, [])

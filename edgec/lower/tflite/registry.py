@@ -30,44 +30,40 @@ What a lowering gets (`ctx`):
 - int8 (later): ctx.output(j, quant=Quant(scale, zero_point, axis)) and ctx.b.const(array, name, quant) carry
   per-tensor / per-channel quantization into the flatbuffer (builder.Quant -> QuantizationParameters).
 - ctx.unsupported("why") raises; the node is then reported in UnsupportedOp with that reason (and
-  `unsupported(model)` lists it without writing anything). Check attributes BEFORE emitting anything.
+  `unsupported(model)` lists it without writing anything). Check attributes BEFORE emitting anything, or pass
+  `check=fn` (fn(ctx) -> why or None, run before the lowering).
+
+int8: a QDQ group DequantizeLinear -> op -> QuantizeLinear folds into an int8 kernel when "int8.<op>" is
+registered (one edit adds an op; qdq.py reads the registry):
+
+    @lowers("int8.Sigmoid", check=lambda ctx: None)   # check(ctx) -> why the group stays float, or None
+    def sigmoid_int8(ctx: LowerCtx) -> None: ...
+
+  A float lowering that runs on int8 tensors unchanged registers itself under the int8 name too, flagged
+  float_kernel=True (same_scale=True when output and input must share one scale: it moves values only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from edgec.lower.tflite.builder import ModelBuilder, Quant, Unsupported  # noqa: F401  (Unsupported re-exported)
 from edgec.lower.tflite.ir import Graph, Node
+from edgec.registry import Registry, Rule  # noqa: F401  (Rule re-exported)
+
+REGISTRY = Registry("TFLite lowerings", package="edgec.lower.tflite.ops")
+INT8 = "int8."  # prefix of the int8 kernels' rules
 
 
-@dataclass(frozen=True)
-class Rule:
-    fn: Callable[["LowerCtx"], None]
-    note: str
-
-
-REGISTRY: dict[str, Rule] = {}
-
-
-def lowers(*op_types: str, note: str = ""):
-    """Register the decorated function as the TFLite lowering of `op_types`."""
-
-    def deco(fn):
-        for op in op_types:
-            if op in REGISTRY:
-                raise RuntimeError(f"two TFLite lowerings registered for {op}")
-            REGISTRY[op] = Rule(fn, note or (fn.__doc__ or "").strip().split("\n")[0])
-        return fn
-
-    return deco
+def lowers(*op_types: str, check: Callable[["LowerCtx"], str | None] | None = None, note: str = "", **flags):
+    """Register the decorated function as the TFLite lowering of `op_types` (flags: float_kernel, same_scale)."""
+    return REGISTRY.register(*op_types, check=check, note=note, **flags)
 
 
 class LowerCtx:
-    def __init__(self, graph: Graph, builder: ModelBuilder, tensors: dict[str, int], node: Node):
+    def __init__(self, graph: Graph, builder: ModelBuilder | None, tensors: dict[str, int], node: Node):
         self.g, self.b, self._tensors, self.node = graph, builder, tensors, node
 
     @property
@@ -123,7 +119,7 @@ class LowerCtx:
     def output(self, j: int = 0, quant: Quant | None = None) -> int:
         name = self.node.outputs[j]
         if name not in self._tensors:
-            quant = quant or getattr(self.g, "quant", {}).get(name)  # int8 tensors of a QDQ model (qdq.py)
+            quant = quant or self.g.quant.get(name)  # int8 tensors of a QDQ model (qdq.py)
             self._tensors[name] = self.b.tensor(name, self.out_shape(j), self.out_dtype(j), quant)
         return self._tensors[name]
 

@@ -9,34 +9,20 @@ Semantics follow coremltools/converters/mil/mil/ops/defs/iOS15..iOS18.
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
-OPS: dict[str, Callable] = {}
-# op type -> check(consts) -> reason or None: rejects attribute values we do not implement at load time
-CHECKS: dict[str, Callable[[dict], str | None]] = {}
+from edgec.registry import Registry
 
-_FAMILIES = ("elementwise", "activation", "conv", "linalg", "reduce", "norm", "shape", "image", "quant", "classify")
+# op type -> Rule(fn, check): check(consts) -> reason or None rejects attribute values we do not implement at load time
+RULES = Registry("MIL op implementations", package=__name__)
 
 
 def mil_op(*names: str, check: Callable[[dict], str | None] | None = None):
     """Register `fn` as the implementation of MIL op type(s) `names`. `check` receives the op's
     constant inputs (name -> value) and returns why this op instance is unsupported, or None."""
-
-    def register(fn: Callable) -> Callable:
-        for name in names:
-            if name in OPS:
-                raise RuntimeError(f"MIL op '{name}' registered twice")
-            OPS[name] = fn
-            if check is not None:
-                CHECKS[name] = check
-        return fn
-
-    return register
+    return RULES.register(*names, check=check)
 
 
 def registry() -> dict[str, Callable]:
     """All op implementations (importing every family module registers its ops)."""
-    for family in _FAMILIES:
-        importlib.import_module(f"{__name__}.{family}")
-    return OPS
+    return {name: rule.fn for name, rule in RULES.load().items()}

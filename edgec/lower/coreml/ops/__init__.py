@@ -1,15 +1,5 @@
-"""ONNX op lowerings, grouped by family. Importing this package fills the registry."""
+"""Op families; importing this package registers every lowering in registry.REGISTRY."""
 
-from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers side effect)
-    activation,
-    conv,
-    elementwise,
-    matmul,
-    norm,
-    pool,
-    quant,
-    recurrent,
-    reduce,
-    resize,
-    shape,
-)
+from edgec.registry import import_all
+
+import_all(__name__)  # every module in this folder is an op family (new files are picked up by themselves)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -12,20 +11,8 @@ from edgec.lower.coreml.registry import NodeView
 def spatial_pads(n: NodeView, in_spatial: list[int], kernel: list[int], strides: list[int],
                  dilations: list[int]) -> list[tuple[int, int]]:
     """(begin, end) per spatial axis, with auto_pad resolved against the static input shape."""
-    auto = n.attr("auto_pad", "NOTSET")
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        out = []
-        for size, k, s in zip(in_spatial, k_eff, strides):
-            total = max(0, (math.ceil(size / s) - 1) * s + k - size)
-            small = total // 2
-            out.append((small, total - small) if auto == "SAME_UPPER" else (total - small, small))
-        return out
-    if auto == "VALID":
-        return [(0, 0)] * len(in_spatial)
-    pads = list(n.attr("pads", [0] * (2 * len(in_spatial))))
-    r = len(in_spatial)
-    return [(pads[i], pads[i + r]) for i in range(r)]
+    begin, end = n.pads(in_spatial, kernel, strides, dilations)
+    return list(zip(begin, end))
 
 
 def mil_pad(pairs: list[tuple[int, int]]) -> np.ndarray:

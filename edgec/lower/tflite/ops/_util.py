@@ -8,27 +8,14 @@ import math
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
+from edgec.graph.view import auto_pad_pads
 from edgec.lower.tflite.ir import Node
 from edgec.lower.tflite.registry import LowerCtx
 
 
 def spatial_pads(ctx: LowerCtx, in_hw, kernel, strides, dilations) -> tuple[list[int], list[int]]:
     """(begin, end) pads per spatial axis from `pads` / `auto_pad`."""
-    n = len(kernel)
-    auto = ctx.attr("auto_pad", "NOTSET")
-    if auto in ("NOTSET", ""):
-        pads = [int(p) for p in ctx.attr("pads", [0] * (2 * n))]
-        return pads[:n], pads[n:]
-    if auto == "VALID":
-        return [0] * n, [0] * n
-    begin, end = [], []
-    for i in range(n):
-        out = math.ceil(in_hw[i] / strides[i])
-        total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in_hw[i], 0)
-        small, big = total // 2, total - total // 2
-        begin.append(small if auto == "SAME_UPPER" else big)
-        end.append(big if auto == "SAME_UPPER" else small)
-    return begin, end
+    return auto_pad_pads(ctx.attr("auto_pad", "NOTSET"), ctx.attr("pads"), list(in_hw), kernel, strides, dilations)
 
 
 def is_tf_same(in_hw, kernel, strides, dilations, begin, end, out_hw) -> bool:

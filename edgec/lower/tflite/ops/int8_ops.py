@@ -15,7 +15,7 @@ from edgec.lower.tflite.registry import LowerCtx, lowers
 @lowers("QuantizeLinear")
 def quantize(ctx: LowerCtx) -> None:
     """QUANTIZE float -> int8 (per-tensor; a uint8 zero point shifted by -128)."""
-    if ctx.node.outputs[0] not in getattr(ctx.g, "quant", {}):
+    if ctx.node.outputs[0] not in ctx.g.quant:
         ctx.unsupported("only per-tensor int8/uint8 quantization with constant scale and zero point")
     ctx.emit("QUANTIZE", [ctx.input(0)], [ctx.output(0)])
 
@@ -23,7 +23,7 @@ def quantize(ctx: LowerCtx) -> None:
 @lowers("DequantizeLinear")
 def dequantize(ctx: LowerCtx) -> None:
     """DEQUANTIZE int8 -> float (activations; constant weights are folded before lowering)."""
-    if ctx.node.inputs[0] not in getattr(ctx.g, "quant", {}):
+    if ctx.node.inputs[0] not in ctx.g.quant:
         ctx.unsupported("only per-tensor int8/uint8 dequantization of an activation")
     ctx.emit("DEQUANTIZE", [ctx.input(0)], [ctx.output(0)], version=2)
 
@@ -51,14 +51,63 @@ def _pad_int8(ctx: LowerCtx, x: int, shape, begin, end, value: int | None = None
     return out
 
 
+# checks of the "int8.<op>" rules: why a QDQ group stays float (the int8 kernel covers only part of the ONNX op)
+
+
+def _rank(ctx: LowerCtx, i: int = 0) -> int:
+    return len(ctx.g.shapes.get(ctx.node.inputs[i], ()))
+
+
+def _window_4d(ctx: LowerCtx) -> str | None:
+    if _rank(ctx) != 4:  # 1-D windows run through RESHAPEs (ops/_util.lift_1d) that carry no quantization
+        return "1-D window: the RESHAPEs around it carry no quantization"
+    return None
+
+
+def _avg_pool_foldable(ctx: LowerCtx) -> str | None:
+    if _rank(ctx) != 4:
+        return _window_4d(ctx)
+    # TFLite int8 AVERAGE_POOL_2D: no explicit pads (its SAME excludes them)
+    if any(ctx.attr("pads", [])) or ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or ctx.attr("ceil_mode", 0):
+        return "pads or ceil_mode: TFLite's int8 AVERAGE_POOL_2D takes neither"
+    return None
+
+
+def _gemm_foldable(ctx: LowerCtx) -> str | None:
+    n = ctx.node
+    if (float(ctx.attr("alpha", 1.0)) != 1.0 or float(ctx.attr("beta", 1.0)) != 1.0 or ctx.attr("transA", 0)
+            or not (len(n.inputs) < 3 or not n.inputs[2] or ctx.g.qconst[n.inputs[2]][0].ndim == 1)):
+        return "alpha, beta, transA or a 2-D C"
+    return None
+
+
+def _matmul_foldable(ctx: LowerCtx) -> str | None:
+    return None if ctx.g.qconst[ctx.node.inputs[1]][0].ndim == 2 else "the constant right side is not 2-D"
+
+
+def _softmax_foldable(ctx: LowerCtx) -> str | None:
+    rank = _rank(ctx)  # TFLite's int8 SOFTMAX runs over the last axis only
+    if int(ctx.attr("axis", -1)) % max(rank, 1) == rank - 1 and ctx.opset >= 13:
+        return None
+    return "not over the last axis"
+
+
+def _reduce_mean_foldable(ctx: LowerCtx) -> str | None:
+    return None if len(ctx.node.inputs) == 1 or ctx.node.inputs[1] in ctx.g.consts else "axes not constant"
+
+
+def _same_rank(ctx: LowerCtx) -> str | None:  # TFLite broadcasts inputs of the same rank
+    return None if len({len(ctx.g.shapes.get(i, ())) for i in ctx.node.inputs}) == 1 else "inputs of different rank"
+
+
 def _qconst(ctx: LowerCtx, i: int):
-    entry = getattr(ctx.g, "qconst", {}).get(ctx.node.inputs[i])
+    entry = ctx.g.qconst.get(ctx.node.inputs[i])
     if entry is None:
         ctx.unsupported(f"input {i} is not a quantized constant")
     return entry
 
 
-@lowers("int8.Conv")
+@lowers("int8.Conv", check=_window_4d)
 @lift_1d
 def conv_int8(ctx: LowerCtx) -> None:
     """CONV_2D / DEPTHWISE_CONV_2D int8: per-channel int8 weights, int32 bias (scale = in_scale * w_scale[c])."""
@@ -115,7 +164,7 @@ def conv_int8(ctx: LowerCtx) -> None:
     ctx.emit("DEPTHWISE_CONV_2D", [x, filt, bias], [y], opts, version=3)
 
 
-@lowers("int8.MaxPool")
+@lowers("int8.MaxPool", check=_window_4d, same_scale=True)
 @lift_1d
 def max_pool_int8(ctx: LowerCtx) -> None:
     """MAX_POOL_2D int8 (input and output share one scale); explicit pads: PADV2 with -128."""
@@ -152,8 +201,8 @@ def _binary_int8(code: str, options):
     return lower
 
 
-lowers("int8.Add")(_binary_int8("ADD", S.AddOptionsT))
-lowers("int8.Mul")(_binary_int8("MUL", S.MulOptionsT))
+lowers("int8.Add", check=_same_rank)(_binary_int8("ADD", S.AddOptionsT))
+lowers("int8.Mul", check=_same_rank)(_binary_int8("MUL", S.MulOptionsT))
 
 
 @lowers("int8.Relu")
@@ -162,7 +211,7 @@ def relu_int8(ctx: LowerCtx) -> None:
     ctx.emit("RELU", [ctx.input(0)], [ctx.output(0)])
 
 
-@lowers("int8.AveragePool")
+@lowers("int8.AveragePool", check=_avg_pool_foldable)
 @lift_1d
 def average_pool_int8(ctx: LowerCtx) -> None:
     """AVERAGE_POOL_2D int8 without pads; it keeps the input's scale, so a QUANTIZE rescales to the output's."""
@@ -214,14 +263,14 @@ def _weights_nk(ctx: LowerCtx, transposed: bool):
     return (wq if transposed else wq.T), wscale
 
 
-@lowers("int8.Gemm")
+@lowers("int8.Gemm", check=_gemm_foldable)
 def gemm_int8(ctx: LowerCtx) -> None:
     """FULLY_CONNECTED int8 (alpha = beta = 1, no transA, 1-D C)."""
     wq, wscale = _weights_nk(ctx, bool(ctx.attr("transB", 0)))
     _fc_int8(ctx, wq, wscale, keep_dims=False)
 
 
-@lowers("int8.MatMul")
+@lowers("int8.MatMul", check=_matmul_foldable)
 def matmul_int8(ctx: LowerCtx) -> None:
     """FULLY_CONNECTED int8 (keep dims) for a constant 2-D right side."""
     wq, wscale = _weights_nk(ctx, False)
@@ -241,7 +290,7 @@ def _fixed_output(ctx: LowerCtx, code: str, scale: float, zero: int, options=Non
         ctx.emit("QUANTIZE", [out], [y])
 
 
-@lowers("int8.Softmax")
+@lowers("int8.Softmax", check=_softmax_foldable)
 def softmax_int8(ctx: LowerCtx) -> None:
     """SOFTMAX int8 over the last axis (output 1/256, -128, requantized to the QDQ model's params)."""
     rank = len(ctx.shape(0))
@@ -258,7 +307,7 @@ def sigmoid_int8(ctx: LowerCtx) -> None:
     _fixed_output(ctx, "LOGISTIC", 1 / 256, -128)
 
 
-@lowers("int8.ReduceMean")
+@lowers("int8.ReduceMean", check=_reduce_mean_foldable)
 def reduce_mean_int8(ctx: LowerCtx) -> None:
     """MEAN int8 (own input/output scales) over constant axes."""
     rank = len(ctx.shape(0))

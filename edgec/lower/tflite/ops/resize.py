@@ -73,6 +73,11 @@ def _scales(ctx: LowerCtx, rank: int, in_shape, out_shape) -> list[float]:
     return given
 
 
+def _int8_modes(ctx: LowerCtx) -> str | None:
+    return None if ctx.attr("mode", "nearest") in ("nearest", "linear") else "cubic: no int8 kernel"
+
+
+@lowers("int8.Resize", check=_int8_modes, float_kernel=True, same_scale=True)
 @lowers("Resize", "Upsample")
 def resize(ctx: LowerCtx) -> None:
     """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR over H, W (modes checked against ONNX's sampling grid)."""
