@@ -33,7 +33,8 @@ from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
 from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare, thresholds
+from edgec.quantize.outputs import output_kinds
+from edgec.validate.numerics import check_reference_finite, compare, precision_key, reference_noise, thresholds
 from edgec.validate.runners.host_ort import OrtRunner
 
 
@@ -131,6 +132,8 @@ class _Reference:
     def __init__(self, original: onnx.ModelProto):
         self.original = original
         self._cache: dict[tuple, tuple[list[dict], list[dict]]] = {}
+        self.noise: dict[tuple, dict] = {}  # the reference's own float noise per output (reference_noise)
+        self.kinds = output_kinds(original)  # how each output is compared (edgec.quantize.outputs)
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         spec = profile.validate_.numerics
@@ -138,8 +141,16 @@ class _Reference:
         if key not in self._cache:
             feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
             runner = OrtRunner(self.original, threads=_threads(profile))
-            self._cache[key] = (feeds, [runner.run(f) for f in feeds])
+            refs = [runner.run(f) for f in feeds]
+            check_reference_finite(refs, "seeded random inputs")
+            unoptimized = OrtRunner(self.original, threads=_threads(profile), level="disable")
+            self.noise[key] = reference_noise(refs, [unoptimized.run(f) for f in feeds], self.kinds)
+            self._cache[key] = (feeds, refs)
         return self._cache[key]
+
+    def noise_of(self, prepared: PreparedGraph, profile: Profile) -> dict:
+        spec = profile.validate_.numerics
+        return self.noise[(tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)]
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
@@ -368,7 +379,13 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
         gates = thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
-                                           gates["min_delta_cosine"])
+                                           gates["min_delta_cosine"], kinds=reference.kinds,
+                                           noise=reference.noise_of(prepared, profile))
+    if precision_key(artifact.precision) == "int8":  # which integer arithmetic judged it (ort_exact)
+        from edgec.validate.runners.ort_exact import host_int8_kernels
+
+        artifact.notes.append(f"int8 numerics on this host: {host_int8_kernels()}; ran on "
+                              f"{getattr(runner, 'kernels', runner.name)}")
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
     return numerics, latency
 

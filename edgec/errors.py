@@ -100,3 +100,10 @@ class ValidationFailed(EdgecError):
 
     exit_code = 11
     kind = "validation failed"
+
+
+class ReferenceNotFinite(EdgecError):
+    """ONNX Runtime's output of the original model is NaN/Inf on the validation inputs: nothing to compare with."""
+
+    exit_code = 12
+    kind = "reference not finite"

@@ -6,7 +6,8 @@ import numpy as np
 
 from edgec.artifact import OutputMetrics
 from edgec.config.models import NumericsSpec, PrecisionThresholds
-from edgec.quantize.accuracy import _check, thresholds
+from edgec.quantize.accuracy import thresholds
+from edgec.validate.numerics import gate_output as _check
 from edgec.quantize.outputs import classifier_shaped, topk_agreement
 
 
