@@ -32,7 +32,7 @@ from edgec.package.manifest import artifact_result_from_entry, manifest_dict, mo
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
-from edgec.validate.inputs import input_specs, random_inputs
+from edgec.validate.inputs import validation_feeds
 from edgec.quantize.outputs import output_kinds
 from edgec.validate.numerics import check_reference_finite, compare, precision_key, reference_noise, thresholds
 from edgec.validate.runners.host_ort import OrtRunner
@@ -51,6 +51,7 @@ class BuildOptions:
     budget_ms: float | None = None  # overrides validate.latency.budget_ms
     quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
     calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
+    validation_data: str | None = None  # overrides validate.data: a folder of .npy/.npz/images to validate on
     cache: bool = False  # restore unchanged builds from the content-addressed cache (the CLI turns it on)
     # lower up to this many targets at once in worker processes. Default 1: each spawned worker pays ~1-2 s of
     # imports (coremltools), more than lowering squeezenet or resnet50 takes, so it only pays off for big models
@@ -126,37 +127,50 @@ def _with_quantize(profile: Profile, options: BuildOptions) -> Profile:
     return profile.model_copy(update={"quantize": q.model_copy(update=update)})
 
 
+def _with_validation_data(profile: Profile, data: str | None) -> Profile:
+    if data is None:
+        return profile
+    return profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"data": data})})
+
+
 class _Reference:
     """ONNX Runtime on the original model, on seeded inputs; computed once per input shape set."""
 
     def __init__(self, original: onnx.ModelProto):
         self.original = original
         self._cache: dict[tuple, tuple[list[dict], list[dict]]] = {}
-        self.noise: dict[tuple, dict] = {}  # the reference's own float noise per output (reference_noise)
+        self.noise: dict[tuple, dict] = {}
+        self.described: dict[tuple, str] = {}  # what the inputs were, for the report  # the reference's own float noise per output (reference_noise)
         self.kinds = output_kinds(original)  # how each output is compared (edgec.quantize.outputs)
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
-        spec = profile.validate_.numerics
-        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)
+        key = self._key(prepared, profile)
         if key not in self._cache:
-            feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
+            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original)
             runner = OrtRunner(self.original, threads=_threads(profile))
             refs = [runner.run(f) for f in feeds]
-            check_reference_finite(refs, "seeded random inputs")
+            check_reference_finite(refs, self.described[key])
             unoptimized = OrtRunner(self.original, threads=_threads(profile), level="disable")
             self.noise[key] = reference_noise(refs, [unoptimized.run(f) for f in feeds], self.kinds)
             self._cache[key] = (feeds, refs)
         return self._cache[key]
 
-    def noise_of(self, prepared: PreparedGraph, profile: Profile) -> dict:
+    def _key(self, prepared: PreparedGraph, profile: Profile) -> tuple:
         spec = profile.validate_.numerics
-        return self.noise[(tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)]
+        return (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples,
+                profile.validate_.data, str({k: v.model_dump_json() for k, v in sorted(profile.inputs.items())}))
+
+    def noise_of(self, prepared: PreparedGraph, profile: Profile) -> dict:
+        return self.noise[self._key(prepared, profile)]
+
+    def inputs_of(self, prepared: PreparedGraph, profile: Profile) -> str:
+        return self.described[self._key(prepared, profile)]
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     t_start = time.perf_counter()
     model_path = Path(model_path)
-    pairs = [(t, _with_latency(_with_quantize(p, options), options))
+    pairs = [(t, _with_validation_data(_with_latency(_with_quantize(p, options), options), options.validation_data))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
     out_dir = ensure_out_dir(Path(options.out_dir))
@@ -381,6 +395,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
                                            gates["min_delta_cosine"], kinds=reference.kinds,
                                            noise=reference.noise_of(prepared, profile))
+        numerics.data = reference.inputs_of(prepared, profile)
     if precision_key(artifact.precision) == "int8":  # which integer arithmetic judged it (ort_exact)
         from edgec.validate.runners.ort_exact import host_int8_kernels
 
@@ -407,7 +422,8 @@ def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, 
 
 
 def validate_artifact(
-    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = ()
+    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
+    validation_data: str | None = None,
 ) -> ArtifactResult:
     """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency."""
     from edgec.artifact import Artifact
@@ -422,7 +438,7 @@ def validate_artifact(
     if target is None:
         known = ", ".join(t.extension for t in all_targets())
         raise UsageError(f"{artifact_path}: unknown artifact kind; edgec validates {known} files.")
-    prof = load_profile(profile or target.default_profile)
+    prof = _with_validation_data(load_profile(profile or target.default_profile), validation_data)
     model = load_model(model_path)
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)

@@ -105,6 +105,9 @@ class InputSpec(Strict):
     layout: Literal["NCHW", "NHWC"] | None = None
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] | None = None
     preprocess: Preprocess | None = None
+    # the values validation feeds this input (else inferred from the graph: edgec.validate.inputs)
+    values: list[float] | None = None
+    range: list[float] | None = Field(default=None, min_length=2, max_length=2)
 
 
 class CalibrationSpec(Strict):
@@ -166,6 +169,7 @@ class LatencySpec(Strict):
 
 
 class ValidateSpec(Strict):
+    data: str | None = None  # folder of .npy/.npz/images to validate on (as quantize.calibration.source)
     numerics: NumericsSpec = NumericsSpec()
     latency: LatencySpec = LatencySpec()
 

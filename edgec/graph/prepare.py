@@ -42,7 +42,7 @@ def quantize_key(profile: Profile, target_format: str = "ort") -> str:
 
 def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
             profile: Profile | None = None, target_format: str = "ort") -> PreparedGraph:
-    prepared = _prepare_float(model, shapes, model_path)
+    prepared = _prepare_float(model, shapes, model_path, dict(profile.inputs) if profile is not None else None)
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
@@ -52,12 +52,13 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
     return prepared
 
 
-def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str) -> PreparedGraph:
+def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
+                   inputs: dict | None = None) -> PreparedGraph:
     work = onnx.ModelProto()
     work.CopyFrom(model)
     fixed = fix_input_shapes(work, shapes, model_path)
     nodes_before = len(work.graph.node)
-    simplified, simplify_note = simplify(work, fixed, model_path)
+    simplified, simplify_note = simplify(work, fixed, model_path, inputs)
     rewrites = run_passes(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
     applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
