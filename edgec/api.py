@@ -376,7 +376,8 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
     )
 
 
-def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):
+def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference,
+              gates: dict | None = None, table_dir="next-to-artifact"):
     feeds, ref_outputs = reference.get(prepared, profile)
     threads = _threads(profile)
     runner = backend.runner(artifact, threads)
@@ -385,13 +386,14 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
         from edgec.quantize.accuracy import evaluate
 
-        artifact.details["quantize"] = prepared.quant.summary(profile, artifact)
-        if (note := prepared.quant.speedup_note(profile, artifact)) is not None:
-            artifact.notes.append(note)
+        if table_dir == "next-to-artifact":  # a build (`edgec validate` keeps the build's summary)
+            artifact.details["quantize"] = prepared.quant.summary(profile, artifact)
+            if (note := prepared.quant.speedup_note(profile, artifact)) is not None:
+                artifact.notes.append(note)
         numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
     else:
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
-        gates = thresholds(spec, artifact.precision)
+        gates = gates or thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
                                            gates["min_delta_cosine"], kinds=reference.kinds,
                                            noise=reference.noise_of(prepared, profile))
@@ -401,7 +403,13 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
 
         artifact.notes.append(f"int8 numerics on this host: {host_int8_kernels()}; ran on "
                               f"{getattr(runner, 'kernels', runner.name)}")
-    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
+    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads, table_dir)
+    # what `edgec validate` needs to check this artifact again as the build did
+    artifact.details["validation"] = {"input_shapes": {k: list(v) for k, v in sorted(prepared.shapes.items())},
+                                      "data": profile.validate_.data}
+    if prepared.quant is not None:
+        q = profile.quantize
+        artifact.details["validation"]["quantize"] = {"mode": q.mode, "calibration": q.calibration.source}
     return numerics, latency
 
 
@@ -423,13 +431,15 @@ def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, 
 
 def validate_artifact(
     model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
-    validation_data: str | None = None,
+    validation_data: str | None = None, out_dir: Path | str | None = None,
 ) -> ArtifactResult:
-    """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency."""
+    """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency, by the
+    same validation stage as build. When the build's manifest.json sits next to the artifact, its profile, input
+    shapes, precision, gates and validation data are used, so the verdict is the build's. Nothing is written
+    next to the artifact; with out_dir, the latency table, manifest.json and report.md of this check go there."""
     from edgec.artifact import Artifact
     from edgec.config.loader import all_targets, load_profile
     from edgec.errors import UsageError
-    from edgec.graph.shapes import fix_input_shapes
 
     model_path, artifact_path = Path(model_path), Path(artifact_path)
     if not artifact_path.exists():
@@ -438,17 +448,59 @@ def validate_artifact(
     if target is None:
         known = ", ".join(t.extension for t in all_targets())
         raise UsageError(f"{artifact_path}: unknown artifact kind; edgec validates {known} files.")
-    prof = _with_validation_data(load_profile(profile or target.default_profile), validation_data)
+    entry = _manifest_entry(artifact_path)
+    built = (entry or {}).get("details", {}).get("validation", {})
+    prof = load_profile(profile or (entry or {}).get("profile") or target.default_profile)
+    prof = _with_validation_data(prof, validation_data or built.get("data"))
+    if (lat := (entry or {}).get("latency")) and lat.get("mode"):  # the build's --latency/--budget-ms
+        prof = _with_latency(prof, BuildOptions(latency=lat["mode"], budget_ms=lat.get("budget_ms")))
     model = load_model(model_path)
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    shapes = fix_input_shapes(fixed, profile_shapes(prof, parse_input_shape_flags(list(input_shapes))), str(model_path))
-    prepared = PreparedGraph(model=fixed, shapes=shapes)
+    if not input_shapes and built.get("input_shapes"):  # the shapes the artifact was built at
+        shapes = {k: list(v) for k, v in built["input_shapes"].items()}
+    else:
+        shapes = profile_shapes(prof, parse_input_shape_flags(list(input_shapes)))
+    if built.get("quantize"):  # quantized again as the build did (deterministic): its graph, held-out samples, gates
+        q = built["quantize"]
+        prof = _with_quantize(prof, BuildOptions(quantize=q["mode"], calibration=q["calibration"]))
+        prepared = prepare(model, shapes, str(model_path), prof, target.format)
+    else:
+        prepared = prepare(model, shapes, str(model_path))  # the simplified graph the build lowered (and costed)
+    precision = (entry or {}).get("precision", "unknown")
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
-                        precision="unknown")
+                        precision=precision, details=dict((entry or {}).get("details", {})))
+    gates = ((entry or {}).get("numerics") or {}).get("thresholds") or None
+    if gates is None and precision != "unknown":
+        gates = thresholds(prof.validate_.numerics, precision)
+    table_dir = None
+    if out_dir is not None:
+        table_dir = ensure_out_dir(Path(out_dir))
     t0 = time.perf_counter()
-    numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
-    return ArtifactResult(
+    numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model),
+                                  gates=gates, table_dir=table_dir)
+    result = ArtifactResult(
         artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
         numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0},
     )
+    if out_dir is not None:
+        import json
+        from dataclasses import asdict
+
+        data = {"artifact": str(artifact_path), "model": str(model_path), "profile": prof.name,
+                "precision": precision, "passed": result.passed,
+                "numerics": asdict(numerics) if numerics else None, "latency": asdict(latency) if latency else None}
+        (Path(out_dir) / "validation.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return result
+
+
+def _manifest_entry(artifact_path: Path) -> dict | None:
+    """The build manifest's entry for this artifact (manifest.json in the same folder), if there is one."""
+    import json
+
+    manifest = artifact_path.parent / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    return next((a for a in data.get("artifacts", []) if a.get("path") == artifact_path.name), None)

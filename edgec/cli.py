@@ -358,6 +358,7 @@ def validate(
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
     validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write this check's manifest.json, report.md and latency table here (default: write nothing)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
@@ -365,7 +366,8 @@ def validate(
     from edgec.package.report import _latency_cell, _numerics_cell
 
     def body() -> int:
-        r = api.validate_artifact(model, artifact, profile, input_shape, validation_data=validation_data)
+        r = api.validate_artifact(model, artifact, profile, input_shape, validation_data=validation_data,
+                                  out_dir=out_dir)
         table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
         for col in ("output", "max-abs", "cosine", "cosine of input difference"):
             table.add_column(col)

@@ -193,20 +193,7 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)
-    specs = input_specs(work_model)
-    domains = input_domains(work_model, dict(profile.inputs))
-    source = spec.calibration.source
-    cset = None
-    calib: list[int] = []
-    holdout: list[int] = []
-    if spec.mode == "int8" or source is not None:
-        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
-        calib, holdout = split(len(cset), spec.calibration.samples)
-        cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
-    result = QuantResult(
-        mode=spec.mode, precision=PRECISION[spec.mode], data=cset.description if cset else "no calibration data",
-        measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs, _domains=domains,
-    )
+    result, cset, calib, specs = evaluation_data(work_model, profile)
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
         if spec.mode == "fp16" and not onnx_fp16(target_format):
             out, result.native_fp16 = work_model, target_format
@@ -232,6 +219,27 @@ def quantize(model: onnx.ModelProto, profile: Profile,
 def _keep(model: onnx.ModelProto, spec) -> list[str]:
     keep = set(spec.keep_float)
     return sorted(n.name for n in model.graph.node if n.name in keep or n.op_type in keep)
+
+
+def evaluation_data(work_model: onnx.ModelProto, profile: Profile):
+    """(QuantResult with its calibration/held-out split, calibration set, calibration indices, input specs): what
+    the quantize stage calibrates on and the accuracy check evaluates on (`edgec validate` rebuilds the latter)."""
+    spec = profile.quantize
+    specs = input_specs(work_model)
+    domains = input_domains(work_model, dict(profile.inputs))
+    source = spec.calibration.source
+    cset = None
+    calib: list[int] = []
+    holdout: list[int] = []
+    if spec.mode == "int8" or source is not None:
+        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
+        calib, holdout = split(len(cset), spec.calibration.samples)
+        cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
+    result = QuantResult(
+        mode=spec.mode, precision=PRECISION[spec.mode], data=cset.description if cset else "no calibration data",
+        measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs, _domains=domains,
+    )
+    return result, cset, calib, specs
 
 
 def _fp16(model, profile, cset, calib, specs, result: QuantResult) -> onnx.ModelProto:
