@@ -398,6 +398,11 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
                                            gates["min_delta_cosine"], kinds=reference.kinds,
                                            noise=reference.noise_of(prepared, profile))
         numerics.data = reference.inputs_of(prepared, profile)
+    if not numerics.passed and numerics.outputs and all(m.finite for m in numerics.outputs.values()):
+        from edgec.validate.layers import explain_failure
+
+        gate = numerics.thresholds.get("min_cosine") or 0.999
+        numerics.message += "; " + explain_failure(prepared.model, artifact, feeds[0], gate)
     if precision_key(artifact.precision) == "int8":  # which integer arithmetic judged it (ort_exact)
         from edgec.validate.runners.ort_exact import host_int8_kernels
 
@@ -431,7 +436,7 @@ def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, 
 
 def validate_artifact(
     model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
-    validation_data: str | None = None, out_dir: Path | str | None = None,
+    validation_data: str | None = None, out_dir: Path | str | None = None, layers: bool = False,
 ) -> ArtifactResult:
     """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency, by the
     same validation stage as build. When the build's manifest.json sits next to the artifact, its profile, input
@@ -477,6 +482,13 @@ def validate_artifact(
     t0 = time.perf_counter()
     numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model),
                                   gates=gates, table_dir=table_dir)
+    if layers:  # the first divergent layer on demand (a failed check has it in its message already)
+        from edgec.validate.layers import explain_failure
+        from edgec.validate.inputs import validation_feeds
+
+        feed = validation_feeds(prepared.model, prof, model)[0][0]
+        gate = numerics.thresholds.get("min_cosine") or 0.999
+        artifact.details["layers"] = explain_failure(prepared.model, artifact, feed, gate)
     result = ArtifactResult(
         artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
         numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0},

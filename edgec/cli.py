@@ -358,7 +358,8 @@ def validate(
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
     validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write this check's manifest.json, report.md and latency table here (default: write nothing)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write this check's validation.json and latency table here (default: write nothing)."),
+    layers: bool = typer.Option(False, "--layers", help="Compare every intermediate tensor and name the first divergent layer."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
@@ -367,7 +368,7 @@ def validate(
 
     def body() -> int:
         r = api.validate_artifact(model, artifact, profile, input_shape, validation_data=validation_data,
-                                  out_dir=out_dir)
+                                  out_dir=out_dir, layers=layers)
         table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
         for col in ("output", "max-abs", "cosine", "cosine of input difference"):
             table.add_column(col)
@@ -378,6 +379,8 @@ def validate(
         out.print(f"numerics: {_numerics_cell(r)}\nlatency:  {_latency_cell(r)}", highlight=False)
         if r.numerics.data:
             out.print(f"inputs:   {r.numerics.data}", highlight=False, soft_wrap=True)
+        if layers:
+            out.print(f"layers:   {r.artifact.details['layers']}", highlight=False, soft_wrap=True)
         if not r.passed:
             msgs = [m for m in (r.numerics.message, r.latency.message if r.latency else "") if m]
             err.print(f"[bold red]edgec: validation failed:[/] {'; '.join(msgs)}.", highlight=False, soft_wrap=True)
