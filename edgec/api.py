@@ -36,8 +36,9 @@ from edgec.package.manifest import artifact_result_from_entry, manifest_dict, mo
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
-from edgec.graph.inputs import input_specs, random_inputs
-from edgec.runtimes.numerics import compare, thresholds
+from edgec.graph.inputs import validation_feeds
+from edgec.quantize.outputs import output_kinds
+from edgec.runtimes.numerics import check_reference_finite, compare, precision_key, reference_noise, thresholds
 from edgec.runtimes.host_ort import OrtRunner
 
 
@@ -55,6 +56,7 @@ class BuildOptions:
     budget_ms: float | None = None  # overrides validate.latency.budget_ms
     quantize: str | None = None  # overrides every profile's quantize.mode: none|fp16|int8|int8-dynamic|int8-weights
     calibration: str | None = None  # overrides quantize.calibration.source: a folder, or "random"
+    validation_data: str | None = None  # overrides validate.data: a folder of .npy/.npz/images to validate on
     cache: bool = False  # restore unchanged builds from the content-addressed cache (the CLI turns it on)
     # lower up to this many targets at once in worker processes. Default 1: each spawned worker pays ~1-2 s of
     # imports (coremltools), more than lowering squeezenet or resnet50 takes, so it only pays off for big models
@@ -153,6 +155,10 @@ def _with_emulator(profile: Profile, options: BuildOptions) -> Profile:
         profile = profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"numerics": num})})
     emulator_core(profile)  # an unknown core is refused before anything is lowered
     return profile
+def _with_validation_data(profile: Profile, data: str | None) -> Profile:
+    if data is None:
+        return profile
+    return profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"data": data})})
 
 
 class _Reference:
@@ -161,17 +167,35 @@ class _Reference:
     def __init__(self, original: onnx.ModelProto):
         self.original = original
         self._cache: dict[tuple, tuple[list[dict], list[dict]]] = {}
+        self.noise: dict[tuple, dict] = {}
+        self.described: dict[tuple, str] = {}  # what the inputs were, for the report  # the reference's own float noise per output (reference_noise)
+        self.kinds = output_kinds(original)  # how each output is compared (edgec.quantize.outputs)
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
-        spec = profile.validate_.numerics
-        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples,
-               tuple((k, v.tobytes()) for k, v in sorted(prepared.values.items())))
+        key = self._key(prepared, profile)
         if key not in self._cache:
-            feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
+            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original)
             runner = OrtRunner(self.original, threads=_threads(profile))
             # inputs fixed to constants are gone from the artifact; the original still takes them
-            self._cache[key] = (feeds, [runner.run({**f, **prepared.values}) for f in feeds])
+            full = [{**f, **prepared.values} for f in feeds]
+            refs = [runner.run(f) for f in full]
+            check_reference_finite(refs, self.described[key])
+            unoptimized = OrtRunner(self.original, threads=_threads(profile), level="disable")
+            self.noise[key] = reference_noise(refs, [unoptimized.run(f) for f in full], self.kinds)
+            self._cache[key] = (feeds, refs)
         return self._cache[key]
+
+    def _key(self, prepared: PreparedGraph, profile: Profile) -> tuple:
+        spec = profile.validate_.numerics
+        return (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples,
+                profile.validate_.data, str({k: v.model_dump_json() for k, v in sorted(profile.inputs.items())}),
+                tuple((k, v.tobytes()) for k, v in sorted(prepared.values.items())))
+
+    def noise_of(self, prepared: PreparedGraph, profile: Profile) -> dict:
+        return self.noise[self._key(prepared, profile)]
+
+    def inputs_of(self, prepared: PreparedGraph, profile: Profile) -> str:
+        return self.described[self._key(prepared, profile)]
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
@@ -179,7 +203,8 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     (edgec.package.publish): an interrupted or failed build leaves the previous complete set."""
     t_start = time.perf_counter()
     model_path = Path(model_path)
-    pairs = [(t, _with_emulator(_with_latency(_with_quantize(p, options), options), options))
+    pairs = [(t, _with_emulator(_with_validation_data(_with_latency(_with_quantize(p, options), options),
+                                                      options.validation_data), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
     with OutputFolder(Path(options.out_dir)) as folder:
@@ -555,7 +580,8 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
     )
 
 
-def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):
+def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference,
+              gates: dict | None = None, table_dir="next-to-artifact"):
     feeds, ref_outputs = reference.get(prepared, profile)
     if all(v.size == 0 for out in ref_outputs for v in out.values()):
         # an empty input the user asked for (--input-shape x=0,...): a comparison of nothing cannot fail, so it
@@ -571,10 +597,11 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         from edgec.quantize.accuracy import evaluate
         from edgec.validate.speedup import predicted_speedup, speedup_note
 
-        artifact.details["quantize"] = prepared.quant.summary()
-        artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
-        if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
-            artifact.notes.append(note)
+        if table_dir == "next-to-artifact":  # a build (`edgec validate` keeps the build's summary)
+            artifact.details["quantize"] = prepared.quant.summary()
+            artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
+            if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
+                artifact.notes.append(note)
         original = reference.original
         if prepared.values:  # held-out samples lack the fixed inputs: the original with them as constants
             from edgec.graph.values import fix_input_values
@@ -585,14 +612,32 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
         numerics = evaluate(prepared.quant, original, runner, spec, threads, keep_as=artifact.target)
     else:
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
-        gates = thresholds(spec, artifact.precision)
+        gates = gates or thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
-                                           gates["min_delta_cosine"])
+                                           gates["min_delta_cosine"], kinds=reference.kinds,
+                                           noise=reference.noise_of(prepared, profile))
+        numerics.data = reference.inputs_of(prepared, profile)
+    if not numerics.passed and numerics.outputs and all(m.finite for m in numerics.outputs.values()):
+        from edgec.validate.layers import explain_failure
+
+        gate = numerics.thresholds.get("min_cosine") or 0.999
+        numerics.message += "; " + explain_failure(prepared.model, artifact, feeds[0], gate)
+    if precision_key(artifact.precision) == "int8":  # which integer arithmetic judged it (ort_exact)
+        from edgec.runtimes.ort_exact import host_int8_kernels
+
+        artifact.notes.append(f"int8 numerics on this host: {host_int8_kernels()}; ran on "
+                              f"{getattr(runner, 'kernels', runner.name)}")
     from edgec.validate.emulated import arm_numerics
 
     arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads)
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads,
-                                          runner_for=lambda t: backend.runner(artifact, t))
+                                          runner_for=lambda t: backend.runner(artifact, t), table_dir=table_dir)
+    # what `edgec validate` needs to check this artifact again as the build did
+    artifact.details["validation"] = {"input_shapes": {k: list(v) for k, v in sorted(prepared.shapes.items())},
+                                      "data": profile.validate_.data}
+    if prepared.quant is not None:
+        q = profile.quantize
+        artifact.details["validation"]["quantize"] = {"mode": q.mode, "calibration": q.calibration.source}
     return numerics, latency, arm
 
 
@@ -652,13 +697,16 @@ def _roots_first(model: onnx.ModelProto, problems: list[tuple[str, str, str]]):
 
 
 def validate_artifact(
-    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = ()
+    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
+    validation_data: str | None = None, out_dir: Path | str | None = None, layers: bool = False,
 ) -> ArtifactResult:
-    """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency."""
+    """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency, by the
+    same validation stage as build. When the build's manifest.json sits next to the artifact, its profile, input
+    shapes, precision, gates and validation data are used, so the verdict is the build's. Nothing is written
+    next to the artifact; with out_dir, the latency table, manifest.json and report.md of this check go there."""
     from edgec.artifact import Artifact
     from edgec.config.loader import all_targets, load_profile
     from edgec.errors import UsageError
-    from edgec.graph.shapes import fix_input_shapes
 
     model_path, artifact_path = Path(model_path), Path(artifact_path)
     if not artifact_path.exists():
@@ -667,17 +715,66 @@ def validate_artifact(
     if target is None:
         known = ", ".join(t.extension for t in all_targets())
         raise UsageError(f"{artifact_path}: unknown artifact kind; edgec validates {known} files.")
-    prof = load_profile(profile or target.default_profile)
+    entry = _manifest_entry(artifact_path)
+    built = (entry or {}).get("details", {}).get("validation", {})
+    prof = load_profile(profile or (entry or {}).get("profile") or target.default_profile)
+    prof = _with_validation_data(prof, validation_data or built.get("data"))
+    if (lat := (entry or {}).get("latency")) and lat.get("mode"):  # the build's --latency/--budget-ms
+        prof = _with_latency(prof, BuildOptions(latency=lat["mode"], budget_ms=lat.get("budget_ms")))
     model = load_model(model_path)
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    shapes = fix_input_shapes(fixed, profile_shapes(prof, parse_input_shape_flags(list(input_shapes))), str(model_path))
-    prepared = PreparedGraph(model=fixed, shapes=shapes)
+    if not input_shapes and built.get("input_shapes"):  # the shapes the artifact was built at
+        shapes = {k: list(v) for k, v in built["input_shapes"].items()}
+    else:
+        shapes = profile_shapes(prof, parse_input_shape_flags(list(input_shapes)))
+    if built.get("quantize"):  # quantized again as the build did (deterministic): its graph, held-out samples, gates
+        q = built["quantize"]
+        prof = _with_quantize(prof, BuildOptions(quantize=q["mode"], calibration=q["calibration"]))
+        prepared = prepare(model, shapes, str(model_path), prof, target.format)
+    else:
+        prepared = prepare(model, shapes, str(model_path))  # the simplified graph the build lowered (and costed)
+    precision = (entry or {}).get("precision", "unknown")
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
-                        precision="unknown")
+                        precision=precision, details=dict((entry or {}).get("details", {})))
+    gates = ((entry or {}).get("numerics") or {}).get("thresholds") or None
+    if gates is None and precision != "unknown":
+        gates = thresholds(prof.validate_.numerics, precision)
+    table_dir = None
+    if out_dir is not None:
+        table_dir = ensure_out_dir(Path(out_dir))
     t0 = time.perf_counter()
-    numerics, latency, arm = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
-    return ArtifactResult(
+    numerics, latency, arm = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model),
+                                       gates=gates, table_dir=table_dir)
+    if layers:  # the first divergent layer on demand (a failed check has it in its message already)
+        from edgec.validate.layers import explain_failure
+        from edgec.graph.inputs import validation_feeds
+
+        feed = validation_feeds(prepared.model, prof, model)[0][0]
+        gate = numerics.thresholds.get("min_cosine") or 0.999
+        artifact.details["layers"] = explain_failure(prepared.model, artifact, feed, gate)
+    result = ArtifactResult(
         artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
         numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0}, numerics_arm=arm,
     )
+    if out_dir is not None:
+        import json
+        from dataclasses import asdict
+
+        data = {"artifact": str(artifact_path), "model": str(model_path), "profile": prof.name,
+                "precision": precision, "passed": result.passed,
+                "numerics": asdict(numerics) if numerics else None, "latency": asdict(latency) if latency else None}
+        (Path(out_dir) / "validation.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return result
+
+
+def _manifest_entry(artifact_path: Path) -> dict | None:
+    """The build manifest's entry for this artifact (manifest.json in the same folder), if there is one."""
+    import json
+
+    manifest = artifact_path.parent / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    return next((a for a in data.get("artifacts", []) if a.get("path") == artifact_path.name), None)

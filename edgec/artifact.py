@@ -47,6 +47,9 @@ class OutputMetrics:
     # artifact's top-1 / among its top-5
     top1: float | None = None
     top5: float | None = None
+    kind: str | None = None  # how it was compared: probabilities | classifier | detector | dense | tensor
+    range_error: float | None = None  # dense maps: RMS error / the reference's value range
+    noise_cosine: float | None = None  # the reference's own float noise: ORT optimizations off vs on
 
 
 @dataclass

@@ -98,6 +98,7 @@ def build(
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
     calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data: a folder of .npy/.npz/images, or 'random' (accuracy unmeasured)."),
+    validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images (as --calibration)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
     latency: Optional[str] = typer.Option(None, "--latency", help="Latency mode: host, emulate, estimate, device or off (overrides the profile)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for --latency device: ssh://user@host[:port], adb:SERIAL[?benchmark=PATH] or coreml."),
@@ -118,6 +119,7 @@ def build(
             latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
             emulator=emulator,
+            validation_data=validation_data,
         )
         try:
             with _progress() as options.progress, _warnings_as_lines():
@@ -442,6 +444,9 @@ def validate(
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
     profile: Optional[str] = PROFILE,
     input_shape: list[str] = INPUT_SHAPE,
+    validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write this check's validation.json and latency table here (default: write nothing)."),
+    layers: bool = typer.Option(False, "--layers", help="Compare every intermediate tensor and name the first divergent layer."),
     debug: bool = DEBUG,
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
@@ -449,7 +454,8 @@ def validate(
     from edgec.package.report import _latency_cell, _numerics_cell
 
     def body() -> int:
-        r = api.validate_artifact(model, artifact, profile, input_shape)
+        r = api.validate_artifact(model, artifact, profile, input_shape, validation_data=validation_data,
+                                  out_dir=out_dir, layers=layers)
         table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
         for col in ("output", "max-abs", "cosine", "cosine of input difference"):
             table.add_column(col)
@@ -458,6 +464,10 @@ def validate(
             table.add_row(name, f"{m.max_abs:.3g}", f"{m.cosine:.6f}", delta)
         out.print(table)
         out.print(f"numerics: {_numerics_cell(r)}\nlatency:  {_latency_cell(r)}", highlight=False)
+        if r.numerics.data:
+            out.print(f"inputs:   {r.numerics.data}", highlight=False, soft_wrap=True)
+        if layers:
+            out.print(f"layers:   {r.artifact.details['layers']}", highlight=False, soft_wrap=True)
         if not r.passed:
             msgs = [m for m in (r.numerics.message, r.latency.message if r.latency else "") if m]
             err.print(f"[bold red]edgec: validation failed:[/] {'; '.join(msgs)}.", highlight=False, soft_wrap=True)

@@ -108,3 +108,8 @@ class InternalError(EdgecError):
 
     exit_code = 70
     kind = "internal error"
+class ReferenceNotFinite(EdgecError):
+    """ONNX Runtime's output of the original model is NaN/Inf on the validation inputs: nothing to compare with."""
+
+    exit_code = 12
+    kind = "reference not finite"

@@ -46,7 +46,8 @@ def quantize_key(profile: Profile, target_format: str = "ort") -> str:
 
 def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
             profile: Profile | None = None, target_format: str = "ort", values: dict | None = None) -> PreparedGraph:
-    prepared = _prepare_float(model, shapes, model_path, values or {})
+    prepared = _prepare_float(model, shapes, model_path, values or {},
+                              dict(profile.inputs) if profile is not None else None)
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
@@ -61,7 +62,7 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
 
 
 def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
-                   values: dict) -> PreparedGraph:
+                   values: dict, inputs: dict | None = None) -> PreparedGraph:
     work = onnx.ModelProto()
     work.CopyFrom(model)
     constants = fix_input_values(work, values, model_path)
@@ -69,7 +70,7 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     check_initializers(work, model_path)
     check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
-    simplified, simplify_note = simplify(work, fixed, model_path)
+    simplified, simplify_note = simplify(work, fixed, model_path, inputs)
     runs = [PassRun("onnxsim", nodes_before - len(simplified.graph.node), nodes_before, len(simplified.graph.node))]
     runs += run_pipeline(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)

@@ -125,7 +125,8 @@ def _anchor_paths(profile: Profile, folder: Path) -> Profile:
     return profile.model_copy(update={
         "quantize": q.model_copy(update={"calibration": cal.model_copy(update={"source": anchored(cal.source)})}),
         "coreml": profile.coreml.model_copy(update={"labels": anchored(profile.coreml.labels)}),
-        "validate_": profile.validate_.model_copy(update={"latency": lat.model_copy(update={"host_profile": host})}),
+        "validate_": profile.validate_.model_copy(update={"latency": lat.model_copy(update={"host_profile": host}),
+                                                          "data": anchored(profile.validate_.data)}),
     })
 
 

@@ -114,6 +114,9 @@ class InputSpec(Strict):
     preprocess: Preprocess | None = None
     # a fixed value (scalar or small list): the input becomes a constant before simplification (graph/values.py)
     value: int | float | list[int | float] | None = None
+    # the values validation feeds this input (else inferred from the graph: edgec.graph.inputs)
+    values: list[float] | None = None
+    range: list[float] | None = Field(default=None, min_length=2, max_length=2)
 
 
 class CalibrationSpec(Strict):
@@ -179,6 +182,7 @@ class LatencySpec(Strict):
 
 
 class ValidateSpec(Strict):
+    data: str | None = None  # folder of .npy/.npz/images to validate on (as quantize.calibration.source)
     numerics: NumericsSpec = NumericsSpec()
     latency: LatencySpec = LatencySpec()
 

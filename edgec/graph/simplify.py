@@ -6,14 +6,15 @@ import onnx
 from onnx import numpy_helper
 
 from edgec.errors import ShapeError
-from edgec.graph.inputs import input_specs, random_inputs
+from edgec.graph.inputs import input_domains, input_specs, random_inputs
 from edgec.graph.view import constant_value
 from edgec.runtimes.numerics import compare
 from edgec.runtimes.host_ort import OrtRunner
 from edgec.runtimes.native_log import capture_native_output
 
 
-def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> tuple[onnx.ModelProto, str]:
+def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model",
+             inputs: dict | None = None) -> tuple[onnx.ModelProto, str]:
     """Returns the simplified model and a one-line note for the report."""
     import onnxsim
 
@@ -27,7 +28,7 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
         return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified" \
             + _said(said)
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
-    agree, detail = check_outputs_agree(model, simplified)
+    agree, detail = check_outputs_agree(model, simplified, inputs)
     if not agree:
         # the un-simplified graph still builds, and every artifact is validated against the original anyway
         return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"
@@ -78,7 +79,8 @@ STRICT_COSINE = 0.99999
 NOISE_FACTOR = 10
 
 
-def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[bool, str]:
+def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto, inputs: dict | None = None
+                        ) -> tuple[bool, str]:
     """(agree, detail): does the simplified model compute what the original did (seeded inputs, ONNX Runtime on
     both)? detail says what differs, or that the outputs passed only within the float noise.
     Outputs within STRICT_COSINE pass at once. Otherwise the gate is relative to the float noise of the
@@ -86,7 +88,8 @@ def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto) -> tupl
     reproducible to 1e-5 in fp32 at all (PP-OCR det's sigmoid map on N(0,1) inputs sits in the sigmoid's tail,
     ~1e-4, where ORT's logistic rounds to steps of 2**-25: optimizations off vs on gives cosine 0.99994 with
     logits that agree to 3e-7)."""
-    feeds = random_inputs(input_specs(after), seed=1234, samples=1)
+    # the values validation feeds too (token ids within their table, 0/1 masks): edgec.validate.inputs
+    feeds = random_inputs(input_specs(after), seed=1234, samples=1, domains=input_domains(before, inputs))
     ref = [OrtRunner(before, threads=2).run(f) for f in feeds]
     got = [OrtRunner(after, threads=2).run(f) for f in feeds]
     result = compare(ref, got, ran_on="onnxruntime", min_cosine=STRICT_COSINE)

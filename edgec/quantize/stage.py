@@ -22,7 +22,7 @@ from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source
 from edgec.quantize.islands import find_islands, read_ranges
 from edgec.quantize.outputs import output_kinds
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
-from edgec.graph.inputs import input_specs, random_inputs
+from edgec.graph.inputs import input_domains, input_specs, random_inputs
 
 PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "int8-weights": "int8-weights"}
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
@@ -62,6 +62,7 @@ class QuantResult:
     _set: CalibrationSet | None = None
     _holdout: list[int] = field(default_factory=list)
     _specs: list = field(default_factory=list)
+    _domains: dict = field(default_factory=dict)  # each input's values (edgec.validate.inputs.input_domains)
     reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
     _float_model: onnx.ModelProto | None = None  # the graph before quantization, for the latency estimate
     _out_model: onnx.ModelProto | None = None
@@ -78,7 +79,7 @@ class QuantResult:
         """Held-out samples, one at a time; seeded random when the source has fewer than two spare."""
         if len(self._holdout) >= 2 and self._set is not None:
             return self._set.iter(self._holdout)
-        return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT))
+        return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT, domains=self._domains))
 
     def summary(self) -> dict:
         return {
@@ -141,19 +142,7 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)
-    specs = input_specs(work_model)
-    source = spec.calibration.source
-    cset = None
-    calib: list[int] = []
-    holdout: list[int] = []
-    if spec.mode == "int8" or source is not None:
-        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
-        calib, holdout = split(len(cset), spec.calibration.samples)
-        cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
-    result = QuantResult(
-        mode=spec.mode, precision=PRECISION[spec.mode], data=cset.description if cset else "no calibration data",
-        measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs,
-    )
+    result, cset, calib, specs = evaluation_data(work_model, profile)
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
         if spec.mode == "fp16" and not onnx_fp16(target_format):
             out, result.native_fp16 = work_model, target_format
@@ -181,10 +170,31 @@ def _keep(model: onnx.ModelProto, spec) -> list[str]:
     return sorted(n.name for n in model.graph.node if n.name in keep or n.op_type in keep)
 
 
+def evaluation_data(work_model: onnx.ModelProto, profile: Profile):
+    """(QuantResult with its calibration/held-out split, calibration set, calibration indices, input specs): what
+    the quantize stage calibrates on and the accuracy check evaluates on (`edgec validate` rebuilds the latter)."""
+    spec = profile.quantize
+    specs = input_specs(work_model)
+    domains = input_domains(work_model, dict(profile.inputs))
+    source = spec.calibration.source
+    cset = None
+    calib: list[int] = []
+    holdout: list[int] = []
+    if spec.mode == "int8" or source is not None:
+        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
+        calib, holdout = split(len(cset), spec.calibration.samples)
+        cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
+    result = QuantResult(
+        mode=spec.mode, precision=PRECISION[spec.mode], data=cset.description if cset else "no calibration data",
+        measured=cset.measured if cset else False, _set=cset, _holdout=holdout, _specs=specs, _domains=domains,
+    )
+    return result, cset, calib, specs
+
+
 def _fp16(model, profile, cset, calib, specs, result: QuantResult) -> onnx.ModelProto:
     from edgec.quantize.fp16 import to_fp16
 
-    feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]] if cset else random_inputs(specs, EVAL_SEED, 2)
+    feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]] if cset else random_inputs(specs, EVAL_SEED, 2, input_domains(model, dict(profile.inputs)))
     out, kept = to_fp16(model, profile.quantize.keep_float, feeds)
     result.kept_float = kept
     return out

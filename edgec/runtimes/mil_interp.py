@@ -212,7 +212,8 @@ class MilInterpreterRunner:
             out.append(value)
         return out
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], keep_all: bool = False) -> dict[str, np.ndarray]:
+        """The program's outputs; keep_all: every var it computes (edgec.validate.layers)."""
         missing = sorted(set(self.input_specs) - set(feeds))
         unknown = sorted(set(feeds) - set(self.input_specs))
         if missing or unknown:
@@ -231,8 +232,11 @@ class MilInterpreterRunner:
                     env[name] = value
                 for v in step.inputs.values():
                     for n in v if isinstance(v, list) else [v]:
-                        if self._last_use.get(n) == i and n not in keep:
+                        if self._last_use.get(n) == i and n not in keep and not keep_all:
                             env.pop(n, None)
+        if keep_all:
+            return {k: v.astype(np.float32) if getattr(v, "dtype", None) == np.float16 else v
+                    for k, v in env.items() if k not in self._consts and isinstance(v, np.ndarray)}
         outs = {}
         for name in self.output_names:
             value = env[name]

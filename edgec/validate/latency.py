@@ -25,13 +25,15 @@ TOP_OPS = 10  # slowest ops kept in the manifest and shown in the report / budge
 
 
 def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
-                    runner_for=None) -> LatencyResult | None:
+                    runner_for=None, table_dir: Path | None | str = "next-to-artifact") -> LatencyResult | None:
     """Latency of `artifact` for `profile` in the profile's mode (validate.latency.mode).
 
     runner: the Backend's runner for this artifact on this machine; model: the prepared ONNX graph the
     artifact was lowered from (static shapes; the estimator reads it); threads: host threads to measure with;
     runner_for(threads): another runner of the same artifact (emulate times a one-thread one).
     A missed budget sets passed=False with a message naming the number, the budget and the slowest ops.
+    table_dir: where the per-op estimate table goes (default: next to the artifact); None: nowhere (`edgec
+    validate` without --out leaves the build folder as it was).
     """
     spec = profile.validate_.latency
     mode = spec.mode
@@ -69,11 +71,13 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
         est = _estimate_built(model, profile, artifact)  # the slowest ops explain the miss
     if est is not None:
         result.details["estimate"] = est.summary(TOP_OPS)
-        table = Path(artifact.path).parent / f"{Path(artifact.path).name}.latency-ops.csv"
-        est.write_table(table)
-        if table not in artifact.extra_files:
-            artifact.extra_files.append(table)
-        result.details["table"] = table.name
+        where = Path(artifact.path).parent if table_dir == "next-to-artifact" else table_dir
+        if where is not None:
+            table = Path(where) / f"{Path(artifact.path).name}.latency-ops.csv"
+            est.write_table(table)
+            if table not in artifact.extra_files:
+                artifact.extra_files.append(table)
+            result.details["table"] = table.name
     if notes:
         result.details["notes"] = notes + result.details.get("notes", [])
     if result.passed is False and est is not None:

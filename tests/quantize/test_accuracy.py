@@ -7,7 +7,8 @@ import onnx
 
 from edgec.artifact import OutputMetrics
 from edgec.config.models import NumericsSpec, PrecisionThresholds
-from edgec.quantize.accuracy import _check, thresholds
+from edgec.quantize.accuracy import thresholds
+from edgec.runtimes.numerics import gate_output as _check
 from edgec.quantize.outputs import classifier_shaped, topk_agreement
 
 

@@ -294,10 +294,11 @@ class CoreMLBackend:
     @staticmethod
     def _probe_feeds(model: onnx.ModelProto, ctx: LowerContext) -> list[dict[str, np.ndarray]]:
         """The same seeded inputs validation uses (profile's seed and sample count)."""
-        from edgec.graph.inputs import input_specs, random_inputs
+        from edgec.graph.inputs import input_domains, input_specs, random_inputs
 
         spec = ctx.profile.validate_.numerics
-        return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2))
+        return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2),
+                             domains=input_domains(model, dict(ctx.profile.inputs)))
 
 
 def _convert(program, name_map: NameMap, target, precision: str, keeper: Fp32Keeper, in_shapes: dict,
