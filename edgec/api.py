@@ -27,7 +27,7 @@ from edgec.graph.shapes import parse_input_shape_flags
 from edgec.graph.values import merged_values, parse_input_value_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
-from edgec.package.files import place, staging_dir
+from edgec.package.files import ensure_out_dir, place, staging_dir
 from edgec.package.publish import OutputFolder
 from edgec.cache import BuildCache, build_key, model_digest
 from edgec.package.html import write_html
@@ -36,8 +36,8 @@ from edgec.package.manifest import artifact_result_from_entry, manifest_dict, mo
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
-from edgec.graph.inputs import validation_feeds
-from edgec.quantize.outputs import output_kinds
+from edgec.validate.feeds import validation_feeds
+from edgec.runtimes.outputs import output_kinds
 from edgec.runtimes.numerics import check_reference_finite, compare, precision_key, reference_noise, thresholds
 from edgec.runtimes.host_ort import OrtRunner
 
@@ -169,7 +169,7 @@ class _Reference:
         self._cache: dict[tuple, tuple[list[dict], list[dict]]] = {}
         self.noise: dict[tuple, dict] = {}
         self.described: dict[tuple, str] = {}  # what the inputs were, for the report  # the reference's own float noise per output (reference_noise)
-        self.kinds = output_kinds(original)  # how each output is compared (edgec.quantize.outputs)
+        self.kinds = output_kinds(original)  # how each output is compared (edgec.runtimes.outputs)
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         key = self._key(prepared, profile)
@@ -746,7 +746,7 @@ def validate_artifact(
                                        gates=gates, table_dir=table_dir)
     if layers:  # the first divergent layer on demand (a failed check has it in its message already)
         from edgec.validate.layers import explain_failure
-        from edgec.graph.inputs import validation_feeds
+        from edgec.validate.feeds import validation_feeds
 
         feed = validation_feeds(prepared.model, prof, model)[0][0]
         gate = numerics.thresholds.get("min_cosine") or 0.999

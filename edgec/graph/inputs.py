@@ -23,7 +23,6 @@ from edgec.graph.shapes import dims_of, real_inputs
 # ops that pass an input's values through unchanged (for following an input to the op that decides its domain)
 PASS = ("Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity", "Expand")
 # (op, input index) whose value decides a shape or a branch: a random value there builds another graph
-DATA_SAMPLES = 8  # validation files used (first by name): enough for a verdict, few enough to stay fast
 SHAPE_INPUTS = {("If", 0), ("Reshape", 1), ("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Range", 0),
                 ("Range", 1), ("Range", 2), ("Slice", 1), ("Slice", 2), ("Slice", 4), ("TopK", 1), ("Resize", 3),
                 ("Loop", 0), ("OneHot", 1), ("Pad", 1)}
@@ -173,22 +172,3 @@ def describe_inputs(specs, domains: dict[str, Domain], source: str = "") -> str:
         default = "N(0, 1)" if np.issubdtype(dtype, np.floating) else "50/50" if dtype == np.bool_ else "[0, 10)"
         parts.append(f"'{name}' {np.dtype(dtype).name}{list(shape)}: {d.describe() if d else default}")
     return (source + ": " if source else "") + "; ".join(parts)
-
-
-def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto | None = None
-                     ) -> tuple[list[dict[str, np.ndarray]], str]:
-    """(feeds, description) for checking an artifact of `model` (shapes fixed): the profile's validate.data folder
-    (--validation-data; read as calibration reads it, images with the profile's preprocessing), else seeded
-    random inputs in each input's domain (given in profile.inputs, else inferred from the original graph)."""
-    specs = input_specs(model)
-    spec = profile.validate_.numerics
-    n = max(spec.samples, 2)
-    if profile.validate_.data:
-        from edgec.quantize.calibration import open_source
-
-        cset = open_source(profile.validate_.data, specs, dict(profile.inputs), 0)
-        take = min(len(cset), max(n, DATA_SAMPLES))
-        return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
-    domains = input_domains(original if original is not None else model, dict(profile.inputs))
-    feeds = random_inputs(specs, seed=spec.seed, samples=n, domains=domains)
-    return feeds, describe_inputs(specs, domains, f"seeded random (seed {spec.seed}, {n} samples)")

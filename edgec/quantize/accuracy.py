@@ -1,7 +1,7 @@
 """Accuracy of a reduced-precision artifact against the fp32 ONNX model, on held-out samples.
 
 Per output: cosine, max-abs, cosine of two samples' difference, and for classifiers top-1/top-5 agreement: the
-fp32 model's top-1 class taken as the label (edgec.quantize.outputs says what is a classifier, and compares
+fp32 model's top-1 class taken as the label (edgec.runtimes.outputs says what is a classifier, and compares
 Softmax outputs as logits). Thresholds come from the profile's per-precision numerics settings (int8 cannot meet
 an fp32 cosine).
 """
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import onnx
 
 from edgec.artifact import NumericsResult
 from edgec.config.models import NumericsSpec
-from edgec.quantize.outputs import output_accuracy, output_kinds
+from edgec.runtimes.outputs import output_accuracy, output_kinds
 from edgec.quantize.stage import QuantResult
 from edgec.runtimes.numerics import (
     check_reference_finite,

@@ -12,7 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from edgec.quantize.accuracy import KINDS_KEY, OUTPUTS_KEY
-from edgec.quantize.outputs import output_accuracy
+from edgec.runtimes.outputs import output_accuracy
 from edgec.quantize.stage import QuantResult
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from edgec.quantize.activations import float_tensors, run_named, session_with_outputs
-from edgec.quantize.outputs import output_accuracy
+from edgec.runtimes.outputs import output_accuracy
 from edgec.runtimes.numerics import cosine
 
 
@@ -35,7 +35,7 @@ class NodeSensitivity:
 def output_cosine(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds: list[dict],
                   kinds: dict | None = None) -> float:
     """Worst cosine over outputs (and samples) between `reference` outputs and `model` run on `feeds`, as the
-    accuracy gate measures it: Softmax outputs (`kinds`, edgec.quantize.outputs) as logits. On probabilities a
+    accuracy gate measures it: Softmax outputs (`kinds`, edgec.runtimes.outputs) as logits. On probabilities a
     confident net reads ~1.0 however much int8 moved its logits, and the search would see nothing to fix."""
     sess = session_with_outputs(model, [])
     got = [run_named(sess, feed) for feed in feeds]

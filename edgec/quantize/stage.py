@@ -20,7 +20,7 @@ from edgec.errors import CalibrationError
 from edgec.quantize import int8
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
-from edgec.quantize.outputs import output_kinds
+from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.graph.inputs import input_domains, input_specs, random_inputs
 

@@ -11,39 +11,8 @@ from typing import Callable
 import numpy as np
 
 from edgec.artifact import NumericsResult, OutputMetrics
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 and nb == 0:
-        return 1.0
-    if na == 0 or nb == 0 or not np.isfinite(na) or not np.isfinite(nb):
-        return 0.0 if not (np.array_equal(a, b)) else 1.0
-    return float(np.dot(a, b) / (na * nb))
-
-
-def _as_float(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x).astype(np.float64)
-
-
-def output_metrics(refs: list[np.ndarray], acts: list[np.ndarray]) -> OutputMetrics:
-    ref = [_as_float(r) for r in refs]
-    act = [_as_float(a).reshape(r.shape) if a.size == r.size else _as_float(a) for a, r in zip(acts, ref)]
-    for r, a in zip(ref, act):
-        if r.shape != a.shape:
-            return OutputMetrics(max_abs=float("inf"), cosine=0.0, finite=False)
-    finite = all(np.isfinite(a).all() or not np.isfinite(r).all() for r, a in zip(ref, act))
-    with np.errstate(invalid="ignore"):
-        max_abs = max(float(np.nanmax(np.abs(r - a))) if r.size else 0.0 for r, a in zip(ref, act))
-    if not finite:
-        max_abs = float("inf")
-    cos = min(cosine(r, a) for r, a in zip(ref, act))
-    delta = None
-    if len(ref) >= 2:
-        delta = cosine(ref[0] - ref[1], act[0] - act[1])
-    return OutputMetrics(max_abs=max_abs, cosine=cos, delta_cosine=delta, finite=finite)
+from edgec.runtimes.metrics import cosine, output_metrics  # noqa: F401  (re-exported: callers compare with them)
+from edgec.runtimes.outputs import output_accuracy
 
 
 def precision_key(precision: str) -> str:
@@ -74,8 +43,6 @@ NOISE_FACTOR = 10  # an artifact may differ by this many times the reference's o
 def reference_noise(reference: list[dict], unoptimized: list[dict], kinds: dict | None = None) -> dict:
     """Per output, (cosine, max-abs, delta cosine) of ONNX Runtime with graph optimizations off vs on, same inputs: how far
     the reference is reproducible in fp32 at all."""
-    from edgec.quantize.outputs import output_accuracy
-
     out = {}
     for name in reference[0]:
         m, _ = output_accuracy(name, [r[name] for r in reference], [u[name] for u in unoptimized], kinds or {})
@@ -148,7 +115,7 @@ def compare(
     noise: dict | None = None,
 ) -> NumericsResult:
     """Gate the artifact's outputs against the reference. The delta-cosine gate defaults to min_cosine.
-    kinds (edgec.quantize.outputs.output_kinds): compare each output by its kind; None: as plain tensors.
+    kinds (edgec.runtimes.outputs.output_kinds): compare each output by its kind; None: as plain tensors.
     noise (reference_noise): widen the gates by the reference's own float noise."""
     min_delta = min_cosine if min_delta_cosine is None else min_delta_cosine
     gates = {"min_cosine": min_cosine, "min_delta_cosine": min_delta, "max_abs": max_abs}
@@ -161,9 +128,7 @@ def compare(
             continue
         refs, acts = [r[name] for r in reference], [a[name] for a in actual]
         if kinds is not None:
-            from edgec.quantize.outputs import output_accuracy
-
-            m, _ = output_accuracy(name, refs, acts, kinds)
+                    m, _ = output_accuracy(name, refs, acts, kinds)
         else:
             m = output_metrics(refs, acts)
         if noise is not None and name in noise:

@@ -110,8 +110,8 @@ def artifact_tensors(fmt: str, path: Path, feed: dict, details: dict | None = No
                 out[d["name"]] = value
         return out
     if fmt == "coreml":
-        from edgec.lower.coreml.build import NameMap
-        from edgec.lower.coreml.runner import name_map_of
+        from edgec.runtimes.coreml import name_map_of
+        from edgec.runtimes.metadata import NameMap
         from edgec.runtimes.mil_interp import MilInterpreterRunner
 
         raw = (details or {}).get("name_map")

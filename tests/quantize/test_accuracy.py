@@ -9,7 +9,7 @@ from edgec.artifact import OutputMetrics
 from edgec.config.models import NumericsSpec, PrecisionThresholds
 from edgec.quantize.accuracy import thresholds
 from edgec.runtimes.numerics import gate_output as _check
-from edgec.quantize.outputs import classifier_shaped, topk_agreement
+from edgec.runtimes.outputs import classifier_shaped, topk_agreement
 
 
 def test_classifier_shapes():
@@ -57,7 +57,7 @@ def _softmax_model(opset: int, rank: int) -> onnx.ModelProto:
 
 
 def test_softmax_outputs_are_classifiers_compared_as_logits():
-    from edgec.quantize.outputs import output_accuracy, output_kinds
+    from edgec.runtimes.outputs import output_accuracy, output_kinds
 
     kinds = output_kinds(_softmax_model(13, 2))
     assert kinds["p"].class_axis == 1 and kinds["p"].log_of == "Softmax"  # 2 classes: still a classifier

@@ -1,4 +1,4 @@
-"""Verdicts by output kind (edgec.quantize.outputs + edgec.validate.numerics), one definition for every check."""
+"""Verdicts by output kind (edgec.runtimes.outputs + edgec.validate.numerics), one definition for every check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.errors import ReferenceNotFinite
-from edgec.quantize.outputs import output_kinds
+from edgec.runtimes.outputs import output_kinds
 from edgec.runtimes.numerics import check_reference_finite, compare, reference_noise
 
 

@@ -1,0 +1,29 @@
+"""The inputs an artifact is validated on: the user's data (--validation-data / validate.data, read as calibration
+reads it) or seeded values inside each input's domain (edgec.graph.inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from edgec.graph.inputs import describe_inputs, input_domains, input_specs, random_inputs
+from edgec.quantize.calibration import open_source
+
+DATA_SAMPLES = 8  # validation files used (first by name): enough for a verdict, few enough to stay fast
+
+
+def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto | None = None
+                     ) -> tuple[list[dict[str, np.ndarray]], str]:
+    """(feeds, description) for checking an artifact of `model` (shapes fixed): the profile's validate.data folder
+    (--validation-data; read as calibration reads it, images with the profile's preprocessing), else seeded
+    random inputs in each input's domain (given in profile.inputs, else inferred from the original graph)."""
+    specs = input_specs(model)
+    spec = profile.validate_.numerics
+    n = max(spec.samples, 2)
+    if profile.validate_.data:
+        cset = open_source(profile.validate_.data, specs, dict(profile.inputs), 0)
+        take = min(len(cset), max(n, DATA_SAMPLES))
+        return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
+    domains = input_domains(original if original is not None else model, dict(profile.inputs))
+    feeds = random_inputs(specs, seed=spec.seed, samples=n, domains=domains)
+    return feeds, describe_inputs(specs, domains, f"seeded random (seed {spec.seed}, {n} samples)")
