@@ -84,6 +84,9 @@ def resize_by_matrices(ctx: LowerCtx, shape, out, why_native: str) -> None:
         if coord == "tf_crop_and_resize" and r is None:
             r = (0.0, 1.0)
         sc = float(scales[k]) if scales is not None and k is not None else (1.0 if scales is not None else None)
+        if coord == "align_corners" and sc is not None and abs(n * sc - m) > 1e-6:
+            # ONNX Runtime divides by n*scale - 1, ONNX's reference by m - 1: no one right answer to match
+            ctx.unsupported(f"{why_native}; align_corners with scale {sc:g} ({n} -> {m} is not a whole scale)")
         try:
             a = _axis_matrix(attrs, ctx.opset, n, m, sc, r, 0.0)
             hit = _axis_matrix(attrs, ctx.opset, n, m, sc, r, 1.0) if coord == "tf_crop_and_resize" else None
