@@ -1,0 +1,252 @@
+"""Less common ops composed from plain TFLite ops: Compress (GATHER), CenterCropPad (STRIDED_SLICE + PAD),
+CumProd (masked REDUCE_PROD), Einsum (TRANSPOSE/RESHAPE around BATCH_MATMUL / SUM), DFT (one
+FULLY_CONNECTED with the constant DFT matrix)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as S
+
+from edgec.lower.tflite.registry import LowerCtx, lowers
+
+
+def _axis(a: int, rank: int) -> int:
+    return a + rank if a < 0 else a
+
+
+def _op(ctx: LowerCtx, code: str, ins, shape, tag: str, opts=None, dtype=None, out=None) -> int:
+    t = ctx.temp(tuple(int(d) for d in shape), dtype or ctx.dtype(0), tag) if out is None else out
+    ctx.emit(code, list(ins), [t], opts)
+    return t
+
+
+def _reshape(ctx: LowerCtx, x: int, shape, tag: str, dtype=None, out=None) -> int:
+    return _op(ctx, "RESHAPE", [x, ctx.constant(np.array(shape, np.int32), f"{tag}_shape")], shape, tag, dtype=dtype,
+               out=out)
+
+
+def _transpose(ctx: LowerCtx, x: int, shape, perm, tag: str, dtype=None, out=None) -> tuple[int, tuple]:
+    new = tuple(shape[p] for p in perm)
+    if list(perm) == sorted(perm):
+        return (x if out is None else _reshape(ctx, x, new, tag, dtype, out)), new
+    return _op(ctx, "TRANSPOSE", [x, ctx.constant(np.array(perm, np.int32), f"{tag}_perm")], new, tag,
+               S.TransposeOptionsT(), dtype, out), new
+
+
+@lowers("Compress")
+def compress(ctx: LowerCtx) -> None:
+    """GATHER of the positions a constant condition selects (flattened first when no axis)."""
+    cond = ctx.const(1)
+    if cond is None:
+        ctx.unsupported(f"condition (input '{ctx.node.inputs[1]}') must be a constant (the output size depends on it)")
+    idx = np.flatnonzero(np.asarray(cond).reshape(-1)).astype(np.int32)
+    shape = ctx.shape(0)
+    x = ctx.input(0)
+    if "axis" in ctx.node.attrs:
+        axis = _axis(int(ctx.attr("axis")), len(shape))
+        idx = idx[idx < shape[axis]]
+    else:
+        x = _reshape(ctx, x, (int(np.prod(shape)),), "flat")
+        axis = 0
+        idx = idx[idx < int(np.prod(shape))]
+    if not idx.size:
+        ctx.unsupported("the result is empty (TFLite tensors cannot have a zero dimension)")
+    opts = S.GatherOptionsT()
+    opts.axis = axis
+    ctx.emit("GATHER", [x, ctx.constant(idx, "indices")], [ctx.output(0)], opts)
+
+
+@lowers("CenterCropPad")
+def center_crop_pad(ctx: LowerCtx) -> None:
+    """STRIDED_SLICE the centred window of the axes that shrink, PAD the ones that grow (centred, extra
+    element at the end as the reference does)."""
+    shape = ctx.shape(0)
+    rank = len(shape)
+    target = ctx.const(1)
+    if target is None:
+        ctx.unsupported(f"shape (input '{ctx.node.inputs[1]}') must be a constant")
+    axes = [_axis(int(a), rank) for a in ctx.attr("axes", range(rank))]
+    begin, end, pads = [0] * rank, list(shape), np.zeros((rank, 2), np.int32)
+    for a, t in zip(axes, np.asarray(target).reshape(-1).tolist()):
+        n = shape[a]
+        if t < n:
+            begin[a] = (n - t) // 2
+            end[a] = begin[a] + t
+        elif t > n:
+            pads[a] = ((t - n) // 2, t - n - (t - n) // 2)
+    x = ctx.input(0)
+    cropped = tuple(e - b for b, e in zip(begin, end))
+    if cropped != tuple(shape):
+        out = ctx.output(0) if not pads.any() else None
+        x = _op(ctx, "STRIDED_SLICE", [x, ctx.constant(np.array(begin, np.int32), "begin"),
+                                       ctx.constant(np.array(end, np.int32), "end"),
+                                       ctx.constant(np.ones(rank, np.int32), "strides")], cropped, "cropped",
+                S.StridedSliceOptionsT(), out=out)
+    if pads.any():
+        return ctx.emit("PAD", [x, ctx.constant(pads, "paddings")], [ctx.output(0)], S.PadOptionsT())
+    if cropped == tuple(shape):
+        ctx.alias(0, x)
+
+
+@lowers("CumProd")
+def cumprod(ctx: LowerCtx) -> None:
+    """REDUCE_PROD over a (n, n) triangle: x broadcast to (..., n, n), 1 where a term is excluded."""
+    dtype = ctx.dtype(0)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.int64)):
+        ctx.unsupported(f"dtype {dtype}")
+    axis_v = ctx.const(1)
+    if axis_v is None:
+        ctx.unsupported(f"axis (input '{ctx.node.inputs[1]}') must be a constant")
+    shape = ctx.shape(0)
+    rank = len(shape)
+    axis = _axis(int(np.asarray(axis_v).reshape(-1)[0]), rank)
+    n = shape[axis]
+    if n > 512:
+        ctx.unsupported(f"axis of {n} elements (the triangle would hold {n * n})")
+    perm = [*range(axis), *range(axis + 1, rank), axis]
+    x, moved = _transpose(ctx, ctx.input(0), shape, perm, "axis_last")
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    excl, rev = int(ctx.attr("exclusive", 0)), int(ctx.attr("reverse", 0))
+    keep = (j > i if excl else j >= i) if rev else (j < i if excl else j <= i)
+    x2 = _reshape(ctx, x, moved[:-1] + (1, n), "row")
+    full = moved[:-1] + (n, n)
+    terms = _op(ctx, "SELECT_V2", [ctx.constant(keep.reshape((1,) * (len(moved) - 1) + (n, n)), "triangle"), x2,
+                                   ctx.constant(np.ones((1,) * (len(moved) + 1), dtype), "one")], full, "terms")
+    red = S.ReducerOptionsT()
+    red.keepDims = False
+    back = [perm.index(k) for k in range(rank)]
+    out = ctx.output(0) if axis == rank - 1 else None
+    y = _op(ctx, "REDUCE_PROD", [terms, ctx.constant(np.array([len(moved)], np.int32), "last")], moved, "prod", red,
+            out=out)
+    if out is None:
+        _transpose(ctx, y, moved, back, "back", out=ctx.output(0))
+
+
+def _parse_einsum(eq: str, ranks: list[int]) -> tuple[list[str], str]:
+    """Terms and output with '...' spelled out (spare capital letters, aligned from the right)."""
+    eq = eq.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    used = set("".join(terms).replace(".", ""))
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    ks = [r - (len(t) - 3) if "..." in t else 0 for t, r in zip(terms, ranks)]
+    ell = "".join(spare[:max(ks, default=0)])
+    terms = [t.replace("...", ell[len(ell) - k:]) for t, k in zip(terms, ks)]
+    if not arrow:  # implicit output: the ellipsis, then the letters seen once, sorted
+        joined = "".join(terms)
+        rhs = ell + "".join(sorted(c for c in set(joined) if joined.count(c) == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return terms, rhs
+
+
+@lowers("Einsum")
+def einsum(ctx: LowerCtx) -> None:
+    """One or two operands without repeated letters in a term: summed-out letters by SUM, the rest by
+    TRANSPOSE/RESHAPE to (batch, m, k) x (batch, k, n) around one BATCH_MATMUL."""
+    n_in = len([i for i in ctx.node.inputs if i])
+    if n_in > 2:
+        ctx.unsupported(f"{n_in} operands (one or two are lowered)")
+    dtype = ctx.dtype(0)
+    if dtype not in (np.dtype(np.float32),):
+        ctx.unsupported(f"dtype {dtype} (float32 only)")
+    shapes = [tuple(ctx.shape(i)) for i in range(n_in)]
+    terms, rhs = _parse_einsum(ctx.attr("equation"), [len(s) for s in shapes])
+    if any(len(set(t)) != len(t) for t in terms) or len(set(rhs)) != len(rhs):
+        ctx.unsupported("a repeated index in one term (a diagonal)")
+    sizes = {}
+    for t, s in zip(terms, shapes):
+        for c, d in zip(t, s):
+            if sizes.setdefault(c, d) != d:
+                ctx.unsupported(f"index '{c}' has sizes {sizes[c]} and {d} (broadcasting is not lowered)")
+    ops = [(ctx.input(i), terms[i], shapes[i]) for i in range(n_in)]
+    # letters only one operand has and the output drops: summed right away
+    for k, (x, t, s) in enumerate(ops):
+        others = "".join(o[1] for j, o in enumerate(ops) if j != k) + rhs
+        drop = [i for i, c in enumerate(t) if c not in others]
+        if drop:
+            red = S.ReducerOptionsT()
+            red.keepDims = False
+            ns = tuple(d for i, d in enumerate(s) if i not in drop)
+            x = _op(ctx, "SUM", [x, ctx.constant(np.array(drop, np.int32), "axes")], ns, f"sum{k}", red)
+            ops[k] = (x, "".join(c for i, c in enumerate(t) if i not in drop), ns)
+    out_shape = tuple(sizes[c] for c in rhs)
+    if n_in == 1:
+        x, t, s = ops[0]
+        return _transpose(ctx, x, s, [t.index(c) for c in rhs], "out", out=ctx.output(0)) and None
+    (a, ta, sa), (b, tb, sb) = ops
+    batch = [c for c in rhs if c in ta and c in tb]
+    contract = [c for c in ta if c in tb and c not in rhs]
+    m_l = [c for c in ta if c not in tb]
+    n_l = [c for c in tb if c not in ta]
+    size = lambda ls: int(np.prod([sizes[c] for c in ls])) if ls else 1  # noqa: E731
+    a, _ = _transpose(ctx, a, sa, [ta.index(c) for c in batch + m_l + contract], "a_t")
+    b, _ = _transpose(ctx, b, sb, [tb.index(c) for c in batch + contract + n_l], "b_t")
+    B, M, K, N = size(batch), size(m_l), size(contract), size(n_l)
+    a = _reshape(ctx, a, (B, M, K), "a3")
+    b = _reshape(ctx, b, (B, K, N), "b3")
+    y = _op(ctx, "BATCH_MATMUL", [a, b], (B, M, N), "product", S.BatchMatMulOptionsT())
+    order = batch + m_l + n_l
+    y = _reshape(ctx, y, tuple(sizes[c] for c in order), "unflat")
+    _transpose(ctx, y, tuple(sizes[c] for c in order), [order.index(c) for c in rhs], "out", out=ctx.output(0))
+    del out_shape
+
+
+def _dft_matrix(n_in: int, c: int, N: int, inverse: bool, onesided: bool) -> np.ndarray:
+    """(n_in * c, K * c_out): the reference DFT of every basis input (real / interleaved complex)."""
+    eye = np.eye(n_in * c).reshape(n_in * c, n_in, c)
+    sig = eye[..., 0] + (1j * eye[..., 1] if c == 2 else 0)
+    if inverse and onesided:
+        y = np.fft.irfft(sig, n=N, axis=-1)[..., None]
+    elif inverse:
+        f = np.fft.ifft(sig, n=N, axis=-1)
+        y = np.stack([f.real, f.imag], -1)
+    else:
+        f = np.fft.fft(sig, n=N, axis=-1)
+        if onesided:
+            f = f[:, :N // 2 + 1]
+        y = np.stack([f.real, f.imag], -1)
+    return y.reshape(n_in * c, -1)
+
+
+@lowers("DFT")
+def dft(ctx: LowerCtx) -> None:
+    """FULLY_CONNECTED with the constant DFT matrix over the (axis, real/imag) pair, the axis moved last."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    shape = ctx.shape(0)
+    rank = len(shape)
+    if ctx.opset >= 20:
+        av = ctx.const(2) if ctx.has_input(2) else np.array(-2)
+        if av is None:
+            ctx.unsupported(f"axis (input '{ctx.node.inputs[2]}') must be a constant")
+        axis = _axis(int(np.asarray(av).reshape(-1)[0]), rank)
+    else:
+        axis = _axis(int(ctx.attr("axis", 1)), rank)
+    if axis == rank - 1:
+        ctx.unsupported("axis is the real/imaginary axis")
+    inverse, onesided = bool(ctx.attr("inverse", 0)), bool(ctx.attr("onesided", 0))
+    n_in, c = shape[axis], shape[-1]
+    if ctx.has_input(1):
+        lv = ctx.const(1)
+        if lv is None:
+            ctx.unsupported(f"dft_length (input '{ctx.node.inputs[1]}') must be a constant")
+        N = int(np.asarray(lv).reshape(-1)[0])
+    else:
+        N = 2 * (n_in - 1) if inverse and onesided else n_in
+    out = ctx.out_shape(0)
+    mat = _dft_matrix(n_in, c, N, inverse, onesided).astype(np.float32)
+    K, c_out = out[axis], out[-1]
+    if mat.shape[1] != K * c_out or n_in * c > 4096 or K * c_out > 8192:
+        ctx.unsupported(f"DFT of {n_in} -> {K} points is not lowered here")
+    perm = [*[i for i in range(rank - 1) if i != axis], axis, rank - 1]
+    x, moved = _transpose(ctx, ctx.input(0), shape, perm, "axis_last")
+    rows = int(np.prod(moved[:-2]))
+    x = _reshape(ctx, x, (rows, n_in * c), "rows")
+    fc = S.FullyConnectedOptionsT()
+    y = _op(ctx, "FULLY_CONNECTED", [x, ctx.constant(np.ascontiguousarray(mat.T), "dft"), -1], (rows, K * c_out),
+            "spectrum", fc)
+    ymoved = moved[:-2] + (K, c_out)
+    y = _reshape(ctx, y, ymoved, "unflat")
+    back = [perm.index(i) for i in range(rank)]
+    _transpose(ctx, y, ymoved, back, "back", out=ctx.output(0))
