@@ -79,6 +79,11 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
 def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io: bool, int8_io: bool,
            share_consts: bool):
     """(builder, signature, metadata, stats, op histogram) of `model`, or a Converted holding the problems."""
+    odd = [(vi.name, vi.type.WhichOneof("value")) for vi in model.graph.input
+           if vi.type.WhichOneof("value") not in ("tensor_type", None)]
+    if odd:  # optional / sequence / map values: a problem to report, not a crash of the IR builder
+        return Converted(None, [("Input", name, f"a {kind.replace('_type', '')} value: TFLite takes tensors only")
+                                for name, kind in odd])
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
