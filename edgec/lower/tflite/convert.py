@@ -82,7 +82,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     odd = [(vi.name, vi.type.WhichOneof("value")) for vi in model.graph.input
            if vi.type.WhichOneof("value") not in ("tensor_type", None)]
     if odd:  # optional / sequence / map values: a problem to report, not a crash of the IR builder
-        return Converted(None, [("Input", name, f"a {kind.replace('_type', '')} value: TFLite takes tensors only")
+        return Converted(None, [("Input", name, f"an {kind.replace('_type', '')}-typed value: TFLite takes tensors only")
                                 for name, kind in odd])
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
