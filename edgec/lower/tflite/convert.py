@@ -11,7 +11,7 @@ import onnx
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
-from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape
+from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape, widen_unsigned
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
@@ -88,6 +88,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
     signature.update(float64)
+    signature.update(widen_unsigned(g))
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
     qdq = fold_qdq(g)  # int8: DQ -> op -> Q groups become ops on int8 tensors
