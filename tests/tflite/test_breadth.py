@@ -187,3 +187,18 @@ def test_optional_input_is_a_reported_problem():
                               [helper.make_tensor_value_info("y", B, [])])
     res = convert(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), write=False)
     assert res.problems and "optional" in res.problems[0][2], res.problems
+
+
+def test_qlinear_matmul_and_dynamic_quantize_vs_ort():
+    """Pre-quantized (QOperator) MatMul: exact integer product, requantized like ONNX Runtime; and
+    DynamicQuantizeLinear on a random tensor (scale, zero point and every int value equal)."""
+    u8 = TensorProto.UINT8
+    inits = [("sa", np.array(0.02, np.float32)), ("za", np.array(120, np.uint8)), ("sb", np.array(0.01, np.float32)),
+             ("zb", np.array(130, np.uint8)), ("sy", np.array(0.05, np.float32)), ("zy", np.array(128, np.uint8))]
+    node = helper.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"])
+    dq = helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "qs", "qz"])
+    model = _model([node, dq], [("a", u8, [2, 5, 64]), ("b", u8, [64, 7]), ("x", F, [3, 50])],
+                   [("y", u8), ("q", u8), ("qs", F), ("qz", u8)], inits, opset=13)
+    feeds = {"a": rng.integers(0, 256, (2, 5, 64), dtype=np.uint8), "b": rng.integers(0, 256, (64, 7), dtype=np.uint8),
+             "x": rng.standard_normal((3, 50), np.float32)}
+    _check(model, feeds, atol=0, rtol=0)
