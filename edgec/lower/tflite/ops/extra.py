@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
+from edgec.lower.tflite.ops._util import const_output
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
@@ -250,3 +251,75 @@ def dft(ctx: LowerCtx) -> None:
     y = _reshape(ctx, y, ymoved, "unflat")
     back = [perm.index(i) for i in range(rank)]
     _transpose(ctx, y, ymoved, back, "back", out=ctx.output(0))
+
+
+def _reference_value(ctx: LowerCtx, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """ONNX's reference implementation of this node on constant inputs (build-time values)."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    attrs = {k: v for k, v in ctx.node.attrs.items()}
+    node = helper.make_node(ctx.node.op, list(inputs), ["y"], **attrs)
+    graph = helper.make_graph([node], "c", [], [helper.make_tensor_value_info("y", onnx.TensorProto.UNDEFINED, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inputs.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", max(ctx.opset, 17))])
+    return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
+
+
+@lowers("HannWindow", "HammingWindow", "BlackmanWindow")
+def window(ctx: LowerCtx) -> None:
+    """A constant: the window of the output's static length (ONNX's reference formula)."""
+    n = ctx.out_shape(0)[0]
+    size = ctx.const(0)
+    if size is not None and int(np.asarray(size).reshape(-1)[0]) != n:
+        ctx.unsupported(f"size {int(np.asarray(size).reshape(-1)[0])} differs from the output length {n}")
+    const_output(ctx, 0, _reference_value(ctx, {"size": np.array(n, ctx.dtype(0))}))
+
+
+@lowers("ReverseSequence")
+def reverse_sequence(ctx: LowerCtx) -> None:
+    """REVERSE_SEQUENCE (sequence lengths as int32/int64)."""
+    if ctx.dtype(1) not in (np.dtype(np.int32), np.dtype(np.int64)):
+        ctx.unsupported(f"sequence_lens dtype {ctx.dtype(1)}")
+    opts = S.ReverseSequenceOptionsT()
+    opts.seqDim, opts.batchDim = int(ctx.attr("time_axis", 0)), int(ctx.attr("batch_axis", 1))
+    ctx.emit("REVERSE_SEQUENCE", [ctx.input(0), ctx.input(1)], [ctx.output(0)], opts)
+
+
+@lowers("TensorScatter")
+def tensor_scatter(ctx: LowerCtx) -> None:
+    """KV-cache write: each cache slot s reads update[s - w[b]] (mod S when circular) where that falls in
+    the update, else keeps the past: a batched GATHER of the update and a SELECT_V2."""
+    shape, ushape = ctx.shape(0), ctx.shape(1)
+    rank = len(shape)
+    axis = _axis(int(ctx.attr("axis", -2)), rank)
+    if axis == 0:
+        ctx.unsupported("axis 0 (the batch axis carries the write indices)")
+    Bn, S_, U = shape[0], shape[axis], ushape[axis]
+    s = ctx.constant(np.arange(S_, dtype=np.int32).reshape(1, S_), "slots")
+    if ctx.has_input(2):
+        w = ctx.input(2)
+        if ctx.dtype(2) != np.int32:
+            w = _op(ctx, "CAST", [w], (Bn,), "w_i32", S.CastOptionsT(), dtype=np.int32)
+        w = _reshape(ctx, w, (Bn, 1), "w_col", dtype=np.int32)
+    else:
+        w = ctx.constant(np.zeros((Bn, 1), np.int32), "w_zero")
+    d = _op(ctx, "SUB", [s, w], (Bn, S_), "offset", S.SubOptionsT(), dtype=np.int32)
+    if ctx.attr("mode", "linear") == "circular":
+        d = _op(ctx, "FLOOR_MOD", [d, ctx.constant(np.array([[S_]], np.int32), "S")], (Bn, S_), "wrapped",
+                S.FloorModOptionsT(), dtype=np.int32)
+    elif ctx.attr("mode", "linear") != "linear":
+        ctx.unsupported(f"mode='{ctx.attr('mode')}'")
+    lo = _op(ctx, "GREATER_EQUAL", [d, ctx.constant(np.zeros((1, 1), np.int32), "zero")], (Bn, S_), "ge0",
+             dtype=np.bool_)
+    hi = _op(ctx, "LESS", [d, ctx.constant(np.array([[U]], np.int32), "U")], (Bn, S_), "ltU", dtype=np.bool_)
+    hit = _op(ctx, "LOGICAL_AND", [lo, hi], (Bn, S_), "hit", dtype=np.bool_)
+    safe = _op(ctx, "SELECT_V2", [hit, d, ctx.constant(np.zeros((1, 1), np.int32), "zero_i")], (Bn, S_), "src",
+               dtype=np.int32)
+    g = S.GatherOptionsT()
+    g.axis, g.batchDims = axis, 1
+    gathered = _op(ctx, "GATHER", [ctx.input(1), safe], shape, "gathered", g)
+    mshape = (Bn,) + (1,) * (axis - 1) + (S_,) + (1,) * (rank - axis - 1)
+    mask = _reshape(ctx, hit, mshape, "hit_b", dtype=np.bool_)
+    ctx.emit("SELECT_V2", [mask, gathered, ctx.input(0)], [ctx.output(0)])
