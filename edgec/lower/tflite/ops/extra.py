@@ -323,3 +323,55 @@ def tensor_scatter(ctx: LowerCtx) -> None:
     mshape = (Bn,) + (1,) * (axis - 1) + (S_,) + (1,) * (rank - axis - 1)
     mask = _reshape(ctx, hit, mshape, "hit_b", dtype=np.bool_)
     ctx.emit("SELECT_V2", [mask, gathered, ctx.input(0)], [ctx.output(0)])
+
+
+@lowers("Col2Im")
+def col2im(ctx: LowerCtx) -> None:
+    """A linear map per (sample, channel): one FULLY_CONNECTED with the constant matrix ONNX's reference
+    Col2Im gives on the basis columns (overlaps summed, pads cropped, strides and dilations included)."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    image, block = ctx.const(1), ctx.const(2)
+    if image is None or block is None:
+        ctx.unsupported("image_shape and block_shape must be constants")
+    N, CB, L = ctx.shape(0)
+    nb = int(np.prod(block))
+    if CB % nb:
+        ctx.unsupported(f"{CB} rows do not split into blocks of {nb}")
+    C, K, P = CB // nb, nb * L, int(np.prod(image))
+    if K * P > 1 << 22:
+        ctx.unsupported(f"the {P} x {K} scatter matrix is too large")
+    basis = np.eye(K, dtype=np.float32).reshape(K, nb, L)
+    m = _reference_value(ctx, {"input": basis, "image_shape": np.asarray(image, np.int64),
+                               "block_shape": np.asarray(block, np.int64)}).reshape(K, P)
+    x = _reshape(ctx, ctx.input(0), (N * C, K), "cols")
+    y = _op(ctx, "FULLY_CONNECTED", [x, ctx.constant(np.ascontiguousarray(m.T.astype(np.float32)), "scatter"), -1],
+            (N * C, P), "image", S.FullyConnectedOptionsT())
+    _reshape(ctx, y, ctx.out_shape(0), "y", out=ctx.output(0))
+
+
+@lowers("AffineGrid")
+def affine_grid(ctx: LowerCtx) -> None:
+    """grid = [x, y, (z,) 1] @ theta^T: one BATCH_MATMUL of the constant normalized base grid with theta."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    size = ctx.const(1)
+    if size is None:
+        ctx.unsupported(f"size (input '{ctx.node.inputs[1]}') must be a constant")
+    size = [int(v) for v in np.asarray(size).reshape(-1)]
+    N, spatial = size[0], size[2:]
+    align = int(ctx.attr("align_corners", 0))
+
+    def axis(n: int) -> np.ndarray:
+        if align:
+            return np.linspace(-1, 1, n) if n > 1 else np.zeros(1)
+        return (np.arange(n) * 2 + 1) / n - 1
+
+    grids = np.meshgrid(*[axis(n) for n in spatial], indexing="ij")  # (D,) H, W order
+    coords = [g.reshape(-1) for g in grids[::-1]]  # x (W) first, then y (H), then z (D)
+    base = np.stack(coords + [np.ones_like(coords[0])], -1).astype(np.float32)  # (P, r + 1)
+    P, r = base.shape[0], len(spatial)
+    mm = S.BatchMatMulOptionsT()
+    mm.adjY = True
+    y = _op(ctx, "BATCH_MATMUL", [ctx.constant(base[None], "base"), ctx.input(0)], (N, P, r), "grid", mm)
+    _reshape(ctx, y, ctx.out_shape(0), "y", out=ctx.output(0))
