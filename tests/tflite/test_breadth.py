@@ -202,3 +202,20 @@ def test_qlinear_matmul_and_dynamic_quantize_vs_ort():
     feeds = {"a": rng.integers(0, 256, (2, 5, 64), dtype=np.uint8), "b": rng.integers(0, 256, (64, 7), dtype=np.uint8),
              "x": rng.standard_normal((3, 50), np.float32)}
     _check(model, feeds, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("mode,padding,align", [("linear", "zeros", 0), ("cubic", "reflection", 1),
+                                                ("nearest", "border", 0)])
+def test_grid_sample_with_constant_grid_vs_ort(mode, padding, align):
+    grid = rng.uniform(-1.2, 1.2, (2, 5, 7, 2)).astype(np.float32)
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode, padding_mode=padding, align_corners=align)
+    model = _model([node], [("x", F, [2, 3, 6, 8])], [("y", F)], [("grid", grid)], opset=20)
+    _check(model, {"x": rng.standard_normal((2, 3, 6, 8), np.float32)}, atol=1e-5)
+
+
+def test_col2im_and_affine_grid_vs_ort():
+    nodes = [helper.make_node("Col2Im", ["cols", "img", "blk"], ["im"], strides=[2, 1], pads=[1, 0, 1, 1]),
+             helper.make_node("AffineGrid", ["theta", "size"], ["g"], align_corners=0)]
+    inits = [("img", np.array([6, 5])), ("blk", np.array([3, 2])), ("size", np.array([2, 3, 4, 5]))]
+    model = _model(nodes, [("cols", F, [2, 3 * 6, 15]), ("theta", F, [2, 2, 3])], [("im", F), ("g", F)], inits, opset=20)
+    _check(model, {"cols": rng.standard_normal((2, 18, 15), np.float32), "theta": rng.standard_normal((2, 2, 3), np.float32)})

@@ -375,3 +375,28 @@ def affine_grid(ctx: LowerCtx) -> None:
     mm.adjY = True
     y = _op(ctx, "BATCH_MATMUL", [ctx.constant(base[None], "base"), ctx.input(0)], (N, P, r), "grid", mm)
     _reshape(ctx, y, ctx.out_shape(0), "y", out=ctx.output(0))
+
+
+@lowers("GridSample")
+def grid_sample(ctx: LowerCtx) -> None:
+    """With a constant grid, sampling (any mode and padding) is linear in X: per sample one BATCH_MATMUL with
+    the matrix ONNX's reference GridSample gives on the basis images. A grid computed at run time is refused."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    grid = ctx.const(1)
+    if grid is None:
+        ctx.unsupported(f"Grid (input '{ctx.node.inputs[1]}') is computed at run time (a constant grid is lowered)")
+    shape, out = ctx.shape(0), ctx.out_shape(0)
+    N, C = shape[:2]
+    K, P = int(np.prod(shape[2:])), int(np.prod(out[2:]))
+    if K * P * N > 1 << 22:
+        ctx.unsupported(f"the {P} x {K} sampling matrices are too large")
+    basis = np.eye(K, dtype=np.float32).reshape((K, 1) + tuple(shape[2:]))
+    mats = []
+    for n in range(N):
+        g = np.repeat(np.asarray(grid[n:n + 1], np.float32), K, axis=0)
+        mats.append(_reference_value(ctx, {"X": basis, "Grid": g}).reshape(K, P))
+    m = np.stack(mats).astype(np.float32)  # (N, K, P)
+    x = _reshape(ctx, ctx.input(0), (N, C, K), "flat")
+    y = _op(ctx, "BATCH_MATMUL", [x, ctx.constant(m, "sampling")], (N, C, P), "sampled", S.BatchMatMulOptionsT())
+    _reshape(ctx, y, out, "y", out=ctx.output(0))
