@@ -350,10 +350,10 @@ def test_resize_align_corners_uses_the_unrounded_scale():
 
 def test_input_dtype_without_tflite_type_is_a_problem_not_a_crash():
     node = helper.make_node("Add", ["a", "b"], ["y"])
-    vi = [helper.make_tensor_value_info(n, TensorProto.UINT16, [3]) for n in ("a", "b")]
-    graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT16, [3])])
+    vi = [helper.make_tensor_value_info(n, TensorProto.UINT64, [3]) for n in ("a", "b")]
+    graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT64, [3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    assert "uint16 has no TFLite tensor type" in problems(model)
+    assert "uint64 has no TFLite tensor type" in problems(model)
 
 
 @pytest.mark.parametrize("op,kw,consts,extra,out_type", [
