@@ -15,7 +15,7 @@ from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_s
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
-from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.registry import REFUSED, REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
 
@@ -117,7 +117,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         b.fp16_weights = fp16 and node.op not in keep_float and node.name not in keep_float
         rule = REGISTRY.get(node.op)
         if rule is None:
-            problems.append((node.op, node.name, "no TFLite lowering for this op"))
+            problems.append((node.op, node.name, REFUSED.get(node.op, "no TFLite lowering for this op")))
             continue
         first = len(b.ops)
         try:
