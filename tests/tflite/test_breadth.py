@@ -219,3 +219,11 @@ def test_col2im_and_affine_grid_vs_ort():
     inits = [("img", np.array([6, 5])), ("blk", np.array([3, 2])), ("size", np.array([2, 3, 4, 5]))]
     model = _model(nodes, [("cols", F, [2, 3 * 6, 15]), ("theta", F, [2, 2, 3])], [("im", F), ("g", F)], inits, opset=20)
     _check(model, {"cols": rng.standard_normal((2, 18, 15), np.float32), "theta": rng.standard_normal((2, 2, 3), np.float32)})
+
+
+def test_gather_with_run_time_scalar_int64_index_vs_ort():
+    """Exporters gather one position with a computed scalar (e.g. the CLS token, the last step)."""
+    model = _model([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)], [("x", F, [2, 5, 3]), ("i", I64, [])],
+                   [("y", F)], opset=17)
+    for i in (2, -1):
+        _check(model, {"x": rng.standard_normal((2, 5, 3), np.float32), "i": np.array(i, np.int64)})
