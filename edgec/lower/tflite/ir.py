@@ -196,6 +196,8 @@ def narrow_float64(g: Graph) -> dict[str, str]:
 
 
 _WIDENED_UNSIGNED = {np.dtype(np.uint16), np.dtype(np.uint32)}
+_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul", "QLinearConv",
+              "MatMulInteger", "ConvInteger"}
 I64 = np.dtype(np.int64)
 
 
@@ -205,7 +207,8 @@ def widen_unsigned(g: Graph) -> dict[str, str]:
     result depends on the width (BitShift, bitwise ops) see int64 and refuse it. Returns {ONNX name: IR
     tensor now carrying it} of the uint16/uint32 inputs/outputs."""
     inner = {n: d for n, d in g.dtypes.items() if d in _WIDENED_UNSIGNED}
-    if not inner:
+    quantized = {t for n in g.nodes if n.op in _QUANT_OPS for t in [*n.inputs, *n.outputs]}
+    if not inner or quantized & set(inner):  # uint16 quantization: the width is the point, leave it (refused)
         return {}
     for name in inner:
         g.dtypes[name] = I64
