@@ -55,7 +55,7 @@ def test_lower_and_run_with_onnx_names(tmp_path):
 
 
 def test_unsupported_raises_with_every_node(tmp_path):
-    nodes = [helper.make_node("Mish", ["x"], ["a"], name="m1"), helper.make_node("Mish", ["a"], ["y"], name="m2")]
+    nodes = [helper.make_node("Bernoulli", ["x"], ["a"], name="m1"), helper.make_node("Bernoulli", ["a"], ["y"], name="m2")]
     model = chain(nodes, {"x": [1, 4]}, ["y"], opset=18)
     with pytest.raises(UnsupportedOp) as e:
         get_backend("tflite").lower(model, _ctx(tmp_path))

@@ -83,24 +83,39 @@ def test_upsample_opset9():
     assert_close(chain([node], {"x": [1, 2, 3, 4]}, ["y"], {"s": np.array([1, 1, 2, 2], np.float32)}, opset=9))
 
 
-@pytest.mark.parametrize("kw,needle", [
-    (dict(mode="cubic", coord="half_pixel"), "mode='cubic'"),
-    (dict(mode="linear", coord="tf_crop_and_resize"), "coordinate_transformation_mode='tf_crop_and_resize'"),
-    (dict(mode="nearest", coord="asymmetric", nearest="ceil"), "nearest_mode='ceil'"),
-    (dict(mode="linear", coord="half_pixel", antialias=1, sizes=[1, 8, 3, 4]), "antialias"),
+@pytest.mark.parametrize("kw", [
+    dict(mode="cubic", coord="half_pixel"),
+    dict(mode="cubic", coord="align_corners", cubic_coeff_a=-0.5, exclude_outside=1),
+    dict(mode="nearest", coord="asymmetric", nearest="ceil"),
 ])
-def test_resize_unsupported_modes_name_the_attribute(kw, needle):
+def test_resize_modes_beyond_tflite_kernels_match_ort(kw):
+    """Modes TFLite's resize kernels cannot reproduce run as constant interpolation matrices
+    (ops/resize_matrix.py) and match ONNX Runtime (they were refused before)."""
     kw = dict(kw)
     sizes = kw.pop("sizes", None)
     model = _resize((1, 3, 6, 8), kw.pop("mode"), kw.pop("coord"), kw.pop("nearest", "round_prefer_floor"),
                     scales=None if sizes else [1, 1, 2, 2], sizes=sizes, conv=True, **kw)
-    assert needle in problems(model)
+    res = assert_close(model, atol=1e-4)
+    assert res.op_histogram.get("BATCH_MATMUL") == 2, res.op_histogram
 
 
-def test_resize_fractional_scale_is_refused():
-    """scale 1.7 on 6 rows gives 10 rows; ONNX samples with 1.7, TFLite with 10/6: different grids."""
-    model = _resize((1, 3, 6, 8), "linear", "half_pixel", scales=[1, 1, 1.7, 2], conv=True)
-    assert "do not equal output/input size" in problems(model)
+def test_resize_antialias_and_crop_match_ort():
+    """antialias downsampling and tf_crop_and_resize (roi, extrapolation value outside it), opset 18."""
+    roi = np.array([0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3], np.float32)
+    for attrs, consts in ((dict(mode="linear", antialias=1), {"roi": np.zeros(0, np.float32)}),
+                          (dict(mode="linear", coordinate_transformation_mode="tf_crop_and_resize",
+                                extrapolation_value=-3.0), {"roi": roi})):
+        consts = {**consts, "scales": np.zeros(0, np.float32), "sizes": np.array([1, 3, 4, 5], np.int64)}
+        node = helper.make_node("Resize", ["x", "roi", "scales", "sizes"], ["y"], **attrs)
+        res = assert_close(chain([node], {"x": [1, 3, 6, 8]}, ["y"], consts, opset=18), atol=1e-4)
+        assert "RESIZE_BILINEAR" not in res.op_histogram
+
+
+def test_resize_fractional_scale_matches_ort():
+    """scale 1.7 on 6 rows gives 10 rows; ONNX samples with 1.7, TFLite's kernel with 10/6: the interpolation
+    matrices sample with 1.7 as ONNX does."""
+    res = assert_close(_resize((1, 3, 6, 8), "linear", "half_pixel", scales=[1, 1, 1.7, 2], conv=True), atol=1e-4)
+    assert "RESIZE_BILINEAR" not in res.op_histogram
 
 
 # --- DepthToSpace / SpaceToDepth ----------------------------------------------------------------------------
@@ -326,18 +341,19 @@ def test_erf():
 
 
 def test_resize_align_corners_uses_the_unrounded_scale():
-    """ONNX align_corners divides by in*scale - 1 (here 6*0.6 - 1), TFLite by out - 1: refused, not wrong."""
+    """ONNX Runtime's align_corners divides by in*scale - 1 (here 6*0.6 - 1), TFLite and ONNX's reference by
+    out - 1: refused, not wrong."""
     model = _resize((1, 3, 6, 8), "linear", "align_corners", scales=[1, 1, 0.6, 0.5], conv=True)
-    assert "do not equal output/input size" in problems(model)
+    assert "align_corners with scale 0.6" in problems(model)
     assert_close(_resize((1, 3, 6, 8), "linear", "align_corners", scales=[1, 1, 0.5, 0.5], conv=True))
 
 
 def test_input_dtype_without_tflite_type_is_a_problem_not_a_crash():
     node = helper.make_node("Add", ["a", "b"], ["y"])
-    vi = [helper.make_tensor_value_info(n, TensorProto.UINT16, [3]) for n in ("a", "b")]
-    graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT16, [3])])
+    vi = [helper.make_tensor_value_info(n, TensorProto.UINT64, [3]) for n in ("a", "b")]
+    graph = helper.make_graph([node], "t", vi, [helper.make_tensor_value_info("y", TensorProto.UINT64, [3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    assert "uint16 has no TFLite tensor type" in problems(model)
+    assert "uint64 has no TFLite tensor type" in problems(model)
 
 
 @pytest.mark.parametrize("op,kw,consts,extra,out_type", [

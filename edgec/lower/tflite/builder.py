@@ -18,7 +18,9 @@ TFL_TYPE = {
     np.dtype(np.uint8): S.TensorType.UINT8, np.dtype(np.int8): S.TensorType.INT8,
     np.dtype(np.int16): S.TensorType.INT16, np.dtype(np.bool_): S.TensorType.BOOL,
     np.dtype(np.float64): S.TensorType.FLOAT64,
-}  # uint16/32/64 exist in the schema but almost no kernel takes them: refused at the model boundary
+    # only at the model boundary: ir.widen_unsigned CASTs them to int64 on entry and back on exit
+    np.dtype(np.uint16): S.TensorType.UINT16, np.dtype(np.uint32): S.TensorType.UINT32,
+}  # uint64 exists in the schema but no kernel takes it: refused at the model boundary
 
 
 class Unsupported(Exception):

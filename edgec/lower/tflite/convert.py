@@ -11,11 +11,11 @@ import onnx
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
-from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape
+from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape, widen_unsigned
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
-from edgec.lower.tflite.registry import INT8, REGISTRY, LowerCtx, Unsupported
+from edgec.lower.tflite.registry import INT8, REFUSED, REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
 from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY
@@ -95,10 +95,16 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
 def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io: bool, int8_io: bool,
            share_consts: bool):
     """The lowered builder with its signature, metadata, stats and op histogram; or the problems (no builder)."""
+    odd = [(vi.name, vi.type.WhichOneof("value")) for vi in model.graph.input
+           if vi.type.WhichOneof("value") not in ("tensor_type", None)]
+    if odd:  # optional / sequence / map values: a problem to report, not a crash of the IR builder
+        return Lowered([("Input", name, f"an {kind.replace('_type', '')}-typed value: TFLite takes tensors only")
+                        for name, kind in odd], {})
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
     signature.update(float64)
+    signature.update(widen_unsigned(g))
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
     qdq = fold_qdq(g)  # int8: DQ -> op -> Q groups become ops on int8 tensors
@@ -127,7 +133,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         b.fp16_weights = fp16 and node.op not in keep_float and node.name not in keep_float
         rule = REGISTRY.get(node.op)
         if rule is None:
-            problems.append((node.op, node.name, "no TFLite lowering for this op"))
+            problems.append((node.op, node.name, REFUSED.get(node.op, "no TFLite lowering for this op")))
             continue
         first = len(b.ops)
         try:

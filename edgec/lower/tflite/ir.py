@@ -195,3 +195,46 @@ def narrow_float64(g: Graph) -> dict[str, str]:
             g.nodes.append(Node("Cast", f"{name}/to_float64", [name], [dst], {"to": onnx.TensorProto.DOUBLE}))
             g.outputs[i] = boundary[name] = dst
     return boundary
+
+
+_WIDENED_UNSIGNED = {np.dtype(np.uint16), np.dtype(np.uint32)}
+_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul", "QLinearConv",
+              "MatMulInteger", "ConvInteger"}
+I64 = np.dtype(np.int64)
+
+
+def widen_unsigned(g: Graph) -> dict[str, str]:
+    """uint16/uint32 are computed as int64 (LiteRT's arithmetic kernels take neither): CAST in on entry, back
+    on exit (wrapping mod 2^16 / 2^32 like ONNX Runtime's unsigned arithmetic), int64 in between. Ops whose
+    result depends on the width (BitShift, bitwise ops) see int64 and refuse it. Returns {ONNX name: IR
+    tensor now carrying it} of the uint16/uint32 inputs/outputs."""
+    inner = {n: d for n, d in g.dtypes.items() if d in _WIDENED_UNSIGNED}
+    quantized = {t for n in g.nodes if n.op in _QUANT_OPS for t in [*n.inputs, *n.outputs]}
+    if not inner or quantized & set(inner):  # uint16 quantization: the width is the point, leave it (refused)
+        return {}
+    for name in inner:
+        g.dtypes[name] = I64
+    for name, value in list(g.consts.items()):
+        if value.dtype in _WIDENED_UNSIGNED:
+            g.consts[name] = value.astype(np.int64)
+    for n in g.nodes:
+        for key in ("to", "dtype", "output_dtype"):
+            if n.attrs.get(key) in (onnx.TensorProto.UINT16, onnx.TensorProto.UINT32):
+                n.attrs[key] = onnx.TensorProto.INT64
+        if isinstance(n.attrs.get("value"), np.ndarray) and n.attrs["value"].dtype in _WIDENED_UNSIGNED:
+            n.attrs["value"] = n.attrs["value"].astype(np.int64)
+    boundary = {}
+    for i, name in enumerate(list(g.inputs)):
+        if name in inner:
+            src = g.fresh(f"{name}_{inner[name].name}")
+            g.shapes[src], g.dtypes[src] = g.shapes[name], inner[name]
+            g.nodes.insert(0, Node("Cast", f"{name}/to_int64", [src], [name], {"to": onnx.TensorProto.INT64}))
+            g.inputs[i] = boundary[name] = src
+    for i, name in enumerate(list(g.outputs)):
+        if name in inner and name not in g.inputs:
+            dst = g.fresh(f"{name}_{inner[name].name}")
+            g.shapes[dst], g.dtypes[dst] = g.shapes.get(name, ()), inner[name]
+            to = onnx.helper.np_dtype_to_tensor_dtype(inner[name])
+            g.nodes.append(Node("Cast", f"{name}/to_{inner[name].name}", [name], [dst], {"to": to}))
+            g.outputs[i] = boundary[name] = dst
+    return boundary

@@ -114,13 +114,10 @@ def fold_qdq(g: Graph) -> dict:
         if n.op in ("QuantizeLinear", "DequantizeLinear"):
             params = _q_params(g, n)
             quant = _per_tensor(params) if params else None
-            if quant is None:
-                problems.append((n.op, n.name, "activation quantization must be per-tensor int8/uint8 with constant params"))
-                continue
             tensor = n.outputs[0] if n.op == "QuantizeLinear" else n.inputs[0]
-            if params[1].dtype == np.uint8 and (tensor in g.inputs or tensor in g.outputs):
-                problems.append((n.op, n.name, f"uint8 model {'input' if tensor in g.inputs else 'output'} "
-                                               f"'{tensor}': TFLite's int8 kernels take int8 (re-quantize with int8)"))
+            # per-axis / blocked / runtime params, other dtypes, uint8 model I/O: not an int8 tensor; the node
+            # is lowered in float arithmetic (ops/quant_math.py) or refused there with its reason
+            if quant is None or params[1].dtype == np.uint8 and (tensor in g.inputs or tensor in g.outputs):
                 continue
             g.quant[tensor] = quant
             g.dtypes[tensor] = np.dtype(np.int8)  # uint8 QDQ tensors become int8 (zero point - 128)

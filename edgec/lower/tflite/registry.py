@@ -62,6 +62,22 @@ def lowers(*op_types: str, check: Callable[["LowerCtx"], str | None] | None = No
     return REGISTRY.register(*op_types, check=check, note=note, **flags)
 
 
+# ops with no lowering on purpose: why, and what to do (the UnsupportedOp entry says it instead of "no lowering")
+_SHAPE = "its output size depends on the data (TFLite tensors need a static shape here)"
+_RANDOM = "a random op: no deterministic TFLite equivalent (fix the values in the model for inference)"
+REFUSED: dict[str, str] = {
+    "NonMaxSuppression": _SHAPE + "; TFLite's NON_MAX_SUPPRESSION_V5 takes one batch and class with a padded "
+                         "output: export the model with its post-processing outside, or target ort-mobile",
+    "NonZero": _SHAPE, "Unique": _SHAPE,
+    "Bernoulli": _RANDOM, "RandomNormal": _RANDOM, "RandomUniform": _RANDOM, "RandomNormalLike": _RANDOM,
+    "RandomUniformLike": _RANDOM, "Multinomial": _RANDOM,
+    "RoiAlign": "no TFLite lowering yet (data-dependent crops per box); target ort-mobile",
+    "DeformConv": "no TFLite lowering (offsets computed at run time drive the sampling); target ort-mobile",
+    "FlexAttention": "its score_mod / prob_mod subgraphs are not lowered; use Attention",
+    "ImageDecoder": "decoding images is an app-side step, not a TFLite op",
+}
+
+
 class LowerCtx:
     def __init__(self, graph: Graph, builder: ModelBuilder | None, tensors: dict[str, int], node: Node):
         self.g, self.b, self._tensors, self.node = graph, builder, tensors, node

@@ -49,10 +49,57 @@ def _clip_bounds(ctx: LowerCtx) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
+_CLIP_TYPES = {np.dtype(t) for t in (np.float32, np.int32, np.int64, np.int8, np.uint8, np.int16)}
+
+
+def _clip_general(ctx: LowerCtx) -> None:
+    """MAXIMUM / MINIMUM with bounds that are tensors computed at run time, or on integers (int8/uint8/int16
+    in int32: LiteRT's narrow integer kernels want quantized tensors)."""
+    dtype = ctx.dtype(0)
+    if dtype not in _CLIP_TYPES:
+        ctx.unsupported(f"dtype {dtype}")
+    wide = np.dtype(np.int32) if dtype.kind in "iu" and dtype.itemsize < 4 else dtype
+    shape, rank = ctx.shape(0), len(ctx.shape(0))
+
+    def widen(t: int, s) -> int:
+        if wide == dtype:
+            return t
+        w = ctx.temp(s, wide, "wide")
+        ctx.emit("CAST", [t], [w], S.CastOptionsT())
+        return w
+
+    x = widen(ctx.input(0), shape)
+    steps = []
+    if ctx.opset < 11:
+        for key, code in (("min", "MAXIMUM"), ("max", "MINIMUM")):
+            if key in ctx.node.attrs:
+                steps.append((code, ctx.constant(np.full((1,) * rank, ctx.attr(key), wide), key)))
+    else:
+        for i, code in ((1, "MAXIMUM"), (2, "MINIMUM")):
+            if not ctx.has_input(i):
+                continue
+            c = ctx.const(i)
+            b = ctx.constant(np.asarray(c).astype(wide).reshape((1,) * rank), f"bound{i}") if c is not None else \
+                widen(ctx.input(i), ctx.shape(i))
+            steps.append((code, b))
+    if not steps:
+        return ctx.alias(0, ctx.input(0))
+    for k, (code, b) in enumerate(steps):
+        last = k == len(steps) - 1 and wide == dtype
+        t = ctx.output(0) if last else ctx.temp(shape, wide, f"clip{k}")
+        ctx.emit(code, [x, b], [t], S.MaximumMinimumOptionsT())
+        x = t
+    if wide != dtype:
+        ctx.emit("CAST", [x], [ctx.output(0)], S.CastOptionsT())
+
+
 @lowers("Clip")
 def clip(ctx: LowerCtx) -> None:
-    """RELU / RELU6 / RELU_N1_TO_1 when the bounds are those, else MAXIMUM/MINIMUM."""
-    _float(ctx)
+    """RELU / RELU6 / RELU_N1_TO_1 when the bounds are those, else MAXIMUM/MINIMUM (bounds computed at run
+    time and integer data too)."""
+    runtime = ctx.opset >= 11 and any(ctx.has_input(i) and ctx.const(i) is None for i in (1, 2))
+    if runtime or ctx.dtype(0) != np.float32:
+        return _clip_general(ctx)
     lo, hi = _clip_bounds(ctx)
     fixed = {(0.0, np.inf): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}.get((lo, hi))
     x = ctx.input(0)

@@ -58,7 +58,7 @@ def _static_bias(ctx: LowerCtx, L: int, S_: int, past: int) -> np.ndarray | None
     """Causal / sliding-window bias (0 or -inf) as a constant (L, S), offset-aligned by the past length."""
     causal = int(ctx.attr("is_causal", 0))
     left, right = int(ctx.attr("left_window_size", -1)), int(ctx.attr("right_window_size", -1))
-    if not causal and left < 0 and right < 0:
+    if not causal and left < 0 and right < 0 or ctx.has_input(6):  # nonpad: per-batch offsets (_nonpad_bias)
         return None
     diff = (np.arange(L)[:, None] + past) - np.arange(S_)[None, :]  # query position - key position
     allowed = np.ones((L, S_), bool)
@@ -69,6 +69,37 @@ def _static_bias(ctx: LowerCtx, L: int, S_: int, past: int) -> np.ndarray | None
     if right >= 0:
         allowed &= -diff <= right
     return np.where(allowed, np.float32(0), _NEG_INF).astype(np.float32)
+
+
+def _nonpad_bias(ctx: LowerCtx, B: int, L: int, S_: int) -> int | None:
+    """External KV cache (nonpad_kv_seqlen n[b]): keys j >= n[b] are padding; causal / window frontiers sit
+    at offset n[b] - L. Built at run time as a (B, 1, L, S) 0 / -inf bias from constant index grids."""
+    if not ctx.has_input(6):
+        return None
+    n = _op(ctx, "RESHAPE", [ctx.input(6), ctx.constant(np.array([B, 1, 1, 1], np.int32), "n_shape")], (B, 1, 1, 1),
+            "n", dtype=ctx.dtype(6))
+    it = ctx.dtype(6)
+    i, j = np.arange(L)[:, None], np.arange(S_)[None, :]
+
+    def grid(v, tag):
+        return ctx.constant(np.asarray(v, it).reshape((1, 1) + np.shape(v)), tag)
+
+    conds = [_op(ctx, "LESS", [grid(j, "key_pos"), n], (B, 1, 1, S_), "not_padding", dtype=np.bool_)]
+    left, right = int(ctx.attr("left_window_size", -1)), int(ctx.attr("right_window_size", -1))
+    if int(ctx.attr("is_causal", 0)):  # j <= i + n - L  <=>  j - i + L <= n
+        conds.append(_op(ctx, "LESS_EQUAL", [grid(j - i + L, "causal"), n], (B, 1, L, S_), "causal_ok", dtype=np.bool_))
+    if left >= 0:  # i + n - L - j <= left  <=>  n <= left + j - i + L
+        conds.append(_op(ctx, "LESS_EQUAL", [n, grid(left + j - i + L, "left")], (B, 1, L, S_), "left_ok",
+                         dtype=np.bool_))
+    if right >= 0:  # j - i - n + L <= right  <=>  j - i + L - right <= n
+        conds.append(_op(ctx, "LESS_EQUAL", [grid(j - i + L - right, "right"), n], (B, 1, L, S_), "right_ok",
+                         dtype=np.bool_))
+    ok = conds[0]
+    for k, c in enumerate(conds[1:]):
+        ok = _op(ctx, "LOGICAL_AND", [ok, c], (B, 1, L, S_), f"ok{k}", dtype=np.bool_)
+    shape = (B, 1, L, S_) if len(conds) > 1 else (B, 1, 1, S_)
+    return _op(ctx, "SELECT_V2", [ok, ctx.constant(np.zeros((1,) * 4, np.float32), "zero_np"),
+                                  ctx.constant(np.full((1,) * 4, _NEG_INF, np.float32), "ninf_np")], shape, "pad_bias")
 
 
 def _mask_bias(ctx: LowerCtx, S_: int) -> tuple[np.ndarray | None, int | None, tuple | None]:
@@ -113,8 +144,8 @@ def attention(ctx: LowerCtx) -> None:
     for i in (0, 1, 2, 4, 5):
         if ctx.has_input(i) and ctx.dtype(i) != np.float32:
             ctx.unsupported(f"input {i} dtype {ctx.dtype(i)} (float32 only)")
-    if ctx.has_input(6):
-        ctx.unsupported("nonpad_kv_seqlen (an external KV cache) is not lowered")
+    if ctx.has_input(6) and ctx.has_input(4):
+        ctx.unsupported("nonpad_kv_seqlen together with past_key/past_value")
     if ctx.has_input(4) != ctx.has_input(5):
         ctx.unsupported("past_key and past_value must be given together")
     rank = len(ctx.shape(0))
@@ -179,13 +210,19 @@ def attention(ctx: LowerCtx) -> None:
     if const_bias is not None:
         const_bias = np.asarray(const_bias, np.float32).reshape(_full4(const_bias.shape))
         bias_t, bias_shape = ctx.constant(const_bias, "bias"), const_bias.shape
+    runtime = []
     if mtensor is not None:
-        m4 = _reshape(ctx, mtensor, _full4(mshape), "mask4") if len(mshape) < 4 else mtensor
+        runtime.append((_reshape(ctx, mtensor, _full4(mshape), "mask4") if len(mshape) < 4 else mtensor,
+                        _full4(mshape)))
+    npad = _nonpad_bias(ctx, B, L, S_)
+    if npad is not None:
+        runtime.append((npad, ctx.b.tensors[npad].shape))
+    for k, (t4, shp) in enumerate(runtime):
         if bias_t is None:
-            bias_t, bias_shape = m4, _full4(mshape)
+            bias_t, bias_shape = t4, shp
         else:
-            bias_shape = tuple(np.broadcast_shapes(bias_shape, _full4(mshape)))
-            bias_t = _op(ctx, "ADD", [m4, bias_t], bias_shape, "bias_sum", S.AddOptionsT())
+            bias_shape = tuple(np.broadcast_shapes(bias_shape, shp))
+            bias_t = _op(ctx, "ADD", [t4, bias_t], bias_shape, f"bias_sum{k}", S.AddOptionsT())
     if bias_t is not None:
         logits = _op(ctx, "ADD", [scores, bias_t], sshape, "logits", S.AddOptionsT(),
                      out=ctx.output(3) if wants[3] and mode == 2 else None)
@@ -196,7 +233,7 @@ def attention(ctx: LowerCtx) -> None:
     probs = _op(ctx, "SOFTMAX", [logits], sshape, "probs", sm)
     # a row whose bias is all -inf attends to nothing: its probabilities are 0 (softmax would give NaN)
     guard = None
-    if mtensor is not None:
+    if runtime:
         red = S.ReducerOptionsT()
         red.keepDims = True
         rmax = _op(ctx, "REDUCE_MAX", [bias_t, ctx.constant(np.array([3], np.int32), "last")],

@@ -30,11 +30,44 @@ def _binary(ctx: LowerCtx, code: str, a: int, b: int, out: int) -> None:
     ctx.emit(code, [a, b], [out], _OPTIONS[code]())
 
 
+# small integer types run in int32 (LiteRT's kernels want quantized int8/int16 tensors): CAST in, op,
+# CAST out (wraps like ONNX Runtime's C++ arithmetic; integer DIV truncates in both)
+_NARROW = {np.dtype(t) for t in (np.int8, np.uint8, np.int16)}
+
+
+def _widened(ctx: LowerCtx, code: str) -> bool:
+    """Lower the variadic/binary `code` node in int32 when its dtype is a narrow integer; False otherwise."""
+    dtype = ctx.out_dtype(0)
+    if dtype not in _NARROW:
+        return False
+    shape, rank = ctx.out_shape(0), len(ctx.out_shape(0))
+    ins = []
+    for i, name in enumerate(ctx.node.inputs):
+        if not name:
+            continue
+        c = ctx.const(i)
+        if c is not None:
+            ins.append(ctx.constant(full_rank(c.astype(np.int32), rank), f"operand{i}"))
+            continue
+        t = ctx.temp(ctx.shape(i), np.int32, f"wide{i}")
+        ctx.emit("CAST", [ctx.input(i)], [t], S.CastOptionsT())
+        ins.append(t)
+    acc = ins[0]
+    for k, b in enumerate(ins[1:]):
+        out = ctx.temp(shape, np.int32, f"acc{k}")
+        _binary(ctx, code, acc, b, out)
+        acc = out
+    ctx.emit("CAST", [acc], [ctx.output(0)], S.CastOptionsT())
+    return True
+
+
 def _lower_binary(code: str, allowed=(np.float32, np.int32, np.int64)):
     def lower(ctx: LowerCtx) -> None:
+        if _widened(ctx, code):
+            return
         _check_dtype(ctx, allowed)
         _binary(ctx, code, operand(ctx, 0), operand(ctx, 1), ctx.output(0))
-    lower.__doc__ = f"{code} (broadcasting)"
+    lower.__doc__ = f"{code} (broadcasting; int8/uint8/int16 in int32)"
     return lower
 
 
@@ -76,27 +109,33 @@ def _variadic(ctx: LowerCtx, code: str) -> int:
 @lowers("Sum")
 def sum_(ctx: LowerCtx) -> None:
     """ADD chain."""
-    _check_dtype(ctx)
     if len(ctx.node.inputs) == 1:
         return ctx.alias(0, ctx.input(0))
+    if _widened(ctx, "ADD"):
+        return
+    _check_dtype(ctx)
     _variadic(ctx, "ADD")
 
 
 @lowers("Max")
 def max_(ctx: LowerCtx) -> None:
     """MAXIMUM chain."""
-    _check_dtype(ctx)
     if len(ctx.node.inputs) == 1:
         return ctx.alias(0, ctx.input(0))
+    if _widened(ctx, "MAXIMUM"):
+        return
+    _check_dtype(ctx)
     _variadic(ctx, "MAXIMUM")
 
 
 @lowers("Min")
 def min_(ctx: LowerCtx) -> None:
     """MINIMUM chain."""
-    _check_dtype(ctx)
     if len(ctx.node.inputs) == 1:
         return ctx.alias(0, ctx.input(0))
+    if _widened(ctx, "MINIMUM"):
+        return
+    _check_dtype(ctx)
     _variadic(ctx, "MINIMUM")
 
 

@@ -109,8 +109,10 @@ def gather(ctx: LowerCtx) -> None:
         return ctx.emit("GATHER", [ctx.input(0), indices], [ctx.output(0)], opts)
     # a scalar index: gather a 1-element index vector, then drop that axis (LiteRT keeps it as size 1)
     if idx is None:
-        ctx.unsupported("a runtime scalar index")
-    vec = ctx.constant(np.array([int(idx) + dim if int(idx) < 0 else int(idx)], np.int32), "index")
+        vec = ctx.temp((1,), ctx.dtype(1), "index")
+        ctx.emit("RESHAPE", [indices, ctx.constant(np.array([1], np.int32), "index_shape")], [vec])
+    else:
+        vec = ctx.constant(np.array([int(idx) + dim if int(idx) < 0 else int(idx)], np.int32), "index")
     t = ctx.temp(shape[:axis] + (1,) + shape[axis + 1:], ctx.dtype(0), "gathered")
     ctx.emit("GATHER", [ctx.input(0), vec], [t], opts)
     ropts = S.ReshapeOptionsT()

@@ -9,22 +9,25 @@ from ai_edge_litert import schema_py_generated as S
 from edgec.lower.tflite.builder import Quant
 from edgec.lower.tflite.ops._util import int_list, lift_1d, padding_for, spatial_pads
 from edgec.lower.tflite.ops.pool import _window, max_pool_2d
+from edgec.lower.tflite.ops.quant_math import (dequantize_math, dynamic_quantize, matmul_integer,
+                                                qlinear_matmul, quantize_math)
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
 @lowers("QuantizeLinear")
 def quantize(ctx: LowerCtx) -> None:
-    """QUANTIZE float -> int8 (per-tensor; a uint8 zero point shifted by -128)."""
+    """QUANTIZE float -> int8 (per-tensor; a uint8 zero point shifted by -128); others in float arithmetic."""
     if ctx.node.outputs[0] not in ctx.g.quant:
-        ctx.unsupported("only per-tensor int8/uint8 quantization with constant scale and zero point")
+        return quantize_math(ctx)
     ctx.emit("QUANTIZE", [ctx.input(0)], [ctx.output(0)])
 
 
 @lowers("DequantizeLinear")
 def dequantize(ctx: LowerCtx) -> None:
-    """DEQUANTIZE int8 -> float (activations; constant weights are folded before lowering)."""
+    """DEQUANTIZE int8 -> float (activations; constant weights are folded before lowering); others in float
+    arithmetic."""
     if ctx.node.inputs[0] not in ctx.g.quant:
-        ctx.unsupported("only per-tensor int8/uint8 dequantization of an activation")
+        return dequantize_math(ctx)
     ctx.emit("DEQUANTIZE", [ctx.input(0)], [ctx.output(0)], version=2)
 
 
@@ -330,3 +333,21 @@ def leaky_relu_int8(ctx: LowerCtx) -> None:
 def hard_swish_int8(ctx: LowerCtx) -> None:
     """HARD_SWISH int8 (own input/output scales)."""
     ctx.emit("HARD_SWISH", [ctx.input(0)], [ctx.output(0)])
+
+
+@lowers("QLinearMatMul")
+def qlinear_matmul_op(ctx: LowerCtx) -> None:
+    """The exact integer product (float32 BATCH_MATMUL under 2^24), requantized as ONNX Runtime does."""
+    qlinear_matmul(ctx)
+
+
+@lowers("MatMulInteger")
+def matmul_integer_op(ctx: LowerCtx) -> None:
+    """The exact integer product (float32 BATCH_MATMUL under 2^24) as int32."""
+    matmul_integer(ctx)
+
+
+@lowers("DynamicQuantizeLinear")
+def dynamic_quantize_op(ctx: LowerCtx) -> None:
+    """uint8 scale and zero point from the tensor's range, then round/clamp (float arithmetic)."""
+    dynamic_quantize(ctx)

@@ -311,3 +311,13 @@ def bit_shift(ctx: LowerCtx) -> None:
         r = op("FLOOR_DIV", [x, p], opts=S.FloorDivOptionsT())
         fill = k(0) if dtype.kind == "u" else op("SELECT_V2", [op("LESS", [x, k(0)], np.bool_), k(-1), k(0)])
     _narrow(ctx, op("SELECT_V2", [valid, r, fill]), wide)
+
+
+@lowers("SwiGLU")
+def swiglu(ctx: LowerCtx) -> None:
+    """a * sigmoid(alpha * a) * b."""
+    _float(ctx)
+    e, a = _Emit(ctx), ctx.input(0)
+    alpha = float(ctx.attr("alpha", 1.0))
+    s = e("LOGISTIC", a if alpha == 1.0 else e("MUL", a, e.k(alpha)))
+    e("MUL", e("MUL", a, s), ctx.input(1), out=ctx.output(0))

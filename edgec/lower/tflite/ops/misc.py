@@ -13,7 +13,7 @@ from edgec.lower.tflite.registry import LowerCtx, lowers
 
 # dtypes LiteRT's CAST kernel reads and writes
 _CASTABLE = {np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int32, np.int64, np.int16, np.int8,
-                                     np.uint8, np.bool_)}
+                                     np.uint8, np.bool_, np.uint16, np.uint32)}
 
 
 @lowers("Cast", "CastLike")

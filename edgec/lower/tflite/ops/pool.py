@@ -121,3 +121,36 @@ def lrn(ctx: LowerCtx) -> None:
     opts.radius, opts.bias = (size - 1) // 2, float(ctx.attr("bias", 1.0))
     opts.alpha, opts.beta = float(ctx.attr("alpha", 1e-4)) / size, float(ctx.attr("beta", 0.75))
     ctx.emit("LOCAL_RESPONSE_NORMALIZATION", [ctx.input(0)], [ctx.output(0)], opts)
+
+
+@lowers("LpPool")
+@lift_1d
+def lp_pool(ctx: LowerCtx) -> None:
+    """(sum over the window of |x|^p)^(1/p): POW, zero PAD, VALID AVERAGE_POOL_2D times the window size, POW."""
+    if ctx.dtype(0) != np.float32:
+        ctx.unsupported(f"dtype {ctx.dtype(0)} (float32 only)")
+    shape, kernel, strides, begin, end, ends, in_hw, out_hw = _window(ctx)
+    p = float(ctx.attr("p", 2))
+    if p <= 0:
+        ctx.unsupported(f"p={p}")
+    ones = (1, 1, 1, 1)
+    a = ctx.temp(shape, tag="abs")
+    ctx.emit("ABS", [ctx.input(0)], [a])
+    powed = ctx.temp(shape, tag="pow")
+    if p == 2.0:
+        ctx.emit("MUL", [a, a], [powed], S.MulOptionsT())
+    else:
+        ctx.emit("POW", [a, ctx.constant(np.full(ones, p, np.float32), "p")], [powed], S.PowOptionsT())
+    x = pad_nhwc(ctx, powed, shape, begin, ends) if any(begin) or any(ends) else powed  # zeros add nothing
+    opts = S.Pool2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW = S.Padding.VALID, strides[0], strides[1]
+    opts.filterHeight, opts.filterWidth = kernel[0], kernel[1]
+    mean = ctx.temp(ctx.out_shape(0), tag="mean")
+    ctx.emit("AVERAGE_POOL_2D", [x], [mean], opts)
+    total = ctx.temp(ctx.out_shape(0), tag="sum")
+    ctx.emit("MUL", [mean, ctx.constant(np.full(ones, kernel[0] * kernel[1], np.float32), "window")], [total],
+             S.MulOptionsT())
+    if p == 2.0:
+        return ctx.emit("SQRT", [total], [ctx.output(0)])
+    ctx.emit("POW", [total, ctx.constant(np.full(ones, 1.0 / p, np.float32), "inv_p")], [ctx.output(0)],
+             S.PowOptionsT())

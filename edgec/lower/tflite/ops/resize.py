@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
-from edgec.lower.tflite.registry import LowerCtx, lowers
+from edgec.lower.tflite.ops.resize_matrix import resize_by_matrices
+from edgec.lower.tflite.registry import LowerCtx, Unsupported, lowers
 
 # TFLite flags (align_corners, half_pixel_centers) per ONNX coordinate_transformation_mode, for linear
 _LINEAR_FLAGS = {"half_pixel": (False, True), "pytorch_half_pixel": (False, True),
@@ -80,12 +81,23 @@ def _int8_modes(ctx: LowerCtx) -> str | None:
 @lowers("int8.Resize", check=_int8_modes, float_kernel=True, same_scale=True)
 @lowers("Resize", "Upsample")
 def resize(ctx: LowerCtx) -> None:
-    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR over H, W (modes checked against ONNX's sampling grid)."""
+    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR over H, W (modes checked against ONNX's sampling grid); any
+    other mode (cubic, antialias, tf_crop_and_resize, other nearest roundings...) as two BATCH_MATMULs with
+    constant interpolation matrices."""
     shape, out = ctx.shape(0), ctx.out_shape(0)
     if not ctx.nhwc or len(shape) != 4:
         ctx.unsupported(f"rank-{len(shape)} input: TFLite resizes the H and W of 4-D NCHW data only")
     if shape[0] != out[0] or shape[3] != out[3]:
         ctx.unsupported("resizing the batch or channel axis")
+    first = len(ctx.b.ops)
+    try:
+        _resize_native(ctx, shape, out)
+    except Unsupported as native:
+        del ctx.b.ops[first:]
+        resize_by_matrices(ctx, shape, out, str(native))
+
+
+def _resize_native(ctx: LowerCtx, shape, out) -> None:
     mode = ctx.attr("mode", "nearest")
     coord = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.node.op == "Resize" and ctx.opset >= 11
                      else "asymmetric")

@@ -47,8 +47,8 @@ def cumsum(ctx: LowerCtx) -> None:
 def top_k(ctx: LowerCtx) -> None:
     """TOPK_V2 on the axis moved last; smallest-k on the negated input; int32 indices CAST to int64."""
     dtype = ctx.dtype(0)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.int32)):
-        ctx.unsupported(f"dtype {dtype} (TOPK_V2 is lowered for float32 and int32)")
+    if dtype not in (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.int64)):
+        ctx.unsupported(f"dtype {dtype} (TOPK_V2 is lowered for float32, int32 and int64)")
     kv = ctx.const(1)
     if kv is None:
         ctx.unsupported(f"K (input '{ctx.node.inputs[1]}') must be a constant")

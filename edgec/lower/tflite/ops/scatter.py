@@ -120,6 +120,8 @@ def _scatter(ctx: LowerCtx, coords: int, const_coords: np.ndarray | None, reduct
     if const_coords is not None:
         flat = const_coords.reshape(-1, q)
         unique = len({tuple(r) for r in flat.tolist()}) == len(flat)
+    if unique is False and reduction in ("mul", "max", "min"):
+        return _scatter_rounds(ctx, const_coords, reduction)
     if reduction != "add" and not unique and not (reduction == "none" and unique is None):
         ctx.unsupported(f"reduction='{reduction}' needs constant indices without duplicates (SCATTER_ND sums "
                         "duplicates)" if unique is None else f"duplicate indices with reduction='{reduction}'")
@@ -164,3 +166,42 @@ def scatter_elements(ctx: LowerCtx) -> None:
     axis = axis + len(shape) if axis < 0 else axis
     coords, value = _coords(ctx, 1, shape, axis)
     _scatter(ctx, coords, value, ctx.attr("reduction", "none"))
+
+
+def _scatter_rounds(ctx: LowerCtx, coords: np.ndarray, reduction: str) -> None:
+    """Constant indices with duplicates under mul/max/min: one SCATTER_ND round per occurrence (the k-th
+    update of every position in round k), each combined into the running result."""
+    shape, dtype = ctx.shape(0), ctx.dtype(0)
+    q = coords.shape[-1]
+    flat = coords.reshape(-1, q)
+    rest = tuple(shape[q:])
+    seen: dict[tuple, int] = {}
+    rounds: list[list[int]] = []
+    for row, c in enumerate(map(tuple, flat.tolist())):
+        k = seen.get(c, 0)
+        seen[c] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(row)
+    upd = ctx.temp((len(flat),) + rest, dtype, "update_rows")
+    ctx.emit("RESHAPE", [ctx.input(2), ctx.constant(np.array((len(flat),) + rest, np.int32), "rows_shape")], [upd])
+    code, opts = {"mul": ("MUL", S.MulOptionsT), "max": ("MAXIMUM", S.MaximumMinimumOptionsT),
+                  "min": ("MINIMUM", S.MaximumMinimumOptionsT)}[reduction]
+    cur = ctx.input(0)
+    dims = ctx.constant(np.array(shape, np.int32), "shape")
+    for k, rows in enumerate(rounds):
+        g = S.GatherOptionsT()
+        g.axis = 0
+        part = ctx.temp((len(rows),) + rest, dtype, f"round{k}_updates")
+        ctx.emit("GATHER", [upd, ctx.constant(np.array(rows, np.int32), f"round{k}_rows")], [part], g)
+        scattered = ctx.temp(shape, dtype, f"round{k}_scattered")
+        ctx.emit("SCATTER_ND", [ctx.constant(np.ascontiguousarray(flat[rows]), f"round{k}_coords"), part, dims],
+                 [scattered])
+        combined = ctx.temp(shape, dtype, f"round{k}_combined")
+        ctx.emit(code, [cur, scattered], [combined], opts())
+        hit = np.zeros(shape[:q], bool)
+        hit[tuple(flat[rows].T)] = True
+        out = ctx.output(0) if k == len(rounds) - 1 else ctx.temp(shape, dtype, f"round{k}_out")
+        ctx.emit("SELECT_V2", [ctx.constant(hit.reshape(hit.shape + (1,) * (len(shape) - q)), f"round{k}_hit"),
+                               combined, cur], [out])
+        cur = out

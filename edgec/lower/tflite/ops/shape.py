@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
+from edgec.lower.tflite.ops._util import const_output
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
@@ -51,9 +52,11 @@ def concat(ctx: LowerCtx) -> None:
 
 @lowers("Identity", "Dropout")
 def identity(ctx: LowerCtx) -> None:
-    """No op: the output is the input tensor (inference-mode Dropout)."""
-    if len(ctx.node.outputs) > 1 and ctx.node.outputs[1]:
-        ctx.unsupported("the Dropout mask output is not supported")
+    """No op: the output is the input tensor (inference-mode Dropout, or a ratio of 0); the mask is all true."""
     if ctx.node.op == "Dropout" and ctx.has_input(2) and (ctx.const(2) is None or bool(ctx.const(2))):
-        ctx.unsupported("training_mode Dropout")
+        ratio = ctx.const(1) if ctx.has_input(1) else np.array(0.5)
+        if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
+            ctx.unsupported("training_mode Dropout (random)")
+    if len(ctx.node.outputs) > 1 and ctx.node.outputs[1]:
+        const_output(ctx, 1, np.ones(ctx.out_shape(1), bool))
     ctx.alias(0, ctx.input(0))
