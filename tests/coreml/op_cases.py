@@ -143,3 +143,35 @@ CASES = {
     "argmin": lambda: single_op("ArgMin", {"x": [2, 3, 4]}, {"axis": -1}),
     "argmax": lambda: single_op("ArgMax", {"x": [2, 3, 4]}, {"axis": 1, "keepdims": 0}),
 }
+
+# comparisons and logic (bool)
+B = TensorProto.BOOL
+CASES.update({
+    "equal_bool": lambda: single_op("Equal", {"a": [2, 3], "b": [3]}, input_types={"a": B, "b": B}),
+    "less_int": lambda: single_op("Less", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.INT64, "b": TensorProto.INT64}),
+    "less_equal": lambda: single_op("LessOrEqual", {"a": [2, 3], "b": [1, 3]}),
+    "greater": lambda: single_op("Greater", {"a": [2, 3]}, {}, {"c": w(3)}),
+    "greater_equal": lambda: single_op("GreaterOrEqual", {"a": [2, 3], "b": [2, 3]}),
+    "and": lambda: single_op("And", {"a": [2, 3], "b": [2, 3]}, input_types={"a": B, "b": B}),
+    "or": lambda: single_op("Or", {"a": [2, 3], "b": [3]}, input_types={"a": B, "b": B}),
+    "xor": lambda: single_op("Xor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": B, "b": B}),
+    "not": lambda: single_op("Not", {"a": [2, 3]}, input_types={"a": B}),
+    "where": lambda: single_op("Where", {"c": [2, 3], "a": [2, 3], "b": [3]}, input_types={"c": B}),
+    "isnan": lambda: single_op("IsNaN", {"a": [2, 3]}),
+    "isinf_neg": lambda: single_op("IsInf", {"a": [2, 3]}, {"detect_positive": 0}),
+    # unary math and formula activations
+    **{op.lower(): (lambda op=op: single_op(op, {"x": [2, 3, 4]})) for op in (
+        "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Atanh", "Asinh", "Acosh", "Sign", "Round",
+        "Softplus", "Softsign")},
+    "mish": lambda: single_op("Mish", {"x": [2, 3, 4]}, opset=18),
+    "swish": lambda: single_op("Swish", {"x": [2, 3, 4]}, {"alpha": 0.7}, opset=24),
+    "selu": lambda: single_op("Selu", {"x": [2, 3, 4]}, {"alpha": 1.5, "gamma": 2.0}),
+    "celu": lambda: single_op("Celu", {"x": [2, 3, 4]}, {"alpha": 0.5}),
+    "thresholded_relu": lambda: single_op("ThresholdedRelu", {"x": [2, 3, 4]}, {"alpha": 0.3}),
+    "shrink": lambda: single_op("Shrink", {"x": [2, 3, 4]}, {"lambd": 0.4, "bias": 0.1}),
+    "mean3": lambda: single_op("Mean", {"a": [2, 3], "b": [2, 3], "c": [3]}),
+    "mod_int": lambda: single_op("Mod", {"a": [2, 3]}, {}, {"c": np.array([2, -3, 5], np.int32)}, input_types={"a": TensorProto.INT32}),
+    "mod_fmod": lambda: single_op("Mod", {"a": [2, 3], "b": [2, 3]}, {"fmod": 1}),
+    "castlike_double": lambda: single_op("CastLike", {"x": [2, 3]}, {}, {"t": np.zeros(1, np.float64)}),
+    "cast_int8_wraps": lambda: single_op("Cast", {"x": [2, 3]}, {"to": TensorProto.INT8}, input_types={"x": TensorProto.INT32}),
+})

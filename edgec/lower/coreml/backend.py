@@ -17,7 +17,7 @@ from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
 from edgec.lower.coreml.package import save_deterministic, set_metadata
-from edgec.lower.coreml.registry import REGISTRY, GraphView
+from edgec.lower.coreml.registry import READ_ONLY_DTYPE, REGISTRY, GraphView
 
 _MLPROGRAM_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13", "macOS14", "macOS15",
                       "watchOS8", "watchOS9", "watchOS10", "watchOS11", "tvOS15", "tvOS16", "tvOS17", "tvOS18")
@@ -181,6 +181,11 @@ class CoreMLBackend:
                          f"({len(classifier.labels)} labels from {ctx.profile.coreml.labels})")
         notes.append(f"CoreML ML Program for {target_name}, {precision} compute ({precision_from}), coremltools {ct.__version__}; "
                      f"lowered and converted in {convert_s:.1f} s")
+        wide = sorted({onnx.TensorProto.DataType.Name(e).lower() for e, _ in graph.types.values()
+                       if e in READ_ONLY_DTYPE or e == onnx.TensorProto.DOUBLE})
+        if wide:
+            notes.append(f"CoreML has no {', '.join(wide)}: those tensors are carried and computed as float32 / int32 "
+                         f"(float64 loses precision beyond float32's 24-bit mantissa)")
         renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
         if renamed:
             notes.append("CoreML feature names differ from ONNX: " + ", ".join(f"'{o}' -> '{m}'" for o, m in renamed.items()))

@@ -4,6 +4,8 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     activation,
     conv,
     elementwise,
+    logic,
+    math,
     matmul,
     norm,
     pool,

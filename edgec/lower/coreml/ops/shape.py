@@ -254,18 +254,43 @@ def space_to_depth(n: NodeView, env: Env):
     return mb.gather(x=y, indices=perm, axis=1, name=env.out(n))
 
 
+def _cast_to(n: NodeView) -> int | None:
+    return int(n.attr("to")) if n.op == "Cast" else n.dtype(1)
+
+
 def _check_cast(n: NodeView) -> str | None:
-    to = int(n.attr("to"))
+    to = _cast_to(n)
+    if to is None:
+        return "the target type (input 1's dtype) is unknown"
     if to not in MIL_DTYPE:
-        return f"cast to {TensorProto.DataType.Name(to)}: CoreML has fp32, fp16, int32 and bool"
+        return (f"cast to {TensorProto.DataType.Name(to)}: CoreML computes in fp32, fp16, int32 and bool "
+                f"(narrower ints and float64 are carried in those) and has no op that rounds to this type")
     return None
 
 
-@lowers("Cast", check=_check_cast)
+# narrow integer targets: int32 results are wrapped to the target's range (two's complement, as ONNX casts do)
+_WRAP = {TensorProto.INT8: (-128, 256), TensorProto.UINT8: (0, 256), TensorProto.INT16: (-32768, 65536),
+         TensorProto.UINT16: (0, 65536)}
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.INT16: (-32768, 32767),
+          TensorProto.UINT16: (0, 65535), TensorProto.BOOL: (0, 1), TensorProto.INT4: (-8, 7), TensorProto.UINT4: (0, 15),
+          TensorProto.INT2: (-2, 1), TensorProto.UINT2: (0, 3)}
+
+
+@lowers("Cast", "CastLike", check=_check_cast)
 def cast(n: NodeView, env: Env):
-    """cast (every integer type is int32 in CoreML)"""
+    """cast (int types are int32 in CoreML, float64 is fp32); a cast to int8/uint8/int16/uint16 from a wider
+    type wraps to the target's range like ONNX"""
     x = env.var(n, 0)
-    dtype = MIL_DTYPE[int(n.attr("to"))]
-    if types.builtin_to_string(x.dtype) == dtype:
+    to = _cast_to(n)
+    dtype = MIL_DTYPE[to]
+    src = n.dtype(0)
+    wrap = to in _WRAP and not (src in _RANGE and _RANGE[to][0] <= _RANGE[src][0] and _RANGE[src][1] <= _RANGE[to][1])
+    if types.builtin_to_string(x.dtype) == dtype and not wrap:
         return x
-    return mb.cast(x=x, dtype=dtype, name=env.out(n))
+    y = x if types.builtin_to_string(x.dtype) == dtype else mb.cast(
+        x=x, dtype=dtype, name=env.tmp(n, "int") if wrap else env.out(n))
+    if not wrap:
+        return y
+    lo, span = _WRAP[to]
+    y = mb.mod(x=mb.sub(x=y, y=np.int32(lo), name=env.tmp(n, "shift")), y=np.int32(span), name=env.tmp(n, "mod"))
+    return mb.add(x=y, y=np.int32(lo), name=env.out(n))
