@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from tests.coreml.helpers import single_op
 
@@ -174,4 +174,38 @@ CASES.update({
     "mod_fmod": lambda: single_op("Mod", {"a": [2, 3], "b": [2, 3]}, {"fmod": 1}),
     "castlike_double": lambda: single_op("CastLike", {"x": [2, 3]}, {}, {"t": np.zeros(1, np.float64)}),
     "cast_int8_wraps": lambda: single_op("Cast", {"x": [2, 3]}, {"to": TensorProto.INT8}, input_types={"x": TensorProto.INT32}),
+})
+
+# indexing, generated tensors, scans, sorting
+I64 = TensorProto.INT64
+CASES.update({
+    "gather_elements_neg": lambda: single_op("GatherElements", {"x": [3, 4], "i": [3, 2]}, {"axis": 1}, input_types={"i": I64}),
+    "gather_nd_batch": lambda: single_op("GatherND", {"x": [2, 3, 4]}, {"batch_dims": 1}, {"i": np.array([[[1, -1]], [[2, 0]]], np.int64)}),
+    "scatter_nd_add": lambda: single_op("ScatterND", {"x": [4, 3], "u": [2, 3]}, {"reduction": "add"}, extra_inputs=["x", "i", "u"],
+                                        inits={"i": np.array([[1], [-1]], np.int64)}, opset=18),
+    "scatter_elements": lambda: single_op("ScatterElements", {"x": [3, 4], "u": [3, 1]}, {"axis": 1}, extra_inputs=["x", "i", "u"],
+                                          inits={"i": np.array([[0], [-1], [2]], np.int64)}),
+    "scatter_opset9": lambda: single_op("Scatter", {"x": [3, 4], "u": [1, 4]}, {"axis": 0}, extra_inputs=["x", "i", "u"],
+                                        inits={"i": np.array([[2, 0, 1, 2]], np.int64)}, opset=9),
+    "one_hot": lambda: single_op("OneHot", {"i": [2, 3]}, {"axis": 1}, {"d": np.array(4, np.int64), "v": np.array([0.5, 2], np.float32)},
+                                 input_types={"i": I64}),
+    "hardmax": lambda: single_op("Hardmax", {"x": [2, 3, 4]}, {"axis": 1}),
+    "trilu_lower": lambda: single_op("Trilu", {"x": [2, 4, 5]}, {"upper": 0}, {"k": np.array(1, np.int64)}),
+    "cumsum_reverse_exclusive": lambda: single_op("CumSum", {"x": [2, 5]}, {"reverse": 1, "exclusive": 1}, {"a": np.array(1, np.int64)}),
+    "topk_smallest": lambda: single_op("TopK", {"x": [3, 6]}, {"largest": 0, "axis": 1}, {"k": np.array([2], np.int64)}, n_outputs=2),
+    "shape_start_end": lambda: single_op("Shape", {"x": [2, 3, 4, 5]}, {"start": 1, "end": -1}, opset=15),
+    "size": lambda: single_op("Size", {"x": [2, 3]}),
+    "range_const": lambda: single_op("Range", {}, {}, {"a": np.array(1.0, np.float32), "b": np.array(4.0, np.float32), "c": np.array(0.5, np.float32)}),
+    "constant_of_shape": lambda: single_op("ConstantOfShape", {}, {"value": numpy_helper.from_array(np.array([3], np.int64))}, {"s": np.array([2, 3], np.int64)}),
+    "eye_like": lambda: single_op("EyeLike", {"x": [3, 4]}, {"k": 1}),
+    "expand": lambda: single_op("Expand", {"x": [3, 1]}, {}, {"s": np.array([2, 1, 4], np.int64)}),
+    "tile": lambda: single_op("Tile", {"x": [2, 3]}, {}, {"r": np.array([2, 1], np.int64)}),
+    "reduce_log_sum_exp": lambda: single_op("ReduceLogSumExp", {"x": [2, 3, 4]}, {"keepdims": 0}, {"a": np.array([1], np.int64)}, opset=18),
+    "reduce_prod": lambda: single_op("ReduceProd", {"x": [2, 3, 4]}, {"axes": [2]}),
+    "reduce_l1": lambda: single_op("ReduceL1", {"x": [2, 3, 4]}),
+    "reduce_l2": lambda: single_op("ReduceL2", {"x": [2, 3, 4]}, {"axes": [0, 2]}),
+    "reduce_sum_square": lambda: single_op("ReduceSumSquare", {"x": [2, 3, 4]}, {"axes": [1]}),
+    "reduce_log_sum": lambda: single_op("ReduceLogSum", {"x": [2, 3, 4]}, {"axes": [1]}),
+    "argmax_last_index": lambda: single_op("ArgMax", {"x": [3, 4]}, {"axis": 1, "select_last_index": 1}, input_types={"x": TensorProto.INT32}),
+    "div_int_trunc": lambda: single_op("Div", {"a": [2, 3]}, {}, {"c": np.array([2, -3, 4], np.int32)}, input_types={"a": TensorProto.INT32}),
 })

@@ -103,5 +103,7 @@ class CoreMLRunner:
             value = outs[m]
             if nm.classifier and o == nm.classifier["output"]:  # {label: score} back to the score vector
                 value = np.array([value[label] for label in nm.classifier["labels"]]).reshape(nm.classifier["shape"])
+            if o in nm.scalars:
+                value = np.asarray(value).reshape(())
             result[o] = np.asarray(value).astype(nm.output_dtypes[o], copy=False)
         return result

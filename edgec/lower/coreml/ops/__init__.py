@@ -4,6 +4,7 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     activation,
     conv,
     elementwise,
+    index,
     logic,
     math,
     matmul,
