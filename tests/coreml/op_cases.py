@@ -209,3 +209,37 @@ CASES.update({
     "argmax_last_index": lambda: single_op("ArgMax", {"x": [3, 4]}, {"axis": 1, "select_last_index": 1}, input_types={"x": TensorProto.INT32}),
     "div_int_trunc": lambda: single_op("Div", {"a": [2, 3]}, {}, {"c": np.array([2, -3, 4], np.int32)}, input_types={"a": TensorProto.INT32}),
 })
+
+
+def _typed_output(model, shape, elem=TensorProto.FLOAT):
+    """ONNX shape inference leaves some function ops' outputs untyped: declare it."""
+    from onnx import helper
+
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info("y0", elem, shape))
+    return model
+
+
+def _mvn():
+    """MeanVarianceNormalization (strict shape inference trips over its function body's Constant)."""
+    from onnx import helper
+
+    node = helper.make_node("MeanVarianceNormalization", ["x"], ["y0"], name="the_mvn")
+    graph = helper.make_graph([node], "mvn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y0", TensorProto.FLOAT, [2, 3, 4, 5])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+# normalisation (composed) and run-time bounds
+CASES.update({
+    "layernorm_all_outputs": lambda: single_op("LayerNormalization", {"x": [2, 5, 8]}, {"axis": 1}, {"s": w(5, 8) + 1, "b": w(5, 8)}, n_outputs=3),
+    "rms_norm": lambda: single_op("RMSNormalization", {"x": [2, 5, 8]}, {"axis": -1, "epsilon": 1e-3}, {"s": w(8) + 1}, opset=23),
+    "instance_norm": lambda: single_op("InstanceNormalization", {"x": [2, 3, 4, 5]}, {}, {"s": w(3) + 1, "b": w(3)}),
+    "group_norm": lambda: _typed_output(single_op("GroupNormalization", {"x": [2, 6, 4, 5]}, {"num_groups": 3},
+                                                  {"s": w(6) + 1, "b": w(6)}, opset=21), [2, 6, 4, 5]),
+    "lp_norm_l1": lambda: single_op("LpNormalization", {"x": [2, 3, 4]}, {"axis": 1, "p": 1}),
+    "mean_variance_norm": lambda: _mvn(),
+    "clip_runtime_bounds": lambda: single_op("Clip", {"x": [2, 3, 4], "lo": [], "hi": []}),
+})
