@@ -15,7 +15,7 @@ from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.passes import drop_activation_qdq
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
-from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
+from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops, mil_hot
 from edgec.lower.coreml.package import save_deterministic, set_metadata
 from edgec.lower.coreml.registry import READ_ONLY_DTYPE, REGISTRY, GraphView
 
@@ -121,17 +121,33 @@ class CoreMLBackend:
         classifier = features.classifier_spec(ctx.profile, out_shapes)
         _check_descriptions(ctx, set(in_shapes) | set(out_shapes))
         ranges = RangeReport()
+        probe: list = []
         if precision == "fp16":
-            ranges = find_hot(model, self._probe_feeds(model, ctx))
+            probe = self._probe_feeds(model, ctx)
+            ranges = find_hot(model, probe)
         t0 = time.perf_counter()
         stderr = io.StringIO()  # coremltools draws progress bars on stderr; keep them for errors only
+        post = {k: v.post_scale for k, v in images.items() if v.post_scale}
+        guard = "hot"  # fp16 overflow guard level: hot vars, + everything downstream of them, or all fp32
         try:
-            with fresh_builder_names(), contextlib.redirect_stderr(stderr):
-                program, name_map = build_program(
-                    model, target, graph, {k: v.post_scale for k, v in images.items() if v.post_scale},
-                    {classifier.output} if classifier else set())
-                keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
-                mlmodel = _convert(program, name_map, target, precision, keeper, in_shapes, images, classifier)
+            while True:
+                with fresh_builder_names(), contextlib.redirect_stderr(stderr):
+                    # a fresh program per attempt: ct.convert rewrites the one it is given
+                    program, name_map = build_program(model, target, graph, post,
+                                                      {classifier.output} if classifier else set())
+                    hot_vars = {name_map.tensors[t] for t in ranges.hot if t in name_map.tensors}
+                    if probe:  # intermediates the ONNX probe cannot see (names of this program, before conversion)
+                        hot_vars |= mil_hot(program, name_map, probe, post)
+                    keeper = Fp32Keeper(hot_vars, downstream=guard == "downstream")
+                    mlmodel = _convert(program, name_map, target, precision, keeper, in_shapes, images, classifier)
+                if precision != "fp16" or not hot_vars or _matches(mlmodel, name_map, model, probe, ctx):
+                    break
+                if guard == "hot":
+                    guard = "downstream"
+                else:  # values this large amplify fp16's rounding anywhere upstream too: fp32 throughout
+                    guard, precision = "all", "fp32"
+                    precision_from = ("the fp16 overflow guard: with fp32 only where values exceed fp16 (and "
+                                      "downstream), outputs still differ from ONNX Runtime on the seeded inputs")
         except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
             tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
             raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {target_name}: "
@@ -165,6 +181,10 @@ class CoreMLBackend:
             raise LoweringError(f"Cannot write {path}: {e}") from None
 
         kept = fp32_ops(mlmodel.get_spec()) if precision == "fp16" else []
+        if guard != "hot":
+            notes.append(f"fp16 overflow guard: fp32 kept only where values exceed fp16 did not match ONNX Runtime on "
+                         f"the seeded inputs, so {'every op downstream of them' if guard == 'downstream' else 'every op'} "
+                         f"runs in fp32 too")
         weight_bytes = compress.weight_file_bytes(path)
         if compression.mode != "none":
             notes.append(f"weights compressed: {compress.describe(compression)} (tensors of at least "
@@ -218,6 +238,7 @@ class CoreMLBackend:
                 "float_weight_bytes": float_weight_bytes,
                 "weight_file_bytes": weight_bytes,
                 "fp32_kept_ops": kept,
+                "fp16_guard": guard,
                 "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
                 "coremltools": ct.__version__,
                 "compute_units": ctx.profile.runtime.compute_units or "all",
@@ -259,6 +280,33 @@ def _convert(program, name_map: NameMap, target, precision: str, keeper: Fp32Kee
         name_map.classifier = {**classifier.to_json(), "label_output": desc.predictedFeatureName}
     name_map.images = {o: spec.to_json() for o, spec in images.items()}
     return mlmodel
+
+
+def _matches(mlmodel, name_map: NameMap, model: onnx.ModelProto, probe: list, ctx: LowerContext) -> bool:
+    """The converted fp16 program, run by the MIL interpreter on the probe feeds, passes the profile's fp16 numerics
+    gates against ONNX Runtime (what validation will check). True where it cannot run here (nothing to learn)."""
+    import tempfile
+    from pathlib import Path
+
+    from edgec.lower.coreml.runner import CoreMLRunner
+    from edgec.validate.numerics import compare, thresholds
+    from edgec.validate.runners.host_ort import OrtRunner
+
+    try:
+        from edgec.validate.runners.mil_interp import MilInterpreterRunner
+
+        with tempfile.TemporaryDirectory(prefix="edgec-fp16-") as tmp:
+            path = Path(tmp) / "probe.mlpackage"
+            mlmodel.save(str(path))
+            runner = CoreMLRunner(path, name_map, inner=MilInterpreterRunner(path))
+            actual = [runner.run(f) for f in probe]
+    except Exception:  # noqa: BLE001  (an op the interpreter lacks: validation reports it later)
+        return True
+    reference = OrtRunner(model, threads=1).run
+    gates = thresholds(ctx.profile.validate_.numerics, "fp16")
+    result = compare([reference(f) for f in probe], actual, "mil-interpreter", gates["min_cosine"] or 0.0,
+                     gates["max_abs"], gates["min_delta_cosine"])
+    return result.passed
 
 
 def _check_descriptions(ctx: LowerContext, features_: set[str]) -> None:
