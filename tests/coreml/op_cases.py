@@ -157,6 +157,7 @@ CASES.update({
     "xor": lambda: single_op("Xor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": B, "b": B}),
     "not": lambda: single_op("Not", {"a": [2, 3]}, input_types={"a": B}),
     "where": lambda: single_op("Where", {"c": [2, 3], "a": [2, 3], "b": [3]}, input_types={"c": B}),
+    "where_cond_widest": lambda: single_op("Where", {"c": [2, 3], "a": [1], "b": [3]}, input_types={"c": B}),
     "isnan": lambda: single_op("IsNaN", {"a": [2, 3]}),
     "isinf_neg": lambda: single_op("IsInf", {"a": [2, 3]}, {"detect_positive": 0}),
     # unary math and formula activations
@@ -242,4 +243,18 @@ CASES.update({
     "lp_norm_l1": lambda: single_op("LpNormalization", {"x": [2, 3, 4]}, {"axis": 1, "p": 1}),
     "mean_variance_norm": lambda: _mvn(),
     "clip_runtime_bounds": lambda: single_op("Clip", {"x": [2, 3, 4], "lo": [], "hi": []}),
+})
+
+# attention (opset 23): composed, every mask kind
+def _attention(inputs: dict, attrs: dict, n_outputs: int = 1, types: dict | None = None, extra=None):
+    return single_op("Attention", inputs, attrs, n_outputs=n_outputs, opset=23, input_types=types, extra_inputs=extra)
+
+
+CASES.update({
+    "attention_4d_gqa_causal": lambda: _attention({"q": [2, 4, 3, 8], "k": [2, 2, 5, 8], "v": [2, 2, 5, 6]}, {"is_causal": 1}),
+    "attention_3d_bool_mask_scaled": lambda: _attention({"q": [2, 3, 16], "k": [2, 5, 16], "v": [2, 5, 8], "m": [3, 5]},
+                                                        {"q_num_heads": 2, "kv_num_heads": 2, "scale": 0.3}, types={"m": B}),
+    "attention_past_present_qk": lambda: _attention(
+        {"q": [1, 2, 2, 4], "k": [1, 2, 2, 4], "v": [1, 2, 2, 4], "m": [2, 5], "pk": [1, 2, 3, 4], "pv": [1, 2, 3, 4]},
+        {"softcap": 2.0, "qk_matmul_output_mode": 2}, n_outputs=4),  # ORT writes a masked score as -3.4e38, ONNX -inf
 })

@@ -2,6 +2,7 @@
 
 from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers side effect)
     activation,
+    attention,
     conv,
     elementwise,
     index,

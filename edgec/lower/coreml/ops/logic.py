@@ -51,10 +51,23 @@ def not_(n: NodeView, env: Env):
     return mb.logical_not(x=env.var(n, 0), name=env.out(n))
 
 
-@lowers("Where")
+def _check_where(n: NodeView) -> str | None:
+    return None if all(n.shape(i) is not None for i in range(3)) else "inputs without static shapes"
+
+
+@lowers("Where", check=_check_where)
 def where(n: NodeView, env: Env):
-    """select (numpy broadcasting of cond, a and b)"""
-    return mb.select(cond=env.var(n, 0), a=env.var(n, 1), b=env.var(n, 2), name=env.out(n))
+    """select; `a` is broadcast to the full output shape first when cond is the larger one (MIL's select takes
+    its output shape from a and b only)"""
+    out = list(np.broadcast_shapes(*(tuple(n.shape(i)) for i in range(3))))
+    a = env.var(n, 1)
+    if list(np.broadcast_shapes(tuple(n.shape(1)), tuple(n.shape(2)))) != out:
+        src = list(n.shape(1))
+        full = [1] * (len(out) - len(src)) + src
+        if full != src:
+            a = mb.reshape(x=a, shape=np.array(full, np.int32), name=env.tmp(n, "a_rank"))
+        a = mb.tile(x=a, reps=np.array([o // s for o, s in zip(out, full)], np.int32), name=env.tmp(n, "a_full"))
+    return mb.select(cond=env.var(n, 0), a=a, b=env.var(n, 2), name=env.out(n))
 
 
 @lowers("IsNaN")
