@@ -258,3 +258,13 @@ CASES.update({
         {"q": [1, 2, 2, 4], "k": [1, 2, 2, 4], "v": [1, 2, 2, 4], "m": [2, 5], "pk": [1, 2, 3, 4], "pv": [1, 2, 3, 4]},
         {"softcap": 2.0, "qk_matmul_output_mode": 2}, n_outputs=4),  # ORT writes a masked score as -3.4e38, ONNX -inf
 })
+
+# losses and einsum
+CASES.update({
+    "nll_loss_weight_ignore": lambda: single_op("NegativeLogLikelihoodLoss", {"x": [3, 4, 2]}, {"ignore_index": 1},
+                                                {"t": np.array([[0, 1], [2, 3], [1, 1]], np.int64), "w": np.abs(w(4)) + 0.1}, opset=13),
+    "sce_log_prob": lambda: single_op("SoftmaxCrossEntropyLoss", {"x": [3, 5]}, {"reduction": "sum"},
+                                      {"t": np.array([4, 0, 2], np.int64)}, n_outputs=2, opset=13),
+    "einsum_batch_matmul": lambda: single_op("Einsum", {"a": [2, 3, 4], "b": [2, 4, 5]}, {"equation": "bij,bjk->bki"}, opset=12),
+    "einsum_sum_implicit": lambda: single_op("Einsum", {"a": [3, 4]}, {"equation": "ij"}, opset=12),
+})
