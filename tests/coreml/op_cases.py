@@ -268,3 +268,16 @@ CASES.update({
     "einsum_batch_matmul": lambda: single_op("Einsum", {"a": [2, 3, 4], "b": [2, 4, 5]}, {"equation": "bij,bjk->bki"}, opset=12),
     "einsum_sum_implicit": lambda: single_op("Einsum", {"a": [3, 4]}, {"equation": "ij"}, opset=12),
 })
+
+# windows, scans, pooling, cropping, shifts, dropout masks
+CASES.update({
+    "hann_window": lambda: single_op("HannWindow", {}, {}, {"n": np.array(10, np.int64)}),
+    "hamming_window_symmetric": lambda: single_op("HammingWindow", {}, {"periodic": 0}, {"n": np.array(7, np.int64)}),
+    "blackman_window": lambda: single_op("BlackmanWindow", {}, {}, {"n": np.array(9, np.int64)}),
+    "lp_pool": lambda: single_op("LpPool", {"x": [1, 2, 7, 7]}, {"kernel_shape": [3, 3], "p": 3, "pads": [1, 1, 1, 1], "strides": [2, 2]}, opset=18),
+    "compress": lambda: single_op("Compress", {"x": [3, 4]}, {"axis": 1}, {"c": np.array([True, False, True], bool)}),
+    "center_crop_pad": lambda: single_op("CenterCropPad", {"x": [5, 8, 3]}, {}, {"s": np.array([7, 5, 3], np.int64)}, opset=18),
+    "bitshift_left_uint8": lambda: single_op("BitShift", {"x": [2, 3]}, {"direction": "LEFT"}, {"s": np.array([1, 7, 3], np.uint8)},
+                                             input_types={"x": TensorProto.UINT8}),
+    "dropout_mask": lambda: single_op("Dropout", {"x": [2, 3]}, {}, n_outputs=2, opset=13),
+})

@@ -11,6 +11,7 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     loss,
     math,
     matmul,
+    misc,
     norm,
     pool,
     quant,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
+from onnx import TensorProto
 
 from edgec.lower.coreml.ops._util import like
 from edgec.lower.coreml.registry import Env, NodeView, lowers
@@ -116,3 +117,48 @@ def swish(n: NodeView, env: Env):
     alpha = float(n.attr("alpha", 1.0))
     z = x if alpha == 1.0 else mb.mul(x=x, y=like(x, alpha), name=env.tmp(n, "ax"))
     return mb.mul(x=x, y=mb.sigmoid(x=z, name=env.tmp(n, "gate")), name=env.out(n))
+
+
+# bit width and signedness of the integer types BitShift is lowered for (all carried as int32)
+_BITS = {TensorProto.INT8: (8, True), TensorProto.UINT8: (8, False), TensorProto.INT16: (16, True),
+         TensorProto.UINT16: (16, False), TensorProto.INT32: (32, True), TensorProto.INT64: (64, True)}
+
+
+def _check_bitshift(n: NodeView) -> str | None:
+    elem = n.dtype(0)
+    if elem not in _BITS:
+        return f"{TensorProto.DataType.Name(elem) if elem else 'unknown'} input: CoreML integers are int32"
+    width, _ = _BITS[elem]
+    if n.attr("direction") == "LEFT" and width >= 32:
+        return f"LEFT shift of a {width}-bit integer can overflow int32 arithmetic"
+    return None
+
+
+@lowers("BitShift", check=_check_bitshift)
+def bit_shift(n: NodeView, env: Env):
+    """x * 2^s wrapped to the type's width (LEFT) or floor_div(x, 2^s) (RIGHT, arithmetic for signed types); a shift
+    outside [0, width) gives 0 (or -1 for a negative x shifted right), as ONNX's reference"""
+    width, signed = _BITS[n.dtype(0)]
+    x, s = env.var(n, 0), env.var(n, 1)
+    top = min(width, 31) - 1  # 2^top must fit int32; a right shift by 31+ gives the same as out of range
+    limit = top + 1
+    inside = mb.logical_and(x=mb.greater_equal(x=s, y=np.int32(0), name=env.tmp(n, "nonneg")),
+                            y=mb.less(x=s, y=np.int32(limit), name=env.tmp(n, "narrow")), name=env.tmp(n, "inside"))
+    sc = mb.minimum(x=mb.maximum(x=s, y=np.int32(0), name=env.tmp(n, "s0")), y=np.int32(top), name=env.tmp(n, "sclip"))
+    # 2^s read from a table: exact, where a float pow could land a hair below the integer
+    factor = mb.gather(x=np.array([1 << k for k in range(top + 1)], np.int32), indices=sc, axis=0,
+                       name=env.tmp(n, "factor"))
+    if n.attr("direction") == "LEFT":
+        y = mb.mul(x=x, y=factor, name=env.tmp(n, "shifted"))
+        span = 1 << width
+        lo = -(span // 2) if signed else 0
+        y = mb.add(x=mb.mod(x=mb.sub(x=y, y=np.int32(lo), name=env.tmp(n, "lo")), y=np.int32(span),
+                            name=env.tmp(n, "wrap")), y=np.int32(lo), name=env.tmp(n, "wrapped"))
+        outside = np.int32(0)
+    else:
+        y = mb.floor_div(x=x, y=factor, name=env.tmp(n, "shifted"))
+        outside = np.int32(0)
+        if signed:  # -1 for negative x, 0 otherwise
+            neg = mb.cast(x=mb.less(x=x, y=np.int32(0), name=env.tmp(n, "neg")), dtype="int32", name=env.tmp(n, "negi"))
+            outside = mb.mul(x=neg, y=np.int32(-1), name=env.tmp(n, "outside"))
+    return mb.select(cond=inside, a=y, b=outside, name=env.out(n))

@@ -30,17 +30,30 @@ def constant(n: NodeView, env: Env):
     return env.graph.consts[n.outputs[0]]
 
 
+def _training(n: NodeView) -> bool:
+    return n.op == "Dropout" and n.has(2) and bool(n.const(2).reshape(-1)[0])
+
+
 def _check_identity(n: NodeView) -> str | None:
-    if n.op == "Dropout" and (any(o for o in n.outputs[1:]) or n.const(2) is not None and bool(n.const(2))):
-        return "training-mode Dropout (mask output or training_mode=1) is not lowered"
-    if n.op == "Dropout" and n.has(2) and n.const(2) is None:
+    if n.op != "Dropout":
+        return None
+    if n.has(2) and n.const(2) is None:
         return "training_mode must be a constant"
+    if _training(n):
+        ratio = n.const(1) if n.has(1) else np.array(0.5)
+        if ratio is None or float(ratio.reshape(-1)[0]) != 0.0:
+            return "training-mode Dropout with a non-zero ratio is random; export the model in eval mode"
+    if any(o for o in n.outputs[1:]) and n.shape(0) is None:
+        return "the mask output needs a static input shape"
     return None
 
 
 @lowers("Identity", "Dropout", check=_check_identity)
 def identity(n: NodeView, env: Env):
-    """no op (the tensor is passed through; inference-mode Dropout is the identity)"""
+    """no op (the tensor is passed through; inference Dropout and training with ratio 0 are the identity, their mask
+    all true)"""
+    if n.op == "Dropout" and len(n.outputs) > 1 and n.outputs[1]:
+        return [env.value(n, 0), np.ones(n.shape(0), dtype=bool)]
     return env.value(n, 0)
 
 
