@@ -281,3 +281,11 @@ CASES.update({
                                              input_types={"x": TensorProto.UINT8}),
     "dropout_mask": lambda: single_op("Dropout", {"x": [2, 3]}, {}, n_outputs=2, opset=13),
 })
+
+# Resize beyond CoreML's native resize: one interpolation matrix per axis
+CASES.update({
+    "resize_cubic_fractional": lambda: single_op("Resize", X4, {"mode": "cubic"}, {"r": np.zeros(0, np.float32), "s": np.array([1, 1, 0.8, 1.5], np.float32)}, opset=13),
+    "resize_nearest_sizes_ceil": lambda: single_op("Resize", X4, {"mode": "nearest", "nearest_mode": "ceil"}, extra_inputs=["x", "", "", "sz"], inits={"sz": i64(1, 4, 5, 13)}, opset=13),
+    "resize_linear_antialias_down": lambda: single_op("Resize", X4, {"mode": "linear", "antialias": 1}, extra_inputs=["x", "", "", "sz"], inits={"sz": i64(1, 4, 4, 6)}, opset=18),
+    "upsample_nearest": lambda: single_op("Upsample", {"x": [1, 2, 3, 3]}, {"mode": "nearest"}, {"s": np.array([1, 1, 2, 3], np.float32)}, opset=9),
+})
