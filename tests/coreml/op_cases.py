@@ -289,3 +289,11 @@ CASES.update({
     "resize_linear_antialias_down": lambda: single_op("Resize", X4, {"mode": "linear", "antialias": 1}, extra_inputs=["x", "", "", "sz"], inits={"sz": i64(1, 4, 4, 6)}, opset=18),
     "upsample_nearest": lambda: single_op("Upsample", {"x": [1, 2, 3, 3]}, {"mode": "nearest"}, {"s": np.array([1, 1, 2, 3], np.float32)}, opset=9),
 })
+
+# 16-bit, blocked and read-only-type quantization
+CASES.update({
+    "quantize_int16": lambda: single_op("QuantizeLinear", {"x": [2, 3]}, {}, {"s": np.array(0.001, np.float32), "z": np.array(-100, np.int16)}, opset=21),
+    "dequantize_blocked": lambda: single_op("DequantizeLinear", {"x": [3, 4]}, {"axis": 1, "block_size": 2},
+                                            {"s": np.abs(w(3, 2)) + 0.1, "z": np.array([[1, 2], [0, 3], [2, 2]], np.uint8)},
+                                            input_types={"x": TensorProto.UINT8}, opset=21),
+})
