@@ -91,8 +91,10 @@ class CoreMLRunner:
             value = np.asarray(value)
             if value.ndim == 0:  # scalar inputs are (1,) features (see build_program)
                 value = value.reshape(1)
-            if value.dtype.kind in "iu" and value.dtype != np.int32:
-                value = value.astype(np.int32)
+            if value.dtype not in (np.int32, np.bool_, np.float16, np.float32):
+                # int64/int16/int8/uint8 and the types CoreML reads wider (float64, bfloat16, float8, int4)
+                wide = np.float32 if value.dtype.name.startswith(("float", "bfloat")) else np.int32
+                value = value.astype(wide)
             if onnx_name in self.images:  # the app passes pixels; CoreML normalises them into this tensor
                 value = self.images[onnx_name].to_pixels(value)
             mil_feeds[nm.inputs[onnx_name]] = value
@@ -102,5 +104,7 @@ class CoreMLRunner:
             value = outs[m]
             if nm.classifier and o == nm.classifier["output"]:  # {label: score} back to the score vector
                 value = np.array([value[label] for label in nm.classifier["labels"]]).reshape(nm.classifier["shape"])
+            if o in nm.scalars:
+                value = np.asarray(value).reshape(())
             result[o] = np.asarray(value).astype(nm.output_dtypes[o], copy=False)
         return result

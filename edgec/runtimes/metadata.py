@@ -44,6 +44,7 @@ class NameMap:
     tensors: dict[str, str] = field(default_factory=dict)  # every ONNX tensor that got a MIL name
     images: dict[str, dict] = field(default_factory=dict)  # ONNX input -> features.ImageSpec json (image inputs)
     classifier: dict | None = None  # features.ClassifierSpec json + "label_output" (the predicted-label feature)
+    scalars: list[str] = field(default_factory=list)  # rank-0 ONNX outputs CoreML returns as shape [1] (constants)
 
     def to_json(self) -> dict:
         d = {"inputs": self.inputs, "outputs": self.outputs, "input_dtypes": self.input_dtypes,
@@ -52,12 +53,14 @@ class NameMap:
             d["images"] = self.images
         if self.classifier:
             d["classifier"] = self.classifier
+        if self.scalars:
+            d["scalars"] = self.scalars
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "NameMap":
         return cls(d["inputs"], d["outputs"], d["input_dtypes"], d["output_dtypes"],
-                   images=d.get("images", {}), classifier=d.get("classifier"))
+                   images=d.get("images", {}), classifier=d.get("classifier"), scalars=d.get("scalars", []))
 
 
 @dataclass

@@ -242,3 +242,39 @@ class MilInterpreterRunner:
             value = env[name]
             outs[name] = value.astype(np.float32) if getattr(value, "dtype", None) == np.float16 else value
         return outs
+
+
+def program_ranges(program, feeds: list[dict[str, np.ndarray]], function: str = "main") -> dict[str, float]:
+    """max |x| of every float var an in-memory (not yet converted) MIL program computes, over `feeds` (keyed by
+    the function's input names), run in fp32 with the same op implementations. The fp16 overflow guard reads
+    this: intermediates a lowering composes (x*x inside a norm, a softmax's reshaped input) have no ONNX tensor
+    whose range ONNX Runtime could report. Raises LoweringError for an op we cannot run."""
+    func = program.functions[function]
+    ops = registry()
+    ranges: dict[str, float] = {}
+    with np.errstate(all="ignore"):
+        for feed in feeds:
+            env = {name: np.asarray(feed[name]).astype(_np_dtype(var), copy=False) for name, var in func.inputs.items()}
+            for op in func.operations:
+                if op.op_type == "const":
+                    env[op.outputs[0].name] = _const_value(op.outputs[0])
+                    continue
+                fn = ops.get(op.op_type)
+                if fn is None or op.op_type in _CONTROL_FLOW:
+                    raise LoweringError(f"no numpy implementation of MIL op '{op.op_type}'")
+                kwargs = {}
+                for k, v in op.inputs.items():
+                    if isinstance(v, (list, tuple)):
+                        kwargs[k] = [env[x.name] if x.name in env else _const_value(x) for x in v]
+                    else:
+                        kwargs[k] = env[v.name] if v.name in env else _const_value(v)
+                result = fn(**kwargs)
+                results = list(result) if isinstance(result, tuple) else [result]
+                for var, value in zip(op.outputs, results):
+                    dtype = _np_dtype(var)
+                    value = np.asarray(value) if dtype is None else np.asarray(value).astype(dtype, copy=False)
+                    env[var.name] = value
+                    if value.dtype.kind == "f" and value.size:
+                        m = float(np.max(np.abs(value))) if np.all(np.isfinite(value)) else float("inf")
+                        ranges[var.name] = max(ranges.get(var.name, 0.0), m)
+    return ranges

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from tests.coreml.helpers import single_op
 
@@ -143,3 +143,157 @@ CASES = {
     "argmin": lambda: single_op("ArgMin", {"x": [2, 3, 4]}, {"axis": -1}),
     "argmax": lambda: single_op("ArgMax", {"x": [2, 3, 4]}, {"axis": 1, "keepdims": 0}),
 }
+
+# comparisons and logic (bool)
+B = TensorProto.BOOL
+CASES.update({
+    "equal_bool": lambda: single_op("Equal", {"a": [2, 3], "b": [3]}, input_types={"a": B, "b": B}),
+    "less_int": lambda: single_op("Less", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.INT64, "b": TensorProto.INT64}),
+    "less_equal": lambda: single_op("LessOrEqual", {"a": [2, 3], "b": [1, 3]}),
+    "greater": lambda: single_op("Greater", {"a": [2, 3]}, {}, {"c": w(3)}),
+    "greater_equal": lambda: single_op("GreaterOrEqual", {"a": [2, 3], "b": [2, 3]}),
+    "and": lambda: single_op("And", {"a": [2, 3], "b": [2, 3]}, input_types={"a": B, "b": B}),
+    "or": lambda: single_op("Or", {"a": [2, 3], "b": [3]}, input_types={"a": B, "b": B}),
+    "xor": lambda: single_op("Xor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": B, "b": B}),
+    "not": lambda: single_op("Not", {"a": [2, 3]}, input_types={"a": B}),
+    "where": lambda: single_op("Where", {"c": [2, 3], "a": [2, 3], "b": [3]}, input_types={"c": B}),
+    "where_cond_widest": lambda: single_op("Where", {"c": [2, 3], "a": [1], "b": [3]}, input_types={"c": B}),
+    "isnan": lambda: single_op("IsNaN", {"a": [2, 3]}),
+    "isinf_neg": lambda: single_op("IsInf", {"a": [2, 3]}, {"detect_positive": 0}),
+    # unary math and formula activations
+    **{op.lower(): (lambda op=op: single_op(op, {"x": [2, 3, 4]})) for op in (
+        "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Atanh", "Asinh", "Acosh", "Sign", "Round",
+        "Softplus", "Softsign")},
+    "mish": lambda: single_op("Mish", {"x": [2, 3, 4]}, opset=18),
+    "swish": lambda: single_op("Swish", {"x": [2, 3, 4]}, {"alpha": 0.7}, opset=24),
+    "selu": lambda: single_op("Selu", {"x": [2, 3, 4]}, {"alpha": 1.5, "gamma": 2.0}),
+    "celu": lambda: single_op("Celu", {"x": [2, 3, 4]}, {"alpha": 0.5}),
+    "thresholded_relu": lambda: single_op("ThresholdedRelu", {"x": [2, 3, 4]}, {"alpha": 0.3}),
+    "shrink": lambda: single_op("Shrink", {"x": [2, 3, 4]}, {"lambd": 0.4, "bias": 0.1}),
+    "mean3": lambda: single_op("Mean", {"a": [2, 3], "b": [2, 3], "c": [3]}),
+    "mod_int": lambda: single_op("Mod", {"a": [2, 3]}, {}, {"c": np.array([2, -3, 5], np.int32)}, input_types={"a": TensorProto.INT32}),
+    "mod_fmod": lambda: single_op("Mod", {"a": [2, 3], "b": [2, 3]}, {"fmod": 1}),
+    "castlike_double": lambda: single_op("CastLike", {"x": [2, 3]}, {}, {"t": np.zeros(1, np.float64)}),
+    "cast_int8_wraps": lambda: single_op("Cast", {"x": [2, 3]}, {"to": TensorProto.INT8}, input_types={"x": TensorProto.INT32}),
+})
+
+# indexing, generated tensors, scans, sorting
+I64 = TensorProto.INT64
+CASES.update({
+    "gather_elements_neg": lambda: single_op("GatherElements", {"x": [3, 4], "i": [3, 2]}, {"axis": 1}, input_types={"i": I64}),
+    "gather_nd_batch": lambda: single_op("GatherND", {"x": [2, 3, 4]}, {"batch_dims": 1}, {"i": np.array([[[1, -1]], [[2, 0]]], np.int64)}),
+    "scatter_nd_add": lambda: single_op("ScatterND", {"x": [4, 3], "u": [2, 3]}, {"reduction": "add"}, extra_inputs=["x", "i", "u"],
+                                        inits={"i": np.array([[1], [-1]], np.int64)}, opset=18),
+    "scatter_elements": lambda: single_op("ScatterElements", {"x": [3, 4], "u": [3, 1]}, {"axis": 1}, extra_inputs=["x", "i", "u"],
+                                          inits={"i": np.array([[0], [-1], [2]], np.int64)}),
+    "scatter_opset9": lambda: single_op("Scatter", {"x": [3, 4], "u": [1, 4]}, {"axis": 0}, extra_inputs=["x", "i", "u"],
+                                        inits={"i": np.array([[2, 0, 1, 2]], np.int64)}, opset=9),
+    "one_hot": lambda: single_op("OneHot", {"i": [2, 3]}, {"axis": 1}, {"d": np.array(4, np.int64), "v": np.array([0.5, 2], np.float32)},
+                                 input_types={"i": I64}),
+    "hardmax": lambda: single_op("Hardmax", {"x": [2, 3, 4]}, {"axis": 1}),
+    "trilu_lower": lambda: single_op("Trilu", {"x": [2, 4, 5]}, {"upper": 0}, {"k": np.array(1, np.int64)}),
+    "cumsum_reverse_exclusive": lambda: single_op("CumSum", {"x": [2, 5]}, {"reverse": 1, "exclusive": 1}, {"a": np.array(1, np.int64)}),
+    "topk_smallest": lambda: single_op("TopK", {"x": [3, 6]}, {"largest": 0, "axis": 1}, {"k": np.array([2], np.int64)}, n_outputs=2),
+    "shape_start_end": lambda: single_op("Shape", {"x": [2, 3, 4, 5]}, {"start": 1, "end": -1}, opset=15),
+    "size": lambda: single_op("Size", {"x": [2, 3]}),
+    "range_const": lambda: single_op("Range", {}, {}, {"a": np.array(1.0, np.float32), "b": np.array(4.0, np.float32), "c": np.array(0.5, np.float32)}),
+    "constant_of_shape": lambda: single_op("ConstantOfShape", {}, {"value": numpy_helper.from_array(np.array([3], np.int64))}, {"s": np.array([2, 3], np.int64)}),
+    "eye_like": lambda: single_op("EyeLike", {"x": [3, 4]}, {"k": 1}),
+    "expand": lambda: single_op("Expand", {"x": [3, 1]}, {}, {"s": np.array([2, 1, 4], np.int64)}),
+    "tile": lambda: single_op("Tile", {"x": [2, 3]}, {}, {"r": np.array([2, 1], np.int64)}),
+    "reduce_log_sum_exp": lambda: single_op("ReduceLogSumExp", {"x": [2, 3, 4]}, {"keepdims": 0}, {"a": np.array([1], np.int64)}, opset=18),
+    "reduce_prod": lambda: single_op("ReduceProd", {"x": [2, 3, 4]}, {"axes": [2]}),
+    "reduce_l1": lambda: single_op("ReduceL1", {"x": [2, 3, 4]}),
+    "reduce_l2": lambda: single_op("ReduceL2", {"x": [2, 3, 4]}, {"axes": [0, 2]}),
+    "reduce_sum_square": lambda: single_op("ReduceSumSquare", {"x": [2, 3, 4]}, {"axes": [1]}),
+    "reduce_log_sum": lambda: single_op("ReduceLogSum", {"x": [2, 3, 4]}, {"axes": [1]}),
+    "argmax_last_index": lambda: single_op("ArgMax", {"x": [3, 4]}, {"axis": 1, "select_last_index": 1}, input_types={"x": TensorProto.INT32}),
+    "div_int_trunc": lambda: single_op("Div", {"a": [2, 3]}, {}, {"c": np.array([2, -3, 4], np.int32)}, input_types={"a": TensorProto.INT32}),
+})
+
+
+def _typed_output(model, shape, elem=TensorProto.FLOAT):
+    """ONNX shape inference leaves some function ops' outputs untyped: declare it."""
+    from onnx import helper
+
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info("y0", elem, shape))
+    return model
+
+
+def _mvn():
+    """MeanVarianceNormalization (strict shape inference trips over its function body's Constant)."""
+    from onnx import helper
+
+    node = helper.make_node("MeanVarianceNormalization", ["x"], ["y0"], name="the_mvn")
+    graph = helper.make_graph([node], "mvn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 5])],
+                              [helper.make_tensor_value_info("y0", TensorProto.FLOAT, [2, 3, 4, 5])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+# normalisation (composed) and run-time bounds
+CASES.update({
+    "layernorm_all_outputs": lambda: single_op("LayerNormalization", {"x": [2, 5, 8]}, {"axis": 1}, {"s": w(5, 8) + 1, "b": w(5, 8)}, n_outputs=3),
+    "rms_norm": lambda: single_op("RMSNormalization", {"x": [2, 5, 8]}, {"axis": -1, "epsilon": 1e-3}, {"s": w(8) + 1}, opset=23),
+    "instance_norm": lambda: single_op("InstanceNormalization", {"x": [2, 3, 4, 5]}, {}, {"s": w(3) + 1, "b": w(3)}),
+    "group_norm": lambda: _typed_output(single_op("GroupNormalization", {"x": [2, 6, 4, 5]}, {"num_groups": 3},
+                                                  {"s": w(6) + 1, "b": w(6)}, opset=21), [2, 6, 4, 5]),
+    "lp_norm_l1": lambda: single_op("LpNormalization", {"x": [2, 3, 4]}, {"axis": 1, "p": 1}),
+    "mean_variance_norm": lambda: _mvn(),
+    "clip_runtime_bounds": lambda: single_op("Clip", {"x": [2, 3, 4], "lo": [], "hi": []}),
+})
+
+# attention (opset 23): composed, every mask kind
+def _attention(inputs: dict, attrs: dict, n_outputs: int = 1, types: dict | None = None, extra=None):
+    return single_op("Attention", inputs, attrs, n_outputs=n_outputs, opset=23, input_types=types, extra_inputs=extra)
+
+
+CASES.update({
+    "attention_4d_gqa_causal": lambda: _attention({"q": [2, 4, 3, 8], "k": [2, 2, 5, 8], "v": [2, 2, 5, 6]}, {"is_causal": 1}),
+    "attention_3d_bool_mask_scaled": lambda: _attention({"q": [2, 3, 16], "k": [2, 5, 16], "v": [2, 5, 8], "m": [3, 5]},
+                                                        {"q_num_heads": 2, "kv_num_heads": 2, "scale": 0.3}, types={"m": B}),
+    "attention_past_present_qk": lambda: _attention(
+        {"q": [1, 2, 2, 4], "k": [1, 2, 2, 4], "v": [1, 2, 2, 4], "m": [2, 5], "pk": [1, 2, 3, 4], "pv": [1, 2, 3, 4]},
+        {"softcap": 2.0, "qk_matmul_output_mode": 2}, n_outputs=4),  # ORT writes a masked score as -3.4e38, ONNX -inf
+})
+
+# losses and einsum
+CASES.update({
+    "nll_loss_weight_ignore": lambda: single_op("NegativeLogLikelihoodLoss", {"x": [3, 4, 2]}, {"ignore_index": 1},
+                                                {"t": np.array([[0, 1], [2, 3], [1, 1]], np.int64), "w": np.abs(w(4)) + 0.1}, opset=13),
+    "sce_log_prob": lambda: single_op("SoftmaxCrossEntropyLoss", {"x": [3, 5]}, {"reduction": "sum"},
+                                      {"t": np.array([4, 0, 2], np.int64)}, n_outputs=2, opset=13),
+    "einsum_batch_matmul": lambda: single_op("Einsum", {"a": [2, 3, 4], "b": [2, 4, 5]}, {"equation": "bij,bjk->bki"}, opset=12),
+    "einsum_sum_implicit": lambda: single_op("Einsum", {"a": [3, 4]}, {"equation": "ij"}, opset=12),
+})
+
+# windows, scans, pooling, cropping, shifts, dropout masks
+CASES.update({
+    "hann_window": lambda: single_op("HannWindow", {}, {}, {"n": np.array(10, np.int64)}),
+    "hamming_window_symmetric": lambda: single_op("HammingWindow", {}, {"periodic": 0}, {"n": np.array(7, np.int64)}),
+    "blackman_window": lambda: single_op("BlackmanWindow", {}, {}, {"n": np.array(9, np.int64)}),
+    "lp_pool": lambda: single_op("LpPool", {"x": [1, 2, 7, 7]}, {"kernel_shape": [3, 3], "p": 3, "pads": [1, 1, 1, 1], "strides": [2, 2]}, opset=18),
+    "compress": lambda: single_op("Compress", {"x": [3, 4]}, {"axis": 1}, {"c": np.array([True, False, True], bool)}),
+    "center_crop_pad": lambda: single_op("CenterCropPad", {"x": [5, 8, 3]}, {}, {"s": np.array([7, 5, 3], np.int64)}, opset=18),
+    "bitshift_left_uint8": lambda: single_op("BitShift", {"x": [2, 3]}, {"direction": "LEFT"}, {"s": np.array([1, 7, 3], np.uint8)},
+                                             input_types={"x": TensorProto.UINT8}),
+    "dropout_mask": lambda: single_op("Dropout", {"x": [2, 3]}, {}, n_outputs=2, opset=13),
+})
+
+# Resize beyond CoreML's native resize: one interpolation matrix per axis
+CASES.update({
+    "resize_cubic_fractional": lambda: single_op("Resize", X4, {"mode": "cubic"}, {"r": np.zeros(0, np.float32), "s": np.array([1, 1, 0.8, 1.5], np.float32)}, opset=13),
+    "resize_nearest_sizes_ceil": lambda: single_op("Resize", X4, {"mode": "nearest", "nearest_mode": "ceil"}, extra_inputs=["x", "", "", "sz"], inits={"sz": i64(1, 4, 5, 13)}, opset=13),
+    "resize_linear_antialias_down": lambda: single_op("Resize", X4, {"mode": "linear", "antialias": 1}, extra_inputs=["x", "", "", "sz"], inits={"sz": i64(1, 4, 4, 6)}, opset=18),
+    "upsample_nearest": lambda: single_op("Upsample", {"x": [1, 2, 3, 3]}, {"mode": "nearest"}, {"s": np.array([1, 1, 2, 3], np.float32)}, opset=9),
+})
+
+# 16-bit, blocked and read-only-type quantization
+CASES.update({
+    "quantize_int16": lambda: single_op("QuantizeLinear", {"x": [2, 3]}, {}, {"s": np.array(0.001, np.float32), "z": np.array(-100, np.int16)}, opset=21),
+    "dequantize_blocked": lambda: single_op("DequantizeLinear", {"x": [3, 4]}, {"axis": 1, "block_size": 2},
+                                            {"s": np.abs(w(3, 2)) + 0.1, "z": np.array([[1, 2], [0, 3], [2, 2]], np.uint8)},
+                                            input_types={"x": TensorProto.UINT8}, opset=21),
+})

@@ -65,3 +65,50 @@ def test_guarded_fp16_build_is_finite_and_close(tmp_path):
     got = backend().runner(art, 1).run(x)["y"]
     assert np.all(np.isfinite(got))
     assert cosine(got, reference(model, x)["y"]) > 0.999
+
+
+def _stock_squeezenet():
+    """light_squeezenet.onnx as the onnx package ships it (every weight 0.02): activations grow to ~1e10."""
+    import os
+
+    import onnx
+
+    from edgec.graph.prepare import prepare
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_squeezenet.onnx")
+    return prepare(onnx.load(path), {}, "light_squeezenet").model
+
+
+@pytest.mark.skipif(not HAVE_RUNTIME, reason="needs a CoreML runtime or the MIL interpreter")
+def test_stock_squeezenet_fp16_is_finite_and_matches(tmp_path):
+    """Issue 17: the guard kept the hot ONNX tensors' ops in fp32, but the opset-9 Softmax's reshaped input (a var
+    named after the output) stayed fp16 and overflowed to inf. The MIL-level probe finds such intermediates."""
+    from edgec.graph.inputs import input_specs, random_inputs
+
+    model = _stock_squeezenet()
+    art = lower(model, tmp_path, precision="fp16")
+    assert art.details["compute_precision"] == "fp16" and art.details["fp32_kept_ops"]
+    runner = backend().runner(art, 1)
+    for feed in random_inputs(input_specs(model), seed=0, samples=3):
+        got, want = runner.run(feed), reference(model, feed)
+        for name, ref in want.items():
+            assert np.all(np.isfinite(got[name])), name
+            assert cosine(got[name], ref) > 0.999, name
+
+
+def test_composed_intermediates_are_guarded(tmp_path):
+    """A var a lowering composes (Softmax opset < 13 reshapes its input under the output's name) reading a hot
+    tensor stays fp32 although no ONNX tensor has its name."""
+    big = numpy_helper.from_array(np.array(1e6, np.float32), "big")
+    nodes = [helper.make_node("Mul", ["x", "big"], ["huge"], name="blow_up"),
+             helper.make_node("Softmax", ["huge"], ["y"], name="sm", axis=1)]
+    graph = helper.make_graph(nodes, "sm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])], initializer=[big])
+    model = infer(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]))
+    art = lower(model, tmp_path, precision="fp16")
+    types = _dtypes(art.path)
+    assert types["y_flat"] == types["y_inner"] == MIL_pb2.FLOAT32  # the softmax itself and its reshaped input
+    if HAVE_RUNTIME:
+        x = {"x": np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32) * 1e-3}
+        got = backend().runner(art, 1).run(x)["y"]
+        assert np.all(np.isfinite(got)) and cosine(got, reference(model, x)["y"]) > 0.999

@@ -35,7 +35,8 @@ def test_op_lowers_and_matches(case, tmp_path):
 def test_every_registered_op_has_a_case():
     """The op-support table is the registry; each entry is exercised above."""
     covered = {CASES[c]().graph.node[0].op_type for c in CASES}
-    missing = set(backend().supported_ops()) - covered - {"Constant"}  # Constant: test_build.py
+    # Constant: test_build.py; CumProd (opset 26, no ONNX Runtime kernel yet): test_cumprod below
+    missing = set(backend().supported_ops()) - covered - {"Constant", "CumProd"}
     assert missing == set()
 
 
@@ -47,3 +48,19 @@ def test_space_to_depth_crd(tmp_path):
     want = x.reshape(1, 3, 3, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(1, 12, 3, 2)
     got = backend().runner(lower(model, tmp_path), 1).run({"x": x})["y0"]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(not HAVE_RUNTIME, reason="needs a CoreML runtime or the MIL interpreter")
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumprod(exclusive, reverse, tmp_path):
+    """CumProd (opset 26; ONNX Runtime 1.32 has no kernel): numpy is the reference (ONNX spec)."""
+    model = single_op("CumProd", {"x": [3, 5]}, {"exclusive": exclusive, "reverse": reverse},
+                      {"a": np.array(1, np.int64)}, opset=26)
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (3, 5)).astype(np.float32)
+    v = x[:, ::-1] if reverse else x
+    want = np.cumprod(v, axis=1)
+    if exclusive:
+        want = np.concatenate([np.ones((3, 1), np.float32), want[:, :-1]], axis=1)
+    want = want[:, ::-1] if reverse else want
+    got = backend().runner(lower(model, tmp_path), 1).run({"x": x})["y0"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)

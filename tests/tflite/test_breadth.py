@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgec import conformance as conf
 from edgec.lower.tflite.convert import convert
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 
 # two or three node tests per family lowered here (all of them pass in the full sweep, bench/conformance.py)
 NODE_TESTS = {

@@ -18,9 +18,9 @@ from edgec.graph.passes import drop_activation_qdq
 from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
-from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops
+from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops, mil_hot
 from edgec.lower.coreml.package import save_deterministic, set_metadata
-from edgec.lower.coreml.registry import REGISTRY, GraphView
+from edgec.lower.coreml.registry import READ_ONLY_DTYPE, REGISTRY, GraphView
 
 _MLPROGRAM_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13", "macOS14", "macOS15",
                       "watchOS8", "watchOS9", "watchOS10", "watchOS11", "tvOS15", "tvOS16", "tvOS17", "tvOS18")
@@ -108,22 +108,64 @@ class _Plan:
     notes: list[str]
 
 
-def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, ranges: RangeReport):
-    """The MIL program and the converted MLModel (coremltools' progress bars kept for its error messages)."""
+def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, ranges: RangeReport, probe: list):
+    """The MIL program and the converted MLModel (coremltools' progress bars kept for its error messages), and the
+    fp16 overflow guard level that made it match ONNX Runtime on the probe feeds: fp32 for the hot vars, then also
+    everything downstream of them, then every op (plan.precision becomes fp32)."""
     stderr = io.StringIO()
+    post = {k: v.post_scale for k, v in plan.images.items() if v.post_scale}
+    guard = "hot"
     try:
-        with fresh_builder_names(), contextlib.redirect_stderr(stderr):
-            program, name_map = build_program(
-                model, plan.target, plan.graph, {k: v.post_scale for k, v in plan.images.items() if v.post_scale},
-                {plan.classifier.output} if plan.classifier else set())
-            keeper = Fp32Keeper({name_map.tensors[t] for t in ranges.hot if t in name_map.tensors})
-            mlmodel = _convert(program, name_map, plan.target, plan.precision, keeper, plan.in_shapes, plan.images,
-                               plan.classifier)
+        while True:
+            with fresh_builder_names(), contextlib.redirect_stderr(stderr):
+                # a fresh program per attempt: ct.convert rewrites the one it is given
+                program, name_map = build_program(model, plan.target, plan.graph, post,
+                                                  {plan.classifier.output} if plan.classifier else set())
+                hot_vars = {name_map.tensors[t] for t in ranges.hot if t in name_map.tensors}
+                if probe:  # intermediates the ONNX probe cannot see (names of this program, before conversion)
+                    hot_vars |= mil_hot(program, name_map, probe, post)
+                keeper = Fp32Keeper(hot_vars, downstream=guard == "downstream")
+                mlmodel = _convert(program, name_map, plan.target, plan.precision, keeper, plan.in_shapes,
+                                   plan.images, plan.classifier)
+            if plan.precision != "fp16" or not hot_vars or _matches(mlmodel, name_map, model, probe, ctx):
+                return mlmodel, name_map, guard
+            if guard == "hot":
+                guard = "downstream"
+            else:  # values this large amplify fp16's rounding anywhere upstream too: fp32 throughout
+                guard, plan.precision = "all", "fp32"
+                plan.precision_from = ("the fp16 overflow guard: with fp32 only where values exceed fp16 (and "
+                                       "downstream), outputs still differ from ONNX Runtime on the seeded inputs")
     except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
         tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
         raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {plan.target_name}: "
                             f"{type(e).__name__}: {e} {tail}") from None
-    return mlmodel, name_map
+
+
+def _matches(mlmodel, name_map: NameMap, model: onnx.ModelProto, probe: list, ctx: LowerContext) -> bool:
+    """The converted fp16 program, run by the MIL interpreter on the probe feeds, passes the profile's fp16 numerics
+    gates against ONNX Runtime (what validation will check). True where it cannot run here (nothing to learn)."""
+    import tempfile
+    from pathlib import Path
+
+    from edgec.runtimes.coreml import CoreMLRunner
+    from edgec.runtimes.host_ort import OrtRunner
+    from edgec.runtimes.numerics import compare, thresholds
+
+    try:
+        from edgec.runtimes.mil_interp import MilInterpreterRunner
+
+        with tempfile.TemporaryDirectory(prefix="edgec-fp16-") as tmp:
+            path = Path(tmp) / "probe.mlpackage"
+            mlmodel.save(str(path))
+            runner = CoreMLRunner(path, name_map, inner=MilInterpreterRunner(path))
+            actual = [runner.run(f) for f in probe]
+    except Exception:  # noqa: BLE001  (an op the interpreter lacks: validation reports it later)
+        return True
+    reference = OrtRunner(model, threads=1).run
+    gates = thresholds(ctx.profile.validate_.numerics, "fp16")
+    result = compare([reference(f) for f in probe], actual, "mil-interpreter", gates["min_cosine"] or 0.0,
+                     gates["max_abs"], gates["min_delta_cosine"])
+    return result.passed
 
 
 def _descriptions(ctx: LowerContext, graph: GraphView, name_map, classifier) -> dict[str, str]:
@@ -150,7 +192,7 @@ def _user_metadata(ctx: LowerContext, precision: str, name_map) -> dict[str, str
 
 
 def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: list, weights: tuple,
-           convert_s: float) -> list[str]:
+           convert_s: float, guard: str = "hot") -> list[str]:
     """The report's notes on what the build made (weights: float bytes, file bytes, compression seconds)."""
     import coremltools as ct
 
@@ -172,6 +214,15 @@ def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: 
                      f"({len(classifier.labels)} labels from {ctx.profile.coreml.labels})")
     notes.append(f"CoreML ML Program for {plan.target_name}, {precision} compute ({plan.precision_from}), "
                  f"coremltools {ct.__version__}; lowered and converted in {convert_s:.1f} s")
+    if guard != "hot":
+        notes.append(f"fp16 overflow guard: fp32 kept only where values exceed fp16 did not match ONNX Runtime on "
+                     f"the seeded inputs, so {'every op downstream of them' if guard == 'downstream' else 'every op'} "
+                     f"runs in fp32 too")
+    wide = sorted({onnx.TensorProto.DataType.Name(e).lower() for e, _ in plan.graph.types.values()
+                   if e in READ_ONLY_DTYPE or e == onnx.TensorProto.DOUBLE})
+    if wide:
+        notes.append(f"CoreML has no {', '.join(wide)}: those tensors are carried and computed as float32 / int32 "
+                     f"(float64 loses precision beyond float32's 24-bit mantissa)")
     renamed = {o: m for o, m in {**name_map.inputs, **name_map.outputs}.items() if o != m}
     if renamed:
         notes.append("CoreML feature names differ from ONNX: " + ", ".join(f"'{o}' -> '{m}'" for o, m in renamed.items()))
@@ -212,9 +263,10 @@ class CoreMLBackend:
 
         plan = self._plan(model, ctx)  # every profile mistake fails here, before the slow part
         model, graph = plan.model, plan.graph
-        ranges = find_hot(model, self._probe_feeds(model, ctx)) if plan.precision == "fp16" else RangeReport()
+        probe = self._probe_feeds(model, ctx) if plan.precision == "fp16" else []
+        ranges = find_hot(model, probe) if probe else RangeReport()
         t0 = time.perf_counter()
-        mlmodel, name_map = _build_and_convert(model, ctx, plan, ranges)
+        mlmodel, name_map, guard = _build_and_convert(model, ctx, plan, ranges, probe)
         convert_s = time.perf_counter() - t0
         float_weight_bytes = compress.const_bytes(mlmodel)
         t0 = time.perf_counter()
@@ -231,7 +283,7 @@ class CoreMLBackend:
         kept = fp32_ops(mlmodel.get_spec()) if plan.precision == "fp16" else []
         weight_bytes = compress.weight_file_bytes(path)
         notes = plan.notes + _notes(ctx, plan, name_map, ranges, kept, (float_weight_bytes, weight_bytes, compress_s),
-                                    convert_s)
+                                    convert_s, guard)
         return Artifact(
             target=ctx.target.name,
             profile=ctx.profile.name,
@@ -250,6 +302,7 @@ class CoreMLBackend:
                 "float_weight_bytes": float_weight_bytes,
                 "weight_file_bytes": weight_bytes,
                 "fp32_kept_ops": kept,
+                "fp16_guard": guard,
                 "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
                 "coremltools": ct.__version__,
                 "compute_units": ctx.profile.runtime.compute_units or "all",

@@ -13,7 +13,7 @@ import onnx
 from onnx import helper
 
 from edgec.lower.coreml.names import NameTable
-from edgec.lower.coreml.registry import MIL_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
+from edgec.lower.coreml.registry import MIL_DTYPE, READ_ONLY_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
 from edgec.runtimes.metadata import NameMap  # the runner reads it back
 
 _DOMAINS = ("", "ai.onnx")
@@ -34,7 +34,7 @@ def find_problems(model: onnx.ModelProto, graph: GraphView | None = None) -> lis
     problems = []
     for v in real_inputs(model):
         elem, shape = graph.types.get(v.name, (0, None))
-        if elem not in MIL_DTYPE:
+        if elem not in MIL_DTYPE and elem not in READ_ONLY_DTYPE:
             problems.append(("graph input", v.name, f"dtype {onnx.TensorProto.DataType.Name(elem)} has no CoreML type"))
         elif shape is None:
             problems.append(("graph input", v.name, "dynamic shape (fix it with the profile's inputs or --input-shape)"))
@@ -109,7 +109,7 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         name_map.input_dtypes[v.name] = _np_dtype(elem)
         # a scalar input is fed as shape (1,) and squeezed inside: CoreML features and the milproto loader
         # (which our interpreter uses) do not take rank-0 function inputs
-        placeholders[mil] = mb.placeholder(shape=tuple(shape) or (1,), dtype=mil_types[MIL_DTYPE[elem]])
+        placeholders[mil] = mb.placeholder(shape=tuple(shape) or (1,), dtype=mil_types[MIL_DTYPE.get(elem) or READ_ONLY_DTYPE[elem]])
     for o in model.graph.output:
         name_map.outputs[o.name] = names.reserve(o.name)
         name_map.output_dtypes[o.name] = _np_dtype(graph.types[o.name][0])
@@ -136,6 +136,8 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
             want = name_map.outputs[o.name]
             value = env.values.get(o.name, graph.consts.get(o.name))
             if isinstance(value, np.ndarray):
+                if value.ndim == 0:
+                    name_map.scalars.append(o.name)
                 value = mb.const(val=to_mil_array(value), name=names.fresh(f"{want}_const"))
             if o.name in vector_outputs:
                 size = int(np.prod(graph.types[o.name][1]))

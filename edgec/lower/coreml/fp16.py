@@ -59,15 +59,18 @@ def find_hot(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> Rang
 
 
 class Fp32Keeper:
-    """op_selector for FP16ComputePrecision: False (stay fp32) for ops touching a hot tensor.
+    """op_selector for FP16ComputePrecision: False (stay fp32) for ops touching a hot tensor (and, with
+    `downstream`, every op after one in the data flow).
 
     Matching is by MIL var name: a hot ONNX tensor's MIL name, or any var a lowering derived from it
     (`<name>_<suffix>`); coremltools' fusions keep the fused op's output name, so they still match.
     """
 
-    def __init__(self, hot_mil_names: set[str]):
-        self.hot = hot_mil_names
+    def __init__(self, hot_mil_names: set[str], downstream: bool = False):
+        self.hot = set(hot_mil_names)
         self.kept: set[str] = set()
+        # downstream: every op reading a kept op's output is kept too (ops come in program order)
+        self.downstream = downstream
 
     def _is_hot(self, var_name: str) -> bool:
         return var_name in self.hot or any(var_name.startswith(h + "_") for h in self.hot)
@@ -79,6 +82,8 @@ class Fp32Keeper:
         if any(self._is_hot(n) for n in names):
             if op.op_type != "const":
                 self.kept.add(op.outputs[0].name)  # the name visible in the package (fused ops keep it)
+                if self.downstream:
+                    self.hot.update(v.name for v in op.outputs)
             return False
         return True
 
@@ -96,3 +101,34 @@ def fp32_ops(spec) -> list[str]:
             if any(o.type.tensorType.dataType == MIL_pb2.FLOAT32 for o in op.outputs):
                 names.append(op.outputs[0].name)
     return sorted(names)
+
+
+def mil_hot(program, name_map, feeds: list[dict[str, np.ndarray]], post_scales: dict | None = None) -> set[str]:
+    """MIL vars of the built (fp32) program whose range exceeds FP16_MAX / HEADROOM on the probe feeds, found by
+    running the program with the MIL interpreter's ops. Catches what the ONNX-level probe cannot see: intermediates
+    a lowering composes (x*x inside a norm) and vars a lowering names after its output (a softmax's reshaped
+    input). Empty when an op has no numpy implementation (the ONNX-level guard still applies)."""
+    from edgec.errors import LoweringError
+    from edgec.runtimes.mil_interp import program_ranges
+
+    mil_feeds = []
+    for feed in feeds:
+        out = {}
+        for onnx_name, value in feed.items():
+            if onnx_name not in name_map.inputs:
+                continue
+            value = np.asarray(value)
+            if value.ndim == 0:
+                value = value.reshape(1)
+            if post_scales and onnx_name in post_scales:  # the program multiplies these inputs itself
+                value = value / np.asarray(post_scales[onnx_name], np.float32).reshape(1, -1, 1, 1)
+            if value.dtype not in (np.int32, np.bool_, np.float16, np.float32):
+                value = value.astype(np.float32 if value.dtype.name.startswith(("float", "bfloat")) else np.int32)
+            out[name_map.inputs[onnx_name]] = value
+        mil_feeds.append(out)
+    try:
+        ranges = program_ranges(program, mil_feeds)
+    except (LoweringError, KeyError, ValueError, TypeError, IndexError):
+        return set()
+    limit = FP16_MAX / HEADROOM
+    return {k for k, v in ranges.items() if v > limit}

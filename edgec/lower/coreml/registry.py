@@ -33,15 +33,35 @@ MIL_DTYPE = {
     TensorProto.INT16: "int32",
     TensorProto.INT8: "int32",
     TensorProto.UINT8: "int32",
+    TensorProto.UINT16: "int32",
     TensorProto.BOOL: "bool",
+    TensorProto.DOUBLE: "fp32",  # computed as float32 (CoreML has no float64); the build notes it
+}
+
+# types CoreML can read exactly as float32 / int32 (graph inputs and constants) but never produce: an op
+# writing one would have to round to it, which no MIL op does
+READ_ONLY_DTYPE = {
+    TensorProto.BFLOAT16: "fp32",
+    TensorProto.FLOAT8E4M3FN: "fp32",
+    TensorProto.FLOAT8E4M3FNUZ: "fp32",
+    TensorProto.FLOAT8E5M2: "fp32",
+    TensorProto.FLOAT8E5M2FNUZ: "fp32",
+    TensorProto.FLOAT4E2M1: "fp32",
+    TensorProto.FLOAT8E8M0: "fp32",
+    TensorProto.INT4: "int32",
+    TensorProto.UINT4: "int32",
+    TensorProto.INT2: "int32",
+    TensorProto.UINT2: "int32",
 }
 
 
 def to_mil_array(value: np.ndarray) -> np.ndarray:
     """A constant as MIL stores it: int64 -> int32 (values clipped to int32, as ONNX uses INT64_MAX
     for "to the end" in Slice), float64 -> float32."""
-    if value.dtype == np.float64:
+    if value.dtype == np.float64 or value.dtype.kind == "V" and value.dtype.name.startswith(("float", "bfloat")):
         return value.astype(np.float32)
+    if value.dtype.kind == "V":  # ml_dtypes int4 / uint4 / int2 / uint2
+        return value.astype(np.int32)
     if value.dtype.kind in "iu" and value.dtype != np.int32:
         return np.clip(value, np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
     return value

@@ -6,9 +6,11 @@ import numpy as np
 
 
 def compute_dtype(*arrays) -> np.dtype:
-    """fp16 tensors are computed in fp32 inside heavy ops (conv, matmul) and rounded once at the end:
-    numpy has no fast fp16 BLAS, and devices accumulate fp16 products at higher precision too."""
-    return np.float32 if all(np.asarray(a).dtype in (np.float16, np.float32) for a in arrays if a is not None) else np.float64
+    """fp16 tensors are computed in fp32 inside heavy ops (conv, matmul) and rounded once at the end (numpy has no
+    fast fp16 BLAS, and devices accumulate fp16 products at higher precision too); fp32 ones in float64: a
+    reference must not add rounding of its own that depends on BLAS blocking (which treats output channels
+    differently: identical channels of an ill-conditioned net, e.g. the stock light_squeezenet, came out unequal)."""
+    return np.float32 if all(np.asarray(a).dtype == np.float16 for a in arrays if a is not None) else np.float64
 
 
 def f32(a):

@@ -113,7 +113,7 @@ def linear_activation(x, alpha, beta=0.0):
 @mil_op("thresholded_relu")
 def thresholded_relu(x, alpha=1.0):
     x = np.asarray(x)
-    return np.where(x > alpha, x, 0).astype(x.dtype)
+    return np.where(x >= alpha, x, 0).astype(x.dtype)  # op def: y[y < alpha] = 0
 
 
 @mil_op("softmax")

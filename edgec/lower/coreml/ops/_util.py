@@ -45,3 +45,10 @@ def need_const(n: NodeView, i: int, what: str) -> str | None:
 
 def first(*whys: str | None) -> str | None:
     return next((w for w in whys if w), None)
+
+
+def like(var, value) -> np.ndarray:
+    """A scalar constant of `var`'s MIL dtype (MIL binary ops take one dtype; fp16 stays fp16)."""
+    from coremltools.converters.mil.mil import types
+
+    return np.array(value, dtype=types.nptype_from_builtin(var.dtype))

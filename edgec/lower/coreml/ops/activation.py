@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from coremltools.converters.mil.mil import Builder as mb
 
-from edgec.lower.coreml.ops._util import need_const, need_shape, norm_axis
+from edgec.lower.coreml.ops._util import need_shape, norm_axis
 from edgec.lower.coreml.registry import Env, NodeView, lowers
 
 
@@ -60,24 +60,29 @@ def gelu(n: NodeView, env: Env):
     return mb.gelu(x=env.var(n, 0), mode=mode, name=env.out(n))
 
 
-def _check_clip(n: NodeView) -> str | None:
-    return need_const(n, 1, "min") or need_const(n, 2, "max")
-
-
-@lowers("Clip", check=_check_clip)
+@lowers("Clip")
 def clip(n: NodeView, env: Env):
-    """maximum / minimum with the given bounds (either may be absent)"""
+    """clip for constant float bounds, else maximum / minimum with the bounds as they are (computed at run time
+    or integer; either may be absent)"""
     lo = n.const(1) if n.has(1) else n.attr("min")
     hi = n.const(2) if n.has(2) else n.attr("max")
     x = env.var(n, 0)
     dtype = np.int32 if n.dtype(0) not in (None, 1, 10) else np.float32  # FLOAT=1, FLOAT16=10
-    if lo is not None and hi is not None and dtype == np.float32:
+    if lo is not None and hi is not None and dtype == np.float32 and n.dtype(0) != 10:
         return mb.clip(x=x, alpha=np.float32(lo), beta=np.float32(hi), name=env.out(n))
-    if lo is not None:
-        x = mb.maximum(x=x, y=np.array(lo, dtype).reshape(()), name=env.tmp(n, "lo") if hi is not None else env.out(n))
-    if hi is not None:
-        x = mb.minimum(x=x, y=np.array(hi, dtype).reshape(()), name=env.out(n))
-    if lo is None and hi is None:
+    has_lo = n.has(1) or lo is not None
+    has_hi = n.has(2) or hi is not None
+
+    def bound(i, value):
+        if value is None:
+            return env.var(n, i)
+        return np.array(value).astype(np.float16 if n.dtype(0) == 10 else dtype).reshape(())
+
+    if has_lo:
+        x = mb.maximum(x=x, y=bound(1, lo), name=env.tmp(n, "lo") if has_hi else env.out(n))
+    if has_hi:
+        x = mb.minimum(x=x, y=bound(2, hi), name=env.out(n))
+    if not has_lo and not has_hi:
         x = mb.identity(x=x, name=env.out(n))
     return x
 

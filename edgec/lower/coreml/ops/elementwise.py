@@ -39,13 +39,15 @@ def pow_(n: NodeView, env: Env):
     return mb.pow(x=x, y=y, name=env.out(n))
 
 
-def _check_div(n: NodeView) -> str | None:
-    if n.dtype(0) not in _FLOATS:
-        return "integer Div truncates toward zero; CoreML only has floor_div (wrong for negatives)"
-    return None
-
-
-lowers("Div", check=_check_div)(_binary("real_div"))
+@lowers("Div")
+def div(n: NodeView, env: Env):
+    """real_div; integers truncate toward zero as ONNX: sign(x) * sign(y) * floor_div(|x|, |y|)"""
+    x, y = env.var(n, 0), env.var(n, 1)
+    if n.dtype(0) in _FLOATS:
+        return mb.real_div(x=x, y=y, name=env.out(n))
+    q = mb.floor_div(x=mb.abs(x=x, name=env.tmp(n, "ax")), y=mb.abs(x=y, name=env.tmp(n, "ay")), name=env.tmp(n, "q"))
+    s = mb.mul(x=mb.sign(x=x, name=env.tmp(n, "sx")), y=mb.sign(x=y, name=env.tmp(n, "sy")), name=env.tmp(n, "s"))
+    return mb.mul(x=q, y=s, name=env.out(n))
 
 
 def _unary(mil_op):

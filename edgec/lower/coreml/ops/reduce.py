@@ -10,7 +10,9 @@ from edgec.lower.coreml.ops._util import first, need_const, need_shape, norm_axi
 from edgec.lower.coreml.registry import Env, NodeView, lowers
 
 _REDUCE = {"ReduceMean": "reduce_mean", "ReduceSum": "reduce_sum", "ReduceMax": "reduce_max",
-           "ReduceMin": "reduce_min"}
+           "ReduceMin": "reduce_min", "ReduceProd": "reduce_prod", "ReduceL1": "reduce_l1_norm",
+           "ReduceL2": "reduce_l2_norm", "ReduceSumSquare": "reduce_sum_square", "ReduceLogSum": "reduce_log_sum",
+           "ReduceLogSumExp": "reduce_log_sum_exp"}
 
 
 def _check_reduce(n: NodeView) -> str | None:
@@ -46,14 +48,18 @@ def _check_arg(n: NodeView) -> str | None:
     why = need_shape(n, 0)
     if why:
         return why
-    if n.attr("select_last_index", 0):
-        return "select_last_index=1 (CoreML returns the first index of ties)"
     return None
 
 
 @lowers("ArgMax", "ArgMin", check=_check_arg)
 def arg_reduce(n: NodeView, env: Env):
-    """reduce_argmax / reduce_argmin (int32 indices)"""
+    """reduce_argmax / reduce_argmin (int32 indices; first of ties); select_last_index=1 runs on the reversed axis
+    and maps the index back (dim - 1 - i)"""
     axis = norm_axis(int(n.attr("axis", 0)), len(n.shape(0)))
     fn = mb.reduce_argmax if n.op == "ArgMax" else mb.reduce_argmin
-    return fn(x=env.var(n, 0), axis=axis, keep_dims=bool(n.attr("keepdims", 1)), name=env.out(n))
+    keep = bool(n.attr("keepdims", 1))
+    if not n.attr("select_last_index", 0):
+        return fn(x=env.var(n, 0), axis=axis, keep_dims=keep, name=env.out(n))
+    x = mb.reverse(x=env.var(n, 0), axes=np.array([axis], np.int32), name=env.tmp(n, "rev"))
+    i = fn(x=x, axis=axis, keep_dims=keep, name=env.tmp(n, "rev_index"))
+    return mb.sub(x=np.int32(n.shape(0)[axis] - 1), y=i, name=env.out(n))

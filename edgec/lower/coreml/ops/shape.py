@@ -30,17 +30,30 @@ def constant(n: NodeView, env: Env):
     return env.graph.consts[n.outputs[0]]
 
 
+def _training(n: NodeView) -> bool:
+    return n.op == "Dropout" and n.has(2) and bool(n.const(2).reshape(-1)[0])
+
+
 def _check_identity(n: NodeView) -> str | None:
-    if n.op == "Dropout" and (any(o for o in n.outputs[1:]) or n.const(2) is not None and bool(n.const(2))):
-        return "training-mode Dropout (mask output or training_mode=1) is not lowered"
-    if n.op == "Dropout" and n.has(2) and n.const(2) is None:
+    if n.op != "Dropout":
+        return None
+    if n.has(2) and n.const(2) is None:
         return "training_mode must be a constant"
+    if _training(n):
+        ratio = n.const(1) if n.has(1) else np.array(0.5)
+        if ratio is None or float(ratio.reshape(-1)[0]) != 0.0:
+            return "training-mode Dropout with a non-zero ratio is random; export the model in eval mode"
+    if any(o for o in n.outputs[1:]) and n.shape(0) is None:
+        return "the mask output needs a static input shape"
     return None
 
 
 @lowers("Identity", "Dropout", check=_check_identity)
 def identity(n: NodeView, env: Env):
-    """no op (the tensor is passed through; inference-mode Dropout is the identity)"""
+    """no op (the tensor is passed through; inference Dropout and training with ratio 0 are the identity, their mask
+    all true)"""
+    if n.op == "Dropout" and len(n.outputs) > 1 and n.outputs[1]:
+        return [env.value(n, 0), np.ones(n.shape(0), dtype=bool)]
     return env.value(n, 0)
 
 
@@ -254,18 +267,43 @@ def space_to_depth(n: NodeView, env: Env):
     return mb.gather(x=y, indices=perm, axis=1, name=env.out(n))
 
 
+def _cast_to(n: NodeView) -> int | None:
+    return int(n.attr("to")) if n.op == "Cast" else n.dtype(1)
+
+
 def _check_cast(n: NodeView) -> str | None:
-    to = int(n.attr("to"))
+    to = _cast_to(n)
+    if to is None:
+        return "the target type (input 1's dtype) is unknown"
     if to not in MIL_DTYPE:
-        return f"cast to {TensorProto.DataType.Name(to)}: CoreML has fp32, fp16, int32 and bool"
+        return (f"cast to {TensorProto.DataType.Name(to)}: CoreML computes in fp32, fp16, int32 and bool "
+                f"(narrower ints and float64 are carried in those) and has no op that rounds to this type")
     return None
 
 
-@lowers("Cast", check=_check_cast)
+# narrow integer targets: int32 results are wrapped to the target's range (two's complement, as ONNX casts do)
+_WRAP = {TensorProto.INT8: (-128, 256), TensorProto.UINT8: (0, 256), TensorProto.INT16: (-32768, 65536),
+         TensorProto.UINT16: (0, 65536)}
+_RANGE = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.INT16: (-32768, 32767),
+          TensorProto.UINT16: (0, 65535), TensorProto.BOOL: (0, 1), TensorProto.INT4: (-8, 7), TensorProto.UINT4: (0, 15),
+          TensorProto.INT2: (-2, 1), TensorProto.UINT2: (0, 3)}
+
+
+@lowers("Cast", "CastLike", check=_check_cast)
 def cast(n: NodeView, env: Env):
-    """cast (every integer type is int32 in CoreML)"""
+    """cast (int types are int32 in CoreML, float64 is fp32); a cast to int8/uint8/int16/uint16 from a wider
+    type wraps to the target's range like ONNX"""
     x = env.var(n, 0)
-    dtype = MIL_DTYPE[int(n.attr("to"))]
-    if types.builtin_to_string(x.dtype) == dtype:
+    to = _cast_to(n)
+    dtype = MIL_DTYPE[to]
+    src = n.dtype(0)
+    wrap = to in _WRAP and not (src in _RANGE and _RANGE[to][0] <= _RANGE[src][0] and _RANGE[src][1] <= _RANGE[to][1])
+    if types.builtin_to_string(x.dtype) == dtype and not wrap:
         return x
-    return mb.cast(x=x, dtype=dtype, name=env.out(n))
+    y = x if types.builtin_to_string(x.dtype) == dtype else mb.cast(
+        x=x, dtype=dtype, name=env.tmp(n, "int") if wrap else env.out(n))
+    if not wrap:
+        return y
+    lo, span = _WRAP[to]
+    y = mb.mod(x=mb.sub(x=y, y=np.int32(lo), name=env.tmp(n, "shift")), y=np.int32(span), name=env.tmp(n, "mod"))
+    return mb.add(x=y, y=np.int32(lo), name=env.out(n))
