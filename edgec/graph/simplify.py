@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import onnx
 from onnx import helper, numpy_helper
 
@@ -17,6 +21,13 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
 
     try:
         simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
+        if _new_domains(model, simplified):  # contrib-op fusions: again without them (or without any fusion)
+            with _native_stdout_dropped():  # onnxsim then prints a "failed to run" line per unfoldable node
+                simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0,
+                                                 skipped_optimizers=list(CONTRIB_FUSIONS))
+                if _new_domains(model, simplified):
+                    simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0,
+                                                     perform_optimization=False)
     except Exception as e:  # onnxsim raises RuntimeError/ValueError/its own errors from C++
         # Simplification is an optimisation: a model it cannot handle still builds, unsimplified, and says so.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -28,6 +39,31 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
         return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"
     return _with_shapes(simplified, model_path), "onnxsim: simplified, outputs checked against the original" + (
         f" ({detail})" if detail else "")
+
+
+# onnxsim passes that fuse standard ops into ONNX Runtime contrib ops (com.microsoft Attention, GQA, rotary...):
+# only ORT runs those, and every edgec target lowers the standard graph (detr_head's cross-attention came back
+# as one com.microsoft::Attention node that TFLite and CoreML refused)
+CONTRIB_FUSIONS = ("fuse_attention", "fuse_gqa", "fuse_qkv", "fuse_rope", "fuse_gelu", "fuse_rms_norm")
+
+
+@contextlib.contextmanager
+def _native_stdout_dropped():
+    """onnxsim's C++ core writes its per-node folding warnings to file descriptor 1."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _new_domains(before: onnx.ModelProto, after: onnx.ModelProto) -> set[str]:
+    domains = {n.domain for n in before.graph.node}
+    return {n.domain for n in after.graph.node if n.domain not in domains and n.domain not in ("", "ai.onnx")}
 
 
 def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:
