@@ -190,7 +190,9 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
                 prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
-                raise UnsupportedOp(target.name, problems)
+                from edgec.graph.diagnose import explain
+
+                raise UnsupportedOp(target.name, problems, **explain(prepared_by_shapes[key].model, problems))
             todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
         except EdgecError as e:
             if single:
