@@ -8,6 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.graph.fold import fold
 from edgec.graph.passes import run_passes
 from edgec.graph.shapes import fix_input_shapes
 from edgec.graph.simplify import simplify
@@ -61,12 +62,15 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     constants = fix_input_values(work, values, model_path)
     fixed = fix_input_shapes(work, {k: v for k, v in shapes.items() if k not in constants}, model_path)
     nodes_before = len(work.graph.node)
+    folded = fold(work)  # edgec's own: If on a known condition inlined, shape arithmetic folded, sorted
     simplified, simplify_note = simplify(work, fixed, model_path)
     rewrites = run_passes(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
-    applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
+    applied = ", ".join(f"{k} x{v}" for k, v in {**folded, **rewrites}.items() if v) or "none needed"
+    by = "onnxsim and shared passes" if simplify_note.startswith("onnxsim:") else \
+        "edgec's own folding and shared passes (onnxsim's result was not used: see below)"
     notes = [
-        f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
+        f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after {by} ({applied}); "
         f"inputs fixed to {fixed}",
         simplify_note,
     ]
