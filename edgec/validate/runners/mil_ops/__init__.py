@@ -16,7 +16,7 @@ OPS: dict[str, Callable] = {}
 # op type -> check(consts) -> reason or None: rejects attribute values we do not implement at load time
 CHECKS: dict[str, Callable[[dict], str | None]] = {}
 
-_FAMILIES = ("elementwise", "activation", "conv", "linalg", "reduce", "norm", "shape", "image", "quant", "classify")
+_FAMILIES = ("elementwise", "activation", "conv", "linalg", "reduce", "norm", "shape", "image", "quant", "classify", "recurrent")
 
 
 def mil_op(*names: str, check: Callable[[dict], str | None] | None = None):
