@@ -48,13 +48,20 @@ def fold(model: onnx.ModelProto) -> Counter:
             queue[:0] = _inline(branch, node, f"{node.name or 'If'}_{n_if}")
             done["If inlined"] += 1
             continue
+        if node.op_type == "Loop" and node.domain in ("", "ai.onnx"):
+            unrolled = _unroll(node, consts, opset, f"{node.name or 'Loop'}_{n_if}")
+            if unrolled is not None:
+                n_if += 1
+                queue[:0] = unrolled
+                done["Loop unrolled"] += 1
+                continue
         value = _evaluate(node, consts, shapes, opset)
         if value is not None and not (set(node.output) & outputs):
             consts.update(value)
             done["folded"] += 1
             continue
         kept.append(node)
-    if not done["folded"] and not done["If inlined"] and not done["sorted"]:
+    if not any(done.values()):
         return done
     used = {i for n in kept for i in node_inputs(n)} | outputs
     del graph.node[:]
@@ -128,6 +135,78 @@ def _inline(branch: onnx.GraphProto, node: onnx.NodeProto, prefix: str) -> list[
             nodes.append(helper.make_node("Identity", [rename.get(out.name, out.name)], [target],
                                           name=f"{prefix}/out_{target}"))
     return nodes
+
+
+MAX_UNROLL = 64  # a longer constant loop stays a Loop (and is refused by targets without one)
+
+
+def _unroll(node: onnx.NodeProto, consts: dict, opset: int, prefix: str) -> list[onnx.NodeProto] | None:
+    """A Loop with a constant trip count (1..MAX_UNROLL) whose body passes its condition through unchanged (a
+    `for` loop, as exporters write it) becomes that many copies of the body; scan outputs are stacked on a new
+    axis 0. Anything else (a `while` condition, an unknown or zero trip count) stays a Loop."""
+    trip = consts.get(node.input[0]) if node.input and node.input[0] else None
+    cond = consts.get(node.input[1]) if len(node.input) > 1 and node.input[1] else np.array(True)
+    if trip is None or cond is None or not bool(np.asarray(cond).reshape(-1)[0]):
+        return None
+    m = int(np.asarray(trip).reshape(-1)[0])
+    if not 1 <= m <= MAX_UNROLL:
+        return None
+    body = _attr_graph(node, "body")
+    b_in, b_out = [i.name for i in body.input], [o.name for o in body.output]
+    carried = list(node.input[2:])
+    n_carried = len(carried)
+    # the condition must come back unchanged: body output 0 is body input 1 (possibly through one Identity)
+    cond_src = {n.output[0]: n.input[0] for n in body.node if n.op_type == "Identity"}
+    if cond_src.get(b_out[0], b_out[0]) != b_in[1]:
+        return None
+    nodes, scans = [], [[] for _ in range(len(b_out) - 1 - n_carried)]
+    for k in range(m):
+        tag = f"{prefix}/it{k}"
+        it_name, cond_name = f"{tag}/iter", f"{tag}/cond"
+        nodes.append(helper.make_node("Constant", [], [it_name], value=numpy_helper.from_array(np.array(k, np.int64))))
+        nodes.append(helper.make_node("Constant", [], [cond_name], value=numpy_helper.from_array(np.array(True))))
+        outer = {b_in[0]: it_name, b_in[1]: cond_name, **dict(zip(b_in[2:], carried))}
+        step = _inline_with(body, outer, tag)
+        nodes += step[0]
+        out_names = step[1]
+        carried = out_names[1:1 + n_carried]
+        for j, name in enumerate(out_names[1 + n_carried:]):
+            scans[j].append(name)
+    for target, value in zip(node.output[:n_carried], carried):
+        if target:
+            nodes.append(helper.make_node("Identity", [value], [target], name=f"{prefix}/out_{target}"))
+    axes = f"{prefix}/axes0"
+    if scans and opset >= 13:
+        nodes.append(helper.make_node("Constant", [], [axes], value=numpy_helper.from_array(np.array([0], np.int64))))
+    for j, (target, names) in enumerate(zip(node.output[n_carried:], scans)):
+        if not target:
+            continue
+        expanded = []
+        for k, name in enumerate(names):
+            e = f"{prefix}/scan{j}_{k}"
+            if opset >= 13:
+                nodes.append(helper.make_node("Unsqueeze", [name, axes], [e]))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [name], [e], axes=[0]))
+            expanded.append(e)
+        nodes.append(helper.make_node("Concat", expanded, [target], axis=0, name=f"{prefix}/scan{j}"))
+    return nodes
+
+
+def _inline_with(body: onnx.GraphProto, outer: dict[str, str], prefix: str):
+    """The body's nodes with local names prefixed and its formal inputs bound to `outer` names; returns
+    (nodes, the names of the body outputs)."""
+    local = {t.name for t in body.initializer} | {o for n in body.node for o in n.output if o}
+    rename = {name: f"{prefix}/{name}" for name in local}
+    rename.update(outer)
+    nodes = [helper.make_node("Constant", [], [rename[t.name]], value=t) for t in body.initializer]
+    for n in body.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(n)
+        _rename_refs(copy, rename)
+        copy.name = f"{prefix}/{copy.name}" if copy.name else ""
+        nodes.append(copy)
+    return nodes, [rename.get(o.name, o.name) for o in body.output]
 
 
 def _rename_refs(node: onnx.NodeProto, rename: dict[str, str]) -> None:

@@ -78,3 +78,50 @@ def test_fixed_sample_rate_builds_where_the_unused_branch_cannot_type_check(targ
     assert any("If inlined x1" in n for n in art["notes"]), art["notes"]
     (m,) = art["numerics"]["outputs"].values()
     assert m["cosine"] > 0.9999
+
+
+def _loop_model(path, trip=4):
+    """for k in range(trip): acc = acc * 0.5 + x * k; scan out tanh(acc)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["x", "kf"], ["xk"]),
+         helper.make_node("Mul", ["acc_in", "half"], ["acc_h"]),
+         helper.make_node("Add", ["acc_h", "xk"], ["acc_out"]),
+         helper.make_node("Tanh", ["acc_out"], ["scan"])],
+        "body",
+        [helper.make_tensor_value_info("k", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1, 3]),
+         helper.make_tensor_value_info("scan", TensorProto.FLOAT, [1, 3])])
+    nodes = [helper.make_node("Loop", ["M", "", "zero"], ["acc", "scans"], name="loop", body=body)]
+    inits = [numpy_helper.from_array(np.array(trip, np.int64), "M"),
+             numpy_helper.from_array(np.zeros((1, 3), np.float32), "zero"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    outs = [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [1, 3]),
+            helper.make_tensor_value_info("scans", TensorProto.FLOAT, [trip, 1, 3])]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], outs, inits),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_constant_loop_is_unrolled(tmp_path):
+    model = onnx.load(str(_loop_model(tmp_path / "l.onnx")))
+    assert fold(model)["Loop unrolled"] == 1
+    assert "Loop" not in {n.op_type for n in model.graph.node}
+    import onnxruntime as ort
+
+    x = np.array([[0.3, -1.0, 2.0]], np.float32)
+    ref = ort.InferenceSession(str(tmp_path / "l.onnx")).run(None, {"x": x})
+    got = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["android", "ios"])
+def test_constant_loop_builds(target, tmp_path):
+    outcome = api.build(_loop_model(tmp_path / "l.onnx"), api.BuildOptions(target=target, out_dir=tmp_path / "o"))
+    assert outcome.ok, outcome.result.artifacts[0].numerics
