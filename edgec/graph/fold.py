@@ -239,6 +239,8 @@ def _evaluate(node, consts, shapes, opset) -> dict[str, np.ndarray] | None:
         return {node.output[0]: np.array(shape[start:end] if end is not None else shape[start:], np.int64)}
     if node.op_type == "Size" and node.input[0] not in consts and node.input[0] in shapes:
         return {node.output[0]: np.array(int(np.prod(shapes[node.input[0]])), np.int64)}
+    if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+        return {node.output[0]: numpy_helper.to_array(node.attribute[0].t)}  # the common case, without an evaluator
     ins = [i for i in node.input if i]
     if any(i not in consts for i in ins):
         return None
