@@ -408,7 +408,8 @@ def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, 
 
 
 def validate_artifact(
-    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = ()
+    model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
+    input_values: list[str] = (),
 ) -> ArtifactResult:
     """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency."""
     from edgec.artifact import Artifact
@@ -427,8 +428,15 @@ def validate_artifact(
     model = load_model(model_path)
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
-    shapes = fix_input_shapes(fixed, profile_shapes(prof, parse_input_shape_flags(list(input_shapes))), str(model_path))
-    prepared = PreparedGraph(model=fixed, shapes=shapes)
+    from edgec.graph.values import fix_input_values
+
+    # an artifact built with fixed input values lacks those inputs: the reference gets them, the artifact not
+    values = fix_input_values(fixed, merged_values(prof.inputs, parse_input_value_flags(list(input_values))),
+                              str(model_path))
+    shapes = {k: v for k, v in profile_shapes(prof, parse_input_shape_flags(list(input_shapes))).items()
+              if k not in values}
+    shapes = fix_input_shapes(fixed, shapes, str(model_path))
+    prepared = PreparedGraph(model=fixed, shapes=shapes, values=values)
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
                         precision="unknown")
     t0 = time.perf_counter()

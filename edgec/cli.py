@@ -363,6 +363,7 @@ def validate(
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile for thresholds, threads and latency."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,..."),
+    input_value: list[str] = INPUT_VALUE_OPTION,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Check an existing artifact against its ONNX model: numerics per output, and latency."""
@@ -370,7 +371,7 @@ def validate(
     from edgec.package.report import _latency_cell, _numerics_cell
 
     def body() -> int:
-        r = api.validate_artifact(model, artifact, profile, input_shape)
+        r = api.validate_artifact(model, artifact, profile, input_shape, input_value)
         table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
         for col in ("output", "max-abs", "cosine", "cosine of input difference"):
             table.add_column(col)
