@@ -28,6 +28,8 @@ def fold(model: onnx.ModelProto) -> Counter:
     """Fold in place; returns what was done (nodes folded, Ifs inlined, sorted)."""
     done: Counter = Counter()
     graph = model.graph
+    if model.ir_version < 4:  # IR 3 requires every initializer to be a graph input too: left to onnxsim as before
+        return done
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
@@ -70,8 +72,13 @@ def fold(model: onnx.ModelProto) -> Counter:
     graph.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()
                              if k in used and k not in have)
     keep_init = [t for t in graph.initializer if t.name in used]
+    dropped = {t.name for t in graph.initializer} - {t.name for t in keep_init}
     del graph.initializer[:]
     graph.initializer.extend(keep_init)
+    if dropped & {i.name for i in graph.input}:  # old IR lists weights as inputs too: drop those entries with them
+        keep_in = [i for i in graph.input if i.name not in dropped]
+        del graph.input[:]
+        graph.input.extend(keep_in)
     return done
 
 
