@@ -397,7 +397,9 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
                 prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
-                raise UnsupportedOp(target.name, problems)
+                from edgec.graph.diagnose import explain
+
+                raise UnsupportedOp(target.name, problems, **explain(prepared_by_shapes[key].model, problems))
             todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
         except Exception as e:
             if single and not isinstance(e, OSError):
@@ -698,7 +700,8 @@ def _roots_first(model: onnx.ModelProto, problems: list[tuple[str, str, str]]):
 
 def validate_artifact(
     model_path: Path | str, artifact_path: Path | str, profile: str | None = None, input_shapes: list[str] = (),
-    validation_data: str | None = None, out_dir: Path | str | None = None, layers: bool = False,
+    input_values: list[str] = (), validation_data: str | None = None, out_dir: Path | str | None = None,
+    layers: bool = False,
 ) -> ArtifactResult:
     """Check an artifact built earlier (or by another tool) against its ONNX model: numerics and latency, by the
     same validation stage as build. When the build's manifest.json sits next to the artifact, its profile, input
@@ -722,16 +725,21 @@ def validate_artifact(
     if (lat := (entry or {}).get("latency")) and lat.get("mode"):  # the build's --latency/--budget-ms
         prof = _with_latency(prof, BuildOptions(latency=lat["mode"], budget_ms=lat.get("budget_ms")))
     model = load_model(model_path)
+    # an artifact built with fixed input values lacks those inputs: the reference gets them, the artifact not
+    values = merged_values(prof.inputs, parse_input_value_flags(list(input_values)))
+    if not input_values and (entry or {}).get("details", {}).get("input_values"):  # the values it was built with
+        values = dict(entry["details"]["input_values"])
     if not input_shapes and built.get("input_shapes"):  # the shapes the artifact was built at
         shapes = {k: list(v) for k, v in built["input_shapes"].items()}
     else:
         shapes = profile_shapes(prof, parse_input_shape_flags(list(input_shapes)))
+    shapes = {k: v for k, v in shapes.items() if k not in values}
     if built.get("quantize"):  # quantized again as the build did (deterministic): its graph, held-out samples, gates
         q = built["quantize"]
         prof = _with_quantize(prof, BuildOptions(quantize=q["mode"], calibration=q["calibration"]))
-        prepared = prepare(model, shapes, str(model_path), prof, target.format)
-    else:
-        prepared = prepare(model, shapes, str(model_path))  # the simplified graph the build lowered (and costed)
+        prepared = prepare(model, shapes, str(model_path), prof, target.format, values)
+    else:  # the simplified graph the build lowered (and costed)
+        prepared = prepare(model, shapes, str(model_path), values=values)
     precision = (entry or {}).get("precision", "unknown")
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
                         precision=precision, details=dict((entry or {}).get("details", {})))

@@ -444,6 +444,7 @@ def validate(
     artifact: Path = typer.Argument(..., help="The .ort / .tflite / .mlpackage to check."),
     profile: Optional[str] = PROFILE,
     input_shape: list[str] = INPUT_SHAPE,
+    input_value: list[str] = INPUT_VALUE_OPTION,
     validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write this check's validation.json and latency table here (default: write nothing)."),
     layers: bool = typer.Option(False, "--layers", help="Compare every intermediate tensor and name the first divergent layer."),
@@ -454,7 +455,7 @@ def validate(
     from edgec.package.report import _latency_cell, _numerics_cell
 
     def body() -> int:
-        r = api.validate_artifact(model, artifact, profile, input_shape, validation_data=validation_data,
+        r = api.validate_artifact(model, artifact, profile, input_shape, input_value, validation_data=validation_data,
                                   out_dir=out_dir, layers=layers)
         table = Table(title=f"edgec validate: {artifact.name} against {model.name}", title_justify="left")
         for col in ("output", "max-abs", "cosine", "cosine of input difference"):

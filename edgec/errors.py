@@ -55,13 +55,25 @@ class UnsupportedOp(EdgecError):
     exit_code = 6
     kind = "unsupported op"
 
-    def __init__(self, target: str, problems: list[tuple[str, str, str]]):
-        """problems: (op_type, node_name, why) for every node the target cannot take."""
+    def __init__(self, target: str, problems: list[tuple[str, str, str]], roots: list | None = None,
+                 dependents: int = 0, hints: list[str] = ()):
+        """problems: (op_type, node_name, why) for every node the target cannot take. roots (optional, from
+        graph/diagnose.py): the refused nodes whose inputs are all supported; the message then lists only
+        those, counts the `dependents`, and adds `hints` (inputs that would fold a root)."""
         self.target = target
         self.problems = problems
-        lines = "; ".join(f"{op} node '{name}': {why}" for op, name, why in problems)
+        self.roots = roots or problems
+        shown = self.roots
+        lines = "; ".join(f"{op} node '{name}': {why}" for op, name, why in shown)
+        if roots is not None and dependents:
+            head = (f"{len(problems)} node(s) cannot be lowered for target '{target}'; the root cause"
+                    f"{'s are' if len(shown) > 1 else ' is'} (inputs all supported): {lines}; "
+                    f"{dependents} more node(s) depend on {'them' if len(shown) > 1 else 'it'}")
+        else:
+            head = f"{len(problems)} node(s) cannot be lowered for target '{target}': {lines}"
+        hint = "".join(f" {h}." for h in hints)
         super().__init__(
-            f"{len(problems)} node(s) cannot be lowered for target '{target}': {lines}. "
+            f"{head}.{hint} "
             f"Run `edgec check MODEL` for the per-target op support table, rewrite or remove these "
             f"nodes before export, or pick a target that supports them."
         )

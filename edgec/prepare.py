@@ -8,6 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.graph.fold import fold
 from edgec.graph.limits import check_inferred, check_initializers, check_tensors
 from edgec.graph.passes import PassRun, run_pipeline
 from edgec.graph.shapes import fix_input_shapes
@@ -70,14 +71,20 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     check_initializers(work, model_path)
     check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
+    folded = fold(work)  # edgec's own: If on a known condition inlined, shape arithmetic folded, sorted
+    after_fold = len(work.graph.node)
     simplified, simplify_note = simplify(work, fixed, model_path, inputs)
-    runs = [PassRun("onnxsim", nodes_before - len(simplified.graph.node), nodes_before, len(simplified.graph.node))]
+    runs = [PassRun("fold", sum(folded.values()), nodes_before, after_fold),
+            PassRun("onnxsim", after_fold - len(simplified.graph.node), after_fold, len(simplified.graph.node))]
     runs += run_pipeline(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
     check_tensors(simplified, model_path)
-    applied = ", ".join(f"{r.name} x{r.rewrites}" for r in runs[1:] if r.rewrites) or "none needed"
+    applied = ", ".join([f"{k} x{v}" for k, v in folded.items() if v]
+                        + [f"{r.name} x{r.rewrites}" for r in runs[2:] if r.rewrites]) or "none needed"
+    by = "onnxsim and shared passes" if simplify_note.startswith("onnxsim:") else \
+        "edgec's own folding and shared passes (onnxsim's result was not used: see below)"
     notes = [
-        f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
+        f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after {by} ({applied}); "
         f"inputs fixed to {fixed}",
         simplify_note,
     ]

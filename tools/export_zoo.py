@@ -489,8 +489,8 @@ def _frontend(x: torch.Tensor, sr: torch.Tensor, w16: torch.Tensor, w8: torch.Te
     # the sample rate picks the filterbank (an If in ONNX, as in the VADs people ship); 8 kHz audio has half the
     # samples per chunk, so its filters are half as long at half the stride
     if bool(sr == 16000):
-        return F.conv1d(x, w16, stride=8)
-    return F.conv1d(x[:, :, :256], w8, stride=4)
+        return F.conv1d(x, w16, stride=64)
+    return F.conv1d(x[:, :, :256], w8, stride=32)
 
 
 class StreamingVAD(nn.Module):
@@ -499,8 +499,8 @@ class StreamingVAD(nn.Module):
 
     def __init__(self, hidden=32, feats=24):
         super().__init__()
-        self.w16 = nn.Parameter(torch.randn(feats, 1, 16) * 0.25)
-        self.w8 = nn.Parameter(torch.randn(feats, 1, 8) * 0.35)
+        self.w16 = nn.Parameter(torch.randn(feats, 1, 64) * 0.12)  # 8 frames of 64 samples per 512-sample chunk
+        self.w8 = nn.Parameter(torch.randn(feats, 1, 32) * 0.18)
         self.lstm = nn.LSTM(feats, hidden, batch_first=True)
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 1)

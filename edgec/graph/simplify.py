@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import onnx
 from onnx import numpy_helper
 
@@ -22,6 +23,12 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
         # onnxsim's C++ prints "WARNING: failed to run <op>" for nodes it cannot fold: report lines, not terminal
         with capture_native_output() as said:
             simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0)
+            if _new_domains(model, simplified):  # contrib-op fusions: again without them (or without any fusion)
+                simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0,
+                                                 skipped_optimizers=list(CONTRIB_FUSIONS))
+                if _new_domains(model, simplified):
+                    simplified, _ = onnxsim.simplify(model, overwrite_input_shapes=shapes, check_n=0,
+                                                     perform_optimization=False)
     except Exception as e:  # onnxsim raises RuntimeError/ValueError/its own errors from C++
         # Simplification is an optimisation: a model it cannot handle still builds, unsimplified, and says so.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -42,6 +49,17 @@ def _said(lines: list[str], shown: int = 3) -> str:
         return ""
     more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
     return f"; onnxsim printed: {' | '.join(lines[:shown])}{more}"
+
+
+# onnxsim passes that fuse standard ops into ONNX Runtime contrib ops (com.microsoft Attention, GQA, rotary...):
+# only ORT runs those, and every edgec target lowers the standard graph (detr_head's cross-attention came back
+# as one com.microsoft::Attention node that TFLite and CoreML refused)
+CONTRIB_FUSIONS = ("fuse_attention", "fuse_gqa", "fuse_qkv", "fuse_rope", "fuse_gelu", "fuse_rms_norm")
+
+
+def _new_domains(before: onnx.ModelProto, after: onnx.ModelProto) -> set[str]:
+    domains = {n.domain for n in before.graph.node}
+    return {n.domain for n in after.graph.node if n.domain not in domains and n.domain not in ("", "ai.onnx")}
 
 
 def _with_shapes(model: onnx.ModelProto, model_path: str) -> onnx.ModelProto:

@@ -142,6 +142,13 @@ CASES = {
     "reduce_min_opset18": lambda: single_op("ReduceMin", {"x": [2, 3, 4]}, {"keepdims": 0}, {"a": i64(-1)}, opset=18),
     "argmin": lambda: single_op("ArgMin", {"x": [2, 3, 4]}, {"axis": -1}),
     "argmax": lambda: single_op("ArgMax", {"x": [2, 3, 4]}, {"axis": 1, "keepdims": 0}),
+    # recurrent (every variant: tests/seq/test_recurrent.py)
+    "lstm_fused_y_h_c": lambda: single_op("LSTM", {"x": [5, 2, 3]}, {"hidden_size": 4},
+                                          {"w": w(1, 16, 3), "r": w(1, 16, 4), "b": w(1, 32)}, n_outputs=3),
+    "gru_unrolled": lambda: single_op("GRU", {"x": [5, 2, 3]}, {"hidden_size": 4, "linear_before_reset": 1},
+                                      {"w": w(1, 12, 3), "r": w(1, 12, 4), "b": w(1, 24)}, n_outputs=2),
+    "rnn_reverse": lambda: single_op("RNN", {"x": [5, 2, 3]}, {"hidden_size": 4, "direction": "reverse"},
+                                     {"w": w(1, 4, 3), "r": w(1, 4, 4)}, n_outputs=2),
 }
 
 # comparisons and logic (bool)

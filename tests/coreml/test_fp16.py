@@ -73,7 +73,7 @@ def _stock_squeezenet():
 
     import onnx
 
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
 
     path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_squeezenet.onnx")
     return prepare(onnx.load(path), {}, "light_squeezenet").model

@@ -101,3 +101,15 @@ def test_profile_value_and_cli_help(tmp_path):
     assert art["details"]["input_values"] == {"sr": 8000}
     result = CliRunner().invoke(app, ["build", "--help"], env={"COLUMNS": "200"})
     assert "--input-value" in result.output
+
+
+def test_validate_command_feeds_the_fixed_value(tmp_path):
+    path = _if_model(tmp_path / "m.onnx")
+    out = tmp_path / "out"
+    assert api.build(path, api.BuildOptions(target="android", out_dir=out, input_values=["sr=8000"])).ok
+    r = api.validate_artifact(path, out / "m.tflite", input_values=["sr=8000"])
+    assert r.passed
+    wrong = api.validate_artifact(path, out / "m.tflite", input_values=["sr=16000"])  # 2x vs 3x: must not pass
+    assert not wrong.passed
+    result = CliRunner().invoke(app, ["validate", str(path), str(out / "m.tflite"), "--input-value", "sr=8000"])
+    assert result.exit_code == 0, result.output

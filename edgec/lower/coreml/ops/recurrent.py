@@ -1,8 +1,10 @@
-"""LSTM, GRU, RNN: the shared unrolled cell (edgec/lower/recurrent.py) in MIL ops (linear, sigmoid/tanh, mul, add).
+"""LSTM, GRU, RNN: MIL's fused `lstm` / `rnn` where they express the node exactly, else the shared unrolled cell
+(edgec/lower/recurrent.py) in MIL ops (linear, sigmoid/tanh, mul, add).
 
-Why not MIL `lstm` / `gru` / `rnn`: MIL's gru has one bias per gate (ONNX's linear_before_reset GRU, which torch
-exports, keeps the recurrent h-gate bias inside r * (...)) and no input_forget / peephole-free coupling for lstm;
-the unrolled cell covers every ONNX variant exactly, with the states as ordinary inputs/outputs.
+Fused: LSTM forward or bidirectional and RNN forward, with sigmoid/tanh/relu activations, no clip, no peepholes,
+no input_forget (what torch exports). Unrolled: everything else -- MIL's gru has one bias per gate (ONNX's
+linear_before_reset GRU, which torch exports, keeps the recurrent h-gate bias inside r * (...)); MIL lstm's clip
+and peephole placement and the time order of a lone reverse direction are not pinned down by the op definition.
 """
 
 from __future__ import annotations
@@ -79,11 +81,74 @@ def _check(n: NodeView) -> str | None:
     return rec.check(n.op, n.attrs, _consts(n), n.shape(0), len(n.inputs))
 
 
+_MIL_ACT = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu"}
+
+
+def _fused(spec: rec.Spec) -> bool:
+    acts_ok = all(kind in _MIL_ACT for row in spec.acts for kind, _, _ in row)
+    if spec.op == "LSTM":
+        return (acts_ok and spec.clip is None and spec.P is None and not spec.input_forget
+                and spec.directions in (["forward"], ["forward", "reverse"]) and spec.acts[0] == spec.acts[-1])
+    return spec.op == "RNN" and acts_ok and spec.clip is None and spec.directions == ["forward"]
+
+
+def _lower_fused(n: NodeView, env: Env, spec: rec.Spec):
+    """MIL lstm / rnn on [T, B, I]; ONNX's [dirs, B, H] states are MIL's [B, dirs*H] (forward half first)."""
+    H, nd = spec.hidden, len(spec.directions)
+    x = env.var(n, 0)
+    T, Bsz = (n.shape(0)[1], n.shape(0)[0]) if spec.layout else (n.shape(0)[0], n.shape(0)[1])
+    if spec.layout:
+        x = mb.transpose(x=x, perm=[1, 0, 2], name=env.tmp(n, "x_tbi"))
+
+    def state(i):
+        if not n.has(i):
+            return np.zeros((Bsz, nd * H), np.float32)
+        v = env.var(n, i)
+        if not spec.layout:  # [nd, B, H] -> [B, nd, H]
+            v = mb.transpose(x=v, perm=[1, 0, 2], name=env.tmp(n, f"s{i}_t"))
+        return mb.reshape(x=v, shape=np.array([Bsz, nd * H], np.int32), name=env.tmp(n, f"s{i}"))
+
+    G = rec.GATES[spec.op]
+    bias = spec.B if spec.B is not None else np.zeros((nd, 2 * G * H), np.float32)
+    order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 2, 1, 3)]) if spec.op == "LSTM" else \
+        np.arange(H)  # ONNX i,o,f,c -> MIL i,f,o,c
+    w = [np.ascontiguousarray(spec.W[d][order]) for d in range(nd)]
+    r = [np.ascontiguousarray(spec.R[d][order]) for d in range(nd)]
+    b = [(bias[d][:G * H] + bias[d][G * H:])[order].astype(np.float32) for d in range(nd)]
+    if spec.op == "LSTM":
+        f_act, g_act, h_act = (_MIL_ACT[k] for k, _, _ in spec.acts[0])
+        extra = dict(weight_ih_back=w[1], weight_hh_back=r[1], bias_back=b[1]) if nd == 2 else {}
+        y, h, c = mb.lstm(x=x, initial_h=state(5), initial_c=state(6), weight_ih=w[0], weight_hh=r[0], bias=b[0],
+                          direction="bidirectional" if nd == 2 else "forward", output_sequence=True,
+                          recurrent_activation=f_act, cell_activation=g_act, activation=h_act,
+                          name=env.tmp(n, "lstm"), **extra)
+        finals = [h, c]
+    else:
+        y, h = mb.rnn(x=x, initial_h=state(5), weight_ih=w[0], weight_hh=r[0], bias=b[0], direction="forward",
+                      output_sequence=True, activation=_MIL_ACT[spec.acts[0][0][0]], name=env.tmp(n, "rnn"))
+        finals = [h]
+    outs = [None] * len(n.outputs)
+    if n.outputs and n.outputs[0]:  # [T, B, nd*H] -> [T, nd, B, H] (layout 1: [B, T, nd, H])
+        y4 = mb.reshape(x=y, shape=np.array([T, Bsz, nd, H], np.int32), name=env.tmp(n, "y4"))
+        outs[0] = mb.transpose(x=y4, perm=[1, 0, 2, 3] if spec.layout else [0, 2, 1, 3], name=env.out(n, 0))
+    for j, v in enumerate(finals, start=1):
+        if j < len(n.outputs) and n.outputs[j]:  # [B, nd*H] -> [nd, B, H] (layout 1: [B, nd, H])
+            name = env.out(n, j)
+            if spec.layout:
+                outs[j] = mb.reshape(x=v, shape=np.array([Bsz, nd, H], np.int32), name=name)
+            else:
+                v3 = mb.reshape(x=v, shape=np.array([Bsz, nd, H], np.int32), name=env.tmp(n, f"o{j}"))
+                outs[j] = mb.transpose(x=v3, perm=[1, 0, 2], name=name)
+    return outs
+
+
 @lowers("LSTM", "GRU", "RNN", check=_check)
 def recurrent(n: NodeView, env: Env):
-    """unrolled cell: linear per step (one batched linear for every step's input), sigmoid/tanh gates; initial
-    states and Y_h / Y_c are ordinary tensors"""
+    """MIL lstm / rnn where exact (forward/bidirectional, plain activations), else an unrolled cell: linear per
+    step (one batched linear for every step's input), sigmoid/tanh gates; states are ordinary tensors"""
     spec = rec.parse(n.op, n.attrs, _consts(n), n.shape(0), len(n.inputs))
+    if _fused(spec):
+        return _lower_fused(n, env, spec)
     e = _Emitter(n, env)
     initial = {}
     for key, i in (("h", 5), ("c", 6)) if n.op == "LSTM" else (("h", 5),):
