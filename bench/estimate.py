@@ -21,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edgec.config.loader import load_profile  # noqa: E402
 from edgec.config.models import Profile  # noqa: E402
 from edgec.graph.load import load_model  # noqa: E402
-from edgec.graph.prepare import prepare  # noqa: E402
+from edgec.prepare import prepare  # noqa: E402
 from edgec.validate import hostcal  # noqa: E402
 from edgec.validate.estimate import estimate  # noqa: E402
-from edgec.validate.inputs import input_specs, random_inputs  # noqa: E402
-from edgec.validate.latency import time_runs  # noqa: E402
-from edgec.validate.runners.host_ort import OrtRunner  # noqa: E402
+from edgec.graph.inputs import input_specs, random_inputs  # noqa: E402
+from edgec.validate.timing import time_runs  # noqa: E402
+from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 
 LIGHT = ["squeezenet", "shufflenet", "inception_v1", "inception_v2", "densenet121", "resnet50"]
 

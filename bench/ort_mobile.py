@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from edgec import api, samples
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.latency import summarize, time_runs
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.validate.timing import summarize, time_runs
+from edgec.runtimes.host_ort import OrtRunner
 import onnx
 
 

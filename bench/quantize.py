@@ -41,8 +41,8 @@ from edgec.errors import EdgecError
 from edgec.quantize.synthetic import synthetic_images, text_crops
 from edgec.graph.shapes import dims_of, real_inputs
 from edgec.lower.backend import get_backend
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.latency import time_runs
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.validate.timing import time_runs
 
 import numpy as np
 import onnx
@@ -149,7 +149,7 @@ def _text_lines(shape: list[int], first: int, count: int) -> tuple[np.ndarray, n
 def cross(name: str, model: Path, args, data=_images, shape: list[int] | None = None) -> dict:
     """One model: fp32 and int8 `--target all` builds, the held-out table, sizes and host latencies.
     data(shape, first, count) -> (NCHW inputs, labels or None); shape: fixes the input's dynamic dims."""
-    from edgec.validate.runners.host_ort import OrtRunner
+    from edgec.runtimes.host_ort import OrtRunner
 
     m = onnx.load(str(model), load_external_data=False)
     value, = real_inputs(m)
@@ -237,7 +237,7 @@ class _OrtLoadTime:
     def __init__(self, path: Path, threads: int):
         import onnxruntime as ort
 
-        from edgec.validate.runners.host_ort import session_options
+        from edgec.runtimes.host_ort import session_options
 
         self.s = ort.InferenceSession(str(path), session_options(threads, "all"), providers=["CPUExecutionProvider"],
                                       disabled_optimizers=["NchwcTransformer"])
@@ -343,7 +343,7 @@ def _rounded_weights(model: onnx.ModelProto, how: str) -> onnx.ModelProto:
 
 
 def main_floor(args) -> None:
-    from edgec.validate.runners.host_ort import OrtRunner
+    from edgec.runtimes.host_ort import OrtRunner
 
     models = _bench_models(args)
     print(f"weight rounding only (fp32 activations and compute, ONNX Runtime); {args.eval} held-out synthetic "

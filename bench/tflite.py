@@ -21,10 +21,10 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.zoo lives next to edgec
 
 from edgec import api, samples  # noqa: E402
-from edgec.validate.inputs import input_specs, random_inputs  # noqa: E402
-from edgec.validate.latency import summarize, time_runs  # noqa: E402
-from edgec.validate.runners.host_litert import LiteRTRunner  # noqa: E402
-from edgec.validate.runners.host_ort import OrtRunner  # noqa: E402
+from edgec.graph.inputs import input_specs, random_inputs  # noqa: E402
+from edgec.validate.timing import summarize, time_runs  # noqa: E402
+from edgec.runtimes.host_litert import LiteRTRunner  # noqa: E402
+from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 
 
 def bench_model(name: str, model_path: Path, runs: int, threads: int, quantize: str | None) -> dict:

@@ -6,6 +6,7 @@ validation metrics -> files in the output folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,14 +18,16 @@ import onnx
 
 from edgec.artifact import ArtifactResult, BuildResult, LowerContext, ModelInfo, NumericsResult
 from edgec.config.models import Profile, Target
-from edgec.errors import EdgecError, UnsupportedOp
+from edgec.errors import EdgecError, InternalError, UnsupportedOp
 from edgec.graph.info import model_info
-from edgec.graph.load import load_model
-from edgec.graph.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
+from edgec.graph.load import load_model, load_model_renamed
+from edgec.prepare import PreparedGraph, prepare, profile_shapes, quantize_key
 from edgec.graph.shapes import parse_input_shape_flags
+from edgec.graph.values import merged_values, parse_input_value_flags
 from edgec.hashing import sha256_path, size_of
 from edgec.lower.backend import get_backend
-from edgec.package.files import ensure_out_dir, place, staging_dir
+from edgec.package.files import place, staging_dir
+from edgec.package.publish import OutputFolder
 from edgec.cache import BuildCache, build_key, model_digest
 from edgec.package.html import write_html
 from edgec.package.junit import write_junit
@@ -32,9 +35,9 @@ from edgec.package.manifest import artifact_result_from_entry, manifest_dict, mo
 from edgec.package.report import write_report
 from edgec.plan import plan_builds
 from edgec.validate import latency as latency_mod
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare, thresholds
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.runtimes.numerics import compare, thresholds
+from edgec.runtimes.host_ort import OrtRunner
 
 
 @dataclass
@@ -43,6 +46,7 @@ class BuildOptions:
     profile: str | None = None
     out_dir: Path = Path("dist")
     input_shapes: list[str] = field(default_factory=list)  # NAME=D0,D1,... flags
+    input_values: list[str] = field(default_factory=list)  # NAME=VALUE flags: inputs fixed to constants
     validate: bool = True
     model_name: str | None = None  # file stem for artifacts; defaults to the model file's stem
     latency: str | None = None  # overrides validate.latency.mode: host|emulate|estimate|device|off
@@ -56,6 +60,7 @@ class BuildOptions:
     # on machines with idle cores
     jobs: int = 1
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
+    emulator: str | None = None  # overrides validate.numerics.emulator: qemu[:CORE] (ARM-kernel numerics)
 
 
 @dataclass
@@ -125,6 +130,23 @@ def _with_quantize(profile: Profile, options: BuildOptions) -> Profile:
     return profile.model_copy(update={"quantize": q.model_copy(update=update)})
 
 
+def _with_emulator(profile: Profile, options: BuildOptions) -> Profile:
+    """--emulator qemu[:CORE] overrides validate.numerics.emulator (cache keys see it too)."""
+    from edgec.validate.emulated import emulator_core
+
+    if options.emulator is not None:
+        from edgec.errors import UsageError
+
+        try:
+            num = profile.validate_.numerics.model_validate(
+                {**profile.validate_.numerics.model_dump(), "emulator": options.emulator})
+        except Exception:
+            raise UsageError(f"--emulator {options.emulator}: write qemu or qemu:CORE (e.g. qemu:cortex-a76).") from None
+        profile = profile.model_copy(update={"validate_": profile.validate_.model_copy(update={"numerics": num})})
+    emulator_core(profile)  # an unknown core is refused before anything is lowered
+    return profile
+
+
 class _Reference:
     """ONNX Runtime on the original model, on seeded inputs; computed once per input shape set."""
 
@@ -134,21 +156,67 @@ class _Reference:
 
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         spec = profile.validate_.numerics
-        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples)
+        key = (tuple((k, tuple(v)) for k, v in sorted(prepared.shapes.items())), spec.seed, spec.samples,
+               tuple((k, v.tobytes()) for k, v in sorted(prepared.values.items())))
         if key not in self._cache:
             feeds = random_inputs(input_specs(prepared.model), seed=spec.seed, samples=max(spec.samples, 2))
             runner = OrtRunner(self.original, threads=_threads(profile))
-            self._cache[key] = (feeds, [runner.run(f) for f in feeds])
+            # inputs fixed to constants are gone from the artifact; the original still takes them
+            self._cache[key] = (feeds, [runner.run({**f, **prepared.values}) for f in feeds])
         return self._cache[key]
 
 
 def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
+    """Build into a staging folder inside --out, then swap the previous set of files for the new one as a whole
+    (edgec.package.publish): an interrupted or failed build leaves the previous complete set."""
     t_start = time.perf_counter()
     model_path = Path(model_path)
-    pairs = [(t, _with_latency(_with_quantize(p, options), options))
+    pairs = [(t, _with_emulator(_with_latency(_with_quantize(p, options), options), options))
              for t, p in plan_builds(options.target, options.profile)]
     cli_shapes = parse_input_shape_flags(options.input_shapes)
-    out_dir = ensure_out_dir(Path(options.out_dir))
+    with OutputFolder(Path(options.out_dir)) as folder:
+        outcome = _build_into(model_path, options, pairs, cli_shapes, folder.stage)
+        if outcome.failures and not outcome.result.artifacts:
+            raise _all_failed(outcome.failures)  # nothing built: the previous set stays, no folder is created
+        folder.commit(sorted(p.name for p in folder.stage.iterdir() if not p.name.startswith(".")))
+    outcome = _moved(outcome, folder.stage, folder.final)
+    if options.junit:
+        outcome.junit_path = write_junit(manifest_dict(outcome.result, [(f.target, f.profile, f.error)
+                                                                      for f in outcome.failures]), options.junit)
+    outcome.seconds = time.perf_counter() - t_start
+    return outcome
+
+
+def _all_failed(failures: list[TargetFailure]) -> EdgecError:
+    first = failures[0].error
+    if len(failures) == 1:
+        return first
+    cls = type(first)
+    err = cls.__new__(cls)  # the first failure's kind and exit code; skip __init__ (its arguments differ by kind)
+    by_message: dict[str, list[str]] = {}
+    for f in failures:
+        by_message.setdefault(str(f.error), []).append(f.target)
+    EdgecError.__init__(err, "no target was built. " + " ".join(f"{', '.join(t)}: {m}" for m, t in by_message.items()))
+    return err
+
+
+def _moved(outcome: BuildOutcome, stage: Path, final: Path) -> BuildOutcome:
+    """Paths in the outcome as they are after the commit (in the output folder, not the staging folder)."""
+    def at(p: Path | None) -> Path | None:
+        return final / p.relative_to(stage) if p is not None and p.is_relative_to(stage) else p
+
+    r = outcome.result
+    r.out_dir, r.manifest_path, r.report_path = final, at(r.manifest_path), at(r.report_path)
+    for a in r.artifacts:
+        a.final_path = at(a.final_path)
+        a.artifact.extra_files = [at(e) for e in a.artifact.extra_files]
+    outcome.html_path = at(outcome.html_path)
+    return outcome
+
+
+def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_dir: Path) -> BuildOutcome:
+    t_start = time.perf_counter()
+    cli_values = parse_input_value_flags(options.input_values)
     name = options.model_name or _stem(model_path)
     single = len(pairs) == 1
 
@@ -156,10 +224,34 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
     keys = _cache_keys(model_path, pairs, cli_shapes, name, options)
     store = BuildCache() if options.cache else None
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
+    worker = _worker(len(pairs) - len(hits), options)
+    try:
+        return _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store,
+                              hits, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _worker(misses: int, options: BuildOptions):
+    """A worker process for a multi-target build (edgec.worker), started now so its imports overlap the model's
+    loading and preparation. EDGEC_ISOLATE=0 turns it off; --jobs N keeps its own parallel lowering."""
+    if misses < 2 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
+        return None
+    from edgec.worker import Worker
+
+    w = Worker()
+    w.start()
+    return w
+
+
+def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store, hits,
+                   worker) -> BuildOutcome:
     model = info = None
     if len(hits) < len(pairs):
-        model = load_model(model_path)
+        model, renamed = load_model_renamed(model_path)
         info = model_info(model, model_path)
+        info.renamed = renamed
     else:
         info = model_info_from_dict({**hits[0]["model"], "path": str(model_path)})
 
@@ -177,41 +269,54 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
             continue
         try:
             shapes = profile_shapes(profile, cli_shapes)
-            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format))
+            values = merged_values(profile.inputs, cli_values)
+            key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format),
+                   repr(sorted(values.items())))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format)
+                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
                 raise UnsupportedOp(target.name, problems)
             todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
-        except EdgecError as e:
-            if single:
+        except Exception as e:
+            if single and not isinstance(e, OSError):
                 raise
-            failures[i] = TargetFailure(target.name, profile.name, e)
+            if single:  # a full disk is the user's OutputError, not a bug
+                raise _as_edgec_error(e, "prepare") from e
+            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "prepare"))
 
     # lower (in parallel worker processes when there are several targets), then validate one at a time
     # in this process so latency is never measured while another target is being lowered
     reference = _Reference(model) if model is not None else None
-    for i, prepared, prep_s, lowered in _lower_all(todo, pairs, info, name, out_dir, options):
+    stream = _lower_all(todo, pairs, info, name, out_dir, options) if worker is None else \
+        _in_worker(worker, todo, pairs, info, name, out_dir, reference, options)
+    for i, prepared, prep_s, lowered in stream:
         target, profile = pairs[i]
         try:
             if isinstance(lowered, EdgecError):
                 raise lowered
-            artifact, stage, lower_s = lowered
-            try:
-                result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
-            result.seconds = {"prepare": prep_s, "lower": lower_s, **result.seconds}
+            if isinstance(lowered, ArtifactResult):  # lowered and validated in the worker process
+                result = lowered
+            else:
+                artifact, stage, lower_s = lowered
+                try:
+                    result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference,
+                                     options)
+                finally:
+                    shutil.rmtree(stage, ignore_errors=True)
+                result.seconds = {"lower": lower_s, **result.seconds}
+            result.seconds = {"prepare": prep_s, **result.seconds}
             results[i] = result
             quant_of[i] = prepared.quant
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
-        except EdgecError as e:
-            if single:
+        except Exception as e:
+            if single and not isinstance(e, OSError):
                 raise
-            failures[i] = TargetFailure(target.name, profile.name, e)
+            if single:  # a full disk is the user's OutputError, not a bug
+                raise _as_edgec_error(e, "validate") from e
+            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "validate"))
 
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
     if sum(q is not None for q in quant_of.values()) >= 2:
@@ -220,15 +325,34 @@ def build(model_path: Path | str, options: BuildOptions) -> BuildOutcome:
         build_result.cross_target = cross_target([(pairs[i][0].name, q) for i, q in sorted(quant_of.items())])
     failure_list = [failures[i] for i in sorted(failures)]
     triples = [(f.target, f.profile, f.error) for f in failure_list]
-    build_result.manifest_path = write_manifest(build_result, triples)
     build_result.report_path = write_report(build_result, triples)
-    data = manifest_dict(build_result, triples)
-    html_path = write_html(data, out_dir)
-    junit_path = write_junit(data, options.junit) if options.junit else None
+    html_path = write_html(manifest_dict(build_result, triples), out_dir)
+    build_result.manifest_path = write_manifest(build_result, triples)  # last: it describes the files above
     return BuildOutcome(
         build_result, failure_list, cache_hits=[(pairs[i][0].name, pairs[i][1].name) for i in sorted(hits)],
-        seconds=time.perf_counter() - t_start, html_path=html_path, junit_path=junit_path,
+        seconds=time.perf_counter() - t_start, html_path=html_path,
     )
+
+
+def _as_edgec_error(e: Exception, stage: str) -> EdgecError:
+    """One target's failure in a multi-target build: a user-caused error as it is, a full disk as an
+    OutputError, anything else as that target's InternalError (the other targets still build)."""
+    if isinstance(e, EdgecError):
+        return e
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        from edgec.errors import OutputError
+
+        return _caused_by(e, OutputError(f"Cannot write while lowering/validating ({stage}): {e.strerror}. Free "
+                                         f"some space or pick another --out folder."))
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return _caused_by(e, InternalError(
+        f"{stage} failed with {type(e).__name__}: {first}. This is a bug in edgec or one of its dependencies (the "
+        f"other targets were built); build this target alone with --debug for the traceback and report it."))
+
+
+def _caused_by(cause: Exception, err: EdgecError) -> EdgecError:
+    err.__cause__ = cause  # --debug shows the original traceback
+    return err
 
 
 def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:
@@ -240,7 +364,7 @@ def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOp
     except Exception:  # unreadable model: no cache; load_model below reports it properly
         return {}
     opts = {"input_shapes": {k: list(v) for k, v in sorted(cli_shapes.items())}, "validate": options.validate,
-            "name": name}
+            "name": name, **({"input_values": sorted(options.input_values)} if options.input_values else {})}
     return {i: build_key(model_sha, t, p, opts) for i, (t, p) in enumerate(pairs)}
 
 
@@ -291,6 +415,52 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
             yield i, prepared, prep_s, out
 
 
+def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, reference: _Reference,
+               options: BuildOptions):
+    """Yield (index, prepared, prepare seconds, ArtifactResult or EdgecError): each target lowered and validated
+    in the worker process, where a native crash fails that target only. Quantized graphs stay in this process:
+    their accuracy check keeps per-target outputs in the shared QuantResult for the cross-target table."""
+    from edgec.worker import WorkerUnavailable
+
+    for i, prepared, prep_s in todo:
+        target, profile = pairs[i]
+        if prepared.quant is not None or worker is None:
+            out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
+                                 prepared.notes)
+            yield i, prepared, prep_s, out
+            continue
+        try:
+            if options.validate:
+                reference.get(prepared, profile)  # computed once here, shipped with the task
+            out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
+                             info.sha256, reference, options)
+        except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
+            worker = None
+            out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
+                                 prepared.notes)
+        except EdgecError as e:
+            out = e
+        yield i, prepared, prep_s, out
+
+
+def _target_task(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
+                 source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
+    """In the worker: lower one target and validate it (`stage` reports each step to the parent)."""
+    stage("lower")
+    lowered = _lower_guarded(prepared.model, target, profile, name, out_dir, source_sha, prepared.precision,
+                             prepared.notes)
+    if isinstance(lowered, EdgecError):
+        raise lowered
+    artifact, staging, lower_s = lowered
+    stage("validate")
+    try:
+        result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.seconds = {"lower": lower_s, **result.seconds}
+    return result
+
+
 def _lower_guarded(model, target: Target, profile: Profile, name: str, out_dir: Path, source_sha: str,
                    precision: str, notes: list[str]):
     """Lower one target into a fresh staging folder; an EdgecError is returned (not raised) so one failed
@@ -303,9 +473,9 @@ def _lower_guarded(model, target: Target, profile: Profile, name: str, out_dir: 
         artifact = get_backend(target.format).lower(model, ctx)
         artifact.notes = list(notes) + artifact.notes
         return artifact, stage, time.perf_counter() - t0
-    except EdgecError as e:
+    except Exception as e:
         shutil.rmtree(stage, ignore_errors=True)
-        return e
+        return _as_edgec_error(e, "lower")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -335,11 +505,13 @@ def _unpickle_error(value):
 def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_dir: Path, reference: _Reference,
             options: BuildOptions) -> ArtifactResult:
     """Validate a lowered artifact and rename its files from the staging folder into the output folder."""
-    numerics = latency = None
+    numerics = latency = arm = None
     t0 = time.perf_counter()
     if options.validate:
-        numerics, latency = _validate(backend, artifact, prepared, profile, reference)
+        numerics, latency, arm = _validate(backend, artifact, prepared, profile, reference)
     validate_s = time.perf_counter() - t0
+    if prepared.values:  # the manifest records what the artifact was specialised to
+        artifact.details["input_values"] = {n: v.tolist() for n, v in prepared.values.items()}
     final = out_dir / artifact.path.name
     for extra in artifact.extra_files:
         place(extra, out_dir / extra.name)
@@ -347,30 +519,49 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
     artifact.extra_files = [out_dir / e.name for e in artifact.extra_files]
     return ArtifactResult(
         artifact=artifact, final_path=final, sha256=sha256_path(final), bytes=size_of(final),
-        numerics=numerics, latency=latency, seconds={"validate": validate_s},
+        numerics=numerics, latency=latency, seconds={"validate": validate_s}, numerics_arm=arm,
     )
 
 
 def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference):
     feeds, ref_outputs = reference.get(prepared, profile)
+    if all(v.size == 0 for out in ref_outputs for v in out.values()):
+        # an empty input the user asked for (--input-shape x=0,...): a comparison of nothing cannot fail, so it
+        # is not reported as a pass
+        artifact.details["numerics"] = "nothing to compare: every output is empty (a zero-sized input dim)"
+        artifact.notes.append("numerics: nothing to compare (every output is empty); latency not measured")
+        return None, None
     threads = _threads(profile)
     runner = backend.runner(artifact, threads)
     actual = [runner.run(f) for f in feeds]
     spec = profile.validate_.numerics
     if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
         from edgec.quantize.accuracy import evaluate
+        from edgec.validate.speedup import predicted_speedup, speedup_note
 
-        artifact.details["quantize"] = prepared.quant.summary(profile, artifact)
-        if (note := prepared.quant.speedup_note(profile, artifact)) is not None:
+        artifact.details["quantize"] = prepared.quant.summary()
+        artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
+        if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
             artifact.notes.append(note)
-        numerics = evaluate(prepared.quant, reference.original, runner, spec, threads, keep_as=artifact.target)
+        original = reference.original
+        if prepared.values:  # held-out samples lack the fixed inputs: the original with them as constants
+            from edgec.graph.values import fix_input_values
+
+            original = onnx.ModelProto()
+            original.CopyFrom(reference.original)
+            fix_input_values(original, {n: v.tolist() for n, v in prepared.values.items()})
+        numerics = evaluate(prepared.quant, original, runner, spec, threads, keep_as=artifact.target)
     else:
         # the backend may itself reduce precision (CoreML fp16 compute, weight compression): gate on what was built
         gates = thresholds(spec, artifact.precision)
         numerics: NumericsResult = compare(ref_outputs, actual, runner.name, gates["min_cosine"], gates["max_abs"],
                                            gates["min_delta_cosine"])
-    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
-    return numerics, latency
+    from edgec.validate.emulated import arm_numerics
+
+    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads)
+    latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads,
+                                          runner_for=lambda t: backend.runner(artifact, t))
+    return numerics, latency, arm
 
 
 def check(model_path: Path | str) -> tuple[ModelInfo, dict[str, list[tuple[str, str, str]]]]:
@@ -414,8 +605,8 @@ def validate_artifact(
     artifact = Artifact(target=target.name, profile=prof.name, format=target.format, path=artifact_path,
                         precision="unknown")
     t0 = time.perf_counter()
-    numerics, latency = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
+    numerics, latency, arm = _validate(get_backend(target.format), artifact, prepared, prof, _Reference(model))
     return ArtifactResult(
         artifact=artifact, final_path=artifact_path, sha256=sha256_path(artifact_path), bytes=size_of(artifact_path),
-        numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0},
+        numerics=numerics, latency=latency, seconds={"validate": time.perf_counter() - t0}, numerics_arm=arm,
     )

@@ -30,7 +30,7 @@ _source_digest: str | None = None
 
 
 def cache_root() -> Path:
-    from edgec.samples import cache_dir
+    from edgec.paths import cache_dir
 
     return cache_dir() / "builds"
 

@@ -29,8 +29,19 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 INTERNAL_ERROR = 70
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every cleanup runs as for Ctrl-C."""
+
+
 def _run(fn: Callable[[], int | None], debug: bool) -> None:
     """Run a command body: EdgecError -> message + its exit code; a bug -> short message (traceback with --debug)."""
+    import signal
+
+    def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C (staging folders removed), then exits 143
+        raise _Terminated()
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding app): leave SIGTERM alone
+        signal.signal(signal.SIGTERM, terminated)
     try:
         code = fn() or 0
     except EdgecError as e:
@@ -38,9 +49,11 @@ def _run(fn: Callable[[], int | None], debug: bool) -> None:
             raise
         err.print(f"[bold red]edgec: {e.kind}:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("edgec: interrupted; no artifact was left half-written.")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        term = isinstance(e, _Terminated)
+        err.print(f"edgec: {'terminated' if term else 'interrupted'}; the output folder holds one build's complete "
+                  f"set of files, never a half-written one.")
+        raise typer.Exit(143 if term else 130) from None
     except Exception as e:  # a bug in edgec or a dependency: never a raw traceback unless asked
         if debug:
             raise
@@ -57,6 +70,13 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+# shared by the verbs that prepare a graph: the input becomes a constant before simplification (graph/values.py)
+INPUT_VALUE_OPTION = typer.Option(
+    [], "--input-value", help="Fix an input to a constant before simplification: NAME=VALUE or NAME=V0,V1,... "
+    "(repeatable; dtype from the model). The artifact no longer has that input; validation feeds the value to the "
+    "original model. E.g. --input-value sr=16000 folds a sample-rate If.")
+
+
 @app.command()
 def build(
     model: Optional[Path] = typer.Argument(None, help="The .onnx model to compile.", show_default=False),
@@ -64,6 +84,7 @@ def build(
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path."),
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
     input_shape: list[str] = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable)."),
+    input_value: list[str] = INPUT_VALUE_OPTION,
     sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
@@ -75,6 +96,7 @@ def build(
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one test case per check) here."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild even if the build cache has this exact build."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Lower up to N targets at once in worker processes (pays off for big models with idle cores)."),
+    emulator: Optional[str] = typer.Option(None, "--emulator", help="qemu[:CORE]: also check android/ort-mobile numerics with the real aarch64 runtime under QEMU (int8: that verdict gates)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Compile MODEL for one target or all, validate it, and write artifacts, manifest.json, report.md and report.html."""
@@ -83,9 +105,10 @@ def build(
     def body() -> int:
         model_path, name = _model_argument(model, sample)
         options = api.BuildOptions(
-            target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape,
+            target=target, profile=profile, out_dir=out_dir, input_shapes=input_shape, input_values=input_value,
             latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
+            emulator=emulator,
         )
         try:
             with err.status("building...", spinner="dots") if err.is_terminal else _null(), _warnings_as_lines():
@@ -113,6 +136,8 @@ def build(
             reasons = "; ".join(
                 f"{a.artifact.target}: " + " ".join(
                     m for m in ((a.numerics.message if a.numerics and not a.numerics.passed else ""),
+                                (f"ARM: {a.numerics_arm.message}" if a.numerics_arm and not a.numerics_arm.passed
+                                 else ""),
                                 (a.latency.message if a.latency and a.latency.passed is False else "")) if m
                 )
                 for a in failed
@@ -281,29 +306,31 @@ def profiles(
 
 @profiles_app.command("detect")
 def profiles_detect(
-    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the host profile YAML (default: ~/.config/edgec/host.yaml, which emulate mode reads)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the host profile YAML to this file (a profile you can pass with --profile or validate.latency.host_profile)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads to measure with (default: all cores)."),
+    force: bool = typer.Option(False, "--force", help="Measure again even if this machine's calibration is cached."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) and
-    write a `host` profile; emulate mode scales host timings to devices relative to it."""
+    """Measure this machine with ONNX Runtime (matmul/conv fp32 and int8, memory bandwidth, per-op cost) into the
+    calibration cache, keyed by CPU fingerprint; builds measure it themselves on first use, this re-measures."""
     from edgec.config.loader import load_profile
-    from edgec.validate.hostcal import detect, to_yaml, user_host_profile
+    from edgec.validate.hostcache import calibrated
 
     def body() -> int:
         import os
+        import shutil
 
         with err.status("measuring this machine...", spinner="dots") if err.is_terminal else _null():
-            data = detect(threads)
-        target = out_file or user_host_profile()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(to_yaml(data))
-        load_profile(str(target))  # what we wrote must load as a profile
-        hw = data["hardware"]
-        out.print(f"host profile written to {target}: {hw['cpu']['cores']} cores, "
-                  f"{hw['cpu']['peak_gflops_fp32']} GFLOP/s fp32, {hw['cpu']['peak_gops_int8']} GOP/s int8, "
-                  f"{hw['memory_bandwidth_gbps']} GB/s (load average {os.getloadavg()[0]:.2f} while measuring)",
-                  highlight=False, soft_wrap=True)
+            entry = calibrated(force=force, threads=threads)
+        profile = load_profile(str(entry.profile_path))  # what we cached must load as a profile
+        if out_file:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(entry.profile_path, out_file)
+        hw = profile.hardware
+        load = f" (load average {os.getloadavg()[0]:.2f} while measuring)" if entry.fresh else ""
+        out.print(f"host profile {entry.profile_path}{f' (copied to {out_file})' if out_file else ''}: "
+                  f"{hw.cpu.cores} cores, {hw.cpu.peak_gflops_fp32} GFLOP/s fp32, {hw.cpu.peak_gops_int8} GOP/s int8, "
+                  f"{hw.memory_bandwidth_gbps} GB/s; {entry.describe()}{load}", highlight=False, soft_wrap=True)
         return 0
 
     _run(body, debug)
@@ -408,7 +435,37 @@ def doctor() -> None:
     for tool, purpose in (("adb", "latency on attached Android phones"), ("ssh", "latency on Linux boards"),
                           ("chromium", "rendering report.html screenshots")):
         table.add_row(tool, sh.which(tool) or "not found", purpose)
+    from edgec.runtimes.emulator.setup import status_line
+
+    table.add_row("ARM emulator", status_line(), "--emulator qemu: the aarch64 runtimes under QEMU user-mode")
     out.print(table)
+
+
+emulator_app = typer.Typer(help="The ARM emulator (QEMU user-mode) that --emulator qemu[:CORE] runs artifacts in.")
+app.add_typer(emulator_app, name="emulator")
+
+
+@emulator_app.command("setup")
+def emulator_setup(
+    core: list[str] = typer.Option([], "--core", help="Core(s) to prepare (default: every core QEMU names)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Build the arm64 Debian files, the aarch64 runtime wheels and each core's /proc/cpuinfo into the edgec
+    cache (needs the Debian packages qemu-user and mmdebstrap; about 40 s and 240 MB once, instant after)."""
+    from edgec.runtimes.emulator.cores import CORES
+    from edgec.runtimes.emulator.setup import ensure, status_line
+
+    def body() -> int:
+        import time as _time
+
+        t0 = _time.perf_counter()
+        for c in core or list(CORES):
+            ensure(c, log=lambda m: err.print(f"edgec: {m}", highlight=False))
+        out.print(f"ARM emulator ready in {_time.perf_counter() - t0:.1f} s: {status_line()}", highlight=False,
+                  soft_wrap=True)
+        return 0
+
+    _run(body, debug)
 
 
 @app.command()

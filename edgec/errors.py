@@ -100,3 +100,11 @@ class ValidationFailed(EdgecError):
 
     exit_code = 11
     kind = "validation failed"
+
+
+class InternalError(EdgecError):
+    """A bug in edgec or a dependency, or a crash of a native runtime, confined to one target of a multi-target
+    build: that target fails with this, the others still build (a single-target build exits 70 as before)."""
+
+    exit_code = 70
+    kind = "internal error"

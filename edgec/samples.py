@@ -20,6 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.errors import UsageError
+from edgec.paths import cache_dir
 
 LIGHT_MODELS = {
     "squeezenet": "light_squeezenet.onnx",
@@ -41,13 +42,6 @@ def light_model_path(name: str) -> Path:
     if name not in LIGHT_MODELS:
         raise UsageError(f"Unknown sample '{name}'. Samples: {', '.join(LIGHT_MODELS)}.")
     return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / LIGHT_MODELS[name]
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("EDGEC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgec"
-    )
-    return Path(root)
 
 
 def randomized(name: str, seed: int = 0, keep_softmax: bool = False) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from edgec.samples import cache_dir
+from edgec.paths import cache_dir
 
 WHEEL = "rapidocr-onnxruntime==1.4.4"
 # name -> (file in the wheel's rapidocr_onnxruntime/models/, sha256 measured on the 1.4.4 wheel)

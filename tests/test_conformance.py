@@ -169,7 +169,7 @@ class _ConstantsOnlyBackend:
         return Artifact(target="t", profile="p", format="ort", path=path, precision="fp32")
 
     def runner(self, artifact, threads):
-        from edgec.validate.runners.host_ort import OrtRunner
+        from edgec.runtimes.host_ort import OrtRunner
 
         return OrtRunner(artifact.path.read_bytes(), name="onnxruntime")
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edgec.validate.numerics import compare, cosine
+from edgec.runtimes.numerics import compare, cosine
 
 
 def _pair(a, b):

@@ -3,7 +3,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgec.graph.passes import run_passes
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 from conftest import conv_model
 

@@ -17,7 +17,7 @@ from edgec import api
 from edgec.artifact import Artifact
 from edgec.graph.simplify import check_outputs_agree, constants_to_initializers, simplify
 from edgec.lower.backend import get_backend
-from edgec.validate.numerics import cosine
+from edgec.runtimes.numerics import cosine
 from tests.ppocr import INPUT_NAME, INPUT_SHAPES, MODELS, ppocr_model
 
 TARGETS = {"ios", "android", "ort-mobile"}

@@ -14,8 +14,8 @@ import pytest
 from onnx import helper
 
 from tests.zoo import (
-    EXPORT_SCRIPT, INPUT_NAME, INPUT_SHAPES, OUTPUT_NAME, ZOO, ZooBuildError, _run, venv_dir, zoo_dir, zoo_input,
-    zoo_model,
+    EXPORT_SCRIPT, INPUT_NAME, INPUT_SHAPES, OUTPUT_NAME, SEQ_INPUTS, SEQ_ZOO, ZOO, ZooBuildError, _run, venv_dir, zoo_dir, zoo_input,
+    zoo_model, seq_inputs,
 )
 
 # op types each model must contain; a tuple means "any one of these" (Gelu only exists from opset 20)
@@ -98,8 +98,8 @@ def test_runs_in_onnxruntime_and_depends_on_input(name):
 def test_build_record_has_sane_activations_and_sizes():
     zoo_model(ZOO[0])
     info = json.loads((zoo_dir() / "build.json").read_text())
-    by_name = {m["name"]: m for m in info["models"]}
-    assert set(by_name) == set(ZOO)
+    by_name = {m["name"]: m for m in info["models"] if m["name"] in ZOO}
+    assert set(by_name) == set(ZOO) and {m["name"] for m in info["models"]} == set(ZOO) | set(SEQ_ZOO)
     for name, m in by_name.items():
         assert tuple(m["input"]) == INPUT_SHAPES[name]
         assert 1 < m["max_abs_activation"] < 1e4  # BN calibration keeps a trained net's range
@@ -119,3 +119,29 @@ def test_failed_step_raises_with_the_command_output():
         _run([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], "do it")
     with pytest.raises(ZooBuildError, match="could not start"):
         _run(["/nonexistent/python"], "start")
+
+
+SEQ_EXPECTED_OPS = {
+    "text_encoder": ["Gather", "LayerNormalization", "Erf", "Equal", "Where", "Expand", "ReduceSum", "Softmax"],
+    "streaming_vad": ["If", "LSTM", "GRU", "Sigmoid"],
+    "speech_encoder": ["Conv", "LayerNormalization", "Erf", "Softmax", "MatMul"],
+    "detr_head": ["Conv", "LayerNormalization", "Softmax", "MatMul", "Sigmoid"],
+    "decoder_step": ["Gather", "Concat", "LayerNormalization", "Softmax", "Erf"],
+}
+
+
+@pytest.mark.parametrize("name", SEQ_ZOO)
+def test_sequence_models_io_ops_and_input_dependence(name):
+    model = onnx.load(str(zoo_model(name)))
+    onnx.checker.check_model(model)
+    inputs, outputs = SEQ_INPUTS[name]
+    assert [i.name for i in model.graph.input] == list(inputs)
+    assert [o.name for o in model.graph.output] == outputs
+    hist = Counter(n.op_type for n in model.graph.node)
+    assert all(hist[op] for op in SEQ_EXPECTED_OPS[name]), dict(hist)
+    sess = ort.InferenceSession(str(zoo_model(name)), providers=["CPUExecutionProvider"])
+    o1, o2 = (sess.run(None, seq_inputs(name, seed)) for seed in (0, 1))
+    for a, b in zip(o1, o2):
+        assert np.isfinite(a).all() and 0 < np.abs(a).max() < 1e4
+    rel = np.linalg.norm(o1[0] - o2[0]) / max(np.linalg.norm(o1[0]), np.linalg.norm(o2[0]))
+    assert rel > 1e-3, f"{name}: outputs of two inputs differ by only {rel:.2e}"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.samples import cache_dir
+from edgec.paths import cache_dir
 
 INPUT_SHAPES = {
     "mobilenet_v2": (1, 3, 224, 224),
@@ -39,6 +39,18 @@ INPUT_SHAPES = {
 }
 ZOO = list(INPUT_SHAPES)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+# sequence models with several named inputs/outputs: name -> ({input: (shape, dtype)}, [outputs])
+SEQ_INPUTS = {
+    "text_encoder": ({"input_ids": ((1, 16), "int64"), "attention_mask": ((1, 16), "int64"),
+                      "token_type_ids": ((1, 16), "int64")}, ["embedding"]),
+    "streaming_vad": ({"x": ((1, 512), "float32"), "state": ((3, 1, 32), "float32"), "sr": ((), "int64")},
+                      ["prob", "state_out"]),
+    "speech_encoder": ({"features": ((1, 40, 100), "float32")}, ["encoded"]),
+    "detr_head": ({"features": ((1, 128, 8, 8), "float32")}, ["logits", "boxes"]),
+    "decoder_step": ({"input_ids": ((1, 1), "int64"), "past_key": ((1, 4, 8, 16), "float32"),
+                      "past_value": ((1, 4, 8, 16), "float32")}, ["logits", "present_key", "present_value"]),
+}
+SEQ_ZOO = list(SEQ_INPUTS)
 
 EXPORT_SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "export_zoo.py"
 # Exactly what the legacy TorchScript exporter imports, installed --no-deps: torch's other requirements
@@ -68,8 +80,8 @@ def venv_dir() -> Path:
 
 def zoo_model(name: str) -> Path:
     """Path of the cached ONNX export of `name`, building the zoo first if it is missing or stale."""
-    if name not in INPUT_SHAPES:
-        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO)}")
+    if name not in INPUT_SHAPES and name not in SEQ_INPUTS:
+        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO + SEQ_ZOO)}")
     out = zoo_dir() / f"{name}.onnx"
     if not _is_fresh(out):
         with _lock():
@@ -83,6 +95,24 @@ def zoo_input(name: str, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(INPUT_SHAPES[name]).astype(np.float32)
 
 
+def seq_inputs(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded feeds for a sequence model: token ids in range, 0/1 masks with the tail padded, N(0, 1) floats,
+    sr = 16000."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for inp, (shape, dtype) in SEQ_INPUTS[name][0].items():
+        if inp == "sr":
+            feeds[inp] = np.array(16000, np.int64)
+        elif inp == "attention_mask":
+            keep = rng.integers(shape[-1] // 2, shape[-1] + 1)
+            feeds[inp] = (np.arange(shape[-1]) < keep).astype(np.int64).reshape(shape)
+        elif dtype == "int64":
+            feeds[inp] = rng.integers(0, 10, size=shape).astype(np.int64)
+        else:
+            feeds[inp] = (rng.standard_normal(shape) * (0.1 if inp == "x" else 1.0)).astype(np.float32)
+    return feeds
+
+
 def build() -> dict:
     """(Re)build the venv if needed and export every zoo model. Returns the timings/sizes also kept in build.json."""
     t0 = time.perf_counter()
@@ -90,7 +120,7 @@ def build() -> dict:
     t_venv = time.perf_counter() - t0
     zoo_dir().mkdir(parents=True, exist_ok=True)
     _stamp_file().unlink(missing_ok=True)  # a half-done rebuild must not look fresh
-    out = _run([str(python), "-I", str(EXPORT_SCRIPT), str(zoo_dir()), *ZOO], "export the zoo")
+    out = _run([str(python), "-I", str(EXPORT_SCRIPT), str(zoo_dir()), *ZOO, *SEQ_ZOO], "export the zoo")
     models = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     info = {"venv_s": round(t_venv, 1), "export_s": round(time.perf_counter() - t0 - t_venv, 1), "models": models}
     _atomic_write(zoo_dir() / "build.json", json.dumps(info, indent=1))

@@ -406,6 +406,224 @@ class DetectionHead(nn.Module):
         return torch.cat([torch.sigmoid(xy) * 2 - 0.5, (torch.sigmoid(wh) * 2) ** 2, torch.sigmoid(conf)], -1)
 
 
+# ---------------------------------------------------------------- sequence models (several named inputs)
+class Attention(nn.Module):
+    """Multi-head attention written as the usual export patterns: Linear q/k/v, per-head Reshape/Transpose,
+    MatMul + Softmax; an optional boolean key mask (Where) and past keys/values (Concat)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.hd = heads, dim // heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+
+    def split(self, x):
+        b, n, _ = x.shape
+        return x.reshape(b, n, self.heads, self.hd).transpose(1, 2)
+
+    def forward(self, x, memory=None, keep=None, past=None):
+        memory = x if memory is None else memory
+        q, k, v = self.split(self.q(x)), self.split(self.k(memory)), self.split(self.v(memory))
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        scores = (q @ k.transpose(-2, -1)) * self.hd ** -0.5
+        if keep is not None:  # keep: [B, 1, 1, S] bool
+            scores = scores.masked_fill(~keep, -1e4)
+        y = torch.softmax(scores, -1) @ v
+        b, _, n, _ = y.shape
+        return self.o(y.transpose(1, 2).reshape(b, n, -1)), (k, v)
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm BERT layer (or pre-norm): attention, LayerNorm, GELU MLP, LayerNorm."""
+
+    def __init__(self, dim, heads, pre_norm=False):
+        super().__init__()
+        self.pre_norm = pre_norm
+        self.attn = Attention(dim, heads)
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x, keep=None):
+        if self.pre_norm:
+            x = x + self.attn(self.ln1(x), keep=keep)[0]
+            return x + self.mlp(self.ln2(x))
+        x = self.ln1(x + self.attn(x, keep=keep)[0])
+        return self.ln2(x + self.mlp(x))
+
+
+def _seq_init(model):
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.normal_(m.bias, std=0.02)
+        elif isinstance(m, nn.LayerNorm):
+            _random_affine(m)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.5)
+
+
+class TextEncoder(nn.Module):
+    """BERT-style sentence encoder: word + position + token-type embeddings, LayerNorm, 2 post-norm layers with a
+    padding mask (Equal/Where), mean pooling over the kept tokens (Expand, ReduceSum, Div)."""
+
+    def __init__(self, vocab=1000, types=16, dim=64, heads=4, max_len=64):
+        super().__init__()
+        self.word, self.types, self.pos = nn.Embedding(vocab, dim), nn.Embedding(types, dim), nn.Embedding(max_len, dim)
+        self.ln = nn.LayerNorm(dim)
+        self.layers = nn.ModuleList(EncoderLayer(dim, heads) for _ in range(2))
+        _seq_init(self)
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        n = input_ids.shape[1]
+        positions = torch.arange(n, device=input_ids.device).unsqueeze(0)
+        h = self.ln(self.word(input_ids) + self.types(token_type_ids) + self.pos(positions))
+        keep = attention_mask != 0
+        for layer in self.layers:
+            h = layer(h, keep[:, None, None, :])
+        m = keep.unsqueeze(-1).expand(h.size()).float()
+        return (h * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
+
+
+@torch.jit.script
+def _frontend(x: torch.Tensor, sr: torch.Tensor, w16: torch.Tensor, w8: torch.Tensor) -> torch.Tensor:
+    # the sample rate picks the filterbank (an If in ONNX, as in the VADs people ship); 8 kHz audio has half the
+    # samples per chunk, so its filters are half as long at half the stride
+    if bool(sr == 16000):
+        return F.conv1d(x, w16, stride=8)
+    return F.conv1d(x[:, :, :256], w8, stride=4)
+
+
+class StreamingVAD(nn.Module):
+    """Voice-activity detector run chunk by chunk: 512 samples + the LSTM state in, speech probability + the new
+    state out; a scalar sample-rate input selects the front end (If)."""
+
+    def __init__(self, hidden=32, feats=24):
+        super().__init__()
+        self.w16 = nn.Parameter(torch.randn(feats, 1, 16) * 0.25)
+        self.w8 = nn.Parameter(torch.randn(feats, 1, 8) * 0.35)
+        self.lstm = nn.LSTM(feats, hidden, batch_first=True)
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+        _seq_init(self)
+
+    def forward(self, x, state, sr):
+        f = torch.relu(_frontend(x.unsqueeze(1), sr, self.w16, self.w8)).transpose(1, 2)  # [1, frames, feats]
+        y, (h, c) = self.lstm(f, (state[0:1], state[1:2]))
+        z, g = self.gru(y, state[2:3])
+        prob = torch.sigmoid(self.head(z[:, -1]))
+        return prob, torch.cat([h, c, g], 0)
+
+
+class SpeechEncoder(nn.Module):
+    """Conformer-lite speech encoder: log-mel frames -> two strided Conv1d (4x subsampling) -> 2 pre-norm
+    transformer layers."""
+
+    def __init__(self, mels=40, dim=96, heads=4):
+        super().__init__()
+        self.sub = nn.Sequential(nn.Conv1d(mels, dim, 3, 2, 1), nn.GELU(), nn.Conv1d(dim, dim, 3, 2, 1), nn.GELU())
+        self.pos = nn.Parameter(torch.randn(1, 25, dim) * 0.1)
+        self.layers = nn.ModuleList(EncoderLayer(dim, heads, pre_norm=True) for _ in range(2))
+        self.ln = nn.LayerNorm(dim)
+        _seq_init(self)
+
+    def forward(self, features):
+        h = self.sub(features).transpose(1, 2) + self.pos
+        for layer in self.layers:
+            h = layer(h)
+        return self.ln(h)
+
+
+class DetrHead(nn.Module):
+    """DETR-style detection head over a backbone feature map: 1x1 projection, flattened memory + sine-free
+    learned positions, one decoder layer (self-attention over object queries, cross-attention to the memory, MLP),
+    class logits and sigmoid boxes."""
+
+    def __init__(self, cin=128, dim=64, heads=4, queries=12, classes=6, hw=64):
+        super().__init__()
+        self.proj = nn.Conv2d(cin, dim, 1)
+        self.pos = nn.Parameter(torch.randn(1, hw, dim) * 0.1)
+        self.query = nn.Parameter(torch.randn(1, queries, dim))
+        self.self_attn, self.cross_attn = Attention(dim, heads), Attention(dim, heads)
+        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.cls = nn.Linear(dim, classes + 1)
+        self.box = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 4))
+        _seq_init(self)
+
+    def forward(self, features):
+        memory = self.proj(features).flatten(2).transpose(1, 2) + self.pos
+        q = self.query.expand(features.shape[0], -1, -1)
+        q = self.ln1(q + self.self_attn(q)[0])
+        q = self.ln2(q + self.cross_attn(q, memory)[0])
+        q = self.ln3(q + self.mlp(q))
+        return self.cls(q), torch.sigmoid(self.box(q))
+
+
+class DecoderStep(nn.Module):
+    """One step of a GPT-style decoder with a KV cache: token id + past keys/values in, next-token logits + the
+    cache grown by one position out."""
+
+    def __init__(self, vocab=500, dim=64, heads=4, max_len=64):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, dim), nn.Embedding(max_len, dim)
+        self.ln1, self.ln2, self.lnf = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.lm_head = nn.Linear(dim, vocab)
+        _seq_init(self)
+
+    def forward(self, input_ids, past_key, past_value):
+        position = torch.full_like(input_ids, past_key.shape[2])
+        h = self.tok(input_ids) + self.pos(position)
+        a, (k, v) = self.attn(self.ln1(h), past=(past_key, past_value))
+        h = h + a
+        h = h + self.mlp(self.ln2(h))
+        return self.lm_head(self.lnf(h)), k, v
+
+
+SEQ_ZOO = {  # name -> (constructor, {input: (shape, dtype)}, output names); shapes are the exported ones
+    "text_encoder": (TextEncoder, {"input_ids": ((1, 16), "int64"), "attention_mask": ((1, 16), "int64"),
+                                   "token_type_ids": ((1, 16), "int64")}, ["embedding"]),
+    "streaming_vad": (StreamingVAD, {"x": ((1, 512), "float32"), "state": ((3, 1, 32), "float32"),
+                                     "sr": ((), "int64")}, ["prob", "state_out"]),
+    "speech_encoder": (SpeechEncoder, {"features": ((1, 40, 100), "float32")}, ["encoded"]),
+    "detr_head": (DetrHead, {"features": ((1, 128, 8, 8), "float32")}, ["logits", "boxes"]),
+    "decoder_step": (DecoderStep, {"input_ids": ((1, 1), "int64"), "past_key": ((1, 4, 8, 16), "float32"),
+                                   "past_value": ((1, 4, 8, 16), "float32")}, ["logits", "present_key", "present_value"]),
+}
+
+
+def _example(name: str, shape, dtype: str) -> torch.Tensor:
+    if name == "sr":
+        return torch.tensor(16000)
+    if dtype == "int64":
+        return torch.randint(0, 2 if "mask" in name else 10, shape)
+    return torch.randn(*shape) * (0.1 if name == "x" else 1.0)
+
+
+def export_seq(name: str, out_dir: Path) -> dict:
+    ctor, inputs, outputs = SEQ_ZOO[name]
+    torch.manual_seed(0)
+    model = ctor().eval()
+    args = tuple(_example(n, s, d) for n, (s, d) in inputs.items())
+    with torch.no_grad():
+        peak = max(float(o.abs().max()) for o in _as_tuple(model(*args)))
+    out = out_dir / f"{name}.onnx"
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    try:
+        torch.onnx.export(model, args, str(tmp), dynamo=False, opset_version=OPSET, do_constant_folding=True,
+                          input_names=list(inputs), output_names=outputs)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"name": name, "bytes": out.stat().st_size, "inputs": {n: list(s) for n, (s, _) in inputs.items()},
+            "max_abs_output": round(peak, 3)}
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
 # ---------------------------------------------------------------- weights, export
 def _random_biases(model, std=0.05):
     """Trained nets have non-zero biases: all-zero ones would hide bias bugs in a lowering (and the exporter
@@ -494,14 +712,14 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     out_dir, names = Path(argv[0]), argv[1:] or list(ZOO)
-    unknown = [n for n in names if n not in ZOO]
+    unknown = [n for n in names if n not in ZOO and n not in SEQ_ZOO]
     if unknown:
-        print(f"unknown zoo model(s): {', '.join(unknown)}; known: {', '.join(ZOO)}", file=sys.stderr)
+        print(f"unknown zoo model(s): {', '.join(unknown)}; known: {', '.join([*ZOO, *SEQ_ZOO])}", file=sys.stderr)
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     for name in names:
-        print(json.dumps(export(name, out_dir)), flush=True)
+        print(json.dumps(export(name, out_dir) if name in ZOO else export_seq(name, out_dir)), flush=True)
     return 0
 
 

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Format = Literal["ort", "tflite", "coreml"]
 QuantMode = Literal["none", "fp16", "int8", "int8-dynamic", "int8-weights"]
 LatencyMode = Literal["host", "emulate", "estimate", "device", "off"]
+# cores QEMU user-mode emulates by name (edgec.runtimes.emulator.cores); never `max` (SVE/SME kernels no phone runs)
+EmulatedCore = Literal["cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1"]
 
 
 class Strict(BaseModel):
@@ -48,6 +50,8 @@ class CpuSpec(Strict):
     peak_gflops_fp32: float = Field(gt=0)
     peak_gops_int8: float | None = Field(default=None, gt=0)
     peak_gflops_fp16: float | None = Field(default=None, gt=0)
+    emulate: EmulatedCore | None = None  # the QEMU core closest to the device's (big) cores, for --emulator qemu
+    clock_ghz: float | None = Field(default=None, gt=0)  # cores' clock: the instruction model's cycles -> ms
 
 
 class AcceleratorSpec(Strict):
@@ -82,6 +86,9 @@ class Hardware(Strict):
     memory_gb: float | None = None
     accelerators: dict[str, AcceleratorSpec] = {}
     estimate: EstimateSpec = EstimateSpec()
+    # "this machine": the numbers are measured on first use and cached per CPU fingerprint (validate/hostcache);
+    # the ones written in the YAML are only the fallback
+    calibrated: bool = False
 
 
 class RuntimeSettings(Strict):
@@ -105,6 +112,8 @@ class InputSpec(Strict):
     layout: Literal["NCHW", "NHWC"] | None = None
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] | None = None
     preprocess: Preprocess | None = None
+    # a fixed value (scalar or small list): the input becomes a constant before simplification (graph/values.py)
+    value: int | float | list[int | float] | None = None
 
 
 class CalibrationSpec(Strict):
@@ -146,6 +155,10 @@ class NumericsSpec(Strict):
     }
     samples: int = Field(default=2, ge=1)
     seed: int = 0
+    # qemu[:CORE]: also run android/ort-mobile artifacts with the real aarch64 runtime under QEMU user-mode
+    # (CORE default: hardware.cpu.emulate); for int8 the ARM-kernel verdict is the one that gates
+    emulator: str | None = Field(default=None, pattern=r"^qemu(:[a-z0-9-]+)?$")
+    emulator_samples: int = Field(default=4, ge=2)  # at most this many inputs under emulation (~40-400x slower)
 
 
 class LatencySpec(Strict):

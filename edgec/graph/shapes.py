@@ -33,10 +33,10 @@ def parse_input_shape_flags(flags: list[str]) -> dict[str, list[int]]:
             values = [int(d) for d in dims.split(",")] if sep and name else None
         except ValueError:
             values = None
-        if not values or any(v <= 0 for v in values):
+        if not values or any(v < 0 for v in values):
             raise UsageError(
                 f"--input-shape '{flag}' is not of the form NAME=D0,D1,... with positive integers "
-                f"(e.g. --input-shape images=1,3,224,224)."
+                f"(e.g. --input-shape images=1,3,224,224; 0 only for a deliberately empty dim)."
             )
         shapes[name] = values
     return shapes
@@ -80,6 +80,13 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model
                 f"{model_path}: input '{value.name}' has dynamic dim(s) {[dims[i] for i in dynamic]} in "
                 f"shape {dims}. Fix them with `--input-shape {value.name}={example}` (N = the size you deploy) "
                 f"or under `inputs: {{{value.name}: {{shape: [...]}}}}` in the profile."
+            )
+        if 0 in dims and given is None:
+            # an empty tensor builds, and its numerics "pass" on nothing: only when the user says so
+            raise ShapeError(
+                f"{model_path}: input '{value.name}' has a zero-sized dim (shape {dims}), so every tensor after it "
+                f"is empty and nothing can be validated. Fix the dim in the model, or if you mean an empty input "
+                f"say so with `--input-shape {value.name}={','.join(map(str, dims))}`."
             )
         shape = value.type.tensor_type.shape
         for d, size in zip(shape.dim, dims):

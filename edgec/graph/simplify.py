@@ -6,9 +6,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.errors import ShapeError
-from edgec.validate.inputs import input_specs, random_inputs
-from edgec.validate.numerics import compare
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.graph.inputs import input_specs, random_inputs
+from edgec.runtimes.numerics import compare
+from edgec.runtimes.host_ort import OrtRunner
 
 
 def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> tuple[onnx.ModelProto, str]:

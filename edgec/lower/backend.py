@@ -37,6 +37,10 @@ class Backend(Protocol):
     def supported_ops(self) -> dict[str, str]:
         """ONNX op type -> short note; the op-support table `edgec targets --ops` prints."""
 
+    # optional hooks (the estimator reads backends through these, never their internals):
+    # int8_ops() -> frozenset[str]: ONNX ops the format runs as int8 kernels between Q/DQ
+    # as_built(model, artifact) -> (graph, program precision): the graph the artifact actually runs
+
 
 _BACKENDS = {
     "ort": "edgec.lower.ort.backend:OrtBackend",
@@ -60,3 +64,17 @@ def get_backend(fmt: str) -> Backend:
             f"Reinstall edgec with its dependencies (`pip install -e .`)."
         ) from e
     return getattr(mod, cls)()
+
+
+def int8_kernel_ops(fmt: str | None = None) -> frozenset[str]:
+    """ONNX ops that run as int8 kernels when every activation input is dequantized and only a Q reads them.
+    Formats without an `int8_ops` hook (ORT's QLinear* fusions, CoreML's iOS17 ops) cover about the same ops
+    as the TFLite int8 lowering, whose set stands for them."""
+    hook = getattr(get_backend(fmt), "int8_ops", None) if fmt else None
+    return hook() if hook is not None else get_backend("tflite").int8_ops()
+
+
+def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | None]:
+    """(graph, program precision) an artifact actually runs; the model itself where the backend has no hook."""
+    hook = getattr(get_backend(artifact.format), "as_built", None) if artifact is not None else None
+    return hook(model, artifact) if hook is not None else (model, None)

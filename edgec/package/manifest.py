@@ -33,6 +33,18 @@ def _finite(x):
     return x
 
 
+def _numerics_entry(n: NumericsResult) -> dict:
+    return {
+        "ran_on": n.ran_on,
+        "samples": n.samples,
+        "thresholds": n.thresholds,
+        "outputs": {name: {k: _finite(v) for k, v in asdict(m).items()} for name, m in n.outputs.items()},
+        "passed": n.passed,
+        "message": n.message,
+        "data": n.data,
+    }
+
+
 def _artifact_entry(a: ArtifactResult, out_dir: Path) -> dict:
     entry = {
         "target": a.artifact.target,
@@ -51,18 +63,9 @@ def _artifact_entry(a: ArtifactResult, out_dir: Path) -> dict:
         "seconds": {k: round(v, 3) for k, v in a.seconds.items()},
     }
     if a.numerics is not None:
-        n = a.numerics
-        entry["numerics"] = {
-            "ran_on": n.ran_on,
-            "samples": n.samples,
-            "thresholds": n.thresholds,
-            "outputs": {
-                name: {k: _finite(v) for k, v in asdict(m).items()} for name, m in n.outputs.items()
-            },
-            "passed": n.passed,
-            "message": n.message,
-            "data": n.data,
-        }
+        entry["numerics"] = _numerics_entry(a.numerics)
+    if a.numerics_arm is not None:  # --emulator: ARM-kernel numerics beside the host-kernel ones
+        entry["numerics_arm"] = _numerics_entry(a.numerics_arm)
     if a.latency is not None:
         entry["latency"] = {k: _finite(v) for k, v in asdict(a.latency).items()}
     return entry
@@ -84,6 +87,7 @@ def manifest_dict(result: BuildResult, failures: list[tuple[str, str, Exception]
             "nodes": m.nodes,
             "parameters": m.parameters,
             "op_histogram": m.op_histogram,
+            **({"renamed": m.renamed} if m.renamed else {}),
         },
         "versions": dependency_versions(),
         "passed": result.passed and not failures,
@@ -115,7 +119,7 @@ def model_info_from_dict(d: dict) -> ModelInfo:
         path=Path(d["path"]), sha256=d["sha256"], opset=d["opset"], ir_version=d["ir_version"],
         producer=d.get("producer", ""), inputs=d["inputs"], outputs=d["outputs"],
         op_histogram=d.get("op_histogram", {}), bytes=d["bytes"], nodes=d.get("nodes", 0),
-        parameters=d.get("parameters", 0),
+        parameters=d.get("parameters", 0), renamed=d.get("renamed", {}),
     )
 
 
@@ -126,19 +130,20 @@ def artifact_result_from_entry(e: dict, out_dir: Path) -> ArtifactResult:
         precision=e["precision"], extra_files=[out_dir / f for f in e["extra_files"]],
         notes=list(e.get("notes", [])), details=e.get("details", {}),
     )
-    numerics = latency = None
-    if e.get("numerics"):
-        n = e["numerics"]
-        numerics = NumericsResult(
-            ran_on=n["ran_on"], passed=n["passed"], thresholds=n.get("thresholds", {}), samples=n.get("samples", 1),
-            message=n.get("message", ""), data=n.get("data", ""),
-            outputs={k: OutputMetrics(**{f: _num(v) for f, v in m.items()}) for k, m in n["outputs"].items()},
-        )
-    if e.get("latency"):
-        latency = LatencyResult(**{k: _num(v) for k, v in e["latency"].items()})
+    numerics = _numerics_from(e["numerics"]) if e.get("numerics") else None
+    latency = LatencyResult(**{k: _num(v) for k, v in e["latency"].items()}) if e.get("latency") else None
     return ArtifactResult(
         artifact=artifact, final_path=out_dir / e["path"], sha256=e["sha256"], bytes=e["bytes"],
         numerics=numerics, latency=latency, seconds=dict(e.get("seconds", {})),
+        numerics_arm=_numerics_from(e["numerics_arm"]) if e.get("numerics_arm") else None,
+    )
+
+
+def _numerics_from(n: dict) -> NumericsResult:
+    return NumericsResult(
+        ran_on=n["ran_on"], passed=n["passed"], thresholds=n.get("thresholds", {}), samples=n.get("samples", 1),
+        message=n.get("message", ""), data=n.get("data", ""),
+        outputs={k: OutputMetrics(**{f: _num(v) for f, v in m.items()}) for k, m in n["outputs"].items()},
     )
 
 

@@ -14,11 +14,32 @@ def _mb(n: int) -> str:
 
 def _numerics_cell(a: ArtifactResult) -> str:
     if a.numerics is None:
-        return "not run"
-    worst = min((m.cosine for m in a.numerics.outputs.values()), default=1.0)
-    err = max((m.max_abs for m in a.numerics.outputs.values()), default=0.0)
-    mark = "pass" if a.numerics.passed else "FAIL"
-    return f"{mark}: cos {worst:.6f}, max-abs {err:.3g} ({a.numerics.ran_on})"
+        return a.artifact.details.get("numerics", "not run")
+    cell = _verdict(a.numerics)
+    if a.numerics_arm is not None:  # --emulator: host-kernel and ARM-kernel verdicts side by side
+        cell += f"; ARM: {_verdict(a.numerics_arm)}"
+    return cell
+
+
+def _verdict(n) -> str:
+    worst = min((m.cosine for m in n.outputs.values()), default=1.0)
+    err = max((m.max_abs for m in n.outputs.values()), default=0.0)
+    return f"{'pass' if n.passed else 'FAIL'}: cos {worst:.6f}, max-abs {err:.3g} ({n.ran_on})"
+
+
+def _emulator_section(a: ArtifactResult) -> list[str]:
+    """The ARM-kernel run next to the host-kernel one, per output."""
+    n, h, d = a.numerics_arm, a.numerics, a.artifact.details.get("emulator", {})
+    lines = [f"ARM kernels ({n.ran_on}, {n.samples} input(s), {d.get('seconds', 0):.1f} s under emulation; "
+             f"the verdict comes from the {d.get('gates', 'ARM kernels')}):", "",
+             "| output | host max-abs | host cosine | ARM max-abs | ARM cosine |", "|---|---|---|---|---|"]
+    for name, om in n.outputs.items():
+        hm = h.outputs.get(name) if h is not None else None
+        host = f"{hm.max_abs:.3g} | {hm.cosine:.6f}" if hm is not None else "- | -"
+        lines.append(f"| {name} | {host} | {om.max_abs:.3g} | {om.cosine:.6f} |")
+    if n.message:
+        lines += ["", f"ARM numerics: {n.message}"]
+    return lines + [""]
 
 
 def _latency_cell(a: ArtifactResult) -> str:
@@ -27,7 +48,7 @@ def _latency_cell(a: ArtifactResult) -> str:
         return "off"
     if lat.median_ms is None:
         return f"{lat.mode}: {lat.message or 'n/a'}"
-    budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else ""
+    budget = f" / budget {lat.budget_ms:g} ms" if lat.budget_ms else " / no budget set"
     mark = "" if lat.passed is None else (" pass" if lat.passed else " FAIL")
     noisy = " (noisy)" if lat.noisy else ""
     if lat.mode == "estimate":  # one number, no distribution
@@ -45,7 +66,9 @@ def _latency_section(a: ArtifactResult) -> list[str]:
     lines = [f"Latency: {_latency_cell(a)}" + (f", {lat.runs} runs" if lat.runs else ""), ""]
     if d.get("method"):
         lines += [f"- method: {d['method']}"]
-    if lat.mode == "emulate":
+    if lat.mode == "emulate" and d.get("instructions"):  # --emulator: the instruction model
+        lines += ["- instructions per invoke: " + ", ".join(f"{k} {v:,}" for k, v in d["instructions"].items())]
+    elif lat.mode == "emulate":
         lines += [f"- host ({lat.runtime}, {d.get('host_threads')} threads): median {d.get('host_median_ms'):.2f} ms, "
                   f"p90 {d.get('host_p90_ms'):.2f} ms; scaled x {d.get('scale'):.3f} to {a.artifact.profile}"]
     if d.get("device"):
@@ -114,6 +137,8 @@ def render(result: BuildResult, failures: list[tuple[str, str, Exception]] = ())
             if a.numerics.message:
                 lines += ["", f"Numerics: {a.numerics.message}"]
             lines.append("")
+        if a.numerics_arm is not None:
+            lines += _emulator_section(a)
         if a.latency is not None:
             lines += _latency_section(a)
         lines += [f"- {note}" for note in a.artifact.notes]

@@ -8,6 +8,8 @@ an fp32 cosine).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import onnx
 
@@ -15,23 +17,27 @@ from edgec.artifact import NumericsResult
 from edgec.config.models import NumericsSpec
 from edgec.quantize.outputs import output_accuracy, output_kinds
 from edgec.quantize.stage import QuantResult
-from edgec.validate.numerics import thresholds
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.numerics import thresholds
+from edgec.runtimes.host_ort import OrtRunner
 
 OUTPUTS_KEY = "artifact_outputs"  # reference_cache[OUTPUTS_KEY][target]: that artifact's held-out outputs
 KINDS_KEY = "output_kinds"  # reference_cache[KINDS_KEY]: output_kinds() of the model, for the cross-target table
 
 
 def evaluate(quant: QuantResult, original: onnx.ModelProto, runner, spec: NumericsSpec,
-             threads: int, keep_as: str | None = None) -> NumericsResult:
+             threads: int, keep_as: str | None = None, limit: int | None = None) -> NumericsResult:
     """Run the artifact (`runner`) and fp32 ONNX Runtime on the held-out samples and gate on the thresholds.
-    keep_as: keep the artifact's outputs under this target name for the cross-target table (crosstarget.py)."""
+    keep_as: keep the artifact's outputs under this target name for the cross-target table (crosstarget.py).
+    limit: only the first N held-out samples (a runner under emulation, hundreds of times slower)."""
     refs = quant.reference_cache.get("outputs")
     if refs is None:  # the reference is the same for every target of this build: run it once
         ref_runner = OrtRunner(original, threads=threads)
         refs = [ref_runner.run(f) for f in quant.eval_feeds()]
         quant.reference_cache["outputs"] = refs
-    actual = [runner.run(f) for f in quant.eval_feeds()]  # samples are re-read, not kept in memory
+    feeds = quant.eval_feeds() if limit is None else itertools.islice(quant.eval_feeds(), limit)
+    actual = [runner.run(f) for f in feeds]  # samples are re-read, not kept in memory
+    limited = len(actual) < len(refs)
+    refs = refs[:len(actual)]
     if keep_as is not None:
         quant.reference_cache.setdefault(OUTPUTS_KEY, {})[keep_as] = actual
     gates = thresholds(spec, quant.precision)
@@ -47,7 +53,7 @@ def evaluate(quant: QuantResult, original: onnx.ModelProto, runner, spec: Numeri
         problems += _check(name, m, gates, quant.measured)
     return NumericsResult(
         ran_on=runner.name, outputs=outputs, passed=not problems, thresholds=gates, samples=len(refs),
-        message="; ".join(problems), data=quant.holdout_description
+        message="; ".join(problems), data=(f"the first {len(refs)} of " if limited else "") + quant.holdout_description
         + ("" if quant.measured else " - random data: accuracy on real inputs UNMEASURED")
         + "".join(f"; '{n}' ({k.log_of} output) compared as logits (centered log-probabilities)"
                   for n, k in kinds.items() if n in outputs),

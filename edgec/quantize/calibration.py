@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 HOLDOUT_MAX = 32  # held-out samples used for the accuracy report
 RANDOM_SEED = 1234  # differs from validation's seed so random calibration never sees the validation inputs
 
-Spec = tuple[str, np.dtype, list[int]]  # (input name, dtype, static shape), as edgec.validate.inputs gives
+Spec = tuple[str, np.dtype, list[int]]  # (input name, dtype, static shape), as edgec.graph.inputs gives
 
 
 class CalibrationWarning(UserWarning):

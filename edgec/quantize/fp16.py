@@ -44,12 +44,28 @@ def to_fp16(model: onnx.ModelProto, keep_float: list[str], feeds: list[dict[str,
         if node.name in keep or node.op_type in keep:
             kept[node.name] = "keep_float in the profile"
     op_types = sorted(set(DEFAULT_OP_BLOCK_LIST) | {k for k in keep if k[:1].isupper()})
+    model = _without_initializer_value_info(model)
     with contextlib.redirect_stdout(io.StringIO()):
         converted = convert_float_to_float16(
             model, keep_io_types=True, op_block_list=op_types, node_block_list=sorted(kept),
         )
     topo_sort(converted.graph)
     return converted, dict(sorted(kept.items()))
+
+
+def _without_initializer_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without value_info entries that name initializers (paddle2onnx writes them). The converter
+    treats such an entry as an activation and retypes it fp16 while the initializer itself stays fp32 when only
+    blocked ops (e.g. Resize scales) read it; shape inference then fails on the mismatch (float vs float16)."""
+    inits = {t.name for t in model.graph.initializer}
+    if not any(v.name in inits for v in model.graph.value_info):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [v for v in copy.graph.value_info if v.name not in inits]
+    del copy.graph.value_info[:]
+    copy.graph.value_info.extend(kept)
+    return copy
 
 
 def topo_sort(graph: onnx.GraphProto) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgec.validate.numerics import cosine, output_metrics
+from edgec.runtimes.numerics import cosine, output_metrics
 
 MIN_CLASSES = 10
 PASS_THROUGH = ("Identity", "Dropout")  # inference no-ops between a Softmax and the graph output

@@ -17,7 +17,7 @@ import onnx
 
 from edgec.quantize.activations import float_tensors, run_named, session_with_outputs
 from edgec.quantize.outputs import output_accuracy
-from edgec.validate.numerics import cosine
+from edgec.runtimes.numerics import cosine
 
 
 @dataclass

@@ -22,7 +22,7 @@ from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source
 from edgec.quantize.islands import find_islands, read_ranges
 from edgec.quantize.outputs import output_kinds
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
-from edgec.validate.inputs import input_specs, random_inputs
+from edgec.graph.inputs import input_specs, random_inputs
 
 PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "int8-weights": "int8-weights"}
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
@@ -66,6 +66,7 @@ class QuantResult:
     _float_model: onnx.ModelProto | None = None  # the graph before quantization, for the latency estimate
     _out_model: onnx.ModelProto | None = None
     _estimates: dict = field(default_factory=dict)  # (profile, CoreML program settings) -> predicted speedup
+    # (edgec.validate.speedup fills it: the estimator sits above this layer)
 
     @property
     def holdout_description(self) -> str:
@@ -79,58 +80,7 @@ class QuantResult:
             return self._set.iter(self._holdout)
         return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT))
 
-    def predicted_speedup(self, profile: Profile, artifact=None) -> dict | None:
-        """What the roofline estimator (edgec.validate.estimate) predicts on the profile's device: fp32 graph vs
-        this mode's graph. Activation Q/DQ between int8 ops are fused into the kernels (as TFLite's int8 kernels
-        and ORT's QLinear* fusions run them) and their tensors move as int8; qdq_ms is what the Q/DQ that stay
-        real ops cost (graph inputs/outputs, ops left float). With the artifact, the graph and compute precision
-        it runs (validate.estimate.as_built: a CoreML program below iOS17 has float activations, or fp32
-        arithmetic for emulated ones); the fp32 baseline is the float build, in the profile's compute precision."""
-        if self._float_model is None or self._out_model is None:
-            return None
-        details = artifact.details if artifact is not None and artifact.format == "coreml" else {}
-        key = (profile.name, details.get("compute_precision"), details.get("int8_activations"))
-        if key not in self._estimates:
-            from edgec.validate.estimate import as_built, estimate
-
-            base_program = profile.coreml.compute_precision if details else None
-            try:
-                base = estimate(self._float_model, profile, "fp32", program_precision=base_program)
-                if self.mode == "fp16":
-                    est = estimate(self._float_model, profile, "fp16")
-                else:
-                    model, program = as_built(self._out_model, artifact)
-                    est = estimate(model, profile, "fp32", program_precision=program)
-            except Exception as e:  # noqa: BLE001 - an estimate is a note, never a failed build
-                self._estimates[key] = {"profile": profile.name, "error": str(e)[:200]}
-                return self._estimates[key]
-            qdq_ms = sum(o.ms for o in est.ops if o.op_type in ("QuantizeLinear", "DequantizeLinear")
-                         and not o.fused)
-            block = {"profile": profile.name, "unit": est.unit, "threads": est.threads,
-                     "fp32_ms": round(base.total_ms, 4), "quantized_ms": round(est.total_ms, 4),
-                     "speedup": round(base.total_ms / est.total_ms, 3) if est.total_ms else None,
-                     "qdq_ms": round(qdq_ms, 4), "notes": est.notes}
-            self._estimates[key] = block
-        return self._estimates[key]
-
-    def speedup_note(self, profile: Profile, artifact=None) -> str | None:
-        b = self.predicted_speedup(profile, artifact)
-        if b is None or b.get("speedup") is None:
-            return None
-        text = (f"quantize: latency estimate on {b['profile']} ({b['unit']}, {b['threads']} thread(s)): "
-                f"fp32 {b['fp32_ms']:.2f} ms, {self.mode} {b['quantized_ms']:.2f} ms = {b['speedup']:.2f}x speedup")
-        acts = artifact.details.get("int8_activations") if artifact is not None else None
-        if acts == "emulated":  # float round/clip ops in an fp32 program: matching numbers, not speed
-            text += (" (this CoreML program emulates int8 activations in fp32 arithmetic, off the Neural Engine; "
-                     "for int8 speed target iOS17+ (the target's coreml_minimum_deployment_target))")
-        elif acts == "float":
-            text += " (float activations, 8-bit weights: below iOS17 CoreML has no int8 activation ops)"
-        elif b.get("qdq_ms"):
-            text += f" (Q/DQ between int8 ops fused; {b['qdq_ms']:.2f} ms of Q/DQ stay at float boundaries)"
-        return text + " (a roofline prediction from the profile's peaks, not a device measurement; host int8 " \
-                      "latency on x86 does not predict ARM)"
-
-    def summary(self, profile: Profile | None = None, artifact=None) -> dict:
+    def summary(self) -> dict:
         return {
             "mode": self.mode, "data": self.data, "accuracy_measured": self.measured,
             "calibration_samples": self.calibration_samples, "method": self.method, "per_channel": self.per_channel,
@@ -139,7 +89,6 @@ class QuantResult:
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
             "native_fp16": self.native_fp16, "sensitivity_stopped": self.sensitivity_stopped,
-            **({"predicted_speedup": self.predicted_speedup(profile, artifact)} if profile is not None else {}),
         }
 
     def notes(self) -> list[str]:

@@ -176,12 +176,14 @@ def _qdq_fusion(model: onnx.ModelProto, inits: set[str]) -> tuple[set[int], set[
     producer = {o: n for n in nodes for o in n.output}
     readers = _consumers(model)
 
-    from edgec.lower.tflite.qdq import OWN_INT8, PASS_INT8  # the ops our int8 lowering folds into int8 kernels
+    from edgec.lower.backend import int8_kernel_ops
+
+    int8_ops = int8_kernel_ops()  # the ops the int8 lowerings fold into int8 kernels
 
     def quantized(n: onnx.NodeProto) -> bool:
         acts = [x for x in n.input if x and x not in inits]
         outs = [u for o in n.output for u in readers.get(o, [])]
-        return (n.op_type in OWN_INT8 | PASS_INT8 and bool(acts) and all(x in dq_out for x in acts)
+        return (n.op_type in int8_ops and bool(acts) and all(x in dq_out for x in acts)
                 and bool(outs) and all(u.op_type == "QuantizeLinear" for u in outs))
 
     fused, int8_tensors = set(), set()
@@ -286,16 +288,11 @@ def _gemm_efficiency(spec: EstimateSpec, gemm: tuple[int, int, int] | None) -> f
 
 
 def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | None]:
-    """(graph, program precision) an artifact actually runs: a CoreML program fixes its compute precision, and
-    below iOS17 it runs an int8 graph with float activations (the backend dropped the activation Q/DQ)."""
-    if artifact is None or artifact.format != "coreml":
-        return model, None
-    if artifact.details.get("int8_activations") == "float":
-        from edgec.graph.passes import drop_activation_qdq
+    """(graph, program precision) an artifact actually runs, from its backend (Backend.as_built): a CoreML
+    program fixes its compute precision, and below iOS17 runs an int8 graph with float activations."""
+    from edgec.lower.backend import as_built as backend_as_built
 
-        model = onnx.ModelProto.FromString(model.SerializeToString())
-        drop_activation_qdq(model)
-    return model, artifact.details.get("compute_precision")
+    return backend_as_built(model, artifact)
 
 
 def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", threads: int | None = None,

@@ -1,4 +1,4 @@
-"""Timing protocol (warm-up, N runs or a time budget, median / p90 / min and spread) and the latency modes.
+"""The latency modes (the timing protocol itself is edgec.validate.timing).
 
 `measure_latency` is the one entry point the build calls. Modes, always labelled in the result:
 - host:     the artifact's own runtime on this machine (the Backend's runner)
@@ -12,71 +12,25 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from edgec.artifact import LatencyResult
+from edgec.validate.timing import NOISY_SPREAD, _result, measure_host, summarize, time_runs  # noqa: F401
 
-NOISY_SPREAD = 0.5  # (p90 - min) / median above this: the machine was busy, say so
 TOP_OPS = 10  # slowest ops kept in the manifest and shown in the report / budget message
-
-
-def time_runs(run: Callable[[], object], runs: int, warmup: int, max_seconds: float | None = None,
-              min_runs: int = 3) -> list[float]:
-    """Times of `runs` calls in ms after `warmup` untimed ones; stops early once `max_seconds` of timed runs
-    have passed (but never before `min_runs`)."""
-    for _ in range(warmup):
-        run()
-    times: list[float] = []
-    start = time.perf_counter()
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - t0) * 1000.0)
-        if max_seconds is not None and len(times) >= min_runs and time.perf_counter() - start > max_seconds:
-            break
-    return times
-
-
-def summarize(
-    times_ms: list[float], mode: str, threads: int, budget_ms: float | None, budget_on: str, runtime: str
-) -> LatencyResult:
-    arr = np.asarray(times_ms, dtype=np.float64)
-    median = float(np.median(arr))
-    p90 = float(np.percentile(arr, 90))
-    low = float(arr.min())
-    return _result(mode, median, p90, low, len(times_ms), threads, budget_ms, budget_on, runtime)
-
-
-def _result(mode, median, p90, low, runs, threads, budget_ms, budget_on, runtime, details=None) -> LatencyResult:
-    spread = (p90 - low) / median if median > 0 else 0.0
-    measured = median if budget_on == "median" else p90
-    passed = None if budget_ms is None else bool(measured <= budget_ms)
-    message = ""
-    if passed is False:
-        message = f"{budget_on} latency {measured:.2f} ms exceeds the budget of {budget_ms:g} ms"
-    return LatencyResult(
-        mode=mode, median_ms=round(median, 4), p90_ms=round(p90, 4), min_ms=round(low, 4), runs=runs,
-        threads=threads, budget_ms=budget_ms, passed=passed, spread=round(spread, 4),
-        noisy=runs > 1 and spread > NOISY_SPREAD, runtime=runtime, message=message, details=details or {},
-    )
-
-
-def measure_host(runner, feeds: dict, runs: int, warmup: int, threads: int, budget_ms, budget_on: str,
-                 max_seconds: float | None = None) -> LatencyResult:
-    times = time_runs(lambda: runner.run(feeds), runs, warmup, max_seconds)
-    return summarize(times, "host", threads, budget_ms, budget_on, runner.name)
 
 
 # ---------------------------------------------------------------- the build's entry point
 
 
-def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int) -> LatencyResult | None:
+def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
+                    runner_for=None) -> LatencyResult | None:
     """Latency of `artifact` for `profile` in the profile's mode (validate.latency.mode).
 
     runner: the Backend's runner for this artifact on this machine; model: the prepared ONNX graph the
-    artifact was lowered from (static shapes; the estimator reads it); threads: host threads to measure with.
+    artifact was lowered from (static shapes; the estimator reads it); threads: host threads to measure with;
+    runner_for(threads): another runner of the same artifact (emulate times a one-thread one).
     A missed budget sets passed=False with a message naming the number, the budget and the slowest ops.
     """
     spec = profile.validate_.latency
@@ -100,7 +54,12 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
         result.details["method"] = ("roofline: per op max(work / (peak x efficiency), bytes / bandwidth) + per-op "
                                     f"overhead, from the '{profile.name}' hardware numbers; not a measurement")
     elif mode == "emulate":
-        result, est = _emulate(runner, model, profile, artifact.precision, feeds, threads)
+        from edgec.validate.emulated import instruction_latency
+
+        # with --emulator: instructions the ARM runtime executes x the core's throughput; else host time x ratio
+        counted = instruction_latency(artifact, model, profile, feeds, _estimate_built(model, profile, artifact))
+        result, est = counted if counted is not None else _emulate(runner, model, profile, artifact.precision,
+                                                                     feeds, runner_for)
     elif mode == "device":
         result = _device(artifact, profile, feeds)
         est = None
@@ -116,7 +75,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
             artifact.extra_files.append(table)
         result.details["table"] = table.name
     if notes:
-        result.details["notes"] = notes
+        result.details["notes"] = notes + result.details.get("notes", [])
     if result.passed is False and est is not None:
         slow = ", ".join(f"{o.name} ({o.op_type}) {o.ms:.2f} ms" for o in est.top(3))
         result.message += f"; slowest ops (estimate on {profile.name}): {slow}"
@@ -128,7 +87,7 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int)
 def _estimate(model, profile, precision: str, threads: int | None = None):
     from edgec.validate.estimate import estimate
 
-    return estimate(model, profile, precision=precision, threads=threads)
+    return estimate(model, for_this_machine(profile), precision=precision, threads=threads)
 
 
 def _estimate_built(model, profile, artifact):
@@ -136,47 +95,117 @@ def _estimate_built(model, profile, artifact):
     from edgec.validate.estimate import as_built, estimate
 
     model, program = as_built(model, artifact)
-    return estimate(model, profile, precision=artifact.precision, program_precision=program)
+    return estimate(model, for_this_machine(profile), precision=artifact.precision, program_precision=program)
+
+
+def for_this_machine(profile):
+    """A profile whose hardware is 'this machine' (hardware.calibrated) with the calibrated numbers in place of
+    the YAML's fallback ones."""
+    if not profile.hardware.calibrated:
+        return profile
+    host, _ = host_profile(profile.validate_.latency)
+    hardware = host.hardware.model_copy(update={"calibrated": False})
+    return profile.model_copy(update={"hardware": hardware})
 
 
 
 def host_profile(spec=None):
-    """The profile describing this machine: validate.latency.host_profile, $EDGEC_HOST_PROFILE, the file
-    `edgec profiles detect` wrote, else the built-in 'host'."""
+    """The profile describing this machine and where it came from: validate.latency.host_profile,
+    $EDGEC_HOST_PROFILE, the file `edgec profiles detect` wrote, else this machine's cached calibration
+    (measured now on first use). Returns (profile, source)."""
     from edgec.config.loader import load_profile
     from edgec.validate.hostcal import user_host_profile
 
     for cand in (getattr(spec, "host_profile", None), os.environ.get("EDGEC_HOST_PROFILE")):
         if cand:
-            return load_profile(cand)
+            return load_profile(cand), f"given: {cand}"
     user = user_host_profile()
-    return load_profile(str(user) if user.exists() else "host")
+    if user.exists():
+        return load_profile(str(user)), f"written by `edgec profiles detect` to {user}"
+    entry = calibrated_host()
+    return load_profile(str(entry.profile_path)), entry.describe()
 
 
-def _emulate(runner, model, profile, precision: str, feeds: dict, threads: int):
+def calibrated_host():
+    from edgec.validate.hostcache import calibrated
+
+    return calibrated()
+
+
+def measure_cpu_time(runner, feeds: dict, runs: int, warmup: int, max_seconds: float | None = None):
+    """Host timing that the machine's load does not move: the process's CPU time per run of a one-thread runner.
+
+    On a shared machine other processes stretch the wall-clock time of a run (the runtime waits for a core) but
+    not the CPU time it spends computing. Returns (LatencyResult of CPU ms, how much the load stretched the wall
+    clock: mean wall / mean CPU time)."""
+    t0 = time.perf_counter()
+    cpu = time_runs(lambda: runner.run(feeds), runs, warmup, max_seconds, clock=time.process_time)
+    wall = (time.perf_counter() - t0) * 1000.0 / (len(cpu) + warmup)
+    result = summarize(cpu, "host", 1, None, "median", runner.name)
+    stretch = wall / float(np.mean(cpu)) if np.mean(cpu) > 0 else 1.0
+    return result, {"wall_mean_ms": round(wall, 4), "load_stretch": round(stretch, 3)}
+
+
+def _host_fp32_runner(model, threads: int = 1):
+    """ONNX Runtime on the float form of a QDQ graph (activations float, 8-bit weights dequantized once)."""
+    import copy
+
+    from edgec.graph.passes import drop_activation_qdq
+    from edgec.runtimes.host_ort import OrtRunner
+
+    floated = copy.deepcopy(model)
+    drop_activation_qdq(floated)
+    return OrtRunner(floated.SerializeToString(), threads=threads, level="all")
+
+
+def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=None):
+    """CPU time of a one-thread run here x (device estimate / one-thread host estimate), with the calibrated host.
+
+    One thread and CPU time, because that is what other work on the machine does not move (a busy 2-core CI box
+    put the same file's wall-clock emulation at 34, 26 and 19 ms in three runs). int8 on an x86 host: neither
+    runtime's x86 int8 kernels are the ARM ones a device runs (LiteRT's x86 int8 is slower than its fp32), so the
+    host's fp32 time of the same graph is scaled by device int8 / host fp32."""
+    import platform
+
     spec = profile.validate_.latency
-    host = host_profile(spec)
-    measured = measure_host(runner, feeds, spec.runs, spec.warmup, threads, None, spec.budget_on, spec.time_budget_s)
-    est_host = _estimate(model, host, precision, threads=threads)
+    host, source = host_profile(spec)
+    via_fp32 = precision == "int8" and platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    timed = _host_fp32_runner(model) if via_fp32 else (runner_for(1) if runner_for else runner)
+    measured, load = measure_cpu_time(timed, feeds, spec.runs, spec.warmup, spec.time_budget_s)
+    est_host = _estimate(model, host, "fp32" if via_fp32 else precision, threads=1)
     est_dev = _estimate(model, profile, precision)
     scale = est_dev.total_ms / est_host.total_ms if est_host.total_ms > 0 else 1.0
     result = _result("emulate", measured.median_ms * scale, measured.p90_ms * scale, measured.min_ms * scale,
                      measured.runs, est_dev.threads, spec.budget_ms, spec.budget_on, runner.name)
     result.spread, result.noisy = measured.spread, measured.noisy
+    what = f"{timed.name} on the fp32 form of this int8 graph" if via_fp32 else timed.name
+    agree = result.median_ms / est_dev.total_ms if est_dev.total_ms > 0 else 1.0
     result.details.update({
         "host_median_ms": measured.median_ms, "host_p90_ms": measured.p90_ms, "host_min_ms": measured.min_ms,
-        "host_threads": threads, "host_profile": host.name, "scale": round(scale, 4),
-        "host_estimate_ms": round(est_host.total_ms, 4), "device_estimate_ms": round(est_dev.total_ms, 4),
-        "device_compute_share": round(est_dev.compute_share, 4),
-        "method": (f"{runner.name} on this machine ({threads} threads): median {measured.median_ms:.2f} ms, x "
-                   f"{scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, "
-                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name} ({est_host.total_ms:.2f} ms)"),
+        "host_threads": 1, "host_profile": host.name, "host_profile_source": source,
+        "scale": round(scale, 4), "host_estimate_ms": round(est_host.total_ms, 4),
+        "device_estimate_ms": round(est_dev.total_ms, 4), "device_compute_share": round(est_dev.compute_share, 4),
+        "emulate_vs_estimate": round(agree, 3), "load": load, "host_int8_via_fp32": via_fp32,
+        "method": (f"{what} here, 1 thread: median {measured.median_ms:.2f} ms of CPU time (wall clock "
+                   f"{load['wall_mean_ms']:.2f} ms: the machine's load stretched it x{load['load_stretch']:.2f}), "
+                   f"x {scale:.3f} = roofline on {profile.name} ({est_dev.total_ms:.2f} ms, {est_dev.threads} threads, "
+                   f"{est_dev.compute_share:.0%} compute-bound) / roofline on {host.name}, 1 thread "
+                   f"({est_host.total_ms:.2f} ms); host profile {source}"),
     })
+    notes = []
+    if via_fp32:
+        notes.append("int8 on an x86 host: x86 int8 kernels do not predict ARM ones, so the host's fp32 time of "
+                     "the same graph was scaled by the device's int8 estimate over the host's fp32 estimate")
+    if not 1 / 1.3 <= agree <= 1.3:
+        notes.append(f"emulate and the roofline estimate disagree by {agree:.2f}x (> 30%): one of the host "
+                     f"or device numbers is off for this model")
+    if notes:
+        result.details["notes"] = notes
     return result, est_dev
 
 
 def _device(artifact, profile, feeds: dict) -> LatencyResult:
-    from edgec.validate.runners.device import device_for
+    from edgec.validate.devices.device import device_for
 
     spec = profile.validate_.latency
     dev = device_for(spec.device, artifact.format)

@@ -14,9 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.artifact import Artifact, LowerContext
 from edgec.config.loader import load_profile, load_target
 from edgec.lower.backend import get_backend
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
-HAVE_RUNTIME = sys.platform == "darwin" or importlib.util.find_spec("edgec.validate.runners.mil_interp") is not None
+HAVE_RUNTIME = sys.platform == "darwin" or importlib.util.find_spec("edgec.runtimes.mil_interp") is not None
 needs_runtime = pytest.mark.skipif(not HAVE_RUNTIME, reason="no CoreML runtime here and the MIL interpreter has not landed")
 
 

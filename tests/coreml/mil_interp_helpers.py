@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import coremltools as ct
 from coremltools.converters.mil import Builder as mb  # noqa: F401  (re-exported for the tests)
 
-from edgec.validate.runners.mil_interp import MilInterpreterRunner
+from edgec.runtimes.mil_interp import MilInterpreterRunner
 
 _counter = itertools.count()
 

@@ -6,15 +6,15 @@ import sys
 
 
 def test_import_through_edgec_is_quiet():
-    code = ("import edgec.lower.coreml.backend, edgec.validate.runners.mil_interp;"
-            "from edgec.lower.coreml._ct import coremltools; ct = coremltools(); import coremltools.models")
+    code = ("import edgec.lower.coreml.backend, edgec.runtimes.mil_interp;"
+            "from edgec.runtimes.ct_quiet import coremltools; ct = coremltools(); import coremltools.models")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "Failed to load" not in r.stderr, r.stderr
 
 
 def test_other_coremltools_warnings_still_show(caplog):
-    from edgec.lower.coreml._ct import quiet_native_proxy_warnings
+    from edgec.runtimes.ct_quiet import quiet_native_proxy_warnings
 
     quiet_native_proxy_warnings()
     quiet_native_proxy_warnings()  # idempotent

@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.samples import randomized
-from edgec.validate.inputs import input_specs, random_inputs
+from edgec.graph.inputs import input_specs, random_inputs
 from tests.coreml.helpers import HAVE_RUNTIME, backend, cosine, lower, mil_spec, reference
 
 FAST = ["squeezenet", "shufflenet"]

@@ -27,7 +27,7 @@ def test_compute_units_come_from_the_profile(tmp_path):
 
 def test_pixels_become_the_pil_image_coreml_expects():
     pytest.importorskip("PIL")
-    from edgec.lower.coreml.runner import _MacPredict
+    from edgec.runtimes.coreml import _MacPredict
 
     mac = _MacPredict.__new__(_MacPredict)  # no MLModel: only the conversion is under test
     px = np.random.default_rng(0).integers(0, 256, (1, 3, 4, 5)).astype(np.float32)

@@ -8,7 +8,7 @@ import pytest
 
 import coremltools as ct
 
-from edgec.validate.runners.mil_ops.image import grid
+from edgec.runtimes.mil_ops.image import grid
 
 from .mil_interp_helpers import mb, interp, onnx_ref, rand
 

@@ -99,9 +99,9 @@ def test_quantize_stage_output_builds(tmp_path, mode):
     same QDQ graph (measured: int8-weights 0.9999997 at fp16 compute, int8 0.99999)."""
     import onnx
 
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.samples import randomized
-    from edgec.validate.inputs import input_specs, random_inputs
+    from edgec.graph.inputs import input_specs, random_inputs
     from tests.coreml.helpers import context
 
     ctx = context(tmp_path, name="squeezenet", precision=None)

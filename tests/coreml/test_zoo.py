@@ -9,8 +9,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from edgec.graph.prepare import prepare
-from edgec.validate.inputs import input_specs, random_inputs
+from edgec.prepare import prepare
+from edgec.graph.inputs import input_specs, random_inputs
 from tests.coreml.helpers import HAVE_RUNTIME, lower
 from tests.coreml.test_light_models import _ort_fp16_delta_cosine, check_numerics
 from tests.zoo import INPUT_NAME, INPUT_SHAPES, ZOO, zoo_model

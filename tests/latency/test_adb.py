@@ -10,8 +10,8 @@ import pytest
 from edgec.artifact import Artifact
 from edgec.config.loader import load_profile
 from edgec.errors import DeviceError, UsageError
-from edgec.validate.runners.adb import AdbDevice, parse_benchmark_output
-from edgec.validate.runners.device import device_for
+from edgec.validate.devices.adb import AdbDevice, parse_benchmark_output
+from edgec.validate.devices.device import device_for
 
 DATA = Path(__file__).parent / "data"
 

@@ -11,7 +11,7 @@ import pytest
 from edgec.artifact import Artifact
 from edgec.config.loader import load_profile
 from edgec.errors import DeviceError, UsageError
-from edgec.validate.runners.device import device_for
+from edgec.validate.devices.device import device_for
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="off-macOS behaviour")

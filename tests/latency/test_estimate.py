@@ -97,7 +97,7 @@ def test_compute_unit_from_runtime_settings():
 
 def test_light_model_tables(tmp_path):
     from edgec.graph.load import load_model
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.samples import randomized
 
     path = randomized("squeezenet")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -29,24 +31,74 @@ def test_detect_writes_a_loadable_host_profile(tmp_path):
     assert "LRN" in prof.hardware.estimate.op_efficiency
 
 
-def test_cli_profiles_detect(tmp_path, monkeypatch):
-    from edgec.cli import app
+FIXED = {"peak": 40.0, "int8": 120.0, "conv": 30.0, "dw": 10.0, "bw": 10.0, "ew": 12.0, "pool": 8.0, "oh": 1.5,
+         "lrn": 0.2}
 
-    fixed = {"peak": 40.0, "int8": 120.0, "conv": 30.0, "dw": 10.0, "bw": 10.0, "ew": 12.0, "pool": 8.0, "oh": 1.5,
-             "lrn": 0.2}
-    monkeypatch.setattr(hostcal, "measure", lambda threads: dict(fixed))
+
+@pytest.fixture
+def fake_machine(tmp_path, monkeypatch):
+    """A private calibration cache and cheap fixed micro-benchmarks; returns the list of measure() calls."""
+    calls = []
+    monkeypatch.setenv("EDGEC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))  # no user-written host.yaml
+    monkeypatch.delenv("EDGEC_HOST_PROFILE", raising=False)
+    monkeypatch.setattr(hostcal, "measure", lambda threads: calls.append(threads) or dict(FIXED))
+    return calls
+
+
+def test_cli_profiles_detect(tmp_path, fake_machine):
+    from edgec.cli import app
+    from edgec.validate.latency import host_profile
+
     out = tmp_path / "me.yaml"
     r = CliRunner().invoke(app, ["profiles", "detect", "--out", str(out), "--threads", "2"])
     assert r.exit_code == 0, r.output
-    assert "40.0 GFLOP/s" in r.output and str(out) in r.output.replace("\n", "")
+    # one core measured (CPU time), compute peaks scaled to every core
+    peak = 40.0 * (os.cpu_count() or 1)
+    assert f"{peak} GFLOP/s" in r.output and str(out) in r.output.replace("\n", "")
     data = yaml.safe_load(out.read_text())
     assert data["hardware"]["estimate"]["efficiency"]["gemm"] == pytest.approx(0.75)
     assert data["hardware"]["estimate"]["bandwidth_efficiency"] == pytest.approx(1.2)
-    # the default destination is the user's config folder, which emulate mode reads
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    measured = len(fake_machine)
+    # cached: builds and a second detect read it; --force measures again
     assert CliRunner().invoke(app, ["profiles", "detect"]).exit_code == 0
-    assert (tmp_path / "cfg" / "edgec" / "host.yaml").exists()
-    from edgec.validate.latency import host_profile
+    assert len(fake_machine) == measured
+    profile, source = host_profile()
+    assert profile.hardware.cpu.peak_gflops_fp32 == peak and "calibrated on this machine" in source
+    assert CliRunner().invoke(app, ["profiles", "detect", "--force"]).exit_code == 0
+    assert len(fake_machine) > measured
 
-    monkeypatch.delenv("EDGEC_HOST_PROFILE", raising=False)
-    assert host_profile().hardware.cpu.peak_gflops_fp32 == 40.0
+
+def test_calibration_is_keyed_by_cpu_fingerprint(fake_machine, monkeypatch):
+    from edgec.validate import hostcache
+
+    real = hostcache.fingerprint()
+    assert real["cores"] >= 1 and "onnxruntime" in real["runtimes"]
+    fake_a = dict(real, cpu="Fake CPU A", flags=["avx2"])
+    fake_b = dict(real, cpu="Fake CPU A", flags=["avx2", "avx512_vnni"])  # same model name, other kernels
+    monkeypatch.setattr(hostcache, "fingerprint", lambda: fake_a)
+    a = hostcache.calibrated(threads=1)
+    once = len(fake_machine)
+    assert a.fresh and once >= 1
+    again = hostcache.calibrated(threads=1)
+    assert not again.fresh and again.profile_path == a.profile_path and len(fake_machine) == once
+    monkeypatch.setattr(hostcache, "fingerprint", lambda: fake_b)
+    b = hostcache.calibrated(threads=1)
+    assert b.fresh and b.profile_path != a.profile_path and len(fake_machine) == 2 * once
+    assert b.fingerprint["flags"] == ["avx2", "avx512_vnni"] and "avx512_vnni" in b.describe()
+    # a damaged entry is measured again, not trusted
+    b.profile_path.with_suffix(".json").write_text("{not json")
+    assert hostcache.calibrated(threads=1).fresh and len(fake_machine) == 3 * once
+
+
+def test_builtin_host_profile_estimates_with_the_calibrated_numbers(fake_machine):
+    from edgec.config.loader import load_profile
+    from edgec.validate.latency import for_this_machine
+
+    builtin = load_profile("host")
+    assert builtin.hardware.calibrated and builtin.hardware.cpu.peak_gflops_fp32 != 40.0 * (os.cpu_count() or 1)
+    mine = for_this_machine(builtin)
+    assert mine.hardware.cpu.peak_gflops_fp32 == 40.0 * (os.cpu_count() or 1) and not mine.hardware.calibrated
+    assert mine.runtime == builtin.runtime  # only the hardware numbers are this machine's
+    pixel = load_profile("pixel-8")
+    assert for_this_machine(pixel) is pixel

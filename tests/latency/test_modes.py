@@ -12,7 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.artifact import Artifact
 from edgec.config.loader import load_profile
 from edgec.validate import latency as lat
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.validate import timing
+from edgec.runtimes.host_ort import OrtRunner
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,118 @@ def test_summary_flags_noise_and_budget_on_p90():
     assert r.noisy and r.passed is False and "p90 latency" in r.message
     r = lat.summarize([10.0] * 10, "host", 1, 20, "median", "rt")
     assert not r.noisy and r.passed is True
+
+
+class _Machine:
+    """A runtime on a machine whose load comes and goes: every other run waits 3x as long for a core, while
+    the CPU time it computes for stays 5 ms."""
+
+    name = "fake runtime"
+
+    def __init__(self, monkeypatch):
+        self.wall, self.cpu, self.runs = 0.0, 0.0, 0
+        machine = self
+
+        class Time:  # the measurement reads these clocks, so the test does not depend on the real machine's load
+            @staticmethod
+            def perf_counter():
+                return machine.wall
+
+            @staticmethod
+            def process_time():
+                return machine.cpu
+
+        monkeypatch.setattr(lat, "time", Time)
+        monkeypatch.setattr(timing, "time", Time)
+
+    def run(self, feeds):
+        self.runs += 1
+        self.cpu += 0.005
+        self.wall += 0.005 * (3 if self.runs % 2 else 1)
+
+
+def test_cpu_time_takes_the_machines_load_out(monkeypatch):
+    result, load = lat.measure_cpu_time(_Machine(monkeypatch), {}, runs=8, warmup=0)
+    assert result.median_ms == pytest.approx(5.0) and result.p90_ms == pytest.approx(5.0)
+    assert load["wall_mean_ms"] == pytest.approx(10.0) and load["load_stretch"] == pytest.approx(2.0)
+
+
+def test_cpu_time_of_a_real_run_is_steady_under_a_competing_process(tmp_path, conv_model):
+    """A busy process on every core stretches the wall clock, not the CPU time of a one-thread run."""
+    import os
+    import subprocess
+    import sys
+
+    runner = OrtRunner(conv_model, threads=1)
+    quiet, _ = lat.measure_cpu_time(runner, FEEDS, runs=15, warmup=2)
+    spin = [sys.executable, "-c", "import time\nend = time.time() + 60\nwhile time.time() < end: pass"]
+    hogs = [subprocess.Popen(spin) for _ in range(os.cpu_count() or 1)]
+    try:
+        busy, _ = lat.measure_cpu_time(runner, FEEDS, runs=15, warmup=2)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    # generous: cache sharing with the spinning processes costs a little CPU time; time-sharing costs none
+    assert busy.median_ms == pytest.approx(quiet.median_ms, rel=0.5)
+
+
+def test_emulate_names_its_host_profile_and_flags_disagreement(tmp_path, conv_model, monkeypatch):
+    monkeypatch.setenv("EDGEC_HOST_PROFILE", "host")
+    runner = OrtRunner(conv_model, threads=1)
+    prof = _with(load_profile("raspberry-pi-5"), mode="emulate", runs=3, warmup=1)
+    r = lat.measure_latency(runner, _artifact(tmp_path, conv_model), conv_model, prof, FEEDS, 1)
+    d = r.details
+    assert d["host_profile_source"] == "given: host" and d["load"]["load_stretch"] > 0 and d["host_threads"] == 1
+    assert d["emulate_vs_estimate"] == pytest.approx(r.median_ms / d["device_estimate_ms"], rel=1e-2)
+    flagged = any("disagree" in n for n in d.get("notes", []))
+    assert flagged == (not 1 / 1.3 <= d["emulate_vs_estimate"] <= 1.3)
+
+
+def test_emulate_int8_on_x86_times_the_fp32_graph(tmp_path, monkeypatch):
+    import platform
+
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("this test is about x86 hosts; on ARM hosts int8 kernels are timed directly")
+    monkeypatch.setenv("EDGEC_HOST_PROFILE", "host")
+    rng = np.random.default_rng(0)
+    wq = numpy_helper.from_array(rng.integers(-127, 127, (32, 16, 3, 3)).astype(np.int8), "wq")
+    inits = [wq, numpy_helper.from_array(np.array(0.01, np.float32), "ws"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"]),
+             helper.make_node("Conv", ["xd", "w"], ["y"], pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 32, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 32, 32])], inits)
+    model = onnx.shape_inference.infer_shapes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+    class Int8Runner:
+        name = "litert (x86 int8 kernels)"
+
+        def run(self, feeds):
+            raise AssertionError("x86 int8 kernels must not be what emulate scales")
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    art = Artifact("android", "pixel-8", "tflite", path, "int8")
+    prof = _with(load_profile("pixel-8"), mode="emulate", runs=3, warmup=1)
+    r = lat.measure_latency(Int8Runner(), art, model, prof, FEEDS, 1)
+    assert r.details["host_int8_via_fp32"] and "fp32 form" in r.details["method"]
+    assert any("x86 int8 kernels do not predict ARM" in n for n in r.details["notes"])
+    assert r.median_ms > 0
+
+
+def test_report_says_when_no_budget_was_set(tmp_path, conv_model):
+    from edgec.artifact import ArtifactResult
+    from edgec.package.report import _latency_cell
+
+    runner = OrtRunner(conv_model, threads=1)
+    r = lat.measure_latency(runner, _artifact(tmp_path, conv_model), conv_model,
+                            _with(load_profile("host"), mode="host", runs=3, warmup=0), FEEDS, 1)
+    a = ArtifactResult(_artifact(tmp_path, conv_model), tmp_path / "m.onnx", "0", 1, latency=r)
+    assert "no budget set" in _latency_cell(a)
+    r.budget_ms = 1e9
+    assert "no budget set" not in _latency_cell(a)

@@ -22,8 +22,8 @@ import pytest
 from edgec.artifact import Artifact
 from edgec.config.loader import load_profile
 from edgec.errors import DeviceError
-from edgec.validate.runners.device import device_for
-from edgec.validate.runners.ssh import SshDevice
+from edgec.validate.devices.device import device_for
+from edgec.validate.devices.ssh import SshDevice
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not Path(SSHD).exists() or shutil.which("ssh") is None,

@@ -10,7 +10,7 @@ from onnx import helper
 from edgec import conformance as conf
 from edgec import conformance_refs as refs
 from edgec.lower.ort.coverage import ep_coverage
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 
 def _run(op: str, names: list[str]) -> dict[str, conf.CaseResult]:

@@ -11,7 +11,7 @@ import numpy as np
 from edgec import api
 from edgec.lower.backend import get_backend
 from edgec.quantize.synthetic import text_crops
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 SHAPE = [1, 3, 48, 192]
 CALIB, HELD_OUT = 32, 100

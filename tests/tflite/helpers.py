@@ -11,7 +11,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.lower.tflite.convert import convert
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 
 
 def single_op(op: str, in_shapes: dict[str, list[int]], out_shape: list[int] | None = None,

@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 from edgec.artifact import LowerContext
 from edgec.config.loader import load_profile, load_target
 from edgec.errors import LoweringError, UnsupportedOp
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.backend import get_backend
 from edgec.samples import randomized
 from tests.tflite.helpers import chain, cosine, run_both
@@ -94,7 +94,7 @@ def test_fp16_weights_equal_rounded_reference(tmp_path):
 
 def test_xnnpack_coverage_names_cpu_ops(tmp_path):
     """A MaxPool whose input may be negative keeps the lowest-float PADV2, which XNNPACK does not take."""
-    from edgec.validate.runners.host_litert import xnnpack_coverage
+    from edgec.runtimes.host_litert import xnnpack_coverage
 
     nodes = [helper.make_node("Neg", ["x"], ["n"]),
              helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
@@ -110,7 +110,7 @@ def test_nhwc_io_layout_drops_boundary_transposes(tmp_path):
     """profile tflite.io_layout: nhwc -> channels-last model inputs/outputs, no TRANSPOSE in a conv net; the
     runner still takes/returns ONNX layout, so validation compares like with like."""
     from edgec.config.models import TFLiteSpec
-    from edgec.validate.runners.host_litert import interpreter
+    from edgec.runtimes.host_litert import interpreter
 
     ctx = _ctx(tmp_path)
     ctx = LowerContext(target=ctx.target, profile=ctx.profile.model_copy(update={"tflite": TFLiteSpec(io_layout="nhwc")}),

@@ -10,10 +10,10 @@ import pytest
 from ai_edge_litert import schema_py_generated as S
 from onnx import helper, numpy_helper
 
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.tflite.convert import convert
 from edgec.samples import randomized
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 from tests.tflite.helpers import cosine
 
 BATCHES = (1, 3, 8)

@@ -13,7 +13,7 @@ from ai_edge_litert import schema_py_generated as S
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.lower.tflite.convert import convert
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 
 RNG = np.random.default_rng(7)
 
@@ -187,7 +187,7 @@ def test_unsupported_quantization_is_named():
 
 def _light_qdq(name: str, with_float: bool = False):
     """A random-weight light zoo model, prepared like a build (static shapes, simplified), then QDQ."""
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.quantize.int8 import to_qdq_opset
     from edgec.samples import randomized
 
@@ -256,7 +256,7 @@ def test_zoo_mobilenet_v2_int8():
     """torchvision MobileNetV2 (depthwise convs, ReLU6 in the quantized range, residual adds): every conv int8."""
     from tests.zoo import zoo_model
 
-    from edgec.graph.prepare import prepare
+    from edgec.prepare import prepare
     from edgec.quantize.int8 import to_qdq_opset
 
     path = zoo_model("mobilenet_v2")
@@ -287,7 +287,7 @@ def test_int8_head_ops():
 
 
 def test_int8_output_is_deterministic_and_xnnpack_takes_it():
-    from edgec.validate.runners.host_litert import xnnpack_coverage
+    from edgec.runtimes.host_litert import xnnpack_coverage
 
     model = qdq(conv_net())
     a, b = convert(model).data, convert(onnx.ModelProto.FromString(model.SerializeToString())).data

@@ -7,10 +7,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.tflite.convert import convert
 from edgec.samples import randomized
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 from tests.tflite.helpers import cosine
 
 FAST = ["squeezenet", "shufflenet", "inception_v1", "inception_v2", "densenet121", "resnet50"]

@@ -179,7 +179,7 @@ def test_arg_select_last_index_with_ties(op, keepdims):
 
     import onnxruntime as ort
 
-    from edgec.validate.runners.host_litert import LiteRTRunner
+    from edgec.runtimes.host_litert import LiteRTRunner
 
     res = convert(model)
     assert not res.problems, res.problems
@@ -235,7 +235,7 @@ def test_gather_runtime_negative_indices():
 
     import onnxruntime as ort
 
-    from edgec.validate.runners.host_litert import LiteRTRunner
+    from edgec.runtimes.host_litert import LiteRTRunner
 
     feeds = {"x": RNG.standard_normal((2, 5, 3)).astype(np.float32), "i": np.array([-1, 0, -5, 3], np.int64)}
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]

@@ -7,9 +7,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgec.graph.prepare import prepare
+from edgec.prepare import prepare
 from edgec.lower.tflite.convert import convert
-from edgec.validate.runners.host_litert import LiteRTRunner
+from edgec.runtimes.host_litert import LiteRTRunner
 from tests.tflite.helpers import cosine
 
 

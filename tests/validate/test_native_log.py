@@ -1,6 +1,6 @@
 import os
 
-from edgec.validate.runners.native_log import drop_native_lines
+from edgec.runtimes.native_log import drop_native_lines
 
 
 def test_known_lines_are_dropped_and_others_pass_through(capfd):
@@ -11,7 +11,7 @@ def test_known_lines_are_dropped_and_others_pass_through(capfd):
 
 
 def test_android_build_prints_no_xnnpack_banner(tmp_path, capfd):
-    from edgec.validate.runners.host_litert import interpreter
+    from edgec.runtimes.host_litert import interpreter
     from tests.conftest import conv_model
     from edgec.lower.tflite.convert import convert
 

@@ -75,6 +75,12 @@ def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
     return "emulated" if ctx.profile.coreml.emulate_int8_activations else "float"
 
 
+def _float_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """A copy of the int8 graph with its activation Q/DQ dropped (weights stay 8-bit), and the pairs dropped."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    return model, drop_activation_qdq(model)
+
+
 def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
     elem, shape = graph.types.get(onnx_name, (0, None))
     dtype = onnx.TensorProto.DataType.Name(elem).lower() if elem else "?"
@@ -93,6 +99,12 @@ class CoreMLBackend:
     def supported_ops(self) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}
 
+    def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
+        """(graph, compute precision) the program runs: below iOS17 lower() dropped the activation Q/DQ."""
+        if artifact.details.get("int8_activations") == "float":
+            model, _ = _float_activations(model)
+        return model, artifact.details.get("compute_precision")
+
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         import coremltools as ct
 
@@ -101,8 +113,7 @@ class CoreMLBackend:
         notes: list[str] = []
         activations = int8_activations(model, ctx)
         if activations == "float":
-            model = onnx.ModelProto.FromString(model.SerializeToString())
-            pairs = drop_activation_qdq(model)
+            model, pairs = _float_activations(model)
             notes.append(f"int8: {target_name} has no int8 activation ops, so activations stay float ({pairs} Q/DQ "
                          f"pairs dropped) and the weights 8-bit; its numbers are closer to fp32 than the ORT/TFLite "
                          f"int8 artifacts. For int8 activations set the target's coreml_minimum_deployment_target "
@@ -220,7 +231,7 @@ class CoreMLBackend:
         )
 
     def runner(self, artifact: Artifact, threads: int):
-        from edgec.lower.coreml.runner import CoreMLRunner, name_map_of
+        from edgec.runtimes.coreml import CoreMLRunner, name_map_of
 
         raw = artifact.details.get("name_map")
         name_map = NameMap.from_json(raw) if raw else name_map_of(artifact.path)
@@ -229,7 +240,7 @@ class CoreMLBackend:
     @staticmethod
     def _probe_feeds(model: onnx.ModelProto, ctx: LowerContext) -> list[dict[str, np.ndarray]]:
         """The same seeded inputs validation uses (profile's seed and sample count)."""
-        from edgec.validate.inputs import input_specs, random_inputs
+        from edgec.graph.inputs import input_specs, random_inputs
 
         spec = ctx.profile.validate_.numerics
         return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -15,35 +14,9 @@ from onnx import helper
 
 from edgec.lower.coreml.names import NameTable
 from edgec.lower.coreml.registry import MIL_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
+from edgec.runtimes.metadata import NameMap  # the runner reads it back
 
 _DOMAINS = ("", "ai.onnx")
-
-
-@dataclass
-class NameMap:
-    """ONNX <-> CoreML names and the ONNX dtypes callers expect back (CoreML has no int64)."""
-
-    inputs: dict[str, str] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
-    input_dtypes: dict[str, str] = field(default_factory=dict)
-    output_dtypes: dict[str, str] = field(default_factory=dict)
-    tensors: dict[str, str] = field(default_factory=dict)  # every ONNX tensor that got a MIL name
-    images: dict[str, dict] = field(default_factory=dict)  # ONNX input -> features.ImageSpec json (image inputs)
-    classifier: dict | None = None  # features.ClassifierSpec json + "label_output" (the predicted-label feature)
-
-    def to_json(self) -> dict:
-        d = {"inputs": self.inputs, "outputs": self.outputs, "input_dtypes": self.input_dtypes,
-             "output_dtypes": self.output_dtypes}
-        if self.images:
-            d["images"] = self.images
-        if self.classifier:
-            d["classifier"] = self.classifier
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "NameMap":
-        return cls(d["inputs"], d["outputs"], d["input_dtypes"], d["output_dtypes"],
-                   images=d.get("images", {}), classifier=d.get("classifier"))
 
 
 def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -17,28 +17,7 @@ import numpy as np
 
 from edgec.config.models import Preprocess, Profile
 from edgec.errors import ConfigError
-
-
-@dataclass
-class ImageSpec:
-    color: str  # RGB | BGR | GRAY
-    scale: float
-    bias: list[float]
-    post_scale: list[float] | None  # per-channel multiply inside the program, or None
-
-    def to_pixels(self, y: np.ndarray) -> np.ndarray:
-        """The pixel tensor (float, NCHW) CoreML turns into this ONNX-domain tensor y."""
-        y = np.asarray(y, np.float64)
-        if self.post_scale is not None:
-            y = y / np.asarray(self.post_scale).reshape(1, -1, 1, 1)
-        return ((y - np.asarray(self.bias).reshape(1, -1, 1, 1)) / self.scale).astype(np.float32)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "ImageSpec":
-        return cls(**d)
-
-    def to_json(self) -> dict:
-        return asdict(self)
+from edgec.runtimes.metadata import ImageSpec
 
 
 def image_specs(profile: Profile, input_shapes: dict[str, list[int]]) -> dict[str, ImageSpec]:

@@ -25,7 +25,7 @@ class RangeReport:
 
 def tensor_ranges(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> dict[str, float]:
     """max |x| of every float tensor the graph computes (inputs included), over all feeds."""
-    from edgec.validate.runners.host_ort import OrtRunner
+    from edgec.runtimes.host_ort import OrtRunner
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)

@@ -8,7 +8,7 @@ import onnxruntime as ort
 from edgec.artifact import Artifact, LowerContext
 from edgec.lower.ort.convert import ort_refusal, to_ort_format, write_reduced_op_config
 from edgec.lower.ort.coverage import coverage_lines, ep_coverage
-from edgec.validate.runners.host_ort import OrtRunner
+from edgec.runtimes.host_ort import OrtRunner
 
 
 _NODE_EPS = ("nnapi", "coreml")  # ORT execution providers that take whole ONNX nodes from the saved graph

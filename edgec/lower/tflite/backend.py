@@ -9,7 +9,7 @@ from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
-from edgec.validate.runners.host_litert import LiteRTRunner, xnnpack_coverage
+from edgec.runtimes.host_litert import LiteRTRunner, xnnpack_coverage
 
 
 class TFLiteBackend:
@@ -67,6 +67,9 @@ class TFLiteBackend:
             notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (default and "
                          f"validated batch {d['batch']}; lowered alike at batches {d['probes'][0]} and "
                          f"{d['probes'][1]}); resize_tensor_input to run another batch")
+        if s.get("float64_io"):
+            notes.append("float64 computed as float32 (TFLite kernels take float32): CAST at "
+                         + ", ".join(s["float64_io"]))
         if fp16:
             notes.append("fp16 weights with DEQUANTIZE to float32 (TFLite float16 scheme; compute stays fp32 on CPU)")
         return Artifact(
@@ -79,6 +82,12 @@ class TFLiteBackend:
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
         return LiteRTRunner(artifact.path, threads=threads)  # the I/O layout is read from the file's metadata
+
+    def int8_ops(self) -> frozenset[str]:
+        """ONNX ops folded into TFLite int8 kernels between Q/DQ (the estimator prices them as int8)."""
+        from edgec.lower.tflite.qdq import OWN_INT8, PASS_INT8
+
+        return frozenset(OWN_INT8 | PASS_INT8)
 
     def supported_ops(self) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items())}

@@ -28,8 +28,10 @@ class Unsupported(Exception):
 # CONCATENATION has the field but LiteRT ignores it (measured: shufflenet went wrong)
 _FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "DIV",
             "AVERAGE_POOL_2D", "MAX_POOL_2D", "TRANSPOSE_CONV"}
+# not TANH: the schema has it, but LiteRT's ADD/CONV_2D kernels ignore a fused TANH (measured: Add -> Tanh and
+# Conv -> Tanh came out without the tanh) and FULLY_CONNECTED refuses to load
 _ACTIVATION = {"RELU": S.ActivationFunctionType.RELU, "RELU6": S.ActivationFunctionType.RELU6,
-               "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1, "TANH": S.ActivationFunctionType.TANH}
+               "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1}
 
 
 # fp16 weights: small constants (scalars, shape-like vectors) gain nothing and cost a DEQUANTIZE each;
@@ -160,7 +162,7 @@ class ModelBuilder:
         return relaxed
 
     def fuse_activations(self) -> int:
-        """Fold RELU/RELU6/RELU_N1_TO_1/TANH into the producing op's fusedActivationFunction."""
+        """Fold RELU/RELU6/RELU_N1_TO_1 into the producing op's fusedActivationFunction."""
         consumers: dict[int, int] = {}
         for op in self.ops:
             for i in op.inputs:
@@ -171,8 +173,7 @@ class ModelBuilder:
             src = producer.get(op.inputs[0]) if op.code in _ACTIVATION and op.inputs else None
             if (src is not None and src.code in _FUSABLE and consumers.get(op.inputs[0]) == 1
                     and op.inputs[0] not in self.outputs and src.options is not None
-                    and getattr(src.options, "fusedActivationFunction", None) == S.ActivationFunctionType.NONE
-                    and not (op.code == "TANH" and src.code == "TRANSPOSE_CONV")):
+                    and getattr(src.options, "fusedActivationFunction", None) == S.ActivationFunctionType.NONE):
                 src.options.fusedActivationFunction = _ACTIVATION[op.code]
                 src.outputs = list(op.outputs)
                 fused += 1

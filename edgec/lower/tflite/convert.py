@@ -11,17 +11,16 @@ import onnx
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
-from edgec.lower.tflite.ir import Graph, Node, from_onnx, perm_shape
+from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape
 from edgec.lower.tflite.layout import to_nhwc
 from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
 from edgec.lower.tflite.registry import REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
 from edgec.lower.tflite.writer import serialize
+from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY
 
 
-IO_LAYOUT_KEY = "edgec_io_layout"  # Model.metadata: JSON {ONNX name: "NHWC"} for channels-last inputs/outputs
-IO_QUANT_KEY = "edgec_io_quantized"  # Model.metadata: JSON [ONNX names] of float I/O made int8 (tflite.io_dtype)
 
 
 @dataclass
@@ -81,6 +80,8 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     """(builder, signature, metadata, stats, op histogram) of `model`, or a Converted holding the problems."""
     g = from_onnx(model)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
+    float64 = narrow_float64(g)
+    signature.update(float64)
     io_nhwc = _channels_last_io(g, signature) if nhwc_io else []
     folded = fold_conv_affine(g)
     qdq = fold_qdq(g)  # int8: DQ -> op -> Q groups become ops on int8 tensors
@@ -90,6 +91,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     stats["int8"] = qdq
     stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
+    stats["float64_io"] = sorted(float64)
     b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g), share_consts=share_consts)
     tensors: dict[str, int] = {}
     problems = list(qdq.get("problems", [])) + io_problems

@@ -156,3 +156,40 @@ def inverse(perm: list[int]) -> list[int]:
 
 def transpose_node(src: str, dst: str, perm: list[int], name: str) -> Node:
     return Node("Transpose", name, [src], [dst], {"perm": list(perm)})
+
+
+F64, F32 = np.dtype(np.float64), np.dtype(np.float32)
+
+
+def narrow_float64(g: Graph) -> dict[str, str]:
+    """float64 is computed as float32 (almost no TFLite kernel takes float64): float64 inputs get a Cast to
+    float32 on entry, float64 outputs one back on exit, every tensor/constant/dtype attribute in between is
+    float32. Returns {ONNX name: IR tensor now carrying it} of the float64 inputs/outputs."""
+    inner = [n for n, d in g.dtypes.items() if d == F64]
+    if not inner:
+        return {}
+    for name in inner:
+        g.dtypes[name] = F32
+    for name, value in list(g.consts.items()):
+        if value.dtype == F64:
+            g.consts[name] = value.astype(np.float32)
+    for n in g.nodes:
+        for key in ("to", "dtype"):
+            if n.attrs.get(key) == onnx.TensorProto.DOUBLE:
+                n.attrs[key] = onnx.TensorProto.FLOAT
+        if isinstance(n.attrs.get("value"), np.ndarray) and n.attrs["value"].dtype == F64:
+            n.attrs["value"] = n.attrs["value"].astype(np.float32)
+    boundary = {}
+    for i, name in enumerate(list(g.inputs)):
+        if name in inner:
+            src = g.fresh(f"{name}_f64")
+            g.shapes[src], g.dtypes[src] = g.shapes[name], F64
+            g.nodes.insert(0, Node("Cast", f"{name}/to_float32", [src], [name], {"to": onnx.TensorProto.FLOAT}))
+            g.inputs[i] = boundary[name] = src
+    for i, name in enumerate(list(g.outputs)):
+        if name in inner and name not in g.inputs:
+            dst = g.fresh(f"{name}_f64")
+            g.shapes[dst], g.dtypes[dst] = g.shapes.get(name, ()), F64
+            g.nodes.append(Node("Cast", f"{name}/to_float64", [name], [dst], {"to": onnx.TensorProto.DOUBLE}))
+            g.outputs[i] = boundary[name] = dst
+    return boundary

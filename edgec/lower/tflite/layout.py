@@ -27,7 +27,7 @@ from edgec.lower.tflite.reshape_moves import (RESHAPES, flatten_into_weights, pu
 # Ops whose lowering expects channels-last data on input 0 and produces it on output 0 (4-D input).
 NHWC_OPS = {
     "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
-    "BatchNormalization", "InstanceNormalization", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
+    "BatchNormalization", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
 }
 
 # Of those, the ones whose lowering also takes 1-D data (N, C, W): it sees (N, W, C) and runs the 2-D kernel on

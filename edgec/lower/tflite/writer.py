@@ -11,6 +11,7 @@ import flatbuffers
 from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
+from edgec.runtimes.metadata import read_metadata  # noqa: F401  (moved; the runners read it too)
 
 ALIGN = 16
 _INLINE_LIMIT = 2**31 - 2**26  # leave 64 MB of head-room for the graph itself
@@ -161,19 +162,3 @@ def _with_external(model, buffers, datas) -> bytes:
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
-def read_metadata(path, name: str) -> bytes | None:
-    """One Model.metadata entry of a .tflite file (None when absent); maps the file instead of reading it."""
-    import mmap
-
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        model = S.Model.GetRootAs(mm, 0)
-        for i in range(model.MetadataLength()):
-            entry = model.Metadata(i)
-            if entry.Name().decode() == name:
-                buf = model.Buffers(entry.Buffer())
-                if buf.DataLength():
-                    return bytes(buf.DataAsNumpy())
-                return bytes(mm[buf.Offset():buf.Offset() + buf.Size()]) if buf.Size() else b""
-    return None

@@ -8,6 +8,7 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     norm,
     pool,
     quant,
+    recurrent,
     reduce,
     resize,
     shape,

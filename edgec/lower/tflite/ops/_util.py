@@ -110,3 +110,17 @@ def lift_1d(fn):
         ctx.emit("RESHAPE", [inner.output(0), ctx.constant(np.array(out, np.int32), "shape_1d")], [ctx.output(0)])
 
     return lower
+
+
+def const_output(ctx: LowerCtx, j: int, value: np.ndarray) -> None:
+    """Output j is known at build time: later nodes read it as a constant (so Shape -> Reshape folds); a
+    graph output gets its own tensor, a RESHAPE copy of the constant."""
+    name = ctx.node.outputs[j]
+    value = np.asarray(value, dtype=ctx.out_dtype(j))
+    if value.size == 0:
+        ctx.unsupported("the result is empty (TFLite tensors cannot have a zero dimension)")
+    if name in ctx.g.outputs:
+        ctx.emit("RESHAPE", [ctx.constant(value, "value"), ctx.constant(np.array(value.shape, np.int32), "shape")],
+                 [ctx.output(j)])
+    else:
+        ctx.g.consts[name], ctx.g.shapes[name], ctx.g.dtypes[name] = value, value.shape, value.dtype

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from edgec.errors import DeviceError
-from edgec.validate.runners.device import DeviceStats
+from edgec.validate.devices.base import DeviceStats
 
 
 class CoreMLMacDevice:
@@ -18,8 +18,8 @@ class CoreMLMacDevice:
         if sys.platform != "darwin":
             raise DeviceError(f"--device coreml needs macOS (this is {sys.platform}); use `--latency estimate` "
                               f"for CoreML elsewhere.")
-        from edgec.lower.coreml.runner import CoreMLRunner, _MacPredict, name_map_of
-        from edgec.validate.latency import time_runs
+        from edgec.runtimes.coreml import CoreMLRunner, _MacPredict, name_map_of
+        from edgec.validate.timing import time_runs
 
         units = profile.runtime.compute_units or "all"
         path = Path(artifact.path)

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import DeviceError, LoweringError
-from edgec.lower.coreml.build import NameMap
+from edgec.runtimes.ct_quiet import quiet_native_proxy_warnings
+from edgec.runtimes.metadata import ImageSpec, NameMap
+
+quiet_native_proxy_warnings()  # coremltools is imported lazily below; keep its Linux noise out
 
 _COMPUTE_UNITS = {"all": "ALL", "cpu_only": "CPU_ONLY", "cpu_and_gpu": "CPU_AND_GPU", "cpu_and_ne": "CPU_AND_NE"}
 
@@ -44,7 +47,7 @@ class _MacPredict:
 
 def _interpreter(path: Path):
     try:
-        from edgec.validate.runners.mil_interp import MilInterpreterRunner
+        from edgec.runtimes.mil_interp import MilInterpreterRunner
     except ImportError as e:
         raise LoweringError(
             f"CoreML cannot run on this machine ({sys.platform}) and the MIL interpreter is not available ({e}); "
@@ -71,8 +74,6 @@ class CoreMLRunner:
     """Translates ONNX names/dtypes to CoreML's (int64 -> int32) and back, around the real runner."""
 
     def __init__(self, path: Path, name_map: NameMap, compute_units: str = "all", inner=None):
-        from edgec.lower.coreml.features import ImageSpec
-
         self.name_map = name_map
         self.images = {o: ImageSpec.from_json(d) for o, d in name_map.images.items()}
         if inner is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from edgec.errors import DeviceError, UsageError
-from edgec.validate.runners.device import DeviceStats
+from edgec.validate.devices.base import DeviceStats
 
 REMOTE_DIR = "/data/local/tmp/edgec"
 _STATS = re.compile(r"count=(\d+)\s+first=(\d+)\s+curr=(\d+)\s+min=(\d+)\s+max=(\d+)\s+avg=([\d.e+]+)\s+std=(\d+)")

@@ -8,9 +8,11 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.graph.limits import check_inferred, check_initializers, check_tensors
 from edgec.graph.passes import run_passes
 from edgec.graph.shapes import fix_input_shapes
 from edgec.graph.simplify import simplify
+from edgec.graph.values import describe, fix_input_values
 
 
 @dataclass
@@ -20,6 +22,7 @@ class PreparedGraph:
     precision: str = "fp32"
     notes: list[str] = field(default_factory=list)
     quant: Any = None  # edgec.quantize.stage.QuantResult when the profile quantizes (held-out samples, report)
+    values: dict = field(default_factory=dict)  # inputs fixed to constants: {name: array}, fed to the original
 
 
 def profile_shapes(profile: Profile, cli_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -41,8 +44,8 @@ def quantize_key(profile: Profile, target_format: str = "ort") -> str:
 
 
 def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
-            profile: Profile | None = None, target_format: str = "ort") -> PreparedGraph:
-    prepared = _prepare_float(model, shapes, model_path)
+            profile: Profile | None = None, target_format: str = "ort", values: dict | None = None) -> PreparedGraph:
+    prepared = _prepare_float(model, shapes, model_path, values or {})
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 
@@ -52,18 +55,26 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
     return prepared
 
 
-def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str) -> PreparedGraph:
+def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
+                   values: dict) -> PreparedGraph:
     work = onnx.ModelProto()
     work.CopyFrom(model)
-    fixed = fix_input_shapes(work, shapes, model_path)
+    constants = fix_input_values(work, values, model_path)
+    fixed = fix_input_shapes(work, {k: v for k, v in shapes.items() if k not in constants}, model_path)
+    check_initializers(work, model_path)
+    check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
     simplified, simplify_note = simplify(work, fixed, model_path)
     rewrites = run_passes(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
+    check_tensors(simplified, model_path)
     applied = ", ".join(f"{k} x{v}" for k, v in rewrites.items() if v) or "none needed"
     notes = [
         f"graph: {nodes_before} -> {len(simplified.graph.node)} nodes after onnxsim and shared passes ({applied}); "
         f"inputs fixed to {fixed}",
         simplify_note,
     ]
-    return PreparedGraph(model=simplified, shapes=fixed, notes=notes)
+    if constants:
+        notes.append(f"input values fixed (no longer inputs of the artifact; validation feeds them to the original "
+                     f"model): {describe(constants)}")
+    return PreparedGraph(model=simplified, shapes=fixed, notes=notes, values=constants)

@@ -7,23 +7,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from edgec.errors import UsageError
-
-
-@dataclass
-class DeviceStats:
-    runtime: str
-    threads: int
-    method: str
-    times_ms: list[float] = field(default_factory=list)  # per-run times when the device reports them
-    # aggregates, for tools that only print those
-    median_ms: float | None = None
-    p90_ms: float | None = None
-    min_ms: float | None = None
-    runs: int = 0
-    remote: dict = field(default_factory=dict)  # what the device says about itself (ssh: pid, host, workdir)
+from edgec.validate.devices.base import DeviceStats  # noqa: F401  (the runners' shared result type)
 
 
 def device_for(uri: str | None, fmt: str):
@@ -31,18 +16,18 @@ def device_for(uri: str | None, fmt: str):
         raise UsageError("Latency mode 'device' needs a device: `--device ssh://user@host[:port]`, "
                          "`--device adb:SERIAL` or `--device coreml`, or `validate: {latency: {device: ...}}`.")
     if uri.startswith("ssh://"):
-        from edgec.validate.runners.ssh import SshDevice
+        from edgec.validate.devices.ssh import SshDevice
 
         return SshDevice.from_uri(uri)
     if uri.startswith("adb:"):
-        from edgec.validate.runners.adb import AdbDevice
+        from edgec.validate.devices.adb import AdbDevice
 
         if fmt != "tflite":
             raise UsageError(f"--device {uri}: adb runs LiteRT's benchmark_model, which takes .tflite artifacts, "
                              f"not '{fmt}'. Use the android target.")
         return AdbDevice.from_uri(uri)
     if uri in ("coreml", "mac", "coreml:local"):
-        from edgec.validate.runners.coreml_mac import CoreMLMacDevice
+        from edgec.validate.devices.coreml_mac import CoreMLMacDevice
 
         if fmt != "coreml":
             raise UsageError(f"--device {uri} runs CoreML packages, not '{fmt}' artifacts.")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import LoweringError, ShapeError
-from edgec.lower.coreml._ct import quiet_native_proxy_warnings
+from edgec.runtimes.ct_quiet import quiet_native_proxy_warnings
 
 from .mil_ops import CHECKS, registry
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from edgec.errors import DeviceError, UsageError
-from edgec.validate.runners.device import DeviceStats
+from edgec.validate.devices.base import DeviceStats
 
 SCRIPT = Path(__file__).with_name("bench_script.py")
 

@@ -13,7 +13,8 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgec.errors import LoweringError, ShapeError
-from edgec.validate.runners.native_log import drop_native_lines
+from edgec.runtimes.metadata import IO_LAYOUT_KEY, IO_QUANT_KEY, read_metadata
+from edgec.runtimes.native_log import drop_native_lines
 
 _STARTUP_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
 
@@ -31,9 +32,6 @@ def interpreter(path: Path | str, threads: int = 1, xnnpack: bool = True) -> Int
 
 def io_layout(path: Path | str) -> dict[str, str]:
     """{ONNX name: "NHWC"} for the channels-last inputs/outputs edgec recorded in the file's metadata."""
-    from edgec.lower.tflite.convert import IO_LAYOUT_KEY
-    from edgec.lower.tflite.writer import read_metadata
-
     try:
         raw = read_metadata(path, IO_LAYOUT_KEY)
     except (OSError, ValueError):
@@ -66,8 +64,9 @@ class LiteRTRunner:
         if missing:
             raise LoweringError(f"LiteRT model needs inputs {sorted(missing)}")
         feeds = {k: _quantize(v, self._qin[k]) if k in self._qin else v for k, v in feeds.items()}
-        args = {k: np.ascontiguousarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
-                                        dtype=self._dtypes[k]) for k in self._dtypes}
+        # np.asarray(order="C"), not ascontiguousarray: that one turns a rank-0 feed into shape [1]
+        args = {k: np.asarray(feeds[k].transpose(0, 2, 3, 1) if k in self.nhwc else feeds[k],
+                              dtype=self._dtypes[k], order="C") for k in self._dtypes}
         for k, v in args.items():
             sig = self._signatures[k]
             if len(v.shape) != len(sig) or any(s not in (-1, d) for s, d in zip(sig, v.shape)):
@@ -84,9 +83,6 @@ class LiteRTRunner:
 
 
 def _quantized_io(path: Path | str) -> list[str]:
-    from edgec.lower.tflite.convert import IO_QUANT_KEY
-    from edgec.lower.tflite.writer import read_metadata
-
     try:
         raw = read_metadata(path, IO_QUANT_KEY)
     except (OSError, ValueError):

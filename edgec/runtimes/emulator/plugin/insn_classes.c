@@ -1,0 +1,143 @@
+/* QEMU TCG plugin: counts the AArch64 instructions a guest executes, by class, between two marker syscalls.
+ *
+ * Each translated block is decoded once, at translation, into per-class instruction counts; at run time an
+ * inline add (no helper call) counts how often the block executes. The guest marks the region to count with
+ * lseek(-1, MARK + 1) / lseek(-1, MARK + 2) (EBADF, no effect); at each marker every block's execution count is
+ * snapshotted, and at the end of a region (count delta) x (class counts) is added to the totals. Written as
+ * JSON to the file given by the plugin argument out=PATH when the guest exits.
+ *
+ * Counts are exact for one guest thread (the inline add is not atomic), which is how edgec runs the runtimes.
+ * Encodings: Arm Architecture Reference Manual for A-profile, A64 instruction set encoding tables. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qemu_plugin_api.h"
+
+EDGEC_PLUGIN_EXPORT int qemu_plugin_version = EDGEC_PLUGIN_API_VERSION;
+
+enum cls { FMLA, FMUL, DOT, INT_MAC, VEC_OTHER, LOAD, STORE, BRANCH, OTHER, NCLS };
+static const char *cls_name[NCLS] = {"fmla", "fmul", "sdot_udot", "int_mac", "vector_other", "load", "store",
+                                     "branch", "other"};
+
+#define NR_LSEEK 62  /* aarch64 __NR_lseek */
+#define MARK 0xED6EC000ull
+
+struct block {
+    uint64_t execs;  /* bumped inline by the translated code */
+    uint64_t at_start;
+    uint32_t n[NCLS];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct block **blocks;
+static size_t n_blocks, cap_blocks;
+static uint64_t totals[NCLS];
+static uint64_t regions;
+static int counting;
+static char *out_path;
+
+#define IS(mask, value) ((insn & (mask)) == (value))
+
+static enum cls classify(uint32_t insn)
+{
+    /* floating-point multiply-add, vector: FMLA/FMLS (single/double; half precision), and by element */
+    if (IS(0xBF20FC00, 0x0E20CC00) || IS(0xBF60FC00, 0x0E400C00) || IS(0xBF00B400, 0x0F001000))
+        return FMLA;
+    /* FMUL vector, and by element */
+    if (IS(0xBFA0FC00, 0x2E20DC00) || IS(0xBF00F400, 0x0F009000))
+        return FMUL;
+    /* SDOT/UDOT vector, and by element */
+    if (IS(0x9FE0FC00, 0x0E809400) || IS(0x9FC0F400, 0x0F80E000))
+        return DOT;
+    /* integer multiply-accumulate kernels without a dot product: SMLAL/UMLAL(2), SMULL/UMULL(2), MLA, SADALP/UADALP */
+    if (IS(0x9F20FC00, 0x0E208000) || IS(0x9F20FC00, 0x0E20C000) || IS(0xBF20FC00, 0x0E209400)
+        || IS(0x9F3FFC00, 0x0E206800))
+        return INT_MAC;
+    /* loads and stores (op0 = x1x0); the literal form only loads, every other form has L in bit 22 */
+    if (IS(0x0A000000, 0x08000000)) {
+        if (IS(0x3B000000, 0x18000000))
+            return LOAD;
+        return (insn >> 22) & 1 ? LOAD : STORE;
+    }
+    /* B/BL, CBZ/CBNZ, TBZ/TBNZ, B.cond, BR/BLR/RET */
+    if (IS(0x7C000000, 0x14000000) || IS(0x7E000000, 0x34000000) || IS(0x7E000000, 0x36000000)
+        || IS(0xFF000010, 0x54000000) || IS(0xFE000000, 0xD6000000))
+        return BRANCH;
+    /* the rest of the SIMD & floating-point data processing group (op0 = x111) */
+    if (IS(0x0E000000, 0x0E000000))
+        return VEC_OTHER;
+    return OTHER;
+}
+
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    struct block *b = calloc(1, sizeof(*b));
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint32_t word = 0;
+        if (qemu_plugin_insn_size(insn) == 4)
+            memcpy(&word, qemu_plugin_insn_data(insn), 4);
+        b->n[classify(word)]++;
+    }
+    pthread_mutex_lock(&lock);
+    if (n_blocks == cap_blocks) {
+        cap_blocks = cap_blocks ? 2 * cap_blocks : 65536;
+        blocks = realloc(blocks, cap_blocks * sizeof(*blocks));
+    }
+    blocks[n_blocks++] = b;
+    pthread_mutex_unlock(&lock);
+    qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->execs, 1);
+}
+
+static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
+                       uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7, uint64_t a8)
+{
+    if (num != NR_LSEEK || a1 != UINT64_MAX || (a2 != MARK + 1 && a2 != MARK + 2))
+        return;
+    pthread_mutex_lock(&lock);
+    if (a2 == MARK + 1) {
+        for (size_t i = 0; i < n_blocks; i++)
+            blocks[i]->at_start = blocks[i]->execs;
+        counting = 1;
+    } else if (counting) {
+        for (size_t i = 0; i < n_blocks; i++) {
+            uint64_t d = blocks[i]->execs - blocks[i]->at_start;
+            for (int c = 0; c < NCLS; c++)
+                totals[c] += d * blocks[i]->n[c];
+        }
+        counting = 0;
+        regions++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void on_guest_exit(qemu_plugin_id_t id, void *unused)
+{
+    FILE *f = fopen(out_path, "w");
+    if (!f)
+        return;
+    fprintf(f, "{\"regions\": %llu, \"counts\": {", (unsigned long long)regions);
+    for (int c = 0; c < NCLS; c++)
+        fprintf(f, "%s\"%s\": %llu", c ? ", " : "", cls_name[c], (unsigned long long)totals[c]);
+    fprintf(f, "}}\n");
+    fclose(f);
+}
+
+EDGEC_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const struct qemu_info_t *info, int argc,
+                                            char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "out=", 4) == 0)
+            out_path = strdup(argv[i] + 4);
+    if (!out_path) {
+        fprintf(stderr, "insn_classes: give out=PATH\n");
+        return 1;
+    }
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+    qemu_plugin_register_atexit_cb(id, on_guest_exit, NULL);
+    return 0;
+}

@@ -1,0 +1,108 @@
+"""--emulator qemu[:CORE]: an artifact's numerics again, with the real aarch64 runtime under QEMU user-mode
+(edgec.runtimes.emulator), on the first few of the same inputs the host run used.
+
+The host run uses x86 kernels; a phone runs ARM ones (NEON/SDOT in XNNPACK and MLAS). Float kernels agree to
+~1e-7 either way, but int8 kernels saturate and round differently, so for int8 the ARM-kernel verdict gates
+(ArtifactResult.passed)."""
+
+from __future__ import annotations
+
+import time
+
+import onnx
+
+from edgec.artifact import Artifact, NumericsResult
+from edgec.config.models import Profile
+
+EMULATED_FORMATS = ("tflite", "ort")  # runtimes with aarch64 Linux wheels; CoreML has none
+
+
+def emulator_core(profile: Profile) -> str | None:
+    """The QEMU core to run on: CORE of qemu:CORE, else the profile's hardware.cpu.emulate, else cortex-a76."""
+    spec = profile.validate_.numerics.emulator
+    if not spec:
+        return None
+    from edgec.runtimes.emulator.cores import DEFAULT_CORE, check_core
+
+    core = spec.partition(":")[2] or profile.hardware.cpu.emulate or DEFAULT_CORE
+    check_core(core, f"--emulator / profile {profile.name} validate.numerics.emulator")
+    return core
+
+
+def arm_numerics(artifact: Artifact, prepared, profile: Profile, original: onnx.ModelProto, feeds: list[dict],
+                 ref_outputs: list[dict], threads: int) -> NumericsResult | None:
+    core = emulator_core(profile)
+    if core is None:
+        return None
+    if artifact.format not in EMULATED_FORMATS:
+        artifact.notes.append(f"emulator: {artifact.format} artifacts have no aarch64 Linux runtime, so only the "
+                              f"android and ort-mobile artifacts ran under qemu {core}")
+        return None
+    from edgec.runtimes.emulator.runner import emulated_runner
+    from edgec.runtimes.numerics import compare, thresholds
+
+    spec = profile.validate_.numerics
+    t0 = time.perf_counter()
+    runner = emulated_runner(artifact.format, artifact.path, core)
+    try:
+        if prepared.quant is not None:
+            from edgec.quantize.accuracy import evaluate
+
+            result = evaluate(prepared.quant, original, runner, spec, threads, limit=spec.emulator_samples)
+        else:
+            gates = thresholds(spec, artifact.precision)
+            actual = [runner.run(f) for f in feeds[:spec.emulator_samples]]
+            result = compare(ref_outputs[:len(actual)], actual, runner.name, gates["min_cosine"], gates["max_abs"],
+                             gates["min_delta_cosine"])
+    finally:
+        runner.close()
+    artifact.details["emulator"] = {
+        "core": core, "runtime": runner.name, "samples": result.samples,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "gates": "ARM kernels" if artifact.precision.startswith("int8") else "host and ARM kernels",
+    }
+    return result
+
+
+def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Profile, feeds: dict, est):
+    """--latency emulate with --emulator: (LatencyResult, roofline estimate), or None where the instruction model
+    does not apply (no emulator, a CoreML artifact, a core without a throughput table).
+
+    ms = max(cycles / clock / threads, bytes moved / achievable bandwidth): cycles from the executed instructions
+    by class and the core's throughput table (cpu_model.py), bytes from the roofline estimator's per-op traffic."""
+    core = emulator_core(profile)
+    if core is None or artifact.format not in EMULATED_FORMATS:
+        return None
+    from edgec.runtimes.emulator.counts import count_instructions
+    from edgec.runtimes.emulator.cpu_model import TABLES, cycles
+    from edgec.validate.timing import _result
+
+    if core not in TABLES:
+        artifact.notes.append(f"emulator: no throughput table for {core} (have {', '.join(TABLES)}): latency "
+                              f"'emulate' used the host run x roofline ratio instead")
+        return None
+    spec, cpu = profile.validate_.latency, profile.hardware.cpu
+    t0 = time.perf_counter()
+    counts = count_instructions(artifact.format, artifact.path, core, [feeds])
+    cyc, bound = cycles(counts.per_invoke, core)
+    # no clock in the profile: the fp32 peak is cores x clock x 2 FMA pipes x 4 lanes x 2 flops
+    clock = cpu.clock_ghz or cpu.peak_gflops_fp32 / ((cpu.big_cores or cpu.cores) * 16)
+    parallel = min(profile.runtime.threads, cpu.big_cores or cpu.cores)
+    compute_ms = cyc / (clock * 1e6) / parallel
+    eff = profile.hardware.estimate.bandwidth_efficiency
+    memory_ms = sum(o.mbytes for o in est.ops) / (profile.hardware.memory_bandwidth_gbps * eff)
+    total = max(compute_ms, memory_ms)
+    result = _result("emulate", total, total, total, counts.invokes, parallel, spec.budget_ms, spec.budget_on,
+                     f"instruction model on {core}")
+    result.spread = None
+    result.details.update({
+        "method": (f"instructions the aarch64 {artifact.format} runtime executed on qemu {core} (one thread, "
+                   f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {cyc:,.0f} cycles "
+                   f"({bound}-bound), at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
+                   f"{memory_ms:.3f} ms ({sum(o.mbytes for o in est.ops):.1f} MB at {eff:.0%} of "
+                   f"{profile.hardware.memory_bandwidth_gbps:g} GB/s); roofline estimate {est.total_ms:.3f} ms"),
+        "instructions": counts.per_invoke, "core": core, "cycles": round(cyc), "bound": bound, "clock_ghz": clock,
+        "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4), "roofline_ms": round(est.total_ms, 4),
+        "emulated_s": round(time.perf_counter() - t0, 1),
+    })
+    return result, est

@@ -1,0 +1,135 @@
+"""This machine's host profile, measured on first use and cached per CPU fingerprint.
+
+Emulate mode divides by the host's roofline, so a host profile measured on another machine puts its error into
+every device number (a profile tuned on one EPYC was 159% off on a Xeon). The first build that needs the host's
+numbers runs `hostcal.detect()` (a few seconds) and caches the result under a key made of what decides kernel
+speed: CPU model, the SIMD flags that select kernels (AVX2 / AVX-512 / VNNI / NEON dot product), core count and
+the runtime versions. A different machine, or a runtime upgrade, gets its own entry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgec.paths import cache_dir
+
+# flags that change which kernels ONNX Runtime / XNNPACK pick (x86 and ARM names from /proc/cpuinfo)
+KERNEL_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8",
+                "asimd", "asimddp", "i8mm", "sve", "fphp", "asimdhp")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return model, flags
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "cpu model", "hardware") and value.strip():
+            model = value.strip()
+        elif key in ("flags", "features"):
+            flags |= set(value.split())
+    return model, flags
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("onnxruntime", "ai-edge-litert"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "none"
+    return out
+
+
+def fingerprint() -> dict:
+    """What decides this machine's kernel speeds (and nothing that changes from run to run)."""
+    model, flags = _cpuinfo()
+    return {"cpu": model, "arch": platform.machine(), "cores": os.cpu_count() or 1,
+            "flags": sorted(f for f in KERNEL_FLAGS if f in flags), "runtimes": _versions()}
+
+
+def key_of(fp: dict) -> str:
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class HostEntry:
+    """One cached calibration: the host profile YAML and what it was measured on."""
+
+    profile_path: Path
+    fingerprint: dict
+    measured_at: str  # UTC, ISO 8601
+    fresh: bool = False  # measured by this call
+
+    def describe(self) -> str:
+        fp = self.fingerprint
+        flags = "/".join(f for f in fp["flags"] if f.startswith(("avx512", "avx_vnni", "asimddp", "i8mm", "avx2"))) or "-"
+        return (f"calibrated on this machine ({fp['cpu']}, {fp['cores']} cores, {flags}) at {self.measured_at}"
+                f"{' (just now)' if self.fresh else ''}; `edgec profiles detect --force` re-measures")
+
+
+def _dir() -> Path:
+    return cache_dir() / "host"
+
+
+@contextmanager
+def _lock():
+    _dir().mkdir(parents=True, exist_ok=True)
+    with open(_dir() / "calibrate.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # two builds starting together measure once, not against each other
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # a reader sees the old entry or the new one, never half of one
+
+
+def _load(key: str) -> HostEntry | None:
+    meta = _dir() / f"{key}.json"
+    prof = _dir() / f"{key}.yaml"
+    if not (meta.exists() and prof.exists()):
+        return None
+    try:
+        data = json.loads(meta.read_text())
+        return HostEntry(prof, data["fingerprint"], data["measured_at"])
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged entry is measured again
+
+
+def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
+    """The cached calibration for this machine's fingerprint, measured now when missing (or `force`)."""
+    from edgec.validate import hostcal
+
+    fp = fingerprint()
+    key = key_of(fp)
+    with _lock():
+        entry = None if force else _load(key)
+        if entry is not None:
+            return entry
+        threads = threads or fp["cores"]
+        data = hostcal.detect(threads)
+        data["description"] = f"This machine ({fp['cpu']}, {fp['cores']} cores), calibrated by edgec on first use"
+        stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
+        prof = _dir() / f"{key}.yaml"
+        _write(prof, hostcal.to_yaml(data))
+        _write(_dir() / f"{key}.json", json.dumps(
+            {"fingerprint": fp, "measured_at": stamp}, indent=1, sort_keys=True))
+        return HostEntry(prof, fp, stamp, fresh=True)

@@ -1,0 +1,129 @@
+"""One target's lowering and validation in a worker process, so a native crash is that target's failure.
+
+ONNX Runtime, LiteRT and coremltools run native code on untrusted models; a segfault or abort there would kill
+the whole `--target all` build (no manifest, no other target). A multi-target build starts one spawned worker
+(its imports overlap the parent's model loading and preparation) and hands it the targets one at a time; a
+worker that dies becomes that target's InternalError, naming the signal and the stage, and a fresh worker takes
+the next target. Spawn, not fork: the parent already runs ONNX Runtime thread pools, which do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import traceback
+
+from edgec.errors import EdgecError, InternalError
+
+
+def _loop(conn) -> None:
+    """The worker: run (function, args) tasks until the parent closes the pipe. Stage names go back as they
+    start, so a crash can say where it happened."""
+    import importlib
+
+    import edgec.api  # noqa: F401 - import the heavy modules now, while the parent loads the model
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        module, name, args = task
+        fn = getattr(importlib.import_module(module), name)
+        try:
+            result = ("ok", fn(lambda stage: conn.send(("stage", stage)), *args))
+        except EdgecError as e:
+            result = ("edgec-error", type(e).__module__, type(e).__qualname__, str(e))
+        except Exception as e:  # noqa: BLE001 - a bug travels back as text (the exception may not pickle)
+            result = ("bug", type(e).__name__, str(e), traceback.format_exc())
+        try:
+            conn.send(result)
+        except Exception as e:  # noqa: BLE001 - an unpicklable result is a bug, not a crash
+            conn.send(("bug", type(e).__name__, f"the result could not be sent back: {e}", traceback.format_exc()))
+
+
+def _error(module: str, qualname: str, message: str) -> EdgecError:
+    import importlib
+
+    cls = getattr(importlib.import_module(module), qualname, EdgecError)
+    err = cls.__new__(cls)  # skip __init__: its arguments (e.g. UnsupportedOp's problem list) are gone
+    EdgecError.__init__(err, message)
+    return err
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "no exit code"
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class WorkerUnavailable(Exception):
+    """The worker process died before it took a task: the caller runs the targets in its own process."""
+
+
+class Worker:
+    """A lazily restarted spawned worker process. `run` returns the function's result or raises an
+    EdgecError (the function's own, or InternalError when the process died)."""
+
+    def __init__(self) -> None:
+        self._proc = None
+        self._conn = None
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_loop, args=(child,), daemon=True, name="edgec-target")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def run(self, target: str, module: str, name: str, *args):
+        self.start()
+        stage = "start"
+        try:
+            self._conn.send((module, name, args))
+            while True:
+                msg = self._conn.recv()
+                if msg[0] == "stage":
+                    stage = msg[1]
+                    continue
+                break
+        except (EOFError, ConnectionError, BrokenPipeError):
+            self._proc.join(timeout=10)
+            code = self._proc.exitcode
+            self.close()
+            if stage == "start":  # died before taking the task: it could not start (imports, an unguarded __main__)
+                raise WorkerUnavailable(_signal_name(code)) from None
+            raise InternalError(
+                f"{target}: the worker process running its {stage} step died ({_signal_name(code)}): a native "
+                f"runtime (ONNX Runtime, LiteRT or coremltools) crashed on this model. The other targets were "
+                f"built. Try building this target with --no-validate (the crash may be in the runtime that checks "
+                f"the artifact), or another target; report it with the model if it persists."
+            ) from None
+        if msg[0] == "ok":
+            return msg[1]
+        if msg[0] == "edgec-error":
+            raise _error(*msg[1:])
+        _, kind, text, tb = msg
+        err = InternalError(f"{target}: {stage} failed with {kind}: {text.strip().splitlines()[0] if text.strip() else ''}. "
+                            f"This is a bug in edgec or one of its dependencies (the other targets were built); "
+                            f"build this target alone with --debug for the traceback and report it.")
+        err.worker_traceback = tb
+        raise err
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None:
+            self._proc.join(timeout=5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        self._proc = self._conn = None

@@ -1,0 +1,119 @@
+"""`edgec build --emulator qemu:CORE`: ARM-kernel numerics in manifest.json and the report, int8 gated by them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from edgec.artifact import Artifact, ArtifactResult, NumericsResult
+from edgec.cli import app
+from edgec.config.loader import load_profile
+from edgec.errors import ConfigError
+from tests.emulator.models import few_convs
+
+
+def test_int8_build_writes_arm_numerics_for_android_and_ort_mobile(emulators, cli, tmp_path):
+    model = tmp_path / "few.onnx"
+    onnx.save(few_convs(), str(model))
+    out = tmp_path / "dist"
+    r = cli.invoke(app, ["build", str(model), "--target", "all", "--quantize", "int8", "--calibration", "random",
+                         "--emulator", "qemu:cortex-a76", "--latency", "off", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_target = {a["target"]: a for a in manifest["artifacts"]}
+    for target in ("android", "ort-mobile"):
+        a = by_target[target]
+        arm = a["numerics_arm"]
+        assert arm["passed"] and "qemu cortex-a76" in arm["ran_on"]
+        assert arm["samples"] == 4 and arm["data"].startswith("the first 4 of")  # kept short: emulation is slow
+        assert a["details"]["emulator"]["gates"] == "ARM kernels"
+        host = a["numerics"]["outputs"]["logits"]["cosine"]
+        assert abs(arm["outputs"]["logits"]["cosine"] - host) < 1e-3  # the same int8 math on other kernels
+    assert "numerics_arm" not in by_target["ios"]  # CoreML has no aarch64 Linux runtime: said in its notes
+    assert any("no aarch64 Linux runtime" in n for n in by_target["ios"]["notes"])
+    report = (out / "report.md").read_text()
+    assert report.count("ARM kernels (") == 2 and "ARM: pass" in report
+
+
+def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
+    """`--emulator qemu` takes the profile's core; `--latency emulate` then comes from the executed instructions."""
+    import shutil
+
+    from edgec.api import BuildOptions, build
+
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler to build the instruction-count plugin (Debian package gcc; .ci/run installs it)")
+    model = tmp_path / "few.onnx"
+    onnx.save(few_convs(size=16), str(model))
+    r = build(model, BuildOptions(profile="raspberry-pi-5", out_dir=tmp_path / "o", emulator="qemu", latency="emulate"))
+    (a,) = r.result.artifacts
+    pi5 = load_profile("raspberry-pi-5")
+    assert a.artifact.precision == "fp32" and a.numerics_arm.passed
+    assert a.artifact.details["emulator"]["core"] == pi5.hardware.cpu.emulate
+    assert a.artifact.details["emulator"]["gates"] == "host and ARM kernels"
+    lat = a.latency
+    d = lat.details
+    assert lat.mode == "emulate" and "Cortex-A76 Software Optimization Guide" in d["method"]
+    assert d["instructions"]["fmla"] > 0 and d["clock_ghz"] == pi5.hardware.cpu.clock_ghz
+    # the model's arithmetic: cycles >= FMLA count / 2 pipes, ms = max(compute, memory) at 2.4 GHz on 4 threads
+    assert d["cycles"] >= d["instructions"]["fmla"] / 2
+    assert d["compute_ms"] == pytest.approx(d["cycles"] / 2.4e6 / 4, rel=1e-3)
+    assert lat.median_ms == pytest.approx(max(d["compute_ms"], d["memory_ms"]), rel=1e-3)
+    assert d["roofline_ms"] > 0 and "roofline estimate" in (tmp_path / "o/report.md").read_text()
+
+
+def _result(precision: str, host_ok: bool, arm_ok: bool) -> ArtifactResult:
+    art = Artifact(target="android", profile="p", format="tflite", path=Path("m.tflite"), precision=precision)
+    return ArtifactResult(artifact=art, final_path=Path("m.tflite"), sha256="", bytes=0,
+                          numerics=NumericsResult("litert", {}, host_ok),
+                          numerics_arm=NumericsResult("litert on qemu cortex-a76", {}, arm_ok))
+
+
+def test_int8_is_gated_by_the_arm_kernels_float_by_both():
+    assert _result("int8", host_ok=False, arm_ok=True).passed  # x86 int8 saturation does not fail the build
+    assert not _result("int8", host_ok=True, arm_ok=False).passed  # the device's kernels do
+    assert not _result("fp32", host_ok=True, arm_ok=False).passed
+    assert not _result("fp32", host_ok=False, arm_ok=True).passed
+
+
+def test_bad_emulator_values_are_explicit_errors(cli, tmp_path):
+    model = tmp_path / "few.onnx"
+    onnx.save(few_convs(size=16), str(model))
+    for value, needle in (("qemu:max", "name a real core"), ("kvm", "qemu:CORE"), ("qemu:cortex-x9", "neoverse-n1")):
+        r = cli.invoke(app, ["build", str(model), "--target", "android", "--emulator", value, "--out",
+                             str(tmp_path / "o")])
+        assert r.exit_code == 2, (value, r.output)
+        assert needle in " ".join(r.output.split()), (value, r.output)
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: x\ntarget: android\nhardware:\n  cpu: {cores: 4, peak_gflops_fp32: 10, emulate: max}\n"
+                   "  memory_bandwidth_gbps: 10\n")
+    with pytest.raises(ConfigError, match="emulate"):
+        load_profile(str(bad))
+
+
+def test_doctor_and_setup_commands(emulators, cli):
+    r = cli.invoke(app, ["emulator", "setup", "--core", "cortex-a76"])
+    assert r.exit_code == 0 and "ARM emulator ready" in r.output and "cortex-a76" in r.output
+    r = cli.invoke(app, ["doctor"])
+    assert r.exit_code == 0 and "ARM emulator" in r.output
+
+
+def test_junit_shows_the_arm_case_and_int8_gating():
+    from edgec.package.junit import render
+
+    host_bad = {"ran_on": "onnxruntime", "outputs": {"y": {"max_abs": 9.0, "cosine": 0.9}}, "passed": False,
+                "message": "output 'y' cosine 0.9 < 0.99"}
+    arm = {"ran_on": "onnxruntime on qemu cortex-a76", "outputs": {"y": {"max_abs": 0.1, "cosine": 0.999}},
+           "passed": True}
+    entry = {"target": "ort-mobile", "profile": "p", "precision": "int8", "numerics": host_bad,
+             "numerics_arm": arm, "latency": None}
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [entry]})
+    assert 'name="numerics (ARM kernels)"' in xml and 'failures="0"' in xml  # x86 int8 miss shown, not failed
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "precision": "fp32"}]})
+    assert 'failures="1"' in xml  # a float artifact must pass on both
+    xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "numerics": arm,
+                                                               "numerics_arm": {**host_bad, "ran_on": "arm"}}]})
+    assert 'failures="1"' in xml

@@ -1,0 +1,169 @@
+"""The real aarch64 LiteRT / ONNX Runtime under qemu-aarch64: setup, numerics against the x86 host run, and the
+core/cpuinfo pairing. Tiny models only: fp32 runs ~400x slower under emulation."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from edgec.errors import DeviceError
+from edgec.runtimes.emulator import setup
+from edgec.runtimes.emulator.cores import CORES
+from edgec.runtimes.emulator.runner import (
+    EmulatedLiteRTRunner,
+    EmulatedOrtRunner,
+    GuestSession,
+)
+from edgec.runtimes.host_litert import LiteRTRunner
+from edgec.runtimes.host_ort import OrtRunner
+from tests.emulator.models import feeds
+
+FORMATS = {"android": (LiteRTRunner, EmulatedLiteRTRunner), "ort-mobile": (OrtRunner, EmulatedOrtRunner)}
+
+
+def _host(target, path):
+    return LiteRTRunner(path) if target == "android" else OrtRunner(path, level="disable")
+
+
+def _emulated(target, path, core):
+    return FORMATS[target][1](path, core)
+
+
+def _cos(a, b) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_setup_is_idempotent_and_fast_the_second_time(emulators):
+    t0 = time.perf_counter()
+    again = setup.ensure("cortex-a76")
+    assert time.perf_counter() - t0 < 2.0  # a ready emulator is a few stat calls, no subprocess
+    assert again == emulators["cortex-a76"]
+    assert (again.prefix / "usr/bin/python3").exists() and again.site.is_dir()
+    # the site mirrors the installed runtime releases, so the ARM run and the host run are the same versions
+    from importlib import metadata
+
+    assert all(metadata.version(d) in again.site.name for d in setup.WHEELS)
+
+
+def test_cpuinfo_describes_the_emulated_core(emulators):
+    for core, emu in emulators.items():
+        text = (emu.prefix / "proc/cpuinfo").read_text()
+        assert f"CPU part\t: {CORES[core].part:#05x}" in text
+        feats = text.split("Features\t: ")[1].split("\n")[0].split()
+        assert {"fp", "asimd"} <= set(feats)
+        # the dot product (SDOT/UDOT) is Armv8.2's: A76 and N1 have it, A72 does not (QEMU's AT_HWCAP says so)
+        assert ("asimddp" in feats) == (core != "cortex-a72")
+
+
+def test_missing_tools_name_the_apt_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(DeviceError, match="qemu-user"):
+        setup.ensure("cortex-a76")
+    # qemu present but no mmdebstrap, on a machine whose cache has no rootfs yet
+    import shutil
+
+    qemu = shutil.which("qemu-aarch64", path=os.defpath + ":/usr/bin") or "/usr/bin/qemu-aarch64"
+    (tmp_path / "bin").mkdir()
+    os.symlink(qemu, tmp_path / "bin/qemu-aarch64")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("EDGEC_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DeviceError, match="apt-get install mmdebstrap"):
+        setup.ensure("cortex-a76")
+
+
+def test_unknown_core_and_max_are_refused():
+    from edgec.errors import UsageError
+
+    with pytest.raises(UsageError, match="max"):
+        setup.ensure("max")
+    with pytest.raises(UsageError, match="cortex-a76"):
+        setup.ensure("cortex-x9")
+
+
+@pytest.mark.parametrize("target", ["android", "ort-mobile"])
+def test_fp32_matches_the_x86_run(emulators, tiny_artifacts, target):
+    path = tiny_artifacts[(target, "fp32")]
+    fs = feeds(2)
+    host = [_host(target, path).run(f) for f in fs]
+    runner = _emulated(target, path, "cortex-a76")
+    arm = [runner.run(f) for f in fs]
+    assert runner.close() == 0
+    for h, a in zip(host, arm):
+        assert set(h) == set(a) == {"logits"}
+        rel = np.abs(h["logits"] - a["logits"]).max() / np.abs(h["logits"]).max()
+        assert rel < 1e-5, rel  # same math, other FMA order: ~1e-7 measured
+    # two inputs give different outputs (the guest really ran each feed)
+    assert not np.array_equal(arm[0]["logits"], arm[1]["logits"])
+
+
+@pytest.mark.parametrize("target", ["android", "ort-mobile"])
+def test_int8_is_identical_across_arm_cores_and_close_to_x86(emulators, tiny_artifacts, target):
+    path = tiny_artifacts[(target, "int8")]
+    fs = feeds(2)
+    host = [_host(target, path).run(f) for f in fs]
+    per_core = {}
+    for core in ("cortex-a72", "neoverse-n1"):  # no dot product vs SDOT kernels
+        runner = _emulated(target, path, core)
+        per_core[core] = [runner.run(f)["logits"] for f in fs]
+        runner.close()
+    for a72, n1, h in zip(per_core["cortex-a72"], per_core["neoverse-n1"], host):
+        np.testing.assert_array_equal(a72, n1)  # integer kernels: exact whatever the instructions
+        assert _cos(a72, h["logits"]) > 0.999
+
+
+def test_cpuinfo_of_another_core_dies_of_sigill(emulators, tiny_artifacts, tmp_path):
+    """A Neoverse-N1 /proc/cpuinfo under -cpu cortex-a72 makes the runtime pick SDOT kernels the A72 lacks."""
+    a72, n1 = emulators["cortex-a72"], emulators["neoverse-n1"]
+    wrong = tmp_path / "prefix"
+    setup.write_prefix(wrong, a72.rootfs, (n1.prefix / "proc/cpuinfo").read_text())
+    bad = setup.Emulator(a72.qemu, a72.rootfs, a72.site, wrong, "cortex-a72")
+    path = tiny_artifacts[("ort-mobile", "int8")]
+    session = GuestSession(bad, "ort", path)
+    with pytest.raises(DeviceError, match="SIGILL"):
+        session.run(feeds(1)[0])
+    # (the matching file runs this same artifact on cortex-a72: test_int8_is_identical_across_arm_cores...)
+
+
+def test_a_hung_run_is_stopped_with_a_clear_error(emulators, tiny_artifacts):
+    session = GuestSession(emulators["cortex-a76"], "ort", tiny_artifacts[("ort-mobile", "fp32")],
+                           run_timeout_s=0.01)
+    with pytest.raises(DeviceError, match="longer than"):
+        session.run(feeds(1)[0])
+    assert session.proc.poll() is not None  # killed, not left running
+
+
+def test_an_unloadable_model_is_a_device_error(emulators, tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer" * 4)
+    with pytest.raises(DeviceError, match="junk.tflite.*failed starting the runtime"):
+        GuestSession(emulators["cortex-a76"], "tflite", junk)
+
+
+def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_artifacts):
+    import shutil
+
+    from edgec.runtimes.emulator.counts import count_instructions, plugin_path
+
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler to build the instruction-count plugin (Debian package gcc; .ci/run installs it)")
+    assert plugin_path().exists()  # built with gcc into the cache on first use
+    fs = feeds(2)
+    fp32 = count_instructions("tflite", tiny_artifacts[("android", "fp32")], "cortex-a76", fs)
+    again = count_instructions("tflite", tiny_artifacts[("android", "fp32")], "cortex-a76", fs)
+    assert fp32.invokes == 2 and fp32.per_invoke == again.per_invoke  # exact: no dependence on the host's load
+    # the net's multiply-adds: conv 16x27x16x16 + depthwise 16x9x16x16 + 1x1 32x16x16x16 + fc 32x10 = 278,848;
+    # XNNPACK runs them as 4-lane fp32 FMLA, so about a quarter as many FMLA (padding lanes and tails add a few %)
+    macs = 16 * 27 * 256 + 16 * 9 * 256 + 32 * 16 * 256 + 320
+    assert macs / 4 <= fp32.per_invoke["fmla"] < 1.15 * macs / 4, fp32.per_invoke
+    assert fp32.per_invoke["sdot_udot"] == 0
+    # int8: SDOT (4 lanes x 4 int8 products each) on the dot-product core, widening multiply-adds on the A72
+    n1 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "neoverse-n1", fs[:1])
+    a72 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "cortex-a72", fs[:1])
+    depthwise = 16 * 9 * 256  # MLAS runs int8 depthwise with widening multiply-adds, not SDOT
+    assert (macs - depthwise) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
+    assert a72.per_invoke["sdot_udot"] == 0 and a72.per_invoke["int_mac"] > n1.per_invoke["int_mac"]
+    assert n1.per_invoke["fmla"] == 0 and n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0
