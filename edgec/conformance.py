@@ -449,7 +449,7 @@ class _Isolated:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(self.fmt, self.ops, self.fold, child), daemon=True)
         self.proc.start()
-        if not self.conn.poll(300) or self.conn.recv() != "ready":
+        if not self.conn.poll(900) or self.conn.recv() != "ready":  # a loaded machine imports slowly
             raise RuntimeError("conformance worker did not start")
 
     def _kill(self) -> None:
@@ -529,7 +529,11 @@ def _run_isolated(fmt, ops, chosen, fam, timeout, fold, workers, progress) -> li
                     if not todo:
                         return
                     i, case = todo.pop(0)
-                r = pool.run(case.name, fam[case.name])
+                try:
+                    r = pool.run(case.name, fam[case.name])
+                except Exception as e:  # noqa: BLE001  (a worker that cannot start: the case still counts)
+                    pool.close()
+                    r = CaseResult(name=case.name, op=fam[case.name], outcome="error", detail=_first_line(e))
                 with lock:
                     results[i] = r
                     if progress:
