@@ -301,7 +301,7 @@ def run_case(backend, case, family: str = "", fold: bool = True) -> CaseResult:
                 res.outcome, res.max_abs, res.detail, res.ran_on, res.checked = again
                 res.folded = True
             elif again[2] != res.detail:  # what still stops it once the parameters are constants
-                res.detail = f"with constant parameters: {again[2]}"[:300]
+                res.detail = f"{again[2][:260]} (with its parameter inputs as constants)"
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -349,9 +349,20 @@ def _without_undefined(model: onnx.ModelProto, feeds: dict, out: str, expected, 
     return fixed
 
 
-def refusal(problems: list[tuple[str, str, str]]) -> str:
-    """One line naming each refused node: "<Op> node '<name>': <why>" (distinct ones, in graph order)."""
-    return "; ".join(dict.fromkeys(f"{op} node '{name}': {why}" for op, name, why in problems))[:300]
+def refusal(problems: list[tuple[str, str, str]], model: onnx.ModelProto | None = None) -> str:
+    """One line naming each refused node: "<Op> node '<name>': <why>" (distinct ones, in graph order).
+    A problem a backend reports on a graph input ("graph input node 'x'") is named after the first node
+    that reads that input."""
+    nodes = {n.name: n for n in model.graph.node} if model is not None else {}
+    parts = []
+    for op, name, why in problems:
+        node = nodes.get(name)
+        if model is not None and (node is None or node.op_type != op):
+            reader = next((n for n in model.graph.node if name in n.input), None)
+            if reader is not None:
+                op, name, why = reader.op_type, reader.name, f"{op.lower()} '{name}': {why}"
+        parts.append(f"{op} node '{name}': {why}")
+    return "; ".join(dict.fromkeys(parts))[:300]
 
 
 def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, str, str, str]:
@@ -363,7 +374,7 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
     try:
         problems = backend.unsupported(model)
         if problems:
-            return "unsupported", None, refusal(problems), ran_on, ""
+            return "unsupported", None, refusal(problems, model), ran_on, ""
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         with tempfile.TemporaryDirectory(prefix="edgec-conf-") as tmp:
             ctx = context_for(backend.format, Path(tmp), name)
@@ -393,7 +404,7 @@ def _attempt(backend, model, feeds, expected, name) -> tuple[str, float | None, 
                 why.append(f"{out}: {msg}")
         return ("fail" if why else "pass"), worst, "; ".join(why)[:300], ran_on, checked
     except UnsupportedOp as e:
-        return "unsupported", None, refusal(getattr(e, "problems", [])) or str(e)[:300], ran_on, ""
+        return "unsupported", None, refusal(getattr(e, "problems", []), original) or str(e)[:300], ran_on, ""
     except Exception as e:  # noqa: BLE001  (conformance records every failure kind)
         # built, then failed to run: the backend's runtime may itself refuse the case (ORT: when it fails on the
         # original model as well); anything else is an error
@@ -438,7 +449,7 @@ class _Isolated:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(self.fmt, self.ops, self.fold, child), daemon=True)
         self.proc.start()
-        if not self.conn.poll(300) or self.conn.recv() != "ready":
+        if not self.conn.poll(900) or self.conn.recv() != "ready":  # a loaded machine imports slowly
             raise RuntimeError("conformance worker did not start")
 
     def _kill(self) -> None:
@@ -518,7 +529,11 @@ def _run_isolated(fmt, ops, chosen, fam, timeout, fold, workers, progress) -> li
                     if not todo:
                         return
                     i, case = todo.pop(0)
-                r = pool.run(case.name, fam[case.name])
+                try:
+                    r = pool.run(case.name, fam[case.name])
+                except Exception as e:  # noqa: BLE001  (a worker that cannot start: the case still counts)
+                    pool.close()
+                    r = CaseResult(name=case.name, op=fam[case.name], outcome="error", detail=_first_line(e))
                 with lock:
                     results[i] = r
                     if progress:

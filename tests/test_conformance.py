@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -226,3 +229,31 @@ def test_compare_sequences_and_empty_optionals():
     assert not conf.compare(a, a[:1])[0]
     assert not conf.compare(a, [a[0], np.array([2, 4], np.int64)])[0]
     assert conf.compare(None, None)[0] and not conf.compare(None, a[0])[0]
+
+
+# --- a seeded, stratified sample of the full count, every target (the full run: bench/conformance.py) ---------
+
+SAMPLE_SEED = int(os.environ.get("EDGEC_CONFORMANCE_SEED", "0"))
+REFUSAL = re.compile(r"^\S+ node '[^']+': \S.{10,}")  # "<Op> node '<name>': <why, with what to do>"
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    everything = conf.collect()
+    return conf.sample(conf.population(everything), per_op=1, seed=SAMPLE_SEED), conf.family_map(everything)
+
+
+@pytest.mark.parametrize("fmt", ["ort", "tflite", "coreml"])
+def test_sampled_conformance(sampled, fmt):
+    """One case of every op type (seeded; EDGEC_CONFORMANCE_SEED picks another sample): nothing wrong, nothing
+    crashing, and every refusal names the node, the op and why. No pass count: other branches add ops."""
+    from edgec.lower.backend import get_backend
+
+    cases, fam = sampled
+    backend = get_backend(fmt)
+    results = [conf.run_case(backend, c, fam[c.name]) for c in cases]
+    assert len(results) == len({fam[c.name] for c in cases}) > 150
+    bad = [(r.name, r.outcome, r.detail) for r in results if r.outcome in ("fail", "error")]
+    assert not bad, f"seed {SAMPLE_SEED}: {bad}"
+    unnamed = [(r.name, r.detail) for r in results if r.outcome == "unsupported" and not REFUSAL.match(r.detail)]
+    assert not unnamed, unnamed

@@ -35,7 +35,14 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
         return _with_shapes(model, model_path), f"onnxsim could not simplify the model ({first}); built unsimplified" \
             + _said(said)
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
-    agree, detail = check_outputs_agree(model, simplified, inputs)
+    try:
+        agree, detail = check_outputs_agree(model, simplified, inputs)
+    except Exception as e:  # noqa: BLE001  (the original itself does not run on seeded random inputs)
+        # e.g. Col2Im/CumSum/AffineGrid take shapes or axes as inputs, which random values make invalid; the
+        # result cannot be checked, so build the original (ORT's own refusal, if any, then names the node)
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        return _with_shapes(model, model_path), (f"onnxsim's result could not be checked (the original does not "
+                                                 f"run on seeded random inputs: {first}); built unsimplified")
     if not agree:
         # the un-simplified graph still builds, and every artifact is validated against the original anyway
         return _with_shapes(model, model_path), f"onnxsim changed the model's outputs ({detail}); built unsimplified"

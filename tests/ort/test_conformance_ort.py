@@ -114,3 +114,29 @@ def test_ort_own_refusals_name_node_reason_and_remedy(op, name, needle):
     assert r.outcome == "unsupported", (r.outcome, r.detail)
     assert r.detail.startswith(f"{op} node '{op}_0': ONNX Runtime") and needle in r.detail, r.detail
     assert "pick another target" in r.detail
+
+
+@pytest.mark.parametrize("op,name", [("Col2Im", "test_col2im_pads"), ("CumSum", "test_cumsum_1d"),
+                                     ("DequantizeLinear", "test_dequantizelinear")])
+def test_build_pipeline_keeps_cases_that_take_shapes_as_inputs(op, name):
+    """prepare() (shapes, onnxsim, passes) raised on these: onnxsim's check ran the original on random values,
+    which are no valid image_shape / axis (Col2Im, CumSum), or ORT could not load it at all (DequantizeLinear
+    at opset 28), so a build errored instead of building or refusing with ORT's reason."""
+    from edgec.prepare import prepare
+    from edgec.lower.backend import get_backend
+
+    class Prepared:  # the ORT backend behind the build's own graph preparation
+        format, takes_sequences = "ort", True
+
+        def __init__(self):
+            self.inner = get_backend("ort")
+
+        def __getattr__(self, attr):
+            return getattr(self.inner, attr)
+
+        def lower(self, model, ctx):
+            return self.inner.lower(prepare(model, {}, name).model, ctx)
+
+    (case,) = [c for c in conf.collect([op]) if c.name == name]
+    r = conf.run_case(Prepared(), case, op)
+    assert r.outcome == ("unsupported" if op == "DequantizeLinear" else "pass"), (r.outcome, r.detail)
