@@ -389,7 +389,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
                                            gates["min_delta_cosine"])
     from edgec.validate.emulated import arm_numerics
 
-    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads)
+    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads, actual)
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads)
     return numerics, latency, arm
 
