@@ -631,7 +631,7 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
                               f"{getattr(runner, 'kernels', runner.name)}")
     from edgec.validate.emulated import arm_numerics
 
-    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads)
+    arm = arm_numerics(artifact, prepared, profile, reference.original, feeds, ref_outputs, threads, actual)
     latency = latency_mod.measure_latency(runner, artifact, prepared.model, profile, feeds[0], threads,
                                           runner_for=lambda t: backend.runner(artifact, t), table_dir=table_dir)
     # what `edgec validate` needs to check this artifact again as the build did

@@ -32,11 +32,15 @@ def _emulator_section(a: ArtifactResult) -> list[str]:
     n, h, d = a.numerics_arm, a.numerics, a.artifact.details.get("emulator", {})
     lines = [f"ARM kernels ({n.ran_on}, {n.samples} input(s), {d.get('seconds', 0):.1f} s under emulation; "
              f"the verdict comes from the {d.get('gates', 'ARM kernels')}):", "",
-             "| output | host max-abs | host cosine | ARM max-abs | ARM cosine |", "|---|---|---|---|---|"]
+             "| output | host max-abs | host cosine | ARM max-abs | ARM cosine | ARM vs host kernels, same inputs |",
+             "|---|---|---|---|---|---|"]
     for name, om in n.outputs.items():
         hm = h.outputs.get(name) if h is not None else None
         host = f"{hm.max_abs:.3g} | {hm.cosine:.6f}" if hm is not None else "- | -"
-        lines.append(f"| {name} | {host} | {om.max_abs:.3g} | {om.cosine:.6f} |")
+        v = d.get("vs_host", {}).get(name)
+        vs = "-" if v is None else ("identical" if v["identical"] else
+                                    f"cos {v['cosine']:.7f}, max-abs {v['max_abs']:.3g}")
+        lines.append(f"| {name} | {host} | {om.max_abs:.3g} | {om.cosine:.6f} | {vs} |")
     if n.message:
         lines += ["", f"ARM numerics: {n.message}"]
     return lines + [""]

@@ -30,7 +30,8 @@ def emulator_core(profile: Profile) -> str | None:
 
 
 def arm_numerics(artifact: Artifact, prepared, profile: Profile, original: onnx.ModelProto, feeds: list[dict],
-                 ref_outputs: list[dict], threads: int) -> NumericsResult | None:
+                 ref_outputs: list[dict], threads: int, host_outputs: list[dict] | None = None) -> NumericsResult | None:
+    """host_outputs: the host run's outputs on `feeds` (float builds; a quantized build's are in its cache)."""
     core = emulator_core(profile)
     if core is None:
         return None
@@ -43,7 +44,7 @@ def arm_numerics(artifact: Artifact, prepared, profile: Profile, original: onnx.
 
     spec = profile.validate_.numerics
     t0 = time.perf_counter()
-    runner = emulated_runner(artifact.format, artifact.path, core)
+    runner = _Recorder(emulated_runner(artifact.format, artifact.path, core))
     try:
         if prepared.quant is not None:
             from edgec.quantize.accuracy import evaluate
@@ -55,13 +56,48 @@ def arm_numerics(artifact: Artifact, prepared, profile: Profile, original: onnx.
             result = compare(ref_outputs[:len(actual)], actual, runner.name, gates["min_cosine"], gates["max_abs"],
                              gates["min_delta_cosine"])
     finally:
-        runner.close()
+        runner.runner.close()
+    if prepared.quant is not None:
+        from edgec.quantize.accuracy import OUTPUTS_KEY
+
+        host_outputs = prepared.quant.reference_cache.get(OUTPUTS_KEY, {}).get(artifact.target)
     artifact.details["emulator"] = {
         "core": core, "runtime": runner.name, "samples": result.samples,
         "seconds": round(time.perf_counter() - t0, 1),
         "gates": "ARM kernels" if artifact.precision.startswith("int8") else "host and ARM kernels",
+        "vs_host": _agreement(host_outputs or [], runner.outputs),
     }
     return result
+
+
+class _Recorder:
+    """Keeps the outputs a runner returned, for the ARM-vs-x86 comparison on the same inputs."""
+
+    def __init__(self, runner):
+        self.runner, self.name, self.outputs = runner, runner.name, []
+
+    def run(self, feeds):
+        out = self.runner.run(feeds)
+        self.outputs.append(out)
+        return out
+
+
+def _agreement(host: list[dict], arm: list[dict]) -> dict:
+    """Per output, ARM-kernel vs host-kernel outputs on the same inputs: cosine, max-abs, bit-identical."""
+    import numpy as np
+
+    out = {}
+    pairs = list(zip(host, arm))
+    for name in (arm[0] if arm else {}):
+        if not pairs or any(name not in h for h, _ in pairs):
+            continue
+        h = np.concatenate([np.ravel(p[0][name]).astype(np.float64) for p in pairs])
+        a = np.concatenate([np.ravel(p[1][name]).astype(np.float64) for p in pairs])
+        denom = np.linalg.norm(h) * np.linalg.norm(a)
+        out[name] = {"cosine": float(h @ a / denom) if denom > 0 else float(np.array_equal(h, a)),
+                     "max_abs": float(np.abs(h - a).max()) if h.size else 0.0,
+                     "identical": bool(np.array_equal(h, a)), "samples": len(pairs)}
+    return out
 
 
 def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Profile, feeds: dict, est):

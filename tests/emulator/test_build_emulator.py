@@ -32,6 +32,8 @@ def test_int8_build_writes_arm_numerics_for_android_and_ort_mobile(emulators, cl
         assert a["details"]["emulator"]["gates"] == "ARM kernels"
         host = a["numerics"]["outputs"]["logits"]["cosine"]
         assert abs(arm["outputs"]["logits"]["cosine"] - host) < 1e-3  # the same int8 math on other kernels
+        vs = a["details"]["emulator"]["vs_host"]["logits"]  # ARM vs x86 outputs on the same 4 held-out inputs
+        assert vs["samples"] == 4 and vs["cosine"] > 0.999
     assert "numerics_arm" not in by_target["ios"]  # CoreML has no aarch64 Linux runtime: said in its notes
     assert any("no aarch64 Linux runtime" in n for n in by_target["ios"]["notes"])
     report = (out / "report.md").read_text()
@@ -54,6 +56,8 @@ def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
     assert a.artifact.precision == "fp32" and a.numerics_arm.passed
     assert a.artifact.details["emulator"]["core"] == pi5.hardware.cpu.emulate
     assert a.artifact.details["emulator"]["gates"] == "host and ARM kernels"
+    vs = a.artifact.details["emulator"]["vs_host"]["logits"]
+    assert vs["samples"] == 2 and vs["cosine"] > 0.99999 and vs["max_abs"] < 1e-4
     lat = a.latency
     d = lat.details
     assert lat.mode == "emulate" and "Cortex-A76 Software Optimization Guide" in d["method"]
