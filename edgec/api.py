@@ -365,8 +365,9 @@ def _as_edgec_error(e: Exception, stage: str) -> EdgecError:
                                          f"some space or pick another --out folder."))
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return _caused_by(e, InternalError(
-        f"{stage} failed with {type(e).__name__}: {first}. This is a bug in edgec or one of its dependencies (the "
-        f"other targets were built); build this target alone with --debug for the traceback and report it."))
+        f"{stage} failed with {type(e).__name__}: {first}. This is a bug in edgec or one of its dependencies (a "
+        f"multi-target build still builds the other targets); build this target alone with --debug for the "
+        f"traceback and report it."))
 
 
 def _caused_by(cause: Exception, err: EdgecError) -> EdgecError:

@@ -175,6 +175,8 @@ def load_model_renamed(path: Path | str) -> tuple[onnx.ModelProto, dict[str, str
             f"{path}: parsed, but it has no graph nodes or no opset import ({size} bytes), so it is not an ONNX "
             f"model (a truncated or non-ONNX file can parse as an empty protobuf). {HINT}"
         )
+    if not model.graph.output:
+        raise ModelLoadError(f"{path}: the graph has no outputs, so there is nothing to compile or check. {HINT}")
     renamed = rename_undecodable(model, path)
     _check_external_data(model, path)
     check_initializers(model, str(path))  # from dims, before external data is read into memory

@@ -1,0 +1,82 @@
+"""Issue 21: a deep graph (100k nodes) and a wide one (10k inputs) go through edgec's graph side without a
+RecursionError or a quadratic walk; and the bad cases the mutation fuzz found, each as its own test."""
+
+from __future__ import annotations
+
+import time
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from edgec.errors import ModelLoadError
+from edgec.graph.limits import check_inferred
+from edgec.graph.load import load_model_renamed
+from edgec.graph.shapes import fix_input_shapes
+from edgec.graph.info import model_info
+from tests.hardening.models import lstm
+
+
+def _save(model, path):
+    onnx.save(model, str(path))
+    return path
+
+
+def deep(n: int) -> onnx.ModelProto:
+    nodes, prev = [], "x"
+    for i in range(n):
+        out = f"t{i}" if i < n - 1 else "y"
+        nodes.append(helper.make_node("Relu" if i % 2 else "Neg", [prev], [out], name=f"n{i}"))
+        prev = out
+    g = helper.make_graph(nodes, "deep", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def wide(n: int) -> onnx.ModelProto:
+    ins = [helper.make_tensor_value_info(f"i{k}", TensorProto.FLOAT, [1, 2]) for k in range(n)]
+    g = helper.make_graph([helper.make_node("Sum", [f"i{k}" for k in range(n)], ["s"], name="sum"),
+                           helper.make_node("Relu", ["s"], ["y"], name="relu")], "wide", ins,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("make,shapes", [(lambda: deep(100_000), {"x": [1, 4]}), (lambda: wide(10_000), {})],
+                         ids=["deep-100k-nodes", "wide-10k-inputs"])
+def test_graph_side_takes_deep_and_wide_graphs(make, shapes, tmp_path):
+    import sys
+
+    from edgec.graph.passes import run_passes
+    from edgec.lower.backend import get_backend
+    from edgec.quantize.fp16 import topo_sort
+
+    path = _save(make(), tmp_path / "m.onnx")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)  # any recursion over the graph's depth fails loudly, not only past 1000
+    try:
+        t0 = time.perf_counter()
+        model, renamed = load_model_renamed(path)
+        assert renamed == {}
+        fix_input_shapes(model, shapes, str(path))
+        check_inferred(model, str(path))
+        model_info(model, path)
+        run_passes(model)
+        topo_sort(model.graph)
+        for fmt in ("ort", "tflite", "coreml"):
+            assert get_backend(fmt).unsupported(model) == []
+        assert time.perf_counter() - t0 < 120  # linear walks (a quadratic one would take hours here)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_graph_without_outputs_is_a_model_error(tmp_path):
+    # fuzz lstm:0 [structure] "no graph outputs": exit 70 from ONNX Runtime ("At least one output should be
+    # requested") in every target's prepare stage
+    m = lstm()
+    del m.graph.output[:]
+    with pytest.raises(ModelLoadError, match="no outputs"):
+        load_model_renamed(_save(m, tmp_path / "m.onnx"))
