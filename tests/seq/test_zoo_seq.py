@@ -15,7 +15,7 @@ import pytest
 from edgec import api
 from edgec.errors import UnsupportedOp
 from edgec.lower.backend import get_backend
-from tests.zoo import SEQ_ZOO, seq_inputs, zoo_model
+from tests.zoo import SEQ_ZOO, zoo_model
 
 TARGETS = ["ort-mobile", "android", "ios"]
 VALUES = {"streaming_vad": ["sr=16000"]}

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from ai_edge_litert import schema_py_generated as S
 from onnx import TensorProto, helper, numpy_helper
