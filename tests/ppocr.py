@@ -15,19 +15,16 @@ is skipped only when pip cannot reach PyPI; a wrong hash or any other failure is
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from edgec.paths import cache_dir
+from edgec.paths import cache_dir, exclusive, write_atomic
 
 WHEEL = "rapidocr-onnxruntime==1.4.4"
 # name -> (file in the wheel's rapidocr_onnxruntime/models/, sha256 measured on the 1.4.4 wheel)
@@ -66,7 +63,7 @@ def ppocr_model(name: str) -> Path:
     if out in _verified:
         return out
     if not _matches(out, sha):
-        with _lock():
+        with exclusive(ppocr_dir() / "download.lock"):
             if not _matches(out, sha):  # another worker may have fetched it while we waited
                 fetch()
     if not _matches(out, sha):
@@ -100,7 +97,7 @@ def fetch() -> None:
                 if hashlib.sha256(data).hexdigest() != sha:
                     raise PpocrFetchError(f"{WHEEL}: {filename} has sha256 {hashlib.sha256(data).hexdigest()}, "
                                           f"not the pinned {sha}")
-                _atomic_write(ppocr_dir() / filename, data)
+                write_atomic(ppocr_dir() / filename, data)
 
 
 # ---------------------------------------------------------------- internals
@@ -116,18 +113,3 @@ def _matches(path: Path, sha: str) -> bool:
     return path.exists() and _sha256(path) == sha
 
 
-@contextmanager
-def _lock():
-    ppocr_dir().mkdir(parents=True, exist_ok=True)
-    with open(ppocr_dir() / "download.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

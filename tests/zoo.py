@@ -12,7 +12,6 @@ the export script and the pinned requirements, so editing either rebuilds. A fai
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -20,12 +19,11 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from edgec.paths import cache_dir
+from edgec.paths import cache_dir, exclusive, write_atomic
 
 INPUT_SHAPES = {
     "mobilenet_v2": (1, 3, 224, 224),
@@ -84,7 +82,7 @@ def zoo_model(name: str) -> Path:
         raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO + SEQ_ZOO)}")
     out = zoo_dir() / f"{name}.onnx"
     if not _is_fresh(out):
-        with _lock():
+        with exclusive(cache_dir() / "zoo.lock"):
             if not _is_fresh(out):  # another worker may have built it while we waited
                 build()
     return out
@@ -123,8 +121,8 @@ def build() -> dict:
     out = _run([str(python), "-I", str(EXPORT_SCRIPT), str(zoo_dir()), *ZOO, *SEQ_ZOO], "export the zoo")
     models = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     info = {"venv_s": round(t_venv, 1), "export_s": round(time.perf_counter() - t0 - t_venv, 1), "models": models}
-    _atomic_write(zoo_dir() / "build.json", json.dumps(info, indent=1))
-    _atomic_write(_stamp_file(), _zoo_stamp())
+    write_atomic(zoo_dir() / "build.json", json.dumps(info, indent=1))
+    write_atomic(_stamp_file(), _zoo_stamp())
     return info
 
 
@@ -164,7 +162,7 @@ def _ensure_venv() -> Path:
         cmd += ["--find-links", wheels]
     _run(cmd + list(REQUIREMENTS), "install torch + onnx into the zoo venv")
     _run([str(python), "-I", "-c", "import torch, onnx"], "import torch in the zoo venv")
-    _atomic_write(stamp, _venv_stamp())
+    write_atomic(stamp, _venv_stamp())
     return python
 
 
@@ -179,18 +177,3 @@ def _run(cmd: list[str], what: str) -> str:
     return proc.stdout
 
 
-@contextmanager
-def _lock():
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / "zoo.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -9,17 +9,15 @@ the runtime versions. A different machine, or a runtime upgrade, gets its own en
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import platform
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgec.paths import cache_dir
+from edgec.paths import cache_dir, exclusive, write_atomic
 
 # flags that change which kernels ONNX Runtime / XNNPACK pick (x86 and ARM names from /proc/cpuinfo)
 KERNEL_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8",
@@ -85,23 +83,6 @@ def _dir() -> Path:
     return cache_dir() / "host"
 
 
-@contextmanager
-def _lock():
-    _dir().mkdir(parents=True, exist_ok=True)
-    with open(_dir() / "calibrate.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # two builds starting together measure once, not against each other
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # a reader sees the old entry or the new one, never half of one
-
-
 def _load(key: str) -> HostEntry | None:
     meta = _dir() / f"{key}.json"
     prof = _dir() / f"{key}.yaml"
@@ -120,7 +101,8 @@ def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
 
     fp = fingerprint()
     key = key_of(fp)
-    with _lock():
+    # two builds starting together measure once, not against each other
+    with exclusive(_dir() / "calibrate.lock"):
         entry = None if force else _load(key)
         if entry is not None:
             return entry
@@ -129,7 +111,7 @@ def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
         data["description"] = f"This machine ({fp['cpu']}, {fp['cores']} cores), calibrated by edgec on first use"
         stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
         prof = _dir() / f"{key}.yaml"
-        _write(prof, hostcal.to_yaml(data))
-        _write(_dir() / f"{key}.json", json.dumps(
+        write_atomic(prof, hostcal.to_yaml(data))
+        write_atomic(_dir() / f"{key}.json", json.dumps(
             {"fingerprint": fp, "measured_at": stamp}, indent=1, sort_keys=True))
         return HostEntry(prof, fp, stamp, fresh=True)

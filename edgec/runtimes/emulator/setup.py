@@ -13,7 +13,6 @@ serialises concurrent setups, and a ready emulator costs a few stat calls.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -22,12 +21,12 @@ import sys
 import tempfile
 import time
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from edgec.errors import DeviceError
+from edgec.paths import cache_dir, exclusive
 from edgec.runtimes.emulator.cores import (
     CORES,
     DEFAULT_CORE,
@@ -67,8 +66,6 @@ class Emulator:
 
 
 def emulator_root() -> Path:
-    from edgec.paths import cache_dir
-
     return cache_dir() / "emulator"
 
 
@@ -139,7 +136,7 @@ def ensure(core: str = DEFAULT_CORE, log=None) -> Emulator:
     prefix = root / "cores" / core
     if not (rootfs.is_dir() and site.is_dir() and (prefix / "proc/cpuinfo").exists()):
         root.mkdir(parents=True, exist_ok=True)
-        with _lock(root):
+        with exclusive(root / "setup.lock"):
             _clean_temps(root)
             if not rootfs.is_dir():
                 _timed(log, f"arm64 Debian {SUITE} files", lambda: _make_rootfs(rootfs))
@@ -154,17 +151,6 @@ def ensure(core: str = DEFAULT_CORE, log=None) -> Emulator:
 
 def ensure_all(log=None) -> list[Emulator]:
     return [ensure(c, log) for c in CORES]
-
-
-@contextmanager
-def _lock(root: Path):
-    # one setup at a time (parallel test workers, two builds): the others wait, then find it done
-    with open(root / "setup.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _clean_temps(root: Path) -> None:
