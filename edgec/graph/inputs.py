@@ -157,7 +157,7 @@ def random_inputs(specs, seed: int, samples: int, domains: dict[str, Domain] | N
             elif np.issubdtype(dtype, np.floating):
                 feed[name] = rng.standard_normal(shape).astype(dtype)
             elif dtype == np.bool_:
-                feed[name] = rng.random(shape) < 0.5
+                feed[name] = np.asarray(rng.random(shape) < 0.5)  # a 0-d compare is a numpy scalar
             else:
                 feed[name] = rng.integers(0, 10, size=shape).astype(dtype)
         feeds.append(feed)
