@@ -1,10 +1,14 @@
-"""How good is the roofline? Estimate this machine (host profile) and measure it (ONNX Runtime), per model.
+"""How good is the roofline? Estimate this machine (host profile) and measure it, per model and runtime.
 
-    python bench/estimate.py [--profile host.yaml | --detect] [--models squeezenet,resnet50] [--runs 20] [--zoo]
+    python bench/estimate.py [--cpu-time [--runtime ort|litert|both]] [--profile host.yaml | --detect]
+                             [--models squeezenet,resnet50] [--runs 20] [--zoo]
 
---detect measures the host first (as `edgec profiles detect` does). Prints one row per model (estimate, measured
-median, error) and the median absolute error; the goal is <= 30%. The machine's load average is printed
-before and after: other work on a shared machine inflates the measured medians.
+--cpu-time (what emulate mode does): this machine's cached calibration (edgec.validate.hostcache, measured on first
+use), one thread, the CPU time of each run (which other work on the machine does not stretch), for ONNX Runtime
+on the prepared graph and/or LiteRT on the .tflite edgec lowers from it. Without it: wall clock at all cores
+against a host profile (--profile), or calibrated around each round (--detect). Prints one row per model
+(estimate, measured median, error) and the median absolute error; the goal is <= 30%. The machine's load
+average is printed: other work inflates wall-clock medians.
 """
 
 from __future__ import annotations
@@ -55,7 +59,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds per model (the median round counts)")
     ap.add_argument("--zoo", action="store_true", help="also the torch exports of tests/zoo.py")
+    ap.add_argument("--cpu-time", action="store_true", help="one thread, CPU time, the cached calibration")
+    ap.add_argument("--runtime", default="both", choices=["ort", "litert", "both"], help="with --cpu-time")
     args = ap.parse_args()
+    if args.cpu_time:
+        return _cpu_time_table(args)
 
     loads = [os.getloadavg()[0]]
     threads = os.cpu_count() or 1
@@ -93,6 +101,48 @@ def main() -> int:
           f"(goal <= 30%)")
     print(f"1-minute load average during the run: min {min(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores")
     return 0
+
+
+def _cpu_time_table(args) -> int:
+    """One thread, CPU time, against this machine's cached calibration: the error emulate mode carries."""
+    from edgec.validate.hostcache import calibrated
+    from edgec.validate.latency import measure_cpu_time
+
+    entry = calibrated()
+    host = load_profile(str(entry.profile_path))
+    runtimes = ["ort", "litert"] if args.runtime == "both" else [args.runtime]
+    print(f"host profile: {entry.describe()}")
+    print(f"1 thread, CPU time, median of {args.runs} runs; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'model':22} {'runtime':8} {'GFLOP':>7} {'estimate ms':>12} {'median ms':>10} {'error':>8}")
+    errors: dict[str, list[float]] = {r: [] for r in runtimes}
+    for name, path, shapes in _models(args.models.split(","), args.zoo):
+        prepared = prepare(load_model(path), shapes, str(path))
+        est = estimate(prepared.model, host, threads=1)
+        feeds = random_inputs(input_specs(prepared.model), seed=0, samples=1)[0]
+        for rt in runtimes:
+            runner = OrtRunner(prepared.model, threads=1, level="all") if rt == "ort" else _litert(prepared.model)
+            measured, _ = measure_cpu_time(runner, feeds, args.runs, 3)
+            err = (est.total_ms - measured.median_ms) / measured.median_ms
+            errors[rt].append(abs(err))
+            print(f"{name:22} {rt:8} {est.gflop:7.3f} {est.total_ms:12.2f} {measured.median_ms:10.2f} {err:+8.1%}")
+    for rt, errs in errors.items():
+        print(f"{rt}: median absolute error {np.median(errs):.1%} over {len(errs)} models (goal <= 30%)")
+    return 0
+
+
+def _litert(model):
+    """LiteRT at one thread on the .tflite edgec lowers from `model` (a temporary file)."""
+    import tempfile
+
+    from edgec.artifact import LowerContext
+    from edgec.config.loader import load_target
+    from edgec.lower.backend import get_backend
+
+    stage = Path(tempfile.mkdtemp(prefix="edgec-bench-"))
+    ctx = LowerContext(target=load_target("android"), profile=load_profile("pixel-8"), model_name="m",
+                       staging_dir=stage)
+    backend = get_backend("tflite")
+    return backend.runner(backend.lower(model, ctx), 1)
 
 
 def _estimate_ms(model, fixed, threads: int) -> float:
