@@ -52,11 +52,15 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# bump when what hostcal measures, or how, changes: an entry measured the old way is then measured again
+METHOD = 2  # 2: one core, CPU time, compute peaks x cores (1 was wall clock at every core)
+
+
 def fingerprint() -> dict:
-    """What decides this machine's kernel speeds (and nothing that changes from run to run)."""
+    """What decides this machine's kernel speeds (and nothing that changes from run to run), and the method."""
     model, flags = _cpuinfo()
     return {"cpu": model, "arch": platform.machine(), "cores": os.cpu_count() or 1,
-            "flags": sorted(f for f in KERNEL_FLAGS if f in flags), "runtimes": _versions()}
+            "flags": sorted(f for f in KERNEL_FLAGS if f in flags), "runtimes": _versions(), "method": METHOD}
 
 
 def key_of(fp: dict) -> str:

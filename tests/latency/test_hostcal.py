@@ -86,9 +86,13 @@ def test_calibration_is_keyed_by_cpu_fingerprint(fake_machine, monkeypatch):
     b = hostcache.calibrated(threads=1)
     assert b.fresh and b.profile_path != a.profile_path and len(fake_machine) == 2 * once
     assert b.fingerprint["flags"] == ["avx2", "avx512_vnni"] and "avx512_vnni" in b.describe()
+    # a new calibration method measures again rather than reading numbers measured the old way
+    monkeypatch.setattr(hostcache, "fingerprint", lambda: dict(fake_b, method=hostcache.METHOD + 1))
+    assert hostcache.calibrated(threads=1).fresh and len(fake_machine) == 3 * once
+    monkeypatch.setattr(hostcache, "fingerprint", lambda: fake_b)
     # a damaged entry is measured again, not trusted
     b.profile_path.with_suffix(".json").write_text("{not json")
-    assert hostcache.calibrated(threads=1).fresh and len(fake_machine) == 3 * once
+    assert hostcache.calibrated(threads=1).fresh and len(fake_machine) == 4 * once
 
 
 def test_builtin_host_profile_estimates_with_the_calibrated_numbers(fake_machine):
