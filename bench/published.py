@@ -1,18 +1,24 @@
 """edgec's device estimates against published latencies (bench/published_latency.yaml).
 
-    python bench/published.py [--data bench/published_latency.yaml] [--all]
+    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate]
 
 For every figure with an edgec model: the roofline estimate (edgec.validate.estimate) of that model on the
 figure's profile, at the published input size and thread count, beside the published ms; then the median
 |estimate - published| / published over the figures marked comparable. --all also prints the figures without
-an edgec model (listed for their source, e.g. an ONNX Runtime / ncnn pair on the same board).
+an edgec model (listed for their source, e.g. an ONNX Runtime / ncnn pair on the same board). --emulate also
+builds each CPU figure's model for its profile with `--emulator qemu:CORE --latency emulate` (the instruction
+model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column.
 Needs the torch test zoo (tests/zoo.py builds it once) for the zoo models.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,17 +71,48 @@ def estimate_ms(fig: dict, cache: dict) -> tuple[float, float, str]:
     return est.total_ms, est.gflop, est.unit
 
 
+def emulated_ms(fig: dict) -> float | None:
+    """The instruction-model median of an `edgec build --emulator qemu:CORE --latency emulate` of the figure's
+    model on its profile (None when the profile names no core to emulate or the build fails)."""
+    profile = load_profile(fig["profile"])
+    core = profile.hardware.cpu.emulate
+    if not core:
+        return None
+    path = model_path(fig["model"])
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "edgec.cli", "build", str(path), "--target", profile.target, "--profile",
+               fig["profile"], "--emulator", f"qemu:{core}", "--latency", "emulate", "--out", tmp]
+        if fig.get("input"):
+            model, shapes = load_at(path, fig["input"])
+            resized = Path(tmp) / f"{path.stem}-resized.onnx"
+            onnx.save(model, str(resized))
+            cmd[4] = str(resized)
+            cmd[5:5] = [a for name, dims in shapes.items()
+                        for a in ("--input-shape", f"{name}={','.join(map(str, dims))}")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                             os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        manifest = Path(tmp) / "manifest.json"
+        if r.returncode != 0 or not manifest.exists():
+            print(f"  emulated build of {fig['model']} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+            return None
+        latency = json.loads(manifest.read_text())["artifacts"][0]["latency"]
+        return float(latency["median_ms"]) if latency.get("mode") == "emulate" else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--all", action="store_true", help="also list the figures without an edgec model")
+    ap.add_argument("--emulate", action="store_true",
+                    help="also the QEMU instruction-model latency of each CPU figure's model (slow)")
     args = ap.parse_args()
     figures = yaml.safe_load(Path(args.data).read_text())["figures"]
 
     print(f"{'profile':16} {'model':20} {'runtime':48} {'thr':>3} {'published':>9} {'estimate':>9} "
           f"{'est/pub':>7}  source (date)")
     cache: dict = {}
-    errors = []
+    errors, emu_errors = [], []
     for fig in figures:
         if not fig.get("model"):
             continue
@@ -85,12 +122,22 @@ def main() -> int:
         if counted:
             errors.append(abs(est_ms - pub) / pub)
         mark = "" if counted else "  [not in median]"
+        emu = ""
+        if args.emulate and unit == "cpu":
+            emu_ms = emulated_ms(fig)
+            if emu_ms is not None:
+                emu = f"  instruction model {emu_ms:.2f} ms ({emu_ms / pub:.2f}x)"
+                if counted:
+                    emu_errors.append(abs(emu_ms - pub) / pub)
         print(f"{fig['profile']:16} {fig['model']:20} {fig['runtime'][:48]:48} {fig.get('threads') or '-':>3} "
               f"{pub:9.2f} {est_ms:9.2f} {est_ms / pub:7.2f}  {fig['source'].split(' ')[0]} ({fig['date']})"
-              f"  [{unit}, {gflop:.2f} GFLOP]{mark}")
+              f"  [{unit}, {gflop:.2f} GFLOP]{mark}{emu}")
     if errors:
         print(f"median |estimate - published| / published: {np.median(errors):.0%} over {len(errors)} figures "
               f"(range {min(errors):.0%} - {max(errors):.0%})")
+    if emu_errors:
+        print(f"instruction model: median |emulated - published| / published {np.median(emu_errors):.0%} over "
+              f"{len(emu_errors)} figures")
     if args.all:
         print("\nfigures without an edgec model (source only):")
         for fig in figures:
