@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgec.errors import DeviceError
-from edgec.runtimes.emulator.setup import _lock, emulator_root
+from edgec.paths import exclusive
+from edgec.runtimes.emulator.setup import emulator_root
 
 PLUGIN_DIR = Path(__file__).parent / "plugin"
 CLASSES = ("fmla", "fmul", "sdot_udot", "int_mac", "vector_other", "load", "store", "branch", "other")
@@ -48,7 +49,7 @@ def plugin_path() -> Path:
         raise DeviceError("Counting emulated instructions needs a C compiler to build edgec's QEMU plugin once, "
                           "and neither gcc nor cc is on PATH. Install the Debian/Ubuntu package `gcc`.")
     so.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root):
+    with exclusive(root / "setup.lock"):
         if so.exists():
             return so
         tmp = so.with_name(f".tmp-{so.name}")

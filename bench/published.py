@@ -1,0 +1,151 @@
+"""edgec's device estimates against published latencies (bench/published_latency.yaml).
+
+    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate]
+
+For every figure with an edgec model: the roofline estimate (edgec.validate.estimate) of that model on the
+figure's profile, at the published input size and thread count, beside the published ms; then the median
+|estimate - published| / published over the figures marked comparable. --all also prints the figures without
+an edgec model (listed for their source, e.g. an ONNX Runtime / ncnn pair on the same board). --emulate also
+builds each CPU figure's model for its profile with `--emulator qemu:CORE --latency emulate` (the instruction
+model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column.
+Needs the torch test zoo (tests/zoo.py builds it once) for the zoo models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgec.config.loader import load_profile  # noqa: E402
+from edgec.prepare import prepare  # noqa: E402
+from edgec.validate.estimate import estimate  # noqa: E402
+
+DATA = Path(__file__).with_name("published_latency.yaml")
+
+
+def model_path(name: str) -> Path:
+    """A tests/zoo.py export, else a light sample (random weights: latency does not depend on them)."""
+    from edgec.samples import LIGHT_MODELS, randomized
+
+    if name in LIGHT_MODELS:
+        return randomized(name)
+    from tests.zoo import zoo_model
+
+    return zoo_model(name)
+
+
+def load_at(path: Path, shape: list[int] | None) -> tuple[onnx.ModelProto, dict]:
+    """The model with its single image input resized to `shape` (a CNN with a global pool takes any size; the
+    export fixed 224, so the fixed dims and the stale value_info are dropped and re-inferred)."""
+    model = onnx.load(str(path))
+    if not shape:
+        return model, {}
+    inp = model.graph.input[0]
+    for d in inp.type.tensor_type.shape.dim:
+        d.ClearField("dim_value")
+        d.dim_param = "d"
+    del model.graph.value_info[:]
+    return model, {inp.name: list(shape)}
+
+
+def estimate_ms(fig: dict, cache: dict) -> tuple[float, float, str]:
+    """(estimate ms, GFLOP, unit) of the figure's model on its profile at its threads."""
+    key = (fig["model"], tuple(fig.get("input") or ()))
+    if key not in cache:
+        path = model_path(fig["model"])
+        model, shapes = load_at(path, fig.get("input"))
+        cache[key] = prepare(model, shapes, str(path)).model
+    profile = load_profile(fig["profile"])
+    est = estimate(cache[key], profile, precision=fig.get("precision", "fp32"), threads=fig.get("threads"))
+    return est.total_ms, est.gflop, est.unit
+
+
+def emulated_ms(fig: dict) -> float | None:
+    """The instruction-model median of an `edgec build --emulator qemu:CORE --latency emulate` of the figure's
+    model on its profile (None when the profile names no core to emulate or the build fails)."""
+    profile = load_profile(fig["profile"])
+    core = profile.hardware.cpu.emulate
+    if not core:
+        return None
+    path = model_path(fig["model"])
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "edgec.cli", "build", str(path), "--target", profile.target, "--profile",
+               fig["profile"], "--emulator", f"qemu:{core}", "--latency", "emulate", "--out", tmp]
+        if fig.get("input"):
+            model, shapes = load_at(path, fig["input"])
+            resized = Path(tmp) / f"{path.stem}-resized.onnx"
+            onnx.save(model, str(resized))
+            cmd[4] = str(resized)
+            cmd[5:5] = [a for name, dims in shapes.items()
+                        for a in ("--input-shape", f"{name}={','.join(map(str, dims))}")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                             os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        manifest = Path(tmp) / "manifest.json"
+        if r.returncode != 0 or not manifest.exists():
+            print(f"  emulated build of {fig['model']} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+            return None
+        latency = json.loads(manifest.read_text())["artifacts"][0]["latency"]
+        return float(latency["median_ms"]) if latency.get("mode") == "emulate" else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--all", action="store_true", help="also list the figures without an edgec model")
+    ap.add_argument("--emulate", action="store_true",
+                    help="also the QEMU instruction-model latency of each CPU figure's model (slow)")
+    args = ap.parse_args()
+    figures = yaml.safe_load(Path(args.data).read_text())["figures"]
+
+    print(f"{'profile':16} {'model':20} {'runtime':48} {'thr':>3} {'published':>9} {'estimate':>9} "
+          f"{'est/pub':>7}  source (date)")
+    cache: dict = {}
+    errors, emu_errors = [], []
+    for fig in figures:
+        if not fig.get("model"):
+            continue
+        est_ms, gflop, unit = estimate_ms(fig, cache)
+        pub = float(fig["ms"])
+        counted = fig.get("compare", True)
+        if counted:
+            errors.append(abs(est_ms - pub) / pub)
+        mark = "" if counted else "  [not in median]"
+        emu = ""
+        if args.emulate and unit == "cpu":
+            emu_ms = emulated_ms(fig)
+            if emu_ms is not None:
+                emu = f"  instruction model {emu_ms:.2f} ms ({emu_ms / pub:.2f}x)"
+                if counted:
+                    emu_errors.append(abs(emu_ms - pub) / pub)
+        print(f"{fig['profile']:16} {fig['model']:20} {fig['runtime'][:48]:48} {fig.get('threads') or '-':>3} "
+              f"{pub:9.2f} {est_ms:9.2f} {est_ms / pub:7.2f}  {fig['source'].split(' ')[0]} ({fig['date']})"
+              f"  [{unit}, {gflop:.2f} GFLOP]{mark}{emu}")
+    if errors:
+        print(f"median |estimate - published| / published: {np.median(errors):.0%} over {len(errors)} figures "
+              f"(range {min(errors):.0%} - {max(errors):.0%})")
+    if emu_errors:
+        print(f"instruction model: median |emulated - published| / published {np.median(emu_errors):.0%} over "
+              f"{len(emu_errors)} figures")
+    if args.all:
+        print("\nfigures without an edgec model (source only):")
+        for fig in figures:
+            if not fig.get("model"):
+                print(f"  {fig['profile']:16} {fig['published_model'][:28]:28} {fig['runtime'][:56]:56} "
+                      f"{float(fig['ms']):8.2f} ms  {fig['source'].split(' ')[0]} ({fig['date']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
