@@ -91,11 +91,11 @@ def gate_output(name: str, m: OutputMetrics, gates: dict, measured: bool = False
                 and m.range_error <= np.sqrt(2 * (1 - min_cos)) / RANGE_DIVISOR)
     if min_cos is not None and m.cosine < min_cos and not decisions and not in_range:
         extra = f" (RMS error {m.range_error:.3g} of the output's range)" if m.range_error is not None else ""
-        out.append(f"output '{name}' cosine {m.cosine:.6f} < {min_cos:.6g}{extra}")
+        out.append(f"output '{name}' cosine {m.cosine:.6f} < {min_cos:.10g}{extra}")
     if m.delta_cosine is not None and min_delta is not None and m.delta_cosine < min_delta and not in_range:
-        out.append(f"output '{name}' cosine of two inputs' difference {m.delta_cosine:.6f} < {min_delta:.6g}")
+        out.append(f"output '{name}' cosine of two inputs' difference {m.delta_cosine:.6f} < {min_delta:.10g}")
     if max_abs is not None and m.max_abs > max_abs:
-        out.append(f"output '{name}' max-abs error {m.max_abs:.3g} > {max_abs:.3g}")
+        out.append(f"output '{name}' max-abs error {m.max_abs:.3g} > {max_abs:.6g}")
     # top-k on random inputs says nothing about real accuracy, so it only gates measured builds
     for k in ("top1", "top5"):
         v, g = getattr(m, k), gates.get(f"min_{k}")
