@@ -149,11 +149,15 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
             op.node = (node.op, node.name)
     if problems or not write:
         return Lowered(problems, stats)
+    copies: dict[str, int] = {}
     for name in g.outputs:
-        if name in g.inputs or name in g.consts:
-            problems.append(("Identity", name, "graph output is a graph input or constant (no op computes it)"))
-        else:
-            b.outputs.append(tensors[name])
+        if name in g.inputs or name in g.consts:  # its own tensor: a RESHAPE copy of the input / constant
+            src = tensors[name] if name in g.inputs else b.const(g.consts[name], f"{name}_value")
+            shape = tuple(g.shapes.get(name, g.consts[name].shape if name in g.consts else ()))
+            out = b.tensor(f"{name}_out", shape, b.tensors[src].dtype)
+            b.op("RESHAPE", [src, b.const(np.array(shape, np.int32), f"{name}_shape")], [out])
+            copies[name] = out
+        b.outputs.append(copies.get(name, tensors.get(name)))
     if problems:
         return Lowered(problems, stats)
     stats["fused_activations"] = b.fuse_activations()
@@ -165,7 +169,8 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     stats["transpose_ops"] = hist.get("TRANSPOSE", 0)
     onnx_in = [i for i in signature if signature[i] in g.inputs]
     onnx_out = [o for o in signature if signature[o] in g.outputs]
-    sig = ([(n, tensors[signature[n]]) for n in onnx_in], [(n, tensors[signature[n]]) for n in onnx_out])
+    sig = ([(n, tensors[signature[n]]) for n in onnx_in],
+           [(n, copies.get(signature[n], tensors.get(signature[n]))) for n in onnx_out])
     meta = {IO_LAYOUT_KEY: json.dumps({n: "NHWC" for n in io_nhwc}, sort_keys=True).encode()} if io_nhwc else {}
     if int8_io:  # which int8 I/O stand for the ONNX model's float tensors (the runner (de)quantizes only those)
         meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()

@@ -31,6 +31,8 @@ def _axes(ctx: LowerCtx, rank: int) -> list[int] | None:
 
 def _reduce(ctx: LowerCtx) -> None:
     shape = ctx.shape(0)
+    if ctx.dtype(0) == np.bool_ and ctx.node.op in ("ReduceMax", "ReduceMin"):  # any / all
+        return _reduce_bool(ctx, shape)
     if ctx.dtype(0) not in _NUMERIC:
         ctx.unsupported(f"dtype {ctx.dtype(0)} (float32, int32, int64 only)")
     axes = _axes(ctx, len(shape))
@@ -42,6 +44,19 @@ def _reduce(ctx: LowerCtx) -> None:
     opts.keepDims = bool(int(ctx.attr("keepdims", 1)))
     ctx.emit(_REDUCERS[ctx.node.op], [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")],
              [ctx.output(0)], opts)
+
+
+def _reduce_bool(ctx: LowerCtx, shape) -> None:
+    """ReduceMax / ReduceMin of bools: REDUCE_ANY / REDUCE_ALL."""
+    axes = _axes(ctx, len(shape))
+    if axes is None:
+        return ctx.alias(0, ctx.input(0))
+    if 0 in shape:
+        ctx.unsupported("reducing an empty tensor (TFLite tensors cannot have a zero dimension)")
+    opts = S.ReducerOptionsT()
+    opts.keepDims = bool(int(ctx.attr("keepdims", 1)))
+    code = "REDUCE_ANY" if ctx.node.op == "ReduceMax" else "REDUCE_ALL"
+    ctx.emit(code, [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")], [ctx.output(0)], opts)
 
 
 for _op in _REDUCERS:
