@@ -8,6 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.errors import ShapeError
 from edgec.graph.limits import check_inferred, check_initializers, check_tensors
 from edgec.graph.passes import run_passes
 from edgec.graph.shapes import fix_input_shapes
@@ -60,7 +61,17 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     check_initializers(work, model_path)
     check_inferred(work, model_path)  # before onnxsim folds constants or ONNX Runtime allocates anything
     nodes_before = len(work.graph.node)
-    simplified, simplify_note = simplify(work, fixed, model_path)
+    try:
+        simplified, simplify_note = simplify(work, fixed, model_path)
+    except Exception as e:  # simplify checks its result on ONNX Runtime: the first place the model really runs
+        if not type(e).__module__.startswith("onnxruntime"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ShapeError(
+            f"{model_path}: ONNX Runtime cannot run the model with inputs {fixed}: {first}. The input shapes and "
+            f"the model's weights disagree, or the model is invalid: check --input-shape or the profile's inputs, "
+            f"or re-export the model."
+        ) from None
     rewrites = run_passes(simplified)
     simplified = onnx.shape_inference.infer_shapes(simplified, strict_mode=False)
     check_tensors(simplified, model_path)

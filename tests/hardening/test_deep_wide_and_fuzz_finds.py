@@ -97,3 +97,17 @@ def test_external_data_with_a_bad_offset_or_length_is_a_model_error(tmp_path, ke
         e.key, e.value = k, v
     with pytest.raises(ModelLoadError):
         load_model_renamed(_save(m, tmp_path / "m.onnx"))
+
+
+def test_input_shape_the_weights_disagree_with_is_a_shape_error(tmp_path):
+    # fuzz lstm:7006 [shape] "x dim = 2": ONNX Runtime's InvalidArgument (LSTM W must be {1,48,2}) in every
+    # target's prepare stage, exit 70
+    from edgec import api
+    from edgec.errors import ShapeError
+
+    m = lstm()
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 2
+    with pytest.raises(ShapeError, match="ONNX Runtime cannot run the model with inputs"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "o",
+                                                                  validate=False))
+    assert not (tmp_path / "o").exists()
