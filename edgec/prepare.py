@@ -8,6 +8,7 @@ from typing import Any
 import onnx
 
 from edgec.config.models import Profile
+from edgec.errors import ShapeError
 from edgec.graph.fold import fold
 from edgec.graph.limits import check_inferred, check_initializers, check_tensors
 from edgec.graph.passes import PassRun, run_pipeline
@@ -73,7 +74,17 @@ def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_p
     nodes_before = len(work.graph.node)
     folded = fold(work)  # edgec's own: If on a known condition inlined, shape arithmetic folded, sorted
     after_fold = len(work.graph.node)
-    simplified, simplify_note = simplify(work, fixed, model_path, inputs)
+    try:
+        simplified, simplify_note = simplify(work, fixed, model_path, inputs)
+    except Exception as e:  # simplify checks its result on ONNX Runtime: the first place the model really runs
+        if not type(e).__module__.startswith("onnxruntime"):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ShapeError(
+            f"{model_path}: ONNX Runtime cannot run the model with inputs {fixed}: {first}. The input shapes and "
+            f"the model's weights disagree, or the model is invalid: check --input-shape or the profile's inputs, "
+            f"or re-export the model."
+        ) from None
     runs = [PassRun("fold", sum(folded.values()), nodes_before, after_fold),
             PassRun("onnxsim", after_fold - len(simplified.graph.node), after_fold, len(simplified.graph.node))]
     runs += run_pipeline(simplified)

@@ -76,6 +76,7 @@ class Worker:
         self._proc = None
         self._conn = None
         self._warm = warm
+        self._busy = False
 
     def start(self) -> None:
         if self._proc is not None:
@@ -90,6 +91,7 @@ class Worker:
     def run(self, target: str, module: str, name: str, *args):
         self.start()
         stage = "start"
+        self._busy = True
         try:
             self._conn.send((module, name, args))
             while True:
@@ -98,6 +100,7 @@ class Worker:
                     stage = msg[1]
                     continue
                 break
+            self._busy = False
         except (EOFError, ConnectionError, BrokenPipeError):
             self._proc.join(timeout=10)
             code = self._proc.exitcode
@@ -122,6 +125,8 @@ class Worker:
         raise err
 
     def close(self) -> None:
+        if self._proc is not None and self._busy:  # interrupted mid-task: its result is not wanted
+            self._proc.kill()
         if self._conn is not None:
             self._conn.close()
         if self._proc is not None:
@@ -130,3 +135,4 @@ class Worker:
                 self._proc.kill()
                 self._proc.join()
         self._proc = self._conn = None
+        self._busy = False

@@ -183,8 +183,10 @@ def load_model_renamed(path: Path | str) -> tuple[onnx.ModelProto, dict[str, str
     _check_initializer_data(model, path)
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except OSError as e:
-        raise ModelLoadError(f"{path}: cannot read its external data ({e}).") from None
+    except (OSError, ValueError) as e:  # ValueError: an offset or length that is not a number
+        raise ModelLoadError(f"{path}: cannot read its external data ({e}). Re-save the model with "
+                             f"onnx.save(..., save_as_external_data=True) next to its data file.") from None
+    _check_initializer_data(model, path)  # external data read at a wrong offset/length has the wrong size
     try:
         onnx.checker.check_model(model, full_check=False)
     except onnx.checker.ValidationError as e:

@@ -302,11 +302,13 @@ def fold_affine_into_conv(model: onnx.ModelProto) -> int:
     for op in list(graph.node):
         if op.op_type not in ("Add", "Mul") or len(op.input) != 2:
             continue
-        uses = consumers(graph)
+        uses = None
         for src, const in ((op.input[0], op.input[1]), (op.input[1], op.input[0])):
             conv = producers.get(src)
             if conv is None or conv.op_type != "Conv" or const not in inits or src in outputs:
                 continue
+            if uses is None:  # only for a Conv -> Add/Mul candidate: per Add it was quadratic (10k-input Sum)
+                uses = consumers(graph)
             if len(uses.get(src, [])) != 1 or conv.input[1] not in inits or len(uses.get(conv.input[1], [])) != 1:
                 continue
             w = numpy_helper.to_array(inits[conv.input[1]])

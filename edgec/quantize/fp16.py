@@ -70,19 +70,34 @@ def _without_initializer_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def topo_sort(graph: onnx.GraphProto) -> None:
     """The converter appends its input Casts at the end of the node list; tools that walk nodes in order
-    (ORT's partition checker) need producers first. Stable: already-ordered nodes keep their order."""
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending = list(graph.node)
-    ordered = []
-    while pending:
-        rest = [n for n in pending if not all(i in ready for i in n.input)]
-        done = [n for n in pending if all(i in ready for i in n.input)]
-        if not done:  # a cycle or a missing input: leave the rest as they were, ONNX checks report it
-            ordered += rest
-            break
-        for n in done:
-            ordered.append(n)
-            ready.update(n.output)
-        pending = rest
+    (ORT's partition checker) need producers first. Stable: among ready nodes the earliest goes first, so
+    already-ordered nodes keep their order. Kahn's algorithm with a heap: a 100k-node chain takes a blink (a
+    sweep per level was quadratic)."""
+    import heapq
+
+    nodes = list(graph.node)
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    waiting = [0] * len(nodes)
+    readers: dict[int, list[int]] = {}
+    for k, n in enumerate(nodes):
+        deps = {producer[i] for i in n.input if i not in available and i in producer}
+        waiting[k] = len(deps)
+        for d in deps:
+            readers.setdefault(d, []).append(k)
+        if any(i not in available and i not in producer for i in n.input):
+            waiting[k] += 1  # a missing input: never ready, kept after the rest (ONNX checks report it)
+    heap = [k for k, w in enumerate(waiting) if w == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        k = heapq.heappop(heap)
+        order.append(k)
+        for r in readers.get(k, ()):
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(heap, r)
+    done = set(order)
+    order += [k for k in range(len(nodes)) if k not in done]  # a cycle or a missing input: left as they were
     del graph.node[:]
-    graph.node.extend(ordered)
+    graph.node.extend(nodes[k] for k in order)

@@ -223,3 +223,20 @@ def test_failed_build_leaves_no_folder_and_cleans_a_killed_builds_stage(built, t
     (stale / "half").mkdir(parents=True)
     assert edgec("build", model, "--target", "android", "--out", out, "--no-validate").returncode == 0
     assert_one_whole_build(out)
+
+
+def test_sigint_while_the_worker_lowers_leaves_the_previous_set(built, tmp_path):
+    # a float --target all build lowers in the worker process (edgec/worker.py): Ctrl-C there still unwinds
+    model, previous = built
+    out = _copy(previous, tmp_path / "out")
+    before = snapshot(out)
+    p = subprocess.Popen([sys.executable, "-m", "edgec.cli", "build", str(model), "--out", str(out), "--target", "all",
+                          "--latency", "off", "--input-shape", "x=1,3,16,16"],
+                         env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob(".edgec-stage-*/.edgec-staging-*")) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert snapshot(out) == before
