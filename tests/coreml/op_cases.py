@@ -297,3 +297,9 @@ CASES.update({
                                             {"s": np.abs(w(3, 2)) + 0.1, "z": np.array([[1, 2], [0, 3], [2, 2]], np.uint8)},
                                             input_types={"x": TensorProto.UINT8}, opset=21),
 })
+
+# DFT as a matmul with the reference transform's matrix
+CASES.update({
+    "dft_rfft": lambda: single_op("DFT", {"x": [2, 8, 3, 1]}, {"onesided": 1}, extra_inputs=["x", "", "a"], inits={"a": np.array(1, np.int64)}, opset=20),
+    "dft_inverse_axis2": lambda: single_op("DFT", {"x": [2, 3, 6, 2]}, {"inverse": 1, "axis": 2}, opset=19),
+})

@@ -18,4 +18,5 @@ from edgec.lower.coreml.ops import (  # noqa: F401  (imported for their @lowers 
     reduce,
     resize,
     shape,
+    spectral,
 )
