@@ -303,3 +303,9 @@ CASES.update({
     "dft_rfft": lambda: single_op("DFT", {"x": [2, 8, 3, 1]}, {"onesided": 1}, extra_inputs=["x", "", "a"], inits={"a": np.array(1, np.int64)}, opset=20),
     "dft_inverse_axis2": lambda: single_op("DFT", {"x": [2, 3, 6, 2]}, {"inverse": 1, "axis": 2}, opset=19),
 })
+
+CASES.update({
+    "rotary_interleaved_partial": lambda: single_op("RotaryEmbedding", {"x": [2, 2, 3, 8], "c": [6, 2], "s": [6, 2]},
+                                                    {"interleaved": 1, "rotary_embedding_dim": 4},
+                                                    {"p": np.array([[0, 1, 2], [3, 4, 5]], np.int64)}, opset=23),
+})
