@@ -169,6 +169,13 @@ def attention(n: NodeView, env: Env):
     if hq != hkv:
         k = _repeat_heads(n, env, k, [batch, hkv, kv_len, head], hq // hkv, "k")
         v = _repeat_heads(n, env, v, [batch, hkv, kv_len, v_head], hq // hkv, "v")
+    if _fused(n, env):  # iOS18+: CoreML's own attention op (a causal mask becomes a constant bool mask)
+        mask = None
+        if n.attr("is_causal", 0):
+            mask = (np.arange(kv_len)[None, :] - np.arange(q_len)[:, None]) <= past_len
+        y = mb.scaled_dot_product_attention(query=q, key=k, value=v, attn_mask=mask,
+                                            name=env.tmp(n, "sdpa") if three_d else env.out(n))
+        return _finish(n, env, y, three_d, batch, q_len, hq, v_head, present_k, present_v)
     scale = n.attr("scale")
     s = like(q, math.sqrt(1 / math.sqrt(head) if scale is None else float(scale)))
     scores = mb.matmul(x=mb.mul(x=q, y=s, name=env.tmp(n, "qs")), y=mb.mul(x=k, y=s, name=env.tmp(n, "ks")),
@@ -191,6 +198,32 @@ def attention(n: NodeView, env: Env):
     if half:
         probs = mb.cast(x=probs, dtype="fp16", name=env.tmp(n, "probs_f16"))
     y = mb.matmul(x=probs, y=v, name=env.tmp(n, "pv") if three_d else env.out(n))
+    outs = _finish(n, env, y, three_d, batch, q_len, hq, v_head, present_k, present_v)
+    if len(n.outputs) > 3 and n.outputs[3]:
+        mode = int(n.attr("qk_matmul_output_mode", 0))
+        qk = {0: scores, 1: scores, 2: with_bias, 3: probs}[mode]
+        outs.append(mb.identity(x=qk, name=env.out(n, 3)))
+    return outs
+
+
+def _fused(n: NodeView, env: Env) -> bool:
+    """MIL scaled_dot_product_attention computes softmax(Q K^T / sqrt(D) + mask) V: usable on iOS18+ when the node
+    asks for nothing more (default scale, no softcap, no qk output) and no row can be fully masked (no user mask,
+    window or kv lengths; a causal mask always keeps key 0)."""
+    from coremltools import target
+
+    if env.opset is None or env.opset < target.iOS18:
+        return False
+    if n.attr("scale") is not None or float(n.attr("softcap", 0.0)) > 0 or n.has(_MASK) or n.has(_NONPAD):
+        return False
+    if n.attr("left_window_size", -1) >= 0 or n.attr("right_window_size", -1) >= 0:
+        return False
+    return not (len(n.outputs) > 3 and n.outputs[3])
+
+
+def _finish(n: NodeView, env: Env, y, three_d: bool, batch: int, q_len: int, hq: int, v_head: int, present_k,
+            present_v) -> list:
+    """[Y (back to [B, S, H * Dv] for 3-D inputs), present_key, present_value]."""
     if three_d:
         y = mb.transpose(x=y, perm=_i32([0, 2, 1, 3]), name=env.tmp(n, "y_bshd"))
         y = mb.reshape(x=y, shape=_i32([batch, q_len, hq * v_head]), name=env.out(n))
@@ -198,10 +231,6 @@ def attention(n: NodeView, env: Env):
     if len(n.outputs) > 1:
         outs += [mb.identity(x=present_k, name=env.out(n, 1)) if n.outputs[1] else None,
                  mb.identity(x=present_v, name=env.out(n, 2)) if len(n.outputs) > 2 and n.outputs[2] else None]
-    if len(n.outputs) > 3 and n.outputs[3]:
-        mode = int(n.attr("qk_matmul_output_mode", 0))
-        qk = {0: scores, 1: scores, 2: with_bias, 3: probs}[mode]
-        outs.append(mb.identity(x=qk, name=env.out(n, 3)))
     return outs
 
 
