@@ -309,3 +309,9 @@ CASES.update({
                                                     {"interleaved": 1, "rotary_embedding_dim": 4},
                                                     {"p": np.array([[0, 1, 2], [3, 4, 5]], np.int64)}, opset=23),
 })
+
+CASES.update({
+    "maxpool_dilated_ceil": lambda: single_op("MaxPool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}),
+    "avgpool_dilated_include_pad": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 3], "pads": [1, 2, 1, 2], "count_include_pad": 1}, opset=19),
+    "avgpool_dilated_exclude_pad_ceil": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}, opset=19),
+})
