@@ -315,3 +315,9 @@ CASES.update({
     "avgpool_dilated_include_pad": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 3], "pads": [1, 2, 1, 2], "count_include_pad": 1}, opset=19),
     "avgpool_dilated_exclude_pad_ceil": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}, opset=19),
 })
+
+CASES.update({
+    "reverse_sequence": lambda: single_op("ReverseSequence", {"x": [4, 3, 2]}, {"time_axis": 0, "batch_axis": 1},
+                                          {"l": np.array([4, 1, 3], np.int64)}),
+    "affine_grid_2d": lambda: single_op("AffineGrid", {"t": [2, 2, 3]}, {"align_corners": 0}, {"s": np.array([2, 3, 4, 5], np.int64)}, opset=20),
+})

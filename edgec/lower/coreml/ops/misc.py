@@ -192,3 +192,42 @@ def center_crop_pad(n: NodeView, env: Env):
     if any(b or e for b, e in pads):
         x = mb.pad(x=x, pad=mil_pad(pads), mode="constant", constant_val=0.0, name=env.tmp(n, "pad"))
     return mb.identity(x=x, name=env.out(n))
+
+
+# --- ReverseSequence, AffineGrid ------------------------------------------------------------------------------------
+
+@lowers("ReverseSequence", check=lambda n: first(need_shape(n, 0), need_shape(n, 1)))
+def reverse_sequence(n: NodeView, env: Env):
+    """reverse_sequence (the first sequence_lens[b] steps of each batch entry reversed)"""
+    lens = env.var(n, 1)
+    if n.dtype(1) != TensorProto.INT32:
+        lens = mb.cast(x=lens, dtype="int32", name=env.tmp(n, "lens"))
+    return mb.reverse_sequence(x=env.var(n, 0), lengths=lens, seq_axis=int(n.attr("time_axis", 0)),
+                               batch_axis=int(n.attr("batch_axis", 1)), name=env.out(n))
+
+
+def _check_affine_grid(n: NodeView) -> str | None:
+    why = first(need_shape(n, 0), need_const(n, 1, "size"))
+    if why:
+        return why
+    return None if len(n.const(1).reshape(-1)) in (4, 5) else "size must be [N, C, H, W] or [N, C, D, H, W]"
+
+
+@lowers("AffineGrid", check=_check_affine_grid)
+def affine_grid(n: NodeView, env: Env):
+    """matmul of the constant base grid ([x, y, (z,) 1] per output point) with theta transposed"""
+    size = [int(d) for d in n.const(1).reshape(-1)]
+    spatial = size[2:]
+    align = bool(n.attr("align_corners", 0))
+
+    def coords(length):
+        if align:
+            return np.linspace(-1, 1, length) if length > 1 else np.zeros(1)
+        return (2 * np.arange(length) + 1) / length - 1
+
+    axes = [coords(d) for d in spatial]  # D, H, W order; the grid lists x (W) first
+    mesh = np.meshgrid(*axes, indexing="ij")
+    base = np.stack([m.reshape(-1) for m in reversed(mesh)] + [np.ones(mesh[0].size)], axis=1).astype(np.float32)
+    theta_t = mb.transpose(x=env.var(n, 0), perm=_i32([0, 2, 1]), name=env.tmp(n, "theta_t"))
+    grid = mb.matmul(x=base, y=theta_t, name=env.tmp(n, "grid"))
+    return mb.reshape(x=grid, shape=_i32([size[0]] + spatial + [len(spatial)]), name=env.out(n))
