@@ -321,3 +321,10 @@ CASES.update({
                                           {"l": np.array([4, 1, 3], np.int64)}),
     "affine_grid_2d": lambda: single_op("AffineGrid", {"t": [2, 2, 3]}, {"align_corners": 0}, {"s": np.array([2, 3, 4, 5], np.int64)}, opset=20),
 })
+
+CASES.update({
+    "bitwise_and_int16": lambda: single_op("BitwiseAnd", {"a": [2, 3], "b": [3]}, input_types={"a": TensorProto.INT16, "b": TensorProto.INT16}, opset=18),
+    "bitwise_or_uint8": lambda: single_op("BitwiseOr", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.UINT8, "b": TensorProto.UINT8}, opset=18),
+    "bitwise_xor_int8": lambda: single_op("BitwiseXor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.INT8, "b": TensorProto.INT8}, opset=18),
+    "bitwise_not_int32": lambda: single_op("BitwiseNot", {"a": [2, 3]}, input_types={"a": TensorProto.INT32}, opset=18),
+})
