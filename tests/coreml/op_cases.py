@@ -328,3 +328,8 @@ CASES.update({
     "bitwise_xor_int8": lambda: single_op("BitwiseXor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.INT8, "b": TensorProto.INT8}, opset=18),
     "bitwise_not_int32": lambda: single_op("BitwiseNot", {"a": [2, 3]}, input_types={"a": TensorProto.INT32}, opset=18),
 })
+
+CASES.update({
+    "global_lp_pool": lambda: single_op("GlobalLpPool", {"x": [1, 3, 4, 5]}, {"p": 3}),
+    "dynamic_quantize_linear": lambda: single_op("DynamicQuantizeLinear", {"x": [3, 4]}, n_outputs=3),
+})

@@ -231,3 +231,37 @@ def affine_grid(n: NodeView, env: Env):
     theta_t = mb.transpose(x=env.var(n, 0), perm=_i32([0, 2, 1]), name=env.tmp(n, "theta_t"))
     grid = mb.matmul(x=base, y=theta_t, name=env.tmp(n, "grid"))
     return mb.reshape(x=grid, shape=_i32([size[0]] + spatial + [len(spatial)]), name=env.out(n))
+
+
+def _check_global_lp(n: NodeView) -> str | None:
+    why = need_shape(n, 0)
+    return why or (None if len(n.shape(0)) >= 3 else "input rank < 3")
+
+
+@lowers("GlobalLpPool", check=_check_global_lp)
+def global_lp_pool(n: NodeView, env: Env):
+    """(sum over the spatial axes of |x|^p)^(1/p)"""
+    p = float(n.attr("p", 2))
+    axes = _i32(range(2, len(n.shape(0))))
+    x = mb.abs(x=env.var(n, 0), name=env.tmp(n, "abs"))
+    if p != 1:
+        x = mb.pow(x=x, y=like(x, p), name=env.tmp(n, "pow"))
+    y = mb.reduce_sum(x=x, axes=axes, keep_dims=True, name=env.tmp(n, "sum") if p != 1 else env.out(n))
+    return y if p == 1 else mb.pow(x=y, y=like(y, 1 / p), name=env.out(n))
+
+
+@lowers("DynamicQuantizeLinear", check=lambda n: need_shape(n, 0))
+def dynamic_quantize_linear(n: NodeView, env: Env):
+    """uint8 quantization with the range taken at run time (ONNX's formula: scale = (max(0, max x) - min(0, min x))
+    / 255, zero point = clip(round(-min / scale)), y = clip(round(x / scale) + zero point)); [y, scale, zero point]"""
+    x = env.var(n, 0)
+    hi = mb.maximum(x=mb.reduce_max(x=x, name=env.tmp(n, "max")), y=np.float32(0), name=env.tmp(n, "hi"))
+    lo = mb.minimum(x=mb.reduce_min(x=x, name=env.tmp(n, "min")), y=np.float32(0), name=env.tmp(n, "lo"))
+    scale = mb.real_div(x=mb.sub(x=hi, y=lo, name=env.tmp(n, "range")), y=np.float32(255), name=env.out(n, 1))
+    zp = mb.clip(x=mb.round(x=mb.real_div(x=mb.mul(x=lo, y=np.float32(-1), name=env.tmp(n, "neg")), y=scale,
+                                          name=env.tmp(n, "zpf")), name=env.tmp(n, "zpr")),
+                 alpha=np.float32(0), beta=np.float32(255), name=env.tmp(n, "zpc"))
+    y = mb.add(x=mb.round(x=mb.real_div(x=x, y=scale, name=env.tmp(n, "scaled")), name=env.tmp(n, "rounded")), y=zp,
+               name=env.tmp(n, "shifted"))
+    y = mb.clip(x=y, alpha=np.float32(0), beta=np.float32(255), name=env.tmp(n, "clipped"))
+    return [mb.cast(x=y, dtype="int32", name=env.out(n)), scale, mb.cast(x=zp, dtype="int32", name=env.out(n, 2))]
