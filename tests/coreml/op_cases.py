@@ -304,3 +304,39 @@ CASES.update({
                                             {"s": np.abs(w(3, 2)) + 0.1, "z": np.array([[1, 2], [0, 3], [2, 2]], np.uint8)},
                                             input_types={"x": TensorProto.UINT8}, opset=21),
 })
+
+# DFT as a matmul with the reference transform's matrix
+CASES.update({
+    "dft_rfft": lambda: single_op("DFT", {"x": [2, 8, 3, 1]}, {"onesided": 1}, extra_inputs=["x", "", "a"], inits={"a": np.array(1, np.int64)}, opset=20),
+    "dft_inverse_axis2": lambda: single_op("DFT", {"x": [2, 3, 6, 2]}, {"inverse": 1, "axis": 2}, opset=19),
+})
+
+CASES.update({
+    "rotary_interleaved_partial": lambda: single_op("RotaryEmbedding", {"x": [2, 2, 3, 8], "c": [6, 2], "s": [6, 2]},
+                                                    {"interleaved": 1, "rotary_embedding_dim": 4},
+                                                    {"p": np.array([[0, 1, 2], [3, 4, 5]], np.int64)}, opset=23),
+})
+
+CASES.update({
+    "maxpool_dilated_ceil": lambda: single_op("MaxPool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}),
+    "avgpool_dilated_include_pad": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 3], "pads": [1, 2, 1, 2], "count_include_pad": 1}, opset=19),
+    "avgpool_dilated_exclude_pad_ceil": lambda: single_op("AveragePool", {"x": [1, 2, 9, 9]}, {"kernel_shape": [3, 3], "dilations": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}, opset=19),
+})
+
+CASES.update({
+    "reverse_sequence": lambda: single_op("ReverseSequence", {"x": [4, 3, 2]}, {"time_axis": 0, "batch_axis": 1},
+                                          {"l": np.array([4, 1, 3], np.int64)}),
+    "affine_grid_2d": lambda: single_op("AffineGrid", {"t": [2, 2, 3]}, {"align_corners": 0}, {"s": np.array([2, 3, 4, 5], np.int64)}, opset=20),
+})
+
+CASES.update({
+    "bitwise_and_int16": lambda: single_op("BitwiseAnd", {"a": [2, 3], "b": [3]}, input_types={"a": TensorProto.INT16, "b": TensorProto.INT16}, opset=18),
+    "bitwise_or_uint8": lambda: single_op("BitwiseOr", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.UINT8, "b": TensorProto.UINT8}, opset=18),
+    "bitwise_xor_int8": lambda: single_op("BitwiseXor", {"a": [2, 3], "b": [2, 3]}, input_types={"a": TensorProto.INT8, "b": TensorProto.INT8}, opset=18),
+    "bitwise_not_int32": lambda: single_op("BitwiseNot", {"a": [2, 3]}, input_types={"a": TensorProto.INT32}, opset=18),
+})
+
+CASES.update({
+    "global_lp_pool": lambda: single_op("GlobalLpPool", {"x": [1, 3, 4, 5]}, {"p": 3}),
+    "dynamic_quantize_linear": lambda: single_op("DynamicQuantizeLinear", {"x": [3, 4]}, n_outputs=3),
+})

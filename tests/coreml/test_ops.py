@@ -64,3 +64,21 @@ def test_cumprod(exclusive, reverse, tmp_path):
     want = want[:, ::-1] if reverse else want
     got = backend().runner(lower(model, tmp_path), 1).run({"x": x})["y0"]
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_RUNTIME, reason="needs a CoreML runtime or the MIL interpreter")
+@pytest.mark.parametrize("causal", [0, 1])
+def test_attention_fused_on_ios18(causal, tmp_path):
+    """iOS18 deployment targets get MIL scaled_dot_product_attention (GQA heads repeated, causal as a bool mask);
+    iOS16 keeps the composed form. Both match ONNX Runtime."""
+    from tests.coreml.helpers import mil_ops
+
+    model = single_op("Attention", {"q": [1, 4, 3, 8], "k": [1, 2, 5, 8], "v": [1, 2, 5, 8]}, {"is_causal": causal},
+                      opset=23)
+    feeds = feeds_for(model)
+    want = reference(model, feeds)["y0"]
+    for target, fused in (("iOS18", True), ("iOS16", False)):
+        art = lower(model, tmp_path / target, coreml_minimum_deployment_target=target)
+        assert ("scaled_dot_product_attention" in {o.type for o in mil_ops(art.path)}) is fused
+        got = backend().runner(art, 1).run(feeds)["y0"]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

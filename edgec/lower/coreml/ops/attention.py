@@ -169,6 +169,13 @@ def attention(n: NodeView, env: Env):
     if hq != hkv:
         k = _repeat_heads(n, env, k, [batch, hkv, kv_len, head], hq // hkv, "k")
         v = _repeat_heads(n, env, v, [batch, hkv, kv_len, v_head], hq // hkv, "v")
+    if _fused(n, env):  # iOS18+: CoreML's own attention op (a causal mask becomes a constant bool mask)
+        mask = None
+        if n.attr("is_causal", 0):
+            mask = (np.arange(kv_len)[None, :] - np.arange(q_len)[:, None]) <= past_len
+        y = mb.scaled_dot_product_attention(query=q, key=k, value=v, attn_mask=mask,
+                                            name=env.tmp(n, "sdpa") if three_d else env.out(n))
+        return _finish(n, env, y, three_d, batch, q_len, hq, v_head, present_k, present_v)
     scale = n.attr("scale")
     s = like(q, math.sqrt(1 / math.sqrt(head) if scale is None else float(scale)))
     scores = mb.matmul(x=mb.mul(x=q, y=s, name=env.tmp(n, "qs")), y=mb.mul(x=k, y=s, name=env.tmp(n, "ks")),
@@ -191,6 +198,32 @@ def attention(n: NodeView, env: Env):
     if half:
         probs = mb.cast(x=probs, dtype="fp16", name=env.tmp(n, "probs_f16"))
     y = mb.matmul(x=probs, y=v, name=env.tmp(n, "pv") if three_d else env.out(n))
+    outs = _finish(n, env, y, three_d, batch, q_len, hq, v_head, present_k, present_v)
+    if len(n.outputs) > 3 and n.outputs[3]:
+        mode = int(n.attr("qk_matmul_output_mode", 0))
+        qk = {0: scores, 1: scores, 2: with_bias, 3: probs}[mode]
+        outs.append(mb.identity(x=qk, name=env.out(n, 3)))
+    return outs
+
+
+def _fused(n: NodeView, env: Env) -> bool:
+    """MIL scaled_dot_product_attention computes softmax(Q K^T / sqrt(D) + mask) V: usable on iOS18+ when the node
+    asks for nothing more (default scale, no softcap, no qk output) and no row can be fully masked (no user mask,
+    window or kv lengths; a causal mask always keeps key 0)."""
+    from coremltools import target
+
+    if env.opset is None or env.opset < target.iOS18:
+        return False
+    if n.attr("scale") is not None or float(n.attr("softcap", 0.0)) > 0 or n.has(_MASK) or n.has(_NONPAD):
+        return False
+    if n.attr("left_window_size", -1) >= 0 or n.attr("right_window_size", -1) >= 0:
+        return False
+    return not (len(n.outputs) > 3 and n.outputs[3])
+
+
+def _finish(n: NodeView, env: Env, y, three_d: bool, batch: int, q_len: int, hq: int, v_head: int, present_k,
+            present_v) -> list:
+    """[Y (back to [B, S, H * Dv] for 3-D inputs), present_key, present_value]."""
     if three_d:
         y = mb.transpose(x=y, perm=_i32([0, 2, 1, 3]), name=env.tmp(n, "y_bshd"))
         y = mb.reshape(x=y, shape=_i32([batch, q_len, hq * v_head]), name=env.out(n))
@@ -198,8 +231,66 @@ def attention(n: NodeView, env: Env):
     if len(n.outputs) > 1:
         outs += [mb.identity(x=present_k, name=env.out(n, 1)) if n.outputs[1] else None,
                  mb.identity(x=present_v, name=env.out(n, 2)) if len(n.outputs) > 2 and n.outputs[2] else None]
-    if len(n.outputs) > 3 and n.outputs[3]:
-        mode = int(n.attr("qk_matmul_output_mode", 0))
-        qk = {0: scores, 1: scores, 2: with_bias, 3: probs}[mode]
-        outs.append(mb.identity(x=qk, name=env.out(n, 3)))
     return outs
+
+
+def _check_rotary(n: NodeView) -> str | None:
+    why = first(*(need_shape(n, i) for i in range(4) if n.has(i)))
+    if why:
+        return why
+    shape = n.shape(0)
+    if len(shape) not in (3, 4):
+        return f"input rank {len(shape)} (3-D or 4-D)"
+    if len(shape) == 3 and not n.attr("num_heads"):
+        return "3-D input needs num_heads"
+    return None
+
+
+@lowers("RotaryEmbedding", check=_check_rotary)
+def rotary_embedding(n: NodeView, env: Env):
+    """x1 * cos - x2 * sin, x2 * cos + x1 * sin on the first rotary_embedding_dim features (halves, or even/odd
+    pairs when interleaved); caches gathered by position_ids"""
+    shape = list(n.shape(0))
+    x = env.var(n, 0)
+    three_d = len(shape) == 3
+    if three_d:  # [B, S, H * D] -> [B, S, H, D]: heads after the sequence, so cos/sin broadcast on axis 2
+        heads = int(n.attr("num_heads"))
+        shape = [shape[0], shape[1], heads, shape[2] // heads]
+        x = mb.reshape(x=x, shape=_i32(shape), name=env.tmp(n, "heads"))
+    d = shape[-1]
+    rd = int(n.attr("rotary_embedding_dim", 0)) or d
+    half = rd // 2
+    cos, sin = env.var(n, 1), env.var(n, 2)
+    if n.has(3):
+        pos = env.var(n, 3)
+        if n.dtype(3) != TensorProto.INT32:
+            pos = mb.cast(x=pos, dtype="int32", name=env.tmp(n, "pos"))
+        cos = mb.gather(x=cos, indices=pos, axis=0, name=env.tmp(n, "cos"))
+        sin = mb.gather(x=sin, indices=pos, axis=0, name=env.tmp(n, "sin"))
+    # cos/sin are [B, S, half]: broadcast over the heads axis (1 for [B, H, S, D], 2 for [B, S, H, D])
+    head_axis = 2 if three_d else 1
+    cos = mb.expand_dims(x=cos, axes=_i32([head_axis]), name=env.tmp(n, "cos_h"))
+    sin = mb.expand_dims(x=sin, axes=_i32([head_axis]), name=env.tmp(n, "sin_h"))
+    rank = len(shape)
+
+    def part(begin, end, stride, tag):
+        b, e, s = [0] * rank, list(shape), [1] * rank
+        b[-1], e[-1], s[-1] = begin, end, stride
+        return mb.slice_by_index(x=x, begin=_i32(b), end=_i32(e), stride=_i32(s), name=env.tmp(n, tag))
+
+    interleaved = bool(n.attr("interleaved", 0))
+    x1 = part(0, rd, 2, "x1") if interleaved else part(0, half, 1, "x1")
+    x2 = part(1, rd, 2, "x2") if interleaved else part(half, rd, 1, "x2")
+    r1 = mb.sub(x=mb.mul(x=x1, y=cos, name=env.tmp(n, "x1c")), y=mb.mul(x=x2, y=sin, name=env.tmp(n, "x2s")),
+                name=env.tmp(n, "r1"))
+    r2 = mb.add(x=mb.mul(x=x2, y=cos, name=env.tmp(n, "x2c")), y=mb.mul(x=x1, y=sin, name=env.tmp(n, "x1s")),
+                name=env.tmp(n, "r2"))
+    if interleaved:  # back to (r1[0], r2[0], r1[1], r2[1], ...)
+        pair = mb.stack(values=[r1, r2], axis=-1, name=env.tmp(n, "pairs"))
+        rotated = mb.reshape(x=pair, shape=_i32(shape[:-1] + [rd]), name=env.tmp(n, "rotated"))
+    else:
+        rotated = mb.concat(values=[r1, r2], axis=-1, name=env.tmp(n, "rotated"))
+    y = rotated if rd == d else mb.concat(values=[rotated, part(rd, d, 1, "pass")], axis=-1, name=env.tmp(n, "full"))
+    if three_d:
+        return mb.reshape(x=y, shape=_i32(n.shape(0)), name=env.out(n))
+    return mb.identity(x=y, name=env.out(n))

@@ -162,3 +162,70 @@ def bit_shift(n: NodeView, env: Env):
             neg = mb.cast(x=mb.less(x=x, y=np.int32(0), name=env.tmp(n, "neg")), dtype="int32", name=env.tmp(n, "negi"))
             outside = mb.mul(x=neg, y=np.int32(-1), name=env.tmp(n, "outside"))
     return mb.select(cond=inside, a=y, b=outside, name=env.out(n))
+
+
+# --- bitwise ops on 8/16-bit integers (CoreML has no bitwise ops): one bit plane at a time ---------------------------
+
+def _check_bitwise(n: NodeView) -> str | None:
+    elem = n.dtype(0)
+    if elem not in _BITS or _BITS[elem][0] > 16:
+        name = TensorProto.DataType.Name(elem) if elem else "unknown"
+        return f"{name} input: composed bit by bit in int32, which holds 8- and 16-bit integers only"
+    return None
+
+
+def _unsigned(n: NodeView, env: Env, i: int, width: int, tag: str):
+    """Input i as its unsigned bit pattern (two's complement of a signed value) in int32."""
+    return mb.mod(x=env.var(n, i), y=np.int32(1 << width), name=env.tmp(n, f"u{tag}"))
+
+
+def _signed_back(n: NodeView, env: Env, r, width: int, signed: bool):
+    if not signed:
+        return mb.identity(x=r, name=env.out(n))
+    half = 1 << (width - 1)  # patterns >= 2^(w-1) are negative
+    return mb.sub(x=mb.mod(x=mb.add(x=r, y=np.int32(half), name=env.tmp(n, "shift")), y=np.int32(1 << width),
+                           name=env.tmp(n, "wrap")), y=np.int32(half), name=env.out(n))
+
+
+def _bitwise(kind: str):
+    def lower(n: NodeView, env: Env):
+        width, signed = _BITS[n.dtype(0)]
+        a, b = _unsigned(n, env, 0, width, "a"), _unsigned(n, env, 1, width, "b")
+        acc = None
+        for k in range(width):
+            bits = []
+            for v, tag in ((a, "a"), (b, "b")):
+                shifted = mb.floor_div(x=v, y=np.int32(1 << k), name=env.tmp(n, f"{tag}{k}s"))
+                bits.append(mb.mod(x=shifted, y=np.int32(2), name=env.tmp(n, f"{tag}{k}")))
+            both = mb.mul(x=bits[0], y=bits[1], name=env.tmp(n, f"both{k}"))
+            if kind == "and":
+                bit = both
+            else:
+                total = mb.add(x=bits[0], y=bits[1], name=env.tmp(n, f"sum{k}"))
+                twice = both if kind == "or" else mb.mul(x=both, y=np.int32(2), name=env.tmp(n, f"two{k}"))
+                bit = mb.sub(x=total, y=twice, name=env.tmp(n, f"bit{k}"))
+            term = mb.mul(x=bit, y=np.int32(1 << k), name=env.tmp(n, f"term{k}"))
+            acc = term if acc is None else mb.add(x=acc, y=term, name=env.tmp(n, f"acc{k}"))
+        return _signed_back(n, env, acc, width, signed)
+
+    lower.__doc__ = f"bitwise {kind} of 8/16-bit integers, bit plane by bit plane (floor_div, mod) in int32"
+    return lower
+
+
+for _onnx, _kind in (("BitwiseAnd", "and"), ("BitwiseOr", "or"), ("BitwiseXor", "xor")):
+    lowers(_onnx, check=_check_bitwise)(_bitwise(_kind))
+
+
+def _check_bitwise_not(n: NodeView) -> str | None:
+    elem = n.dtype(0)
+    return None if elem in _BITS and _BITS[elem][1] else _check_bitwise(n)  # -x - 1 needs no bit planes
+
+
+@lowers("BitwiseNot", check=_check_bitwise_not)
+def bitwise_not(n: NodeView, env: Env):
+    """-x - 1 for signed types, (2^w - 1) - x for unsigned (the same bit flip, exact in int32)"""
+    width, signed = _BITS[n.dtype(0)]
+    x = env.var(n, 0)
+    if signed:
+        return mb.sub(x=mb.mul(x=x, y=np.int32(-1), name=env.tmp(n, "neg")), y=np.int32(1), name=env.out(n))
+    return mb.sub(x=np.int32((1 << width) - 1), y=x, name=env.out(n))

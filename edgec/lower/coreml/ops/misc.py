@@ -192,3 +192,76 @@ def center_crop_pad(n: NodeView, env: Env):
     if any(b or e for b, e in pads):
         x = mb.pad(x=x, pad=mil_pad(pads), mode="constant", constant_val=0.0, name=env.tmp(n, "pad"))
     return mb.identity(x=x, name=env.out(n))
+
+
+# --- ReverseSequence, AffineGrid ------------------------------------------------------------------------------------
+
+@lowers("ReverseSequence", check=lambda n: first(need_shape(n, 0), need_shape(n, 1)))
+def reverse_sequence(n: NodeView, env: Env):
+    """reverse_sequence (the first sequence_lens[b] steps of each batch entry reversed)"""
+    lens = env.var(n, 1)
+    if n.dtype(1) != TensorProto.INT32:
+        lens = mb.cast(x=lens, dtype="int32", name=env.tmp(n, "lens"))
+    return mb.reverse_sequence(x=env.var(n, 0), lengths=lens, seq_axis=int(n.attr("time_axis", 0)),
+                               batch_axis=int(n.attr("batch_axis", 1)), name=env.out(n))
+
+
+def _check_affine_grid(n: NodeView) -> str | None:
+    why = first(need_shape(n, 0), need_const(n, 1, "size"))
+    if why:
+        return why
+    return None if len(n.const(1).reshape(-1)) in (4, 5) else "size must be [N, C, H, W] or [N, C, D, H, W]"
+
+
+@lowers("AffineGrid", check=_check_affine_grid)
+def affine_grid(n: NodeView, env: Env):
+    """matmul of the constant base grid ([x, y, (z,) 1] per output point) with theta transposed"""
+    size = [int(d) for d in n.const(1).reshape(-1)]
+    spatial = size[2:]
+    align = bool(n.attr("align_corners", 0))
+
+    def coords(length):
+        if align:
+            return np.linspace(-1, 1, length) if length > 1 else np.zeros(1)
+        return (2 * np.arange(length) + 1) / length - 1
+
+    axes = [coords(d) for d in spatial]  # D, H, W order; the grid lists x (W) first
+    mesh = np.meshgrid(*axes, indexing="ij")
+    base = np.stack([m.reshape(-1) for m in reversed(mesh)] + [np.ones(mesh[0].size)], axis=1).astype(np.float32)
+    theta_t = mb.transpose(x=env.var(n, 0), perm=_i32([0, 2, 1]), name=env.tmp(n, "theta_t"))
+    grid = mb.matmul(x=base, y=theta_t, name=env.tmp(n, "grid"))
+    return mb.reshape(x=grid, shape=_i32([size[0]] + spatial + [len(spatial)]), name=env.out(n))
+
+
+def _check_global_lp(n: NodeView) -> str | None:
+    why = need_shape(n, 0)
+    return why or (None if len(n.shape(0)) >= 3 else "input rank < 3")
+
+
+@lowers("GlobalLpPool", check=_check_global_lp)
+def global_lp_pool(n: NodeView, env: Env):
+    """(sum over the spatial axes of |x|^p)^(1/p)"""
+    p = float(n.attr("p", 2))
+    axes = _i32(range(2, len(n.shape(0))))
+    x = mb.abs(x=env.var(n, 0), name=env.tmp(n, "abs"))
+    if p != 1:
+        x = mb.pow(x=x, y=like(x, p), name=env.tmp(n, "pow"))
+    y = mb.reduce_sum(x=x, axes=axes, keep_dims=True, name=env.tmp(n, "sum") if p != 1 else env.out(n))
+    return y if p == 1 else mb.pow(x=y, y=like(y, 1 / p), name=env.out(n))
+
+
+@lowers("DynamicQuantizeLinear", check=lambda n: need_shape(n, 0))
+def dynamic_quantize_linear(n: NodeView, env: Env):
+    """uint8 quantization with the range taken at run time (ONNX's formula: scale = (max(0, max x) - min(0, min x))
+    / 255, zero point = clip(round(-min / scale)), y = clip(round(x / scale) + zero point)); [y, scale, zero point]"""
+    x = env.var(n, 0)
+    hi = mb.maximum(x=mb.reduce_max(x=x, name=env.tmp(n, "max")), y=np.float32(0), name=env.tmp(n, "hi"))
+    lo = mb.minimum(x=mb.reduce_min(x=x, name=env.tmp(n, "min")), y=np.float32(0), name=env.tmp(n, "lo"))
+    scale = mb.real_div(x=mb.sub(x=hi, y=lo, name=env.tmp(n, "range")), y=np.float32(255), name=env.out(n, 1))
+    zp = mb.clip(x=mb.round(x=mb.real_div(x=mb.mul(x=lo, y=np.float32(-1), name=env.tmp(n, "neg")), y=scale,
+                                          name=env.tmp(n, "zpf")), name=env.tmp(n, "zpr")),
+                 alpha=np.float32(0), beta=np.float32(255), name=env.tmp(n, "zpc"))
+    y = mb.add(x=mb.round(x=mb.real_div(x=x, y=scale, name=env.tmp(n, "scaled")), name=env.tmp(n, "rounded")), y=zp,
+               name=env.tmp(n, "shifted"))
+    y = mb.clip(x=y, alpha=np.float32(0), beta=np.float32(255), name=env.tmp(n, "clipped"))
+    return [mb.cast(x=y, dtype="int32", name=env.out(n)), scale, mb.cast(x=zp, dtype="int32", name=env.out(n, 2))]
