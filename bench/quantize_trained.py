@@ -5,7 +5,8 @@ real photos from scikit-image / scikit-learn / matplotlib (tests/photos.py): 8 c
 calibration photos and the evaluation photos are DIFFERENT photos. Per model and target, one
 `--target all --quantize int8` build calibrated on the calibration folder, then on every held-out input:
 top-1 agreement with fp32 ONNX Runtime (ios through the repo's MIL interpreter), the mean top-5 overlap, and the
-artifact size int8 / fp32 (fp32: the same target's `--quantize none` build). In the same run, the baseline a user
+artifact size int8 / fp32 (fp32: the same target's `--quantize none` build; for CoreML that is an
+fp16 package). In the same run, the baseline a user
 would otherwise reach for: `onnxruntime.quantization.quantize_static` with its defaults (QDQ, int8, per-tensor,
 MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONNX Runtime; its size is the QDQ
 .onnx against the fp32 .onnx.
@@ -49,6 +50,11 @@ def compare(fp32: np.ndarray, other: np.ndarray, names: list[str]) -> dict:
     srt = np.sort(fp32, 1)
     misses = [f"{names[i]} (fp32 margin {srt[i, -1] - srt[i, -2]:.2f})" for i in np.flatnonzero(~top1)]
     return {"top1": float(top1.mean()), "top5": float(np.mean(top5)), "misses": misses}
+
+
+def nbytes(path: Path) -> int:
+    # an .mlpackage is a folder
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def write_calib(folder: Path, xs: list[np.ndarray], names: list[str]) -> None:
@@ -99,8 +105,8 @@ def bench_model(name: str, work: Path) -> list[dict]:
     for target, a in sorted(q_arts.items()):
         runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
         row = compare(fp32, logits(runner, ev_xs), ev_names)
-        row.update(model=name, who="edgec", target=target, size=a.final_path.stat().st_size
-                   / f32_arts[target].final_path.stat().st_size, build_s=q_s)
+        size = nbytes(a.final_path) / nbytes(f32_arts[target].final_path)
+        row.update(model=name, who="edgec", target=target, size=size, build_s=q_s)
         rows.append(row)
     t0 = time.perf_counter()
     base = ort_baseline(model, used, work)
