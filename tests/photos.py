@@ -63,8 +63,8 @@ SOURCES = {
     },
 }
 PHOTOS = {name: (wheel, *entry) for wheel, photos in SOURCES.items() for name, entry in photos.items()}
-# a person, food, a street scene, a texture, a grayscale photo and a medical image calibrate; the other 13 are
-# held out (13 x 8 = 104 evaluation inputs, 6 x 8 = 48 calibration inputs)
+# a person, food, a street scene, a texture, a grayscale photo and a medical image calibrate; the other 12 are
+# held out (12 x 8 = 96 evaluation inputs, 6 x 8 = 48 calibration inputs)
 CALIB_PHOTOS = ["astronaut", "coffee", "china", "brick", "camera", "retina"]
 EVAL_PHOTOS = [p for p in PHOTOS if p not in CALIB_PHOTOS]
 # (side as a fraction of the shorter edge, centre x, centre y as fractions, mirrored)
