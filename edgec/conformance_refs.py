@@ -4,15 +4,15 @@ Three kinds, each found by the node and its inputs (never by case name), each st
 - random outputs: Dropout in training mode draws its mask from numpy's RNG; no runtime reproduces those draws,
   so the defining property is checked (y = mask * x / (1 - ratio), a mask that is neither all kept nor all
   dropped);
-- disputed reference values: the ONNX reference disagrees with the operator's own text, and ONNX Runtime,
-  PyTorch and TFLite follow the text. The expected values are recomputed from the text with onnx's own
-  ReferenceEvaluator or numpy:
-  * Resize, coordinate_transformation_mode align_corners, given `scales`: the text's length_resized is the
-    output length (an integer, floor(length * scale)); the reference divides by the unrounded length * scale
-    (onnx/onnx#2462: 2x4 -> 1x2 at scale 0.6 gives [1, 3.14] instead of the corners [1, 4]);
-  * MaxUnpool with `output_shape`: MaxPool's indices are flat positions in the unpooled tensor, whose shape
-    output_shape gives; the reference scatters them into the shape inferred without it and pads after
-    (onnx/onnx#2398, microsoft/onnxruntime#2193).
+- disputed reference values: the operator text reads two ways, the reference picks one, and ONNX Runtime,
+  PyTorch and TFLite the other. An output matching either passes (the listed values first; the other reading
+  is recomputed with onnx's own ReferenceEvaluator or numpy, and the case says so):
+  * Resize, coordinate_transformation_mode align_corners, given `scales`: length_resized is "the length of
+    the resized tensor" (an integer, floor(length * scale): ORT, TFLite) or length * scale (the reference,
+    intended per onnx/onnx#2462: 2x4 -> 1x2 at scale 0.6 gives [1, 3.14] rather than the corners [1, 4]);
+  * MaxUnpool with `output_shape`: MaxPool's indices as flat positions in the output_shape tensor (ORT,
+    PyTorch) or in the shape inferred without it, padded after (the reference; onnx/onnx#2398,
+    microsoft/onnxruntime#2193).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def random_check(model: onnx.ModelProto, feeds: dict, actual: dict) -> tuple[boo
 # --- disputed reference values ------------------------------------------------------------------------------
 
 def recomputed_expected(model: onnx.ModelProto, feeds: dict) -> tuple[dict, str] | None:
-    """(expected outputs, why) when the case's own expected values are disputed (see the module text)."""
+    """(expected outputs under the other reading, why) when the case's listed values are disputed (see the
+    module text)."""
     node = _single(model)
     if node is None:
         return None
