@@ -6,6 +6,8 @@ validation metrics -> files in the output folder.
 
 from __future__ import annotations
 
+import dataclasses
+
 import errno
 import os
 import re
@@ -180,8 +182,10 @@ class _Reference:
             full = [{**f, **prepared.values} for f in feeds]
             refs = [runner.run(f) for f in full]
             check_reference_finite(refs, self.described[key])
-            unoptimized = OrtRunner(self.original, threads=_threads(profile), level="disable")
-            self.noise[key] = reference_noise(refs, [unoptimized.run(f) for f in full], self.kinds)
+            self.noise[key] = {}
+            if any(v.size for r in refs for v in r.values()):  # empty outputs (asked-for zero dims): no noise
+                unoptimized = OrtRunner(self.original, threads=_threads(profile), level="disable")
+                self.noise[key] = reference_noise(refs, [unoptimized.run(f) for f in full], self.kinds)
             self._cache[key] = (feeds, refs)
         return self._cache[key]
 
@@ -492,8 +496,10 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
         try:
             if options.validate:
                 reference.get(prepared, profile)  # computed once here, shipped with the task
+            options.say("lower", target.name, f"{target.format}, and validate, in a worker process")
+            # the progress callback stays here (a closure does not pickle; the worker reports no stages)
             out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
-                             info.sha256, reference, options)
+                             info.sha256, reference, dataclasses.replace(options, progress=None))
         except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
             worker = None
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,

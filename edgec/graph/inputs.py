@@ -86,8 +86,10 @@ def input_domains(model: onnx.ModelProto, given: dict | None = None) -> dict[str
             raise UsageError(
                 f"input '{name}' decides {'a branch' if n.op_type == 'If' else 'a shape'} (input {i} of "
                 f"{n.op_type} '{n.name or n.output[0]}'), so a random value would check another graph than your "
-                f"app runs. Give the value(s) it takes in the profile: `inputs: {{{name}: {{values: [...]}}}}` "
-                f"(e.g. a sample rate of 16000), or real inputs with --validation-data DIR.")
+                f"app runs. If your app always passes one value, fix it with --input-value {name}=VALUE (the "
+                f"input becomes a constant and the {n.op_type} folds away); else give the value(s) it takes in the "
+                f"profile: `inputs: {{{name}: {{values: [...]}}}}` (e.g. a sample rate of 16000), or real inputs "
+                f"with --validation-data DIR.")
         if (d := _gather_domain(name, uses, inits)) is not None and not np.issubdtype(dtype, np.floating):
             out[name] = d
         elif _is_mask(name, uses, inits):

@@ -88,11 +88,9 @@ def test_artifact_lost_the_input_and_matches(target, tmp_path):
 def test_profile_value_and_cli_help(tmp_path):
     path = _if_model(tmp_path / "m.onnx")
     prof = tmp_path / "p.yaml"
-    from pathlib import Path
+    from edgec.config.loader import BUILTIN_PROFILES
 
-    import edgec
-
-    text = (Path(edgec.__file__).parent / "profiles" / "raspberry-pi-5.yaml").read_text().replace("name: raspberry-pi-5", "name: p")
+    text = (BUILTIN_PROFILES / "raspberry-pi-5.yaml").read_text().replace("name: raspberry-pi-5", "name: p")
     prof.write_text(text + "inputs:\n  sr:\n    value: 8000\n")
     out = tmp_path / "out"
     outcome = api.build(path, api.BuildOptions(target="ort-mobile", profile=str(prof), out_dir=out))
