@@ -496,10 +496,10 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
         try:
             if options.validate:
                 reference.get(prepared, profile)  # computed once here, shipped with the task
-            options.say("lower", target.name, f"{target.format}, and validate, in a worker process")
-            # the progress callback stays here (a closure does not pickle; the worker reports no stages)
+            # the progress callback stays here (a closure does not pickle): the worker's steps are relayed to it
             out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
-                             info.sha256, reference, dataclasses.replace(options, progress=None))
+                             info.sha256, reference, dataclasses.replace(options, progress=None),
+                             on_stage=lambda step, t=target: options.say(step, t.name, f"{t.format}, in a worker"))
         except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
             worker = None
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
@@ -518,7 +518,8 @@ def _target_task(stage, prepared: PreparedGraph, target: Target, profile: Profil
     if isinstance(lowered, EdgecError):
         raise lowered
     artifact, staging, lower_s = lowered
-    stage("validate")
+    if options.validate:
+        stage("validate")
     try:
         result = _finish(get_backend(target.format), artifact, prepared, profile, out_dir, reference, options)
     finally:

@@ -88,7 +88,8 @@ class Worker:
         child.close()
         self._conn = parent
 
-    def run(self, target: str, module: str, name: str, *args):
+    def run(self, target: str, module: str, name: str, *args, on_stage=None):
+        """`on_stage(name)` hears each step as the worker starts it (the parent's progress lines)."""
         self.start()
         stage = "start"
         self._busy = True
@@ -98,6 +99,8 @@ class Worker:
                 msg = self._conn.recv()
                 if msg[0] == "stage":
                     stage = msg[1]
+                    if on_stage is not None:
+                        on_stage(stage)
                     continue
                 break
             self._busy = False

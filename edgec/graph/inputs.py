@@ -61,9 +61,11 @@ def _given(spec) -> Domain | None:
     return None
 
 
-def input_domains(model: onnx.ModelProto, given: dict | None = None) -> dict[str, Domain]:
+def input_domains(model: onnx.ModelProto, given: dict | None = None, only: set[str] | None = None
+                  ) -> dict[str, Domain]:
     """Every real input's Domain where one is given or can be read off the graph (none: the default random).
-    Raises UsageError for a scalar input that decides a branch or a shape and has no given value."""
+    Raises UsageError for a scalar input that decides a branch or a shape and has no given value. `only`: the
+    inputs that will be fed (an input fixed by --input-value is not one of them)."""
     from edgec.errors import UsageError
 
     given = given or {}
@@ -75,6 +77,8 @@ def input_domains(model: onnx.ModelProto, given: dict | None = None) -> dict[str
     out: dict[str, Domain] = {}
     for value in real_inputs(model):
         name = value.name
+        if only is not None and name not in only:
+            continue
         if (d := _given(given.get(name))) is not None:
             out[name] = d
             continue

@@ -24,6 +24,8 @@ def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto 
         cset = open_source(profile.validate_.data, specs, dict(profile.inputs), 0)
         take = min(len(cset), max(n, DATA_SAMPLES))
         return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
-    domains = input_domains(original if original is not None else model, dict(profile.inputs))
+    # read off the original graph, for the inputs the artifact takes (fixed ones are constants now)
+    domains = input_domains(original if original is not None else model, dict(profile.inputs),
+                            only={name for name, _, _ in specs})
     feeds = random_inputs(specs, seed=spec.seed, samples=n, domains=domains)
     return feeds, describe_inputs(specs, domains, f"seeded random (seed {spec.seed}, {n} samples)")

@@ -88,7 +88,9 @@ def test_unreachable_int8_threshold_fails_the_build_after_trying_float_nodes(tmp
     art = outcome.result.artifacts[0]
     assert not outcome.ok and "cosine" in art.numerics.message and "< 0.9999999" in art.numerics.message
     q = art.artifact.details["quantize"]
-    assert any("sensitivity" in why for why in q["kept_float"].values())  # it tried leaving nodes float
+    # it tried leaving nodes float: each measured node's output cosine with it float (kept only where that helped;
+    # with bias correction none of this tiny net's nodes does)
+    assert any(s["cosine_if_float"] is not None for s in q["sensitivity"])
     assert len([w for w in q["kept_float"].values() if "sensitivity" in w]) <= 4  # max_float_nodes default
 
 
