@@ -6,7 +6,7 @@ from __future__ import annotations
 import onnx
 from onnx import numpy_helper
 
-from edgec.errors import EdgecError, ShapeError
+from edgec.errors import EdgecError, LoweringError, ShapeError
 from edgec.graph.inputs import input_domains, input_specs, random_inputs
 from edgec.graph.view import constant_value
 from edgec.runtimes.numerics import compare
@@ -37,13 +37,14 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
     try:
         agree, detail = check_outputs_agree(model, simplified, inputs)
-    except EdgecError:
-        raise
-    except Exception as e:  # noqa: BLE001  (the original itself does not run on seeded random inputs)
-        # e.g. Col2Im/CumSum/AffineGrid take shapes or axes as integer inputs, which random values make invalid;
-        # the result cannot be checked, so build the original (ORT's own refusal, if any, then names the node).
-        # With float inputs only, the model itself does not run at these shapes: the caller's shape error.
-        if not any(t.elem_type in _INT_TYPES for t in _input_types(model)):
+    except Exception as e:  # noqa: BLE001  (the original itself does not load or run on seeded random inputs)
+        # ORT cannot load it (LoweringError: its refusal is named when the target lowers), or Col2Im/CumSum/
+        # AffineGrid take shapes or axes as integer inputs, which random values make invalid: the result cannot be
+        # checked, so build the original. Any other edgec error (input domains) stands; with float inputs only,
+        # the model itself does not run at these shapes: the caller's shape error.
+        if isinstance(e, EdgecError) and not isinstance(e, LoweringError):
+            raise
+        if not isinstance(e, LoweringError) and not any(t.elem_type in _INT_TYPES for t in _input_types(model)):
             raise
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         return _with_shapes(model, model_path), (f"onnxsim's result could not be checked (the original does not "
