@@ -333,12 +333,7 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
             if store is not None and result.passed and i in keys:
                 store.store(keys[i], result, info, out_dir)
         except Exception as e:
-            if single and not isinstance(e, OSError):
-                raise
-            if single:  # a full disk is the user's OutputError, not a bug
-                raise _as_edgec_error(e, "validate") from e
-            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "validate"))
-            options.say("failed", target.name, failures[i].error.kind)
+            failures[i] = _target_failed(e, "validate", single, target, profile, options)
 
     options.say("report", None, str(out_dir))
     build_result = BuildResult(model=info, out_dir=out_dir, artifacts=[results[i] for i in sorted(results)])
@@ -355,6 +350,30 @@ def _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, nam
         build_result, failure_list, cache_hits=[(pairs[i][0].name, pairs[i][1].name) for i in sorted(hits)],
         seconds=time.perf_counter() - t_start, html_path=html_path,
     )
+
+
+def _target_failed(e: Exception, stage: str, single: bool, target, profile, options) -> TargetFailure:
+    """One target's failure: raised as it is when it is the only target (a full disk as the user's OutputError),
+    else recorded so the other targets still build."""
+    if _interrupted(e):  # Ctrl-C inside a native module's import surfaces as its ImportError: still Ctrl-C
+        raise KeyboardInterrupt from e
+    if single and not isinstance(e, OSError):
+        raise e
+    if single:  # a full disk is the user's OutputError, not a bug
+        raise _as_edgec_error(e, stage) from e
+    failure = TargetFailure(target.name, profile.name, _as_edgec_error(e, stage))
+    options.say("failed", target.name, failure.error.kind)
+    return failure
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _as_edgec_error(e: Exception, stage: str) -> EdgecError:
@@ -407,12 +426,7 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
                 raise UnsupportedOp(target.name, problems, **explain(prepared_by_shapes[key].model, problems))
             todo.append((i, prepared_by_shapes[key], time.perf_counter() - t0))
         except Exception as e:
-            if single and not isinstance(e, OSError):
-                raise
-            if single:  # a full disk is the user's OutputError, not a bug
-                raise _as_edgec_error(e, "prepare") from e
-            failures[i] = TargetFailure(target.name, profile.name, _as_edgec_error(e, "prepare"))
-            options.say("failed", target.name, failures[i].error.kind)
+            failures[i] = _target_failed(e, "prepare", single, target, profile, options)
     return todo
 
 

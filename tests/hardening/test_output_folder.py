@@ -79,12 +79,16 @@ def test_sigint_at_a_real_moment_leaves_one_whole_build(built, tmp_path):
     out = _copy(previous, tmp_path / "out")
     p = subprocess.Popen([sys.executable, "-m", "edgec.cli", "build", str(model), "--out", str(out), *REBUILD],
                          env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not list(out.glob(".edgec-stage-*")) and time.time() < deadline and p.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    # wait for the build's own progress line saying it lowers (a real moment mid-build, past the imports)
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if " lower " in line:
+            break
+    time.sleep(0.3)
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    _, rest = p.communicate(timeout=120)
+    err = "".join(seen) + rest
     assert p.returncode in (0, 130), err
     assert "Traceback" not in err
     assert_one_whole_build(out)
