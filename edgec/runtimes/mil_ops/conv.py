@@ -46,14 +46,18 @@ def _windows(xp: np.ndarray, kernel, strides, dilations, out_sizes) -> np.ndarra
     return np.stack(cols, axis=2)
 
 
-@mil_op("conv")
-def conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilations=None, groups=1):
+def _geometry(x, weight, strides, dilations):
+    """What conv and conv_transpose read alike: arrays, compute dtype, kernel, strides and dilations (default 1)."""
     x, weight = np.asarray(x), np.asarray(weight)
-    ct = compute_dtype(x, weight)
     nsp = x.ndim - 2
-    kernel = weight.shape[2:]
     strides = ints(strides) if strides is not None else [1] * nsp
     dilations = ints(dilations) if dilations is not None else [1] * nsp
+    return x, weight, compute_dtype(x, weight), weight.shape[2:], strides, dilations
+
+
+@mil_op("conv")
+def conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilations=None, groups=1):
+    x, weight, ct, kernel, strides, dilations = _geometry(x, weight, strides, dilations)
     pads = explicit_pads(pad_type, pad, x.shape[2:], kernel, strides, dilations)
     xp = np.pad(x.astype(ct, copy=False), [(0, 0), (0, 0)] + pads)
     out_sizes = [
@@ -81,12 +85,8 @@ def conv_transpose(x, weight, bias=None, pad=None, output_shape=None, pad_type="
                    dilations=None, groups=1):
     """Scatter form: each kernel offset adds x @ w into a strided slice of the full output, which is
     then cropped by the padding (or to output_shape)."""
-    x, weight = np.asarray(x), np.asarray(weight)
-    ct = compute_dtype(x, weight)
+    x, weight, ct, kernel, strides, dilations = _geometry(x, weight, strides, dilations)
     nsp = x.ndim - 2
-    kernel = weight.shape[2:]
-    strides = ints(strides) if strides is not None else [1] * nsp
-    dilations = ints(dilations) if dilations is not None else [1] * nsp
     N, C = x.shape[:2]
     in_sizes = x.shape[2:]
     g = int(groups)
