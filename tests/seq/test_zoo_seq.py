@@ -1,7 +1,6 @@
 """The sequence zoo (text encoder, streaming VAD, speech encoder, DETR head, decoder step with a KV cache) on every
-target: each builds and matches ONNX Runtime on the original, or -- only where an op that another work stream adds
-is still missing (REFUSED_FOR_NOW) -- is refused with those ops named as the root cause. The streaming VAD runs a
-100-chunk stream with its state carried between chunks, every chunk compared."""
+target: each builds and matches ONNX Runtime on the original. The streaming VAD runs a 100-chunk stream with its state
+carried between chunks, every chunk compared."""
 
 from __future__ import annotations
 
@@ -13,31 +12,19 @@ import onnxruntime as ort
 import pytest
 
 from edgec import api
-from edgec.errors import UnsupportedOp
 from edgec.lower.backend import get_backend
 from tests.zoo import SEQ_ZOO, zoo_model
 
 TARGETS = ["ort-mobile", "android", "ios"]
 VALUES = {"streaming_vad": ["sr=16000"]}
-# ops owned by the op-breadth work (branches tflite / coreml): until they land, a target may refuse exactly these
-REFUSED_FOR_NOW = {
-    ("text_encoder", "android"): {"Equal", "Not", "Where", "Expand"},
-    ("text_encoder", "ios"): {"Equal", "Not", "Where", "Expand"},
-}
 MIN_COSINE = {"ort-mobile": 0.9999, "android": 0.9999, "ios": 0.999}  # ios: fp16 compute in the MIL interpreter
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", SEQ_ZOO)
-def test_builds_and_matches_or_names_the_missing_op(name, target, tmp_path):
+def test_builds_and_matches(name, target, tmp_path):
     opts = api.BuildOptions(target=target, out_dir=tmp_path, input_values=VALUES.get(name, []), latency="off")
-    try:
-        outcome = api.build(zoo_model(name), opts)
-    except UnsupportedOp as e:
-        allowed = REFUSED_FOR_NOW.get((name, target))
-        assert allowed, f"{name} on {target}: {e}"
-        assert {op for op, _, _ in e.roots} <= allowed, str(e)
-        return
+    outcome = api.build(zoo_model(name), opts)
     assert outcome.ok, outcome.result.artifacts[0].numerics
     art = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
     for out, m in art["numerics"]["outputs"].items():
