@@ -94,7 +94,7 @@ def build(
     out_dir: Path = typer.Option(Path("dist"), "--out", "-o", help="Output folder."),
     input_shape: list[str] = INPUT_SHAPE,
     input_value: list[str] = INPUT_VALUE_OPTION,
-    sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL (e.g. squeezenet)."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Build a bundled sample model instead of MODEL: squeezenet (and the other ONNX light-zoo CNNs), text_encoder, streaming_audio."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
     calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data: a folder of .npy/.npz/images, or 'random' (accuracy unmeasured)."),
@@ -218,7 +218,7 @@ def _model_argument(model: Optional[Path], sample: Optional[str]) -> tuple[Path,
     if sample:
         from edgec import samples
 
-        return samples.randomized(sample), sample
+        return samples.sample_path(sample), sample
     if model is None:
         raise UsageError("Missing MODEL: `edgec build path/to/model.onnx` (or `--sample squeezenet`).")
     return model, None

@@ -1,4 +1,5 @@
-"""Sample models: the ONNX "light" zoo shipped inside the onnx wheel, with real random weights.
+"""Sample models: the ONNX "light" zoo shipped inside the onnx wheel, with real random weights, and the sequence
+samples of edgec.sequence_samples (`sample_path` serves both).
 
 The light models build every weight with ConstantOfShape(0.02), so their outputs ignore the input and
 a numeric check on them proves nothing. `randomized(name)` materialises each of those constants as a
@@ -22,6 +23,7 @@ from onnx import helper, numpy_helper
 from edgec.errors import UsageError
 from edgec.paths import cache_dir
 from edgec.graph.view import uses as input_uses
+from edgec.sequence_samples import SEQUENCE_SAMPLES
 
 LIGHT_MODELS = {
     "squeezenet": "light_squeezenet.onnx",
@@ -38,10 +40,27 @@ LIGHT_MODELS = {
 BIG_MODELS = ("alexnet", "vgg19", "zfnet512")
 
 
+def sample_path(name: str, seed: int = 0) -> Path:
+    """Path to a bundled sample (`edgec build --sample NAME`): a light-zoo CNN or a sequence model."""
+    if name not in SEQUENCE_SAMPLES:
+        return randomized(name, seed)
+    out = cache_dir() / "samples" / f"{name}-s{seed}-v1.onnx"
+    if not out.exists():
+        _save(SEQUENCE_SAMPLES[name](seed), out)
+    return out
+
+
+def _save(model: onnx.ModelProto, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+
+
 def light_model_path(name: str) -> Path:
     """The original light model (all weights 0.02) inside the onnx wheel."""
     if name not in LIGHT_MODELS:
-        raise UsageError(f"Unknown sample '{name}'. Samples: {', '.join(LIGHT_MODELS)}.")
+        raise UsageError(f"Unknown sample '{name}'. Samples: {', '.join([*LIGHT_MODELS, *SEQUENCE_SAMPLES])}.")
     return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / LIGHT_MODELS[name]
 
 
@@ -51,11 +70,7 @@ def randomized(name: str, seed: int = 0, keep_softmax: bool = False) -> Path:
     out = cache_dir() / "samples" / f"{name}-random-s{seed}{'-softmax' if keep_softmax else ''}-v3.onnx"
     if out.exists():
         return out
-    model = randomize_weights(onnx.load(str(light_model_path(name))), seed=seed, keep_softmax=keep_softmax)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out)
+    _save(randomize_weights(onnx.load(str(light_model_path(name))), seed=seed, keep_softmax=keep_softmax), out)
     return out
 
 

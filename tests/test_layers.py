@@ -21,7 +21,7 @@ LAYERS = [
     {"edgec.graph"},
     {"edgec.quantize"},
     {"edgec.prepare"},  # load, simplify, passes, quantize: the graph every backend lowers
-    {"edgec.samples"},  # random-weight light-zoo samples (synthetic images come from quantize)
+    {"edgec.samples", "edgec.sequence_samples"},  # random-weight light-zoo samples (synthetic images come from quantize)
     {"edgec.lower"},
     {"edgec.validate"},
     {"edgec.conformance", "edgec.conformance_refs"},  # ONNX node tests through any backend
