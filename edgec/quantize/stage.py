@@ -22,6 +22,7 @@ from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
 from edgec.runtimes.outputs import output_kinds
+from edgec.quantize.target import goal_words, score, search, split_held_out
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.graph.inputs import input_domains, input_specs, random_inputs
 
@@ -58,6 +59,7 @@ class QuantResult:
     cosine_final: float | None = None
     weights_quantized: int | None = None
     seconds: float = 0.0
+    target: dict | None = None  # quantize.target: goal, held-out samples, steps (edgec/quantize/target.py)
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
     _set: CalibrationSet | None = None
     _holdout: list[int] = field(default_factory=list)
@@ -89,7 +91,7 @@ class QuantResult:
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
-            "native_fp16": self.native_fp16,
+            "native_fp16": self.native_fp16, "target": self.target,
         }
 
     def notes(self) -> list[str]:
@@ -110,6 +112,12 @@ class QuantResult:
             more = len(self.kept_float) - len(shown)
             lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in shown)
                          + (f"; and {more} more (manifest: quantize.kept_float)" if more > 0 else ""))
+        if self.target is not None:
+            t = self.target
+            path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
+                               f" {s['top1'] if s['top1'] is not None else s['cosine']}" for s in t["steps"])
+            lines.append(f"quantize: target {t['goal']} met on {t['held_out']} with {len(t['float_nodes'])} "
+                         f"node(s) float: {path}")
         if self.sensitivity:
             worst = ", ".join(
                 f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
@@ -206,6 +214,10 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     kept = {n: "keep_float in the profile" for n in _keep(pre, spec)}
     for n in int8.float_output_softmax(pre):
         kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
+    goal = spec.target
+    tune: list[int] = []
+    if goal is not None and goal.held_out is None:
+        calib, tune = split_held_out(calib, goal.held_out_fraction)
     cache = work / "ranges.json"
     means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
 
@@ -228,7 +240,9 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     reference = _run(pre, feeds)
     kinds = output_kinds(pre)
     result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds, kinds)
-    if spec.sensitivity > 0:
+    if goal is not None:
+        qdq = _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result)
+    elif spec.sensitivity > 0:
         quantized = {n.name for n in pre.graph.node} - set(exclude)
         ranked = rank_nodes(pre, qdq, feeds, quantized)
         target = _int8_min_cosine(profile)
@@ -243,6 +257,26 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
             result.cosine_final = final
     result.kept_float = dict(sorted(kept.items()))
     return qdq
+
+
+def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result) -> onnx.ModelProto:
+    """quantize.target: nodes float, most sensitive first, until the held-out samples meet the goal."""
+    if goal.held_out is not None:
+        tset = open_source(goal.held_out, input_specs(pre), profile.inputs, RANDOM_HOLDOUT)
+        feeds, where = [tset.load(i) for i in range(len(tset))], tset.description
+    else:
+        feeds = [cset.load(i) for i in tune]
+        where = f"{len(tune)} held-out calibration sample(s) (every {round(1 / goal.held_out_fraction)}th file)"
+    reference = _run(pre, feeds)
+    quantized = {n.name for n in pre.graph.node} - set(exclude)
+    ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
+    chosen, steps = search(ranked, lambda extra: score(reference, quant(extra), feeds, kinds), goal, where)
+    for n in chosen:
+        kept[n] = f"quantize.target: {goal_words(goal)}"
+    result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
+                     "steps": [s.as_dict() for s in steps]}
+    result.cosine_final = steps[-1].score.cosine
+    return quant(chosen) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:

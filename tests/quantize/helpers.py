@@ -19,16 +19,18 @@ quantize:
   mode: {mode}
   calibration: {{source: {source}, samples: {samples}}}
   sensitivity: {sensitivity}
-validate:
+{target}validate:
   latency: {{mode: off}}
 """
 
 
 def write_profile(folder: Path, mode: str = "int8", source: str = "random", samples: int = 8,
-                  sensitivity: int = 2, extra: str = "") -> Path:
+                  sensitivity: int = 2, extra: str = "", target: str = "") -> Path:
+    """`target`: the quantize.target mapping in flow style, e.g. "{min_top1_agreement: 0.99}"."""
     # a new file name each time: the config loader caches profiles by path
     path = folder / f"quant-test-{len(list(folder.glob('quant-test-*.yaml')))}.yaml"
-    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity) + extra)
+    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity,
+                                   target=f"  target: {target}\n" if target else "") + extra)
     return path
 
 
