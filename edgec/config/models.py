@@ -122,7 +122,8 @@ class InputSpec(Strict):
 class CalibrationSpec(Strict):
     source: str | None = None  # folder of .npy/.npz/images, or "random"
     samples: int = Field(default=128, ge=1)
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    # auto: per tensor, the one of the three whose int8 round trip loses least (edgec/quantize/range_choice.py)
+    method: Literal["minmax", "entropy", "percentile", "auto"] = "minmax"
 
 
 class QuantTarget(Strict):

@@ -21,6 +21,7 @@ from edgec.quantize import int8
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
+from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
@@ -220,9 +221,18 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
         calib, tune = split_held_out(calib, goal.held_out_fraction)
     cache = work / "ranges.json"
     means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
+    method = spec.calibration.method
+    if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
+        chosen_ranges = choose_ranges(
+            pre, lambda m, path: int8.quantize_static_qdq(pre, StreamReader(cset, calib), m, spec.per_channel,
+                                                          exclude, path, work),
+            [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]], work, cache)
+        counts = {m: list(chosen_ranges.values()).count(m) for m in CANDIDATES}
+        method = "minmax"
+        result.method = "auto (" + ", ".join(f"{m} {n}" for m, n in counts.items()) + " tensors)"
 
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
-        qdq = int8.quantize_static_qdq(pre, reader, spec.calibration.method, spec.per_channel,
+        qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
                                        sorted(set(exclude) | set(extra)), cache, work)
         correct_biases(qdq, pre, means)
         return qdq
@@ -230,7 +240,8 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     qdq = quant([], StreamReader(cset, calib))
     # the search re-quantizes once per node tried, at most `sensitivity` + `max_float_nodes` times: a count, not a
     # clock (a time budget stopped at different nodes on a busy machine, and the same inputs gave other bytes)
-    result.calibration_samples, result.method, result.per_channel = len(calib), spec.calibration.method, spec.per_channel
+    result.calibration_samples, result.per_channel = len(calib), spec.per_channel
+    result.method = result.method or spec.calibration.method
     feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
     islands = find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
     if islands:  # decided from the ranges just calibrated; re-quantizing reuses them (no data re-read)

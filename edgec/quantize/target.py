@@ -145,6 +145,6 @@ def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_
     return (
         f"quantize.target cannot be met: int8 reaches at best {best.words()} with {kept} on {held_out}, and the "
         f"profile asks for {goal_words(goal)}; {bound}. Try: more or more representative calibration samples, "
-        f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method percentile or "
-        f"entropy, keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
+        f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method auto "
+        f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
     )

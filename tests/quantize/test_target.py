@@ -154,3 +154,38 @@ def test_target_needs_a_goal(tmp_path):
 
     with pytest.raises(ConfigError, match="min_top1_agreement"):
         load_profile(str(write_profile(tmp_path, target="{held_out_fraction: 0.2}")))
+
+
+# ---------------------------------------------------------------- calibration.method: auto
+
+def test_auto_calibration_takes_the_range_that_clips_a_rare_outlier(tmp_path):
+    """One spike of 1000 in one of 64 calibration samples: minmax (and here entropy) spend the input's range on it,
+    leaving the N(0, 1) values ~1 level; percentile clips it, and `auto` measures that and takes its range."""
+    from edgec.quantize import int8
+    from edgec.quantize.calibration import StreamReader, open_source
+    from edgec.graph.inputs import input_specs
+    from edgec.quantize.range_choice import choose_ranges
+    from edgec.quantize.islands import read_ranges
+
+    model = classifier(seed=2)
+    folder = npy_folder(tmp_path / "cal", [1, 3, 32, 32], 64)
+    x = np.load(folder / "sample_005.npy")
+    x[0, 1, 7, 7] = 1000.0
+    np.save(folder / "sample_005.npy", x)
+    cset = open_source(str(folder), input_specs(model), {}, 8)
+    feeds = [cset.load(i) for i in range(4)]
+    cache = tmp_path / "ranges.json"
+    chosen = choose_ranges(model, lambda m, p: int8.quantize_static_qdq(
+        model, StreamReader(cset, range(64)), m, True, [], p, tmp_path), feeds, tmp_path, cache)
+    assert chosen["x"] == "percentile" and set(chosen.values()) <= {"minmax", "percentile", "entropy"}
+    assert read_ranges(cache)["x"][1] < 100  # the merged cache holds the clipped range
+    qdq = int8.quantize_static_qdq(model, None, "minmax", True, [], cache, tmp_path)  # loads as a MinMax cache
+    assert any(n.op_type == "QuantizeLinear" for n in qdq.graph.node)
+
+
+def test_auto_calibration_in_a_build(tmp_path):
+    model = save(classifier(seed=1), tmp_path / "m.onnx")
+    cal = npy_folder(tmp_path / "cal", [1, 3, 32, 32], 40)
+    prof = write_profile(tmp_path, source=str(cal), samples=32, method="auto")
+    q = _build(model, tmp_path, prof).artifact.details["quantize"]
+    assert q["method"].startswith("auto (minmax ") and q["method"].endswith(" tensors)")
