@@ -14,8 +14,9 @@ MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONN
     python bench/quantize_trained.py [--models efficientnet_lite0,efficientnet_lite1] [--target-top1 0.99]
 
 With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
-`quantize.target: {min_top1_agreement: X}` (pixel-8's profile for every target, so the three targets share one
-quantized graph): the nodes it kept float and the held-out-part accuracy after each step are printed below the
+`quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
+targets share one quantized graph; DIR: 48 other crops/flips of the 6 calibration photos,
+tests/quantize/helpers.py's TARGET_VARIANTS): the nodes it kept float and the held-out-part accuracy after each step are printed below the
 table.
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
@@ -41,8 +42,10 @@ from edgec.lower.backend import get_backend  # noqa: E402
 from edgec.quantize.calibration import split  # noqa: E402
 from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs  # noqa: E402
+from tests.quantize.helpers import target_inputs  # noqa: E402
 from tests.trained_zoo import INPUT_NAME, TRAINED, input_shape, trained_model  # noqa: E402
 
+TARGET_CANDIDATES = 24  # quantize.target.candidates: nodes measured float one at a time
 DEFAULT_SAMPLES = 128  # quantize.calibration.samples' default: the build holds the files past it (or a fifth) out
 
 
@@ -69,12 +72,13 @@ def write_calib(folder: Path, xs: list[np.ndarray], names: list[str]) -> None:
         np.save(folder / f"{n}.npy", x)
 
 
-def target_profile(work: Path, top1: float) -> Path:
+def target_profile(work: Path, top1: float, held_out: Path) -> Path:
     """pixel-8's profile with quantize.target set (used for all three targets)."""
     import yaml
 
     data = yaml.safe_load((ROOT / "profiles" / "pixel-8.yaml").read_text())
-    data.setdefault("quantize", {})["target"] = {"min_top1_agreement": top1}
+    data.setdefault("quantize", {})["target"] = {"min_top1_agreement": top1, "held_out": str(held_out),
+                                                 "candidates": TARGET_CANDIDATES}
     path = work / "target-profile.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -121,7 +125,9 @@ def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
     builds = [("edgec", q_arts, q_s)]
     if top1_goal > 0:
         try:
-            t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal))
+            tune = work / "target_held_out"  # other crops of the CALIBRATION photos: never an evaluation photo
+            write_calib(tune, *target_inputs(CALIB_PHOTOS, size))
+            t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal, tune))
             builds.append((f"edgec, quantize.target top-1 >= {top1_goal}", t_arts, t_s))
         except SystemExit as e:  # "cannot be met": the QuantizationError is the result
             print(f"{name} quantize.target: {e}", flush=True)

@@ -148,3 +148,4 @@ def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_
         f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method auto "
         f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
     )
+
