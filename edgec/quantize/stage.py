@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from edgec.config.models import Profile
-from edgec.errors import CalibrationError
+from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
@@ -146,6 +146,11 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     """The quantized model and what was done. `model` has static shapes and is not modified."""
     t0 = time.perf_counter()
     spec = profile.quantize
+    if spec.target is not None and spec.mode != "int8":
+        raise ConfigError(
+            f"quantize.target is set but the quantize mode is {spec.mode}: the target is reached by keeping int8 "
+            f"nodes float, so it applies to `--quantize int8` only; remove quantize.target or build int8."
+        )
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)

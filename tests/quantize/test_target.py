@@ -193,3 +193,11 @@ def test_auto_calibration_in_a_build(tmp_path):
     prof = write_profile(tmp_path, source=str(cal), samples=32, method="auto")
     q = _build(model, tmp_path, prof).artifact.details["quantize"]
     assert q["method"].startswith("auto (minmax ") and q["method"].endswith(" tensors)")
+
+
+def test_target_applies_to_int8_only(tmp_path):
+    model = save(classifier(seed=1), tmp_path / "m.onnx")
+    prof = write_profile(tmp_path, mode="fp16", target="{min_cosine: 0.9}")
+    with pytest.raises(ConfigError, match="quantize mode is fp16"):
+        api.build(model, api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "out", profile=str(prof),
+                                          latency="off", validate=False))
