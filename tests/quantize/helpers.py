@@ -17,7 +17,7 @@ hardware:
 runtime: {{threads: 1}}
 quantize:
   mode: {mode}
-  calibration: {{source: {source}, samples: {samples}, method: {method}}}
+  calibration: {{source: {source}, samples: {samples}{method}}}
   sensitivity: {sensitivity}
 {target}validate:
   latency: {{mode: off}}
@@ -30,7 +30,8 @@ def write_profile(folder: Path, mode: str = "int8", source: str = "random", samp
     """`target`: the quantize.target mapping in flow style, e.g. "{min_top1_agreement: 0.99}"."""
     # a new file name each time: the config loader caches profiles by path
     path = folder / f"quant-test-{len(list(folder.glob('quant-test-*.yaml')))}.yaml"
-    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity, method=method,
+    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity,
+                                   method="" if method == "minmax" else f", method: {method}",
                                    target=f"  target: {target}\n" if target else "") + extra)
     return path
 
