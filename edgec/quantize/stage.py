@@ -282,7 +282,7 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
         feeds, where = [tset.load(i) for i in range(len(tset))], tset.description
     else:
         feeds = [cset.load(i) for i in tune]
-        where = f"{len(tune)} held-out calibration sample(s) (every {round(1 / goal.held_out_fraction)}th file)"
+        where = f"{len(tune)} held-out calibration sample(s) (1 file in {max(2, round(1 / goal.held_out_fraction))})"
     reference = _run(pre, feeds)
     quantized = {n.name for n in pre.graph.node} - set(exclude)
     ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
