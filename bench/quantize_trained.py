@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgec import api  # noqa: E402
+from edgec.errors import EdgecError  # noqa: E402
 from edgec.lower.backend import get_backend  # noqa: E402
 from edgec.quantize.calibration import split  # noqa: E402
 from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
@@ -129,7 +130,7 @@ def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
             write_calib(tune, *target_inputs(CALIB_PHOTOS, size))
             t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal, tune))
             builds.append((f"edgec, quantize.target top-1 >= {top1_goal}", t_arts, t_s))
-        except SystemExit as e:  # "cannot be met": the QuantizationError is the result
+        except (SystemExit, EdgecError) as e:  # "cannot be met": the QuantizationError is the result
             print(f"{name} quantize.target: {e}", flush=True)
     rows = []
     for who, arts, secs in builds:

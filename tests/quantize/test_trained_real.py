@@ -26,8 +26,9 @@ from edgec.runtimes.host_ort import OrtRunner
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"
 BAR = 0.98
-XFAIL = ("issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos; quantize.target "
-         "(nodes kept float, one at a time) is measured in bench/quantize_trained.py and docs/quantization.md")
+XFAIL = ("issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos; with quantize.target "
+         "0.98 on 48 other crops of the calibration photos the build says it cannot be met (best 0.958 with 4 nodes "
+         "float, 2026-12-07): the loss is in the int8 activations (needs 16-bit activations for the sensitive ones)")
 
 
 def _top1(runner, xs) -> np.ndarray:
