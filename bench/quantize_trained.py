@@ -11,7 +11,13 @@ would otherwise reach for: `onnxruntime.quantization.quantize_static` with its d
 MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONNX Runtime; its size is the QDQ
 .onnx against the fp32 .onnx.
 
-    python bench/quantize_trained.py [--models efficientnet_lite0,efficientnet_lite1]
+    python bench/quantize_trained.py [--models efficientnet_lite0,efficientnet_lite1] [--target-top1 0.99]
+
+With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
+`quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
+targets share one quantized graph; DIR: 48 other crops/flips of the 6 calibration photos,
+tests/quantize/helpers.py's TARGET_VARIANTS): the nodes it kept float and the held-out-part accuracy after each step are printed below the
+table.
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
 """
@@ -28,15 +34,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from edgec import api  # noqa: E402
+from edgec.errors import EdgecError  # noqa: E402
 from edgec.lower.backend import get_backend  # noqa: E402
 from edgec.quantize.calibration import split  # noqa: E402
 from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs  # noqa: E402
+from tests.quantize.helpers import target_inputs  # noqa: E402
 from tests.trained_zoo import INPUT_NAME, TRAINED, input_shape, trained_model  # noqa: E402
 
+TARGET_CANDIDATES = 24  # quantize.target.candidates: nodes measured float one at a time
 DEFAULT_SAMPLES = 128  # quantize.calibration.samples' default: the build holds the files past it (or a fifth) out
 
 
@@ -63,11 +73,23 @@ def write_calib(folder: Path, xs: list[np.ndarray], names: list[str]) -> None:
         np.save(folder / f"{n}.npy", x)
 
 
-def build(model: Path, mode: str, calib: Path, out: Path, name: str):
+def target_profile(work: Path, top1: float, held_out: Path) -> Path:
+    """pixel-8's profile with quantize.target set (used for all three targets)."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "profiles" / "pixel-8.yaml").read_text())
+    data.setdefault("quantize", {})["target"] = {"min_top1_agreement": top1, "held_out": str(held_out),
+                                                 "candidates": TARGET_CANDIDATES}
+    path = work / "target-profile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def build(model: Path, mode: str, calib: Path, out: Path, name: str, profile: Path | None = None):
     t0 = time.perf_counter()
     outcome = api.build(model, api.BuildOptions(
         target="all", out_dir=out, quantize=mode, calibration=str(calib) if mode == "int8" else None,
-        latency="off", validate=False, model_name=name))
+        latency="off", validate=False, model_name=name, profile=str(profile) if profile else None))
     if outcome.failures:
         raise SystemExit(f"{name} {mode}: " + "; ".join(f"{f.target}: {f.error}" for f in outcome.failures))
     return {a.artifact.target: a for a in outcome.result.artifacts}, time.perf_counter() - t0
@@ -89,7 +111,7 @@ def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path) -> Path:
     return out
 
 
-def bench_model(name: str, work: Path) -> list[dict]:
+def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
     model, size = trained_model(name), input_shape(name)[-1]
     cal_xs, cal_names = photo_inputs(CALIB_PHOTOS, size)
     ev_xs, ev_names = photo_inputs(EVAL_PHOTOS, size)
@@ -101,13 +123,24 @@ def bench_model(name: str, work: Path) -> list[dict]:
     fp32 = logits(OrtRunner(onnx.load(str(model)), threads=1), ev_xs)
     f32_arts, _ = build(model, "none", calib, work / "fp32", name)
     q_arts, q_s = build(model, "int8", calib, work / "int8", name)
+    builds = [("edgec", q_arts, q_s)]
+    if top1_goal > 0:
+        try:
+            tune = work / "target_held_out"  # other crops of the CALIBRATION photos: never an evaluation photo
+            write_calib(tune, *target_inputs(CALIB_PHOTOS, size))
+            t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal, tune))
+            builds.append((f"edgec, quantize.target top-1 >= {top1_goal}", t_arts, t_s))
+        except (SystemExit, EdgecError) as e:  # "cannot be met": the QuantizationError is the result
+            print(f"{name} quantize.target: {e}", flush=True)
     rows = []
-    for target, a in sorted(q_arts.items()):
-        runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
-        row = compare(fp32, logits(runner, ev_xs), ev_names)
-        size = nbytes(a.final_path) / nbytes(f32_arts[target].final_path)
-        row.update(model=name, who="edgec", target=target, size=size, build_s=q_s)
-        rows.append(row)
+    for who, arts, secs in builds:
+        for target, a in sorted(arts.items()):
+            runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
+            row = compare(fp32, logits(runner, ev_xs), ev_names)
+            size = nbytes(a.final_path) / nbytes(f32_arts[target].final_path)
+            steps = [n for n in a.artifact.notes if n.startswith("quantize: target")]
+            row.update(model=name, who=who, target=target, size=size, build_s=secs, steps=steps)
+            rows.append(row)
     t0 = time.perf_counter()
     base = ort_baseline(model, used, work)
     row = compare(fp32, logits(OrtRunner(onnx.load(str(base)), threads=1), ev_xs), ev_names)
@@ -123,11 +156,12 @@ def bench_model(name: str, work: Path) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(TRAINED))
+    ap.add_argument("--target-top1", type=float, default=0.99, help="quantize.target min_top1_agreement (0: skip)")
     args = ap.parse_args()
     rows = []
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
-            rows += bench_model(name, Path(tmp))
+            rows += bench_model(name, Path(tmp), args.target_top1)
         print(f"({name} done)", flush=True)
     r0 = rows[0]
     print(f"\ncalibration: {r0['calib']}; held out: {r0['held_out']}\n")
@@ -136,6 +170,10 @@ def main() -> None:
     for r in rows:
         print(f"| {r['model']} | {r['who']} | {r['target']} | {r['top1']:.3f} | {r['top5']:.3f} | {r['size']:.2f} "
               f"| {r['build_s']:.0f} |")
+    print()
+    for r in rows:
+        if r.get("steps") and r["target"] == "android":
+            print(f"{r['model']} {r['who']}: {'; '.join(r['steps'])}")
     print()
     for r in rows:
         if r["misses"]:

@@ -125,3 +125,10 @@ class ReferenceNotFinite(EdgecError):
 
     exit_code = 12
     kind = "reference not finite"
+
+
+class QuantizationError(EdgecError):
+    """The quantized model cannot reach the profile's `quantize.target` accuracy within its bounds."""
+
+    exit_code = 13
+    kind = "quantization error"

@@ -118,6 +118,8 @@ def _anchor_paths(profile: Profile, folder: Path) -> Profile:
         return str(folder / value)
 
     q, cal = profile.quantize, profile.quantize.calibration
+    if q.target is not None and q.target.held_out is not None:
+        q = q.model_copy(update={"target": q.target.model_copy(update={"held_out": anchored(q.target.held_out)})})
     lat = profile.validate_.latency
     host = lat.host_profile
     if host is not None and (host.endswith((".yaml", ".yml")) or "/" in host):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Format = Literal["ort", "tflite", "coreml"]
 QuantMode = Literal["none", "fp16", "int8", "int8-dynamic", "int8-weights"]
@@ -122,11 +122,31 @@ class InputSpec(Strict):
 class CalibrationSpec(Strict):
     source: str | None = None  # folder of .npy/.npz/images, or "random"
     samples: int = Field(default=128, ge=1)
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    # auto: per tensor, the one of the three whose int8 round trip loses least (edgec/quantize/range_choice.py)
+    method: Literal["minmax", "entropy", "percentile", "auto"] = "minmax"
+
+
+class QuantTarget(Strict):
+    """int8: the accuracy the quantized graph must keep on held-out data (edgec/quantize/target.py); nodes go back
+    to float, most sensitive first, until it does, or the build fails with a QuantizationError."""
+
+    min_top1_agreement: float | None = Field(default=None, gt=0, le=1)  # classifier outputs: top-1 vs fp32
+    min_cosine: float | None = Field(default=None, ge=-1, le=1)  # every output (Softmax as logits)
+    held_out: str | None = None  # folder of held-out samples; None: every k-th calibration file (k = 1/fraction)
+    held_out_fraction: float = Field(default=0.25, gt=0, lt=1)
+    candidates: int = Field(default=16, ge=1)  # worst-ranked nodes measured float one at a time
+    max_float_nodes: int = Field(default=12, ge=0)  # count bound: never more nodes float than this
+
+    @model_validator(mode="after")
+    def _some_goal(self):
+        if self.min_top1_agreement is None and self.min_cosine is None:
+            raise ValueError("quantize.target needs min_top1_agreement and/or min_cosine")
+        return self
 
 
 class QuantizeSpec(Strict):
     mode: QuantMode = "none"
+    target: QuantTarget | None = None  # int8 only: accuracy to reach on held-out data
     calibration: CalibrationSpec = CalibrationSpec()
     per_channel: bool = True  # int8: one weight scale per output channel
     keep_float: list[str] = []  # node names or op types never quantized (int8) / kept fp32 (fp16)

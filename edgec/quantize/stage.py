@@ -16,12 +16,14 @@ import numpy as np
 import onnx
 
 from edgec.config.models import Profile
-from edgec.errors import CalibrationError
+from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
+from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.runtimes.outputs import output_kinds
+from edgec.quantize.target import goal_words, score, search, split_held_out
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.graph.inputs import input_domains, input_specs, random_inputs
 
@@ -58,6 +60,7 @@ class QuantResult:
     cosine_final: float | None = None
     weights_quantized: int | None = None
     seconds: float = 0.0
+    target: dict | None = None  # quantize.target: goal, held-out samples, steps (edgec/quantize/target.py)
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
     _set: CalibrationSet | None = None
     _holdout: list[int] = field(default_factory=list)
@@ -89,7 +92,7 @@ class QuantResult:
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
-            "native_fp16": self.native_fp16,
+            "native_fp16": self.native_fp16, "target": self.target,
         }
 
     def notes(self) -> list[str]:
@@ -110,6 +113,12 @@ class QuantResult:
             more = len(self.kept_float) - len(shown)
             lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in shown)
                          + (f"; and {more} more (manifest: quantize.kept_float)" if more > 0 else ""))
+        if self.target is not None:
+            t = self.target
+            path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
+                               f" {s['top1'] if s['top1'] is not None else s['cosine']}" for s in t["steps"])
+            lines.append(f"quantize: target {t['goal']} met on {t['held_out']} with {len(t['float_nodes'])} "
+                         f"node(s) float: {path}")
         if self.sensitivity:
             worst = ", ".join(
                 f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
@@ -137,6 +146,11 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     """The quantized model and what was done. `model` has static shapes and is not modified."""
     t0 = time.perf_counter()
     spec = profile.quantize
+    if spec.target is not None and spec.mode != "int8":
+        raise ConfigError(
+            f"quantize.target is set but the quantize mode is {spec.mode}: the target is reached by keeping int8 "
+            f"nodes float, so it applies to `--quantize int8` only; remove quantize.target or build int8."
+        )
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)
@@ -206,11 +220,24 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     kept = {n: "keep_float in the profile" for n in _keep(pre, spec)}
     for n in int8.float_output_softmax(pre):
         kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
+    goal = spec.target
+    tune: list[int] = []
+    if goal is not None and goal.held_out is None:
+        calib, tune = split_held_out(calib, goal.held_out_fraction)
     cache = work / "ranges.json"
     means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
+    method = spec.calibration.method
+    if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
+        chosen_ranges = choose_ranges(
+            pre, lambda m, path: int8.quantize_static_qdq(pre, StreamReader(cset, calib), m, spec.per_channel,
+                                                          exclude, path, work),
+            [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]], work, cache)
+        counts = {m: list(chosen_ranges.values()).count(m) for m in CANDIDATES}
+        method = "minmax"
+        result.method = "auto (" + ", ".join(f"{m} {n}" for m, n in counts.items()) + " tensors)"
 
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
-        qdq = int8.quantize_static_qdq(pre, reader, spec.calibration.method, spec.per_channel,
+        qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
                                        sorted(set(exclude) | set(extra)), cache, work)
         correct_biases(qdq, pre, means)
         return qdq
@@ -218,7 +245,8 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     qdq = quant([], StreamReader(cset, calib))
     # the search re-quantizes once per node tried, at most `sensitivity` + `max_float_nodes` times: a count, not a
     # clock (a time budget stopped at different nodes on a busy machine, and the same inputs gave other bytes)
-    result.calibration_samples, result.method, result.per_channel = len(calib), spec.calibration.method, spec.per_channel
+    result.calibration_samples, result.per_channel = len(calib), spec.per_channel
+    result.method = result.method or spec.calibration.method
     feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
     islands = find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
     if islands:  # decided from the ranges just calibrated; re-quantizing reuses them (no data re-read)
@@ -228,7 +256,9 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     reference = _run(pre, feeds)
     kinds = output_kinds(pre)
     result.cosine_all_quantized = result.cosine_final = output_cosine(reference, qdq, feeds, kinds)
-    if spec.sensitivity > 0:
+    if goal is not None:
+        qdq = _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result)
+    elif spec.sensitivity > 0:
         quantized = {n.name for n in pre.graph.node} - set(exclude)
         ranked = rank_nodes(pre, qdq, feeds, quantized)
         target = _int8_min_cosine(profile)
@@ -243,6 +273,26 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
             result.cosine_final = final
     result.kept_float = dict(sorted(kept.items()))
     return qdq
+
+
+def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result) -> onnx.ModelProto:
+    """quantize.target: nodes float, most sensitive first, until the held-out samples meet the goal."""
+    if goal.held_out is not None:
+        tset = open_source(goal.held_out, input_specs(pre), profile.inputs, RANDOM_HOLDOUT)
+        feeds, where = [tset.load(i) for i in range(len(tset))], tset.description
+    else:
+        feeds = [cset.load(i) for i in tune]
+        where = f"{len(tune)} held-out calibration sample(s) (1 file in {max(2, round(1 / goal.held_out_fraction))})"
+    reference = _run(pre, feeds)
+    quantized = {n.name for n in pre.graph.node} - set(exclude)
+    ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
+    chosen, steps = search(ranked, lambda extra: score(reference, quant(extra), feeds, kinds), goal, where)
+    for n in chosen:
+        kept[n] = f"quantize.target: {goal_words(goal)}"
+    result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
+                     "steps": [s.as_dict() for s in steps]}
+    result.cosine_final = steps[-1].score.cosine
+    return quant(chosen) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:

@@ -17,18 +17,22 @@ hardware:
 runtime: {{threads: 1}}
 quantize:
   mode: {mode}
-  calibration: {{source: {source}, samples: {samples}}}
+  calibration: {{source: {source}, samples: {samples}{method}}}
   sensitivity: {sensitivity}
-validate:
+{target}validate:
   latency: {{mode: off}}
 """
 
 
 def write_profile(folder: Path, mode: str = "int8", source: str = "random", samples: int = 8,
-                  sensitivity: int = 2, extra: str = "") -> Path:
+                  sensitivity: int = 2, extra: str = "", target: str = "",
+                  method: str = "minmax") -> Path:
+    """`target`: the quantize.target mapping in flow style, e.g. "{min_top1_agreement: 0.99}"."""
     # a new file name each time: the config loader caches profiles by path
     path = folder / f"quant-test-{len(list(folder.glob('quant-test-*.yaml')))}.yaml"
-    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity) + extra)
+    path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity,
+                                   method="" if method == "minmax" else f", method: {method}",
+                                   target=f"  target: {target}\n" if target else "") + extra)
     return path
 
 
@@ -82,3 +86,21 @@ def npy_folder(folder: Path, shape, n: int, seed: int = 0, drop_batch: bool = Fa
         x = rng.standard_normal(shape).astype(np.float32)
         np.save(folder / f"sample_{i:03d}.npy", x[0] if drop_batch else x)
     return folder
+
+
+# crops of the CALIBRATION photos other than tests/photos.py's VARIANTS, for quantize.target's held-out folder:
+# (side as a fraction of the shorter edge, centre x, centre y, mirrored); never a crop of an evaluation photo
+TARGET_VARIANTS = [(0.9, .45, .55, True), (0.8, .4, .4, True), (0.8, .6, .6, False), (0.7, .35, .5, True),
+                   (0.7, .65, .5, False), (0.55, .5, .35, True), (0.55, .5, .65, False), (0.5, .4, .6, True)]
+
+
+def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[str]]:
+    """Other crops/flips of the photos in `names` ([1, 3, size, size] ImageNet-normalized), named `t_{photo}_{i}`."""
+    from tests.photos import _crop, photo_path
+
+    xs, labels = [], []
+    for name in names:
+        for i, variant in enumerate(TARGET_VARIANTS):
+            xs.append(_crop(photo_path(name), size, *variant))
+            labels.append(f"t_{name}_{i}")
+    return xs, labels

@@ -7,13 +7,15 @@ Not met today. Measured (bench/quantize_trained.py prints the table): android 0.
 with the int8 stage's bias correction (0.85 / 0.84 / 0.88 before it); ONNX Runtime's quantize_static with its
 defaults: 0.60. Most of the loss is in the WEIGHTS: rounding only the conv weights to per-channel int8 (fp32
 activations) gives 0.86, the depthwise convs alone 0.89, while fp16 weights keep 1.00; bias correction lifts that
-weight-only figure to 0.94 (the ios number: float activations), and the int8 activations cost the rest. Needs the
-sensitive nodes kept float / 16-bit against a top-1 target (issue 19, scope 1); until then the bar is an xfail that
-still records the measured number. ~5-9 min on a busy 2-core host (one int8 build for three targets,
-96 held-out inputs through three runtimes): marked slow.
+weight-only figure to 0.94 (the ios number: float activations), and the int8 activations cost the rest. The
+second build sets `quantize.target: {min_top1_agreement: 0.98}` on 48 other crops of the calibration photos: on
+2026-12-07 it stopped with "cannot be met" (best 0.958 with 4 nodes float), so the bar stays an xfail that records
+the outcome. Both builds: ~5-9 min on an idle 2-core host each (the target search re-quantizes ~30 times), far
+more on a busy one: marked slow.
 """
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,10 +27,21 @@ from edgec.runtimes.host_ort import OrtRunner
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"
 BAR = 0.98
+XFAIL = ("issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos; with quantize.target "
+         "0.98 on 48 other crops of the calibration photos the build says it cannot be met (best 0.958 with 4 nodes "
+         "float, 2026-12-07): the loss is in the int8 activations (needs 16-bit activations for the sensitive ones)")
 
 
 def _top1(runner, xs) -> np.ndarray:
     return np.array([int(np.argmax(next(iter(runner.run({"input": x}).values())))) for x in xs])
+
+
+def _agreement(outcome, xs, fp32) -> dict:
+    agree = {}
+    for a in outcome.result.artifacts:
+        runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
+        agree[a.artifact.target] = float(np.mean(_top1(runner, xs) == fp32))
+    return agree
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +61,40 @@ def measured(tmp_path_factory):
         target="all", out_dir=tmp / "out", quantize="int8", calibration=str(calib), latency="off",
         validate=False, model_name=MODEL))
     assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
-    fp32 = _top1(OrtRunner(model, threads=1), xs)
-    agree = {}
-    for a in outcome.result.artifacts:
-        runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
-        agree[a.artifact.target] = float(np.mean(_top1(runner, xs) == fp32))
-    return agree
+    return _agreement(outcome, xs, _top1(OrtRunner(model, threads=1), xs))
+
+
+@pytest.fixture(scope="module")
+def with_target(tmp_path_factory):
+    """The same build with `quantize.target: {min_top1_agreement: BAR}` measured on a held-out folder of OTHER crops
+    of the calibration photos (tests/quantize/helpers.py): top-1 agreement per target on the evaluation photos,
+    or the QuantizationError's message when the build says the target cannot be met."""
+    import yaml
+
+    from edgec.errors import QuantizationError
+    from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs
+    from tests.quantize.helpers import target_inputs
+    from tests.trained_zoo import input_shape, trained_model
+
+    model, size = trained_model(MODEL), input_shape(MODEL)[-1]
+    tmp = tmp_path_factory.mktemp("trained_target")
+    for folder, (xs, names) in (("calib", photo_inputs(CALIB_PHOTOS, size)),
+                                ("held", target_inputs(CALIB_PHOTOS, size))):
+        (tmp / folder).mkdir()
+        for x, name in zip(xs, names):
+            np.save(tmp / folder / f"{name}.npy", x)
+    profile = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
+    profile["quantize"] = {"target": {"min_top1_agreement": BAR, "held_out": str(tmp / "held"), "candidates": 24}}
+    (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
+    try:
+        outcome = api.build(model, api.BuildOptions(
+            target="all", out_dir=tmp / "out", quantize="int8", calibration=str(tmp / "calib"), latency="off",
+            validate=False, model_name=MODEL, profile=str(tmp / "profile.yaml")))
+    except QuantizationError as e:
+        return str(e)
+    assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
+    xs, _ = photo_inputs(EVAL_PHOTOS, size)
+    return _agreement(outcome, xs, _top1(OrtRunner(model, threads=1), xs))
 
 
 def test_trained_classifier_builds_int8_on_real_photos_for_every_target(measured):
@@ -63,9 +104,9 @@ def test_trained_classifier_builds_int8_on_real_photos_for_every_target(measured
     assert min(measured.values()) >= 0.7, measured
 
 
-@pytest.mark.xfail(reason="issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos "
-                          "(weight rounding in the depthwise convs, then int8 activations); needs sensitive nodes "
-                          "kept float / 16-bit against a top-1 target", strict=False)
-def test_trained_classifier_int8_top1_agreement_meets_the_bar(measured):
-    print(f"measured top-1 agreement vs fp32 on held-out photos: {measured}")
-    assert min(measured.values()) >= BAR, measured
+@pytest.mark.xfail(reason=XFAIL, strict=False)
+def test_trained_classifier_int8_with_quantize_target_meets_the_bar(with_target):
+    print(f"with quantize.target, top-1 agreement vs fp32 on held-out photos: {with_target}")
+    assert isinstance(with_target, dict), with_target  # else: the build's "cannot be met" message
+    assert set(with_target) == {"android", "ios", "ort-mobile"}
+    assert min(with_target.values()) >= BAR, with_target

@@ -1,0 +1,153 @@
+"""`quantize.target`: keep the most sensitive nodes float until the int8 graph meets a stated accuracy.
+
+Measured on held-out samples (never calibrated on) against the float graph, in ONNX Runtime on the QDQ graph: the
+numerics every target shares (TFLite and ORT run the same scales; iOS16 keeps activations float, closer still).
+The worst nodes by the error they add (sensitivity.rank_nodes) are measured left float one at a time; then, best
+first, each goes float while the graph misses the goal and only if it improves it, re-measuring after each step;
+once met, every chosen node whose removal still meets the goal goes back to int8 (the fewest nodes). Bounded by
+counts (`candidates`, `max_float_nodes`), never by a clock, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import onnx
+
+from edgec.config.models import QuantTarget
+from edgec.errors import CalibrationError, QuantizationError
+from edgec.quantize.activations import run_named, session_with_outputs
+from edgec.quantize.sensitivity import NodeSensitivity
+from edgec.runtimes.outputs import output_accuracy
+
+
+@dataclass(frozen=True)
+class Score:
+    top1: float | None  # worst top-1 agreement over classifier outputs; None: no classifier output
+    cosine: float  # worst output cosine (Softmax outputs as logits)
+
+    def key(self) -> tuple[float, float]:
+        """Order of merit: the cosine first, top-1 breaks its ties. Top-1 over a few dozen samples moves in whole
+        samples, and which near-tie flips under a perturbation is noise: ordered by top-1 first, the search chased
+        it on EfficientNet-Lite0 (a node worth one sample alone lost three with the next); the cosine sees every
+        node's gain. The goal itself is still top-1 (meets)."""
+        return (self.cosine, 1.0 if self.top1 is None else self.top1)
+
+    def meets(self, goal: QuantTarget) -> bool:
+        top1_ok = goal.min_top1_agreement is None or self.top1 is None or self.top1 >= goal.min_top1_agreement
+        return top1_ok and (goal.min_cosine is None or self.cosine >= goal.min_cosine)
+
+    def words(self) -> str:
+        return (f"top-1 agreement {self.top1:.3f}, " if self.top1 is not None else "") + f"cosine {self.cosine:.5f}"
+
+    def as_dict(self) -> dict:
+        return {"top1": None if self.top1 is None else round(self.top1, 6), "cosine": round(self.cosine, 6)}
+
+
+@dataclass
+class Step:
+    node: str | None  # the node this step left float (None: all int8; removed: went back to int8)
+    op_type: str | None
+    score: Score
+    action: str = "float"  # "float" | "int8 again" (pruned) | "start"
+
+    def as_dict(self) -> dict:
+        return {"action": self.action, "node": self.node, "op_type": self.op_type, **self.score.as_dict()}
+
+
+def goal_words(goal: QuantTarget) -> str:
+    parts = []
+    if goal.min_top1_agreement is not None:
+        parts.append(f"top-1 agreement >= {goal.min_top1_agreement}")
+    if goal.min_cosine is not None:
+        parts.append(f"cosine >= {goal.min_cosine}")
+    return " and ".join(parts)
+
+
+def split_held_out(calib: list[int], fraction: float) -> tuple[list[int], list[int]]:
+    """(calibrate, held out): every k-th calibration file (k = round(1 / fraction)) is held out, so both parts
+    span the whole sorted folder (crops of one photo sit together; a tail would hold out one scene)."""
+    k = max(2, int(round(1 / fraction)))
+    held = calib[k - 1::k]
+    rest = [i for i in calib if i not in set(held)]
+    if len(held) < 2 or not rest:
+        raise CalibrationError(
+            f"quantize.target needs at least 2 held-out samples besides the calibration ones, and "
+            f"{len(calib)} calibration sample(s) with held_out_fraction {fraction} give {len(held)}: add samples "
+            f"to the calibration folder, raise quantize.target.held_out_fraction, or give a separate folder as "
+            f"quantize.target.held_out."
+        )
+    return rest, held
+
+
+def score(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds: list[dict],
+          kinds: dict) -> Score:
+    """The QDQ `model` against the float `reference` outputs on `feeds`, as the accuracy gate measures it."""
+    sess = session_with_outputs(model, [])
+    got = [run_named(sess, f) for f in feeds]
+    top1, cos = [], []
+    for name in reference[0]:
+        m, _ = output_accuracy(name, [r[name] for r in reference], [g[name] for g in got], kinds)
+        cos.append(float(m.cosine))
+        if m.top1 is not None:
+            top1.append(float(m.top1))
+    return Score(min(top1) if top1 else None, min(cos))
+
+
+def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
+           held_out: str) -> tuple[list[str], list[Step]]:
+    """(nodes to keep float, the steps taken with the score after each). Raises QuantizationError when the goal
+    is out of reach within the bounds."""
+    memo: dict[tuple[str, ...], Score] = {}
+
+    def cached(nodes: list[str]) -> Score:
+        key = tuple(sorted(nodes))
+        if key not in memo:
+            memo[key] = measure(list(key))
+        return memo[key]
+
+    ops = {s.node: s.op_type for s in ranked}
+    current = cached([])
+    steps = [Step(None, None, current, "start")]
+    if current.meets(goal):
+        return [], steps
+    # zero local error: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to gain
+    tried = [s.node for s in ranked if s.local_error > 0][:goal.candidates]
+    alone = {n: cached([n]) for n in tried}
+    order = sorted(tried, key=lambda n: (tuple(-x for x in alone[n].key()), n))
+    chosen: list[str] = []
+    for n in order:
+        if current.meets(goal) or len(chosen) >= goal.max_float_nodes:
+            break
+        trial = cached(chosen + [n])
+        if trial.key() > current.key():
+            chosen.append(n)
+            current = trial
+            steps.append(Step(n, ops.get(n), trial))
+    if not current.meets(goal):
+        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out))
+    for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
+        if len(chosen) == 1:
+            break
+        trial = cached([c for c in chosen if c != n])
+        if trial.meets(goal):
+            chosen.remove(n)
+            current = trial
+            steps.append(Step(n, ops.get(n), trial, "int8 again"))
+    return chosen, steps
+
+
+def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str) -> str:
+    bound = (f"the count bound max_float_nodes={goal.max_float_nodes} was reached"
+             if len(chosen) >= goal.max_float_nodes else
+             f"no other of the {tried} most sensitive node(s) measured (candidates={goal.candidates}) improved it")
+    kept = f"{len(chosen)} node(s) float ({', '.join(chosen)})" if chosen else "every node int8"
+    return (
+        f"quantize.target cannot be met: int8 reaches at best {best.words()} with {kept} on {held_out}, and the "
+        f"profile asks for {goal_words(goal)}; {bound}. Try: more or more representative calibration samples, "
+        f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method auto "
+        f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
+    )
+
