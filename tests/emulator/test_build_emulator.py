@@ -38,6 +38,8 @@ def test_int8_build_writes_arm_numerics_for_android_and_ort_mobile(emulators, cl
     assert any("no aarch64 Linux runtime" in n for n in by_target["ios"]["notes"])
     report = (out / "report.md").read_text()
     assert report.count("ARM kernels (") == 2 and "ARM: pass" in report
+    page = (out / "report.html").read_text()
+    assert page.count("ARM kernels (") == 2 and page.count('ARM: <span class="pass">pass</span>') == 2
 
 
 def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
@@ -121,3 +123,25 @@ def test_junit_shows_the_arm_case_and_int8_gating():
     xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "numerics": arm,
                                                                "numerics_arm": {**host_bad, "ran_on": "arm"}}]})
     assert 'failures="1"' in xml
+
+
+def test_html_report_shows_the_arm_verdict_beside_the_host_one():
+    from edgec.package.html import render
+
+    host_bad = {"ran_on": "onnxruntime", "outputs": {"y": {"max_abs": 9.0, "cosine": 0.9}}, "passed": False,
+                "message": "output 'y' cosine 0.9 < 0.99", "thresholds": {"min_cosine": 0.99}}
+    arm = {"ran_on": "onnxruntime on qemu cortex-a76", "samples": 4, "passed": True,
+           "outputs": {"y": {"max_abs": 0.125, "cosine": 0.9991}}}
+    entry = {"target": "ort-mobile", "profile": "p", "format": "ort", "path": "m.ort", "sha256": "ab" * 32,
+             "bytes": 1000, "precision": "int8", "passed": True, "notes": [], "numerics": host_bad,
+             "numerics_arm": arm, "latency": None,
+             "details": {"emulator": {"seconds": 12.5, "gates": "ARM kernels",
+                                      "vs_host": {"y": {"identical": False, "cosine": 0.91, "max_abs": 8.5}}}}}
+    doc = {"passed": True, "edgec_version": "0", "errors": [], "versions": {},
+           "model": {"path": "m.onnx", "opset": 13, "nodes": 1, "parameters": 1, "bytes": 1, "sha256": "cd" * 32}}
+    page = render({**doc, "artifacts": [entry]})
+    assert 'FAIL</span> cos 0.900000 (onnxruntime)<br>ARM: <span class="pass">pass</span> cos 0.999100' in page
+    assert "ARM kernels (onnxruntime on qemu cortex-a76, 4 input(s), 12.5 s under emulation" in page
+    assert "cos 0.9100000, max-abs 8.5" in page and "ort-mobile ARM: y" in page  # table row and numerics bar
+    no_arm = render({**doc, "artifacts": [{k: v for k, v in entry.items() if k != "numerics_arm"}]})
+    assert "ARM" not in no_arm
