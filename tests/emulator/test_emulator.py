@@ -167,3 +167,29 @@ def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_ar
     assert (macs - depthwise) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
     assert a72.per_invoke["sdot_udot"] == 0 and a72.per_invoke["int_mac"] > n1.per_invoke["int_mac"]
     assert n1.per_invoke["fmla"] == 0 and n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0
+
+
+def test_wheels_of_old_runtime_versions_are_removed_unless_recently_used(tmp_path):
+    """A new site-<versions> folder (the runtimes were upgraded) removes the ~160 MB folders of versions no edgec
+    used for a day; one another virtualenv used recently stays (a guest may be importing from it)."""
+    import os
+
+    now = time.time()
+    keep, old, recent, unstamped = (tmp_path / f"site-{n}" for n in ("new", "old", "recent", "unstamped"))
+    for d in (keep, old, recent, unstamped):
+        (d / "numpy").mkdir(parents=True)
+    (old / ".last-used").touch()
+    os.utime(old / ".last-used", (now - 2 * setup.STALE_AFTER_S,) * 2)
+    (recent / ".last-used").touch()
+    os.utime(unstamped, (now - 2 * setup.STALE_AFTER_S,) * 2)  # an older edgec's folder: its own mtime counts
+    (tmp_path / "rootfs-bookworm-arm64").mkdir()
+    removed = setup.remove_stale_sites(tmp_path, keep=keep, now=now)
+    assert sorted(p.name for p in removed) == ["site-old", "site-unstamped"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rootfs-bookworm-arm64", "site-new", "site-recent"]
+
+
+def test_using_the_emulator_marks_its_wheels_used(emulators):
+    stamp = emulators["cortex-a76"].site / ".last-used"
+    os_time = time.time()
+    setup.ensure("cortex-a76")
+    assert stamp.stat().st_mtime >= os_time - 1
