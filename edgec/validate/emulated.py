@@ -141,4 +141,32 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4), "roofline_ms": round(est.total_ms, 4),
         "emulated_s": round(time.perf_counter() - t0, 1),
     })
+    if artifact.format == "ort":
+        result.details.update(_per_op(artifact, core, feeds, clock, parallel, counts.total))
     return result, est
+
+
+OPS_SHOWN = 12
+
+
+def _per_op(artifact: Artifact, core: str, feeds: dict, clock: float, parallel: int, total: int) -> dict:
+    """Instructions and cycles per op (.ort: ONNX Runtime's profiler marks the op boundaries), from a second,
+    profiled invoke: the profiler's own bookkeeping stays out of the totals above."""
+    from edgec.runtimes.emulator.counts import count_instructions
+    from edgec.runtimes.emulator.cpu_model import cycles
+
+    counts = count_instructions(artifact.format, artifact.path, core, [feeds], per_op=True)
+    if not counts.ops:
+        artifact.notes.append("emulator: ONNX Runtime's profiler trace could not be matched to the op boundaries "
+                              "the counting plugin saw, so there are no per-op instruction counts")
+        return {}
+    rows = []
+    for op in counts.ops:
+        cyc, bound = cycles(op.per_invoke, core)
+        rows.append({"name": op.name, "op_type": op.op_type, "instructions": op.total, "cycles": round(cyc),
+                     "bound": bound, "ms": round(cyc / (clock * 1e6) / parallel, 4),
+                     "fmla": op.per_invoke["fmla"], "sdot_udot": op.per_invoke["sdot_udot"]})
+    in_ops = sum(r["instructions"] for r in rows)
+    return {"ops": sorted(rows, key=lambda r: -r["cycles"])[:OPS_SHOWN], "ops_counted": len(rows),
+            "ops_note": (f"per op: {len(rows)} ops from a profiled invoke ({in_ops:,} instructions inside ops; the "
+                         f"unprofiled invoke {total:,} in all), the {min(OPS_SHOWN, len(rows))} with the most cycles")}

@@ -69,6 +69,10 @@ def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
     assert d["compute_ms"] == pytest.approx(d["cycles"] / 2.4e6 / 4, rel=1e-3, abs=5e-5)  # stored to 4 decimals
     assert lat.median_ms == pytest.approx(max(d["compute_ms"], d["memory_ms"]), rel=1e-3, abs=5e-5)
     assert d["roofline_ms"] > 0 and "roofline estimate" in (tmp_path / "o/report.md").read_text()
+    # .ort: per op too (ONNX Runtime's profiler marks the boundaries), the convs first by cycles
+    assert d["ops_counted"] == 6 and {o["name"] for o in d["ops"]} == {"conv1", "dw", "pw", "gap", "flatten", "fc"}
+    assert d["ops"][0]["op_type"].endswith("Conv") and d["ops"][0]["fmla"] > 0
+    assert "| op | type | instructions | FMLA |" in (tmp_path / "o/report.md").read_text()
 
 
 def _result(precision: str, host_ok: bool, arm_ok: bool) -> ArtifactResult:
