@@ -1,6 +1,6 @@
 """edgec's device estimates against published latencies (bench/published_latency.yaml).
 
-    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate]
+    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate] [--profile P] [--model M]
 
 For every figure with an edgec model: the roofline estimate (edgec.validate.estimate) of that model on the
 figure's profile, at the published input size and thread count, beside the published ms; then the median
@@ -121,6 +121,7 @@ def main() -> int:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--all", action="store_true", help="also list the figures without an edgec model")
     ap.add_argument("--profile", help="only the figures of this profile (e.g. pixel-4)")
+    ap.add_argument("--model", help="only the figures of this edgec model (e.g. inception_v1)")
     ap.add_argument("--emulate", action="store_true",
                     help="also the QEMU instruction-model latency of each CPU figure's model (slow)")
     args = ap.parse_args()
@@ -131,7 +132,8 @@ def main() -> int:
     cache: dict = {}
     errors, emu_errors = [], []
     for fig in figures:
-        if not fig.get("model") or (args.profile and fig["profile"] != args.profile):
+        if (not fig.get("model") or (args.profile and fig["profile"] != args.profile)
+                or (args.model and fig["model"] != args.model)):
             continue
         est_ms, gflop, unit = estimate_ms(fig, cache)
         pub = float(fig["ms"])

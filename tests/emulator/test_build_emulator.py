@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
@@ -149,3 +150,20 @@ def test_html_report_shows_the_arm_verdict_beside_the_host_one():
     assert "cos 0.9100000, max-abs 8.5" in page and "ort-mobile ARM: y" in page  # table row and numerics bar
     no_arm = render({**doc, "artifacts": [{k: v for k, v in entry.items() if k != "numerics_arm"}]})
     assert "ARM" not in no_arm
+
+
+def test_memory_term_leaves_cache_resident_activations_out():
+    """With the profile's last-level cache size, the instruction model's DRAM traffic is every weight once plus
+    the activations of ops that do not fit the cache; without one, every byte the roofline moves."""
+    from edgec.prepare import prepare
+    from edgec.validate.emulated import _dram_mb
+    from edgec.validate.estimate import estimate
+
+    model = prepare(few_convs(), {}, "few.onnx").model
+    pi5 = load_profile("raspberry-pi-5")
+    assert pi5.hardware.cpu.llc_mb == 2
+    est = estimate(model, pi5)
+    weights = sum(int(np.prod(i.dims)) * 4 for i in model.graph.initializer) / 1e6
+    assert _dram_mb(model, est, None) == pytest.approx(sum(o.mbytes for o in est.ops))
+    assert _dram_mb(model, est, 2.0) == pytest.approx(weights)  # a 32x32 net's activations all fit 2 MB
+    assert weights < _dram_mb(model, est, 1e-4) <= _dram_mb(model, est, None) + weights
