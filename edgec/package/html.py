@@ -257,6 +257,15 @@ def _latency_details(lat: dict) -> str:
     items += [escape(str(x)) for x in d.get("notes", [])]
     items += [escape(lat["message"])] if lat.get("message") else []
     parts = [f"<p>{head}</p>"] + (["<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"] if items else [])
+    if d.get("ops"):  # --emulator, .ort: instructions per op (ONNX Runtime's profiler marks the boundaries)
+        parts.append(f"<details open><summary>{escape(d.get('ops_note', 'per op'))}</summary><table><tr><th>op</th>"
+                     "<th>type</th><th>instructions</th><th>FMLA</th><th>SDOT/UDOT</th><th>cycles</th><th>bound</th>"
+                     "<th>ms</th></tr>"
+                     + "".join(f"<tr><td>{escape(o['name'])}</td><td>{escape(o['op_type'])}</td>"
+                               f"<td class=num>{o['instructions']:,}</td><td class=num>{o['fmla']:,}</td>"
+                               f"<td class=num>{o['sdot_udot']:,}</td><td class=num>{o['cycles']:,}</td>"
+                               f"<td>{escape(o['bound'])}</td><td class=num>{o['ms']:.3f}</td></tr>" for o in d["ops"])
+                     + "</table></details>")
     est = d.get("estimate")
     if est and est.get("top_ops"):
         parts.append(f"<details open><summary>slowest ops (roofline on {escape(str(est.get('profile')))}, "

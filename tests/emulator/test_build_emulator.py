@@ -74,6 +74,8 @@ def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
     assert d["ops_counted"] == 6 and {o["name"] for o in d["ops"]} == {"conv1", "dw", "pw", "gap", "flatten", "fc"}
     assert d["ops"][0]["op_type"].endswith("Conv") and d["ops"][0]["fmla"] > 0
     assert "| op | type | instructions | FMLA |" in (tmp_path / "o/report.md").read_text()
+    page = (tmp_path / "o/report.html").read_text()
+    assert "<th>SDOT/UDOT</th>" in page and f"<td>{d['ops'][0]['name']}</td>" in page
 
 
 def _result(precision: str, host_ok: bool, arm_ok: bool) -> ArtifactResult:
