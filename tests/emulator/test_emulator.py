@@ -240,3 +240,18 @@ def test_using_the_emulator_marks_its_wheels_used(emulators):
     os_time = time.time()
     setup.ensure("cortex-a76")
     assert stamp.stat().st_mtime >= os_time - 1
+
+
+def test_plugin_builds_of_other_sources_are_removed_after_a_day(tmp_path):
+    import os
+
+    from edgec.runtimes.emulator.counts import _remove_old_plugins
+
+    now = time.time()
+    current, old, recent = (tmp_path / f"insn_classes-{h}.so" for h in ("cur", "old", "recent"))
+    for f in (current, old, recent):
+        f.write_bytes(b"so")
+    os.utime(old, (now - 2 * setup.STALE_AFTER_S,) * 2)
+    os.utime(current, (now - 2 * setup.STALE_AFTER_S,) * 2)  # the one in use is never removed
+    _remove_old_plugins(current)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["insn_classes-cur.so", "insn_classes-recent.so"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from edgec.errors import DeviceError
 from edgec.paths import exclusive
-from edgec.runtimes.emulator.setup import emulator_root
+from edgec.runtimes.emulator.setup import STALE_AFTER_S, emulator_root
 
 PLUGIN_DIR = Path(__file__).parent / "plugin"
 CLASSES = ("fmla", "fmul", "sdot_udot", "int_mac", "vector_other", "load", "store", "branch", "other")
@@ -110,6 +110,7 @@ def plugin_path() -> Path:
     root = emulator_root()
     so = root / "plugin" / f"insn_classes-{digest}.so"
     if so.exists():
+        _touch(so)
         return so
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
@@ -125,7 +126,25 @@ def plugin_path() -> Path:
         if r.returncode != 0:
             raise DeviceError(f"Building the QEMU instruction-count plugin failed: {r.stderr.strip()[-500:]}")
         tmp.rename(so)
+        _remove_old_plugins(so)
     return so
+
+
+def _touch(so: Path) -> None:
+    try:
+        so.touch()  # marks it used (mtime), so _remove_old_plugins keeps it
+    except OSError:
+        pass
+
+
+def _remove_old_plugins(current: Path) -> None:
+    """Builds of other plugin sources (another edgec version) that no edgec used for a day: a running QEMU keeps
+    its mapping of a deleted file, and an edgec of that version would rebuild it."""
+    import time
+
+    for old in current.parent.glob("insn_classes-*.so"):
+        if old != current and time.time() - old.stat().st_mtime > STALE_AFTER_S:
+            old.unlink(missing_ok=True)
 
 
 def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
