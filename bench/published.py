@@ -1,6 +1,6 @@
 """edgec's device estimates against published latencies (bench/published_latency.yaml).
 
-    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate]
+    python bench/published.py [--data bench/published_latency.yaml] [--all] [--emulate] [--profile P] [--model M]
 
 For every figure with an edgec model: the roofline estimate (edgec.validate.estimate) of that model on the
 figure's profile, at the published input size and thread count, beside the published ms; then the median
@@ -26,6 +26,7 @@ import onnx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from edgec.config.loader import load_profile  # noqa: E402
 from edgec.prepare import prepare  # noqa: E402
@@ -38,6 +39,12 @@ def model_path(name: str) -> Path:
     """A tests/zoo.py export, else a light sample (random weights: latency does not depend on them)."""
     from edgec.samples import LIGHT_MODELS, randomized
 
+    if name == "mobilenet_v1":
+        import mobilenet_v1
+
+        from edgec.paths import cache_dir
+
+        return mobilenet_v1.path(cache_dir() / "bench")
     if name in LIGHT_MODELS:
         return randomized(name)
     from tests.zoo import zoo_model
@@ -61,12 +68,19 @@ def load_at(path: Path, shape: list[int] | None) -> tuple[onnx.ModelProto, dict]
 
 def estimate_ms(fig: dict, cache: dict) -> tuple[float, float, str]:
     """(estimate ms, GFLOP, unit) of the figure's model on its profile at its threads."""
-    key = (fig["model"], tuple(fig.get("input") or ()))
+    precision = fig.get("precision", "fp32")
+    profile = load_profile(fig["profile"])
+    key = (fig["model"], tuple(fig.get("input") or ()), fig["profile"] if precision == "int8" else None)
     if key not in cache:
         path = model_path(fig["model"])
         model, shapes = load_at(path, fig.get("input"))
-        cache[key] = prepare(model, shapes, str(path)).model
-    profile = load_profile(fig["profile"])
+        quant = None
+        if precision == "int8":  # the estimator sees int8 kernels in a QDQ graph (random calibration: same ops)
+            quant = profile.model_copy(update={"quantize": profile.quantize.model_copy(update={
+                "mode": "int8", "calibration": profile.quantize.calibration.model_copy(
+                    update={"source": "random", "samples": 4}), "sensitivity": 0})})
+        cache[key] = prepare(model, shapes, str(path), profile=quant,
+                             target_format="tflite" if profile.target == "android" else "ort").model
     est = estimate(cache[key], profile, precision=fig.get("precision", "fp32"), threads=fig.get("threads"))
     return est.total_ms, est.gflop, est.unit
 
@@ -82,6 +96,8 @@ def emulated_ms(fig: dict) -> float | None:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "edgec.cli", "build", str(path), "--target", profile.target, "--profile",
                fig["profile"], "--emulator", f"qemu:{core}", "--latency", "emulate", "--out", tmp]
+        if fig.get("precision") == "int8":  # latency does not depend on the calibration data
+            cmd += ["--quantize", "int8", "--calibration", "random"]
         if fig.get("input"):
             model, shapes = load_at(path, fig["input"])
             resized = Path(tmp) / f"{path.stem}-resized.onnx"
@@ -104,6 +120,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--all", action="store_true", help="also list the figures without an edgec model")
+    ap.add_argument("--profile", help="only the figures of this profile (e.g. pixel-4)")
+    ap.add_argument("--model", help="only the figures of this edgec model (e.g. inception_v1)")
     ap.add_argument("--emulate", action="store_true",
                     help="also the QEMU instruction-model latency of each CPU figure's model (slow)")
     args = ap.parse_args()
@@ -114,7 +132,8 @@ def main() -> int:
     cache: dict = {}
     errors, emu_errors = [], []
     for fig in figures:
-        if not fig.get("model"):
+        if (not fig.get("model") or (args.profile and fig["profile"] != args.profile)
+                or (args.model and fig["model"] != args.model)):
             continue
         est_ms, gflop, unit = estimate_ms(fig, cache)
         pub = float(fig["ms"])

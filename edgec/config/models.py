@@ -52,6 +52,8 @@ class CpuSpec(Strict):
     peak_gflops_fp16: float | None = Field(default=None, gt=0)
     emulate: EmulatedCore | None = None  # the QEMU core closest to the device's (big) cores, for --emulator qemu
     clock_ghz: float | None = Field(default=None, gt=0)  # cores' clock: the instruction model's cycles -> ms
+    # last-level cache (MB): the instruction model's memory term leaves out the activations of ops that fit in it
+    llc_mb: float | None = Field(default=None, gt=0)
 
 
 class AcceleratorSpec(Strict):

@@ -119,8 +119,8 @@ def _gates(a: dict, m: dict) -> tuple[float | None, float | None]:
 
 def _numerics_chart(arts: list[dict]) -> str:
     rows, marks = [], []
-    for a in arts:
-        n = a.get("numerics")
+    runs = [(a, a.get(key), tag) for a in arts for key, tag in (("numerics", ""), ("numerics_arm", " ARM"))]
+    for a, n, tag in runs:
         if not n:
             continue
         for out, m in n["outputs"].items():
@@ -129,10 +129,10 @@ def _numerics_chart(arts: list[dict]) -> str:
                     continue
                 d = _digits(cos)
                 if not isinstance(gate, (int, float)):
-                    rows.append((f"{a['target']}: {out}{kind}", d, BLUE))  # not gated (top-1 decides)
+                    rows.append((f"{a['target']}{tag}: {out}{kind}", d, BLUE))  # not gated (top-1 decides)
                     continue
                 ok = isinstance(cos, (int, float)) and cos >= gate
-                rows.append((f"{a['target']}: {out}{kind}", d, PASS if ok else FAIL))
+                rows.append((f"{a['target']}{tag}: {out}{kind}", d, PASS if ok else FAIL))
                 if gate < 1:
                     marks.append((len(rows) - 1, _digits(gate), f"{a['precision']} gate: cosine {gate}"))
     if not rows:
@@ -148,12 +148,11 @@ def _artifact_table(arts: list[dict]) -> str:
     for a in arts:
         n, lat = a.get("numerics"), a.get("latency")
         if n:
-            worst = min((m["cosine"] for m in n["outputs"].values() if isinstance(m["cosine"], (int, float))),
-                        default=None)
-            num = (f'<span class="{"pass" if n["passed"] else "fail"}">{"pass" if n["passed"] else "FAIL"}</span> '
-                   f"cos {_fmt(worst, '.6f')} ({escape(n['ran_on'])})")
+            num = _verdict(n)
         else:
             num = "not run"
+        if a.get("numerics_arm"):  # --emulator: the ARM-kernel verdict beside the host-kernel one
+            num += f"<br>ARM: {_verdict(a['numerics_arm'])}"
         if lat and isinstance(lat.get("median_ms"), (int, float)):
             budget = f" / {lat['budget_ms']:g} ms" if lat.get("budget_ms") else ""
             mark = {True: ' <span class="pass">pass</span>', False: ' <span class="fail">FAIL</span>'}.get(
@@ -170,6 +169,35 @@ def _artifact_table(arts: list[dict]) -> str:
             f"<td>{latency}</td><td>{result}</td></tr>"
         )
     return "".join(out) + "</table>"
+
+
+def _verdict(n: dict) -> str:
+    worst = min((m["cosine"] for m in n["outputs"].values() if isinstance(m["cosine"], (int, float))), default=None)
+    return (f'<span class="{"pass" if n["passed"] else "fail"}">{"pass" if n["passed"] else "FAIL"}</span> '
+            f"cos {_fmt(worst, '.6f')} ({escape(n['ran_on'])})")
+
+
+def _arm_details(a: dict) -> str:
+    """The ARM-kernel run (--emulator) beside the host-kernel one, per output, as report.md shows it."""
+    n, h = a["numerics_arm"], a.get("numerics") or {"outputs": {}}
+    d = (a.get("details") or {}).get("emulator") or {}
+    parts = [f"<p>ARM kernels ({escape(n['ran_on'])}, {n.get('samples') or '?'} input(s), "
+             f"{_fmt(d.get('seconds'), '.1f')} s under emulation; the verdict comes from the "
+             f"{escape(str(d.get('gates', 'ARM kernels')))}):</p>",
+             "<table><tr><th>output</th><th>host max-abs</th><th>host cosine</th><th>ARM max-abs</th>"
+             "<th>ARM cosine</th><th>ARM vs host kernels, same inputs</th></tr>"]
+    for name, m in n["outputs"].items():
+        hm = h["outputs"].get(name) or {}
+        v = (d.get("vs_host") or {}).get(name)
+        vs = "-" if v is None else ("identical" if v.get("identical") else
+                                    f"cos {_fmt(v.get('cosine'), '.7f')}, max-abs {_fmt(v.get('max_abs'))}")
+        parts.append(f"<tr><td>{escape(name)}</td><td class=num>{_fmt(hm.get('max_abs'))}</td>"
+                     f"<td class=num>{_fmt(hm.get('cosine'), '.6f')}</td><td class=num>{_fmt(m.get('max_abs'))}</td>"
+                     f"<td class=num>{_fmt(m.get('cosine'), '.6f')}</td><td>{escape(vs)}</td></tr>")
+    parts.append("</table>")
+    if n.get("message"):
+        parts.append(f"<p>ARM numerics: {escape(n['message'])}</p>")
+    return "".join(parts)
 
 
 def _details(a: dict) -> str:
@@ -194,6 +222,8 @@ def _details(a: dict) -> str:
                          + "</p>")
         if n.get("message"):
             parts.append(f"<p>Numerics: {escape(n['message'])}</p>")
+    if a.get("numerics_arm"):
+        parts.append(_arm_details(a))
     lat = a.get("latency")
     if lat:
         parts.append(_latency_details(lat))
@@ -227,6 +257,15 @@ def _latency_details(lat: dict) -> str:
     items += [escape(str(x)) for x in d.get("notes", [])]
     items += [escape(lat["message"])] if lat.get("message") else []
     parts = [f"<p>{head}</p>"] + (["<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"] if items else [])
+    if d.get("ops"):  # --emulator, .ort: instructions per op (ONNX Runtime's profiler marks the boundaries)
+        parts.append(f"<details open><summary>{escape(d.get('ops_note', 'per op'))}</summary><table><tr><th>op</th>"
+                     "<th>type</th><th>instructions</th><th>FMLA</th><th>SDOT/UDOT</th><th>cycles</th><th>bound</th>"
+                     "<th>ms</th></tr>"
+                     + "".join(f"<tr><td>{escape(o['name'])}</td><td>{escape(o['op_type'])}</td>"
+                               f"<td class=num>{o['instructions']:,}</td><td class=num>{o['fmla']:,}</td>"
+                               f"<td class=num>{o['sdot_udot']:,}</td><td class=num>{o['cycles']:,}</td>"
+                               f"<td>{escape(o['bound'])}</td><td class=num>{o['ms']:.3f}</td></tr>" for o in d["ops"])
+                     + "</table></details>")
     est = d.get("estimate")
     if est and est.get("top_ops"):
         parts.append(f"<details open><summary>slowest ops (roofline on {escape(str(est.get('profile')))}, "

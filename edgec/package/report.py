@@ -72,6 +72,12 @@ def _latency_section(a: ArtifactResult) -> list[str]:
         lines += [f"- method: {d['method']}"]
     if lat.mode == "emulate" and d.get("instructions"):  # --emulator: the instruction model
         lines += ["- instructions per invoke: " + ", ".join(f"{k} {v:,}" for k, v in d["instructions"].items())]
+        if d.get("ops"):  # .ort: per op, ONNX Runtime's profiler marking the boundaries
+            lines += [f"- {d['ops_note']}:", "", "| op | type | instructions | FMLA | SDOT/UDOT | cycles | bound | ms |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {o['name']} | {o['op_type']} | {o['instructions']:,} | {o['fmla']:,} | {o['sdot_udot']:,} | "
+                      f"{o['cycles']:,} | {o['bound']} | {o['ms']:.3f} |" for o in d["ops"]]
+            lines += [""]
     elif lat.mode == "emulate":
         lines += [f"- host ({lat.runtime}, {d.get('host_threads')} threads): median {d.get('host_median_ms'):.2f} ms, "
                   f"p90 {d.get('host_p90_ms'):.2f} ms; scaled x {d.get('scale'):.3f} to {a.artifact.profile}"]

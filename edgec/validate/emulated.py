@@ -126,7 +126,8 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     parallel = min(profile.runtime.threads, cpu.big_cores or cpu.cores)
     compute_ms = cyc / (clock * 1e6) / parallel
     eff = profile.hardware.estimate.bandwidth_efficiency
-    memory_ms = sum(o.mbytes for o in est.ops) / (profile.hardware.memory_bandwidth_gbps * eff)
+    dram_mb = _dram_mb(model, est, cpu.llc_mb)
+    memory_ms = dram_mb / (profile.hardware.memory_bandwidth_gbps * eff)
     total = max(compute_ms, memory_ms)
     result = _result("emulate", total, total, total, counts.invokes, parallel, spec.budget_ms, spec.budget_on,
                      f"instruction model on {core}")
@@ -135,10 +136,64 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         "method": (f"instructions the aarch64 {artifact.format} runtime executed on qemu {core} (one thread, "
                    f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {cyc:,.0f} cycles "
                    f"({bound}-bound), at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
-                   f"{memory_ms:.3f} ms ({sum(o.mbytes for o in est.ops):.1f} MB at {eff:.0%} of "
+                   f"{memory_ms:.3f} ms ({dram_mb:.1f} MB from DRAM at {eff:.0%} of "
                    f"{profile.hardware.memory_bandwidth_gbps:g} GB/s); roofline estimate {est.total_ms:.3f} ms"),
         "instructions": counts.per_invoke, "core": core, "cycles": round(cyc), "bound": bound, "clock_ghz": clock,
         "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4), "roofline_ms": round(est.total_ms, 4),
         "emulated_s": round(time.perf_counter() - t0, 1),
     })
+    if artifact.format == "ort":
+        result.details.update(_per_op(artifact, core, feeds, clock, parallel, counts.total))
     return result, est
+
+
+def _dram_mb(model: onnx.ModelProto, est, llc_mb: float | None) -> float:
+    """MB an invoke moves through DRAM: every weight once, and the activations of the ops whose activations do
+    not fit the last-level cache (an op's inputs and outputs that fit stay on chip between the producing and the
+    consuming op). Without a cache size in the profile: every byte the roofline moves."""
+    if not llc_mb:
+        return sum(o.mbytes for o in est.ops)
+    sizes = {i.name: _nbytes(i) for i in model.graph.initializer}
+    moved = sum(sizes.values()) / 1e6
+    for n in model.graph.node:  # an int8 weight reaches its conv through a DequantizeLinear: still a weight
+        if n.op_type == "DequantizeLinear" and n.input and n.input[0] in sizes:
+            sizes[n.output[0]] = sizes[n.input[0]]
+    weights = {n.name: sum(sizes.get(x, 0) for x in n.input) / 1e6 for n in model.graph.node}
+    for o in est.ops:
+        acts = max(o.mbytes - weights.get(o.name, 0.0), 0.0)
+        if acts > llc_mb:
+            moved += acts
+    return moved
+
+
+def _nbytes(t: onnx.TensorProto) -> int:
+    import numpy as np
+
+    n = int(np.prod(t.dims)) if t.dims else 1
+    return n * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+
+
+OPS_SHOWN = 12
+
+
+def _per_op(artifact: Artifact, core: str, feeds: dict, clock: float, parallel: int, total: int) -> dict:
+    """Instructions and cycles per op (.ort: ONNX Runtime's profiler marks the op boundaries), from a second,
+    profiled invoke: the profiler's own bookkeeping stays out of the totals above."""
+    from edgec.runtimes.emulator.counts import count_instructions
+    from edgec.runtimes.emulator.cpu_model import cycles
+
+    counts = count_instructions(artifact.format, artifact.path, core, [feeds], per_op=True)
+    if not counts.ops:
+        artifact.notes.append("emulator: ONNX Runtime's profiler trace could not be matched to the op boundaries "
+                              "the counting plugin saw, so there are no per-op instruction counts")
+        return {}
+    rows = []
+    for op in counts.ops:
+        cyc, bound = cycles(op.per_invoke, core)
+        rows.append({"name": op.name, "op_type": op.op_type, "instructions": op.total, "cycles": round(cyc),
+                     "bound": bound, "ms": round(cyc / (clock * 1e6) / parallel, 4),
+                     "fmla": op.per_invoke["fmla"], "sdot_udot": op.per_invoke["sdot_udot"]})
+    in_ops = sum(r["instructions"] for r in rows)
+    return {"ops": sorted(rows, key=lambda r: -r["cycles"])[:OPS_SHOWN], "ops_counted": len(rows),
+            "ops_note": (f"per op: {len(rows)} ops from a profiled invoke ({in_ops:,} instructions inside ops; the "
+                         f"unprofiled invoke {total:,} in all), the {min(OPS_SHOWN, len(rows))} with the most cycles")}

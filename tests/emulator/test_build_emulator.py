@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
@@ -38,6 +39,8 @@ def test_int8_build_writes_arm_numerics_for_android_and_ort_mobile(emulators, cl
     assert any("no aarch64 Linux runtime" in n for n in by_target["ios"]["notes"])
     report = (out / "report.md").read_text()
     assert report.count("ARM kernels (") == 2 and "ARM: pass" in report
+    page = (out / "report.html").read_text()
+    assert page.count("ARM kernels (") == 2 and page.count('ARM: <span class="pass">pass</span>') == 2
 
 
 def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
@@ -67,6 +70,12 @@ def test_profile_core_and_instruction_model_latency(emulators, tmp_path):
     assert d["compute_ms"] == pytest.approx(d["cycles"] / 2.4e6 / 4, rel=1e-3, abs=5e-5)  # stored to 4 decimals
     assert lat.median_ms == pytest.approx(max(d["compute_ms"], d["memory_ms"]), rel=1e-3, abs=5e-5)
     assert d["roofline_ms"] > 0 and "roofline estimate" in (tmp_path / "o/report.md").read_text()
+    # .ort: per op too (ONNX Runtime's profiler marks the boundaries), the convs first by cycles
+    assert d["ops_counted"] == 6 and {o["name"] for o in d["ops"]} == {"conv1", "dw", "pw", "gap", "flatten", "fc"}
+    assert d["ops"][0]["op_type"].endswith("Conv") and d["ops"][0]["fmla"] > 0
+    assert "| op | type | instructions | FMLA |" in (tmp_path / "o/report.md").read_text()
+    page = (tmp_path / "o/report.html").read_text()
+    assert "<th>SDOT/UDOT</th>" in page and f"<td>{d['ops'][0]['name']}</td>" in page
 
 
 def _result(precision: str, host_ok: bool, arm_ok: bool) -> ArtifactResult:
@@ -121,3 +130,42 @@ def test_junit_shows_the_arm_case_and_int8_gating():
     xml = render({"model": {"path": "m.onnx"}, "artifacts": [{**entry, "numerics": arm,
                                                                "numerics_arm": {**host_bad, "ran_on": "arm"}}]})
     assert 'failures="1"' in xml
+
+
+def test_html_report_shows_the_arm_verdict_beside_the_host_one():
+    from edgec.package.html import render
+
+    host_bad = {"ran_on": "onnxruntime", "outputs": {"y": {"max_abs": 9.0, "cosine": 0.9}}, "passed": False,
+                "message": "output 'y' cosine 0.9 < 0.99", "thresholds": {"min_cosine": 0.99}}
+    arm = {"ran_on": "onnxruntime on qemu cortex-a76", "samples": 4, "passed": True,
+           "outputs": {"y": {"max_abs": 0.125, "cosine": 0.9991}}}
+    entry = {"target": "ort-mobile", "profile": "p", "format": "ort", "path": "m.ort", "sha256": "ab" * 32,
+             "bytes": 1000, "precision": "int8", "passed": True, "notes": [], "numerics": host_bad,
+             "numerics_arm": arm, "latency": None,
+             "details": {"emulator": {"seconds": 12.5, "gates": "ARM kernels",
+                                      "vs_host": {"y": {"identical": False, "cosine": 0.91, "max_abs": 8.5}}}}}
+    doc = {"passed": True, "edgec_version": "0", "errors": [], "versions": {},
+           "model": {"path": "m.onnx", "opset": 13, "nodes": 1, "parameters": 1, "bytes": 1, "sha256": "cd" * 32}}
+    page = render({**doc, "artifacts": [entry]})
+    assert 'FAIL</span> cos 0.900000 (onnxruntime)<br>ARM: <span class="pass">pass</span> cos 0.999100' in page
+    assert "ARM kernels (onnxruntime on qemu cortex-a76, 4 input(s), 12.5 s under emulation" in page
+    assert "cos 0.9100000, max-abs 8.5" in page and "ort-mobile ARM: y" in page  # table row and numerics bar
+    no_arm = render({**doc, "artifacts": [{k: v for k, v in entry.items() if k != "numerics_arm"}]})
+    assert "ARM" not in no_arm
+
+
+def test_memory_term_leaves_cache_resident_activations_out():
+    """With the profile's last-level cache size, the instruction model's DRAM traffic is every weight once plus
+    the activations of ops that do not fit the cache; without one, every byte the roofline moves."""
+    from edgec.prepare import prepare
+    from edgec.validate.emulated import _dram_mb
+    from edgec.validate.estimate import estimate
+
+    model = prepare(few_convs(), {}, "few.onnx").model
+    pi5 = load_profile("raspberry-pi-5")
+    assert pi5.hardware.cpu.llc_mb == 2
+    est = estimate(model, pi5)
+    weights = sum(int(np.prod(i.dims)) * 4 for i in model.graph.initializer) / 1e6
+    assert _dram_mb(model, est, None) == pytest.approx(sum(o.mbytes for o in est.ops))
+    assert _dram_mb(model, est, 2.0) == pytest.approx(weights)  # a 32x32 net's activations all fit 2 MB
+    assert weights < _dram_mb(model, est, 1e-4) <= _dram_mb(model, est, None) + weights

@@ -167,3 +167,91 @@ def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_ar
     assert (macs - depthwise) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
     assert a72.per_invoke["sdot_udot"] == 0 and a72.per_invoke["int_mac"] > n1.per_invoke["int_mac"]
     assert n1.per_invoke["fmla"] == 0 and n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0
+
+
+def test_per_op_counts_from_ort_profiler_boundaries(emulators, tiny_artifacts):
+    """.ort: ONNX Runtime's profiler reads the clock around every op (a syscall under QEMU 7.2); the plugin's
+    readings matched to the trace split the invoke by op: exact, repeatable, and the convs hold the FMLAs."""
+    import shutil
+
+    from edgec.runtimes.emulator.counts import count_instructions
+
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("no C compiler to build the instruction-count plugin (Debian package gcc; .ci/run installs it)")
+    path = tiny_artifacts[("ort-mobile", "fp32")]
+    fs = feeds(1)
+    plain = count_instructions("ort", path, "cortex-a76", fs)
+    by_op = count_instructions("ort", path, "cortex-a76", fs, per_op=True)
+    again = count_instructions("ort", path, "cortex-a76", fs, per_op=True)
+    assert plain.ops is None and by_op.ops is not None
+    # the kernels' work is exact; the profiler's bookkeeping inside an op's bracket (it formats the time it
+    # read) varies by a few scalar instructions from run to run
+    vec = ("fmla", "fmul", "sdot_udot", "int_mac")
+    assert [(o.name, [o.per_invoke[c] for c in vec]) for o in by_op.ops] == [
+        (o.name, [o.per_invoke[c] for c in vec]) for o in again.ops]
+    assert all(abs(a.total - b.total) <= 1e-3 * a.total for a, b in zip(by_op.ops, again.ops))
+    assert [o.name for o in by_op.ops] == ["conv1", "dw", "pw", "gap", "flatten", "fc"]  # few_convs' nodes
+    # every FMLA of the invoke is inside some op, and the profiler itself executes none
+    assert sum(o.per_invoke["fmla"] for o in by_op.ops) == plain.per_invoke["fmla"]
+    convs = [o for o in by_op.ops if "Conv" in o.op_type]
+    assert sum(o.per_invoke["fmla"] for o in convs) > 0.95 * plain.per_invoke["fmla"]
+    assert all(o.total > 0 for o in by_op.ops)
+
+
+def test_op_boundaries_are_matched_by_time_or_not_at_all():
+    from edgec.runtimes.emulator.counts import CLASSES, ops_from_marks
+
+    def mark(t_us, n):
+        return [0, int(t_us * 1000), *([0] * (len(CLASSES) - 1)), n]  # counts in the last class
+
+    # clock readings (host µs; emulated ops take ms): run start, op a [1000, 4000], a stray read, op b
+    # [4500, 14500], run end; the trace's times count from the profiler's own start
+    marks = [mark(50_000, 0), mark(51_000, 10), mark(54_000, 40), mark(54_200, 41), mark(54_500, 45),
+             mark(64_500, 145), mark(65_000, 150)]
+    events = [{"name": "a", "op_type": "Conv", "ts": 21_000.0, "dur": 3_000.0},
+              {"name": "b", "op_type": "Relu", "ts": 24_500.0, "dur": 10_000.0}]
+    ops = ops_from_marks(marks, events)
+    assert [(o.name, o.per_invoke[CLASSES[-1]]) for o in ops] == [("a", 30), ("b", 100)]
+    wrong = [{**events[0]}, {**events[1], "dur": 6_000.0}]  # no readings 6 ms apart there: no per-op claim
+    assert ops_from_marks(marks, wrong) is None and ops_from_marks([], events) is None
+
+
+def test_wheels_of_old_runtime_versions_are_removed_unless_recently_used(tmp_path):
+    """A new site-<versions> folder (the runtimes were upgraded) removes the ~160 MB folders of versions no edgec
+    used for a day; one another virtualenv used recently stays (a guest may be importing from it)."""
+    import os
+
+    now = time.time()
+    keep, old, recent, unstamped = (tmp_path / f"site-{n}" for n in ("new", "old", "recent", "unstamped"))
+    for d in (keep, old, recent, unstamped):
+        (d / "numpy").mkdir(parents=True)
+    (old / ".last-used").touch()
+    os.utime(old / ".last-used", (now - 2 * setup.STALE_AFTER_S,) * 2)
+    (recent / ".last-used").touch()
+    os.utime(unstamped, (now - 2 * setup.STALE_AFTER_S,) * 2)  # an older edgec's folder: its own mtime counts
+    (tmp_path / "rootfs-bookworm-arm64").mkdir()
+    removed = setup.remove_stale_sites(tmp_path, keep=keep, now=now)
+    assert sorted(p.name for p in removed) == ["site-old", "site-unstamped"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rootfs-bookworm-arm64", "site-new", "site-recent"]
+
+
+def test_using_the_emulator_marks_its_wheels_used(emulators):
+    stamp = emulators["cortex-a76"].site / ".last-used"
+    os_time = time.time()
+    setup.ensure("cortex-a76")
+    assert stamp.stat().st_mtime >= os_time - 1
+
+
+def test_plugin_builds_of_other_sources_are_removed_after_a_day(tmp_path):
+    import os
+
+    from edgec.runtimes.emulator.counts import _remove_old_plugins
+
+    now = time.time()
+    current, old, recent = (tmp_path / f"insn_classes-{h}.so" for h in ("cur", "old", "recent"))
+    for f in (current, old, recent):
+        f.write_bytes(b"so")
+    os.utime(old, (now - 2 * setup.STALE_AFTER_S,) * 2)
+    os.utime(current, (now - 2 * setup.STALE_AFTER_S,) * 2)  # the one in use is never removed
+    _remove_old_plugins(current)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["insn_classes-cur.so", "insn_classes-recent.so"]

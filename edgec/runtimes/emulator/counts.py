@@ -5,6 +5,13 @@ keyed by a hash of its source, and loaded into qemu-aarch64 with -plugin. The gu
 marker syscalls, so python start-up and npz I/O are not counted, and a first uncounted invoke leaves out the
 runtime's one-time work (XNNPACK packs weights, ORT allocates on the first run). One guest thread, so counts do not depend on
 the host's load or on thread scheduling: two runs of the same artifact on the same core give the same numbers.
+
+Per op (.ort): ONNX Runtime's profiler reads the clock before and after every kernel, each read is a syscall
+under QEMU 7.2 (no vDSO), and the plugin records the host clock and the running counts at each one. The
+profiler's trace gives every op's start and duration; one time offset maps them onto the plugin's clock
+readings, and an op's counts are the difference between the readings at its end and its start (vector
+classes exact; a few scalar instructions of the profiler's own bookkeeping fall inside and vary). LiteRT's
+Python API has no op profiler, so .tflite artifacts get totals only.
 """
 
 from __future__ import annotations
@@ -19,10 +26,26 @@ from pathlib import Path
 
 from edgec.errors import DeviceError
 from edgec.paths import exclusive
-from edgec.runtimes.emulator.setup import emulator_root
+from edgec.runtimes.emulator.setup import STALE_AFTER_S, emulator_root
 
 PLUGIN_DIR = Path(__file__).parent / "plugin"
 CLASSES = ("fmla", "fmul", "sdot_udot", "int_mac", "vector_other", "load", "store", "branch", "other")
+
+
+# the plugin's clock and the guest's read of it a moment later agree this closely (µs; the trace has µs
+# resolution, and a host under load can delay the guest's read by a scheduling slice)
+MATCH_US = 200.0
+
+
+@dataclass
+class OpCounts:
+    name: str  # the ONNX node name (as the .ort keeps it)
+    op_type: str
+    per_invoke: dict[str, int]  # class -> instructions of this op in the counted invoke
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_invoke.values())
 
 
 @dataclass
@@ -30,10 +53,54 @@ class InstructionCounts:
     core: str
     invokes: int
     per_invoke: dict[str, int]  # class -> instructions per steady-state invoke (the invokes' mean, rounded)
+    ops: list[OpCounts] | None = None  # per op, in execution order, of the last invoke (None: no op boundaries)
 
     @property
     def total(self) -> int:
         return sum(self.per_invoke.values())
+
+
+def ops_from_marks(marks: list[list[int]], events: list[dict]) -> list[OpCounts] | None:
+    """Per-op counts from the plugin's clock readings of one invoke ([clockid, host ns, count per class...]) and
+    the profiler's op events of the same invoke ({name, op_type, ts, dur} in µs, ts from the profiler's own
+    start). None when the readings cannot be matched to every op (then no per-op counts are claimed)."""
+    if not events or not marks:
+        return None
+    t = [m[1] / 1000.0 for m in marks]
+
+    def nearest(x: float) -> int:
+        import bisect
+
+        i = bisect.bisect_left(t, x)
+        return min((j for j in (i - 1, i) if 0 <= j < len(t)), key=lambda j: abs(t[j] - x))
+
+    first = events[0]
+    for k in range(len(t)):  # the reading that is the first op's start fixes the offset
+        offset = t[k] - first["ts"]
+        pairs = []
+        for ev in events:
+            a, b = nearest(ev["ts"] + offset), nearest(ev["ts"] + ev["dur"] + offset)
+            if (b <= a or abs(t[a] - ev["ts"] - offset) > MATCH_US
+                    or abs(t[b] - ev["ts"] - ev["dur"] - offset) > MATCH_US):
+                break
+            pairs.append((a, b))
+        else:
+            return [OpCounts(ev["name"], ev["op_type"],
+                             {c: marks[b][2 + i] - marks[a][2 + i] for i, c in enumerate(CLASSES)})
+                    for ev, (a, b) in zip(events, pairs)]
+    return None
+
+
+def profile_events(trace: list[dict]) -> list[dict]:
+    """ONNX Runtime's per-op events of the last run in a profiler trace (Chrome trace JSON), in time order."""
+    runs = [e for e in trace if e.get("name") == "model_run"]
+    if not runs:
+        return []
+    last = max(runs, key=lambda e: e["ts"])
+    ops = [e for e in trace if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
+           and last["ts"] <= e["ts"] <= last["ts"] + last["dur"]]
+    return [{"name": e["name"].removesuffix("_kernel_time"), "op_type": (e.get("args") or {}).get("op_name", "?"),
+             "ts": float(e["ts"]), "dur": float(e["dur"])} for e in sorted(ops, key=lambda e: e["ts"])]
 
 
 def plugin_path() -> Path:
@@ -43,6 +110,7 @@ def plugin_path() -> Path:
     root = emulator_root()
     so = root / "plugin" / f"insn_classes-{digest}.so"
     if so.exists():
+        _touch(so)
         return so
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
@@ -58,17 +126,39 @@ def plugin_path() -> Path:
         if r.returncode != 0:
             raise DeviceError(f"Building the QEMU instruction-count plugin failed: {r.stderr.strip()[-500:]}")
         tmp.rename(so)
+        _remove_old_plugins(so)
     return so
 
 
-def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict]) -> InstructionCounts:
-    """Run `feeds` through the artifact on `core` with the counting plugin; counts per invoke."""
+def _touch(so: Path) -> None:
+    try:
+        so.touch()  # marks it used (mtime), so _remove_old_plugins keeps it
+    except OSError:
+        pass
+
+
+def _remove_old_plugins(current: Path) -> None:
+    """Builds of other plugin sources (another edgec version) that no edgec used for a day: a running QEMU keeps
+    its mapping of a deleted file, and an edgec of that version would rebuild it."""
+    import time
+
+    for old in current.parent.glob("insn_classes-*.so"):
+        if old != current and time.time() - old.stat().st_mtime > STALE_AFTER_S:
+            old.unlink(missing_ok=True)
+
+
+def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
+                       per_op: bool = False) -> InstructionCounts:
+    """Run `feeds` through the artifact on `core` with the counting plugin; counts per invoke. per_op (.ort):
+    also per op, from ONNX Runtime's profiler (its bookkeeping, a few thousand instructions per op, is then
+    part of the counted invoke)."""
     from edgec.runtimes.emulator.runner import emulated_runner
 
     so = plugin_path()
     with tempfile.TemporaryDirectory(prefix="edgec-counts-") as d:
         out = Path(d) / "counts.json"
-        runner = emulated_runner(fmt, path, core, plugin=[str(so), f"out={out}"])
+        trace = Path(d) / "ort-profile.json" if per_op and fmt == "ort" else None
+        runner = emulated_runner(fmt, path, core, plugin=[str(so), f"out={out}"], profile=trace)
         try:
             runner.session.counted = False
             runner.run(feeds[0])
@@ -81,7 +171,10 @@ def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict])
             raise DeviceError(f"{Path(path).name} under qemu-aarch64 -cpu {core}: the instruction-count plugin wrote "
                               f"no counts (guest exit code {code}).")
         data = json.loads(out.read_text())
+        ops = None
+        if trace is not None and trace.exists():
+            ops = ops_from_marks(data.get("marks", []), profile_events(json.loads(trace.read_text())))
     n = int(data["regions"])
     if n != len(feeds):
         raise DeviceError(f"{Path(path).name}: the plugin counted {n} invoke(s) for {len(feeds)} run(s).")
-    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()})
+    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()}, ops)

@@ -1,11 +1,12 @@
 """Runs INSIDE the emulated aarch64 python (stdlib, numpy and the runtime wheels only; no edgec).
 
-argv: KIND (tflite|ort) MODEL THREADS. Loads the model once, prints a ready line, then serves one request per
+argv: KIND (tflite|ort) MODEL THREADS [PROFILE]. Loads the model once, prints a ready line, then serves one request per
 stdin line: `run IN.npz OUT.npz` runs the model on IN's arrays and writes the outputs to OUT (`warm` instead of
 `run`: the same, left out of the instruction counts). Replies are
 stdout lines starting with the tag, so the runtimes' own chatter is ignored. Around each invoke it makes an
 lseek on fd -1 with a magic offset: a no-op syscall (EBADF) that the instruction-count plugin uses to count the
-invoke alone, not python's start-up or the npz I/O.
+invoke alone, not python's start-up or the npz I/O. PROFILE (ort only): ONNX Runtime's profiler times every op,
+and at exit its JSON trace is written to PROFILE (the op boundaries for per-op instruction counts).
 """
 
 import os
@@ -41,14 +42,15 @@ def _reply(*words):
     sys.stdout.flush()
 
 
-def _load(kind, model, threads):
+def _load(kind, model, threads, profile=None):
+    """(run feeds -> outputs, finish at exit)."""
     if kind == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
         interp = Interpreter(model_path=model, num_threads=threads)  # default resolver: XNNPACK on, as on phones
         interp.allocate_tensors()
         sig = interp.get_signature_runner("serving_default")
-        return lambda feeds: sig(**feeds)
+        return (lambda feeds: sig(**feeds)), (lambda: None)
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -56,15 +58,24 @@ def _load(kind, model, threads):
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # an .ort file is already optimised
+    if profile:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return lambda feeds: dict(zip(names, sess.run(names, feeds)))
+
+    def finish():
+        if profile:
+            os.replace(sess.end_profiling(), profile)
+
+    return (lambda feeds: dict(zip(names, sess.run(names, feeds)))), finish
 
 
 def main():
     kind, model, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    profile = sys.argv[4] if len(sys.argv) > 4 else None
     try:
-        run = _load(kind, model, threads)
+        run, finish = _load(kind, model, threads, profile)
     except Exception as e:  # noqa: BLE001 - every failure goes back to the host as one line
         _reply("error", f"{type(e).__name__}: {e}".replace("\n", " "))
         return 1
@@ -89,6 +100,7 @@ def main():
         except Exception as e:  # noqa: BLE001
             _reply("error", f"{type(e).__name__}: {e}".replace("\n", " ") + " | "
                    + traceback.format_exc().strip().splitlines()[-1])
+    finish()
     return 0
 
 

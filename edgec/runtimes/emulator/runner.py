@@ -32,7 +32,7 @@ class GuestSession:
 
     def __init__(self, emu: Emulator, kind: str, model: Path | str, threads: int = 1,
                  plugin: list[str] | None = None, start_timeout_s: float = START_TIMEOUT_S,
-                 run_timeout_s: float = RUN_TIMEOUT_S):
+                 run_timeout_s: float = RUN_TIMEOUT_S, profile: Path | str | None = None):
         self.emu, self.kind, self.model = emu, kind, Path(model)
         self.run_timeout_s = run_timeout_s
         self.tmp = Path(tempfile.mkdtemp(prefix="edgec-qemu-"))
@@ -42,7 +42,8 @@ class GuestSession:
         shutil.copyfile(guest.__file__, script)
         self._stderr = open(self.tmp / "stderr.txt", "wb")  # noqa: SIM115 - lives as long as the guest
         self.proc = subprocess.Popen(
-            emu.command(str(script), kind, str(self.model.resolve()), str(threads), plugin=plugin),
+            emu.command(str(script), kind, str(self.model.resolve()), str(threads),
+                        *([str(profile)] if profile else []), plugin=plugin),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=emu.env(self.tmp),
             cwd=self.tmp, start_new_session=True, preexec_fn=_no_core_dumps)  # noqa: PLW1509 - only setrlimit
         self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.tmp, self._stderr)
@@ -158,10 +159,11 @@ THREADS = 1  # one emulated thread: deterministic instruction counts, and no spi
 class EmulatedOrtRunner:
     """An .ort file on the ARM core: same interface as the host's OrtRunner (feeds and outputs by ONNX name)."""
 
-    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None, plugin: list[str] | None = None):
+    def __init__(self, path: Path | str, core: str, emu: Emulator | None = None, plugin: list[str] | None = None,
+                 profile: Path | str | None = None):
         self.emu = emu or ensure(core)
         self.name = f"onnxruntime (ORT format) on qemu {core}"
-        self.session = GuestSession(self.emu, "ort", path, THREADS, plugin=plugin)
+        self.session = GuestSession(self.emu, "ort", path, THREADS, plugin=plugin, profile=profile)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.session.run(feeds)
@@ -190,11 +192,14 @@ class EmulatedLiteRTRunner:
         return self.session.close()
 
 
-def emulated_runner(fmt: str, path: Path | str, core: str, plugin: list[str] | None = None):
+def emulated_runner(fmt: str, path: Path | str, core: str, plugin: list[str] | None = None,
+                    profile: Path | str | None = None):
+    """profile: ORT's per-op trace is written there when the guest exits (.ort only; LiteRT's Python API has
+    no op profiler)."""
     if fmt == "tflite":
         return EmulatedLiteRTRunner(path, core, plugin=plugin)
     if fmt == "ort":
-        return EmulatedOrtRunner(path, core, plugin=plugin)
+        return EmulatedOrtRunner(path, core, plugin=plugin, profile=profile)
     from edgec.errors import UsageError
 
     raise UsageError(f"--emulator runs .tflite and .ort artifacts (android, ort-mobile), not '{fmt}'.")

@@ -40,6 +40,10 @@ ROOTFS_PACKAGES = ("python3", "libstdc++6", "libgomp1")
 WHEELS = ("onnxruntime", "ai-edge-litert", "numpy")  # distributions whose installed versions the guest mirrors
 _LINKED = ("bin", "etc", "lib", "lib64", "sbin", "usr")  # rootfs entries a core prefix shows (not proc/dev/tmp)
 _SETUP_TIMEOUT_S = 900
+# a site folder for other runtime versions is removed when a new one is set up, unless an edgec with those
+# versions (another virtualenv on this machine) used it within this long: a running guest imports from it
+STALE_AFTER_S = 24 * 3600
+_USED = ".last-used"
 
 
 @dataclass
@@ -146,7 +150,39 @@ def ensure(core: str = DEFAULT_CORE, log=None) -> Emulator:
                 emu = Emulator(qemu, rootfs, site, prefix, core, versions)
                 _timed(log, "aarch64 wheels " + ", ".join(f"{d}=={v}" for d, v in versions.items()),
                        lambda: _make_site(emu, versions))
+                _touch(site)
+                removed = remove_stale_sites(root, keep=site)
+                if log and removed:
+                    log(f"removed the aarch64 wheels of other runtime versions: {', '.join(p.name for p in removed)}")
+    _touch(site)
     return Emulator(qemu, rootfs, site, prefix, core, versions)
+
+
+def _touch(site: Path) -> None:
+    try:
+        (site / _USED).touch()
+    except OSError:  # a read-only cache still runs; its folders are just never found stale
+        pass
+
+
+def remove_stale_sites(root: Path, keep: Path, now: float | None = None) -> list[Path]:
+    """Removes the site-* folders (unpacked aarch64 wheels, ~160 MB each) of runtime versions no longer installed:
+    every one but `keep` that no edgec used within STALE_AFTER_S. Called under the setup lock; a folder is
+    renamed away before it is deleted, so a half-deleted one never looks complete."""
+    now = time.time() if now is None else now
+    removed = []
+    for site in sorted(root.glob("site-*")):
+        if site == keep or not site.is_dir():
+            continue
+        stamp = site / _USED
+        used = (stamp if stamp.exists() else site).stat().st_mtime
+        if now - used < STALE_AFTER_S:
+            continue
+        gone = root / f".tmp-stale-{site.name}"
+        os.rename(site, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+        removed.append(site)
+    return removed
 
 
 def ensure_all(log=None) -> list[Emulator]:

@@ -6,12 +6,18 @@
  * snapshotted, and at the end of a region (count delta) x (class counts) is added to the totals. Written as
  * JSON to the file given by the plugin argument out=PATH when the guest exits.
  *
+ * Op boundaries: a runtime's profiler reads the clock before and after each op, and QEMU 7.2 user-mode has no
+ * vDSO, so every clock read is a clock_gettime syscall. At each one inside the last region the plugin records
+ * the host's CLOCK_REALTIME (which the guest's read returns a moment later) and the region's running counts
+ * ("marks"); the host side matches them to the profiler's per-op timestamps (counts.py).
+ *
  * Counts are exact for one guest thread (the inline add is not atomic), which is how edgec runs the runtimes.
  * Encodings: Arm Architecture Reference Manual for A-profile, A64 instruction set encoding tables. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qemu_plugin_api.h"
 
@@ -22,6 +28,7 @@ static const char *cls_name[NCLS] = {"fmla", "fmul", "sdot_udot", "int_mac", "ve
                                      "branch", "other"};
 
 #define NR_LSEEK 62  /* aarch64 __NR_lseek */
+#define NR_CLOCK_GETTIME 113  /* aarch64 __NR_clock_gettime */
 #define MARK 0xED6EC000ull
 
 struct block {
@@ -37,6 +44,23 @@ static uint64_t totals[NCLS];
 static uint64_t regions;
 static int counting;
 static char *out_path;
+
+struct mark {
+    uint64_t clockid, t_ns, n[NCLS];
+};
+static struct mark *marks;  /* the clock reads of the last region */
+static size_t n_marks, cap_marks;
+
+static void running_counts(uint64_t *n)
+{
+    memset(n, 0, NCLS * sizeof(*n));
+    for (size_t i = 0; i < n_blocks; i++) {
+        uint64_t d = blocks[i]->execs - blocks[i]->at_start;
+        if (d)
+            for (int c = 0; c < NCLS; c++)
+                n[c] += d * blocks[i]->n[c];
+    }
+}
 
 #define IS(mask, value) ((insn & (mask)) == (value))
 
@@ -95,12 +119,30 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
                        uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, uint64_t a7, uint64_t a8)
 {
+    if (num == NR_CLOCK_GETTIME) {
+        pthread_mutex_lock(&lock);
+        if (counting) {
+            struct timespec ts;
+            if (n_marks == cap_marks) {
+                cap_marks = cap_marks ? 2 * cap_marks : 1024;
+                marks = realloc(marks, cap_marks * sizeof(*marks));
+            }
+            struct mark *m = &marks[n_marks++];
+            m->clockid = a1;
+            running_counts(m->n);
+            clock_gettime(CLOCK_REALTIME, &ts);  /* last: the guest's own read follows right after */
+            m->t_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        }
+        pthread_mutex_unlock(&lock);
+        return;
+    }
     if (num != NR_LSEEK || a1 != UINT64_MAX || (a2 != MARK + 1 && a2 != MARK + 2))
         return;
     pthread_mutex_lock(&lock);
     if (a2 == MARK + 1) {
         for (size_t i = 0; i < n_blocks; i++)
             blocks[i]->at_start = blocks[i]->execs;
+        n_marks = 0;
         counting = 1;
     } else if (counting) {
         for (size_t i = 0; i < n_blocks; i++) {
@@ -122,7 +164,15 @@ static void on_guest_exit(qemu_plugin_id_t id, void *unused)
     fprintf(f, "{\"regions\": %llu, \"counts\": {", (unsigned long long)regions);
     for (int c = 0; c < NCLS; c++)
         fprintf(f, "%s\"%s\": %llu", c ? ", " : "", cls_name[c], (unsigned long long)totals[c]);
-    fprintf(f, "}}\n");
+    fprintf(f, "}, \"marks\": [");
+    for (size_t i = 0; i < n_marks; i++) {
+        fprintf(f, "%s[%llu, %llu", i ? ", " : "", (unsigned long long)marks[i].clockid,
+                (unsigned long long)marks[i].t_ns);
+        for (int c = 0; c < NCLS; c++)
+            fprintf(f, ", %llu", (unsigned long long)marks[i].n[c]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}\n");
     fclose(f);
 }
 
