@@ -99,7 +99,9 @@ class QuantResult:
                 if self.native_fp16 else " (ONNX-domain conversion)"),
             "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
                     f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}",
-            "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)",
+            "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)" + (
+                f" ({self.weights_quantized} int8 weight/embedding tensors, per channel)"
+                if self.weights_quantized else ""),
             "int8-weights": f"int8 weights ({self.weights_quantized} tensors) with DequantizeLinear, float activations",
         }[self.mode]
         lines = [f"quantize: {what}; accuracy checked on {self.holdout_description}"]
@@ -148,9 +150,15 @@ def quantize(model: onnx.ModelProto, profile: Profile,
             out = _fp16(work_model, profile, cset, calib, specs, result)
         elif spec.mode == "int8":
             out = _static(work_model, profile, cset, calib, Path(tmp), result)
-        elif spec.mode == "int8-dynamic":
+        elif spec.mode == "int8-dynamic" and target_format == "ort":
             out = int8.quantize_dynamic_int8(int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
             result.per_channel = spec.per_channel
+        elif spec.mode == "int8-dynamic":
+            # TFLite and CoreML take int8 weights as DequantizeLinear of constants (+ embedding tables): TFLite
+            # runs them as dynamic-range FULLY_CONNECTED, CoreML as weight-only constexpr_affine_dequantize
+            out, result.weights_quantized = int8.quantize_weights_only(
+                int8.to_qdq_opset(work_model), True, _keep(work_model, spec), tables=True)
+            result.per_channel = True
         elif spec.mode == "int8-weights":
             out, result.weights_quantized = int8.quantize_weights_only(
                 int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
