@@ -74,3 +74,19 @@ def save_folder(folder, arrays: np.ndarray, prefix: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, x in enumerate(arrays):
         np.save(folder / f"{prefix}_{i:03d}.npy", x)
+
+
+def ctc_decode(probs: np.ndarray) -> tuple[int, ...]:
+    """Greedy CTC: the best class per step, repeats merged, blanks (class 0) dropped; [1, T, C] -> class ids.
+    Two outputs read the same string exactly when their id sequences are equal (no dictionary needed)."""
+    best = np.asarray(probs).reshape(-1, probs.shape[-1]).argmax(-1)
+    keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
+    return tuple(int(c) for c in best[keep])
+
+
+def map_agreement(a: np.ndarray, b: np.ndarray, threshold: float = 0.3) -> float:
+    """F-measure of two detector probability maps thresholded at `threshold` (DBNet's binarization): the overlap
+    of the text pixels each marks, 1.0 when identical."""
+    x, y = np.asarray(a) > threshold, np.asarray(b) > threshold
+    total = int(x.sum() + y.sum())
+    return 1.0 if total == 0 else 2.0 * float((x & y).sum()) / total
