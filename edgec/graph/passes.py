@@ -15,7 +15,7 @@ from edgec.graph.view import constants, consumers
 from edgec.registry import Registry
 
 PASSES = Registry("graph passes")  # name -> Rule(fn: ModelProto -> rewrites)
-DEFAULT_PIPELINE = ["remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
+DEFAULT_PIPELINE = ["qoperator_to_qdq", "remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
                     "fuse_hardswish", "fold_input_affine_into_conv", "remove_dead_nodes"]
 
 
@@ -492,3 +492,6 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
     if pairs:
         remove_identity(model)
     return pairs
+
+
+from edgec.graph import qoperator  # noqa: E402,F401  (registers qoperator_to_qdq; it imports graph_pass above)

@@ -17,7 +17,7 @@ import onnx
 
 from edgec.config.models import Profile
 from edgec.errors import CalibrationError
-from edgec.quantize import int8
+from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
@@ -66,6 +66,7 @@ class QuantResult:
     reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
     _float_model: onnx.ModelProto | None = None  # the graph before quantization, for the latency estimate
     _out_model: onnx.ModelProto | None = None
+    arrived_quantized: dict[str, int] = field(default_factory=dict)  # op -> count, when the model came quantized
     _estimates: dict = field(default_factory=dict)  # (profile, CoreML program settings) -> predicted speedup
     # (edgec.validate.speedup fills it: the estimator sits above this layer)
 
@@ -93,6 +94,10 @@ class QuantResult:
         }
 
     def notes(self) -> list[str]:
+        if self.arrived_quantized:
+            ops = ", ".join(f"{op} x{k}" for op, k in sorted(self.arrived_quantized.items()))
+            return [f"quantize: the model arrived quantized ({ops}): lowered with its own scales and zero points, "
+                    f"not re-quantized; accuracy vs a float original is not measured here"]
         what = {
             "fp16": "float16 weights and activations, float32 inputs/outputs" + (
                 f" (by the {self.native_fp16} backend natively; the ONNX graph stays float32)"
@@ -142,6 +147,15 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)
+    arrived = prequantized.quantized_nodes(work_model)
+    if arrived:  # its own scales win: re-quantizing a quantized graph would stack a second rounding on the first
+        prequantized.check_mode(spec.mode, arrived)
+        result = QuantResult(mode=spec.mode, precision=PRECISION[spec.mode], data="the model's own scales",
+                             measured=False, _specs=input_specs(work_model),
+                             _domains=input_domains(work_model, dict(profile.inputs)), arrived_quantized=arrived)
+        result._float_model = result._out_model = work_model
+        result.seconds = time.perf_counter() - t0
+        return work_model, result
     result, cset, calib, specs = evaluation_data(work_model, profile)
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
         if spec.mode == "fp16" and not onnx_fp16(target_format):
