@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgec.graph.qoperator import qoperator_to_qdq
 from edgec.graph.view import constants, consumers
 from edgec.registry import Registry
 
@@ -21,6 +22,10 @@ DEFAULT_PIPELINE = ["qoperator_to_qdq", "remove_identity", "sum_to_add", "fold_b
 
 def graph_pass(name: str, note: str = ""):
     return PASSES.register(name, note=note)
+
+
+graph_pass("qoperator_to_qdq", note="QLinearConv/QLinearMatMul -> DequantizeLinear -> op -> QuantizeLinear")(
+    qoperator_to_qdq)
 
 
 @dataclass
@@ -493,5 +498,3 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
         remove_identity(model)
     return pairs
 
-
-from edgec.graph import qoperator  # noqa: E402,F401  (registers qoperator_to_qdq; it imports graph_pass above)

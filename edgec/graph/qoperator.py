@@ -12,7 +12,6 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.graph.passes import graph_pass
 from edgec.graph.view import constants
 
 
@@ -63,8 +62,8 @@ def _matmul(node: onnx.NodeProto, consts: dict, graph: onnx.GraphProto) -> list[
 _REWRITES = {"QLinearConv": _conv, "QLinearMatMul": _matmul}
 
 
-@graph_pass("qoperator_to_qdq", note="QLinearConv/QLinearMatMul -> DequantizeLinear -> op -> QuantizeLinear")
 def qoperator_to_qdq(model: onnx.ModelProto) -> int:
+    """The graph pass (registered in passes.py): rewrites in place, returns how many nodes it rewrote."""
     graph = model.graph
     if not any(n.op_type in _REWRITES and n.domain in ("", "ai.onnx") for n in graph.node):
         return 0
