@@ -237,8 +237,7 @@ def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> l
 
 
 def print_other_rows(rows: list[dict]) -> None:
-    print("
-| model | quantizer | target | agreement with fp32 (held-out real sentences / rendered text) "
+    print("\n| model | quantizer | target | agreement with fp32 (held-out real sentences / rendered text) "
           "| size q / fp32 | quantize s |")
     print("|---|---|---|---|---|---|")
     for r in rows:
