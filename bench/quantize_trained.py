@@ -12,6 +12,7 @@ MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONN
 .onnx against the fp32 .onnx.
 
     python bench/quantize_trained.py [--models efficientnet_lite0,efficientnet_lite1] [--target-top1 0.99]
+                                     [--others text,det,rec]
 
 With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
 `quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
@@ -20,6 +21,13 @@ tests/quantize/helpers.py's TARGET_VARIANTS): the nodes it kept float and the he
 table.
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
+
+--others (a second table; bench_text / bench_ocr below): the trained sentence encoder all-MiniLM-L6-v2
+(tests/text_zoo.py) as `--quantize int8-dynamic`, mean embedding cosine to fp32 on 60 held-out standard-library
+docstring sentences, next to ORT's quantize_dynamic with its defaults; the trained PP-OCR det and rec
+(tests/ppocr.py) as `--quantize int8` calibrated on a folder of rendered text (tests/ocr_text.py) and measured on
+OTHER rendered text: det map cosine and F-measure of the map > 0.3, rec decoded-string agreement (greedy CTC),
+next to ORT's quantize_static with its defaults on the same calibration inputs.
 """
 
 from __future__ import annotations
@@ -153,16 +161,143 @@ def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
     return rows
 
 
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _outputs(runner, feeds: list[dict]) -> list[np.ndarray]:
+    return [np.asarray(next(iter(runner.run(f).values()))) for f in feeds]
+
+
+def _artifact_runner(a):
+    return get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
+
+
+def bench_text(work: Path) -> list[dict]:
+    """all-MiniLM-L6-v2 int8-dynamic per target vs fp32 ONNX Runtime on 60 held-out sentences; ORT's
+    quantize_dynamic (defaults) beside it."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    from tests.text_eval import held_out_feeds
+    from tests.text_zoo import text_model
+
+    model, feeds = text_model(), held_out_feeds(60)
+    ref = _outputs(OrtRunner(model, threads=1), feeds)
+    f32, _ = build(model, "none", work, work / "fp32", "minilm_l6")
+    t0 = time.perf_counter()
+    q = api.build(model, api.BuildOptions(target="all", out_dir=work / "dyn", quantize="int8-dynamic",
+                                          latency="off", validate=False, model_name="minilm_l6"))
+    q_s = time.perf_counter() - t0
+    if q.failures:
+        raise SystemExit("minilm_l6 int8-dynamic: " + "; ".join(f"{f.target}: {f.error}" for f in q.failures))
+    rows = []
+    for a in sorted(q.result.artifacts, key=lambda a: a.artifact.target):
+        cos = [_cos(x, y) for x, y in zip(_outputs(_artifact_runner(a), feeds), ref)]
+        rows.append(dict(model="minilm_l6", who="edgec int8-dynamic", target=a.artifact.target,
+                         metric=f"cosine mean {np.mean(cos):.4f} min {np.min(cos):.4f}",
+                         size=nbytes(a.final_path) / nbytes(f32[a.artifact.target].final_path), build_s=q_s))
+    t0 = time.perf_counter()
+    base = work / "ort_quantize_dynamic.onnx"
+    quantize_dynamic(str(model), str(base))  # every option at its default
+    cos = [_cos(x, y) for x, y in zip(_outputs(OrtRunner(onnx.load(str(base)), threads=1), feeds), ref)]
+    rows.append(dict(model="minilm_l6", who="ORT quantize_dynamic (defaults)", target="onnxruntime (.onnx)",
+                     metric=f"cosine mean {np.mean(cos):.4f} min {np.min(cos):.4f}",
+                     size=base.stat().st_size / model.stat().st_size, build_s=time.perf_counter() - t0))
+    return rows
+
+
+def _ocr_metric(name: str, got: list[np.ndarray], ref: list[np.ndarray]) -> str:
+    from tests.ocr_text import ctc_decode, map_agreement
+
+    got = [g.reshape(r.shape) for g, r in zip(got, ref)]
+    if name == "det":
+        return (f"map cosine {np.mean([_cos(g, r) for g, r in zip(got, ref)]):.4f}, "
+                f"F(map > 0.3) {np.mean([map_agreement(g, r) for g, r in zip(got, ref)]):.3f}")
+    same = np.mean([ctc_decode(g) == ctc_decode(r) for g, r in zip(got, ref)])
+    return f"strings equal {same:.3f}, output cosine {np.mean([_cos(g, r) for g, r in zip(got, ref)]):.4f}"
+
+
+def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> list[dict]:
+    """PP-OCR det or rec int8 per target, calibrated on rendered text, vs fp32 ONNX Runtime on other rendered text;
+    ORT's quantize_static (defaults) on the same calibration inputs beside it."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    from tests.ocr_text import save_folder, text_lines, text_pages
+    from tests.ppocr import INPUT_SHAPES, ppocr_model
+
+    render = text_pages if name == "det" else (lambda first, n: text_lines(first, n)[0])
+    calib_xs, ev = render(0, calib_n), [{"x": x} for x in render(1000, held_out)]
+    save_folder(work / "calib", calib_xs, name)
+    model = ppocr_model(name)
+    ref = _outputs(OrtRunner(model, threads=1), ev)
+    shape = [f"x={','.join(map(str, INPUT_SHAPES[name]))}"]
+    arts = {}
+    for mode in ("none", "int8"):
+        t0 = time.perf_counter()
+        out = api.build(model, api.BuildOptions(
+            target="all", out_dir=work / mode, quantize=mode, calibration=str(work / "calib") if mode == "int8" else None,
+            latency="off", validate=False, model_name=name, input_shapes=shape))
+        if out.failures:
+            raise SystemExit(f"{name} {mode}: " + "; ".join(f"{f.target}: {f.error}" for f in out.failures))
+        arts[mode] = ({a.artifact.target: a for a in out.result.artifacts}, time.perf_counter() - t0)
+    rows = []
+    for target, a in sorted(arts["int8"][0].items()):
+        rows.append(dict(model=f"ppocr_{name}", who="edgec int8", target=target,
+                         metric=_ocr_metric(name, _outputs(_artifact_runner(a), ev), ref),
+                         size=nbytes(a.final_path) / nbytes(arts["none"][0][target].final_path),
+                         build_s=arts["int8"][1]))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calib_xs[:calib_n - 8])  # the files the build calibrated on (it holds 8 out)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {"x": x}
+
+    t0 = time.perf_counter()
+    fixed = work / "fixed.onnx"  # the base tool needs static shapes: the fp32 graph at the build's input shape
+    m = onnx.load(str(model))
+    for d, v in zip(m.graph.input[0].type.tensor_type.shape.dim, INPUT_SHAPES[name]):
+        d.dim_value = v
+    onnx.save(m, str(fixed))
+    base = work / "ort_quantize_static.onnx"
+    quantize_static(str(fixed), str(base), Reader())
+    rows.append(dict(model=f"ppocr_{name}", who="ORT quantize_static (defaults)", target="onnxruntime (.onnx)",
+                     metric=_ocr_metric(name, _outputs(OrtRunner(onnx.load(str(base)), threads=1), ev), ref),
+                     size=base.stat().st_size / model.stat().st_size, build_s=time.perf_counter() - t0))
+    return rows
+
+
+def print_other_rows(rows: list[dict]) -> None:
+    print("\n| model | quantizer | target | agreement with fp32 (held-out real sentences / rendered text) "
+          "| size q / fp32 | quantize s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['who']} | {r['target']} | {r['metric']} | {r['size']:.2f} | {r['build_s']:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(TRAINED))
     ap.add_argument("--target-top1", type=float, default=0.99, help="quantize.target min_top1_agreement (0: skip)")
+    ap.add_argument("--others", default="text,det,rec", help="text (MiniLM), det, rec (PP-OCR); '' for none")
     args = ap.parse_args()
+    others = []
+    for what in filter(None, args.others.split(",")):
+        with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
+            others += bench_text(Path(tmp)) if what == "text" else bench_ocr(what, Path(tmp))
+        print(f"({what} done)", flush=True)
+    if others:
+        print_other_rows(others)
     rows = []
-    for name in args.models.split(","):
+    for name in filter(None, args.models.split(",")):
         with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
             rows += bench_model(name, Path(tmp), args.target_top1)
         print(f"({name} done)", flush=True)
+    if not rows:
+        return
     r0 = rows[0]
     print(f"\ncalibration: {r0['calib']}; held out: {r0['held_out']}\n")
     print("| model | quantizer | target | top-1 agreement vs fp32 | top-5 overlap | size int8 / fp32 | quantize s |")

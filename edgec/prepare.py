@@ -42,6 +42,8 @@ def quantize_key(profile: Profile, target_format: str = "ort") -> str:
     from edgec.quantize.stage import onnx_fp16
 
     native = "" if q.mode != "fp16" or onnx_fp16(target_format) else f"native fp16 ({target_format})"
+    if q.mode == "int8-dynamic":  # ORT gets MatMulInteger, the others int8 weights (stage.py): two graphs
+        native = "ort dynamic" if target_format == "ort" else "int8 weights"
     return native + q.model_dump_json() + str(profile.validate_.numerics.precision) + str(
         {k: v.model_dump_json() for k, v in sorted(profile.inputs.items())})
 

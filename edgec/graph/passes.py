@@ -11,16 +11,21 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgec.graph.qoperator import qoperator_to_qdq
 from edgec.graph.view import constants, consumers
 from edgec.registry import Registry
 
 PASSES = Registry("graph passes")  # name -> Rule(fn: ModelProto -> rewrites)
-DEFAULT_PIPELINE = ["remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
+DEFAULT_PIPELINE = ["qoperator_to_qdq", "remove_identity", "sum_to_add", "fold_batchnorm_into_conv", "fold_affine_into_conv",
                     "fuse_hardswish", "fold_input_affine_into_conv", "remove_dead_nodes"]
 
 
 def graph_pass(name: str, note: str = ""):
     return PASSES.register(name, note=note)
+
+
+graph_pass("qoperator_to_qdq", note="QLinearConv/QLinearMatMul -> DequantizeLinear -> op -> QuantizeLinear")(
+    qoperator_to_qdq)
 
 
 @dataclass
@@ -492,3 +497,4 @@ def drop_activation_qdq(model: onnx.ModelProto) -> int:
     if pairs:
         remove_identity(model)
     return pairs
+

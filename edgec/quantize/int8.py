@@ -20,6 +20,8 @@ from edgec.errors import LoweringError
 
 QDQ_OPSET = 13  # per-channel DequantizeLinear needs `axis` (opset 13); older models are converted first
 
+TABLE_MIN_ELEMENTS = 1 << 16  # embedding tables worth an int8 copy (a vocabulary, not a 2x384 segment table)
+
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 
@@ -139,10 +141,17 @@ def _weight_axis(node: onnx.NodeProto, index: int, rank: int) -> int | None:
     return None
 
 
+def _table_axis(node: onnx.NodeProto, index: int, rank: int) -> int | None:
+    """An embedding table (Gather data along axis 0): one scale per row, so rare tokens keep their own range."""
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+    return 0 if node.op_type == "Gather" and index == 0 and rank == 2 and axis == 0 else None
+
+
 def quantize_weights_only(model: onnx.ModelProto, per_channel: bool, exclude: list[str],
-                          min_elements: int = 64) -> tuple[onnx.ModelProto, int]:
-    """Conv/ConvTranspose/Gemm/MatMul weights become int8 + DequantizeLinear (symmetric, zero point 0);
-    activations stay float. Returns (model, number of weights quantized)."""
+                          min_elements: int = 64, tables: bool = False) -> tuple[onnx.ModelProto, int]:
+    """Conv/ConvTranspose/Gemm/MatMul weights (and with `tables`, 2-D Gather tables of >= TABLE_MIN_ELEMENTS,
+    per row) become int8 + DequantizeLinear (symmetric, zero point 0); activations stay float.
+    Returns (model, number of weights quantized)."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     skip = set(exclude)
@@ -156,6 +165,8 @@ def quantize_weights_only(model: onnx.ModelProto, per_channel: bool, exclude: li
             if tensor.data_type != onnx.TensorProto.FLOAT or int(np.prod(tensor.dims)) < min_elements:
                 continue
             axis = _weight_axis(node, i, len(tensor.dims))
+            if axis is None and tables and int(np.prod(tensor.dims)) >= TABLE_MIN_ELEMENTS:
+                axis = _table_axis(node, i, len(tensor.dims))
             if axis is None:
                 continue
             if name not in done:

@@ -17,7 +17,7 @@ import onnx
 
 from edgec.config.models import Profile
 from edgec.errors import CalibrationError, ConfigError
-from edgec.quantize import int8
+from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import find_islands, read_ranges
@@ -69,6 +69,7 @@ class QuantResult:
     reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
     _float_model: onnx.ModelProto | None = None  # the graph before quantization, for the latency estimate
     _out_model: onnx.ModelProto | None = None
+    arrived_quantized: dict[str, int] = field(default_factory=dict)  # op -> count, when the model came quantized
     _estimates: dict = field(default_factory=dict)  # (profile, CoreML program settings) -> predicted speedup
     # (edgec.validate.speedup fills it: the estimator sits above this layer)
 
@@ -96,13 +97,19 @@ class QuantResult:
         }
 
     def notes(self) -> list[str]:
+        if self.arrived_quantized:
+            ops = ", ".join(f"{op} x{k}" for op, k in sorted(self.arrived_quantized.items()))
+            return [f"quantize: the model arrived quantized ({ops}): lowered with its own scales and zero points, "
+                    f"not re-quantized; accuracy vs a float original is not measured here"]
         what = {
             "fp16": "float16 weights and activations, float32 inputs/outputs" + (
                 f" (by the {self.native_fp16} backend natively; the ONNX graph stays float32)"
                 if self.native_fp16 else " (ONNX-domain conversion)"),
             "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
                     f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}",
-            "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)",
+            "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)" + (
+                f" ({self.weights_quantized} int8 weight/embedding tensors, per channel)"
+                if self.weights_quantized else ""),
             "int8-weights": f"int8 weights ({self.weights_quantized} tensors) with DequantizeLinear, float activations",
         }[self.mode]
         lines = [f"quantize: {what}; accuracy checked on {self.holdout_description}"]
@@ -154,6 +161,15 @@ def quantize(model: onnx.ModelProto, profile: Profile,
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)
+    arrived = prequantized.quantized_nodes(work_model)
+    if arrived:  # its own scales win: re-quantizing a quantized graph would stack a second rounding on the first
+        prequantized.check_mode(spec.mode, arrived)
+        result = QuantResult(mode=spec.mode, precision=PRECISION[spec.mode], data="the model's own scales",
+                             measured=False, _specs=input_specs(work_model),
+                             _domains=input_domains(work_model, dict(profile.inputs)), arrived_quantized=arrived)
+        result._float_model = result._out_model = work_model
+        result.seconds = time.perf_counter() - t0
+        return work_model, result
     result, cset, calib, specs = evaluation_data(work_model, profile)
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:
         if spec.mode == "fp16" and not onnx_fp16(target_format):
@@ -162,9 +178,15 @@ def quantize(model: onnx.ModelProto, profile: Profile,
             out = _fp16(work_model, profile, cset, calib, specs, result)
         elif spec.mode == "int8":
             out = _static(work_model, profile, cset, calib, Path(tmp), result)
-        elif spec.mode == "int8-dynamic":
+        elif spec.mode == "int8-dynamic" and target_format == "ort":
             out = int8.quantize_dynamic_int8(int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
             result.per_channel = spec.per_channel
+        elif spec.mode == "int8-dynamic":
+            # TFLite and CoreML take int8 weights as DequantizeLinear of constants (+ embedding tables): TFLite
+            # runs them as dynamic-range FULLY_CONNECTED, CoreML as weight-only constexpr_affine_dequantize
+            out, result.weights_quantized = int8.quantize_weights_only(
+                int8.to_qdq_opset(work_model), True, _keep(work_model, spec), tables=True)
+            result.per_channel = True
         elif spec.mode == "int8-weights":
             out, result.weights_quantized = int8.quantize_weights_only(
                 int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))

@@ -20,10 +20,7 @@ class TFLiteBackend:
         return convert(model, write=False).problems
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
-        if ctx.precision == "int8-dynamic":  # ORT's dynamic form is ConvInteger/MatMulInteger, not QDQ
-            raise LoweringError("TFLite has no lowering of ONNX Runtime's int8-dynamic model (DynamicQuantizeLinear "
-                                "+ ConvInteger/MatMulInteger); use --quantize int8 (calibrated) or int8-weights.")
-        if ctx.precision not in ("fp32", "fp16", "int8", "int8-weights"):
+        if ctx.precision not in ("fp32", "fp16", "int8", "int8-weights", "int8-dynamic"):
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
                                 f"(fp32, fp16, int8, int8-weights are).")
         fp16 = ctx.precision == "fp16"
@@ -33,7 +30,7 @@ class TFLiteBackend:
             raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
         dynamic = ctx.profile.tflite.dynamic_batch
         result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io,
-                         int8_io=int8_io, dynamic_batch=dynamic)
+                         int8_io=int8_io, dynamic_batch=dynamic, dynamic_range=ctx.precision == "int8-dynamic")
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):
@@ -58,6 +55,10 @@ class TFLiteBackend:
             + " (from the interpreter's DELEGATE nodes)")
         if ctx.precision in ("int8", "int8-weights"):
             notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
+        if ctx.precision == "int8-dynamic":
+            notes.append(f"int8-dynamic: FULLY_CONNECTED x{result.op_histogram.get('FULLY_CONNECTED', 0)} with int8 "
+                         f"weights (dynamic-range: inputs quantized per row at run time); "
+                         f"{result.op_histogram.get('DEQUANTIZE', 0)} DEQUANTIZE of int8 weights/tables of other ops")
         quantized_io = io_quant(result.data) if int8_io else {}
         if quantized_io:
             notes.append("int8 model I/O: " + ", ".join(f"{k} scale {v['scale']:.6g} zero point {v['zero_point']}"

@@ -77,6 +77,7 @@ class ModelBuilder:
     fp16_weights: bool = False  # store float constants as float16 + DEQUANTIZE (TFLite's float16 scheme)
     dry: bool = False  # checking support only: keep no weight bytes (unsupported() on a 500 MB model stays cheap)
     weight_codec: Any = None  # float array -> (int8 array, Quant) | None: int8 weights + DEQUANTIZE (qdq.py)
+    dynamic_range: bool = False  # int8-dynamic: FULLY_CONNECTED reads its int8 weights directly (hybrid kernel)
     share_consts: bool = True  # off for dynamic batch: both lowerings must have the same tensors one-to-one
     tensors: list[Tensor] = field(default_factory=list)
     buffers: list[bytes] = field(default_factory=lambda: [b""])  # buffer 0 is the empty sentinel
@@ -123,6 +124,16 @@ class ModelBuilder:
         if key is not None and quant is None:
             self._const_cache[key] = idx
         return idx
+
+    def int8_weights(self, array: np.ndarray, name: str) -> int | None:
+        """The int8 tensor of a (N, K) float weight that is exactly a dequantized int8 weight with one scale per
+        output row (or one scale), for a dynamic-range FULLY_CONNECTED; None when it is not one."""
+        if not self.dynamic_range or self.dry or self.weight_codec is None:
+            return None
+        coded = self.weight_codec(np.ascontiguousarray(array, np.float32))
+        if coded is None or coded[1].axis not in (None, 0):
+            return None
+        return self._raw_const(coded[0], f"{name}_int8", coded[1])
 
     def _raw_const(self, array: np.ndarray, name: str, quant: Quant | None = None) -> int:
         idx = self.tensor(name, array.shape, array.dtype, quant)

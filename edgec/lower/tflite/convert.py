@@ -49,13 +49,14 @@ class Lowered:
 
 def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, external: bool | None = None,
             keep_float: set[str] = frozenset(), nhwc_io: bool = False, int8_io: bool = False,
-            dynamic_batch: bool = False) -> Converted:
+            dynamic_batch: bool = False, dynamic_range: bool = False) -> Converted:
     """Lower `model`; with fp16, float weights are stored as float16 except those of nodes whose name or op
     type is in `keep_float`. `external` forces (True) or forbids (False) weights after the flatbuffer.
     nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout.
     dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered at
     two probe batches and every tensor/constant/option that differs is made batch-polymorphic."""
-    opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io)
+    opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io,
+                dynamic_range=dynamic_range)
     dynamic = dynamic_batch and write
     # dynamic: a dry run at the build batch first (its problems are the model's, not the batch's)
     state = _lower(model, share_consts=True, **{**opts, "write": write and not dynamic})
@@ -93,7 +94,7 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
 
 
 def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io: bool, int8_io: bool,
-           share_consts: bool):
+           share_consts: bool, dynamic_range: bool = False):
     """The lowered builder with its signature, metadata, stats and op histogram; or the problems (no builder)."""
     odd = [(vi.name, vi.type.WhichOneof("value")) for vi in model.graph.input
            if vi.type.WhichOneof("value") not in ("tensor_type", None)]
@@ -115,7 +116,8 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     stats["nhwc_io"] = io_nhwc
     stats["folded_into_conv"] = folded
     stats["float64_io"] = sorted(float64)
-    b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g), share_consts=share_consts)
+    b = ModelBuilder(fp16_weights=fp16, dry=not write, weight_codec=weight_codec(g), share_consts=share_consts,
+                     dynamic_range=dynamic_range)
     tensors: dict[str, int] = {}
     problems = list(qdq.get("problems", [])) + io_problems
     for name in g.inputs:

@@ -54,7 +54,9 @@ _RULES = {
                       (lambda s: s.t() == I8, 3)),
     "DEPTHWISE_CONV_2D": _first((lambda s: s.t() == I8, 3),
                                 (lambda s: s.opt("dilationHFactor", 1) != 1 or s.opt("dilationWFactor", 1) != 1, 2)),
-    "FULLY_CONNECTED": _first((lambda s: len(s.ins) == 2, 6), (lambda s: s.opt("keepNumDims", False), 5),
+    # hybrid (float input, int8 weights): 9 with asymmetric input quantization, 12 with per-channel weights
+    "FULLY_CONNECTED": _first((lambda s: s.t() != I8 and s.t(1) == I8 and len(s.ins[1].quant.scale) > 1, 12),
+                              (lambda s: s.t() != I8 and s.t(1) == I8, 9), (lambda s: len(s.ins) == 2, 6), (lambda s: s.opt("keepNumDims", False), 5),
                               (lambda s: s.t() == I8, 4)),
     "TRANSPOSE_CONV": _first((lambda s: s.opt("fusedActivationFunction"), 4),
                              (lambda s: len(s.ins) == 4 and s.ins[3] is not None, 3), (lambda s: s.t(1) == I8, 2)),

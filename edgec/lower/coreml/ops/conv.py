@@ -49,8 +49,17 @@ def conv(n: NodeView, env: Env):
     return mb.conv(**kw, name=env.out(n))
 
 
+def _dequantized_const(n: NodeView, i: int) -> bool:
+    """Input i is a DequantizeLinear of constants (an int8 weight the quantizer wrote): a constexpr in MIL."""
+    dq = n.graph.producers.get(n.inputs[i]) if n.has(i) else None
+    return dq is not None and dq.op_type == "DequantizeLinear" and all(
+        not name or name in n.graph.consts for name in dq.input)
+
+
 def _check_conv_transpose(n: NodeView) -> str | None:
-    why = first(_check_conv(n), need_const(n, 1, "the weight"), need_const(n, 2, "the bias"))
+    weight = None if _dequantized_const(n, 1) else need_const(n, 1, "the weight")
+    bias = None if _dequantized_const(n, 2) else need_const(n, 2, "the bias")
+    why = first(_check_conv(n), weight, bias)
     if why:
         return why
     if n.attr("auto_pad", "NOTSET") != "NOTSET" and "output_shape" not in n.attrs:
@@ -80,6 +89,14 @@ def _transpose_pads(n: NodeView, in_spatial, kernel, strides, dilations) -> list
     return [(b, e - op) for (b, e), op in zip(pads, out_pad)]
 
 
+def _const_value(env: Env, n: NodeView, i: int) -> np.ndarray:
+    """A dequantized int32 bias: its DequantizeLinear lowered to a float numpy constant (ops/quant.py)."""
+    v = env.value(n, i)
+    if not isinstance(v, np.ndarray):
+        v = v.val  # a constexpr's value, when MIL can compute it
+    return np.asarray(v, np.float32)
+
+
 @lowers("ConvTranspose", check=_check_conv_transpose)
 def conv_transpose(n: NodeView, env: Env):
     """conv_transpose; output_padding beyond the end pad becomes zero padding + bias"""
@@ -87,8 +104,10 @@ def conv_transpose(n: NodeView, env: Env):
     pairs = _transpose_pads(n, n.shape(0)[2:], kernel, strides, dilations)
     crop = [(b, max(e, 0)) for b, e in pairs]
     grow = [max(-e, 0) for _, e in pairs]  # output_padding past the kernel's reach: zeros (+ bias)
-    bias = n.const(2) if n.has(2) else None
-    kw = dict(x=env.var(n, 0), weight=to_mil_array(n.const(1)), strides=np.array(strides, np.int32),
+    bias = (n.const(2) if n.const(2) is not None else _const_value(env, n, 2)) if n.has(2) else None
+    w = n.const(1)  # else an int8 weight: its constexpr_affine_dequantize (MIL takes a constexpr as a const)
+    kw = dict(x=env.var(n, 0), weight=to_mil_array(w) if w is not None else env.var(n, 1),
+              strides=np.array(strides, np.int32),
               pad_type="custom", pad=mil_pad(crop), dilations=np.array(dilations, np.int32),
               groups=int(n.attr("group", 1)))
     if not any(grow):

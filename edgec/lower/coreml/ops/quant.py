@@ -59,7 +59,7 @@ def _check_qdq(n: NodeView, int_type: int | None) -> str | None:
 
 def _broadcast(n: NodeView, v: np.ndarray, rank: int) -> np.ndarray:
     """A per-axis (1-D) scale / zero point shaped to broadcast against the rank-`rank` tensor."""
-    if v.ndim == 0 or rank == 0:
+    if v.ndim == 0 or rank == 0 or v.size == 1:  # a [1] scale (ORT's ConvTranspose bias) is per-tensor
         return v.reshape(())
     shape = [1] * rank
     shape[norm_axis(int(n.attr("axis", 1)), rank)] = v.size

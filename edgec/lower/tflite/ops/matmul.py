@@ -10,12 +10,17 @@ from edgec.lower.tflite.registry import LowerCtx, lowers
 
 def _fully_connected(ctx: LowerCtx, x: int, weights: np.ndarray, bias: np.ndarray | None, out: int,
                      keep_dims: bool) -> None:
-    """weights: (N, K) as TFLite wants them."""
+    """weights: (N, K) as TFLite wants them. int8-dynamic: int8 weights read directly by the hybrid kernel, which
+    quantizes the float input per row at run time (asymmetric: a GELU or softmax output is not centred)."""
     opts = S.FullyConnectedOptionsT()
     opts.keepNumDims = keep_dims
     b = ctx.constant(bias.astype(np.float32), "bias") if bias is not None else -1
-    ctx.emit("FULLY_CONNECTED", [x, ctx.constant(np.ascontiguousarray(weights, np.float32), "weights"), b],
-             [out], opts, version=5 if keep_dims else 1)
+    w = ctx.b.int8_weights(weights, f"{ctx.node.name}/weights")
+    if w is not None:
+        opts.asymmetricQuantizeInputs = True
+    else:
+        w = ctx.constant(np.ascontiguousarray(weights, np.float32), "weights")
+    ctx.emit("FULLY_CONNECTED", [x, w, b], [out], opts, version=5 if keep_dims else 1)
 
 
 @lowers("Gemm")
