@@ -1,0 +1,93 @@
+"""Dynamic lengths: the text encoder exported with a dynamic sequence axis, built ONCE per target with a range on
+that axis, runs at three lengths from the one artifact and matches ONNX Runtime on the original at each."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from edgec import api
+from edgec.errors import ShapeError, UsageError
+from edgec.graph.shapes import parse_input_shape_flags
+from edgec.lower.backend import get_backend
+from tests.zoo import zoo_model, seq_inputs
+
+NAME = "text_encoder_dyn"
+LO, HI = 4, 64  # the position table has 64 rows
+RANGE = [f"{n}=1,{LO}..{HI}" for n in ("input_ids", "attention_mask", "token_type_ids")]
+LENGTHS = (LO, 23, HI)
+MIN_COSINE = {"ort-mobile": 0.9999, "android": 0.9999, "ios": 0.999}  # ios: fp16 compute in the MIL interpreter
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _built(target: str, out) -> api.ArtifactResult:
+    outcome = api.build(zoo_model(NAME), api.BuildOptions(target=target, out_dir=out, input_shapes=RANGE,
+                                                          latency="off"))
+    assert outcome.ok, outcome.result.artifacts[0].numerics
+    return outcome.result.artifacts[0]
+
+
+@pytest.mark.parametrize("target", ["ort-mobile"])
+def test_one_artifact_matches_at_three_lengths(target, tmp_path):
+    art = _built(target, tmp_path)
+    runner = get_backend(art.artifact.format).runner(replace(art.artifact, path=art.final_path), 1)
+    ref = ort.InferenceSession(str(zoo_model(NAME)), providers=["CPUExecutionProvider"])
+    for n in LENGTHS:
+        feeds = seq_inputs(NAME, seed=n, length=n)
+        want = ref.run(None, feeds)[0]
+        got = runner.run(feeds)["embedding"]
+        assert got.shape == want.shape and _cosine(got, want) >= MIN_COSINE[target], (n, _cosine(got, want))
+    # the build itself validated min, midpoint and max, and says so per length
+    rows = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]["details"]["numerics_by_length"]
+    assert [r["shapes"]["input_ids"][1] for r in rows] == [LO, (LO + HI) // 2, HI]
+    assert all(r["passed"] and r["min_cosine"] >= MIN_COSINE[target] for r in rows)
+    assert "numerics at attention_mask [1, 4]" in (tmp_path / "report.md").read_text()
+
+
+def test_ort_mobile_keeps_the_dim_params(tmp_path):
+    """A range keeps the model's own dynamic dim in the .ort (ORT runs it natively); a fixed size fixes it."""
+    art = _built("ort-mobile", tmp_path / "range")
+    sess = ort.InferenceSession(str(art.final_path), providers=["CPUExecutionProvider"])
+    assert {i.name: i.shape for i in sess.get_inputs()}["input_ids"] == [1, "seq"]
+    fixed = api.build(zoo_model(NAME), api.BuildOptions(
+        target="ort-mobile", out_dir=tmp_path / "fixed", latency="off",
+        input_shapes=[f"{n}=1,16" for n in ("input_ids", "attention_mask", "token_type_ids")]))
+    sess = ort.InferenceSession(str(fixed.result.artifacts[0].final_path), providers=["CPUExecutionProvider"])
+    assert {i.name: i.shape for i in sess.get_inputs()}["input_ids"] == [1, 16]
+
+
+def test_range_syntax():
+    assert parse_input_shape_flags(["ids=1,1..512"]) == {"ids": [1, (1, 512)]}
+    for bad in ("ids=1,8..4", "ids=1,0..4", "ids=1,..4"):
+        with pytest.raises(UsageError):
+            parse_input_shape_flags([bad])
+
+
+def test_range_on_a_static_axis_is_refused(tmp_path):
+    """The zoo's static text encoder baked 16 into its graph at export: a range there cannot work, and says why."""
+    with pytest.raises(ShapeError, match="fixed to 16 in the model.*dynamic_axes"):
+        api.build(zoo_model("text_encoder"), api.BuildOptions(
+            target="ort-mobile", out_dir=tmp_path, latency="off",
+            input_shapes=[f"{n}=1,4..64" for n in ("input_ids", "attention_mask", "token_type_ids")]))
+
+
+def test_profile_range(tmp_path):
+    """The profile form `shape: [1, [4, 64]]` is the same range as the flag."""
+    profile = tmp_path / "p.yaml"
+    shapes = "".join(f"  {n}: {{shape: [1, [4, 64]]}}\n" for n in ("input_ids", "attention_mask", "token_type_ids"))
+    profile.write_text("name: p\ntarget: ort-mobile\nhardware:\n  cpu: {cores: 2, peak_gflops_fp32: 10}\n"
+                       f"  memory_bandwidth_gbps: 5\ninputs:\n{shapes}validate:\n  latency: {{mode: off}}\n")
+    outcome = api.build(zoo_model(NAME), api.BuildOptions(profile=str(profile), out_dir=tmp_path / "o"))
+    assert outcome.ok
+    model = onnx.load(str(zoo_model(NAME)))
+    assert model.graph.input[0].type.tensor_type.shape.dim[1].dim_param == "seq"
+    assert len(outcome.result.artifacts[0].artifact.details["numerics_by_length"]) == 3
