@@ -61,6 +61,8 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
     symbolic = bool(ranges) and target_format == "ort" and not quantized
     prepared = _prepare_float(model, fixed, model_path, values or {},
                               dict(profile.inputs) if profile is not None else None, ranges, symbolic)
+    if ranges and not symbolic and not quantized:
+        _generalize(prepared, model, model_path, values or {}, profile)
     if ranges and quantized:
         prepared.notes.append(f"dynamic axes ({describe_ranges(ranges)}): fixed to their max in this quantized build "
                               f"(calibration and the int8 checks run at one shape); build float to keep them dynamic")
@@ -75,6 +77,36 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
         prepared.precision = prepared.quant.precision
         prepared.notes += prepared.quant.notes()
     return prepared
+
+
+def _generalize(prepared: PreparedGraph, model: onnx.ModelProto, model_path: str, values: dict, profile) -> None:
+    """The fixed-shape backends: the graph prepared at the max, rewritten to run every length of the ranges
+    (graph.generalize: compared with the graph prepared at a second length); a ShapeError names the node that
+    cannot follow the length. The backends read the ranges from the model's metadata (RANGES_KEY)."""
+    import json
+
+    from edgec.graph.dynamic import RANGES_KEY, alternate
+    from edgec.graph.generalize import generalize
+    from edgec.graph.shapes import dims_of
+
+    ranges = prepared.ranges
+    alt = alternate(prepared.shapes, ranges)
+    if alt is None:
+        return
+    other = _prepare_float(model, alt, model_path, values, dict(profile.inputs) if profile is not None else None,
+                           ranges, False)
+    first = sorted(ranges)[0]
+    lengths = (f"{first} {prepared.shapes[first]}", f"{first} {alt[first]}")
+    hint = ("fix the length with --input-shape " + " ".join(f"{n}={','.join(map(str, prepared.shapes[n]))}"
+                                                           for n in sorted(ranges)) + " (one size per build)")
+    general, rewrites = generalize(prepared.model, other.model, lengths, model_path, hint)
+    dims = {v.name: dims_of(v) for v in model.graph.input}  # the model's own names for the axes (one per length)
+    general.metadata_props.add(key=RANGES_KEY, value=json.dumps(
+        {n: {str(a): [*r, str(dims[n][a])] for a, r in axes.items()} for n, axes in sorted(ranges.items())}))
+    prepared.model = general
+    shown = "; ".join(rewrites[:4]) + (f"; and {len(rewrites) - 4} more" if len(rewrites) > 4 else "")
+    prepared.notes.append(f"dynamic axes: one graph for every length ({len(rewrites)} length-dependent constant(s) "
+                          f"rewritten: {shown or 'none'})")
 
 
 def _prepare_float(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,

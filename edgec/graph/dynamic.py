@@ -78,3 +78,16 @@ def alternate(shapes: dict[str, list[int]], ranges: Ranges) -> dict[str, list[in
 def describe(ranges: Ranges) -> str:
     return ", ".join(f"'{n}' axis {a} in [{lo}, {hi}]" for n, axes in sorted(ranges.items())
                      for a, (lo, hi) in sorted(axes.items()))
+
+
+RANGES_KEY = "edgec.dynamic_axes"  # metadata of a graph generalized to every length (graph.generalize)
+
+
+def model_ranges(model) -> dict[str, dict[int, tuple[int, int, str]]]:
+    """The ranges a prepared graph was generalized for: input -> axis -> (min, max, the model's dim name); {}."""
+    import json
+
+    raw = next((p.value for p in model.metadata_props if p.key == RANGES_KEY), None)
+    if raw is None:
+        return {}
+    return {n: {int(a): (int(r[0]), int(r[1]), str(r[2])) for a, r in axes.items()} for n, axes in json.loads(raw).items()}

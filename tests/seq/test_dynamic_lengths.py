@@ -36,7 +36,7 @@ def _built(target: str, out) -> api.ArtifactResult:
     return outcome.result.artifacts[0]
 
 
-@pytest.mark.parametrize("target", ["ort-mobile"])
+@pytest.mark.parametrize("target", ["ort-mobile", "ios"])
 def test_one_artifact_matches_at_three_lengths(target, tmp_path):
     art = _built(target, tmp_path)
     runner = get_backend(art.artifact.format).runner(replace(art.artifact, path=art.final_path), 1)
@@ -51,6 +51,16 @@ def test_one_artifact_matches_at_three_lengths(target, tmp_path):
     assert [r["shapes"]["input_ids"][1] for r in rows] == [LO, (LO + HI) // 2, HI]
     assert all(r["passed"] and r["min_cosine"] >= MIN_COSINE[target] for r in rows)
     assert "numerics at attention_mask [1, 4]" in (tmp_path / "report.md").read_text()
+
+
+def test_ios_declares_a_range_dim(tmp_path):
+    """The .mlpackage's input feature carries the range (CoreML's RangeDim), not the max."""
+    import coremltools as ct
+
+    art = _built("ios", tmp_path)
+    spec = ct.utils.load_spec(str(art.final_path))
+    ids = next(i for i in spec.description.input if i.name == "input_ids").type.multiArrayType
+    assert [(r.lowerBound, r.upperBound) for r in ids.shapeRange.sizeRanges] == [(1, 1), (LO, HI)]
 
 
 def test_ort_mobile_keeps_the_dim_params(tmp_path):
