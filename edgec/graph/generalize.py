@@ -204,3 +204,22 @@ def _cut_function(model: onnx.ModelProto) -> onnx.FunctionProto:
     onnx_opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     return helper.make_function(DOMAIN, "CutToLength", ["table", "source"], ["out"], nodes,
                                 [helper.make_opsetid("", max(onnx_opset, 13))], ["axis", "source_axis"])
+
+
+def at_shapes(model, shapes: dict):
+    """A copy of the (generalized) model with these input shapes, every other shape inferred again."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for v in out.graph.input:
+        if v.name in shapes:
+            for d, size in zip(v.type.tensor_type.shape.dim, shapes[v.name]):
+                d.Clear()
+                d.dim_value = int(size)
+    del out.graph.value_info[:]
+    for o in out.graph.output:
+        o.type.tensor_type.ClearField("shape")
+    out = onnx.shape_inference.infer_shapes(out, strict_mode=False, data_prop=True)
+    if any(n.domain == DOMAIN for n in out.graph.node):  # its output's shape first, then what follows it
+        cut_value_info(out)
+        out = onnx.shape_inference.infer_shapes(out, strict_mode=False, data_prop=True)
+    return out

@@ -9,10 +9,11 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import TensorProto, helper
 import pytest
 
 from edgec import api
-from edgec.errors import ShapeError, UsageError
+from edgec.errors import ShapeError, UnsupportedOp, UsageError
 from edgec.graph.shapes import parse_input_shape_flags
 from edgec.lower.backend import get_backend
 from tests.zoo import zoo_model, seq_inputs
@@ -36,7 +37,7 @@ def _built(target: str, out) -> api.ArtifactResult:
     return outcome.result.artifacts[0]
 
 
-@pytest.mark.parametrize("target", ["ort-mobile", "ios"])
+@pytest.mark.parametrize("target", ["ort-mobile", "ios", "android"])
 def test_one_artifact_matches_at_three_lengths(target, tmp_path):
     art = _built(target, tmp_path)
     runner = get_backend(art.artifact.format).runner(replace(art.artifact, path=art.final_path), 1)
@@ -101,3 +102,57 @@ def test_profile_range(tmp_path):
     model = onnx.load(str(zoo_model(NAME)))
     assert model.graph.input[0].type.tensor_type.shape.dim[1].dim_param == "seq"
     assert len(outcome.result.artifacts[0].artifact.details["numerics_by_length"]) == 3
+
+
+def test_android_keeps_the_sequence_axis_dynamic(tmp_path):
+    """The .tflite says -1 on the sequence axis of its inputs, and LiteRT resizes to any length in the range."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    art = _built("android", tmp_path)
+    details = Interpreter(model_path=str(art.final_path)).get_signature_runner().get_input_details()
+    assert [int(d) for d in details["input_ids"]["shape_signature"]] == [1, -1]
+
+
+def _seq_model(path, body: list, out_shape, extra_inits=()) -> str:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq", 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    graph = helper.make_graph(body, "g", [x], [y], initializer=list(extra_inits))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def test_a_lowering_that_bakes_the_length_is_refused_on_android(tmp_path):
+    """x[:, 1:] on the dynamic axis: the ONNX graph is length-agnostic (ends = INT64_MAX), but the TFLite lowering
+    resolves the end to the build length; the .tflite would be wrong at any other length, so the build is refused
+    naming the Slice, and says how to fix the length instead."""
+    inits = [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in
+             (("s", 1), ("e", 2**63 - 1), ("a", 1))]
+    path = _seq_model(tmp_path / "slice.onnx", [helper.make_node("Slice", ["x", "s", "e", "a"], ["t"], name="drop_first"),
+                                                 helper.make_node("Relu", ["t"], ["y"], name="relu")],
+                      [1, "seq_1", 8], inits)
+    with pytest.raises(UnsupportedOp) as e:
+        api.build(path, api.BuildOptions(target="android", out_dir=tmp_path / "o", input_shapes=["x=1,4..32,8"],
+                                         latency="off"))
+    msg = str(e.value)
+    assert "drop_first" in msg and "dynamic length" in msg and "--input-shape" in msg
+    # the same range builds for ort-mobile, which runs the dynamic graph natively
+    assert api.build(path, api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "ort",
+                                            input_shapes=["x=1,4..32,8"], latency="off")).ok
+
+
+def test_a_constant_folded_from_the_length_is_refused(tmp_path):
+    """A [seq, seq] mask computed from Shape folds (onnxsim) into a constant of the length in two axes: no
+    run-time cut expresses it, so the fixed-shape targets refuse naming the node that reads it."""
+    inits = [helper.make_tensor("one", TensorProto.INT64, [1], [1]), helper.make_tensor("two", TensorProto.INT64, [1], [2])]
+    body = [helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Slice", ["shape", "one", "two"], ["n"]),
+            helper.make_node("Concat", ["n", "n"], ["nn"], axis=0),
+            helper.make_node("ConstantOfShape", ["nn"], ["ones"],
+                             value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+            helper.make_node("Trilu", ["ones"], ["mask"], upper=0),
+            helper.make_node("MatMul", ["mask", "x"], ["y"], name="causal_sum")]
+    path = _seq_model(tmp_path / "mask.onnx", body, [1, "seq", 8], inits)
+    for target in ("android", "ios"):
+        with pytest.raises(ShapeError, match="causal_sum.*depends on the length.*--input-shape x=1,32,8"):
+            api.build(path, api.BuildOptions(target=target, out_dir=tmp_path / target, input_shapes=["x=1,4..32,8"],
+                                             latency="off"))

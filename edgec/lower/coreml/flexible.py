@@ -38,6 +38,7 @@ def flexible_program(model, build, target_name: str):
 
     from edgec.errors import UnsupportedOp
     from edgec.graph.dynamic import alternate, model_ranges
+    from edgec.graph.generalize import at_shapes
 
     ranges = model_ranges(model)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
@@ -88,26 +89,3 @@ def _swap_consts(program, swaps) -> None:
                                            no_check_var_types=True)
     for op in list(func.operations):  # the types, symbolic now where they follow the length
         op.type_value_inference(overwrite_output=True)
-
-
-def at_shapes(model, shapes: dict):
-    """A copy of the (generalized) model with these input shapes, every other shape inferred again."""
-    import onnx
-
-    from edgec.graph.generalize import cut_value_info
-
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    for v in out.graph.input:
-        if v.name in shapes:
-            for d, size in zip(v.type.tensor_type.shape.dim, shapes[v.name]):
-                d.Clear()
-                d.dim_value = int(size)
-    del out.graph.value_info[:]
-    for o in out.graph.output:
-        o.type.tensor_type.ClearField("shape")
-    out = onnx.shape_inference.infer_shapes(out, strict_mode=False, data_prop=True)
-    if any(n.domain == "edgec" for n in out.graph.node):  # its output's shape first, then what follows it
-        cut_value_info(out)
-        out = onnx.shape_inference.infer_shapes(out, strict_mode=False, data_prop=True)
-    return out
