@@ -262,7 +262,7 @@ class CoreMLBackend:
         return find_problems(model)
 
     def supported_ops(self, target=None) -> dict[str, str]:
-        return {op: rule.note for op, rule in sorted(REGISTRY.items())}
+        return {op: rule.note for op, rule in sorted(REGISTRY.items()) if not rule.flags.get("internal")}
 
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
         """(graph, compute precision) the program runs: below iOS17 lower() dropped the activation Q/DQ."""

@@ -108,4 +108,5 @@ class TFLiteBackend:
         return frozenset(OWN_INT8 | PASS_INT8)
 
     def supported_ops(self, target=None) -> dict[str, str]:
-        return {op: rule.note for op, rule in sorted(REGISTRY.items()) if not rule.flags.get("float_kernel")}
+        return {op: rule.note for op, rule in sorted(REGISTRY.items())
+                if not rule.flags.get("float_kernel") and not rule.flags.get("internal")}

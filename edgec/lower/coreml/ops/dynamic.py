@@ -8,7 +8,7 @@ import numpy as np
 from edgec.lower.coreml.registry import lowers
 
 
-@lowers("CutToLength", note="edgec's own node for a length-dependent constant (dynamic lengths)")
+@lowers("CutToLength", note="edgec's own node for a length-dependent constant (dynamic lengths)", internal=True)
 def cut_to_length(n, env):
     from coremltools.converters.mil.mil import Builder as mb
 

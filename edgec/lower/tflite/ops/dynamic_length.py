@@ -9,7 +9,8 @@ from ai_edge_litert import schema_py_generated as S
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
-@lowers("edgec.CutToLength", note="edgec's own node for a length-dependent constant (dynamic lengths)")
+@lowers("edgec.CutToLength", note="edgec's own node for a length-dependent constant (dynamic lengths)",
+        internal=True)  # not an ONNX op: left out of the op-support tables
 def cut_to_length(ctx: LowerCtx) -> None:
     axis, source_axis = int(ctx.attr("axis")), int(ctx.attr("source_axis"))
     rank, source_rank = len(ctx.shape(0)), len(ctx.shape(1))
