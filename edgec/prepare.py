@@ -65,7 +65,7 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
         _generalize(prepared, model, model_path, values or {}, profile)
     if ranges and quantized:
         prepared.notes.append(f"dynamic axes ({describe_ranges(ranges)}): fixed to their max in this quantized build "
-                              f"(calibration and the int8 checks run at one shape); build float to keep them dynamic")
+                              f"(calibration and the reduced-precision checks run at one shape); build float to keep them dynamic")
     if profile is not None and profile.quantize.mode != "none":
         from edgec.quantize.stage import quantize
 

@@ -76,6 +76,15 @@ def test_ort_mobile_keeps_the_dim_params(tmp_path):
     assert {i.name: i.shape for i in sess.get_inputs()}["input_ids"] == [1, 16]
 
 
+def test_a_quantized_build_fixes_the_range_and_says_so(tmp_path):
+    outcome = api.build(zoo_model(NAME), api.BuildOptions(target="ort-mobile", out_dir=tmp_path, input_shapes=RANGE,
+                                                          latency="off", quantize="fp16"))
+    assert outcome.ok
+    sess = ort.InferenceSession(str(outcome.result.artifacts[0].final_path), providers=["CPUExecutionProvider"])
+    assert {i.name: i.shape for i in sess.get_inputs()}["input_ids"] == [1, HI]
+    assert "fixed to their max in this quantized build" in (tmp_path / "report.md").read_text()
+
+
 def test_range_syntax():
     assert parse_input_shape_flags(["ids=1,1..512"]) == {"ids": [1, (1, 512)]}
     for bad in ("ids=1,8..4", "ids=1,0..4", "ids=1,..4"):
