@@ -102,7 +102,8 @@ def _generalize(prepared: PreparedGraph, model: onnx.ModelProto, model_path: str
     general, rewrites = generalize(prepared.model, other.model, lengths, model_path, hint)
     dims = {v.name: dims_of(v) for v in model.graph.input}  # the model's own names for the axes (one per length)
     general.metadata_props.add(key=RANGES_KEY, value=json.dumps(
-        {n: {str(a): [*r, str(dims[n][a])] for a, r in axes.items()} for n, axes in sorted(ranges.items())}))
+        {n: {str(a): [*r, dims[n][a] if isinstance(dims[n][a], str) and dims[n][a] != "?" else f"{n}_{a}"]
+             for a, r in axes.items()} for n, axes in sorted(ranges.items())}))
     prepared.model = general
     shown = "; ".join(rewrites[:4]) + (f"; and {len(rewrites) - 4} more" if len(rewrites) > 4 else "")
     prepared.notes.append(f"dynamic axes: one graph for every length ({len(rewrites)} length-dependent constant(s) "

@@ -165,3 +165,17 @@ def test_a_constant_folded_from_the_length_is_refused(tmp_path):
         with pytest.raises(ShapeError, match="causal_sum.*depends on the length.*--input-shape x=1,32,8"):
             api.build(path, api.BuildOptions(target=target, out_dir=tmp_path / target, input_shapes=["x=1,4..32,8"],
                                              latency="off"))
+
+
+def test_two_independent_lengths_are_refused_on_android(tmp_path):
+    """Two inputs with their own dynamic axes (dim names 'a' and 'b'): one TFLite build follows one length."""
+    xa = helper.make_tensor_value_info("xa", TensorProto.FLOAT, [1, "a", 8])
+    xb = helper.make_tensor_value_info("xb", TensorProto.FLOAT, [1, "b", 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "a", "b"])
+    graph = helper.make_graph([helper.make_node("Transpose", ["xb"], ["xbt"], perm=[0, 2, 1]),
+                               helper.make_node("MatMul", ["xa", "xbt"], ["y"])], "g", [xa, xb], [y])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(UnsupportedOp, match="2 independent lengths"):
+        api.build(path, api.BuildOptions(target="android", out_dir=tmp_path / "o", latency="off",
+                                         input_shapes=["xa=1,2..8,8", "xb=1,3..9,8"]))

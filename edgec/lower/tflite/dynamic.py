@@ -43,6 +43,11 @@ def convert_dynamic(model: onnx.ModelProto, ranges: dict, lower, **opts):
     from edgec.graph.dynamic import alternate
     from edgec.graph.generalize import at_shapes
 
+    lengths = {dim for ax in ranges.values() for (_, _, dim) in ax.values()}
+    if len(lengths) > 1:  # the comparison below tells one length's axes from fixed ones, not two lengths apart
+        name = sorted(ranges)[0]
+        return _Failed(), [("Input", name, f"dynamic length: {len(lengths)} independent lengths "
+                                           f"({', '.join(sorted(lengths))}); TFLite builds take one{HINT}")]
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
     alt = alternate(shapes, {n: {a: (lo, hi) for a, (lo, hi, _) in ax.items()} for n, ax in ranges.items()})
     main = lower(model, share_consts=False, **opts)
@@ -144,6 +149,10 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], bi
         names = ", ".join(f"'{main.tensors[a.inputs[j]].name}'" for j in bad)
         return f"constant input(s) {names} depend on the length (baked at build time)"
     return "its options depend on the length"
+
+
+class _Failed:
+    done, problems, stats = False, [], {}
 
 
 def _const(b: ModelBuilder, idx: int) -> np.ndarray:
