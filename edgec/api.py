@@ -703,10 +703,10 @@ def check(model_path: Path | str, input_shapes: list[str] = (), profile: str | N
     result = CheckResult(info, {}, {})
     for t, p in pairs:
         shapes = profile_shapes(p, cli_shapes)
-        key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+        key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), _dynamic_key(shapes, t.format))
         if key not in prepared:
             try:
-                prepared[key] = prepare(model, shapes, str(model_path)).model
+                prepared[key] = prepare(model, shapes, str(model_path), target_format=t.format).model
             except EdgecError as e:  # typically a dynamic input without --input-shape
                 prepared[key] = model
                 result.notes.append(f"checked the model as given, not as a build would prepare it: {e}")
