@@ -176,7 +176,7 @@ class _Reference:
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         key = self._key(prepared, profile)
         if key not in self._cache:
-            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original)
+            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original, prepared.shapes)
             runner = OrtRunner(self.original, threads=_threads(profile))
             # inputs fixed to constants are gone from the artifact; the original still takes them
             full = [{**f, **prepared.values} for f in feeds]
@@ -412,7 +412,7 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
             shapes = profile_shapes(profile, cli_shapes)
             values = merged_values(profile.inputs, cli_values)
             key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), quantize_key(profile, target.format),
-                   repr(sorted(values.items())))
+                   repr(sorted(values.items())), _dynamic_key(shapes, target.format))
             t0 = time.perf_counter()
             if key not in prepared_by_shapes:
                 mode = profile.quantize.mode
@@ -428,6 +428,12 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
         except Exception as e:
             failures[i] = _target_failed(e, "prepare", single, target, profile, options)
     return todo
+
+
+def _dynamic_key(shapes: dict, fmt: str) -> str:
+    """With a range on an input axis, ORT prepares a graph that keeps it dynamic, the other formats a fixed one."""
+    ranged = any(isinstance(d, tuple) for dims in shapes.values() for d in dims)
+    return fmt if ranged and fmt == "ort" else ""
 
 
 def _cache_keys(model_path: Path, pairs, cli_shapes, name: str, options: BuildOptions) -> dict[int, str]:
@@ -606,6 +612,11 @@ def _finish(backend, artifact, prepared: PreparedGraph, profile: Profile, out_di
 
 def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, reference: _Reference,
               gates: dict | None = None, table_dir="next-to-artifact"):
+    if prepared.ranges and (prepared.dynamic or artifact.details.get("dynamic_axes")) and prepared.quant is None:
+        from edgec.validate.lengths import validate_lengths
+
+        # the one artifact at min, midpoint and max of every range; the max (the prepared shapes) goes on below
+        prepared = validate_lengths(backend, artifact, prepared, profile, reference, gates, _threads(profile))
     feeds, ref_outputs = reference.get(prepared, profile)
     if all(v.size == 0 for out in ref_outputs for v in out.values()):
         # an empty input the user asked for (--input-shape x=0,...): a comparison of nothing cannot fail, so it
@@ -641,6 +652,10 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
                                            gates["min_delta_cosine"], kinds=reference.kinds,
                                            noise=reference.noise_of(prepared, profile))
         numerics.data = reference.inputs_of(prepared, profile)
+        if (by_length := artifact.details.get("numerics_by_length")) and not all(r["passed"] for r in by_length):
+            numerics.passed = False
+            numerics.message = "; ".join(filter(None, [numerics.message] + [
+                f"fails at input shapes {r['shapes']}: {r['message']}" for r in by_length if not r["passed"]]))
     if not numerics.passed and numerics.outputs and all(m.finite for m in numerics.outputs.values()):
         from edgec.validate.layers import explain_failure
 
@@ -688,10 +703,10 @@ def check(model_path: Path | str, input_shapes: list[str] = (), profile: str | N
     result = CheckResult(info, {}, {})
     for t, p in pairs:
         shapes = profile_shapes(p, cli_shapes)
-        key = tuple((k, tuple(v)) for k, v in sorted(shapes.items()))
+        key = (tuple((k, tuple(v)) for k, v in sorted(shapes.items())), _dynamic_key(shapes, t.format))
         if key not in prepared:
             try:
-                prepared[key] = prepare(model, shapes, str(model_path)).model
+                prepared[key] = prepare(model, shapes, str(model_path), target_format=t.format).model
             except EdgecError as e:  # typically a dynamic input without --input-shape
                 prepared[key] = model
                 result.notes.append(f"checked the model as given, not as a build would prepare it: {e}")

@@ -35,7 +35,9 @@ INTERNAL_ERROR = 70
 # (branch seq) belongs here too, next to INPUT_SHAPE, and goes to the same commands.
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
 PROFILE = typer.Option(None, "--profile", "-p", help="A built-in profile name or a profile YAML path.")
-INPUT_SHAPE = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable).")
+INPUT_SHAPE = typer.Option([], "--input-shape", help="Fix an input's shape: NAME=D0,D1,... (repeatable). A dim "
+                           "MIN..MAX (e.g. input_ids=1,1..512) is a range: the axis stays dynamic where the target "
+                           "can, checks run at its max, validation at min, midpoint and max.")
 
 
 class _Terminated(KeyboardInterrupt):

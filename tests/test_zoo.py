@@ -15,7 +15,7 @@ from onnx import helper
 
 from tests.zoo import (
     EXPORT_SCRIPT, INPUT_NAME, INPUT_SHAPES, OUTPUT_NAME, SEQ_INPUTS, SEQ_ZOO, ZOO, ZooBuildError, _run, venv_dir, zoo_dir, zoo_input,
-    zoo_model, seq_inputs,
+    zoo_model, seq_inputs, DYNAMIC_INPUTS,
 )
 
 # op types each model must contain; a tuple means "any one of these" (Gelu only exists from opset 20)
@@ -99,7 +99,7 @@ def test_build_record_has_sane_activations_and_sizes():
     zoo_model(ZOO[0])
     info = json.loads((zoo_dir() / "build.json").read_text())
     by_name = {m["name"]: m for m in info["models"] if m["name"] in ZOO}
-    assert set(by_name) == set(ZOO) and {m["name"] for m in info["models"]} == set(ZOO) | set(SEQ_ZOO)
+    assert set(by_name) == set(ZOO) and {m["name"] for m in info["models"]} == set(ZOO) | set(SEQ_ZOO) | set(DYNAMIC_INPUTS)
     for name, m in by_name.items():
         assert tuple(m["input"]) == INPUT_SHAPES[name]
         assert 1 < m["max_abs_activation"] < 1e4  # BN calibration keeps a trained net's range

@@ -49,6 +49,8 @@ SEQ_INPUTS = {
                       "past_value": ((1, 4, 8, 16), "float32")}, ["logits", "present_key", "present_value"]),
 }
 SEQ_ZOO = list(SEQ_INPUTS)
+# exported with a dynamic sequence axis (tools/export_zoo.py DYNAMIC_AXES); seq_inputs(name) at the exported length
+DYNAMIC_INPUTS = {"text_encoder_dyn": SEQ_INPUTS["text_encoder"]}
 
 EXPORT_SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "export_zoo.py"
 # Exactly what the legacy TorchScript exporter imports, installed --no-deps: torch's other requirements
@@ -78,7 +80,7 @@ def venv_dir() -> Path:
 
 def zoo_model(name: str) -> Path:
     """Path of the cached ONNX export of `name`, building the zoo first if it is missing or stale."""
-    if name not in INPUT_SHAPES and name not in SEQ_INPUTS:
+    if name not in INPUT_SHAPES and name not in SEQ_INPUTS and name not in DYNAMIC_INPUTS:
         raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(ZOO + SEQ_ZOO)}")
     out = zoo_dir() / f"{name}.onnx"
     if not _is_fresh(out):
@@ -93,12 +95,13 @@ def zoo_input(name: str, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(INPUT_SHAPES[name]).astype(np.float32)
 
 
-def seq_inputs(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+def seq_inputs(name: str, seed: int = 0, length: int | None = None) -> dict[str, np.ndarray]:
     """Seeded feeds for a sequence model: token ids in range, 0/1 masks with the tail padded, N(0, 1) floats,
-    sr = 16000."""
+    sr = 16000. `length`: the last axis at this size (a model of DYNAMIC_INPUTS)."""
     rng = np.random.default_rng(seed)
     feeds = {}
-    for inp, (shape, dtype) in SEQ_INPUTS[name][0].items():
+    for inp, (shape, dtype) in {**SEQ_INPUTS, **DYNAMIC_INPUTS}[name][0].items():
+        shape = shape if length is None else (*shape[:-1], length)
         if inp == "sr":
             feeds[inp] = np.array(16000, np.int64)
         elif inp == "attention_mask":
@@ -118,7 +121,7 @@ def build() -> dict:
     t_venv = time.perf_counter() - t0
     zoo_dir().mkdir(parents=True, exist_ok=True)
     _stamp_file().unlink(missing_ok=True)  # a half-done rebuild must not look fresh
-    out = _run([str(python), "-I", str(EXPORT_SCRIPT), str(zoo_dir()), *ZOO, *SEQ_ZOO], "export the zoo")
+    out = _run([str(python), "-I", str(EXPORT_SCRIPT), str(zoo_dir()), *ZOO, *SEQ_ZOO, *DYNAMIC_INPUTS], "export the zoo")
     models = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     info = {"venv_s": round(t_venv, 1), "export_s": round(time.perf_counter() - t0 - t_venv, 1), "models": models}
     write_atomic(zoo_dir() / "build.json", json.dumps(info, indent=1))

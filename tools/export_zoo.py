@@ -590,7 +590,12 @@ SEQ_ZOO = {  # name -> (constructor, {input: (shape, dtype)}, output names); sha
     "detr_head": (DetrHead, {"features": ((1, 128, 8, 8), "float32")}, ["logits", "boxes"]),
     "decoder_step": (DecoderStep, {"input_ids": ((1, 1), "int64"), "past_key": ((1, 4, 8, 16), "float32"),
                                    "past_value": ((1, 4, 8, 16), "float32")}, ["logits", "present_key", "present_value"]),
+    # the text encoder as people export it for variable lengths: the sequence axis dynamic (Shape/Range/Reshape
+    # computed at run time instead of baked at 16)
+    "text_encoder_dyn": (TextEncoder, {"input_ids": ((1, 16), "int64"), "attention_mask": ((1, 16), "int64"),
+                                       "token_type_ids": ((1, 16), "int64")}, ["embedding"]),
 }
+DYNAMIC_AXES = {"text_encoder_dyn": {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}, "token_type_ids": {1: "seq"}}}
 
 
 def _example(name: str, shape, dtype: str) -> torch.Tensor:
@@ -612,7 +617,7 @@ def export_seq(name: str, out_dir: Path) -> dict:
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     try:
         torch.onnx.export(model, args, str(tmp), dynamo=False, opset_version=OPSET, do_constant_folding=True,
-                          input_names=list(inputs), output_names=outputs)
+                          input_names=list(inputs), output_names=outputs, dynamic_axes=DYNAMIC_AXES.get(name))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

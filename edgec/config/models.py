@@ -110,7 +110,8 @@ class Preprocess(Strict):
 
 
 class InputSpec(Strict):
-    shape: list[int] | None = None
+    # a dim is a size, or [min, max]: that axis stays dynamic in the artifact where the target can (graph/dynamic.py)
+    shape: list[int | list[int]] | None = None
     layout: Literal["NCHW", "NHWC"] | None = None
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] | None = None
     preprocess: Preprocess | None = None
@@ -119,6 +120,14 @@ class InputSpec(Strict):
     # the values validation feeds this input (else inferred from the graph: edgec.graph.inputs)
     values: list[float] | None = None
     range: list[float] | None = Field(default=None, min_length=2, max_length=2)
+
+    @field_validator("shape")
+    @classmethod
+    def _ranges(cls, v):
+        for d in v or []:
+            if isinstance(d, list) and (len(d) != 2 or not 1 <= d[0] <= d[1]):
+                raise ValueError(f"a dim range is [min, max] with 1 <= min <= max, not {d}")
+        return v
 
 
 class CalibrationSpec(Strict):

@@ -41,12 +41,15 @@ class Domain:
         return f"{what} ({self.why})" if self.why else what
 
 
-def input_specs(model: onnx.ModelProto) -> list[tuple[str, np.dtype, list[int]]]:
-    """(name, numpy dtype, static shape) of every real input. Shapes must already be fixed."""
+def input_specs(model: onnx.ModelProto, shapes: dict[str, list[int]] | None = None
+                ) -> list[tuple[str, np.dtype, list[int]]]:
+    """(name, numpy dtype, static shape) of every real input. Shapes must already be fixed, or given in `shapes`
+    (a model that keeps dynamic axes, at one concrete length)."""
     specs = []
     for value in real_inputs(model):
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
-        specs.append((value.name, dtype, [int(d) for d in dims_of(value)]))
+        dims = (shapes or {}).get(value.name) or dims_of(value)
+        specs.append((value.name, dtype, [int(d) for d in dims]))
     return specs
 
 

@@ -24,29 +24,36 @@ def dims_of(value: onnx.ValueInfoProto) -> list[int | str]:
     return out
 
 
-def parse_input_shape_flags(flags: list[str]) -> dict[str, list[int]]:
-    """`name=1,3,224,224` -> {"name": [1, 3, 224, 224]} (the name may itself contain '=' only before the last one)."""
-    shapes: dict[str, list[int]] = {}
+def parse_input_shape_flags(flags: list[str]) -> dict[str, list]:
+    """`name=1,3,224,224` -> {"name": [1, 3, 224, 224]} (the name may itself contain '=' only before the last one);
+    `ids=1,1..512` -> {"ids": [1, (1, 512)]}: a range keeps that axis dynamic where the target can (graph.dynamic)."""
+    from edgec.graph.dynamic import parse_dim
+
+    shapes: dict[str, list] = {}
     for flag in flags:
         name, sep, dims = flag.rpartition("=")
         try:
-            values = [int(d) for d in dims.split(",")] if sep and name else None
+            values = [parse_dim(d) for d in dims.split(",")] if sep and name else None
         except ValueError:
             values = None
-        if not values or any(v < 0 for v in values):
+        if not values or any(isinstance(v, int) and v < 0 for v in values):
             raise UsageError(
-                f"--input-shape '{flag}' is not of the form NAME=D0,D1,... with positive integers "
-                f"(e.g. --input-shape images=1,3,224,224; 0 only for a deliberately empty dim)."
+                f"--input-shape '{flag}' is not of the form NAME=D0,D1,... with positive integers or MIN..MAX "
+                f"ranges (e.g. --input-shape images=1,3,224,224, or input_ids=1,1..512 for a sequence axis that "
+                f"stays dynamic; 0 only for a deliberately empty dim)."
             )
         shapes[name] = values
     return shapes
 
 
-def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model") -> dict[str, list[int]]:
+def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model",
+                     keep: dict[str, dict[int, tuple[int, int]]] | None = None, symbolic: bool = False
+                     ) -> dict[str, list[int]]:
     """Set every input's dims (in place). Returns the final static shape of every real input.
 
     Explicit shapes must agree with the model's static dims; a dynamic dim left unresolved is an error
-    naming the input and the flag to use.
+    naming the input and the flag to use. `keep`: input -> axes given as a range, which must be dynamic in the
+    model; with `symbolic` they stay dynamic (dim_param) and their size in `shapes` is only the one returned.
     """
     inputs = real_inputs(model)
     names = [i.name for i in inputs]
@@ -67,6 +74,13 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model
                     f"{given} has rank {len(given)}."
                 )
             for i, (d, g) in enumerate(zip(dims, given)):
+                if isinstance(d, int) and i in (keep or {}).get(value.name, {}):
+                    lo, hi = keep[value.name][i]
+                    raise ShapeError(
+                        f"{model_path}: input '{value.name}' dim {i} is fixed to {d} in the model, so it cannot take "
+                        f"the range {lo}..{hi}: every size is baked into the graph at export. Re-export the model "
+                        f"with that axis dynamic (torch.onnx.export(..., dynamic_axes={{'{value.name}': {{{i}: "
+                        f"'seq'}}}})), or give the size {d}.")
                 if isinstance(d, int) and d != g:
                     raise ShapeError(
                         f"{model_path}: input '{value.name}' dim {i} is fixed to {d} in the model, but the "
@@ -79,7 +93,9 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model
             raise ShapeError(
                 f"{model_path}: input '{value.name}' has dynamic dim(s) {[dims[i] for i in dynamic]} in "
                 f"shape {dims}. Fix them with `--input-shape {value.name}={example}` (N = the size you deploy) "
-                f"or under `inputs: {{{value.name}: {{shape: [...]}}}}` in the profile."
+                f"or under `inputs: {{{value.name}: {{shape: [...]}}}}` in the profile; a range MIN..MAX "
+                f"(`--input-shape {value.name}={example.replace('N', '1..512', 1)}`, in a profile `[1, 512]` on the "
+                f"axis) keeps the axis dynamic where the target can."
             )
         if 0 in dims and given is None:
             # an empty tensor builds, and its numerics "pass" on nothing: only when the user says so
@@ -89,7 +105,13 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model
                 f"say so with `--input-shape {value.name}={','.join(map(str, dims))}`."
             )
         shape = value.type.tensor_type.shape
-        for d, size in zip(shape.dim, dims):
+        kept = (keep or {}).get(value.name, {}) if symbolic else {}
+        for axis, (d, size) in enumerate(zip(shape.dim, dims)):
+            if axis in kept:
+                name = d.dim_param or f"{value.name}_{axis}"
+                d.Clear()
+                d.dim_param = name
+                continue
             d.Clear()
             d.dim_value = int(size)
         final[value.name] = [int(x) for x in dims]

@@ -15,10 +15,13 @@ from edgec.runtimes.native_log import capture_native_output
 
 
 def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str = "model",
-             inputs: dict | None = None) -> tuple[onnx.ModelProto, str]:
-    """Returns the simplified model and a one-line note for the report."""
+             inputs: dict | None = None, dynamic: set[str] = frozenset()) -> tuple[onnx.ModelProto, str]:
+    """Returns the simplified model and a one-line note for the report. `dynamic`: inputs whose dynamic dims stay
+    (onnxsim folds only what does not depend on them; the check runs at `shapes`)."""
     import onnxsim
 
+    feed_shapes = shapes
+    shapes = {k: v for k, v in shapes.items() if k not in dynamic}
     try:
         # onnxsim's C++ prints "WARNING: failed to run <op>" for nodes it cannot fold: report lines, not terminal
         with capture_native_output() as said:
@@ -36,7 +39,7 @@ def simplify(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: s
             + _said(said)
     del simplified.metadata_props[:]  # onnxsim adds entries that would leak into artifacts
     try:
-        agree, detail = check_outputs_agree(model, simplified, inputs)
+        agree, detail = check_outputs_agree(model, simplified, inputs, feed_shapes)
     except Exception as e:  # noqa: BLE001  (the original itself does not load or run on seeded random inputs)
         # ORT cannot load it (LoweringError: its refusal is named when the target lowers), or Col2Im/CumSum/
         # AffineGrid take shapes or axes as integer inputs, which random values make invalid: the result cannot be
@@ -110,8 +113,8 @@ STRICT_COSINE = 0.99999
 NOISE_FACTOR = 10
 
 
-def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto, inputs: dict | None = None
-                        ) -> tuple[bool, str]:
+def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto, inputs: dict | None = None,
+                        shapes: dict[str, list[int]] | None = None) -> tuple[bool, str]:
     """(agree, detail): does the simplified model compute what the original did (seeded inputs, ONNX Runtime on
     both)? detail says what differs, or that the outputs passed only within the float noise.
     Outputs within STRICT_COSINE pass at once. Otherwise the gate is relative to the float noise of the
@@ -120,7 +123,7 @@ def check_outputs_agree(before: onnx.ModelProto, after: onnx.ModelProto, inputs:
     ~1e-4, where ORT's logistic rounds to steps of 2**-25: optimizations off vs on gives cosine 0.99994 with
     logits that agree to 3e-7)."""
     # the values validation feeds too (token ids within their table, 0/1 masks): edgec.validate.inputs
-    feeds = random_inputs(input_specs(after), seed=1234, samples=1, domains=input_domains(before, inputs))
+    feeds = random_inputs(input_specs(after, shapes), seed=1234, samples=1, domains=input_domains(before, inputs))
     ref = [OrtRunner(before, threads=2).run(f) for f in feeds]
     got = [OrtRunner(after, threads=2).run(f) for f in feeds]
     result = compare(ref, got, ran_on="onnxruntime", min_cosine=STRICT_COSINE)

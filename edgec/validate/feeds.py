@@ -12,12 +12,13 @@ from edgec.quantize.calibration import open_source
 DATA_SAMPLES = 8  # validation files used (first by name): enough for a verdict, few enough to stay fast
 
 
-def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto | None = None
-                     ) -> tuple[list[dict[str, np.ndarray]], str]:
+def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto | None = None,
+                     shapes: dict[str, list[int]] | None = None) -> tuple[list[dict[str, np.ndarray]], str]:
     """(feeds, description) for checking an artifact of `model` (shapes fixed): the profile's validate.data folder
     (--validation-data; read as calibration reads it, images with the profile's preprocessing), else seeded
-    random inputs in each input's domain (given in profile.inputs, else inferred from the original graph)."""
-    specs = input_specs(model)
+    random inputs in each input's domain (given in profile.inputs, else inferred from the original graph).
+    `shapes`: the input shapes to feed (a model that keeps dynamic axes, at one length)."""
+    specs = input_specs(model, shapes)
     spec = profile.validate_.numerics
     n = max(spec.samples, 2)
     if profile.validate_.data:

@@ -18,6 +18,8 @@ from edgec.graph.passes import drop_activation_qdq
 from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
+from edgec.graph.dynamic import model_ranges
+from edgec.lower.coreml.flexible import dynamic_note, flexible_inputs, flexible_program
 from edgec.lower.coreml.fp16 import FP16_MAX, HEADROOM, Fp32Keeper, RangeReport, find_hot, fp32_ops, mil_hot
 from edgec.lower.coreml.package import save_deterministic, set_metadata
 from edgec.lower.coreml.registry import READ_ONLY_DTYPE, REGISTRY, GraphView
@@ -119,14 +121,18 @@ def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, r
         while True:
             with fresh_builder_names(), contextlib.redirect_stderr(stderr):
                 # a fresh program per attempt: ct.convert rewrites the one it is given
-                program, name_map = build_program(model, plan.target, plan.graph, post,
-                                                  {plan.classifier.output} if plan.classifier else set())
+                vector = {plan.classifier.output} if plan.classifier else set()
+                if model_ranges(model):  # dynamic lengths: symbolic axes, no baked length (lower.coreml.flexible)
+                    program, name_map = flexible_program(model, lambda m, sym: _fresh_build(
+                        m, plan.target, plan.graph if m is model else None, post, vector, sym), plan.target_name)
+                else:
+                    program, name_map = build_program(model, plan.target, plan.graph, post, vector)
                 hot_vars = {name_map.tensors[t] for t in ranges.hot if t in name_map.tensors}
                 if probe:  # intermediates the ONNX probe cannot see (names of this program, before conversion)
                     hot_vars |= mil_hot(program, name_map, probe, post)
                 keeper = Fp32Keeper(hot_vars, downstream=guard == "downstream")
                 mlmodel = _convert(program, name_map, plan.target, plan.precision, keeper, plan.in_shapes,
-                                   plan.images, plan.classifier)
+                                   plan.images, plan.classifier, model_ranges(model))
             if plan.precision != "fp16" or not hot_vars or _matches(mlmodel, name_map, model, probe, ctx):
                 return mlmodel, name_map, guard
             if guard == "hot":
@@ -139,6 +145,12 @@ def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, r
         tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
         raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {plan.target_name}: "
                             f"{type(e).__name__}: {e} {tail}") from None
+
+
+def _fresh_build(model, target, graph, post, vector, symbolic: bool):
+    """build_program with its own op-name counter: builds of one graph name every op alike."""
+    with fresh_builder_names():
+        return build_program(model, target, graph, post, vector, symbolic)
 
 
 def _matches(mlmodel, name_map: NameMap, model: onnx.ModelProto, probe: list, ctx: LowerContext) -> bool:
@@ -250,7 +262,7 @@ class CoreMLBackend:
         return find_problems(model)
 
     def supported_ops(self, target=None) -> dict[str, str]:
-        return {op: rule.note for op, rule in sorted(REGISTRY.items())}
+        return {op: rule.note for op, rule in sorted(REGISTRY.items()) if not rule.flags.get("internal")}
 
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
         """(graph, compute precision) the program runs: below iOS17 lower() dropped the activation Q/DQ."""
@@ -284,6 +296,8 @@ class CoreMLBackend:
         weight_bytes = compress.weight_file_bytes(path)
         notes = plan.notes + _notes(ctx, plan, name_map, ranges, kept, (float_weight_bytes, weight_bytes, compress_s),
                                     convert_s, guard)
+        dyn = model_ranges(model)
+        notes += [dynamic_note(dyn)] if dyn else []
         return Artifact(
             target=ctx.target.name,
             profile=ctx.profile.name,
@@ -306,6 +320,8 @@ class CoreMLBackend:
                 "fp16_overflow_tensors": {k: (v if np.isfinite(v) else "inf") for k, v in ranges.hot.items()},
                 "coremltools": ct.__version__,
                 "compute_units": ctx.profile.runtime.compute_units or "all",
+                **({"dynamic_axes": {n: {str(a): [lo, hi] for a, (lo, hi, _) in ax.items()} for n, ax in dyn.items()}}
+                   if dyn else {}),
             },
         )
 
@@ -355,12 +371,14 @@ class CoreMLBackend:
 
 
 def _convert(program, name_map: NameMap, target, precision: str, keeper: Fp32Keeper, in_shapes: dict,
-             images: dict[str, features.ImageSpec], classifier: features.ClassifierSpec | None):
+             images: dict[str, features.ImageSpec], classifier: features.ClassifierSpec | None,
+             ranges: dict | None = None):
     """ct.convert with the compute precision, image inputs and classifier; records the last two in name_map."""
     import coremltools as ct
 
     cp = ct.transform.FP16ComputePrecision(op_selector=keeper) if precision == "fp16" else ct.precision.FLOAT32
     inputs = [features.ct_image_type(ct, name_map.inputs[o], in_shapes[o], spec) for o, spec in images.items()]
+    inputs += flexible_inputs(ct, ranges or {}, name_map, in_shapes, set(images))
     classify = None
     if classifier:
         classify = ct.ClassifierConfig(classifier.labels,

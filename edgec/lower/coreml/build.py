@@ -12,11 +12,12 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from edgec.graph.dynamic import model_ranges
 from edgec.lower.coreml.names import NameTable
 from edgec.lower.coreml.registry import MIL_DTYPE, READ_ONLY_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
 from edgec.runtimes.metadata import NameMap  # the runner reads it back
 
-_DOMAINS = ("", "ai.onnx")
+_DOMAINS = ("", "ai.onnx", "edgec")  # edgec: the graph passes' own nodes (graph.generalize's CutToLength)
 
 
 def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
@@ -74,6 +75,18 @@ def _empty_tensor(n: NodeView, graph: GraphView) -> str | None:
     return None
 
 
+def _flexible(shape, axes: dict, symbols: dict) -> tuple:
+    """The placeholder shape: a ranged axis (graph.dynamic) is a MIL symbol, shared by the axes of one dim name."""
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    out = list(shape)
+    for axis, (_, _, dim) in axes.items():
+        if dim not in symbols:
+            symbols[dim] = get_new_symbol()
+        out[axis] = symbols[dim]
+    return tuple(out)
+
+
 @contextlib.contextmanager
 def fresh_builder_names():
     """coremltools numbers unnamed ops with a process-wide counter; give each build its own so two
@@ -89,7 +102,8 @@ def fresh_builder_names():
 
 
 def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None = None,
-                  post_scales: dict[str, list[float]] | None = None, vector_outputs: set[str] = frozenset()):
+                  post_scales: dict[str, list[float]] | None = None, vector_outputs: set[str] = frozenset(),
+                  symbolic: bool = True):
     """MIL Program + NameMap. Call inside fresh_builder_names(); find_problems() must be empty.
     post_scales: ONNX input -> per-channel factors the input is multiplied by first (image inputs whose
     normalisation CoreML's ImageType cannot express alone). vector_outputs: ONNX outputs reshaped to
@@ -101,6 +115,8 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
     names = NameTable()
     name_map = NameMap()
     placeholders = {}
+    # ranged axes (graph.dynamic): a MIL symbol per model dim name (lower.coreml.flexible builds it)
+    ranges, symbols = model_ranges(model) if symbolic else {}, {}
     mil_types = {"fp32": types.fp32, "fp16": types.fp16, "int32": types.int32, "bool": types.bool}
     for v in real_inputs(model):
         elem, shape = graph.types[v.name]
@@ -109,7 +125,8 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         name_map.input_dtypes[v.name] = _np_dtype(elem)
         # a scalar input is fed as shape (1,) and squeezed inside: CoreML features and the milproto loader
         # (which our interpreter uses) do not take rank-0 function inputs
-        placeholders[mil] = mb.placeholder(shape=tuple(shape) or (1,), dtype=mil_types[MIL_DTYPE.get(elem) or READ_ONLY_DTYPE[elem]])
+        placeholders[mil] = mb.placeholder(shape=_flexible(shape, ranges.get(v.name, {}), symbols) or (1,),
+                                           dtype=mil_types[MIL_DTYPE.get(elem) or READ_ONLY_DTYPE[elem]])
     for o in model.graph.output:
         name_map.outputs[o.name] = names.reserve(o.name)
         name_map.output_dtypes[o.name] = _np_dtype(graph.types[o.name][0])

@@ -6,6 +6,7 @@ import onnx
 
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
+from edgec.graph.dynamic import model_ranges
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
@@ -29,8 +30,18 @@ class TFLiteBackend:
         if int8_io and ctx.precision != "int8":
             raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
         dynamic = ctx.profile.tflite.dynamic_batch
-        result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io,
-                         int8_io=int8_io, dynamic_batch=dynamic, dynamic_range=ctx.precision == "int8-dynamic")
+        lengths = model_ranges(model)  # ranged input axes (edgec.graph.dynamic): -1 on every axis that follows them
+        if lengths and dynamic:
+            raise LoweringError("tflite.dynamic_batch and an input range (dynamic length) in one build are not "
+                                "supported yet: drop one of them.")
+        if lengths:
+            from edgec.lower.tflite.dynamic import convert_lengths
+
+            result = convert_lengths(model, lengths, fp16=fp16, write=True, keep_float=set(ctx.profile.quantize.keep_float),
+                                     nhwc_io=nhwc_io, int8_io=int8_io)
+        else:
+            result = convert(model, fp16=fp16, keep_float=set(ctx.profile.quantize.keep_float), nhwc_io=nhwc_io,
+                             int8_io=int8_io, dynamic_batch=dynamic, dynamic_range=ctx.precision == "int8-dynamic")
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
         if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):
@@ -68,6 +79,11 @@ class TFLiteBackend:
             notes.append(f"dynamic batch: axis 0 of the inputs/outputs is -1 in the shape signature (default and "
                          f"validated batch {d['batch']}; lowered alike at batches {d['probes'][0]} and "
                          f"{d['probes'][1]}); resize_tensor_input to run another batch")
+        if lengths:
+            d = s["dynamic_lengths"]
+            notes.append(f"dynamic lengths: -1 in the shape signature on {', '.join(f'{n} axis {a}' for n, ax in d['axes'].items() for a in ax)} "
+                         f"and every axis that follows them (default and max {d['lengths'][0]}; lowered alike at "
+                         f"{d['lengths'][1]}); resize_tensor_input to run another length")
         if s.get("float64_io"):
             notes.append("float64 computed as float32 (TFLite kernels take float32): CAST at "
                          + ", ".join(s["float64_io"]))
@@ -78,7 +94,9 @@ class TFLiteBackend:
             precision=ctx.precision, notes=notes,
             details={"ops": result.op_histogram, "layout": s, "xnnpack": coverage,
                      "io_layout": {n: "NHWC" for n in s["nhwc_io"]},
-                     **({"dynamic_batch": s["dynamic_batch"]} if dynamic else {}), **({"io_quant": quantized_io} if quantized_io else {})},
+                     **({"dynamic_batch": s["dynamic_batch"]} if dynamic else {}),
+                     **({"dynamic_axes": {n: {str(a): [lo, hi] for a, (lo, hi, _) in ax.items()}
+                                          for n, ax in lengths.items()}} if lengths else {}), **({"io_quant": quantized_io} if quantized_io else {})},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
@@ -91,4 +109,5 @@ class TFLiteBackend:
         return frozenset(OWN_INT8 | PASS_INT8)
 
     def supported_ops(self, target=None) -> dict[str, str]:
-        return {op: rule.note for op, rule in sorted(REGISTRY.items()) if not rule.flags.get("float_kernel")}
+        return {op: rule.note for op, rule in sorted(REGISTRY.items())
+                if not rule.flags.get("float_kernel") and not rule.flags.get("internal")}
