@@ -64,6 +64,9 @@ class BuildOptions:
     # imports (coremltools), more than lowering squeezenet or resnet50 takes, so it only pays off for big models
     # on machines with idle cores
     jobs: int = 1
+    # how the worker process that contains native crashes starts (edgec.worker): "spawn" (safe in any caller),
+    # "fork" (the CLI: its process has only imported modules when the worker starts, so nothing is imported twice)
+    worker_start: str = "spawn"
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
     emulator: str | None = None  # overrides validate.numerics.emulator: qemu[:CORE] (ARM-kernel numerics)
     # called as each stage starts: progress(stage, target or None, detail); stages: load, cache, prepare, lower,
@@ -270,13 +273,14 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
 
 
 def _worker(misses: int, options: BuildOptions):
-    """A worker process for a multi-target build (edgec.worker), started now so its imports overlap the model's
-    loading and preparation. EDGEC_ISOLATE=0 turns it off; --jobs N keeps its own parallel lowering."""
-    if misses < 2 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
+    """The worker process where every target is lowered and validated (edgec.worker: a native crash is that
+    target's failure), started now so its imports overlap the model's loading and preparation. EDGEC_ISOLATE=0
+    turns it off; --jobs N keeps its own parallel lowering."""
+    if misses < 1 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
         return None
     from edgec.worker import Worker
 
-    w = Worker(warm=(__name__,))  # the tasks are this module's functions
+    w = Worker(warm=(__name__,), start=options.worker_start)  # the tasks are this module's functions
     w.start()
     return w
 
@@ -496,13 +500,14 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
 def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, reference: _Reference,
                options: BuildOptions):
     """Yield (index, prepared, prepare seconds, ArtifactResult or EdgecError): each target lowered and validated
-    in the worker process, where a native crash fails that target only. Quantized graphs stay in this process:
-    their accuracy check keeps per-target outputs in the shared QuantResult for the cross-target table."""
+    in the worker process, where a native crash fails that target only. A quantized target's accuracy check fills
+    its QuantResult's caches there (held-out references, the artifact's outputs for the cross-target table): they
+    come back with the result and join this process's QuantResult, which the targets share."""
     from edgec.worker import WorkerUnavailable
 
     for i, prepared, prep_s in todo:
         target, profile = pairs[i]
-        if prepared.quant is not None or worker is None:
+        if worker is None:
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
                                  prepared.notes)
             yield i, prepared, prep_s, out
@@ -511,9 +516,12 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
             if options.validate:
                 reference.get(prepared, profile)  # computed once here, shipped with the task
             # the progress callback stays here (a closure does not pickle): the worker's steps are relayed to it
-            out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
-                             info.sha256, reference, dataclasses.replace(options, progress=None),
-                             on_stage=lambda step, t=target: options.say(step, t.name, f"{t.format}, in a worker"))
+            out, quant_state = worker.run(
+                target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir, info.sha256,
+                reference, dataclasses.replace(options, progress=None),
+                on_stage=lambda step, t=target: options.say(step, t.name, f"{t.format}, in a worker"))
+            if quant_state is not None:
+                _merge_quant_state(prepared.quant, *quant_state)
         except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
             worker = None
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
@@ -523,8 +531,29 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
         yield i, prepared, prep_s, out
 
 
-def _target_task(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
-                 source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
+def _merge_quant_state(quant, cache: dict, estimates: dict) -> None:
+    """A worker's additions to a QuantResult's caches, into this process's copy (shared by the targets)."""
+    from edgec.quantize.accuracy import OUTPUTS_KEY
+
+    for key, value in cache.items():
+        if key == OUTPUTS_KEY:
+            quant.reference_cache.setdefault(key, {}).update(value)
+        else:
+            quant.reference_cache.setdefault(key, value)
+    for key, value in estimates.items():
+        quant._estimates.setdefault(key, value)
+
+
+def _target_task(stage, *args) -> tuple[ArtifactResult, tuple | None]:
+    """In the worker: _lower_and_validate, and what the accuracy check added to a QuantResult's caches."""
+    prepared = args[0]
+    result = _lower_and_validate(stage, *args)
+    quant = prepared.quant
+    return result, (None if quant is None else (quant.reference_cache, quant._estimates))
+
+
+def _lower_and_validate(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
+                        source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
     """In the worker: lower one target and validate it (`stage` reports each step to the parent)."""
     stage("lower")
     lowered = _lower_guarded(prepared.model, target, profile, name, out_dir, source_sha, prepared.precision,
