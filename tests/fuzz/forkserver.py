@@ -69,6 +69,16 @@ def _child(req: dict) -> None:
             traceback.print_exc()
             code = 1
     finally:
+        # what the interpreter does at exit (coremltools removes its temporary .mlpackage copies in an atexit
+        # hook): non-daemon threads joined, atexit handlers run
+        try:
+            import atexit
+            import threading
+
+            threading._shutdown()
+            atexit._run_exitfuncs()
+        except BaseException:  # noqa: BLE001 - as at a real exit, a failing hook does not change the code
+            pass
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
