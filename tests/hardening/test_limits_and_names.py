@@ -172,3 +172,33 @@ def test_an_internal_error_in_one_target_does_not_stop_the_others(tmp_path, monk
     assert "injected bug" in str(f.error) and "prepare" in str(f.error)
     manifest = assert_one_whole_build(out)
     assert manifest["errors"][0]["kind"] == "internal error"
+
+
+def _castlike(like_shape, relu_on_like=False):
+    nodes = [helper.make_node("CastLike", ["x", "like"], ["y"], name="cast"), helper.make_node("Relu", ["y"], ["z"])]
+    outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT16, [3, 5])]
+    if relu_on_like:  # a second use that reads the empty tensor's elements
+        nodes.append(helper.make_node("Relu", ["like"], ["w"], name="relu_like"))
+        outputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT16, like_shape))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5]),
+                                           helper.make_tensor_value_info("like", TensorProto.FLOAT16, like_shape)],
+                              outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model
+
+
+def test_empty_input_read_only_for_its_dtype_is_not_refused(tmp_path):
+    # main: CastLike's `like` of shape [0] (the ONNX node tests test_castlike_*) was a ShapeError "zero-sized dim"
+    # although only its dtype is read and every output is full
+    from edgec.graph.shapes import fix_input_shapes
+
+    assert fix_input_shapes(_castlike([0]), {}) == {"x": [3, 5], "like": [0]}
+    with pytest.raises(ShapeError, match="'like' has a zero-sized dim"):  # its elements are read: still refused
+        fix_input_shapes(_castlike([0], relu_on_like=True), {})
+    out = tmp_path / "out"
+    r = edgec("build", _save(_castlike([0]), tmp_path / "castlike.onnx"), "--target", "ort-mobile", "--out", out,
+              "--latency", "off")
+    assert r.returncode == 0, r.stderr
+    (artifact,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert artifact["numerics"]["passed"] and artifact["numerics"]["outputs"]  # compared on full outputs
