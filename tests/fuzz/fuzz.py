@@ -30,7 +30,21 @@ from onnx import TensorProto
 from tests.hardening.models import BASES
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}  # edgec.errors exit codes (70 = internal error is a bug)
+
+
+def _documented_codes() -> set[int]:
+    """0 and every EdgecError's exit code (edgec.errors), except 70: an internal error is a bug."""
+    import edgec.errors as errors
+
+    classes, todo = set(), [errors.EdgecError]
+    while todo:
+        cls = todo.pop()
+        classes.add(cls)
+        todo.extend(cls.__subclasses__())
+    return ({0} | {c.exit_code for c in classes}) - {70}
+
+
+DOCUMENTED = _documented_codes()  # a new error class (e.g. ReferenceNotFinite, 12) is documented with its code
 HUGE_DIMS = [0, 1, 2, 3, 7, 64, 1 << 31, 1 << 40, (1 << 63) - 1]
 # ONNX Runtime (1.2x) keeps a session id file in the temp folder and reuses it: not an edgec leftover
 RUNTIME_FILES = {".ses"}

@@ -111,3 +111,18 @@ def test_input_shape_the_weights_disagree_with_is_a_shape_error(tmp_path):
         api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "o",
                                                                   validate=False))
     assert not (tmp_path / "o").exists()
+
+
+def test_conv_whose_output_shape_is_unknown_is_unsupported_for_tflite(tmp_path):
+    # fuzz cnn:17 [shape] "dropped a dim of x": the 2-D Conv got a rank-3 input, shape inference left its output
+    # without a shape, and the TFLite layout pass raised KeyError (exit 70) in android's prepare stage
+    from edgec import api
+    from edgec.errors import UnsupportedOp
+    from tests.hardening.models import cnn
+
+    m = cnn()
+    del m.graph.input[0].type.tensor_type.shape.dim[3]
+    with pytest.raises(UnsupportedOp, match="Conv node 'conv1'"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="android", out_dir=tmp_path / "o",
+                                                                  validate=False))
+    assert not (tmp_path / "o").exists()
