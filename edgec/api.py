@@ -280,7 +280,9 @@ def _worker(misses: int, options: BuildOptions):
         return None
     from edgec.worker import Worker
 
-    w = Worker(warm=(__name__,), start=options.worker_start)  # the tasks are this module's functions
+    # EDGEC_WORKER_START=spawn|fork overrides how it starts (bench/isolation.py compares them)
+    start = os.environ.get("EDGEC_WORKER_START") or options.worker_start
+    w = Worker(warm=(__name__,), start=start)  # the tasks are this module's functions
     w.start()
     return w
 
