@@ -263,7 +263,7 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
     keys = _cache_keys(model_path, pairs, cli_shapes, name, options)
     store = BuildCache() if options.cache else None
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
-    worker = _worker(len(pairs) - len(hits), options)
+    worker = _worker(len(pairs) - len(hits), options, {t.format for i, (t, _) in enumerate(pairs) if i not in hits})
     try:
         return _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store,
                               hits, worker)
@@ -272,7 +272,7 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
             worker.close()
 
 
-def _worker(misses: int, options: BuildOptions):
+def _worker(misses: int, options: BuildOptions, formats: set[str] = frozenset()):
     """The worker process where every target is lowered and validated (edgec.worker: a native crash is that
     target's failure), started now so its imports overlap the model's loading and preparation. EDGEC_ISOLATE=0
     turns it off; --jobs N keeps its own parallel lowering."""
@@ -282,6 +282,9 @@ def _worker(misses: int, options: BuildOptions):
 
     # EDGEC_WORKER_START=spawn|fork overrides how it starts (bench/isolation.py compares them)
     start = os.environ.get("EDGEC_WORKER_START") or options.worker_start
+    if start == "fork":  # the backends' modules (this process needs them for the op-support check) first: the
+        for fmt in sorted(formats):  # forked worker then imports only the runtimes that check the artifacts
+            get_backend(fmt)
     w = Worker(warm=(__name__,), start=start)  # the tasks are this module's functions
     w.start()
     return w
