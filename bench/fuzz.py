@@ -62,13 +62,25 @@ def main() -> int:
             servers.append(local.server)
         return run_case(case[0], case[1], args.timeout, args.validate, server=local.server)
 
-    with ThreadPoolExecutor(args.jobs) as pool:
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a stopped run (SIGINT/SIGTERM) still reports the cases it finished
+    pool = ThreadPoolExecutor(args.jobs)
+    try:
         for i, r in enumerate(pool.map(one, cases), 1):
             results.append(r)
             if r.bad:
                 print(f"BAD {r.base}:{r.seed} [{r.kind}] {r.what}: {'; '.join(r.bad)}", flush=True)
             if i % 50 == 0:
                 print(f"... {i}/{len(cases)} cases, {time.perf_counter() - t0:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        print(f"stopped after {len(results)} cases", flush=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        pool.shutdown()
     for server in servers:
         server.close()
     by_kind = collections.defaultdict(collections.Counter)
