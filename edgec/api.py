@@ -275,13 +275,16 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
 def _worker(misses: int, options: BuildOptions, formats: set[str] = frozenset()):
     """The worker process where every target is lowered and validated (edgec.worker: a native crash is that
     target's failure), started now so its imports overlap the model's loading and preparation. EDGEC_ISOLATE=0
-    turns it off; --jobs N keeps its own parallel lowering."""
+    turns it off; --jobs N keeps its own parallel lowering. A library caller's single-target build stays in its
+    process: a spawned worker would re-import everything (~2 s of CPU, as much as the build) for one target."""
     if misses < 1 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
         return None
     from edgec.worker import Worker
 
     # EDGEC_WORKER_START=spawn|fork overrides how it starts (bench/isolation.py compares them)
     start = os.environ.get("EDGEC_WORKER_START") or options.worker_start
+    if start == "spawn" and misses < 2 and not os.environ.get("EDGEC_WORKER_START"):
+        return None
     if start == "fork":  # the backends' modules (this process needs them for the op-support check) first: the
         for fmt in sorted(formats):  # forked worker then imports only the runtimes that check the artifacts
             get_backend(fmt)
