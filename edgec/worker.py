@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import traceback
 
 from edgec.errors import EdgecError, InternalError
@@ -34,6 +35,10 @@ def _loop(conn, warm: tuple[str, ...], tmp: str, parent_end=None) -> None:
 
     if parent_end is not None:
         parent_end.close()
+        # fresh stdio objects over the same file descriptors: another thread of the parent (the CLI's spinner)
+        # may have held their buffer locks at the moment of the fork, and coremltools prints to them
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115 - lives as long as the worker
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
     # Ctrl-C reaches the whole process group: the parent handles it (and kills a busy worker); the worker must
     # not print a KeyboardInterrupt traceback of its own. SIGTERM ends it plainly (a forked worker inherits the
     # CLI's handler that would unwind it like Ctrl-C).
