@@ -126,3 +126,21 @@ def test_conv_whose_output_shape_is_unknown_is_unsupported_for_tflite(tmp_path):
         api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="android", out_dir=tmp_path / "o",
                                                                   validate=False))
     assert not (tmp_path / "o").exists()
+
+
+def test_axis_outside_any_valid_range_is_a_model_error(tmp_path):
+    # fuzz attention:95 [attribute] softmax.axis = 2**33: MemoryError building range(axis) in the TFLite lowering
+    # (exit 70), an AxisError in the MIL interpreter, and ONNX Runtime read it as axis 0 (int32 truncation)
+    from edgec import api
+    from tests.hardening.models import attention
+
+    m = attention()
+    (axis,) = [a for n in m.graph.node if n.name == "softmax" for a in n.attribute if a.name == "axis"]
+    axis.i = 1 << 33
+    with pytest.raises(ModelLoadError, match="node 'softmax' \\(Softmax\\) has axis=8589934592"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="all", out_dir=tmp_path / "o",
+                                                                  validate=False))
+    assert not (tmp_path / "o").exists()
+    axis.i = -3  # in range: builds
+    api.build(_save(m, tmp_path / "ok.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "ok",
+                                                               validate=False))
