@@ -144,3 +144,15 @@ def test_axis_outside_any_valid_range_is_a_model_error(tmp_path):
     axis.i = -3  # in range: builds
     api.build(_save(m, tmp_path / "ok.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "ok",
                                                                validate=False))
+
+
+@pytest.mark.parametrize("which,elem", [("input", 0), ("output", 99)])
+def test_io_element_type_onnx_does_not_define_is_a_model_error(tmp_path, which, elem):
+    # fuzz cnn:154 [dtype] "x elem_type 0" and attention:209 [dtype] "y elem_type 99": the ONNX checker passes
+    # them, then KeyError (exit 70) in the manifest's model info and in every target's prepare stage
+    from tests.hardening.models import cnn
+
+    m = cnn()
+    (m.graph.input if which == "input" else m.graph.output)[0].type.tensor_type.elem_type = elem
+    with pytest.raises(ModelLoadError, match=f"graph {which} '.*' has element type {elem}"):
+        load_model_renamed(_save(m, tmp_path / "m.onnx"))
