@@ -112,7 +112,8 @@ def check_tensors(model: onnx.ModelProto, model_path: str, limits: Limits | None
 def check_axis_attributes(model: onnx.ModelProto, model_path: str) -> None:
     """An `axis` attribute no ONNX op accepts for its input's rank r (every op's range lies within [-r-1, r]; a
     fuzzed 2**33 is not caught by the ONNX checker) is a model error, before a lowering builds range(axis).
-    A scalar input is skipped (a per-tensor QuantizeLinear ignores its axis)."""
+    A scalar input is skipped (a per-tensor QuantizeLinear ignores its axis). A Transpose's perm must permute
+    its input's axes."""
     from edgec.errors import ModelLoadError
 
     graph = model.graph
@@ -122,6 +123,13 @@ def check_axis_attributes(model: onnx.ModelProto, model_path: str) -> None:
     for n in graph.node:
         rank = ranks.get(n.input[0]) if n.input else None
         for a in n.attribute:
+            if n.op_type == "Transpose" and a.name == "perm" and rank is not None \
+                    and sorted(a.ints) != list(range(rank)):
+                raise ModelLoadError(
+                    f"{model_path}: node '{n.name}' (Transpose) has perm={list(a.ints)}, which is not a "
+                    f"permutation of the {rank} axes of its input '{n.input[0]}'. Re-export the model; the file "
+                    f"may be damaged."
+                )
             if a.name == "axis" and a.type == onnx.AttributeProto.INT and rank and not -rank - 1 <= a.i <= rank:
                 raise ModelLoadError(
                     f"{model_path}: node '{n.name}' ({n.op_type}) has axis={a.i}, outside any valid range for its "

@@ -156,3 +156,16 @@ def test_io_element_type_onnx_does_not_define_is_a_model_error(tmp_path, which, 
     (m.graph.input if which == "input" else m.graph.output)[0].type.tensor_type.elem_type = elem
     with pytest.raises(ModelLoadError, match=f"graph {which} '.*' has element type {elem}"):
         load_model_renamed(_save(m, tmp_path / "m.onnx"))
+
+
+def test_transpose_perm_that_does_not_permute_its_input_is_a_model_error(tmp_path):
+    # fuzz attention:199 [shape] "dropped a dim of x": K became rank 2 under a rank-3 perm; IndexError in the
+    # TFLite Transpose lowering (exit 70)
+    from edgec import api
+    from tests.hardening.models import attention
+
+    m = attention()
+    del m.graph.input[0].type.tensor_type.shape.dim[0]
+    with pytest.raises(ModelLoadError, match=r"node 'kt' \(Transpose\) has perm=\[0, 2, 1\]"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="android", out_dir=tmp_path / "o",
+                                                                  validate=False))
