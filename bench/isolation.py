@@ -1,7 +1,8 @@
-"""What the per-target worker process (edgec/worker.py) costs: `edgec build --target all` of a sample with the
-worker (default) and without it (EDGEC_ISOLATE=0), alternated, in the same run.
+"""What the per-target worker process (edgec/worker.py) costs: `edgec build` of a sample in-process
+(EDGEC_ISOLATE=0), with a spawned worker (a library caller's) and with a forked one (the CLI's default),
+alternated, in the same run.
 
-    python bench/isolation.py --sample squeezenet --rounds 3
+    python bench/isolation.py --sample squeezenet --rounds 3 [--target android]
 
 Prints wall time and CPU time (this process's children: the build and its worker) per mode, and the ratios.
 """
@@ -21,12 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(sample: str, isolate: bool, extra: list[str]) -> tuple[float, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEC_NO_CACHE": "1", "EDGEC_ISOLATE": "1" if isolate else "0"}
+MODES = {"in-process": {"EDGEC_ISOLATE": "0"}, "spawned worker": {"EDGEC_WORKER_START": "spawn"},
+         "forked worker": {"EDGEC_WORKER_START": "fork"}}
+
+
+def run(sample: str, mode: str, extra: list[str]) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEC_NO_CACHE": "1", **MODES[mode]}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "edgec.cli", "build", "--sample", sample, "--target", "all", "--out", out,
+        subprocess.run([sys.executable, "-m", "edgec.cli", "build", "--sample", sample, "--out", out,
                         *extra], env=env, check=True, capture_output=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -38,17 +43,19 @@ def main() -> None:
     ap.add_argument("--sample", default="squeezenet")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--latency", default="off", help="passed to --latency (off keeps the comparison to lowering + numerics)")
+    ap.add_argument("--target", default="all")
     args = ap.parse_args()
-    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    times: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
     for r in range(args.rounds):
-        for isolate in (False, True):
-            times[isolate].append(run(args.sample, isolate, ["--latency", args.latency]))
-            print(f"round {r + 1} {'worker    ' if isolate else 'in-process'}: wall {times[isolate][-1][0]:.2f} s, "
-                  f"cpu {times[isolate][-1][1]:.2f} s", flush=True)
+        for mode in MODES:
+            times[mode].append(run(args.sample, mode, ["--target", args.target, "--latency", args.latency]))
+            print(f"round {r + 1} {mode:15s}: wall {times[mode][-1][0]:.2f} s, cpu {times[mode][-1][1]:.2f} s",
+                  flush=True)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
-    print(f"median in-process: wall {med[False][0]:.2f} s, cpu {med[False][1]:.2f} s")
-    print(f"median worker    : wall {med[True][0]:.2f} s, cpu {med[True][1]:.2f} s")
-    print(f"ratio worker / in-process: wall {med[True][0] / med[False][0]:.2f}x, cpu {med[True][1] / med[False][1]:.2f}x")
+    base = med["in-process"]
+    for mode, (wall, cpu) in med.items():
+        print(f"median {mode:15s}: wall {wall:.2f} s, cpu {cpu:.2f} s; vs in-process wall {wall / base[0]:.2f}x, "
+              f"cpu {cpu / base[1]:.2f}x")
 
 
 if __name__ == "__main__":

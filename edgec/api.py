@@ -64,6 +64,9 @@ class BuildOptions:
     # imports (coremltools), more than lowering squeezenet or resnet50 takes, so it only pays off for big models
     # on machines with idle cores
     jobs: int = 1
+    # how the worker process that contains native crashes starts (edgec.worker): "spawn" (safe in any caller),
+    # "fork" (the CLI: its process has only imported modules when the worker starts, so nothing is imported twice)
+    worker_start: str = "spawn"
     junit: Path | None = None  # also write a JUnit XML file (one test case per validation)
     emulator: str | None = None  # overrides validate.numerics.emulator: qemu[:CORE] (ARM-kernel numerics)
     # called as each stage starts: progress(stage, target or None, detail); stages: load, cache, prepare, lower,
@@ -260,7 +263,7 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
     keys = _cache_keys(model_path, pairs, cli_shapes, name, options)
     store = BuildCache() if options.cache else None
     hits = {i: e for i, k in keys.items() if (e := store.lookup(k)) is not None} if store else {}
-    worker = _worker(len(pairs) - len(hits), options)
+    worker = _worker(len(pairs) - len(hits), options, {t.format for i, (t, _) in enumerate(pairs) if i not in hits})
     try:
         return _build_targets(model_path, options, pairs, cli_shapes, out_dir, t_start, name, single, keys, store,
                               hits, worker)
@@ -269,14 +272,23 @@ def _build_into(model_path: Path, options: BuildOptions, pairs, cli_shapes, out_
             worker.close()
 
 
-def _worker(misses: int, options: BuildOptions):
-    """A worker process for a multi-target build (edgec.worker), started now so its imports overlap the model's
-    loading and preparation. EDGEC_ISOLATE=0 turns it off; --jobs N keeps its own parallel lowering."""
-    if misses < 2 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
+def _worker(misses: int, options: BuildOptions, formats: set[str] = frozenset()):
+    """The worker process where every target is lowered and validated (edgec.worker: a native crash is that
+    target's failure), started now so its imports overlap the model's loading and preparation. EDGEC_ISOLATE=0
+    turns it off; --jobs N keeps its own parallel lowering. A library caller's single-target build stays in its
+    process: a spawned worker would re-import everything (~2 s of CPU, as much as the build) for one target."""
+    if misses < 1 or options.jobs > 1 or os.environ.get("EDGEC_ISOLATE", "1") == "0":
         return None
     from edgec.worker import Worker
 
-    w = Worker(warm=(__name__,))  # the tasks are this module's functions
+    # EDGEC_WORKER_START=spawn|fork overrides how it starts (bench/isolation.py compares them)
+    start = os.environ.get("EDGEC_WORKER_START") or options.worker_start
+    if start == "spawn" and misses < 2 and not os.environ.get("EDGEC_WORKER_START"):
+        return None
+    if start == "fork":  # the backends' modules (this process needs them for the op-support check) first: the
+        for fmt in sorted(formats):  # forked worker then imports only the runtimes that check the artifacts
+            get_backend(fmt)
+    w = Worker(warm=(__name__,), start=start)  # the tasks are this module's functions
     w.start()
     return w
 
@@ -502,13 +514,14 @@ def _lower_all(todo, pairs, info: ModelInfo, name: str, out_dir: Path, options: 
 def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, reference: _Reference,
                options: BuildOptions):
     """Yield (index, prepared, prepare seconds, ArtifactResult or EdgecError): each target lowered and validated
-    in the worker process, where a native crash fails that target only. Quantized graphs stay in this process:
-    their accuracy check keeps per-target outputs in the shared QuantResult for the cross-target table."""
+    in the worker process, where a native crash fails that target only. A quantized target's accuracy check fills
+    its QuantResult's caches there (held-out references, the artifact's outputs for the cross-target table): they
+    come back with the result and join this process's QuantResult, which the targets share."""
     from edgec.worker import WorkerUnavailable
 
     for i, prepared, prep_s in todo:
         target, profile = pairs[i]
-        if prepared.quant is not None or worker is None:
+        if worker is None:
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
                                  prepared.notes)
             yield i, prepared, prep_s, out
@@ -517,9 +530,12 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
             if options.validate:
                 reference.get(prepared, profile)  # computed once here, shipped with the task
             # the progress callback stays here (a closure does not pickle): the worker's steps are relayed to it
-            out = worker.run(target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir,
-                             info.sha256, reference, dataclasses.replace(options, progress=None),
-                             on_stage=lambda step, t=target: options.say(step, t.name, f"{t.format}, in a worker"))
+            out, quant_state = worker.run(
+                target.name, "edgec.api", "_target_task", prepared, target, profile, name, out_dir, info.sha256,
+                reference, dataclasses.replace(options, progress=None),
+                on_stage=lambda step, t=target: options.say(step, t.name, f"{t.format}, in a worker"))
+            if quant_state is not None:
+                _merge_quant_state(prepared.quant, *quant_state)
         except WorkerUnavailable:  # e.g. a caller whose __main__ a spawned process cannot re-import
             worker = None
             out = _lower_guarded(prepared.model, target, profile, name, out_dir, info.sha256, prepared.precision,
@@ -529,8 +545,29 @@ def _in_worker(worker, todo, pairs, info: ModelInfo, name: str, out_dir: Path, r
         yield i, prepared, prep_s, out
 
 
-def _target_task(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
-                 source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
+def _merge_quant_state(quant, cache: dict, estimates: dict) -> None:
+    """A worker's additions to a QuantResult's caches, into this process's copy (shared by the targets)."""
+    from edgec.quantize.accuracy import OUTPUTS_KEY
+
+    for key, value in cache.items():
+        if key == OUTPUTS_KEY:
+            quant.reference_cache.setdefault(key, {}).update(value)
+        else:
+            quant.reference_cache.setdefault(key, value)
+    for key, value in estimates.items():
+        quant._estimates.setdefault(key, value)
+
+
+def _target_task(stage, *args) -> tuple[ArtifactResult, tuple | None]:
+    """In the worker: _lower_and_validate, and what the accuracy check added to a QuantResult's caches."""
+    prepared = args[0]
+    result = _lower_and_validate(stage, *args)
+    quant = prepared.quant
+    return result, (None if quant is None else (quant.reference_cache, quant._estimates))
+
+
+def _lower_and_validate(stage, prepared: PreparedGraph, target: Target, profile: Profile, name: str, out_dir: Path,
+                        source_sha: str, reference: _Reference, options: BuildOptions) -> ArtifactResult:
     """In the worker: lower one target and validate it (`stage` reports each step to the parent)."""
     stage("lower")
     lowered = _lower_guarded(prepared.model, target, profile, name, out_dir, source_sha, prepared.precision,

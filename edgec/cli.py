@@ -121,7 +121,7 @@ def build(
             latency=latency, device=device, budget_ms=budget_ms,
             validate=not no_validate, model_name=name, quantize=quantize, calibration=calibration, cache=not no_cache, junit=junit, jobs=jobs,
             emulator=emulator,
-            validation_data=validation_data,
+            validation_data=validation_data, worker_start="fork",
         )
         try:
             with _progress() as options.progress, _warnings_as_lines():

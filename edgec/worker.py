@@ -4,23 +4,46 @@ ONNX Runtime, LiteRT and coremltools run native code on untrusted models; a segf
 the whole `--target all` build (no manifest, no other target). A multi-target build starts one spawned worker
 (its imports overlap the parent's model loading and preparation) and hands it the targets one at a time; a
 worker that dies becomes that target's InternalError, naming the signal and the stage, and a fresh worker takes
-the next target. Spawn, not fork: the parent already runs ONNX Runtime thread pools, which do not survive a fork.
+the next target. A library caller's process gets a spawned worker (it may already run ONNX Runtime thread pools,
+which do not survive a fork, and pays ~2 s of CPU for the worker's imports); the CLI's process, which has only
+imported modules when the build starts its worker, forks it (`start="fork"`: no imports paid twice).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import traceback
 
 from edgec.errors import EdgecError, InternalError
 
 
-def _loop(conn, warm: tuple[str, ...]) -> None:
+def _loop(conn, warm: tuple[str, ...], tmp: str, parent_end=None) -> None:
     """The worker: run (function, args) tasks until the parent closes the pipe. Stage names go back as they
     start, so a crash can say where it happened. `warm`: modules to import at once (the tasks' own), while the
-    parent loads the model; this module itself knows nothing of them."""
+    parent loads the model; this module itself knows nothing of them. `tmp`: this worker's own temporary folder,
+    which the parent removes after it ends (coremltools leaves its temporary .mlpackage copies to an atexit hook
+    that a forked or crashed process never runs). `parent_end` (fork only): the parent's end of the pipe,
+    inherited and closed here so the parent's exit is this loop's end of file."""
     import importlib
+    import os
+    import tempfile
+
+    os.environ["TMPDIR"] = tmp
+    tempfile.tempdir = tmp
+
+    if parent_end is not None:
+        parent_end.close()
+        # fresh stdio objects over the same file descriptors: another thread of the parent (the CLI's spinner)
+        # may have held their buffer locks at the moment of the fork, and coremltools prints to them
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115 - lives as long as the worker
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+    # Ctrl-C reaches the whole process group: the parent handles it (and kills a busy worker); the worker must
+    # not print a KeyboardInterrupt traceback of its own. SIGTERM ends it plainly (a forked worker inherits the
+    # CLI's handler that would unwind it like Ctrl-C).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     for module in warm:
         importlib.import_module(module)
@@ -72,18 +95,24 @@ class Worker:
     """A lazily restarted spawned worker process. `run` returns the function's result or raises an
     EdgecError (the function's own, or InternalError when the process died)."""
 
-    def __init__(self, warm: tuple[str, ...] = ()) -> None:
+    def __init__(self, warm: tuple[str, ...] = (), start: str = "spawn") -> None:
         self._proc = None
         self._conn = None
         self._warm = warm
         self._busy = False
+        self._method = start
+        self._tmp = None
 
     def start(self) -> None:
         if self._proc is not None:
             return
-        ctx = multiprocessing.get_context("spawn")
+        import tempfile
+
+        ctx = multiprocessing.get_context(self._method)
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_loop, args=(child, self._warm), daemon=True, name="edgec-target")
+        self._tmp = tempfile.mkdtemp(prefix="edgec-worker-")
+        args = (child, self._warm, self._tmp) + ((parent,) if self._method == "fork" else ())
+        self._proc = ctx.Process(target=_loop, args=args, daemon=True, name="edgec-target")
         self._proc.start()
         child.close()
         self._conn = parent
@@ -112,8 +141,8 @@ class Worker:
                 raise WorkerUnavailable(_signal_name(code)) from None
             raise InternalError(
                 f"{target}: the worker process running its {stage} step died ({_signal_name(code)}): a native "
-                f"runtime (ONNX Runtime, LiteRT or coremltools) crashed on this model. The other targets were "
-                f"built. Try building this target with --no-validate (the crash may be in the runtime that checks "
+                f"runtime (ONNX Runtime, LiteRT or coremltools) crashed on this model. Only this target failed "
+                f"(the build's other targets, if any, were built). Try building this target with --no-validate (the crash may be in the runtime that checks "
                 f"the artifact), or another target; report it with the model if it persists."
             ) from None
         if msg[0] == "ok":
@@ -137,5 +166,9 @@ class Worker:
             if self._proc.is_alive():
                 self._proc.kill()
                 self._proc.join()
-        self._proc = self._conn = None
+        if self._tmp is not None:
+            import shutil
+
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._proc = self._conn = self._tmp = None
         self._busy = False

@@ -109,11 +109,42 @@ def check_tensors(model: onnx.ModelProto, model_path: str, limits: Limits | None
                 _check(kind, v.name, dims, v.type.tensor_type.elem_type, model_path, limits)
 
 
+def check_axis_attributes(model: onnx.ModelProto, model_path: str) -> None:
+    """An `axis` attribute no ONNX op accepts for its input's rank r (every op's range lies within [-r-1, r]; a
+    fuzzed 2**33 is not caught by the ONNX checker) is a model error, before a lowering builds range(axis).
+    A scalar input is skipped (a per-tensor QuantizeLinear ignores its axis). A Transpose's perm must permute
+    its input's axes."""
+    from edgec.errors import ModelLoadError
+
+    graph = model.graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.input, *graph.value_info, *graph.output]
+             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    ranks.update({t.name: len(t.dims) for t in graph.initializer})
+    for n in graph.node:
+        rank = ranks.get(n.input[0]) if n.input else None
+        for a in n.attribute:
+            if n.op_type == "Transpose" and a.name == "perm" and rank is not None \
+                    and sorted(a.ints) != list(range(rank)):
+                raise ModelLoadError(
+                    f"{model_path}: node '{n.name}' (Transpose) has perm={list(a.ints)}, which is not a "
+                    f"permutation of the {rank} axes of its input '{n.input[0]}'. Re-export the model; the file "
+                    f"may be damaged."
+                )
+            if a.name == "axis" and a.type == onnx.AttributeProto.INT and rank and not -rank - 1 <= a.i <= rank:
+                raise ModelLoadError(
+                    f"{model_path}: node '{n.name}' ({n.op_type}) has axis={a.i}, outside any valid range for its "
+                    f"rank-{rank} input '{n.input[0]}' (at most [{-rank - 1}, {rank}]). Re-export the model; the "
+                    f"file may be damaged."
+                )
+
+
 def check_inferred(model: onnx.ModelProto, model_path: str, limits: Limits | None = None) -> None:
     """Shape inference (no tensor data is computed beyond small shape vectors) and then check_tensors on the
-    result, so a huge intermediate is caught before constant folding or ONNX Runtime allocates it."""
+    result, so a huge intermediate is caught before constant folding or ONNX Runtime allocates it; and axis
+    attributes against the inferred ranks."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # inference problems are reported by the stages that need the shapes
         inferred = model
     check_tensors(inferred, model_path, limits)
+    check_axis_attributes(inferred, model_path)

@@ -192,7 +192,23 @@ def load_model_renamed(path: Path | str) -> tuple[onnx.ModelProto, dict[str, str
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0]
         raise ModelLoadError(f"{path}: the ONNX checker rejects the model: {first.rstrip('.')}. {HINT}") from None
+    _check_io_types(model, path)
     return model, renamed
+
+
+def _check_io_types(model: onnx.ModelProto, path: Path) -> None:
+    """A graph input must say its element type, and an input or output type must be one ONNX defines (the
+    checker lets 0 and 99 through; every later stage would fail on them with a KeyError)."""
+    known = set(onnx.TensorProto.DataType.values())
+    inits = {t.name for t in model.graph.initializer}
+    for kind, values in (("input", [v for v in model.graph.input if v.name not in inits]), ("output", model.graph.output)):
+        for v in values:
+            if not v.type.HasField("tensor_type"):
+                continue
+            elem = v.type.tensor_type.elem_type
+            if elem not in known or (kind == "input" and elem == onnx.TensorProto.UNDEFINED):
+                raise ModelLoadError(f"{path}: graph {kind} '{v.name}' has element type {elem}, which is not an ONNX "
+                                     f"tensor type{' (undefined)' if elem == 0 else ''}. {HINT}")
 
 
 def opset_of(model: onnx.ModelProto) -> int:

@@ -24,6 +24,22 @@ def dims_of(value: onnx.ValueInfoProto) -> list[int | str]:
     return out
 
 
+# (op, input index) that read only a tensor's dtype or shape, never its elements: an empty tensor there is fine
+_METADATA_SLOTS = {("CastLike", 1), ("Shape", 0), ("Size", 0)}
+
+
+def _metadata_only(graph: onnx.GraphProto, name: str) -> bool:
+    """Every use of `name` reads only its dtype or shape (CastLike's `like`): an empty input there leaves the
+    model's outputs full, so there is something to validate. A use in a subgraph counts as a data use."""
+    if any(o.name == name for o in graph.output):
+        return False
+    uses = [(n.op_type, i) for n in graph.node if n.domain in ("", "ai.onnx") for i, x in enumerate(n.input)
+            if x == name]
+    subgraph = any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                   for n in graph.node for a in n.attribute)
+    return bool(uses) and not subgraph and all(u in _METADATA_SLOTS for u in uses)
+
+
 def parse_input_shape_flags(flags: list[str]) -> dict[str, list]:
     """`name=1,3,224,224` -> {"name": [1, 3, 224, 224]} (the name may itself contain '=' only before the last one);
     `ids=1,1..512` -> {"ids": [1, (1, 512)]}: a range keeps that axis dynamic where the target can (graph.dynamic)."""
@@ -97,7 +113,7 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]], model
                 f"(`--input-shape {value.name}={example.replace('N', '1..512', 1)}`, in a profile `[1, 512]` on the "
                 f"axis) keeps the axis dynamic where the target can."
             )
-        if 0 in dims and given is None:
+        if 0 in dims and given is None and not _metadata_only(model.graph, value.name):
             # an empty tensor builds, and its numerics "pass" on nothing: only when the user says so
             raise ShapeError(
                 f"{model_path}: input '{value.name}' has a zero-sized dim (shape {dims}), so every tensor after it "

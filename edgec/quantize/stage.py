@@ -73,6 +73,20 @@ class QuantResult:
     _estimates: dict = field(default_factory=dict)  # (profile, CoreML program settings) -> predicted speedup
     # (edgec.validate.speedup fills it: the estimator sits above this layer)
 
+    def __getstate__(self) -> dict:
+        """For the worker process that validates the target (edgec.worker): the calibration set loads samples
+        through closures, which do not pickle; the accuracy check there needs only the held-out samples (at most
+        HOLDOUT_MAX), which travel as arrays."""
+        state = dict(self.__dict__)
+        if self._set is not None and len(self._holdout) >= 2:
+            samples = list(self._set.iter(self._holdout))
+            state["_set"] = CalibrationSet(self._set.description, self._set.measured,
+                                           [self._set.names[i] for i in self._holdout], samples.__getitem__)
+            state["_holdout"] = list(range(len(samples)))
+        else:
+            state["_set"] = None  # eval_feeds uses seeded random samples then, as here
+        return state
+
     @property
     def holdout_description(self) -> str:
         if len(self._holdout) >= 2:

@@ -30,7 +30,21 @@ from onnx import TensorProto
 from tests.hardening.models import BASES
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}  # edgec.errors exit codes (70 = internal error is a bug)
+
+
+def _documented_codes() -> set[int]:
+    """0 and every EdgecError's exit code (edgec.errors), except 70: an internal error is a bug."""
+    import edgec.errors as errors
+
+    classes, todo = set(), [errors.EdgecError]
+    while todo:
+        cls = todo.pop()
+        classes.add(cls)
+        todo.extend(cls.__subclasses__())
+    return ({0} | {c.exit_code for c in classes}) - {70}
+
+
+DOCUMENTED = _documented_codes()  # a new error class (e.g. ReferenceNotFinite, 12) is documented with its code
 HUGE_DIMS = [0, 1, 2, 3, 7, 64, 1 << 31, 1 << 40, (1 << 63) - 1]
 # ONNX Runtime (1.2x) keeps a session id file in the temp folder and reuses it: not an edgec leftover
 RUNTIME_FILES = {".ses"}
@@ -293,6 +307,7 @@ class CaseResult:
     bad: list[str]
     stderr: str
     seconds: float
+    cpu: float | None = None  # CPU seconds of the case's process and its workers
 
 
 def _output_problems(out: Path, rc: int | None) -> list[str]:
@@ -322,8 +337,55 @@ def _output_problems(out: Path, rc: int | None) -> list[str]:
     return problems
 
 
-def run_case(base: str, seed: int, timeout: float = 120, validate: bool = False, workdir: Path | None = None,
-             extra_env: dict | None = None) -> CaseResult:
+class ForkServer:
+    """A client of tests/fuzz/forkserver.py: one process that imported edgec and its runtimes once and forks one
+    child per case (a real separate process: own exit code, stdout/stderr, environment, timeout). Restarted if it
+    dies. One case at a time; use one server per thread."""
+
+    def __init__(self) -> None:
+        self._proc = None
+
+    def _start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self._proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.forkserver"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                                      cwd=REPO)
+        if "ready" not in json.loads(self._proc.stdout.readline() or "{}"):
+            raise RuntimeError("the fuzz fork server did not start")
+
+    def run(self, args: list[str], env: dict, cwd: Path, timeout: float) -> tuple[int | None, str, float]:
+        """(returncode or None on timeout, stderr + stdout, CPU seconds)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        out, err = Path(cwd) / ".stdout", Path(cwd) / ".stderr"
+        req = {"args": args, "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err), "timeout": timeout}
+        self._proc.stdin.write(json.dumps(req) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc = None
+            raise RuntimeError("the fuzz fork server died")
+        reply = json.loads(line)
+        text = err.read_text(errors="replace") + out.read_text(errors="replace")
+        out.unlink()
+        err.unlink()
+        if reply["returncode"] is None:
+            text = f"timeout after {timeout} s; {text[-2000:]}"
+        if reply["orphans"]:
+            text += "\n[fuzz] the build left a process running after it exited"
+        return reply["returncode"], text, reply["cpu"]
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
+            self._proc = None
+
+
+def run_case(base: str, seed: int, timeout: float = 120, validate: bool = True, workdir: Path | None = None,
+             extra_env: dict | None = None, server: ForkServer | None = None) -> CaseResult:
+    """`validate`: numerics checked too (latency off: it is not what is fuzzed). `server`: run the build as a
+    child of a fork server (cheap) instead of a fresh `python -m edgec.cli` subprocess."""
     import time
 
     data, kind, what = mutate(base, seed)
@@ -335,18 +397,30 @@ def run_case(base: str, seed: int, timeout: float = 120, validate: bool = False,
         tmp.mkdir()
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                "EDGEC_NO_CACHE": "1", "TMPDIR": str(tmp), **(extra_env or {})}
-        args = [sys.executable, "-m", "edgec.cli", "build", str(model), "--target", "all", "--out", str(out)]
+        args = ["build", str(model), "--target", "all", "--out", str(out)]
         args += ["--latency", "off"] if validate else ["--no-validate"]
         t0 = time.perf_counter()
-        try:
-            r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, cwd=root)
-            rc, stderr = r.returncode, r.stderr + r.stdout
-        except subprocess.TimeoutExpired as e:
-            rc, stderr = None, f"timeout after {timeout} s; {(e.stderr or b'')[-2000:]!r}"
+        cpu = None
+        if server is not None:
+            rc, stderr, cpu = server.run(args, env, root, timeout)
+        else:
+            import resource
+
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            try:
+                r = subprocess.run([sys.executable, "-m", "edgec.cli", *args], capture_output=True, text=True,
+                                   env=env, timeout=timeout, cwd=root)
+                rc, stderr = r.returncode, r.stderr + r.stdout
+            except subprocess.TimeoutExpired as e:
+                rc, stderr = None, f"timeout after {timeout} s; {(e.stderr or b'')[-2000:]!r}"
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # exact with one case at a time (--jobs 1)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         seconds = time.perf_counter() - t0
         bad = []
         if rc is None:
             bad.append("hang")
+        if "[fuzz] the build left a process running" in stderr:
+            bad.append("left a process running")
         elif rc not in DOCUMENTED:
             bad.append(f"exit {rc}")
         if "Traceback (most recent call last)" in stderr:
@@ -355,6 +429,6 @@ def run_case(base: str, seed: int, timeout: float = 120, validate: bool = False,
         if leftovers:
             bad.append(f"temp files left: {leftovers[:5]}")
         bad += _output_problems(out, rc)
-        return CaseResult(base, seed, kind, what, rc, bad, stderr[-3000:], seconds)
+        return CaseResult(base, seed, kind, what, rc, bad, stderr[-3000:], seconds, cpu)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -2,8 +2,9 @@
 
     python -m tests.hardening.inject STAGE SIGNAL|sleep:SECONDS [nth] -- build MODEL ...
 
-The signal is sent to this process itself when the stage's function is entered for the nth time, so the
-interrupt lands exactly there: no timing guesses.
+The signal is sent to this process (the CLI's, as a Ctrl-C or a kill would be) when the stage's function is
+entered for the nth time, so the interrupt lands exactly there: no timing guesses. A stage that runs in the
+build's forked worker process (lower, validate) calls the hook there: the signal still goes to the CLI process.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ def main() -> None:
     import edgec.package.publish as publish
 
     targets = {
-        "prepare": (api, "prepare"), "lower": (api, "_lower_guarded"), "validate": (api, "_validate"),
+        "load": (api, "load_model_renamed"), "prepare": (api, "prepare"), "lower": (api, "_lower_guarded"), "validate": (api, "_validate"),
         "report": (api, "write_report"), "manifest": (api, "write_manifest"),
         "before-commit": (publish.OutputFolder, "commit"), "mid-commit": (publish.os, "replace"),
     }
     owner, name = targets[stage]
     original = getattr(owner, name)
     calls = [0]
+    cli_pid = os.getpid()
 
     def hooked(*a, **k):
         calls[0] += 1
@@ -35,7 +37,7 @@ def main() -> None:
             if action.startswith("sleep:"):
                 time.sleep(float(action[6:]))
             else:
-                os.kill(os.getpid(), getattr(signal, action))
+                os.kill(cli_pid, getattr(signal, action))
                 time.sleep(0.05)  # let the handler run here (a masked signal stays pending)
         return original(*a, **k)
 

@@ -111,3 +111,61 @@ def test_input_shape_the_weights_disagree_with_is_a_shape_error(tmp_path):
         api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "o",
                                                                   validate=False))
     assert not (tmp_path / "o").exists()
+
+
+def test_conv_whose_output_shape_is_unknown_is_unsupported_for_tflite(tmp_path):
+    # fuzz cnn:17 [shape] "dropped a dim of x": the 2-D Conv got a rank-3 input, shape inference left its output
+    # without a shape, and the TFLite layout pass raised KeyError (exit 70) in android's prepare stage
+    from edgec import api
+    from edgec.errors import UnsupportedOp
+    from tests.hardening.models import cnn
+
+    m = cnn()
+    del m.graph.input[0].type.tensor_type.shape.dim[3]
+    with pytest.raises(UnsupportedOp, match="Conv node 'conv1'"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="android", out_dir=tmp_path / "o",
+                                                                  validate=False))
+    assert not (tmp_path / "o").exists()
+
+
+def test_axis_outside_any_valid_range_is_a_model_error(tmp_path):
+    # fuzz attention:95 [attribute] softmax.axis = 2**33: MemoryError building range(axis) in the TFLite lowering
+    # (exit 70), an AxisError in the MIL interpreter, and ONNX Runtime read it as axis 0 (int32 truncation)
+    from edgec import api
+    from tests.hardening.models import attention
+
+    m = attention()
+    (axis,) = [a for n in m.graph.node if n.name == "softmax" for a in n.attribute if a.name == "axis"]
+    axis.i = 1 << 33
+    with pytest.raises(ModelLoadError, match="node 'softmax' \\(Softmax\\) has axis=8589934592"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="all", out_dir=tmp_path / "o",
+                                                                  validate=False))
+    assert not (tmp_path / "o").exists()
+    axis.i = -3  # in range: builds
+    api.build(_save(m, tmp_path / "ok.onnx"), api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "ok",
+                                                               validate=False))
+
+
+@pytest.mark.parametrize("which,elem", [("input", 0), ("output", 99)])
+def test_io_element_type_onnx_does_not_define_is_a_model_error(tmp_path, which, elem):
+    # fuzz cnn:154 [dtype] "x elem_type 0" and attention:209 [dtype] "y elem_type 99": the ONNX checker passes
+    # them, then KeyError (exit 70) in the manifest's model info and in every target's prepare stage
+    from tests.hardening.models import cnn
+
+    m = cnn()
+    (m.graph.input if which == "input" else m.graph.output)[0].type.tensor_type.elem_type = elem
+    with pytest.raises(ModelLoadError, match=f"graph {which} '.*' has element type {elem}"):
+        load_model_renamed(_save(m, tmp_path / "m.onnx"))
+
+
+def test_transpose_perm_that_does_not_permute_its_input_is_a_model_error(tmp_path):
+    # fuzz attention:199 [shape] "dropped a dim of x": K became rank 2 under a rank-3 perm; IndexError in the
+    # TFLite Transpose lowering (exit 70)
+    from edgec import api
+    from tests.hardening.models import attention
+
+    m = attention()
+    del m.graph.input[0].type.tensor_type.shape.dim[0]
+    with pytest.raises(ModelLoadError, match=r"node 'kt' \(Transpose\) has perm=\[0, 2, 1\]"):
+        api.build(_save(m, tmp_path / "m.onnx"), api.BuildOptions(target="android", out_dir=tmp_path / "o",
+                                                                  validate=False))

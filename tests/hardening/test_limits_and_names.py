@@ -172,3 +172,61 @@ def test_an_internal_error_in_one_target_does_not_stop_the_others(tmp_path, monk
     assert "injected bug" in str(f.error) and "prepare" in str(f.error)
     manifest = assert_one_whole_build(out)
     assert manifest["errors"][0]["kind"] == "internal error"
+
+
+def _castlike(like_shape, relu_on_like=False):
+    nodes = [helper.make_node("CastLike", ["x", "like"], ["y"], name="cast"), helper.make_node("Relu", ["y"], ["z"])]
+    outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT16, [3, 5])]
+    if relu_on_like:  # a second use that reads the empty tensor's elements
+        nodes.append(helper.make_node("Relu", ["like"], ["w"], name="relu_like"))
+        outputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT16, like_shape))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5]),
+                                           helper.make_tensor_value_info("like", TensorProto.FLOAT16, like_shape)],
+                              outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model
+
+
+def test_empty_input_read_only_for_its_dtype_is_not_refused(tmp_path):
+    # main: CastLike's `like` of shape [0] (the ONNX node tests test_castlike_*) was a ShapeError "zero-sized dim"
+    # although only its dtype is read and every output is full
+    from edgec.graph.shapes import fix_input_shapes
+
+    assert fix_input_shapes(_castlike([0]), {}) == {"x": [3, 5], "like": [0]}
+    with pytest.raises(ShapeError, match="'like' has a zero-sized dim"):  # its elements are read: still refused
+        fix_input_shapes(_castlike([0], relu_on_like=True), {})
+    out = tmp_path / "out"
+    r = edgec("build", _save(_castlike([0]), tmp_path / "castlike.onnx"), "--target", "ort-mobile", "--out", out,
+              "--latency", "off")
+    assert r.returncode == 0, r.stderr
+    (artifact,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert artifact["numerics"]["passed"] and artifact["numerics"]["outputs"]  # compared on full outputs
+
+
+def test_coreml_feature_names_are_swift_members_xcode_can_generate(tmp_path):
+    # main: features named 'class' / 'provider' / 'xShapedArray' went into the .mlpackage as they were: Xcode's
+    # generated Swift class (a property per feature, next to its own provider, featureNames, xShapedArray) does not
+    # compile. 'a.b' and 'a_b' both sanitise to a_b: one is renamed, deterministically, the map in the manifest.
+    import coremltools as ct
+
+    names_in, names_out = ["class", "a.b", "a_b"], ["provider", "xShapedArray", "featureNames"]
+    nodes = [helper.make_node("Add", [names_in[0], names_in[1]], ["s"]),
+             helper.make_node("Mul", ["s", names_in[2]], [names_out[0]]),
+             helper.make_node("Relu", [names_out[0]], [names_out[1]]),
+             helper.make_node("Neg", [names_out[0]], [names_out[2]])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in names_in],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in names_out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    out = tmp_path / "out"
+    r = edgec("build", _save(model, tmp_path / "m.onnx"), "--target", "ios", "--out", out, "--latency", "off")
+    assert r.returncode == 0, r.stderr
+    (artifact,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert artifact["numerics"]["passed"]
+    name_map = artifact["details"]["name_map"]
+    features = {**name_map["inputs"], **name_map["outputs"]}
+    assert features == {"class": "class_", "a.b": "a_b", "a_b": "a_b_1", "provider": "provider_",
+                        "xShapedArray": "xShapedArray_", "featureNames": "featureNames_"}
+    spec = ct.utils.load_spec(str(out / artifact["path"]))
+    assert sorted(f.name for f in [*spec.description.input, *spec.description.output]) == sorted(features.values())

@@ -46,10 +46,14 @@ def _inject(stage: str, action: str, nth: int, *args, **kw) -> subprocess.Comple
 REBUILD = ("--target", "all", "--quantize", "fp16", "--latency", "off")  # different bytes from the fp32 set
 
 
-@pytest.mark.parametrize("stage,nth,sig,code", [
-    ("prepare", 1, "SIGINT", 130), ("lower", 2, "SIGINT", 130), ("validate", 1, "SIGINT", 130),
-    ("report", 1, "SIGINT", 130), ("manifest", 1, "SIGINT", 130), ("before-commit", 1, "SIGINT", 130),
-    ("lower", 1, "SIGTERM", 143), ("validate", 2, "SIGTERM", 143)])
+# every stage, with both signals (lower and validate run in the build's worker process: the signal reaches the
+# CLI's process while the worker is in that step)
+STAGES = [("load", 1), ("prepare", 1), ("lower", 2), ("validate", 1), ("report", 1), ("manifest", 1),
+          ("before-commit", 1)]
+
+
+@pytest.mark.parametrize("stage,nth,sig,code", [(stage, nth, sig, code) for stage, nth in STAGES
+                                                for sig, code in (("SIGINT", 130), ("SIGTERM", 143))])
 def test_interrupted_rebuild_leaves_the_previous_set(built, tmp_path, stage, nth, sig, code):
     # main: an fp16 rebuild interrupted at 75 s left the new .tflite beside the old manifest; at 25 s a .tflite
     # and an .mlpackage with no manifest; SIGTERM killed the process with no cleanup at all
@@ -244,3 +248,29 @@ def test_sigint_while_the_worker_lowers_leaves_the_previous_set(built, tmp_path)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "Traceback" not in err, err
     assert snapshot(out) == before
+
+
+def test_two_processes_sharing_the_build_cache(built, tmp_path):
+    # two builds of one model at once, one cache folder, separate --out: both build, each stores the same keys
+    # (the second store finds the first one's entry and drops its own copy); a third build is all cache hits with
+    # the same bytes, and the cache holds no half-written entry
+    model, _ = built
+    cache_env = {**env(), "EDGEC_CACHE_DIR": str(tmp_path / "cache")}
+    cache_env.pop("EDGEC_NO_CACHE")
+    outs = [tmp_path / "a", tmp_path / "b"]
+    procs = [subprocess.Popen([sys.executable, "-m", "edgec.cli", "build", str(model), "--target", "all", "--out",
+                               str(o), "--latency", "off"], env=cache_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for o in outs]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    third = subprocess.run([sys.executable, "-m", "edgec.cli", "build", str(model), "--target", "all", "--out",
+                            str(tmp_path / "c"), "--latency", "off"], env=cache_env, capture_output=True, text=True,
+                           timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert third.stderr.count("restored an unchanged build") == 3, third.stderr
+    built_sets = [{a["path"]: a["sha256"] for a in assert_one_whole_build(o)["artifacts"]}
+                  for o in [*outs, tmp_path / "c"]]
+    assert built_sets[0] == built_sets[1] == built_sets[2]
+    entries = list((tmp_path / "cache" / "builds").glob("*/*"))
+    assert len(entries) == 3 and not [e.name for e in entries if e.name.startswith(".")]

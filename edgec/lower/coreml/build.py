@@ -120,7 +120,7 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
     mil_types = {"fp32": types.fp32, "fp16": types.fp16, "int32": types.int32, "bool": types.bool}
     for v in real_inputs(model):
         elem, shape = graph.types[v.name]
-        mil = names.reserve(v.name)
+        mil = names.feature(v.name)
         name_map.inputs[v.name] = mil
         name_map.input_dtypes[v.name] = _np_dtype(elem)
         # a scalar input is fed as shape (1,) and squeezed inside: CoreML features and the milproto loader
@@ -128,7 +128,7 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
         placeholders[mil] = mb.placeholder(shape=_flexible(shape, ranges.get(v.name, {}), symbols) or (1,),
                                            dtype=mil_types[MIL_DTYPE.get(elem) or READ_ONLY_DTYPE[elem]])
     for o in model.graph.output:
-        name_map.outputs[o.name] = names.reserve(o.name)
+        name_map.outputs[o.name] = names.feature(o.name)
         name_map.output_dtypes[o.name] = _np_dtype(graph.types[o.name][0])
 
     with Function(placeholders, opset_version=opset_version) as fn:

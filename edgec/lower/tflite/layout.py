@@ -182,7 +182,10 @@ def _wrap_nhwc_ops(g: Graph) -> int:
     out, count = [], 0
     for n in g.nodes:
         rank = len(g.shapes.get(n.inputs[0], ())) if n.inputs else 0
-        if n.op in NHWC_OPS and (rank == 4 or rank == 3 and n.op in NHWC_1D_OPS) and n.inputs[0] not in g.consts:
+        # an output of unknown shape (shape inference failed on a broken model) is not wrapped: the op's
+        # lowering reports it as unsupported
+        if n.op in NHWC_OPS and (rank == 4 or rank == 3 and n.op in NHWC_1D_OPS) and n.inputs[0] not in g.consts \
+                and n.outputs[0] in g.shapes:
             to_last, to_first = channels_last(rank), channels_first(rank)
             x = n.inputs[0]
             xt = g.fresh(f"{x}_nhwc")
