@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
+from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
 from edgec.lower.tflite.fuse import fold_conv_affine
@@ -55,12 +56,13 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout.
     dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered at
     two probe batches and every tensor/constant/option that differs is made batch-polymorphic."""
+    model, refused = unroll_control_flow(model)  # small Scan / constant Loop: copies of the body (graph/unroll.py)
     opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io)
     dynamic = dynamic_batch and write
     # dynamic: a dry run at the build batch first (its problems are the model's, not the batch's)
     state = _lower(model, share_consts=True, **{**opts, "write": write and not dynamic})
     if not state.done and (state.problems or not dynamic):
-        return Converted(None, state.problems, state.stats)
+        return Converted(None, with_reasons(state.problems, refused), state.stats)
     if not dynamic:
         b, sig, meta, stats, hist = state.builder, state.signature, state.metadata, state.stats, state.op_histogram
     else:

@@ -1,0 +1,117 @@
+"""Control flow on android (TFLite, run by LiteRT) and ios (CoreML, run by the repo's MIL interpreter): a small
+Scan / constant Loop unrolled in the ONNX domain (graph/unroll.py), each checked against ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.errors import UnsupportedOp
+from edgec.graph.unroll import MAX_UNROLLED_NODES, unroll_control_flow
+from tests.coreml import helpers as cm
+from tests.tflite.helpers import assert_close
+
+F = TensorProto.FLOAT
+
+
+def _scan_model(steps: int = 5) -> onnx.ModelProto:
+    """Scan-9: state s [2]; x [steps, 2] scanned on axis 0 forward, z [2, steps] on axis 1 in reverse; the body
+    reads the outer-scope weight w; scan outputs y (axis 1, reversed) and c (axis 0)."""
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["xt", "w"], ["xw"]),
+         helper.make_node("Add", ["s_in", "xw"], ["s1"]),
+         helper.make_node("Sub", ["s1", "zt"], ["s_out"]),
+         helper.make_node("Tanh", ["s_out"], ["y_t"]),
+         helper.make_node("Mul", ["s_out", "zt"], ["c_t"])],
+        "body",
+        [helper.make_tensor_value_info(n, F, [2]) for n in ("s_in", "xt", "zt")],
+        [helper.make_tensor_value_info(n, F, [2]) for n in ("s_out", "y_t", "c_t")])
+    scan = helper.make_node("Scan", ["s0", "x", "z"], ["s_final", "y", "c"], name="the_scan", body=body,
+                            num_scan_inputs=2, scan_input_axes=[0, 1], scan_input_directions=[0, 1],
+                            scan_output_axes=[1, 0], scan_output_directions=[1, 0])
+    graph = helper.make_graph(
+        [scan, helper.make_node("Relu", ["y"], ["y_relu"])], "g",
+        [helper.make_tensor_value_info("s0", F, [2]), helper.make_tensor_value_info("x", F, [steps, 2]),
+         helper.make_tensor_value_info("z", F, [2, steps])],
+        [helper.make_tensor_value_info(n, F, None) for n in ("s_final", "y_relu", "c")],
+        [numpy_helper.from_array(np.array([0.5, -1.5], np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return cm.infer(model)
+
+
+def _const_loop_model() -> onnx.ModelProto:
+    """A `for` Loop with a constant trip count of 4: carried h <- tanh(h * a + i), scan output h."""
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Mul", ["h_in", "a"], ["ha"]),
+         helper.make_node("Add", ["ha", "fi"], ["pre"]),
+         helper.make_node("Tanh", ["pre"], ["h_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["h_out"], ["scan_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", F, [3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", F, [3]), helper.make_tensor_value_info("scan_out", F, [3])])
+    loop = helper.make_node("Loop", ["trip", "", "h0"], ["h_last", "hs"], name="the_loop", body=body)
+    graph = helper.make_graph(
+        [loop], "g", [helper.make_tensor_value_info("h0", F, [3]), helper.make_tensor_value_info("a", F, [3])],
+        [helper.make_tensor_value_info(n, F, None) for n in ("h_last", "hs")],
+        [numpy_helper.from_array(np.array(4, np.int64), "trip")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return cm.infer(model)
+
+
+def _coreml_close(model, tmp_path, atol=1e-5):
+    feeds = cm.feeds_for(model)
+    ref = cm.reference(model, feeds)
+    art = cm.lower(model, tmp_path)
+    got = cm.backend().runner(art, 1).run(feeds)
+    for k, v in ref.items():
+        assert got[k].shape == v.shape, (k, got[k].shape, v.shape)
+        np.testing.assert_allclose(got[k], v, atol=atol, rtol=1e-5, err_msg=k)
+    return art
+
+
+@pytest.mark.parametrize("make", [_scan_model, _const_loop_model], ids=["scan", "const_loop"])
+def test_unrolled_matches_ort_on_tflite(make):
+    res = assert_close(make(), atol=1e-5, rtol=1e-5)
+    assert "WHILE" not in res.op_histogram
+
+
+@pytest.mark.parametrize("make", [_scan_model, _const_loop_model], ids=["scan", "const_loop"])
+def test_unrolled_matches_ort_on_coreml(make, tmp_path):
+    _coreml_close(make(), tmp_path)
+
+
+def test_unroll_renames_per_iteration_and_keeps_outer_reads():
+    model, refused = unroll_control_flow(_scan_model(steps=3))
+    assert not refused
+    ops = [n.op_type for n in model.graph.node]
+    assert "Scan" not in ops and ops.count("Tanh") == 3
+    outs = [o for n in model.graph.node for o in n.output]
+    assert len(outs) == len(set(outs))  # every copy of the body writes its own tensors
+    assert sum("w" in n.input for n in model.graph.node) == 3  # the outer-scope weight, read by every copy
+    onnx.checker.check_model(model, full_check=True)
+
+
+def test_too_long_scan_is_refused_with_the_bound():
+    steps = MAX_UNROLLED_NODES // 5 + 1  # 5 body nodes
+    model = _scan_model(steps=steps)
+    from edgec.lower.tflite.backend import TFLiteBackend
+
+    for problems in (TFLiteBackend().unsupported(model), cm.backend().unsupported(model)):
+        assert len(problems) == 1, problems
+        op, name, why = problems[0]
+        assert (op, name) == ("Scan", "the_scan")
+        assert f"{steps} times" in why and str(MAX_UNROLLED_NODES) in why and "ort-mobile" in why
+
+
+def test_too_long_scan_refused_by_lower(tmp_path):
+    with pytest.raises(UnsupportedOp, match="bound"):
+        cm.lower(_scan_model(steps=MAX_UNROLLED_NODES), tmp_path)
