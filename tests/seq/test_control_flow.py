@@ -115,3 +115,60 @@ def test_too_long_scan_is_refused_with_the_bound():
 def test_too_long_scan_refused_by_lower(tmp_path):
     with pytest.raises(UnsupportedOp, match="bound"):
         cm.lower(_scan_model(steps=MAX_UNROLLED_NODES), tmp_path)
+
+
+def _if_model() -> onnx.ModelProto:
+    """cond = ReduceSum(x) > 0 (a run-time value); the branches read the outer-scope x (through a Conv, so the
+    layout pass has something to move), the weight w and the graph input s; two outputs."""
+    rng = np.random.default_rng(1)
+    then_g = helper.make_graph(
+        [helper.make_node("Mul", ["feat", "w"], ["t0"]), helper.make_node("Relu", ["t0"], ["t_out"]),
+         helper.make_node("Add", ["s", "s"], ["t_s"])], "then", [],
+        [helper.make_tensor_value_info("t_out", F, [1, 4, 3, 3]), helper.make_tensor_value_info("t_s", F, [2])])
+    else_g = helper.make_graph(
+        [helper.make_node("Sigmoid", ["feat"], ["e_out"]), helper.make_node("Neg", ["s"], ["e_s"])], "else", [],
+        [helper.make_tensor_value_info("e_out", F, [1, 4, 3, 3]), helper.make_tensor_value_info("e_s", F, [2])])
+    nodes = [
+        helper.make_node("Conv", ["x", "k"], ["feat"], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+        helper.make_node("Greater", ["total", "zero"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y", "ys"], name="the_if", then_branch=then_g, else_branch=else_g),
+        helper.make_node("Add", ["y", "feat"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", F, [1, 2, 3, 3]), helper.make_tensor_value_info("s", F, [2])],
+        [helper.make_tensor_value_info("out", F, None), helper.make_tensor_value_info("ys", F, None)],
+        [numpy_helper.from_array(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "k"),
+         numpy_helper.from_array(np.array(0, np.float32), "zero"),
+         numpy_helper.from_array(rng.standard_normal((1, 4, 1, 1)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return cm.infer(model)
+
+
+def _if_feeds():
+    """Two feeds: one takes the then branch, the other the else branch."""
+    rng = np.random.default_rng(2)
+    x = np.abs(rng.standard_normal((1, 2, 3, 3))).astype(np.float32)
+    s = rng.standard_normal(2).astype(np.float32)
+    return [{"x": x, "s": s}, {"x": -x, "s": s}]
+
+
+def test_if_on_runtime_value_tflite(tmp_path):
+    from edgec.lower.tflite.convert import convert
+    from edgec.runtimes.host_litert import LiteRTRunner
+    from edgec.runtimes.host_ort import OrtRunner
+
+    model = _if_model()
+    res = convert(model)
+    assert not res.problems, res.problems
+    assert res.op_histogram.get("IF") == 1
+    path = tmp_path / "m.tflite"
+    path.write_bytes(res.data)
+    runner = LiteRTRunner(path, threads=1)
+    for feeds in _if_feeds():
+        ref = OrtRunner(model).run(feeds)
+        got = runner.run(feeds)
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)
+    assert convert(model).data == res.data  # deterministic

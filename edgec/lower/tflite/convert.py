@@ -11,6 +11,7 @@ import onnx
 from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
+from edgec.lower.tflite.control_flow import explicit_captures, use_converter
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape, widen_unsigned
 from edgec.lower.tflite.layout import to_nhwc
@@ -103,6 +104,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         return Lowered([("Input", name, f"an {kind.replace('_type', '')}-typed value: TFLite takes tensors only")
                         for name, kind in odd], {})
     g = from_onnx(model)
+    explicit_captures(g)  # If/Loop subgraphs read outer tensors by name: make those reads inputs (control_flow.py)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
     signature.update(float64)
@@ -178,6 +180,9 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()
     meta = meta or None
     return Lowered([], stats, b, sig, meta, dict(sorted(hist.items())))
+
+
+use_converter(_lower)  # IF / WHILE subgraphs are lowered by the same converter
 
 
 def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:
