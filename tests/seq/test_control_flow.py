@@ -185,3 +185,70 @@ def test_if_on_runtime_value_coreml(tmp_path):
         got = runner.run(feeds)
         for k in ref:
             np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)  # an fp32 program
+
+
+def _runtime_loop_model() -> onnx.ModelProto:
+    """A Loop on a run-time trip count and condition: h <- tanh(h * a + i) while sum(h) < limit (both read
+    from outer scope: a is a graph input, limit a weight); scan output h, carried h and the step count."""
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Mul", ["h_in", "a"], ["ha"]),
+         helper.make_node("Add", ["ha", "fi"], ["pre"]),
+         helper.make_node("Tanh", ["pre"], ["h_out"]),
+         helper.make_node("ReduceSum", ["h_out"], ["total"], keepdims=0),
+         helper.make_node("Less", ["total", "limit"], ["cond_out"]),
+         helper.make_node("Add", ["n_in", "one"], ["n_out"]),
+         helper.make_node("Identity", ["h_out"], ["scan_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", F, [1, 3]), helper.make_tensor_value_info("n_in", F, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", F, [1, 3]), helper.make_tensor_value_info("n_out", F, []),
+         helper.make_tensor_value_info("scan_out", F, [1, 3])])
+    loop = helper.make_node("Loop", ["trip", "go", "h0", "n0"], ["h_last", "steps", "hs"], name="the_loop", body=body)
+    graph = helper.make_graph(
+        [loop], "g",
+        [helper.make_tensor_value_info("trip", TensorProto.INT64, []),
+         helper.make_tensor_value_info("go", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h0", F, [1, 3]), helper.make_tensor_value_info("a", F, [1, 3])],
+        [helper.make_tensor_value_info("h_last", F, [1, 3]), helper.make_tensor_value_info("steps", F, []),
+         helper.make_tensor_value_info("hs", F, None)],
+        [numpy_helper.from_array(np.array(2.5, np.float32), "limit"),
+         numpy_helper.from_array(np.array(0, np.float32), "n0"),
+         numpy_helper.from_array(np.array(1, np.float32), "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def _loop_feeds():
+    """Stops on the trip count (after 2 steps), on the condition (after 3). Not a zero-step run: its empty scan
+    output is a tensor LiteRT cannot return ("Invalid tensor size"), and CoreML has no zero-size tensors."""
+    a = np.array([[0.5, -0.25, 1.0]], np.float32)
+    h0 = np.array([[0.1, 0.2, -0.3]], np.float32)
+    return [{"trip": np.array(2, np.int64), "go": np.array(True), "h0": h0, "a": a},
+            {"trip": np.array(50, np.int64), "go": np.array(True), "h0": h0, "a": a}]
+
+
+def test_loop_on_runtime_values_tflite(tmp_path):
+    from edgec.lower.tflite.convert import convert
+    from edgec.runtimes.host_litert import LiteRTRunner
+    from edgec.runtimes.host_ort import OrtRunner
+
+    model = _runtime_loop_model()
+    res = convert(model)
+    assert not res.problems, res.problems
+    assert res.op_histogram.get("WHILE") == 1
+    path = tmp_path / "m.tflite"
+    path.write_bytes(res.data)
+    runner = LiteRTRunner(path, threads=1)
+    lengths = []
+    for feeds in _loop_feeds():
+        ref = OrtRunner(model).run(feeds)
+        got = runner.run(feeds)
+        lengths.append(ref["hs"].shape[0])
+        for k in ref:
+            assert got[k].shape == ref[k].shape, (k, got[k].shape, ref[k].shape)
+            np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)
+    assert lengths == [2, 3]  # each way of stopping was taken

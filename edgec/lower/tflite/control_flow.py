@@ -81,3 +81,31 @@ def captured(ctx, first: int) -> tuple[list[tuple[str, tuple, np.dtype]], dict[s
             runtime.append((original, ctx.shape(i), ctx.dtype(i)))
             tensors.append(ctx.input(i))
     return runtime, consts, tensors
+
+
+def typed_body(body: onnx.GraphProto, inputs: list[tuple[str, tuple, np.dtype]], consts: dict[str, np.ndarray],
+               opset: int) -> dict[str, tuple[tuple, int]]:
+    """{body output name: (static shape or None, ONNX elem type)} by shape inference of the body on `inputs`."""
+    def vi(n, shape, dtype):
+        return helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
+
+    graph = helper.make_graph(list(body.node), "probe", [vi(n, s, d) for n, s, d in inputs],
+                              [helper.make_tensor_value_info(o.name, 0, None) for o in body.output],
+                              list(body.initializer) + [numpy_helper.from_array(np.asarray(v), k)
+                                                        for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # noqa: BLE001  (unknown: the caller refuses)
+        pass
+    known = {v.name: v for v in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input)}
+    out = {}
+    for o in body.output:
+        v = known.get(o.name)
+        t = v.type.tensor_type if v is not None else None
+        shape = None
+        if t is not None and t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            shape = tuple(d.dim_value for d in t.shape.dim)
+        out[o.name] = (shape, t.elem_type if t is not None else 0)
+    return out
