@@ -252,3 +252,17 @@ def test_loop_on_runtime_values_tflite(tmp_path):
             assert got[k].shape == ref[k].shape, (k, got[k].shape, ref[k].shape)
             np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)
     assert lengths == [2, 3]  # each way of stopping was taken
+
+
+def test_loop_on_runtime_values_coreml(tmp_path):
+    """MIL while_loop, run by the repo's MIL interpreter from the saved package."""
+    model = _runtime_loop_model()
+    art = cm.lower(model, tmp_path)
+    assert "while_loop" in {op.type for op in cm.mil_ops(art.path)}
+    runner = cm.backend().runner(art, 1)
+    for feeds in _loop_feeds():
+        ref = cm.reference(model, feeds)
+        got = runner.run(feeds)
+        for k in ref:
+            assert got[k].shape == ref[k].shape, (k, got[k].shape, ref[k].shape)
+            np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)  # an fp32 program
