@@ -266,3 +266,44 @@ def test_loop_on_runtime_values_coreml(tmp_path):
         for k in ref:
             assert got[k].shape == ref[k].shape, (k, got[k].shape, ref[k].shape)
             np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)  # an fp32 program
+
+
+def _cascade_model(tail: int = 8) -> onnx.ModelProto:
+    """An If on a run-time value whose branches disagree on the output shape ([1, 8] vs [1, 4]: no static shape
+    for either target), then a Relu chain and a Shape that all depend on it."""
+    branch = lambda k, n, w: helper.make_graph(  # noqa: E731
+        [helper.make_node("Slice", ["x", "zero1", n, "one1"], [f"o{k}"])], f"b{k}", [],
+        [helper.make_tensor_value_info(f"o{k}", F, [1, w])])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+             helper.make_node("Greater", ["total", "zero"], ["cond"], name="positive"),
+             helper.make_node("If", ["cond"], ["y0"], name="pick", then_branch=branch("a", "eight", 8),
+                              else_branch=branch("b", "four", 4))]
+    for i in range(tail):
+        nodes.append(helper.make_node("Relu", [f"y{i}"], [f"y{i + 1}"], name=f"relu{i}"))
+    nodes.append(helper.make_node("Shape", [f"y{tail}"], ["shape"], name="shape_of"))
+    nodes.append(helper.make_node("Cast", ["shape"], ["shape_f"], name="cast", to=F))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", F, [1, 8])],
+        [helper.make_tensor_value_info(f"y{tail}", F, [1, "w"]), helper.make_tensor_value_info("shape_f", F, [2])],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero"),
+         numpy_helper.from_array(np.array([0], np.int64), "zero1"),
+         numpy_helper.from_array(np.array([1], np.int64), "one1"),
+         numpy_helper.from_array(np.array([8], np.int64), "eight"),
+         numpy_helper.from_array(np.array([4], np.int64), "four")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("target", ["android", "ios"])
+def test_refused_if_cascade_prints_roots_and_a_count(target, tmp_path):
+    from edgec import api
+
+    path = tmp_path / "m.onnx"
+    onnx.save(_cascade_model(), str(path))
+    with pytest.raises(UnsupportedOp) as e:
+        api.build(path, api.BuildOptions(target=target, out_dir=tmp_path / "out"))
+    text = str(e.value)
+    assert "'pick'" in text and "more node(s) depend on it" in text, text
+    assert not any(f"relu{i}" in text for i in range(8)) and "shape_of" not in text, text
+    assert text.count(" node '") == 1, text  # the If alone, not the chain behind it
