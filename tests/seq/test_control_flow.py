@@ -307,3 +307,75 @@ def test_refused_if_cascade_prints_roots_and_a_count(target, tmp_path):
     assert "'pick'" in text and "more node(s) depend on it" in text, text
     assert not any(f"relu{i}" in text for i in range(8)) and "shape_of" not in text, text
     assert text.count(" node '") == 1, text  # the If alone, not the chain behind it
+
+
+def _sliding_loop_model() -> onnx.ModelProto:
+    """A run-time Loop reading column i of the outer-scope input x [2, 5] as x[:, i:i + 1] (Slice at a run-time
+    position, axes [1]): acc <- acc * 0.5 + column; scan output the column."""
+    body = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["i", "zero1"], ["start"]),
+         helper.make_node("Add", ["start", "one1"], ["end"]),
+         helper.make_node("Slice", ["x", "start", "end", "axis1"], ["col"]),
+         helper.make_node("Mul", ["acc_in", "half"], ["decayed"]),
+         helper.make_node("Add", ["decayed", "col"], ["acc_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["col"], ["col_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", F, [2, 1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", F, [2, 1]), helper.make_tensor_value_info("col_out", F, [2, 1])])
+    loop = helper.make_node("Loop", ["trip", "", "acc0"], ["acc", "cols"], name="the_loop", body=body)
+    graph = helper.make_graph(
+        [loop], "g",
+        [helper.make_tensor_value_info("trip", TensorProto.INT64, []), helper.make_tensor_value_info("x", F, [2, 5])],
+        [helper.make_tensor_value_info("acc", F, [2, 1]), helper.make_tensor_value_info("cols", F, None)],
+        [numpy_helper.from_array(np.zeros((2, 1), np.float32), "acc0"),
+         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+         numpy_helper.from_array(np.array([0], np.int64), "zero1"),
+         numpy_helper.from_array(np.array([1], np.int64), "one1"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_slice_at_runtime_position_in_loop_body_both_targets(tmp_path):
+    from edgec.lower.tflite.convert import convert
+    from edgec.runtimes.host_litert import LiteRTRunner
+
+    model = _sliding_loop_model()
+    x = np.arange(10, dtype=np.float32).reshape(2, 5) - 3
+    res = convert(model)
+    assert not res.problems, res.problems
+    (tmp_path / "m.tflite").write_bytes(res.data)
+    runners = [LiteRTRunner(tmp_path / "m.tflite", threads=1), cm.backend().runner(cm.lower(model, tmp_path), 1)]
+    for trip in (1, 4, 5):
+        feeds = {"trip": np.array(trip, np.int64), "x": x}
+        ref = cm.reference(model, feeds)
+        assert ref["cols"].shape == (trip, 2, 1)
+        for runner in runners:
+            got = runner.run(feeds)
+            for k in ref:
+                np.testing.assert_allclose(got[k], ref[k], atol=1e-6, err_msg=f"{runner.name} {k} trip {trip}")
+
+
+def test_slice_whose_length_changes_per_iteration_stays_and_is_refused():
+    """x[i:] has another length at every iteration: no static shape exists, so it is left to the targets'
+    refusal (naming the Slice), never turned into a fixed-length Gather."""
+    from edgec.graph.loop_body import static_slices
+    from edgec.lower.tflite.backend import TFLiteBackend
+
+    model = _sliding_loop_model()
+    body = model.graph.node[0].attribute[0].g
+    body.node[2].input[2] = "big"
+    model.graph.initializer.append(numpy_helper.from_array(np.array([2**62], np.int64), "big"))
+    body.output[2].type.tensor_type.ClearField("shape")
+    body.output[1].type.tensor_type.ClearField("shape")
+    plain = helper.make_model(helper.make_graph(
+        list(body.node), "b", list(body.input) + [helper.make_tensor_value_info("x", F, [2, 5])],
+        list(body.output), list(model.graph.initializer)), opset_imports=model.opset_import)
+    assert [n.op_type for n in static_slices(plain, "i").graph.node] == [n.op_type for n in plain.graph.node]
+    for problems in (TFLiteBackend().unsupported(model), cm.backend().unsupported(model)):
+        assert problems and problems[0][:2] == ("Loop", "the_loop"), problems

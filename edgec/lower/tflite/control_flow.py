@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.graph.diagnose import node_inputs
+from edgec.graph.loop_body import static_slices
 from edgec.lower.tflite.builder import Unsupported
 from edgec.lower.tflite.ir import Graph
 
@@ -84,8 +85,9 @@ def captured(ctx, first: int) -> tuple[list[tuple[str, tuple, np.dtype]], dict[s
 
 
 def typed_body(body: onnx.GraphProto, inputs: list[tuple[str, tuple, np.dtype]], consts: dict[str, np.ndarray],
-               opset: int) -> dict[str, tuple[tuple, int]]:
-    """{body output name: (static shape or None, ONNX elem type)} by shape inference of the body on `inputs`."""
+               opset: int, iteration: str) -> tuple[onnx.GraphProto, dict[str, tuple[tuple, int]]]:
+    """(the body with its run-time-position Slices made Gathers (graph/loop_body.py), {body output name:
+    (static shape or None, ONNX elem type)} by shape inference of that body on `inputs`)."""
     def vi(n, shape, dtype):
         return helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
 
@@ -95,6 +97,11 @@ def typed_body(body: onnx.GraphProto, inputs: list[tuple[str, tuple, np.dtype]],
                                                         for k, v in consts.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
+    model = static_slices(model, iteration)
+    rewritten = onnx.GraphProto()
+    rewritten.CopyFrom(body)
+    del rewritten.node[:]
+    rewritten.node.extend(model.graph.node)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception:  # noqa: BLE001  (unknown: the caller refuses)
@@ -108,4 +115,4 @@ def typed_body(body: onnx.GraphProto, inputs: list[tuple[str, tuple, np.dtype]],
         if t is not None and t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
             shape = tuple(d.dim_value for d in t.shape.dim)
         out[o.name] = (shape, t.elem_type if t is not None else 0)
-    return out
+    return rewritten, out

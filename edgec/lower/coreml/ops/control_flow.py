@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 
+from edgec.graph.loop_body import static_slices
 from edgec.lower.coreml.control_flow import body_model, body_problem, lower_body
 from edgec.lower.coreml.registry import MIL_DTYPE, Env, GraphView, NodeView, lowers
 
@@ -69,7 +70,7 @@ def _loop_body(n: NodeView):
     formal = [(b_in[0], TensorProto.INT64, []), (b_in[1], TensorProto.BOOL, []), *carried]
     outs = [(TensorProto.BOOL, [])] + [(e, s) for _, e, s in carried] + [
         _declared(o) for o in body.output[1 + len(carried):]]
-    return body_model(n, body, formal, outs)
+    return static_slices(body_model(n, body, formal, outs), b_in[0])  # x[i:i + 1]: a Gather at a run-time index
 
 
 def _check_loop(n: NodeView) -> str | None:
@@ -104,12 +105,12 @@ def loop(n: NodeView, env: Env):
 
     def scalar(i, dtype, default, tag):
         if not n.has(i):
-            return mb.const(val=np.array(default, dtype), name=env.tmp(n, tag))
+            return _scalar(mb.const(val=np.array([default], dtype), name=env.tmp(n, tag)))
         return _scalar(env.var(n, i))
 
     trip = scalar(0, np.int32, np.iinfo(np.int32).max, "trip")
     go = scalar(1, np.bool_, True, "go")
-    start = mb.const(val=np.array(0, np.int32), name=env.tmp(n, "i0"))
+    start = _scalar(mb.const(val=np.array([0], np.int32), name=env.tmp(n, "i0")))
     carried = [env.var(n, 2 + k) for k in range(n_carried)]
     carried = [_scalar(v) if not v.shape else v for v in carried]
     accs = [mb.const(val=np.zeros((1, *shape), np.float32 if MIL_DTYPE.get(elem) in ("fp32", "fp16") else

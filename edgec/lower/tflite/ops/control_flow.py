@@ -52,7 +52,8 @@ def loop(ctx: LowerCtx) -> None:
     runtime, consts, cap_tensors = captured(ctx, 2 + n_carried)
     carried = [(b_in[2 + k], ctx.shape(2 + k), ctx.dtype(2 + k)) for k in range(n_carried)]
     head = [(b_in[0], (), np.dtype(np.int64)), ("__trip", (), np.dtype(np.int64)), (b_in[1], (), np.dtype(np.bool_))]
-    types = typed_body(body, head[:1] + head[2:] + carried + runtime, consts, ctx.opset)
+    # x[i:i + 1] in the body becomes a Gather at a run-time index (graph/loop_body.py)
+    body, types = typed_body(body, head[:1] + head[2:] + carried + runtime, consts, ctx.opset, b_in[0])
     outs = [o.name for o in body.output]
     for (name, shape, dtype), o in zip(carried, outs[1:1 + n_carried]):
         if types[o][0] is not None and types[o][0] != tuple(shape):  # unknown: the subgraph's lowering decides
@@ -83,14 +84,15 @@ def loop(ctx: LowerCtx) -> None:
                       helper.make_node("Add", [b_in[0], "__one"], ["__next"]),
                       helper.make_node("Constant", [], ["__axis0"], value=numpy_helper.from_array(np.array([0], np.int64)))])
     for k, o in enumerate(outs[1 + n_carried:]):
-        step.node.extend([helper.make_node("Unsqueeze", [o, "__axis0"], [f"__row{k}"]),
+        step.node.extend([helper.make_node("Unsqueeze", [o, "__axis0"], [f"__row{k}"]) if ctx.opset >= 13 else
+                          helper.make_node("Unsqueeze", [o], [f"__row{k}"], axes=[0]),
                           helper.make_node("Concat", [f"__acc{k}", f"__row{k}"], [f"__acc{k}_next"], axis=0)])
     names = ["__next", "__trip", outs[0], *outs[1:1 + n_carried], *[f"__acc{k}_next" for k in range(n_scan)],
              *[n for n, _, _ in runtime]]
     step.output.extend([helper.make_tensor_value_info(n, 0, None) for n in names])
     step_types = [(s if not name.startswith("__acc") else (2, *s[1:]), d) for name, (_, s, d) in zip(names, loop_vars)]
-    body_index = lower_subgraph(ctx, branch_model(step, loop_vars, consts, step_types, ctx.opset,
-                                                  f"{ctx.node.name}/body"), "loop body")
+    step_model = branch_model(step, loop_vars, consts, step_types, ctx.opset, f"{ctx.node.name}/body")
+    body_index = lower_subgraph(ctx, step_model, "loop body")
     # the WHILE op and its initial values
     trip = ctx.input(0) if ctx.has_input(0) else ctx.constant(np.array(_I64_MAX, np.int64), "trip")
     if ctx.has_input(0) and ctx.dtype(0) != np.int64 or ctx.has_input(0) and ctx.shape(0) not in ((), (1,)):
