@@ -379,3 +379,10 @@ def test_slice_whose_length_changes_per_iteration_stays_and_is_refused():
     assert [n.op_type for n in static_slices(plain, "i").graph.node] == [n.op_type for n in plain.graph.node]
     for problems in (TFLiteBackend().unsupported(model), cm.backend().unsupported(model)):
         assert problems and problems[0][:2] == ("Loop", "the_loop"), problems
+
+
+def test_dynamic_batch_with_control_flow_is_refused():
+    from edgec.lower.tflite.convert import convert
+
+    res = convert(_if_model(), dynamic_batch=True)
+    assert res.problems and res.problems[0][:2] == ("If", "the_if") and "fixed batch" in res.problems[0][2]

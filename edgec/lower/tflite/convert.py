@@ -84,6 +84,10 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
             lowered.append((p, probed))
         (p1, first), (p2, second) = lowered
         b, sig, meta, stats, other = first.builder, first.signature, first.metadata, first.stats, second.builder
+        if b.subgraphs:  # the batch-polymorphic rewrite compares the main graphs' ops only
+            return Converted(None, [(op.node[0], op.node[1], "dynamic batch: IF/WHILE subgraphs are not made "
+                                     "batch-polymorphic; build with a fixed batch") for op in b.ops
+                                    if op.code in ("IF", "WHILE")][:1], stats)
         problems = make_batch_polymorphic(b, other, p1, p2, batch)
         if problems:
             return Converted(None, problems, stats)
