@@ -40,10 +40,13 @@ def unroll_control_flow(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[s
         name = node.name or f"{node.op_type}_{i}"
         prefix = f"{name}/unrolled"
         new, why = None, None
-        if node.domain in DOMAINS and node.op_type == "Scan":
-            new, why = _unroll_scan(node, shapes, opset, prefix)
-        elif node.domain in DOMAINS and node.op_type == "Loop":
-            new, why = _unroll_loop(node, consts, opset, prefix)
+        try:
+            if node.domain in DOMAINS and node.op_type == "Scan":
+                new, why = _unroll_scan(node, shapes, opset, prefix)
+            elif node.domain in DOMAINS and node.op_type == "Loop":
+                new, why = _unroll_loop(node, consts, opset, prefix)
+        except (KeyError, IndexError, ValueError, StopIteration) as e:  # a malformed node: the backend refuses it
+            new, why = None, f"it cannot be unrolled ({type(e).__name__}: {e}): a malformed node"
         if new is None:
             if why:
                 refused[name] = why

@@ -386,3 +386,15 @@ def test_dynamic_batch_with_control_flow_is_refused():
 
     res = convert(_if_model(), dynamic_batch=True)
     assert res.problems and res.problems[0][:2] == ("If", "the_if") and "fixed batch" in res.problems[0][2]
+
+
+@pytest.mark.parametrize("op", ["If", "Loop", "Scan"])
+def test_malformed_control_flow_node_is_refused_not_a_crash(op):
+    from edgec.lower.tflite.backend import TFLiteBackend
+
+    node = helper.make_node(op, ["x"], ["y"], name="bad")  # no subgraph attribute
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", F, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    for problems in (TFLiteBackend().unsupported(model), cm.backend().unsupported(model)):
+        assert [p[:2] for p in problems] == [(op, "bad")], problems

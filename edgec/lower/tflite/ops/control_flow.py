@@ -13,7 +13,14 @@ from edgec.lower.tflite.control_flow import branch_model, captured, lower_subgra
 from edgec.lower.tflite.registry import LowerCtx, lowers
 
 
-@lowers("If")
+def _has_graphs(*names: str):
+    def check(ctx: LowerCtx) -> str | None:
+        missing = [n for n in names if not isinstance(ctx.attr(n), onnx.GraphProto)]
+        return f"it has no {missing[0]} subgraph attribute (a malformed node)" if missing else None
+    return check
+
+
+@lowers("If", check=_has_graphs("then_branch", "else_branch"))
 def if_(ctx: LowerCtx) -> None:
     """IF(cond, captured tensors...): then/else branches lowered as subgraphs taking the captured tensors."""
     if int(np.prod(ctx.shape(0))) != 1:
@@ -40,7 +47,7 @@ def if_(ctx: LowerCtx) -> None:
 _I64_MAX = np.iinfo(np.int64).max
 
 
-@lowers("Loop")
+@lowers("Loop", check=_has_graphs("body"))
 def loop(ctx: LowerCtx) -> None:
     """WHILE over (i, M, cond, carried..., scan accumulators..., captured...): the cond subgraph tests
     i < M and cond, the body runs the ONNX body, counts i and appends each scan output to its accumulator (a
