@@ -147,7 +147,8 @@ def _inline(branch: onnx.GraphProto, node: onnx.NodeProto, prefix: str) -> list[
 MAX_UNROLL = 64  # a longer constant loop stays a Loop (and is refused by targets without one)
 
 
-def _unroll(node: onnx.NodeProto, consts: dict, opset: int, prefix: str) -> list[onnx.NodeProto] | None:
+def _unroll(node: onnx.NodeProto, consts: dict, opset: int, prefix: str,
+            limit: int = MAX_UNROLL) -> list[onnx.NodeProto] | None:
     """A Loop with a constant trip count (1..MAX_UNROLL) whose body passes its condition through unchanged (a
     `for` loop, as exporters write it) becomes that many copies of the body; scan outputs are stacked on a new
     axis 0. Anything else (a `while` condition, an unknown or zero trip count) stays a Loop."""
@@ -156,7 +157,7 @@ def _unroll(node: onnx.NodeProto, consts: dict, opset: int, prefix: str) -> list
     if trip is None or cond is None or not bool(np.asarray(cond).reshape(-1)[0]):
         return None
     m = int(np.asarray(trip).reshape(-1)[0])
-    if not 1 <= m <= MAX_UNROLL:
+    if not 1 <= m <= limit:
         return None
     body = _attr_graph(node, "body")
     b_in, b_out = [i.name for i in body.input], [o.name for o in body.output]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections import Counter
+from collections import ChainMap, Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,9 @@ from .mil_ops import RULES, registry
 
 quiet_native_proxy_warnings()  # this module imports coremltools lazily; keep its Linux noise out
 
-# ops that carry nested blocks; the interpreter runs one flat block
-_CONTROL_FLOW = {"cond", "while_loop", "make_list", "list_read", "list_write", "list_gather", "list_scatter",
-                 "list_length"}
+# ops the interpreter has no implementation of (list values); cond and while_loop run their blocks (_Block)
+_CONTROL_FLOW = {"make_list", "list_read", "list_write", "list_gather", "list_scatter", "list_length"}
+_BLOCK_OPS = {"cond", "while_loop"}
 
 
 @dataclass
@@ -39,6 +39,16 @@ class _Step:
     outputs: list[str]
     dtypes: list  # numpy dtype per output
     shapes: list  # static shape per output (None where any dim is symbolic)
+    blocks: list = None  # cond / while_loop: their _Blocks; inputs["_outer"] lists the outer vars they read
+
+
+@dataclass
+class _Block:
+    """A nested block: its own input var names (a while_loop's loop vars), steps and output var names."""
+
+    inputs: list[str]
+    steps: list
+    outputs: list[str]
 
 
 def _np_dtype(var):
@@ -77,6 +87,21 @@ def _unclashing_builder_names():
         yield
     finally:
         mb.name_count = saved
+
+
+_MAX_ITERATIONS = 1_000_000  # a while_loop that never stops is an error, not a hang
+
+
+def _outer_reads(blocks: list[_Block]) -> set[str]:
+    """Names the blocks' steps read that no step of theirs (or block input) defines: the enclosing block's."""
+    reads: set[str] = set()
+    for b in blocks:
+        local = set(b.inputs) | {o for s in b.steps for o in s.outputs}
+        for s in b.steps:
+            for v in s.inputs.values():
+                reads.update(n for n in (v if isinstance(v, list) else [v]) if n not in local)
+        reads.update(n for n in b.outputs if n not in local)
+    return reads
 
 
 def load_program(package_path: Path):
@@ -119,25 +144,10 @@ class MilInterpreterRunner:
         func = program.functions[fname]
         self.input_specs = {n: (_np_dtype(v), _static_shape(v)) for n, v in func.inputs.items()}
         self.output_names = [v.name for v in func.outputs]
-        ops = registry()
+        self._ops = registry()
         self._consts: dict[str, object] = {}
-        self._steps: list[_Step] = []
         problems: dict[str, set[str]] = {}
-        for op in func.operations:
-            if op.op_type == "const":
-                self._consts[op.outputs[0].name] = _const_value(op.outputs[0])
-                continue
-            fn = ops.get(op.op_type)
-            if fn is None or op.op_type in _CONTROL_FLOW:
-                problems.setdefault(op.op_type, set()).add("no numpy implementation")
-                continue
-            why = self._why_unsupported(op, fn)
-            if why:
-                problems.setdefault(op.op_type, set()).add(why)
-                continue
-            inputs = {k: ([x.name for x in v] if isinstance(v, (list, tuple)) else v.name) for k, v in op.inputs.items()}
-            self._steps.append(_Step(op.op_type, op.name, fn, inputs, [o.name for o in op.outputs],
-                                     [_np_dtype(o) for o in op.outputs], [_static_shape(o) for o in op.outputs]))
+        self._steps = self._compile(func.operations, problems)
         if problems:
             listed = "; ".join(f"{t} ({', '.join(sorted(w))})" for t, w in sorted(problems.items()))
             raise LoweringError(
@@ -148,6 +158,55 @@ class MilInterpreterRunner:
         self.op_types = dict(sorted(Counter(s.op_type for s in self._steps).items()))
         self._fold_constexpr()
         self._last_use = self._last_uses()
+
+    def _compile(self, operations, problems: dict) -> list[_Step]:
+        """Steps of one block (consts go to self._consts; nested blocks are compiled into their step)."""
+        steps = []
+        for op in operations:
+            if op.op_type == "const":
+                self._consts[op.outputs[0].name] = _const_value(op.outputs[0])
+                continue
+            blocks = None
+            if op.op_type in _BLOCK_OPS:
+                fn = None
+                blocks = [_Block([v.name for v in b.inputs], self._compile(b.operations, problems),
+                                 [v.name for v in b.outputs]) for b in op.blocks]
+            else:
+                fn = self._ops.get(op.op_type)
+                if fn is None or op.op_type in _CONTROL_FLOW:
+                    problems.setdefault(op.op_type, set()).add("no numpy implementation")
+                    continue
+                why = self._why_unsupported(op, fn)
+                if why:
+                    problems.setdefault(op.op_type, set()).add(why)
+                    continue
+            inputs = {k: ([x.name for x in v] if isinstance(v, (list, tuple)) else v.name) for k, v in op.inputs.items()}
+            if blocks:
+                inputs["_outer"] = sorted(_outer_reads(blocks))
+            steps.append(_Step(op.op_type, op.name, fn, inputs, [o.name for o in op.outputs],
+                               [_np_dtype(o) for o in op.outputs], [_static_shape(o) for o in op.outputs], blocks))
+        return steps
+
+    def _run_block(self, block: _Block, env: dict, values: list) -> list:
+        """Run a nested block in a child scope (it reads the enclosing values; its own stay inside)."""
+        scope = ChainMap(dict(zip(block.inputs, values)), env)
+        for step in block.steps:
+            for name, value in zip(step.outputs, self._execute(step, scope)):
+                scope[name] = value
+        return [scope[n] for n in block.outputs]
+
+    def _control(self, step: _Step, env: dict) -> list:
+        if step.op_type == "cond":
+            pred = bool(np.asarray(env[step.inputs["pred"]]).reshape(-1)[0])
+            return self._run_block(step.blocks[0] if pred else step.blocks[1], env, [])
+        cond, body = step.blocks  # while_loop: loop_vars through cond/body until cond is false
+        values = [env[n] for n in step.inputs["loop_vars"]]
+        for _ in range(_MAX_ITERATIONS):
+            if not bool(np.asarray(self._run_block(cond, env, values)[0]).reshape(-1)[0]):
+                return values
+            values = self._run_block(body, env, values)
+        raise LoweringError(f"MIL interpreter: while_loop '{step.op_name}' of {self.path} ran {_MAX_ITERATIONS} "
+                            f"iterations without stopping.")
 
     @staticmethod
     def _why_unsupported(op, fn) -> str | None:
@@ -186,6 +245,8 @@ class MilInterpreterRunner:
         return last
 
     def _execute(self, step: _Step, env: dict) -> list[np.ndarray]:
+        if step.blocks is not None:  # its blocks' steps report their own failures
+            return self._check_results(step, tuple(self._control(step, env)))
         kwargs = {k: ([env[n] for n in v] if isinstance(v, list) else env[v]) for k, v in step.inputs.items()}
         try:
             result = step.fn(**kwargs)
@@ -193,6 +254,10 @@ class MilInterpreterRunner:
             raise LoweringError(
                 f"MIL interpreter failed in {step.op_type} op '{step.op_name}' of {self.path}: {type(e).__name__}: {e}"
             ) from e
+        return self._check_results(step, result)
+
+    def _check_results(self, step: _Step, result) -> list[np.ndarray]:
+        """The step's results as the program declares them (dtype converted; a shape mismatch is our bug)."""
         results = list(result) if isinstance(result, tuple) else [result]
         if len(results) != len(step.outputs):
             raise LoweringError(f"MIL interpreter: {step.op_type} op '{step.op_name}' produced {len(results)} outputs, "

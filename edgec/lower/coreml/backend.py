@@ -15,6 +15,7 @@ from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.passes import drop_activation_qdq
+from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
 from edgec.lower.coreml.build import NameMap, build_program, find_problems, fresh_builder_names, real_inputs
@@ -259,7 +260,8 @@ class CoreMLBackend:
         import edgec.lower.coreml.ops  # noqa: F401  (fills the registry)
 
     def unsupported(self, model: onnx.ModelProto) -> list[tuple[str, str, str]]:
-        return find_problems(model)
+        model, refused = unroll_control_flow(model)  # small Scan / constant Loop: copies of the body
+        return with_reasons(find_problems(model), refused)
 
     def supported_ops(self, target=None) -> dict[str, str]:
         return {op: rule.note for op, rule in sorted(REGISTRY.items()) if not rule.flags.get("internal")}
@@ -330,6 +332,7 @@ class CoreMLBackend:
         """What the program will be, decided and checked before anything slow runs."""
         target_name = ctx.target.coreml_minimum_deployment_target
         notes: list[str] = []
+        model, refused = unroll_control_flow(model)
         activations = int8_activations(model, ctx)
         if activations == "float":
             model, pairs = _float_activations(model)
@@ -338,7 +341,7 @@ class CoreMLBackend:
                          f"int8 artifacts. For int8 activations set the target's coreml_minimum_deployment_target "
                          f"to iOS17 (or the profile's coreml.emulate_int8_activations to match them, at float cost)")
         graph = GraphView(model)
-        problems = find_problems(model, graph)
+        problems = with_reasons(find_problems(model, graph), refused)
         if problems:
             raise UnsupportedOp(ctx.target.name, problems)
         precision, precision_from = compute_precision(ctx, model)

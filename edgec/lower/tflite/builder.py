@@ -86,6 +86,20 @@ class ModelBuilder:
     outputs: list[int] = field(default_factory=list)
     _names: set = field(default_factory=set)
     _const_cache: dict = field(default_factory=dict)
+    subgraphs: list = field(default_factory=list)  # the IF / WHILE bodies: builders whose buffers live here
+
+    def attach(self, child: "ModelBuilder") -> int:
+        """Take `child` as subgraph number n (1-based: 0 is this graph); its constant buffers move here."""
+        if child.subgraphs:
+            raise Unsupported("control flow nested inside a branch or loop body is not lowered")
+        base = len(self.buffers) - 1
+        self.buffers.extend(child.buffers[1:])
+        for t in child.tensors:
+            if t.buffer:
+                t.buffer += base
+        child.buffers = self.buffers
+        self.subgraphs.append(child)
+        return len(self.subgraphs)
 
     def _unique(self, name: str) -> str:
         base, k = name, 0

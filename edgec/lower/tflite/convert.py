@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
+from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.lower.tflite import ops  # noqa: F401  (registers every op family)
 from edgec.lower.tflite.builder import TFL_TYPE, ModelBuilder
+from edgec.lower.tflite.control_flow import explicit_captures, use_converter
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape, widen_unsigned
 from edgec.lower.tflite.layout import to_nhwc
@@ -55,13 +57,14 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
     nhwc_io: 4-D float inputs/outputs are channels-last (stats["nhwc_io"] names them); default: ONNX layout.
     dynamic_batch: axis 0 of the inputs is -1 in the shape signature (dynbatch.py); the model is lowered at
     two probe batches and every tensor/constant/option that differs is made batch-polymorphic."""
+    model, refused = unroll_control_flow(model)  # small Scan / constant Loop: copies of the body (graph/unroll.py)
     opts = dict(fp16=fp16, write=write, keep_float=keep_float, nhwc_io=nhwc_io, int8_io=int8_io,
                 dynamic_range=dynamic_range)
     dynamic = dynamic_batch and write
     # dynamic: a dry run at the build batch first (its problems are the model's, not the batch's)
     state = _lower(model, share_consts=True, **{**opts, "write": write and not dynamic})
     if not state.done and (state.problems or not dynamic):
-        return Converted(None, state.problems, state.stats)
+        return Converted(None, with_reasons(state.problems, refused), state.stats)
     if not dynamic:
         b, sig, meta, stats, hist = state.builder, state.signature, state.metadata, state.stats, state.op_histogram
     else:
@@ -82,6 +85,10 @@ def convert(model: onnx.ModelProto, fp16: bool = False, write: bool = True, exte
             lowered.append((p, probed))
         (p1, first), (p2, second) = lowered
         b, sig, meta, stats, other = first.builder, first.signature, first.metadata, first.stats, second.builder
+        if b.subgraphs:  # the batch-polymorphic rewrite compares the main graphs' ops only
+            return Converted(None, [(op.node[0], op.node[1], "dynamic batch: IF/WHILE subgraphs are not made "
+                                     "batch-polymorphic; build with a fixed batch") for op in b.ops
+                                    if op.code in ("IF", "WHILE")][:1], stats)
         problems = make_batch_polymorphic(b, other, p1, p2, batch)
         if problems:
             return Converted(None, problems, stats)
@@ -102,6 +109,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         return Lowered([("Input", name, f"an {kind.replace('_type', '')}-typed value: TFLite takes tensors only")
                         for name, kind in odd], {})
     g = from_onnx(model)
+    explicit_captures(g)  # If/Loop subgraphs read outer tensors by name: make those reads inputs (control_flow.py)
     signature = {n: n for n in g.inputs + g.outputs}  # ONNX name -> IR tensor carrying it
     float64 = narrow_float64(g)
     signature.update(float64)
@@ -178,6 +186,9 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
         meta[IO_QUANT_KEY] = json.dumps(sorted(onnx_in + onnx_out)).encode()
     meta = meta or None
     return Lowered([], stats, b, sig, meta, dict(sorted(hist.items())))
+
+
+use_converter(_lower)  # IF / WHILE subgraphs are lowered by the same converter
 
 
 def _channels_last_io(g: Graph, signature: dict[str, str]) -> list[str]:

@@ -54,38 +54,12 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
               description: str = "edgec", external: bool | None = None, metadata: dict[str, bytes] | None = None) -> bytes:
     """Bytes of the .tflite file. signature: ([(input name, tensor)], [(output name, tensor)]);
     metadata: Model.metadata entries (name -> bytes), e.g. the I/O layout the runner reads back."""
-    used = sorted({t for op in b.ops for t in op.inputs + op.outputs if t >= 0} | set(b.inputs) | set(b.outputs))
-    remap = {old: new for new, old in enumerate(used)}
+    codes: dict[tuple[str, int], int] = {}
     buffers_used = [0]
     buf_map = {0: 0}
-    tensors = []
-    for old in used:
-        t = b.tensors[old]
-        tt = S.TensorT()
-        tt.name, tt.shape, tt.type = t.name, list(t.shape), TFL_TYPE[t.dtype]
-        if t.buffer:
-            buf_map[t.buffer] = len(buffers_used)
-            buffers_used.append(t.buffer)
-        tt.buffer = buf_map[t.buffer]
-        tt.quantization = _quant(t.quant)
-        tt.hasRank = True
-        if t.signature is not None:
-            tt.shapeSignature = list(t.signature)
-        tensors.append(tt)
-
-    codes: dict[tuple[str, int], int] = {}
-    operators = []
-    for op in b.ops:
-        key = (op.code, op.version)
-        if key not in codes:
-            codes[key] = len(codes)
-        o = S.OperatorT()
-        o.opcodeIndex = codes[key]
-        o.inputs = [remap[i] if i >= 0 else -1 for i in op.inputs]
-        o.outputs = [remap[i] for i in op.outputs]
-        if op.options is not None:
-            o.builtinOptionsType, o.builtinOptions = _options_type(op.options), op.options
-        operators.append(o)
+    sg, remap = _subgraph(b, "main", codes, buffers_used, buf_map)
+    subgraphs = [sg] + [_subgraph(child, f"sub{k + 1}", codes, buffers_used, buf_map)[0]
+                        for k, child in enumerate(b.subgraphs)]  # IF / WHILE bodies, numbered from 1
     opcodes = []
     for (code, version) in codes:
         oc = S.OperatorCodeT()
@@ -93,10 +67,6 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
         oc.deprecatedBuiltinCode = min(oc.builtinCode, 127)  # readers before v2.4 only see this field
         oc.version = version
         opcodes.append(oc)
-
-    sg = S.SubGraphT()
-    sg.tensors, sg.operators, sg.name = tensors, operators, "main"
-    sg.inputs, sg.outputs = [remap[i] for i in b.inputs], [remap[i] for i in b.outputs]
 
     sig = S.SignatureDefT()
     sig.signatureKey, sig.subgraphIndex = "serving_default", 0
@@ -121,12 +91,48 @@ def serialize(b: ModelBuilder, signature: tuple[list[tuple[str, int]], list[tupl
 
     model = S.ModelT()
     model.version, model.description = 3, description
-    model.operatorCodes, model.subgraphs, model.buffers = opcodes, [sg], buffers
+    model.operatorCodes, model.subgraphs, model.buffers = opcodes, subgraphs, buffers
     model.signatureDefs = [sig]
     model.metadata = entries or None
     if not external:
         return _finish(model)
     return _with_external(model, buffers, datas)
+
+
+def _subgraph(b: ModelBuilder, name: str, codes: dict, buffers_used: list, buf_map: dict):
+    """(SubGraphT, builder tensor -> file tensor index) of one graph; `codes` and the buffers are model-wide."""
+    used = sorted({t for op in b.ops for t in op.inputs + op.outputs if t >= 0} | set(b.inputs) | set(b.outputs))
+    remap = {old: new for new, old in enumerate(used)}
+    tensors = []
+    for old in used:
+        t = b.tensors[old]
+        tt = S.TensorT()
+        tt.name, tt.shape, tt.type = t.name, list(t.shape), TFL_TYPE[t.dtype]
+        if t.buffer and t.buffer not in buf_map:
+            buf_map[t.buffer] = len(buffers_used)
+            buffers_used.append(t.buffer)
+        tt.buffer = buf_map[t.buffer]
+        tt.quantization = _quant(t.quant)
+        tt.hasRank = True
+        if t.signature is not None:
+            tt.shapeSignature = list(t.signature)
+        tensors.append(tt)
+    operators = []
+    for op in b.ops:
+        key = (op.code, op.version)
+        if key not in codes:
+            codes[key] = len(codes)
+        o = S.OperatorT()
+        o.opcodeIndex = codes[key]
+        o.inputs = [remap[i] if i >= 0 else -1 for i in op.inputs]
+        o.outputs = [remap[i] for i in op.outputs]
+        if op.options is not None:
+            o.builtinOptionsType, o.builtinOptions = _options_type(op.options), op.options
+        operators.append(o)
+    sg = S.SubGraphT()
+    sg.tensors, sg.operators, sg.name = tensors, operators, name
+    sg.inputs, sg.outputs = [remap[i] for i in b.inputs], [remap[i] for i in b.outputs]
+    return sg, remap
 
 
 def _tensor_map(name: str, idx: int):
