@@ -73,6 +73,9 @@ class EstimateSpec(Strict):
     gemm_full_n: int = Field(default=64, ge=1)
     gemm_full_k: int = Field(default=64, ge=1)
     bandwidth_efficiency: float = Field(default=0.7, gt=0, le=1.5)  # achievable share of the memory bandwidth
+    # a pass whose activations fit in this much cache runs at cache_bandwidth_gbps, not from DRAM (None: no tier)
+    cache_mb: float | None = Field(default=None, gt=0)
+    cache_bandwidth_gbps: float | None = Field(default=None, gt=0)
     op_overhead_us: float = Field(default=8.0, ge=0)  # per-op dispatch cost on the CPU runtime
     accelerator_op_overhead_us: float = Field(default=30.0, ge=0)  # per-op cost on a GPU/NPU delegate
     view_overhead_factor: float = Field(default=0.3, ge=0)  # reshape-like ops cost this share of an op overhead
