@@ -26,8 +26,10 @@ from edgec.validate.timing import time_runs
 
 RUNTIMES = ("ort", "litert")
 F = TensorProto.FLOAT
-# depthwise shapes of mobile nets (channels, size): runtimes have fast paths for some channel counts only
-DW_SHAPES = ((58, 56), (96, 112), (128, 56), (116, 28))
+# depthwise shapes of mobile nets (channels, size): vector kernels take channels in blocks (channel_block()),
+# and a count off the block (ShuffleNet's 58, 116) takes a slower path in some runtimes
+DW_ALIGNED = ((64, 56), (96, 112), (128, 28))
+DW_UNALIGNED = ((58, 56), (116, 28), (58, 28))
 
 
 REPEAT = 3  # a probe's op is timed as a chain of 1 and of REPEAT: the difference is REPEAT - 1 ops, without
@@ -51,8 +53,10 @@ class Probe:
             n.input[0] = "x" if i == 0 else f"t{i}"
             n.output[0] = "y" if i == repeat - 1 else f"t{i + 1}"
             n.name = f"{self.name}_{i}"
+            for j, w in enumerate(n.input[1:], 1):  # each op its own weights, as in a network (not hot in cache)
+                n.input[j] = f"{w}{i}"
             nodes.append(n)
-        inits = [numpy_helper.from_array(v, k) for k, v in self.weights.items()]
+        inits = [numpy_helper.from_array(v, f"{k}{i}") for i in range(repeat) for k, v in self.weights.items()]
         m = onnx.load_from_string(_model(nodes, [_vi("x", F, list(self.shape))], [_vi("y", F, list(self.shape))],
                                          inits))
         return onnx.shape_inference.infer_shapes(m)
@@ -90,11 +94,20 @@ def _add(shape, runs: int) -> tuple:
 def probes() -> list[Probe]:
     """One sub-graph per coefficient (names are what fit() reads)."""
     specs = {
+        # weights streamed from memory: GEMVs whose weights together (10 x 4 MB) outgrow the caches, as a
+        # network's do between one layer's use and the next inference's
+        "gemv": (helper.make_node("MatMul", ["x", "w"], ["y"]), (1, 1024),
+                 {"w": np.random.default_rng(2).standard_normal((1024, 1024)).astype(np.float32)}, 10, 10),
         # per-op dispatch: a long chain of tiny Adds
         "overhead": (helper.make_node("Add", ["x", "one"], ["y"]), (16,), {"one": np.ones(16, np.float32)}, 30, 60),
         "conv3x3": _conv(64, 56, 3),
         "conv1x1": _conv(128, 28, 1),
-        **{f"dw{c}x{hw}": _conv(c, hw, 3, group=c, runs=10) for c, hw in DW_SHAPES},
+        # the same GEMM over 7x7 pixels (N = 49: late layers of every mobile net): how fast efficiency falls
+        # with a short N side (gemm_full_n)
+        "conv1x1_7": _conv(256, 7, 1, runs=30),
+        # and with a short K side (K = 24: MobileNet's narrow bottlenecks), for gemm_full_k
+        "conv1x1_k24": _conv(24, 56, 1, runs=30),
+        **{f"dw{c}x{hw}": _conv(c, hw, 3, group=c, runs=10) for c, hw in DW_ALIGNED + DW_UNALIGNED},
         # an activation pass that fits in L2 (0.4 + 0.4 MB) and one that does not (3.2 + 3.2 MB); flat, so no
         # runtime changes their layout
         # (an Add of a constant: runtimes fuse a chain of Relus into one)
@@ -142,11 +155,12 @@ def _geomean(xs) -> float:
     return float(np.exp(np.mean(np.log(xs))))
 
 
-def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: float) -> dict:
+def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: float, block: int = 16) -> dict:
     """The estimate block (EstimateSpec fields) that makes the roofline reproduce the probes' times.
 
     peak_1t: GFLOP/s of one core (the probes run on one); dram_gbps: one core's DRAM bandwidth (hostcal's
-    64 MB Add); cache_mb: the per-core cache (L2) below which a pass is charged at the fitted cache bandwidth."""
+    64 MB Add); cache_mb: the per-core cache (L2) below which a pass is charged at the fitted cache bandwidth;
+    block: channel_block() of this CPU (depthwise convs off it use the unaligned rate)."""
     by = {p.name: p for p in probes()}
     oh_ms = times["overhead"]
     busy = {k: max(t - oh_ms, 1e-4) for k, t in times.items()}  # the op's own time, without its dispatch
@@ -158,22 +172,39 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
         return by[name].act_bytes / (busy[name] / 1e3) / 1e9
 
     pool = eff("maxpool")
+    gemm = _geomean([eff("conv3x3"), eff("conv1x1")])
+    # estimate: efficiency x sqrt(min(1, N / gemm_full_n)) (and K); a short-side probe's drop gives the full side
+    drop = min(1.0, eff("conv1x1_7") / gemm)
+    full_n = int(min(1024, max(16, round(49 / drop**2))))
+    drop = min(1.0, eff("conv1x1_k24") / gemm)
+    full_k = int(min(1024, max(16, round(24 / drop**2))))
     spec = {
         "efficiency": {
-            # above 1: the probe beat the MatMul peak hostcal measured at another moment (it is a share of that)
-            "gemm": round(min(1.5, _geomean([eff("conv3x3"), eff("conv1x1")])), 3),
-            "depthwise": round(min(1.0, _geomean([eff(f"dw{c}x{hw}") for c, hw in DW_SHAPES])), 3),
+            # capped at the MatMul peak: a probe's convs, in cache and of ideal shape, can beat hostcal's 1024^3
+            # MatMul timed at another moment, and networks' convs (stride 2, 3-channel stems) never do
+            "gemm": round(min(1.0, gemm), 3),
+            "depthwise": round(min(1.0, _geomean([eff(f"dw{c}x{hw}") for c, hw in DW_ALIGNED])), 3),
+            "depthwise_unaligned": round(min(1.0, _geomean([eff(f"dw{c}x{hw}") for c, hw in DW_UNALIGNED])), 3),
             "elementwise": round(min(1.0, pool), 3), "reduce": round(min(1.0, pool), 3),
             "move": round(min(1.0, pool), 3),
         },
+        "gemm_full_n": full_n, "gemm_full_k": full_k,
         "op_overhead_us": round(oh_ms * 1e3, 3),
         # activations bigger than the cache: the rate of a large pass, relative to DRAM (caches beyond L2 help)
         "bandwidth_efficiency": round(min(1.5, rate("pass_large") / dram_gbps), 3),
+        "weight_bandwidth_efficiency": round(min(1.5, 4 * 1024**2 / (busy["gemv"] / 1e3) / 1e9 / dram_gbps), 3),
+        "channel_block": block,
         "cache_mb": round(cache_mb, 3),
         "cache_bandwidth_gbps": round(rate("pass_small"), 2),
         "op_efficiency": {"LRN": round(min(1.0, eff("lrn")), 4), "Sigmoid": round(min(1.0, eff("sigmoid")), 4)},
     }
     return spec
+
+
+def channel_block(flags) -> int:
+    """fp32 channels per vector register for these CPU flags: 16 with AVX-512, 8 with AVX, 4 on NEON and
+    elsewhere."""
+    return 16 if "avx512f" in flags else 8 if "avx" in flags else 4
 
 
 def l2_mb() -> float:
@@ -190,8 +221,10 @@ def l2_mb() -> float:
     return 1.0
 
 
-def fitted_estimates(profile: dict, runtimes=RUNTIMES) -> dict[str, dict]:
-    """Per runtime, the host profile's estimate block fitted in that runtime (profile: hostcal's dict)."""
+def fitted_estimates(profile: dict, flags, runtimes=RUNTIMES) -> dict[str, dict]:
+    """Per runtime, the host profile's estimate block fitted in that runtime (profile: hostcal's dict; flags:
+    the CPU's, from the fingerprint)."""
     hw = profile["hardware"]
     peak_1t = hw["cpu"]["peak_gflops_fp32"] / hw["cpu"]["cores"]
-    return {rt: fit(measure(rt), peak_1t, hw["memory_bandwidth_gbps"], l2_mb()) for rt in runtimes}
+    return {rt: fit(measure(rt), peak_1t, hw["memory_bandwidth_gbps"], l2_mb(), channel_block(flags))
+            for rt in runtimes}

@@ -126,7 +126,7 @@ def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
         data["description"] = f"This machine ({fp['cpu']}, {fp['cores']} cores), calibrated by edgec on first use"
         stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
         prof = _dir() / f"{key}.yaml"
-        fitted = costfit.fitted_estimates(data)
+        fitted = costfit.fitted_estimates(data, fp["flags"])
         for rt, spec in fitted.items():  # per runtime: the same hardware, that runtime's fitted coefficients
             one = dict(data, hardware=dict(data["hardware"], estimate=spec),
                        description=f"{data['description']}; estimate coefficients fitted in {rt} (costfit)")
