@@ -168,7 +168,33 @@ def _float_form(model):
 
     floated = copy.deepcopy(model)
     drop_activation_qdq(floated)
+    _dequantize_weights(floated)
     return floated
+
+
+def _dequantize_weights(model) -> None:
+    """Constant weights' DequantizeLinear become float initializers: the fp32 graph, as a float build has it.
+    ONNX Runtime keeps a DQ of a constant unfolded (for its QDQ fusions) and would dequantize every weight on
+    every run, a cost neither the fp32 build nor the int8 device kernels pay."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits or any(
+                a.name == "block_size" for a in node.attribute) or not all(n in inits for n in node.input[1:] if n):
+            continue
+        x = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
+        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        zp = (numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) if len(node.input) > 2 and node.input[2]
+              else np.zeros_like(scale))
+        if scale.ndim == 1 and scale.size > 1:  # per-axis: along the node's axis
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1) % x.ndim
+            shape = [1] * x.ndim
+            shape[axis] = scale.size
+            scale, zp = scale.reshape(shape), zp.reshape(shape)
+        graph.initializer.append(numpy_helper.from_array(((x - zp) * scale).astype(np.float32), node.output[0]))
+        graph.node.remove(node)
 
 
 def _host_fp32_runner(floated, threads: int = 1):
