@@ -174,9 +174,11 @@ def test_per_runtime_coefficients_are_cached_with_the_calibration(fake_machine, 
     assert hostcache.calibrated(threads=1).fresh
 
 
-def test_costfit_probes_run_in_onnxruntime():
-    """The real probes, timed in ONNX Runtime here: plausible coefficients (not their values: any x86 CPU)."""
-    times = costfit.measure("ort", rounds=1)
+@pytest.mark.parametrize("runtime", costfit.RUNTIMES)
+def test_costfit_probes_run_in_each_runtime(runtime):
+    """The real probes, lowered (LiteRT: to .tflite by edgec) and timed here: plausible coefficients (not their
+    values: any x86 CPU)."""
+    times = costfit.measure(runtime, rounds=1)
     assert set(times) == {p.name for p in costfit.probes()} and all(t > 0 for t in times.values())
     spec = costfit.fit(times, peak_1t=hostcal.matmul_gflops(1, n=512, runs=5), dram_gbps=10.0, cache_mb=1.0)
     assert 0.05 < spec["efficiency"]["gemm"] <= 1.5 and 0 < spec["efficiency"]["depthwise"] <= 1.0
