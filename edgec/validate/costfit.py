@@ -108,9 +108,8 @@ def probes() -> list[Probe]:
         # and with a short K side (K = 24: MobileNet's narrow bottlenecks), for gemm_full_k
         "conv1x1_k24": _conv(24, 56, 1, runs=30),
         **{f"dw{c}x{hw}": _conv(c, hw, 3, group=c, runs=10) for c, hw in DW_ALIGNED + DW_UNALIGNED},
-        # an activation pass that fits in L2 (0.4 + 0.4 MB) and one that does not (3.2 + 3.2 MB); flat, so no
-        # runtime changes their layout
-        # (an Add of a constant: runtimes fuse a chain of Relus into one)
+        # an activation pass that fits in L2 (0.4 + 0.4 MB) and one that does not (3.2 + 3.2 MB): flat, so no
+        # runtime changes their layout, and an Add of a constant (a chain of Relus is fused into one)
         "pass_small": (*_add((32 * 28 * 56,), runs=30), 12),
         "pass_large": _add((64 * 112 * 112,), runs=15),
         "sigmoid": (*_op("Sigmoid", (32 * 28 * 56,), runs=30), 12),
@@ -139,7 +138,8 @@ def measure(runtime: str, rounds: int = 2) -> dict[str, float]:
     """Median CPU ms of each probe in `runtime` at one thread; the best of `rounds` interleaved rounds (load on a
     shared machine only ever slows a round down)."""
     with tempfile.TemporaryDirectory(prefix="edgec-costfit-") as tmp:
-        runners = [(p, p.feeds(), _runner(runtime, p.model(1), Path(tmp)), _runner(runtime, p.model(p.repeat), Path(tmp)))
+        stage = Path(tmp)
+        runners = [(p, p.feeds(), _runner(runtime, p.model(1), stage), _runner(runtime, p.model(p.repeat), stage))
                    for p in probes()]
         best: dict[str, float] = {}
         for _ in range(rounds):
