@@ -24,7 +24,9 @@ from edgec.validate import opcost
 from edgec.validate.hostcal import _model, _vi
 from edgec.validate.timing import time_runs
 
-RUNTIMES = ("ort", "litert")
+# ort: ONNX Runtime at level 'all' (host mode, the float form of int8 graphs); ort-extended: at level 'extended',
+# as an .ort artifact runs (ORT format leaves out the x86-only NCHWc layouts: convs ~1.5x slower here); litert
+RUNTIMES = ("ort", "ort-extended", "litert")
 F = TensorProto.FLOAT
 # depthwise shapes of mobile nets (channels, size): vector kernels take channels in blocks (channel_block()),
 # and a count off the block (ShuffleNet's 58, 116) takes a slower path in some runtimes
@@ -120,10 +122,10 @@ def probes() -> list[Probe]:
 
 
 def _runner(runtime: str, model: onnx.ModelProto, stage: Path):
-    if runtime == "ort":
+    if runtime in ("ort", "ort-extended"):
         from edgec.runtimes.host_ort import OrtRunner
 
-        return OrtRunner(model.SerializeToString(), threads=1, level="all")
+        return OrtRunner(model.SerializeToString(), threads=1, level="all" if runtime == "ort" else "extended")
     from edgec.artifact import LowerContext
     from edgec.config.loader import load_profile, load_target
     from edgec.lower.backend import get_backend

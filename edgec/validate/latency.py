@@ -106,7 +106,7 @@ def _estimate_built(model, profile, artifact):
 
 def runtime_of(fmt: str | None) -> str | None:
     """The host runtime (costfit.RUNTIMES) an artifact format runs in here; None: no fitted coefficients."""
-    return {"tflite": "litert", "ort": "ort"}.get(fmt or "")
+    return {"tflite": "litert", "ort": "ort-extended"}.get(fmt or "")
 
 
 def for_this_machine(profile, runtime: str | None = None):
@@ -218,7 +218,7 @@ def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=Non
     floated = _float_form(model) if via_fp32 else None
     timed = _host_fp32_runner(floated) if via_fp32 else (runner_for(1) if runner_for else runner)
     # the host estimate with the coefficients of the runtime that was timed
-    host, source = host_profile(spec, "litert" if timed.name.startswith("litert") else "ort")
+    host, source = host_profile(spec, _timed_runtime(timed.name))
     measured, load = measure_cpu_time(timed, feeds, spec.runs, spec.warmup, spec.time_budget_s)
     # the host estimate of exactly what was timed: the float form for int8 via fp32
     est_host = _estimate(floated if via_fp32 else model, host, "fp32" if via_fp32 else precision, threads=1)
@@ -251,6 +251,13 @@ def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=Non
     if notes:
         result.details["notes"] = notes
     return result, est_dev
+
+
+def _timed_runtime(name: str) -> str:
+    """costfit's runtime for a runner: LiteRT, an .ort artifact (level 'extended', no NCHWc), else ORT on ONNX."""
+    if name.startswith("litert"):
+        return "litert"
+    return "ort-extended" if "ORT format" in name else "ort"
 
 
 def _device(artifact, profile, feeds: dict) -> LatencyResult:

@@ -68,7 +68,8 @@ def _probe_ms(peak_1t: float, gemm: float, dw: float, oh_us: float, cache_gbps: 
 
 
 # two runtimes that differ the way MLAS and XNNPACK do (LRN a scalar loop in one, dispatch cheaper in the other)
-PROBE_MS = {"ort": _probe_ms(40.0, 0.8, 0.3, 1.0, 60.0, 0.005), "litert": _probe_ms(40.0, 0.9, 0.5, 0.2, 80.0, 0.05)}
+PROBE_MS = {"ort": _probe_ms(40.0, 0.8, 0.3, 1.0, 60.0, 0.005), "ort-extended": _probe_ms(40.0, 0.5, 0.2, 1.0, 60.0, 0.005),
+            "litert": _probe_ms(40.0, 0.9, 0.5, 0.2, 80.0, 0.05)}
 
 
 def test_cli_profiles_detect(tmp_path, fake_machine):
@@ -158,7 +159,8 @@ def test_per_runtime_coefficients_are_cached_with_the_calibration(fake_machine, 
     monkeypatch.setattr(costfit, "fit", lambda *a, **k: fits.append(a) or real_fit(*a, **k))
     entry = hostcache.calibrated(threads=1)
     assert entry.fresh and len(fits) == len(costfit.RUNTIMES)
-    ort, litert = (load_profile(str(entry.profile_for(rt))).hardware for rt in ("ort", "litert"))
+    ort, ext, litert = (load_profile(str(entry.profile_for(rt))).hardware for rt in ("ort", "ort-extended", "litert"))
+    assert ext.estimate.efficiency["gemm"] == pytest.approx(0.5, rel=0.01)
     common = load_profile(str(entry.profile_for(None))).hardware
     # same hardware numbers, each runtime's own coefficients
     assert ort.cpu == litert.cpu == common.cpu and ort.memory_bandwidth_gbps == common.memory_bandwidth_gbps
