@@ -67,14 +67,22 @@ class EstimateSpec(Strict):
     """Roofline knobs of edgec.validate.estimate; `edgec profiles detect` measures them for the host."""
 
     # share of the unit's peak that each kind of op reaches (gemm: large, well-shaped GEMMs)
-    efficiency: dict[Literal["gemm", "depthwise", "elementwise", "reduce", "move"], float] = {
+    # (depthwise_unaligned: depthwise convs whose channel count is not a multiple of channel_block, where a
+    # runtime's vector kernel falls back to a slower path; costfit fits both on the host)
+    efficiency: dict[Literal["gemm", "depthwise", "elementwise", "reduce", "move", "depthwise_unaligned"], float] = {
         "gemm": 0.6, "depthwise": 0.25, "elementwise": 0.25, "reduce": 0.2, "move": 0.2}
+    channel_block: int | None = Field(default=None, ge=1)
     # GEMM sides at which the vector units are full; shorter sides scale efficiency by sqrt(side / full)
     # (GEMM micro-kernels tile a few rows by tens of columns; fitted on 14 models in bench/estimate.py)
     gemm_full_m: int = Field(default=16, ge=1)
     gemm_full_n: int = Field(default=64, ge=1)
     gemm_full_k: int = Field(default=64, ge=1)
     bandwidth_efficiency: float = Field(default=0.7, gt=0, le=1.5)  # achievable share of the memory bandwidth
+    # weights stream at this share of the memory bandwidth (None: min(1, bandwidth_efficiency))
+    weight_bandwidth_efficiency: float | None = Field(default=None, gt=0, le=1.5)
+    # a pass whose activations fit in this much cache runs at cache_bandwidth_gbps, not from DRAM (None: no tier)
+    cache_mb: float | None = Field(default=None, gt=0)
+    cache_bandwidth_gbps: float | None = Field(default=None, gt=0)
     op_overhead_us: float = Field(default=8.0, ge=0)  # per-op dispatch cost on the CPU runtime
     accelerator_op_overhead_us: float = Field(default=30.0, ge=0)  # per-op cost on a GPU/NPU delegate
     view_overhead_factor: float = Field(default=0.3, ge=0)  # reshape-like ops cost this share of an op overhead

@@ -2,7 +2,8 @@
 
 Per node: work (FLOPs or int8 ops, from opcost.py) and bytes moved (inputs + outputs; weights included).
 Time of a node = max(work / (peak of its compute unit and precision x efficiency of its kind),
-bytes / memory bandwidth) + a fixed per-op overhead. Activations that runtimes fuse into the producing
+bytes / memory bandwidth) + a fixed per-op overhead; a pass whose activations fit the cache (profile
+estimate.cache_mb) moves them at the cache's bandwidth. Activations that runtimes fuse into the producing
 conv/matmul (Relu, Clip, ... with one consumer) cost no extra pass over memory.
 """
 
@@ -266,6 +267,15 @@ def _gemm_efficiency(spec: EstimateSpec, gemm: tuple[int, int, int] | None) -> f
     return base * max(fill, 0.05)
 
 
+def _depthwise_kind(spec: EstimateSpec, view: NodeView) -> str:
+    """'depthwise_unaligned' for a depthwise conv whose channels miss the runtime's vector block (ORT's NCHWc
+    kernels on AVX-512 take 16 channels at a time; 58 or 116 channels run several times slower per FLOP)."""
+    w = view.in_shapes[1] if len(view.in_shapes) > 1 else None
+    if not spec.channel_block or w is None or "depthwise_unaligned" not in spec.efficiency:
+        return DEPTHWISE
+    return DEPTHWISE if w[0] % spec.channel_block == 0 else "depthwise_unaligned"
+
+
 def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | None]:
     """(graph, program precision) an artifact actually runs, from its backend (Backend.as_built): a CoreML
     program fixes its compute precision, and below iOS17 runs an int8 graph with float activations."""
@@ -288,7 +298,11 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
     peaks, more = _peaks(profile, unit, threads)
     notes += more
     bw = profile.hardware.memory_bandwidth_gbps * (spec.bandwidth_efficiency if unit == "cpu" else 1.0)
-    dram = profile.hardware.memory_bandwidth_gbps * min(1.0, spec.bandwidth_efficiency if unit == "cpu" else 1.0)
+    weight_eff = spec.weight_bandwidth_efficiency or min(1.0, spec.bandwidth_efficiency)
+    dram = profile.hardware.memory_bandwidth_gbps * (weight_eff if unit == "cpu" else 1.0)
+    # a pass over activations that fit the cache (one core's L2, fitted per runtime: costfit) runs at its rate
+    cache_bw = spec.cache_bandwidth_gbps if unit == "cpu" and spec.cache_mb else None
+    cache_bytes = (spec.cache_mb or 0) * 1024**2
     types = _tensor_types(model)
     if any(o and o not in types for n in model.graph.node for o in n.output):
         # a model straight from disk (edgec validate) has no value_info yet: infer it, static input shapes assumed
@@ -344,10 +358,12 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
                                   0.0, 0.0, "fused", fused=True, generic=work.generic))
             continue
         nbytes = weight_bytes + act_bytes
-        eff = _gemm_efficiency(spec, work.gemm) if kind == GEMM else spec.efficiency.get(kind, 0.3)
+        eff = _gemm_efficiency(spec, work.gemm) if kind == GEMM else spec.efficiency.get(_depthwise_kind(
+            spec, view) if kind == DEPTHWISE else kind, spec.efficiency.get(kind, 0.3))
         eff = spec.op_efficiency.get(node.op_type, eff)
         compute_ms = work.flops / (peaks[prec] * eff * 1e9) * 1e3 if work.flops else 0.0
-        memory_ms = (act_bytes / (bw * 1e9) + weight_bytes / (dram * 1e9)) * 1e3
+        act_bw = cache_bw if cache_bw and act_bytes <= cache_bytes else bw
+        memory_ms = (act_bytes / (act_bw * 1e9) + weight_bytes / (dram * 1e9)) * 1e3
         busy = max(compute_ms, memory_ms)
         oh = overhead_ms
         bound = "overhead" if busy < oh else ("compute" if compute_ms >= memory_ms else "memory")

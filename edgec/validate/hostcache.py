@@ -4,7 +4,9 @@ Emulate mode divides by the host's roofline, so a host profile measured on anoth
 every device number (a profile tuned on one EPYC was 159% off on a Xeon). The first build that needs the host's
 numbers runs `hostcal.detect()` (a few seconds) and caches the result under a key made of what decides kernel
 speed: CPU model, the SIMD flags that select kernels (AVX2 / AVX-512 / VNNI / NEON dot product), core count and
-the runtime versions. A different machine, or a runtime upgrade, gets its own entry.
+the runtime versions. A different machine, or a runtime upgrade, gets its own entry. Next to the common profile,
+one per runtime (`<key>.ort.yaml`, `<key>.litert.yaml`) carries the roofline coefficients fitted in that runtime
+(edgec.validate.costfit).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def _versions() -> dict[str, str]:
 
 
 # bump when what hostcal measures, or how, changes: an entry measured the old way is then measured again
-METHOD = 2  # 2: one core, CPU time, compute peaks x cores (1 was wall clock at every core)
+# 1: wall clock at every core; 2: one core, CPU time, compute peaks x cores; 3: + per-runtime fit (costfit)
+METHOD = 3
 
 
 def fingerprint() -> dict:
@@ -76,6 +79,12 @@ class HostEntry:
     measured_at: str  # UTC, ISO 8601
     fresh: bool = False  # measured by this call
 
+    def profile_for(self, runtime: str | None) -> Path:
+        """The host profile whose estimate block was fitted in `runtime` (costfit.RUNTIMES); else the common
+        one (hostcal's micro-benchmarks in ONNX Runtime, no per-runtime fit)."""
+        fitted = self.profile_path.with_suffix(f".{runtime}.yaml")
+        return fitted if runtime and fitted.exists() else self.profile_path
+
     def describe(self) -> str:
         fp = self.fingerprint
         flags = "/".join(f for f in fp["flags"] if f.startswith(("avx512", "avx_vnni", "asimddp", "i8mm", "avx2"))) or "-"
@@ -90,7 +99,9 @@ def _dir() -> Path:
 def _load(key: str) -> HostEntry | None:
     meta = _dir() / f"{key}.json"
     prof = _dir() / f"{key}.yaml"
-    if not (meta.exists() and prof.exists()):
+    from edgec.validate.costfit import RUNTIMES
+
+    if not (meta.exists() and prof.exists() and all(prof.with_suffix(f".{rt}.yaml").exists() for rt in RUNTIMES)):
         return None
     try:
         data = json.loads(meta.read_text())
@@ -101,7 +112,7 @@ def _load(key: str) -> HostEntry | None:
 
 def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
     """The cached calibration for this machine's fingerprint, measured now when missing (or `force`)."""
-    from edgec.validate import hostcal
+    from edgec.validate import costfit, hostcal
 
     fp = fingerprint()
     key = key_of(fp)
@@ -115,6 +126,11 @@ def calibrated(force: bool = False, threads: int | None = None) -> HostEntry:
         data["description"] = f"This machine ({fp['cpu']}, {fp['cores']} cores), calibrated by edgec on first use"
         stamp = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
         prof = _dir() / f"{key}.yaml"
+        fitted = costfit.fitted_estimates(data, fp["flags"])
+        for rt, spec in fitted.items():  # per runtime: the same hardware, that runtime's fitted coefficients
+            one = dict(data, hardware=dict(data["hardware"], estimate=spec),
+                       description=f"{data['description']}; estimate coefficients fitted in {rt} (costfit)")
+            write_atomic(prof.with_suffix(f".{rt}.yaml"), hostcal.to_yaml(one))
         write_atomic(prof, hostcal.to_yaml(data))
         write_atomic(_dir() / f"{key}.json", json.dumps(
             {"fingerprint": fp, "measured_at": stamp}, indent=1, sort_keys=True))

@@ -88,35 +88,42 @@ def measure_latency(runner, artifact, model, profile, feeds: dict, threads: int,
     return result
 
 
-def _estimate(model, profile, precision: str, threads: int | None = None):
+def _estimate(model, profile, precision: str, threads: int | None = None, runtime: str | None = None):
     from edgec.validate.estimate import estimate
 
-    return estimate(model, for_this_machine(profile), precision=precision, threads=threads)
+    return estimate(model, for_this_machine(profile, runtime), precision=precision, threads=threads)
 
 
 def _estimate_built(model, profile, artifact):
     """The estimate of the graph and compute precision the artifact runs (a CoreML program fixes both)."""
     from edgec.validate.estimate import as_built, estimate
 
+    runtime = runtime_of(artifact.format)
     model, program = as_built(model, artifact)
-    return estimate(model, for_this_machine(profile), precision=artifact.precision, program_precision=program)
+    return estimate(model, for_this_machine(profile, runtime), precision=artifact.precision,
+                    program_precision=program)
 
 
-def for_this_machine(profile):
+def runtime_of(fmt: str | None) -> str | None:
+    """The host runtime (costfit.RUNTIMES) an artifact format runs in here; None: no fitted coefficients."""
+    return {"tflite": "litert", "ort": "ort-extended"}.get(fmt or "")
+
+
+def for_this_machine(profile, runtime: str | None = None):
     """A profile whose hardware is 'this machine' (hardware.calibrated) with the calibrated numbers in place of
-    the YAML's fallback ones."""
+    the YAML's fallback ones (the estimate coefficients fitted in `runtime`, where there are)."""
     if not profile.hardware.calibrated:
         return profile
-    host, _ = host_profile(profile.validate_.latency)
+    host, _ = host_profile(profile.validate_.latency, runtime)
     hardware = host.hardware.model_copy(update={"calibrated": False})
     return profile.model_copy(update={"hardware": hardware})
 
 
-
-def host_profile(spec=None):
+def host_profile(spec=None, runtime: str | None = None):
     """The profile describing this machine and where it came from: validate.latency.host_profile,
     $EDGEC_HOST_PROFILE, the file `edgec profiles detect` wrote, else this machine's cached calibration
-    (measured now on first use). Returns (profile, source)."""
+    (measured now on first use), with the roofline coefficients fitted in `runtime` ('ort', 'litert'; None: the
+    common ones). Returns (profile, source)."""
     from edgec.config.loader import load_profile
     from edgec.validate.hostcal import user_host_profile
 
@@ -127,7 +134,9 @@ def host_profile(spec=None):
     if user.exists():
         return load_profile(str(user)), f"written by `edgec profiles detect` to {user}"
     entry = calibrated_host()
-    return load_profile(str(entry.profile_path)), entry.describe()
+    path = entry.profile_for(runtime)
+    fitted = f"; coefficients fitted in {runtime}" if path != entry.profile_path else ""
+    return load_profile(str(path)), entry.describe() + fitted
 
 
 def calibrated_host():
@@ -150,15 +159,48 @@ def measure_cpu_time(runner, feeds: dict, runs: int, warmup: int, max_seconds: f
     return result, {"wall_mean_ms": round(wall, 4), "load_stretch": round(stretch, 3)}
 
 
-def _host_fp32_runner(model, threads: int = 1):
-    """ONNX Runtime on the float form of a QDQ graph (activations float, 8-bit weights dequantized once)."""
+def _float_form(model):
+    """The float form of a QDQ graph (activations float, 8-bit weights dequantized once): what the host times
+    for int8 on x86, and so also what the host estimate must cost (not int8 kernels it did not run)."""
     import copy
 
     from edgec.graph.passes import drop_activation_qdq
-    from edgec.runtimes.host_ort import OrtRunner
 
     floated = copy.deepcopy(model)
     drop_activation_qdq(floated)
+    _dequantize_weights(floated)
+    return floated
+
+
+def _dequantize_weights(model) -> None:
+    """Constant weights' DequantizeLinear become float initializers: the fp32 graph, as a float build has it.
+    ONNX Runtime keeps a DQ of a constant unfolded (for its QDQ fusions) and would dequantize every weight on
+    every run, a cost neither the fp32 build nor the int8 device kernels pay."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits or any(
+                a.name == "block_size" for a in node.attribute) or not all(n in inits for n in node.input[1:] if n):
+            continue
+        x = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
+        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        zp = (numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) if len(node.input) > 2 and node.input[2]
+              else np.zeros_like(scale))
+        if scale.ndim == 1 and scale.size > 1:  # per-axis: along the node's axis
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1) % x.ndim
+            shape = [1] * x.ndim
+            shape[axis] = scale.size
+            scale, zp = scale.reshape(shape), zp.reshape(shape)
+        graph.initializer.append(numpy_helper.from_array(((x - zp) * scale).astype(np.float32), node.output[0]))
+        graph.node.remove(node)
+
+
+def _host_fp32_runner(floated, threads: int = 1):
+    """ONNX Runtime on the float form of a QDQ graph (see _float_form)."""
+    from edgec.runtimes.host_ort import OrtRunner
+
     return OrtRunner(floated.SerializeToString(), threads=threads, level="all")
 
 
@@ -172,11 +214,14 @@ def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=Non
     import platform
 
     spec = profile.validate_.latency
-    host, source = host_profile(spec)
     via_fp32 = precision == "int8" and platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-    timed = _host_fp32_runner(model) if via_fp32 else (runner_for(1) if runner_for else runner)
+    floated = _float_form(model) if via_fp32 else None
+    timed = _host_fp32_runner(floated) if via_fp32 else (runner_for(1) if runner_for else runner)
+    # the host estimate with the coefficients of the runtime that was timed
+    host, source = host_profile(spec, _timed_runtime(timed.name))
     measured, load = measure_cpu_time(timed, feeds, spec.runs, spec.warmup, spec.time_budget_s)
-    est_host = _estimate(model, host, "fp32" if via_fp32 else precision, threads=1)
+    # the host estimate of exactly what was timed: the float form for int8 via fp32
+    est_host = _estimate(floated if via_fp32 else model, host, "fp32" if via_fp32 else precision, threads=1)
     est_dev = _estimate(model, profile, precision)
     scale = est_dev.total_ms / est_host.total_ms if est_host.total_ms > 0 else 1.0
     result = _result("emulate", measured.median_ms * scale, measured.p90_ms * scale, measured.min_ms * scale,
@@ -206,6 +251,13 @@ def _emulate(runner, model, profile, precision: str, feeds: dict, runner_for=Non
     if notes:
         result.details["notes"] = notes
     return result, est_dev
+
+
+def _timed_runtime(name: str) -> str:
+    """costfit's runtime for a runner: LiteRT, an .ort artifact (level 'extended', no NCHWc), else ORT on ONNX."""
+    if name.startswith("litert"):
+        return "litert"
+    return "ort-extended" if "ORT format" in name else "ort"
 
 
 def _device(artifact, profile, feeds: dict) -> LatencyResult:

@@ -197,3 +197,42 @@ def test_model_without_value_info_is_inferred():
     del bare.graph.value_info[:]
     prof = load_profile("raspberry-pi-5")
     assert estimate(bare, prof).total_ms == pytest.approx(estimate(inferred, prof).total_ms)
+
+
+def _relu_pass(n: int):
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_pass_that_fits_the_cache_runs_at_cache_bandwidth():
+    fast = {"gemm": 0.6, "depthwise": 0.3, "elementwise": 1.0, "reduce": 0.2, "move": 0.2}  # Relu: a memory pass
+    prof = _profile(op_overhead_us=0.0, bandwidth_efficiency=1.0, cache_mb=1.0, cache_bandwidth_gbps=200.0,
+                    efficiency=fast)
+    bw = prof.hardware.memory_bandwidth_gbps
+    (small,) = estimate(_relu_pass(1 << 16), prof).ops  # 2 x 256 KB: in the 1 MB cache
+    (large,) = estimate(_relu_pass(1 << 20), prof).ops  # 2 x 4 MB: from memory
+    assert small.bound == large.bound == "memory"
+    assert small.ms == pytest.approx(2 * 4 * (1 << 16) / 200e9 * 1e3, rel=1e-6)
+    assert large.ms == pytest.approx(2 * 4 * (1 << 20) / (bw * 1e9) * 1e3, rel=1e-6)
+    # without a cache tier (device profiles that do not state one) every pass is a memory pass
+    (plain,) = estimate(_relu_pass(1 << 16), _profile(op_overhead_us=0.0, bandwidth_efficiency=1.0,
+                                                      efficiency=fast)).ops
+    assert plain.ms == pytest.approx(2 * 4 * (1 << 16) / (bw * 1e9) * 1e3, rel=1e-6)
+
+
+def test_depthwise_off_the_channel_block_uses_the_unaligned_rate():
+    eff = {"gemm": 0.6, "depthwise": 0.5, "depthwise_unaligned": 0.1, "elementwise": 0.2, "reduce": 0.2, "move": 0.2}
+    prof = _profile(efficiency=eff, channel_block=16, op_overhead_us=0.0)
+
+    def per_gflop(c: int) -> float:
+        conv = next(o for o in estimate(_conv_model(c, c, 56, 3, group=c, relu=False), prof).ops)
+        assert conv.kind == "depthwise" and conv.bound == "compute"
+        return conv.ms / conv.gflop
+
+    assert per_gflop(58) == pytest.approx(5 * per_gflop(64), rel=1e-6)
+    # a profile without channel_block (the device profiles) costs both alike
+    plain = _profile(efficiency=eff, op_overhead_us=0.0)
+    a, b = (next(o for o in estimate(_conv_model(c, c, 56, 3, group=c, relu=False), plain).ops) for c in (58, 64))
+    assert a.ms / a.gflop == pytest.approx(b.ms / b.gflop, rel=1e-6)

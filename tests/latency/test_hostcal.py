@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from edgec.config.loader import load_profile
-from edgec.validate import hostcal
+from edgec.validate import costfit, hostcal
 
 
 def test_micro_benchmarks_measure_this_machine():
@@ -43,7 +43,33 @@ def fake_machine(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))  # no user-written host.yaml
     monkeypatch.delenv("EDGEC_HOST_PROFILE", raising=False)
     monkeypatch.setattr(hostcal, "measure", lambda threads: calls.append(threads) or dict(FIXED))
+    monkeypatch.setattr(costfit, "measure", lambda runtime: dict(PROBE_MS[runtime]))
     return calls
+
+
+def _probe_ms(peak_1t: float, gemm: float, dw: float, oh_us: float, cache_gbps: float, lrn: float) -> dict:
+    """Probe times a machine with these coefficients would show (the inverse of costfit.fit)."""
+    out = {}
+    for p in costfit.probes():
+        oh = oh_us / 1e3
+        if p.name == "overhead":
+            out[p.name] = oh
+        elif p.name.startswith("conv"):
+            out[p.name] = oh + p.flops / (peak_1t * 1e9 * gemm) * 1e3
+        elif p.name.startswith("dw"):
+            out[p.name] = oh + p.flops / (peak_1t * 1e9 * dw) * 1e3
+        elif p.name == "lrn":
+            out[p.name] = oh + p.flops / (peak_1t * 1e9 * lrn) * 1e3
+        elif p.name == "pass_large":
+            out[p.name] = oh + p.act_bytes / (cache_gbps / 4 * 1e9) * 1e3
+        else:  # passes in cache, sigmoid, maxpool: at the cache rate
+            out[p.name] = oh + p.act_bytes / (cache_gbps * 1e9) * 1e3
+    return out
+
+
+# two runtimes that differ the way MLAS and XNNPACK do (LRN a scalar loop in one, dispatch cheaper in the other)
+PROBE_MS = {"ort": _probe_ms(40.0, 0.8, 0.3, 1.0, 60.0, 0.005), "ort-extended": _probe_ms(40.0, 0.5, 0.2, 1.0, 60.0, 0.005),
+            "litert": _probe_ms(40.0, 0.9, 0.5, 0.2, 80.0, 0.05)}
 
 
 def test_cli_profiles_detect(tmp_path, fake_machine):
@@ -106,3 +132,56 @@ def test_builtin_host_profile_estimates_with_the_calibrated_numbers(fake_machine
     assert mine.runtime == builtin.runtime  # only the hardware numbers are this machine's
     pixel = load_profile("pixel-8")
     assert for_this_machine(pixel) is pixel
+
+
+def test_costfit_recovers_the_coefficients_of_a_known_machine():
+    # FIXED: 40 GFLOP/s per core, 10 GB/s DRAM; the probe times are what these coefficients predict
+    for rt, (gemm, dw, oh, cache, lrn) in {"ort": (0.8, 0.3, 1.0, 60.0, 0.005),
+                                           "litert": (0.9, 0.5, 0.2, 80.0, 0.05)}.items():
+        spec = costfit.fit(PROBE_MS[rt], peak_1t=40.0, dram_gbps=10.0, cache_mb=1.0)
+        assert spec["efficiency"]["gemm"] == pytest.approx(gemm, rel=0.01)
+        assert spec["efficiency"]["depthwise"] == pytest.approx(dw, rel=0.01)
+        assert spec["op_overhead_us"] == pytest.approx(oh, rel=0.01)
+        assert spec["cache_bandwidth_gbps"] == pytest.approx(cache, rel=0.01)
+        assert spec["op_efficiency"]["LRN"] == pytest.approx(lrn, rel=0.02)
+        assert spec["bandwidth_efficiency"] == pytest.approx(min(1.5, cache / 4 / 10.0), rel=0.01)
+
+
+def test_per_runtime_coefficients_are_cached_with_the_calibration(fake_machine, monkeypatch):
+    from edgec.config.loader import load_profile
+    from edgec.validate import hostcache
+    from edgec.validate.latency import host_profile
+
+    fp = dict(hostcache.fingerprint(), cpu="Fake CPU C")
+    monkeypatch.setattr(hostcache, "fingerprint", lambda: fp)
+    fits = []
+    real_fit = costfit.fit
+    monkeypatch.setattr(costfit, "fit", lambda *a, **k: fits.append(a) or real_fit(*a, **k))
+    entry = hostcache.calibrated(threads=1)
+    assert entry.fresh and len(fits) == len(costfit.RUNTIMES)
+    ort, ext, litert = (load_profile(str(entry.profile_for(rt))).hardware for rt in ("ort", "ort-extended", "litert"))
+    assert ext.estimate.efficiency["gemm"] == pytest.approx(0.5, rel=0.01)
+    common = load_profile(str(entry.profile_for(None))).hardware
+    # same hardware numbers, each runtime's own coefficients
+    assert ort.cpu == litert.cpu == common.cpu and ort.memory_bandwidth_gbps == common.memory_bandwidth_gbps
+    assert ort.estimate.op_efficiency["LRN"] == pytest.approx(0.005, rel=0.02)
+    assert litert.estimate.op_efficiency["LRN"] == pytest.approx(0.05, rel=0.02)
+    assert ort.estimate.cache_mb == litert.estimate.cache_mb == costfit.l2_mb()
+    # reused, not refitted; the build's lookup picks the runtime's file
+    assert not hostcache.calibrated(threads=1).fresh and len(fits) == len(costfit.RUNTIMES)
+    prof, source = host_profile(None, "litert")
+    assert prof.hardware.estimate.op_overhead_us == pytest.approx(0.2, rel=0.01) and "fitted in litert" in source
+    # an entry missing a runtime's file (written by an older edgec) is measured again
+    entry.profile_for("litert").unlink()
+    assert hostcache.calibrated(threads=1).fresh
+
+
+@pytest.mark.parametrize("runtime", costfit.RUNTIMES)
+def test_costfit_probes_run_in_each_runtime(runtime):
+    """The real probes, lowered (LiteRT: to .tflite by edgec) and timed here: plausible coefficients (not their
+    values: any x86 CPU)."""
+    times = costfit.measure(runtime, rounds=1)
+    assert set(times) == {p.name for p in costfit.probes()} and all(t > 0 for t in times.values())
+    spec = costfit.fit(times, peak_1t=hostcal.matmul_gflops(1, n=512, runs=5), dram_gbps=10.0, cache_mb=1.0)
+    assert 0.05 < spec["efficiency"]["gemm"] <= 1.5 and 0 < spec["efficiency"]["depthwise"] <= 1.0
+    assert spec["cache_bandwidth_gbps"] > 0 and 0 < spec["op_efficiency"]["LRN"] < 1.0

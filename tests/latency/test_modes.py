@@ -208,6 +208,32 @@ def test_emulate_int8_on_x86_times_the_fp32_graph(tmp_path, monkeypatch):
     assert r.details["host_int8_via_fp32"] and "fp32 form" in r.details["method"]
     assert any("x86 int8 kernels do not predict ARM" in n for n in r.details["notes"])
     assert r.median_ms > 0
+    # the host estimate is of what was timed: the float graph (no Q/DQ, float weights), not int8 kernels
+    from edgec.validate.estimate import estimate
+
+    floated = lat._float_form(model)
+    assert {n.op_type for n in floated.graph.node} == {"Conv"}
+    host, _ = lat.host_profile(None, "ort")
+    assert r.details["host_estimate_ms"] == pytest.approx(estimate(floated, host, threads=1).total_ms, rel=1e-3)
+
+
+def test_float_form_dequantizes_weights_as_onnxruntime_does():
+    from edgec.runtimes.host_ort import OrtRunner
+
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.integers(-127, 127, (4, 3)).astype(np.int8), "wq"),
+             numpy_helper.from_array(rng.uniform(0.01, 0.1, 4).astype(np.float32), "ws"),
+             numpy_helper.from_array(rng.integers(-5, 5, 4).astype(np.int8), "wz")]
+    g = helper.make_graph([helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+                           helper.make_node("Add", ["x", "w"], ["y"])], "dq",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": np.zeros((4, 3), np.float32)}
+    want = OrtRunner(model.SerializeToString(), threads=1).run(feeds)["y"]
+    floated = lat._float_form(model)
+    assert [n.op_type for n in floated.graph.node] == ["Add"]
+    np.testing.assert_allclose(OrtRunner(floated.SerializeToString(), threads=1).run(feeds)["y"], want, rtol=1e-6)
 
 
 def test_report_says_when_no_budget_was_set(tmp_path, conv_model):
