@@ -85,7 +85,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args()
-    print("| model | TRANSPOSE fp32 / int8 | QUANTIZE int8 | DEQUANTIZE int8 | ops fp32 / int8 | ms fp32 / int8 (ratio) |")
+    print("| model | TRANSPOSE fp32 / int8 | QUANTIZE (float in / requant) | DEQUANTIZE (activation / weight) | "
+          "ops fp32 / int8 | ms fp32 / int8 (ratio) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="edgec-int8-layout-") as tmp:
         work = Path(tmp)
@@ -100,7 +101,7 @@ def main() -> None:
             if fp32.problems or q.problems:
                 print(f"| {name} | problems: {(fp32.problems or q.problems)[:2]} | | | | |")
                 continue
-            h32, h8 = fp32.op_histogram, q.op_histogram
+            h32, h8, c = fp32.op_histogram, q.op_histogram, q.stats["quant_ops"]
             lat = ""
             if not args.no_latency:
                 (work / "fp32.tflite").write_bytes(fp32.data)
@@ -109,8 +110,9 @@ def main() -> None:
                 feed = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
                 a, b = _ms([work / "fp32.tflite", work / "int8.tflite"], feed, args.runs, args.threads)
                 lat = f"{a:.2f} / {b:.2f} ({b / a:.2f}x)"
-            print(f"| {name} | {h32.get('TRANSPOSE', 0)} / {h8.get('TRANSPOSE', 0)} | {h8.get('QUANTIZE', 0)} | "
-                  f"{h8.get('DEQUANTIZE', 0)} | {sum(h32.values())} / {sum(h8.values())} | {lat} |", flush=True)
+            print(f"| {name} | {h32.get('TRANSPOSE', 0)} / {h8.get('TRANSPOSE', 0)} | {c['quantize']} / {c['requantize']} | "
+                  f"{c['dequantize']} / {c['dequantize_weights']} | {sum(h32.values())} / {sum(h8.values())} | {lat} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

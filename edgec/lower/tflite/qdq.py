@@ -137,14 +137,19 @@ def fold_qdq(g: Graph) -> dict:
     return {"int8_ops": folded, "problems": problems}
 
 
+_OPERANDS = {"Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize", "Split", "Slice"}  # constant inputs > 0: shapes, axes
+
+
 def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
     weights = _WEIGHTS.get(n.op, ())
-    if len(n.outputs) != 1 or n.outputs[0] in g.outputs:
+    qs = []  # the one QuantizeLinear reading each output (Split has several outputs)
+    for y in n.outputs:
+        users = cons.get(y, []) if y else []
+        if y in g.outputs or len(users) != 1 or users[0].op != "QuantizeLinear" or users[0].outputs[0] not in g.quant:
+            return False
+        qs.append(users[0])
+    if not qs:
         return False
-    users = cons.get(n.outputs[0], [])
-    if len(users) != 1 or users[0].op != "QuantizeLinear" or users[0].outputs[0] not in g.quant:
-        return False
-    q = users[0]
     new_inputs = list(n.inputs)
     for i, name in enumerate(n.inputs):
         if not name:
@@ -154,7 +159,7 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
                 return False
             continue
         if name in g.consts:
-            if n.op in ("Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize") and i > 0:
+            if n.op in _OPERANDS and i > 0:
                 continue  # shape/axes operands
             return False
         dq = prod.get(name)
@@ -164,11 +169,12 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
     if rule.check is not None and rule.check(LowerCtx(g, None, {}, n)):
         return False  # the int8 kernel covers only part of the ONNX op: this one stays float
     qin = g.quant[new_inputs[0]]
-    if rule.flags.get("same_scale") and g.quant[q.outputs[0]] != qin:
+    if rule.flags.get("same_scale") and any(g.quant[q.outputs[0]] != qin for q in qs):
         return False
     n.inputs = new_inputs
-    n.outputs = [q.outputs[0]]
-    g.nodes.remove(q)
+    n.outputs = [q.outputs[0] for q in qs]
+    for q in qs:
+        g.nodes.remove(q)
     g.int8_nodes.add(n.name)
     return True
 
@@ -224,6 +230,22 @@ def finish_qdq(g: Graph) -> None:
     for n in g.nodes:
         if n.name in g.int8_nodes and n.op in rules and not rules[n.op].flags.get("float_kernel"):
             n.op = f"{INT8}{n.op}"
+
+
+def quant_ops(b) -> dict[str, int]:
+    """The (de)quantizing ops of a lowered model by what they do: float -> int8 at a model input or a float
+    island's end ("quantize"), int8 -> int8 between scales ("requantize"), int8 -> float of an activation into
+    a float island or a model output ("dequantize"), of a constant weight of a float op ("dequantize_weights")."""
+    out = {"quantize": 0, "requantize": 0, "dequantize": 0, "dequantize_weights": 0}
+    for op in b.ops:
+        if op.code not in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        x = b.tensors[op.inputs[0]]
+        if op.code == "DEQUANTIZE":
+            out["dequantize_weights" if x.buffer else "dequantize"] += 1
+        else:
+            out["requantize" if x.dtype in (np.int8, np.uint8, np.int16) else "quantize"] += 1
+    return out
 
 
 def int8_note(stats: dict, histogram: dict) -> str:
