@@ -130,11 +130,12 @@ def fold_qdq(g: Graph) -> dict:
         if n.op in rules and n.name not in g.int8_nodes and _fold(g, n, prod, cons, rules[n.op]):
             folded += 1
     _drop_dead(g)
+    shared = _share_scales(g, rules)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
     g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
     g.node_qconst = {(n.name, i): g.qconst[c][1:] for n in g.nodes for i, c in enumerate(n.inputs) if c in g.qconst}
-    return {"int8_ops": folded, "problems": problems}
+    return {"int8_ops": folded, "shared_scales": shared, "problems": problems}
 
 
 _OPERANDS = {"Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize", "Split", "Slice"}  # constant inputs > 0: shapes, axes
@@ -177,6 +178,80 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
         g.nodes.remove(q)
     g.int8_nodes.add(n.name)
     return True
+
+
+_FIXED_TOLERANCE = 0.01  # a QDQ scale within 1% of a kernel's fixed one: the grids differ by < 1% of a step
+
+
+def _share_scales(g: Graph, rules: dict) -> int:
+    """Give int8 tensors the params their consumer needs, where the QDQ model requantizes in between and every
+    reader takes any params: the producer then writes those params directly (one rounding instead of two; no
+    QUANTIZE int8 -> int8 in the file).
+    - an int8 Concat input made for that Concat (through same-scale ops: Split, Resize, Reshape, MaxPool...):
+      the Concat's output params (TFLite's CONCATENATION would requantize it first);
+    - the output of a fixed-params kernel (LOGISTIC, SOFTMAX: 1/256, -128) whose QDQ params are within 1% of
+      those: the fixed params (the QDQ model's would cost a requantize)."""
+    prod, cons = g.producers(), g.consumers()
+
+    def flag(n: Node, name: str):
+        rule = rules.get(n.op)
+        return rule.flags.get(name) if rule is not None and n.name in g.int8_nodes else None
+
+    def group(t: str) -> set[str] | None:
+        """The int8 tensors tied to `t` by same-scale ops, or None when they cannot all take new params: graph
+        I/O, a reader that needs these params (a Concat, a same-scale op outside), a producer that cannot write
+        any params (only an int8 kernel with its own output params, or a float island's QuantizeLinear)."""
+        seen, todo = set(), [t]
+        while todo:
+            x = todo.pop()
+            if x in seen:
+                continue
+            if x not in g.quant or x in g.inputs or x in g.outputs:
+                return None
+            seen.add(x)
+            p = prod.get(x)
+            if p is not None and flag(p, "same_scale"):
+                todo += [p.inputs[0], *p.outputs]
+            elif p is None or not (p.op == "QuantizeLinear" or p.name in g.int8_nodes and not flag(p, "fixed_output")
+                                   and not flag(p, "float_kernel")):
+                return None
+            for c in cons.get(x, []):
+                if flag(c, "same_scale"):
+                    todo += c.outputs
+        return seen
+
+    def readers_take_any(tensors: set[str], allowed: Node | None) -> bool:
+        for x in tensors:
+            for c in cons.get(x, []):
+                if c is allowed or c.op == "DequantizeLinear" or flag(c, "same_scale"):
+                    continue
+                if c.name not in g.int8_nodes or c.op == "Concat":
+                    return False
+        return True
+
+    shared = 0
+    for n in g.nodes:
+        fixed = flag(n, "fixed_output")
+        y = n.outputs[0]
+        if fixed and y in g.quant and y not in g.outputs:
+            q = g.quant[y]
+            if (q.zero_point == [fixed[1]] and q.scale[0] != fixed[0]
+                    and abs(q.scale[0] / fixed[0] - 1) <= _FIXED_TOLERANCE and readers_take_any({y}, None)):
+                g.quant[y] = Quant([float(fixed[0])], [fixed[1]])
+                shared += 1
+    # consumers first: a Concat fed by a Concat (DenseNet) hands its params up the chain
+    for n in reversed(g.nodes):
+        if n.op == "Concat" and n.name in g.int8_nodes:
+            y = n.outputs[0]
+            for x in n.inputs:
+                if x not in g.quant or g.quant[x] == g.quant[y]:
+                    continue
+                tied = group(x)
+                if tied and y not in tied and readers_take_any(tied, n):
+                    for t in tied:
+                        g.quant[t] = g.quant[y]
+                    shared += 1
+    return shared
 
 
 def _drop_dead(g: Graph) -> None:
