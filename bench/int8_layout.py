@@ -2,23 +2,34 @@
 
 Per model of the zoo (the random-weight light models, and the torch zoo's image models when tests/zoo.py has built
 them): the fp32 TFLite file and the int8 one (random calibration, as the tests use), op counts read from the
-lowering's histogram, then LiteRT latency of both files at 1 thread, interleaved in the same run (ratio int8/fp32).
+lowering's histogram, then LiteRT latency of both files at 1 thread, interleaved in the same run (ratio int8/fp32; the fastest run of
+each, as load on a shared machine only adds time).
 
     python bench/int8_layout.py [--models squeezenet,resnet18,...] [--runs 20] [--threads 1] [--no-latency]
+                                [--before REV]
+
+--before REV: also lower the int8 model with edgec as of git revision REV (e.g. main before the int8 layout work;
+`git archive` into a temp dir, run in a subprocess) and time its file in the same interleaved rounds: the
+before/after columns of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
+import json
+
 import numpy as np
 import onnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, os.environ.get("EDGEC_BENCH_SRC", str(REPO)))  # --before runs this file on an older edgec
 
 from edgec import samples  # noqa: E402
 from edgec.config.loader import load_profile  # noqa: E402
@@ -67,6 +78,25 @@ def lower_both(path: Path, profile_path: Path):
     return fp32, convert(q.model), shapes
 
 
+def write_int8(name: str, profile_path: Path, out: Path) -> None:
+    """The int8 file of `name` (the subprocess side of --before)."""
+    _, q, _ = lower_both(model_path(name), profile_path)
+    out.write_bytes(q.data)
+    print(json.dumps({"ops": q.op_histogram}))
+
+
+def before_int8(rev: str, src: Path, name: str, profile_path: Path, out: Path) -> dict:
+    """Lower `name` to int8 with edgec at git revision `rev` (exported to `src` once); its op histogram."""
+    if not (src / "edgec").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edgec", "targets", "profiles"], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    env = {**os.environ, "EDGEC_BENCH_SRC": str(src), "PYTHONPATH": str(src)}
+    done = subprocess.run([sys.executable, __file__, "--write-int8", name, str(profile_path), str(out)], env=env,
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["ops"]
+
+
 def _ms(paths: list[Path], feed: dict, runs: int, threads: int) -> list[float]:
     runners = [LiteRTRunner(p, threads=threads) for p in paths]
     times = [[] for _ in runners]
@@ -75,7 +105,8 @@ def _ms(paths: list[Path], feed: dict, runs: int, threads: int) -> list[float]:
     for _ in range(4):  # interleaved rounds: load on the shared machine hits both alike
         for i, r in enumerate(runners):
             times[i] += time_runs(lambda: r.run(feed), max(1, runs // 4), 1)
-    return [float(np.median(t)) for t in times]
+    # the minimum: on a shared machine the load only adds time, so the fastest run is the kernel's own
+    return [float(np.min(t)) for t in times]
 
 
 def main() -> None:
@@ -84,10 +115,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--before", metavar="REV", help="also time the int8 file edgec at git revision REV writes")
+    ap.add_argument("--write-int8", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write_int8:
+        name, prof, out = args.write_int8
+        return write_int8(name, Path(prof), Path(out))
+    before = f" | TRANSPOSE / QUANTIZE int8 at {args.before} | ms int8 at {args.before} (ratio to fp32)" if args.before else ""
     print("| model | TRANSPOSE fp32 / int8 | QUANTIZE (float in / requant) | DEQUANTIZE (activation / weight) | "
-          "ops fp32 / int8 | ms fp32 / int8 (ratio) |")
-    print("|---|---|---|---|---|---|")
+          f"ops fp32 / int8 | ms fp32 / int8 (ratio){before} |")
+    print("|---|---|---|---|---|---|" + ("---|---|" if args.before else ""))
     with tempfile.TemporaryDirectory(prefix="edgec-int8-layout-") as tmp:
         work = Path(tmp)
         prof = work / "int8.yaml"
@@ -102,16 +139,26 @@ def main() -> None:
                 print(f"| {name} | problems: {(fp32.problems or q.problems)[:2]} | | | | |")
                 continue
             h32, h8, c = fp32.op_histogram, q.op_histogram, q.stats["quant_ops"]
+            files = [work / "fp32.tflite", work / "int8.tflite"]
+            files[0].write_bytes(fp32.data)
+            files[1].write_bytes(q.data)
+            old = ""
+            if args.before:
+                files.append(work / "before.tflite")
+                hb = before_int8(args.before, work / "before-src", name, prof, files[2])
+                old = f" | {hb.get('TRANSPOSE', 0)} / {hb.get('QUANTIZE', 0)}"
             lat = ""
             if not args.no_latency:
-                (work / "fp32.tflite").write_bytes(fp32.data)
-                (work / "int8.tflite").write_bytes(q.data)
                 rng = np.random.default_rng(0)
                 feed = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-                a, b = _ms([work / "fp32.tflite", work / "int8.tflite"], feed, args.runs, args.threads)
-                lat = f"{a:.2f} / {b:.2f} ({b / a:.2f}x)"
+                ms = _ms(files, feed, args.runs, args.threads)
+                lat = f"{ms[0]:.2f} / {ms[1]:.2f} ({ms[1] / ms[0]:.2f}x)"
+                if args.before:
+                    old += f" | {ms[2]:.2f} ({ms[2] / ms[0]:.2f}x)"
+            elif args.before:
+                old += " | "
             print(f"| {name} | {h32.get('TRANSPOSE', 0)} / {h8.get('TRANSPOSE', 0)} | {c['quantize']} / {c['requantize']} | "
-                  f"{c['dequantize']} / {c['dequantize_weights']} | {sum(h32.values())} / {sum(h8.values())} | {lat} |",
+                  f"{c['dequantize']} / {c['dequantize_weights']} | {sum(h32.values())} / {sum(h8.values())} | {lat}{old} |",
                   flush=True)
 
 

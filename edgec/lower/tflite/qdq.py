@@ -129,13 +129,14 @@ def fold_qdq(g: Graph) -> dict:
     for n in list(g.nodes):
         if n.op in rules and n.name not in g.int8_nodes and _fold(g, n, prod, cons, rules[n.op]):
             folded += 1
+    requantized = _requantize_pairs(g)
     _drop_dead(g)
     shared = _share_scales(g, rules)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
     g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
     g.node_qconst = {(n.name, i): g.qconst[c][1:] for n in g.nodes for i, c in enumerate(n.inputs) if c in g.qconst}
-    return {"int8_ops": folded, "shared_scales": shared, "problems": problems}
+    return {"int8_ops": folded, "shared_scales": shared + requantized, "problems": problems}
 
 
 _OPERANDS = {"Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize", "Split", "Slice"}  # constant inputs > 0: shapes, axes
@@ -178,6 +179,26 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
         g.nodes.remove(q)
     g.int8_nodes.add(n.name)
     return True
+
+
+def _requantize_pairs(g: Graph) -> int:
+    """DequantizeLinear -> QuantizeLinear with nothing between (an op between them folded or removed): the Q
+    reads the int8 tensor itself: the same tensor when the params are equal, else one QUANTIZE int8 -> int8."""
+    prod = g.producers()
+    done = 0
+    for q in list(g.nodes):
+        dq = prod.get(q.inputs[0]) if q.op == "QuantizeLinear" else None
+        if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant or q.outputs[0] not in g.quant:
+            continue
+        x, y = dq.inputs[0], q.outputs[0]
+        if g.quant[x] == g.quant[y] and y not in g.outputs:
+            for n in g.nodes:
+                n.inputs = [x if i == y else i for i in n.inputs]
+            g.nodes.remove(q)
+        else:
+            q.inputs = [x, *q.inputs[1:]]
+        done += 1
+    return done
 
 
 _FIXED_TOLERANCE = 0.01  # a QDQ scale within 1% of a kernel's fixed one: the grids differ by < 1% of a step
