@@ -57,7 +57,7 @@ class TFLiteBackend:
             "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
             + " (from the interpreter's DELEGATE nodes)")
         if ctx.precision in ("int8", "int8-weights"):
-            notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
+            notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram, s.get("quant_ops")))
         quantized_io = io_quant(result.data) if int8_io else {}
         if quantized_io:
             notes.append("int8 model I/O: " + ", ".join(f"{k} scale {v['scale']:.6g} zero point {v['zero_point']}"

@@ -344,13 +344,17 @@ def quant_ops(b) -> dict[str, int]:
     return out
 
 
-def int8_note(stats: dict, histogram: dict) -> str:
+def int8_note(stats: dict, histogram: dict, ops: dict | None = None) -> str:
     """The build note: how much of the QDQ model runs on int8 kernels, and where it crosses to float."""
     if not stats:
         return "int8 asked but the model has no QuantizeLinear/DequantizeLinear: it runs in float"
+    ops = ops or {}
     return (f"int8 from the QDQ model: {stats['int8_ops']} ops folded into int8 kernels (per-channel int8 weights, "
-            f"int32 bias); {histogram.get('QUANTIZE', 0)} QUANTIZE / {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE "
-            f"(float model I/O, requantized inputs, fixed-range outputs, ops left float, int8 weights of float ops)")
+            f"int32 bias), {stats.get('shared_scales', 0)} requantizes saved by sharing params; "
+            f"{histogram.get('TRANSPOSE', 0)} TRANSPOSE; {histogram.get('QUANTIZE', 0)} QUANTIZE ({ops.get('quantize', 0)} "
+            f"float -> int8 at model inputs and float-island ends, {ops.get('requantize', 0)} int8 -> int8 between "
+            f"different params); {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE ({ops.get('dequantize', 0)} into float "
+            f"islands / float outputs, {ops.get('dequantize_weights', 0)} int8 weights of float ops)")
 
 
 def weight_codec(g: Graph):
