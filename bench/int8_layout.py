@@ -59,10 +59,14 @@ TORCH = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet18", "s
 COUNTED = ("TRANSPOSE", "QUANTIZE", "DEQUANTIZE")
 
 
+TRAINED = ["efficientnet_lite0", "pnet_128"]  # tests/trained_zoo.py, tests/trained_detector.py
+
+
 def model_path(name: str) -> Path | None:
     if name in samples.LIGHT_MODELS:
         return samples.randomized(name)
-    path = cache_dir() / "zoo" / f"{name}.onnx"
+    folder = "trained_zoo" if name.startswith("efficientnet_lite") else "trained_detector" if name in TRAINED else "zoo"
+    path = cache_dir() / folder / f"{name}.onnx"
     return path if path.exists() else None  # this bench never starts the zoo build
 
 
@@ -111,7 +115,7 @@ def _ms(paths: list[Path], feed: dict, runs: int, threads: int) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default=",".join(LIGHT + TORCH))
+    ap.add_argument("--models", default=",".join(LIGHT + TORCH + TRAINED))
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-latency", action="store_true")

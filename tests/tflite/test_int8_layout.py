@@ -24,13 +24,22 @@ from tests.tflite.helpers import cosine
 
 LIGHT = ["squeezenet", "shufflenet"]
 TORCH = ["mobilenet_v3_small", "shufflenet_v2_x1_0", "transformer_block", "detection_head"]
-SLOW = ["inception_v1", "inception_v2", "densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "resnet18",
+TRAINED = ["pnet"]  # tests/trained_detector.py (its own Transposes: NHWC input)
+SLOW = ["efficientnet_lite0", "inception_v1", "inception_v2", "densenet121", "resnet50", "mobilenet_v2", "efficientnet_b0", "resnet18",
         "squeezenet1_1"]
 
 
 def _path(name: str):
     if name in samples.LIGHT_MODELS:
         return randomized(name)
+    if name == "pnet":
+        from tests.trained_detector import detector_model
+
+        return detector_model()
+    if name.startswith("efficientnet_lite"):
+        from tests.trained_zoo import trained_model
+
+        return trained_model(name)
     from tests.zoo import zoo_model
 
     return zoo_model(name)
@@ -116,7 +125,7 @@ def _check(name: str, tmp_path) -> None:
             assert mine >= ort_cos - 0.02, (name, k, mine, ort_cos)
 
 
-@pytest.mark.parametrize("name", LIGHT + TORCH)
+@pytest.mark.parametrize("name", LIGHT + TORCH + TRAINED)
 def test_int8_file_has_fp32_transposes_and_one_quantize_per_boundary(name, tmp_path):
     _check(name, tmp_path)
 
