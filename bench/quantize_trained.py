@@ -13,6 +13,7 @@ MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONN
 
     python bench/quantize_trained.py [--models efficientnet_lite0,efficientnet_lite1] [--target-top1 0.99]
                                      [--others text,det,rec]
+    python bench/quantize_trained.py --detector   # the trained detector: int8 vs fp32 detections (bench_detector)
 
 With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
 `quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
@@ -315,5 +316,54 @@ def main() -> None:
             print(f"{r['model']} {r['who']} {r['target']}: top-1 differs on {', '.join(r['misses'])}")
 
 
+def bench_detector(work: Path) -> list[dict]:
+    """The trained detector (tests/trained_detector.py: MTCNN's P-Net from a pinned PyPI sdist): int8 vs fp32
+    detections (threshold + NMS in numpy, outside the model) on the held-out photos' crops, per target, and
+    ORT quantize_static (defaults) on the same calibration inputs. A detection is kept when int8 has one at
+    IoU >= 0.9 (one class: faces)."""
+    from tests.trained_detector import (agreement, build_int8, detector_inputs, detector_model, runner_of,
+                                        INPUT_NAME as DET_INPUT)
+
+    t0 = time.perf_counter()
+    arts = build_int8(work)
+    build_s = time.perf_counter() - t0
+    xs, _ = detector_inputs(EVAL_PHOTOS)
+    fp32 = OrtRunner(onnx.load(str(detector_model())), threads=1)
+    rows = [dict(agreement(fp32, runner_of(a), xs), who="edgec", target=t, build_s=build_s)
+            for t, a in sorted(arts.items())]
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    cal = [np.load(f) for f in sorted((work / "calib").glob("*.npy"))]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(cal)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {DET_INPUT: x}
+
+    t0 = time.perf_counter()
+    base = work / "ort_quantize_static.onnx"
+    quantize_static(str(detector_model()), str(base), Reader())
+    rows.append(dict(agreement(fp32, OrtRunner(onnx.load(str(base)), threads=1), xs),
+                     who="ORT quantize_static (defaults)", target="onnxruntime (.onnx)",
+                     build_s=time.perf_counter() - t0))
+    for r in rows:
+        r["held_out"] = f"{len(xs)} crops of {len(EVAL_PHOTOS)} photos"
+    return rows
+
+
+def main_detector() -> None:
+    with tempfile.TemporaryDirectory(prefix="edgec-qdet-") as tmp:
+        rows = bench_detector(Path(tmp))
+    print(f"\ntrained detector (P-Net, MTCNN), held out: {rows[0]['held_out']}\n")
+    print("| quantizer | target | fp32 detections | int8 detections | kept at IoU >= 0.9 | quantize s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['who']} | {r['target']} | {r['fp32']} | {r['int8']} | {r['kept']} ({r['ratio']:.3f}) | "
+              f"{r['build_s']:.0f} |")
+
+
 if __name__ == "__main__":
-    main()
+    main_detector() if "--detector" in sys.argv else main()

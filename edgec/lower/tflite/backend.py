@@ -65,7 +65,7 @@ class TFLiteBackend:
             "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
             + " (from the interpreter's DELEGATE nodes)")
         if ctx.precision in ("int8", "int8-weights"):
-            notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram))
+            notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram, s.get("quant_ops")))
         if ctx.precision == "int8-dynamic":
             notes.append(f"int8-dynamic: FULLY_CONNECTED x{result.op_histogram.get('FULLY_CONNECTED', 0)} with int8 "
                          f"weights (dynamic-range: inputs quantized per row at run time); "

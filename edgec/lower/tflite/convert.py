@@ -15,7 +15,7 @@ from edgec.lower.tflite.control_flow import explicit_captures, use_converter
 from edgec.lower.tflite.fuse import fold_conv_affine
 from edgec.lower.tflite.ir import Graph, Node, from_onnx, narrow_float64, perm_shape, widen_unsigned
 from edgec.lower.tflite.layout import to_nhwc
-from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, weight_codec
+from edgec.lower.tflite.qdq import finish_qdq, fold_qdq, quant_ops, weight_codec
 from edgec.lower.tflite.qdq import int8_io as quantized_io
 from edgec.lower.tflite.registry import INT8, REFUSED, REGISTRY, LowerCtx, Unsupported
 from edgec.lower.tflite.versions import set_versions
@@ -177,6 +177,7 @@ def _lower(model: onnx.ModelProto, fp16: bool, write: bool, keep_float, nhwc_io:
     for op in b.ops:
         hist[op.code] = hist.get(op.code, 0) + 1
     stats["transpose_ops"] = hist.get("TRANSPOSE", 0)
+    stats["quant_ops"] = quant_ops(b)
     onnx_in = [i for i in signature if signature[i] in g.inputs]
     onnx_out = [o for o in signature if signature[o] in g.outputs]
     sig = ([(n, tensors[signature[n]]) for n in onnx_in],

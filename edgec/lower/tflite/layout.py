@@ -139,6 +139,14 @@ def _gather(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
     return Rewrite({"axis": perm[_norm(int(node.attrs.get("axis", 0)), len(perm))]}, {})
 
 
+def _qdq(node: Node, perm: list[int], g: Graph) -> Rewrite | None:
+    """QuantizeLinear / DequantizeLinear of an activation: elementwise, a per-axis scale follows its axis."""
+    scale = g.consts.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    if scale is None:
+        return None
+    return axis_attr("axis", 1)(node, perm, g) if scale.size > 1 else Rewrite({}, {})
+
+
 ELEMENTWISE = Agnostic("all")
 UNARY = Agnostic((0,))
 AGNOSTIC: dict[str, Agnostic] = {
@@ -162,6 +170,9 @@ AGNOSTIC: dict[str, Agnostic] = {
     "ArgMax": Agnostic((0,), _arg),
     "ArgMin": Agnostic((0,), _arg),
     "Gather": Agnostic((0,), _gather),
+    # int8 boundaries (qdq.py): a transpose moves through them as through a float op
+    "QuantizeLinear": Agnostic((0,), _qdq),
+    "DequantizeLinear": Agnostic((0,), _qdq),
 }
 # Listing an op here without a lowering is harmless: it stays unsupported. An op with an axis attribute
 # needs a rewrite rule (as Concat/Softmax have), never the plain UNARY/ELEMENTWISE entry.

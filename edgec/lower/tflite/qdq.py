@@ -129,22 +129,29 @@ def fold_qdq(g: Graph) -> dict:
     for n in list(g.nodes):
         if n.op in rules and n.name not in g.int8_nodes and _fold(g, n, prod, cons, rules[n.op]):
             folded += 1
+    requantized = _requantize_pairs(g)
     _drop_dead(g)
+    shared = _share_scales(g, rules)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
     g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
     g.node_qconst = {(n.name, i): g.qconst[c][1:] for n in g.nodes for i, c in enumerate(n.inputs) if c in g.qconst}
-    return {"int8_ops": folded, "problems": problems}
+    return {"int8_ops": folded, "shared_scales": shared + requantized, "problems": problems}
+
+
+_OPERANDS = {"Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize", "Split", "Slice"}  # constant inputs > 0: shapes, axes
 
 
 def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
     weights = _WEIGHTS.get(n.op, ())
-    if len(n.outputs) != 1 or n.outputs[0] in g.outputs:
+    qs = []  # the one QuantizeLinear reading each output (Split has several outputs)
+    for y in n.outputs:
+        users = cons.get(y, []) if y else []
+        if y in g.outputs or len(users) != 1 or users[0].op != "QuantizeLinear" or users[0].outputs[0] not in g.quant:
+            return False
+        qs.append(users[0])
+    if not qs:
         return False
-    users = cons.get(n.outputs[0], [])
-    if len(users) != 1 or users[0].op != "QuantizeLinear" or users[0].outputs[0] not in g.quant:
-        return False
-    q = users[0]
     new_inputs = list(n.inputs)
     for i, name in enumerate(n.inputs):
         if not name:
@@ -154,7 +161,7 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
                 return False
             continue
         if name in g.consts:
-            if n.op in ("Reshape", "Squeeze", "Unsqueeze", "ReduceMean", "Resize") and i > 0:
+            if n.op in _OPERANDS and i > 0:
                 continue  # shape/axes operands
             return False
         dq = prod.get(name)
@@ -164,13 +171,108 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
     if rule.check is not None and rule.check(LowerCtx(g, None, {}, n)):
         return False  # the int8 kernel covers only part of the ONNX op: this one stays float
     qin = g.quant[new_inputs[0]]
-    if rule.flags.get("same_scale") and g.quant[q.outputs[0]] != qin:
+    if rule.flags.get("same_scale") and any(g.quant[q.outputs[0]] != qin for q in qs):
         return False
     n.inputs = new_inputs
-    n.outputs = [q.outputs[0]]
-    g.nodes.remove(q)
+    n.outputs = [q.outputs[0] for q in qs]
+    for q in qs:
+        g.nodes.remove(q)
     g.int8_nodes.add(n.name)
     return True
+
+
+def _requantize_pairs(g: Graph) -> int:
+    """DequantizeLinear -> QuantizeLinear with nothing between (an op between them folded or removed): the Q
+    reads the int8 tensor itself: the same tensor when the params are equal, else one QUANTIZE int8 -> int8."""
+    prod = g.producers()
+    done = 0
+    for q in list(g.nodes):
+        dq = prod.get(q.inputs[0]) if q.op == "QuantizeLinear" else None
+        if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant or q.outputs[0] not in g.quant:
+            continue
+        x, y = dq.inputs[0], q.outputs[0]
+        if g.quant[x] == g.quant[y] and y not in g.outputs:
+            for n in g.nodes:
+                n.inputs = [x if i == y else i for i in n.inputs]
+            g.nodes.remove(q)
+        else:
+            q.inputs = [x, *q.inputs[1:]]
+        done += 1
+    return done
+
+
+_FIXED_TOLERANCE = 0.01  # a QDQ scale within 1% of a kernel's fixed one: the grids differ by < 1% of a step
+
+
+def _share_scales(g: Graph, rules: dict) -> int:
+    """Give int8 tensors the params their consumer needs, where the QDQ model requantizes in between and every
+    reader takes any params: the producer then writes those params directly (one rounding instead of two; no
+    QUANTIZE int8 -> int8 in the file).
+    - an int8 Concat input made for that Concat (through same-scale ops: Split, Resize, Reshape, MaxPool...):
+      the Concat's output params (TFLite's CONCATENATION would requantize it first);
+    - the output of a fixed-params kernel (LOGISTIC, SOFTMAX: 1/256, -128) whose QDQ params are within 1% of
+      those: the fixed params (the QDQ model's would cost a requantize)."""
+    prod, cons = g.producers(), g.consumers()
+
+    def flag(n: Node, name: str):
+        rule = rules.get(n.op)
+        return rule.flags.get(name) if rule is not None and n.name in g.int8_nodes else None
+
+    def group(t: str) -> set[str] | None:
+        """The int8 tensors tied to `t` by same-scale ops, or None when they cannot all take new params: graph
+        I/O, a reader that needs these params (a Concat, a same-scale op outside), a producer that cannot write
+        any params (only an int8 kernel with its own output params, or a float island's QuantizeLinear)."""
+        seen, todo = set(), [t]
+        while todo:
+            x = todo.pop()
+            if x in seen:
+                continue
+            if x not in g.quant or x in g.inputs or x in g.outputs:
+                return None
+            seen.add(x)
+            p = prod.get(x)
+            if p is not None and flag(p, "same_scale"):
+                todo += [p.inputs[0], *p.outputs]
+            elif p is None or not (p.op == "QuantizeLinear" or p.name in g.int8_nodes and not flag(p, "fixed_output")
+                                   and not flag(p, "float_kernel")):
+                return None
+            for c in cons.get(x, []):
+                if flag(c, "same_scale"):
+                    todo += c.outputs
+        return seen
+
+    def readers_take_any(tensors: set[str], allowed: Node | None) -> bool:
+        for x in tensors:
+            for c in cons.get(x, []):
+                if c is allowed or c.op == "DequantizeLinear" or flag(c, "same_scale"):
+                    continue
+                if c.name not in g.int8_nodes or c.op == "Concat":
+                    return False
+        return True
+
+    shared = 0
+    for n in g.nodes:
+        fixed = flag(n, "fixed_output")
+        y = n.outputs[0]
+        if fixed and y in g.quant and y not in g.outputs:
+            q = g.quant[y]
+            if (q.zero_point == [fixed[1]] and q.scale[0] != fixed[0]
+                    and abs(q.scale[0] / fixed[0] - 1) <= _FIXED_TOLERANCE and readers_take_any({y}, None)):
+                g.quant[y] = Quant([float(fixed[0])], [fixed[1]])
+                shared += 1
+    # consumers first: a Concat fed by a Concat (DenseNet) hands its params up the chain
+    for n in reversed(g.nodes):
+        if n.op == "Concat" and n.name in g.int8_nodes:
+            y = n.outputs[0]
+            for x in n.inputs:
+                if x not in g.quant or g.quant[x] == g.quant[y]:
+                    continue
+                tied = group(x)
+                if tied and y not in tied and readers_take_any(tied, n):
+                    for t in tied:
+                        g.quant[t] = g.quant[y]
+                    shared += 1
+    return shared
 
 
 def _drop_dead(g: Graph) -> None:
@@ -226,13 +328,33 @@ def finish_qdq(g: Graph) -> None:
             n.op = f"{INT8}{n.op}"
 
 
-def int8_note(stats: dict, histogram: dict) -> str:
+def quant_ops(b) -> dict[str, int]:
+    """The (de)quantizing ops of a lowered model by what they do: float -> int8 at a model input or a float
+    island's end ("quantize"), int8 -> int8 between scales ("requantize"), int8 -> float of an activation into
+    a float island or a model output ("dequantize"), of a constant weight of a float op ("dequantize_weights")."""
+    out = {"quantize": 0, "requantize": 0, "dequantize": 0, "dequantize_weights": 0}
+    for op in b.ops:
+        if op.code not in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        x = b.tensors[op.inputs[0]]
+        if op.code == "DEQUANTIZE":
+            out["dequantize_weights" if x.buffer else "dequantize"] += 1
+        else:
+            out["requantize" if x.dtype in (np.int8, np.uint8, np.int16) else "quantize"] += 1
+    return out
+
+
+def int8_note(stats: dict, histogram: dict, ops: dict | None = None) -> str:
     """The build note: how much of the QDQ model runs on int8 kernels, and where it crosses to float."""
     if not stats:
         return "int8 asked but the model has no QuantizeLinear/DequantizeLinear: it runs in float"
+    ops = ops or {}
     return (f"int8 from the QDQ model: {stats['int8_ops']} ops folded into int8 kernels (per-channel int8 weights, "
-            f"int32 bias); {histogram.get('QUANTIZE', 0)} QUANTIZE / {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE "
-            f"(float model I/O, requantized inputs, fixed-range outputs, ops left float, int8 weights of float ops)")
+            f"int32 bias), {stats.get('shared_scales', 0)} requantizes saved by sharing params; "
+            f"{histogram.get('TRANSPOSE', 0)} TRANSPOSE; {histogram.get('QUANTIZE', 0)} QUANTIZE ({ops.get('quantize', 0)} "
+            f"float -> int8 at model inputs and float-island ends, {ops.get('requantize', 0)} int8 -> int8 between "
+            f"different params); {histogram.get('DEQUANTIZE', 0)} DEQUANTIZE ({ops.get('dequantize', 0)} into float "
+            f"islands / float outputs, {ops.get('dequantize_weights', 0)} int8 weights of float ops)")
 
 
 def weight_codec(g: Graph):

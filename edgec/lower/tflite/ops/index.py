@@ -23,6 +23,7 @@ def _const_input(ctx: LowerCtx, i: int, what: str) -> np.ndarray | None:
     return value
 
 
+@lowers("int8.Slice", float_kernel=True, same_scale=True)
 @lowers("Slice")
 def slice_(ctx: LowerCtx) -> None:
     """STRIDED_SLICE with begin/end/strides normalised here (ONNX clamping = Python slice semantics)."""
@@ -61,6 +62,7 @@ def slice_(ctx: LowerCtx) -> None:
              [ctx.output(0)], opts, version=4 if rank > 4 else 1)
 
 
+@lowers("int8.Split", float_kernel=True, same_scale=True)
 @lowers("Split")
 def split(ctx: LowerCtx) -> None:
     """SPLIT for equal parts, SPLIT_V for given sizes."""

@@ -293,7 +293,10 @@ def _fixed_output(ctx: LowerCtx, code: str, scale: float, zero: int, options=Non
         ctx.emit("QUANTIZE", [out], [y])
 
 
-@lowers("int8.Softmax", check=_softmax_foldable)
+UNIT_INTERVAL = (1 / 256, -128)  # the output params TFLite fixes for int8 SOFTMAX and LOGISTIC
+
+
+@lowers("int8.Softmax", check=_softmax_foldable, fixed_output=UNIT_INTERVAL)
 def softmax_int8(ctx: LowerCtx) -> None:
     """SOFTMAX int8 over the last axis (output 1/256, -128, requantized to the QDQ model's params)."""
     rank = len(ctx.shape(0))
@@ -301,13 +304,13 @@ def softmax_int8(ctx: LowerCtx) -> None:
         ctx.unsupported(f"int8 softmax over axis {ctx.attr('axis')} (TFLite: last axis only)")
     opts = S.SoftmaxOptionsT()
     opts.beta = 1.0
-    _fixed_output(ctx, "SOFTMAX", 1 / 256, -128, opts)
+    _fixed_output(ctx, "SOFTMAX", *UNIT_INTERVAL, opts)
 
 
-@lowers("int8.Sigmoid")
+@lowers("int8.Sigmoid", fixed_output=UNIT_INTERVAL)
 def sigmoid_int8(ctx: LowerCtx) -> None:
     """LOGISTIC int8 (output 1/256, -128, requantized to the QDQ model's params)."""
-    _fixed_output(ctx, "LOGISTIC", 1 / 256, -128)
+    _fixed_output(ctx, "LOGISTIC", *UNIT_INTERVAL)
 
 
 @lowers("int8.ReduceMean", check=_reduce_mean_foldable)
