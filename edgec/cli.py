@@ -666,7 +666,21 @@ def integrate_github_actions(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        _outcome_decided()
+
+
+def _outcome_decided() -> None:
+    """The command has finished (its files committed or rolled back, its message printed): a Ctrl-C or SIGTERM
+    from here on cannot change the outcome, so it is ignored rather than killing the interpreter mid-exit (Python
+    restores the default handlers during finalization, where a signal would end the process with -SIGINT instead
+    of the command's exit code)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

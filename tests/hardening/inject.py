@@ -26,6 +26,11 @@ def main() -> None:
         "report": (api, "write_report"), "manifest": (api, "write_manifest"),
         "before-commit": (publish.OutputFolder, "commit"), "mid-commit": (publish.os, "replace"),
     }
+    if stage == "exit":  # after the command finished and printed its outcome, while the interpreter exits
+        import atexit
+
+        atexit.register(lambda: (os.kill(os.getpid(), getattr(signal, action)), time.sleep(0.05)))
+        return _cli(args)
     owner, name = targets[stage]
     original = getattr(owner, name)
     calls = [0]
@@ -53,10 +58,14 @@ def main() -> None:
         publish.OutputFolder._swap = swap_hooked
     else:
         setattr(owner, name, hooked)
-    from edgec.cli import app
+    _cli(args)
+
+
+def _cli(args: list[str]) -> None:
+    from edgec.cli import main  # the console script's entry, as a user runs it
 
     sys.argv = ["edgec", *args]
-    app()
+    main()
 
 
 if __name__ == "__main__":

@@ -98,6 +98,19 @@ def test_sigint_at_a_real_moment_leaves_one_whole_build(built, tmp_path):
     assert_one_whole_build(out)
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_outcome_keeps_the_exit_code(built, tmp_path, sig):
+    # the build finished and said so; a Ctrl-C while the interpreter exits used to kill it with -SIGINT (Python
+    # restores the default handlers during finalization), turning a finished build into a failed exit status
+    model, previous = built
+    out = _copy(previous, tmp_path / "out")
+    r = _inject("exit", sig, 1, "build", model, "--out", out, *REBUILD)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    manifest = assert_one_whole_build(out)
+    assert {a["precision"] for a in manifest["artifacts"]} == {"fp16"}
+
+
 def test_concurrent_builds_into_one_folder_take_turns(built, tmp_path):
     # the first build holds the folder's lock for 3 s in the middle of its commit; the second one must wait and
     # then replace the whole set: never a mix of the two
