@@ -8,7 +8,8 @@ use), one thread, the CPU time of each run (which other work on the machine does
 on the prepared graph and/or LiteRT on the .tflite edgec lowers from it. Without it: wall clock at all cores
 against a host profile (--profile), or calibrated around each round (--detect). Prints one row per model
 (estimate, measured median, error) and the median absolute error; the goal is <= 30%. The machine's load
-average is printed: other work inflates wall-clock medians.
+average is printed: other work inflates wall-clock medians. --published then prints the device table (edgec's
+estimate on the built-in phone/board profiles beside published latencies, bench/published.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/published.py
 
 from edgec.config.loader import load_profile  # noqa: E402
 from edgec.config.models import Profile  # noqa: E402
@@ -63,9 +65,20 @@ def main() -> int:
     ap.add_argument("--runtime", default="both", choices=["ort", "ort-extended", "litert", "both", "all"],
                     help="with --cpu-time: ort = level 'all' on the ONNX graph, ort-extended = level 'extended' "
                          "(what an .ort artifact runs), both = ort + litert, all = the three")
+    ap.add_argument("--published", action="store_true",
+                    help="then the device table: the estimate on the built-in phone/board profiles beside published "
+                         "latencies (bench/published.py, sources in bench/published_latency.yaml)")
     args = ap.parse_args()
-    if args.cpu_time:
-        return _cpu_time_table(args)
+    code = _cpu_time_table(args) if args.cpu_time else _wall_clock_table(args)
+    if args.published:
+        from published import device_table
+
+        print("\ndevice estimates vs published figures (bench/published.py):")
+        device_table()
+    return code
+
+
+def _wall_clock_table(args) -> int:
 
     loads = [os.getloadavg()[0]]
     threads = os.cpu_count() or 1

@@ -125,15 +125,21 @@ def main() -> int:
     ap.add_argument("--emulate", action="store_true",
                     help="also the QEMU instruction-model latency of each CPU figure's model (slow)")
     args = ap.parse_args()
-    figures = yaml.safe_load(Path(args.data).read_text())["figures"]
+    device_table(Path(args.data), args.profile, args.model, args.emulate, args.all)
+    return 0
 
+
+def device_table(data: Path = DATA, profile: str | None = None, model: str | None = None, emulate: bool = False,
+                 show_all: bool = False) -> None:
+    """Print edgec's estimate (and with `emulate` the instruction model) beside every published figure."""
+    figures = yaml.safe_load(data.read_text())["figures"]
     print(f"{'profile':16} {'model':20} {'runtime':48} {'thr':>3} {'published':>9} {'estimate':>9} "
           f"{'est/pub':>7}  source (date)")
     cache: dict = {}
     errors, emu_errors = [], []
     for fig in figures:
-        if (not fig.get("model") or (args.profile and fig["profile"] != args.profile)
-                or (args.model and fig["model"] != args.model)):
+        if (not fig.get("model") or (profile and fig["profile"] != profile)
+                or (model and fig["model"] != model)):
             continue
         est_ms, gflop, unit = estimate_ms(fig, cache)
         pub = float(fig["ms"])
@@ -142,7 +148,7 @@ def main() -> int:
             errors.append(abs(est_ms - pub) / pub)
         mark = "" if counted else "  [not in median]"
         emu = ""
-        if args.emulate and unit == "cpu":
+        if emulate and unit == "cpu":
             emu_ms = emulated_ms(fig)
             if emu_ms is not None:
                 emu = f"  instruction model {emu_ms:.2f} ms ({emu_ms / pub:.2f}x)"
@@ -157,13 +163,12 @@ def main() -> int:
     if emu_errors:
         print(f"instruction model: median |emulated - published| / published {np.median(emu_errors):.0%} over "
               f"{len(emu_errors)} figures")
-    if args.all:
+    if show_all:
         print("\nfigures without an edgec model (source only):")
         for fig in figures:
             if not fig.get("model"):
                 print(f"  {fig['profile']:16} {fig['published_model'][:28]:28} {fig['runtime'][:56]:56} "
                       f"{float(fig['ms']):8.2f} ms  {fig['source'].split(' ')[0]} ({fig['date']})")
-    return 0
 
 
 if __name__ == "__main__":
