@@ -17,8 +17,8 @@ import numpy as np
 import onnx
 
 from edgec.lower.tflite.builder import ModelBuilder
-
-Problem = tuple[str, str, str]
+from edgec.lower.tflite.polymorphic import (Problem, const, dedupe, fields, mark_scaling_tensors,
+                                            reshape_to_minus_one, same_ops)
 HINT = "; fix the length with --input-shape (one size per build), or build for ort-mobile, which keeps it dynamic"
 
 
@@ -66,29 +66,14 @@ def convert_dynamic(model: onnx.ModelProto, ranges: dict, lower, **opts):
 
 
 def make_length_polymorphic(main: ModelBuilder, probe: ModelBuilder, big: int, small: int) -> list[Problem]:
-    if len(main.ops) != len(probe.ops) or len(main.tensors) != len(probe.tensors) or any(
-            (a.code, a.inputs, a.outputs) != (b.code, b.inputs, b.outputs) for a, b in zip(main.ops, probe.ops)):
+    if not same_ops(main, probe):
         op = next((a for a, b in zip(main.ops, probe.ops) if a.code != b.code), main.ops[-1] if main.ops else None)
         return [(*(op.node if op else ("-", "-")), f"dynamic length: lowered differently at lengths {big} and "
                                                   f"{small} (a shape-dependent lowering choice)")]
-    producer = {o: op for op in main.ops for o in op.outputs}
-    problems: list[Problem] = []
-    varying = set()
-    for i, (t, u) in enumerate(zip(main.tensors, probe.tensors)):
-        if t.buffer:
-            if t.shape != u.shape or main.buffers[t.buffer] != probe.buffers[u.buffer]:
-                varying.add(i)
-            continue
-        if t.shape == u.shape:
-            continue
-        axes = [a for a in range(len(t.shape)) if len(t.shape) == len(u.shape) and t.shape[a] != u.shape[a]]
-        if axes and all(t.shape[a] * small == u.shape[a] * big for a in axes):
-            t.signature = tuple(-1 if a in axes else d for a, d in enumerate(t.shape))
-            continue
-        op = producer.get(i)
-        op_type, node = op.node if op else ("Input", t.name)
-        problems.append((op_type, node, f"dynamic length: tensor '{t.name}' is {list(t.shape)} at length {big} but "
-                                        f"{list(u.shape)} at {small} (not proportional to the length){HINT}"))
+    varying, problems = mark_scaling_tensors(
+        main, probe, big, small, one_axis=False,
+        describe=lambda name, x, y: f"dynamic length: tensor '{name}' is {x} at length {big} but {y} at {small} "
+                                    f"(not proportional to the length){HINT}")
     before: dict[int, list] = {}  # id(op) -> ops computing its new input at run time
     for a, b in zip(list(main.ops), list(probe.ops)):
         why = _fix_op(main, probe, a, b, varying, big, small, before)
@@ -97,33 +82,19 @@ def make_length_polymorphic(main: ModelBuilder, probe: ModelBuilder, big: int, s
     if before:
         main.ops = [o for op in main.ops if not getattr(op, "_moved", False)
                     for o in before.get(id(op), []) + [op]]
-    seen, out = set(), []
-    for p in problems:
-        if p[:2] not in seen:
-            seen.add(p[:2])
-            out.append(p)
-    return out
+    return dedupe(problems)
 
 
 def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], big: int, small: int,
             before: dict[int, list]) -> str | None:
     bad = [j for j, i in enumerate(a.inputs) if i in varying]
-    opts_differ = _fields(a.options) != _fields(b.options)
+    opts_differ = fields(a.options) != fields(b.options)
     if not bad and not opts_differ:
         return None
     if a.code == "RESHAPE" and bad == [1]:
-        vec, alt = _const(main, a.inputs[1]), _const(probe, b.inputs[1])
-        at = [k for k in range(vec.size) if vec.shape == alt.shape and vec[k] != alt[k]]
-        if len(at) != 1 or -1 in vec.tolist() or vec[at[0]] * small != alt[at[0]] * big:
-            return f"its target shape {vec.tolist()} holds the length in a way -1 cannot express"
-        vec = vec.copy()
-        vec[at[0]] = -1
-        a.inputs[1] = main._raw_const(vec.astype(np.int32), f"{main.tensors[a.inputs[1]].name}_dyn")
-        if a.options is not None:
-            a.options.newShape = [int(d) for d in vec]
-        return None
+        return reshape_to_minus_one(main, probe, a, b, big, small, "length")
     if a.code == "BROADCAST_TO" and bad == [1] and not opts_differ:
-        vec, alt = _const(main, a.inputs[1]), _const(probe, b.inputs[1])
+        vec, alt = const(main, a.inputs[1]), const(probe, b.inputs[1])
         x, y = main.tensors[a.inputs[0]].shape, probe.tensors[b.inputs[0]].shape
         at = [k for k in range(vec.size) if vec.shape == alt.shape and vec[k] != alt[k]]
         if len(x) != vec.size or not all(x[k] == vec[k] and y[k] == alt[k] for k in at):
@@ -153,12 +124,3 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], bi
 
 class _Failed:
     done, problems, stats = False, [], {}
-
-
-def _const(b: ModelBuilder, idx: int) -> np.ndarray:
-    t = b.tensors[idx]
-    return np.frombuffer(b.buffers[t.buffer], dtype=t.dtype).reshape(t.shape)
-
-
-def _fields(options) -> dict:
-    return {} if options is None else dict(vars(options))

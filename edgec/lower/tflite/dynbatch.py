@@ -25,6 +25,7 @@ from onnx import numpy_helper
 
 from edgec.graph.view import constants
 from edgec.lower.tflite.builder import ModelBuilder
+from edgec.lower.tflite.polymorphic import const, dedupe, fields, mark_scaling_tensors, reshape_to_minus_one, same_ops
 
 PROBE_BATCHES = (3, 5, 7)  # > 1 (a size-1 batch axis changes lowering choices) and pairwise coprime
 Problem = tuple[str, str, str]
@@ -125,29 +126,12 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
     """`main` and `probe` are the lowerings at batch `batch` and `p`: set shape signatures, rewrite the
     batch-baked RESHAPE/STRIDED_SLICE constants of `main` in place, and give its tensors their shapes at the
     build batch `build` (the file's default, which the build validates)."""
-    if len(main.ops) != len(probe.ops) or len(main.tensors) != len(probe.tensors):
+    if not same_ops(main, probe):
         return [_first_mismatch(main, probe, batch, p)]
-    for a, b in zip(main.ops, probe.ops):
-        if (a.code, a.inputs, a.outputs) != (b.code, b.inputs, b.outputs):
-            return [_first_mismatch(main, probe, batch, p)]
-    producer = {o: op for op in main.ops for o in op.outputs}
-    problems: list[Problem] = []
-    varying_consts = set()
-    for i, (t, u) in enumerate(zip(main.tensors, probe.tensors)):
-        if t.buffer:
-            if t.shape != u.shape or main.buffers[t.buffer] != probe.buffers[u.buffer]:
-                varying_consts.add(i)
-            continue
-        if t.shape == u.shape:
-            continue
-        axes = [a for a in range(len(t.shape)) if len(t.shape) == len(u.shape) and t.shape[a] != u.shape[a]]
-        if len(t.shape) == len(u.shape) and len(axes) == 1 and t.shape[axes[0]] * p == u.shape[axes[0]] * batch:
-            t.signature = tuple(-1 if a == axes[0] else d for a, d in enumerate(t.shape))
-            continue
-        op = producer.get(i)
-        op_type, node = op.node if op else ("Input", t.name)
-        problems.append((op_type, node, f"dynamic batch: tensor '{t.name}' is {list(t.shape)} at batch {batch} but "
-                                        f"{list(u.shape)} at batch {p} (not one axis proportional to the batch)"))
+    varying_consts, problems = mark_scaling_tensors(
+        main, probe, batch, p, one_axis=True,
+        describe=lambda name, x, y: f"dynamic batch: tensor '{name}' is {x} at batch {batch} but {y} at batch {p} "
+                                    f"(not one axis proportional to the batch)")
     before: dict[int, list] = {}  # id(op) -> ops to run before it (a runtime TRANSPOSE_CONV output shape)
     for a, b in zip(main.ops, probe.ops):
         why = _fix_op(main, probe, a, b, varying_consts, batch, p, before)
@@ -161,30 +145,21 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
     for t in main.tensors:  # k * batch -> k * build on the -1 axis
         if t.signature is not None:
             t.shape = tuple(d * build // batch if s == -1 else d for d, s in zip(t.shape, t.signature))
-    return _dedupe(problems)
+    return dedupe(problems)
 
 
 def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], batch: int, p: int,
             before: dict[int, list]) -> str | None:
     """None when op `a` is batch-polymorphic (after rewriting it), else why not."""
     bad = [j for j, i in enumerate(a.inputs) if i in varying]
-    opts_differ = _fields(a.options) != _fields(b.options)
+    opts_differ = fields(a.options) != fields(b.options)
     if not bad and not opts_differ:
         return None
     if a.code == "RESHAPE" and bad == [1]:
-        vec, alt = _const(main, a.inputs[1]), _const(probe, b.inputs[1])
-        at = _batch_entries(vec, alt, batch, p)
-        if len(at) != 1 or -1 in vec:
-            return f"its target shape {vec.tolist()} holds the batch size in a way -1 cannot express"
-        vec = vec.copy()
-        vec[at[0]] = -1
-        a.inputs[1] = main._raw_const(vec.astype(np.int32), f"{main.tensors[a.inputs[1]].name}_dyn")
-        if a.options is not None:
-            a.options.newShape = [int(d) for d in vec]
-        return None
+        return reshape_to_minus_one(main, probe, a, b, batch, p, "batch size")
     if a.code == "STRIDED_SLICE" and bad == [2] and not opts_differ:
-        end, alt = _const(main, a.inputs[2]), _const(probe, b.inputs[2])
-        begin, strides = _const(main, a.inputs[1]), _const(main, a.inputs[3])
+        end, alt = const(main, a.inputs[2]), const(probe, b.inputs[2])
+        begin, strides = const(main, a.inputs[1]), const(main, a.inputs[3])
         dims = main.tensors[a.inputs[0]].shape
         at = _batch_entries(end, alt, batch, p)
         if not at or any(begin[k] != 0 or strides[k] != 1 or end[k] != dims[k] for k in at):
@@ -193,7 +168,7 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], ba
             a.options.endMask |= 1 << k
         return None
     if a.code == "SLICE" and bad == [2] and not opts_differ:
-        size, alt, begin = _const(main, a.inputs[2]), _const(probe, b.inputs[2]), _const(main, a.inputs[1])
+        size, alt, begin = const(main, a.inputs[2]), const(probe, b.inputs[2]), const(main, a.inputs[1])
         dims = main.tensors[a.inputs[0]].shape
         at = _batch_entries(size, alt, batch, p)
         if not at or any(begin[k] != 0 or size[k] != dims[k] for k in at):
@@ -203,7 +178,7 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], ba
         a.inputs[2] = main._raw_const(size.astype(np.int32), f"{main.tensors[a.inputs[2]].name}_dyn")
         return None
     if a.code == "TRANSPOSE_CONV" and bad == [0] and not opts_differ:
-        shape, alt = _const(main, a.inputs[0]), _const(probe, b.inputs[0])
+        shape, alt = const(main, a.inputs[0]), const(probe, b.inputs[0])
         if _batch_entries(shape, alt, batch, p) != [0] or shape[0] != main.tensors[a.inputs[2]].shape[0]:
             return f"its output_shape {shape.tolist()} holds the batch size other than on axis 0"
         before[id(a)] = _runtime_output_shape(main, a, shape)
@@ -252,15 +227,6 @@ def _batch_entries(x: np.ndarray, y: np.ndarray, batch: int, p: int) -> list[int
     return diff if all(int(x[k]) * p == int(y[k]) * batch for k in diff) else []
 
 
-def _const(b: ModelBuilder, idx: int) -> np.ndarray:
-    t = b.tensors[idx]
-    return np.frombuffer(b.buffers[t.buffer], dtype=t.dtype).reshape(t.shape)
-
-
-def _fields(options) -> dict:
-    return {} if options is None else {k: v for k, v in vars(options).items()}
-
-
 def _first_mismatch(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int) -> Problem:
     for a, b in zip(main.ops, probe.ops):
         if (a.code, a.inputs, a.outputs) != (b.code, b.inputs, b.outputs):
@@ -268,12 +234,3 @@ def _first_mismatch(main: ModelBuilder, probe: ModelBuilder, batch: int, p: int)
                              f"(a shape-dependent lowering choice)")
     op = main.ops[min(len(main.ops), len(probe.ops)) - 1] if main.ops else None
     return (*(op.node if op else ("-", "-")), f"dynamic batch: the lowering at batch {p} has a different graph")
-
-
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen, out = set(), []
-    for pr in problems:
-        if pr[:2] not in seen:
-            seen.add(pr[:2])
-            out.append(pr)
-    return out
