@@ -14,7 +14,7 @@ from onnx import helper
 
 from edgec.graph.dynamic import model_ranges
 from edgec.lower.coreml.names import NameTable
-from edgec.lower.coreml.registry import MIL_DTYPE, READ_ONLY_DTYPE, REGISTRY, Env, GraphView, NodeView, to_mil_array
+from edgec.lower.coreml.registry import MIL_DTYPE, READ_ONLY_DTYPE, REGISTRY, Env, GraphView, NodeView, lower_nodes, to_mil_array
 from edgec.runtimes.metadata import NameMap  # the runner reads it back
 
 _DOMAINS = ("", "ai.onnx", "edgec")  # edgec: the graph passes' own nodes (graph.generalize's CutToLength)
@@ -141,13 +141,7 @@ def build_program(model: onnx.ModelProto, opset_version, graph: GraphView | None
             if post_scales and onnx_name in post_scales:
                 factors = np.asarray(post_scales[onnx_name], np.float32).reshape(1, -1, 1, 1)
                 env.values[onnx_name] = mb.mul(x=fn.inputs[mil], y=factors, name=names.fresh(f"{mil}_std"))
-        for i, node in enumerate(model.graph.node):
-            n = NodeView(node, i, graph)
-            result = REGISTRY[node.op_type].lower(n, env)
-            results = result if isinstance(result, (list, tuple)) else [result]
-            for name, value in zip(n.outputs, results):
-                if name:
-                    env.values[name] = value
+        lower_nodes(model, graph, env)
         outs = []
         for o in model.graph.output:
             want = name_map.outputs[o.name]

@@ -11,7 +11,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.graph.diagnose import node_inputs
-from edgec.lower.coreml.registry import REGISTRY, Env, GraphView, NodeView, to_mil_array
+from edgec.lower.coreml.registry import Env, GraphView, NodeView, lower_nodes, to_mil_array
 
 
 def outer_reads(node: onnx.NodeProto) -> list[str]:
@@ -61,13 +61,7 @@ def lower_body(model: onnx.ModelProto, env: Env, bound: dict[str, object]) -> li
     inner.opset = env.opset
     inner.values = {**env.values, **bound}
     inner.const_vars = dict(env.const_vars)  # outer consts are visible; new ones stay in this block
-    for i, node in enumerate(model.graph.node):
-        nv = NodeView(node, i, view)
-        result = REGISTRY[node.op_type].lower(nv, inner)
-        results = result if isinstance(result, (list, tuple)) else [result]
-        for name, value in zip(nv.outputs, results):
-            if name:
-                inner.values[name] = value
+    lower_nodes(model, view, inner)
     outs = []
     for o in model.graph.output:
         value = inner.values.get(o.name, view.consts.get(o.name))

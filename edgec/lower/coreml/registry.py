@@ -103,3 +103,14 @@ class Env:
     def tmp(self, n: NodeView, suffix: str) -> str:
         """A fresh MIL name for an intermediate op inside one lowering."""
         return self.names.fresh(f"{self.out(n)}_{suffix}")
+
+
+def lower_nodes(model, view, env: Env) -> None:
+    """Lower every node of `model`'s graph (its view: `view`) into the current MIL block, in order; each output's
+    MIL var lands in env.values under its ONNX name."""
+    for i, node in enumerate(model.graph.node):
+        nv = NodeView(node, i, view)
+        result = REGISTRY[node.op_type].lower(nv, env)
+        for name, value in zip(nv.outputs, result if isinstance(result, (list, tuple)) else [result]):
+            if name:
+                env.values[name] = value
