@@ -109,6 +109,10 @@ def probes() -> list[Probe]:
         "conv1x1_7": _conv(256, 7, 1, runs=30),
         # and with a short K side (K = 24: MobileNet's narrow bottlenecks), for gemm_full_k
         "conv1x1_k24": _conv(24, 56, 1, runs=30),
+        # and with few output channels (M = 16: detector stems and necks, squeeze layers), for gemm_full_m: the
+        # conv3x3 probe's shape with a quarter of its channels (K = 144 stays long); ORT's im2col + SGEMM packs
+        # the K x N side once per conv, so few output rows leave that pass unamortized (~0.5x at M = 16)
+        "conv3x3_m16": _conv(16, 56, 3, runs=20),
         **{f"dw{c}x{hw}": _conv(c, hw, 3, group=c, runs=10) for c, hw in DW_ALIGNED + DW_UNALIGNED},
         # an activation pass that fits in L2 (0.4 + 0.4 MB) and one that does not (3.2 + 3.2 MB): flat, so no
         # runtime changes their layout, and an Add of a constant (a chain of Relus is fused into one)
@@ -178,7 +182,10 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
     # estimate: efficiency x sqrt(min(1, N / gemm_full_n)) (and K); a short-side probe's drop gives the full side
     drop = min(1.0, eff("conv1x1_7") / gemm)
     full_n = int(min(1024, max(16, round(49 / drop**2))))
-    drop = min(1.0, eff("conv1x1_k24") / gemm)
+    drop = min(1.0, eff("conv3x3_m16") / eff("conv3x3"))  # same kernel and pixels, a quarter of the channels
+    full_m = int(min(1024, max(16, round(16 / drop**2))))
+    # the K = 24 probe has M = 24 too: its drop beyond what the short M side explains is the K side's
+    drop = min(1.0, eff("conv1x1_k24") / (gemm * min(1.0, 24 / full_m) ** 0.5))
     full_k = int(min(1024, max(16, round(24 / drop**2))))
     spec = {
         "efficiency": {
@@ -190,7 +197,7 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
             "elementwise": round(min(1.0, pool), 3), "reduce": round(min(1.0, pool), 3),
             "move": round(min(1.0, pool), 3),
         },
-        "gemm_full_n": full_n, "gemm_full_k": full_k,
+        "gemm_full_m": full_m, "gemm_full_n": full_n, "gemm_full_k": full_k,
         "op_overhead_us": round(oh_ms * 1e3, 3),
         # activations bigger than the cache: the rate of a large pass, relative to DRAM (caches beyond L2 help)
         "bandwidth_efficiency": round(min(1.5, rate("pass_large") / dram_gbps), 3),

@@ -55,8 +55,8 @@ def _versions() -> dict[str, str]:
 
 
 # bump when what hostcal measures, or how, changes: an entry measured the old way is then measured again
-# 1: wall clock at every core; 2: one core, CPU time, compute peaks x cores; 3: + per-runtime fit (costfit)
-METHOD = 3
+# 1: wall clock at every core; 2: one core, CPU time, compute peaks x cores; 3: + per-runtime fit (costfit); 4: + gemm_full_m fitted (a few-output-channel conv probe)
+METHOD = 4
 
 
 def fingerprint() -> dict:
