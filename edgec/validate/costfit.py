@@ -198,7 +198,9 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
     # estimate: efficiency x sqrt(min(1, N / gemm_full_n)) (and K); a short-side probe's drop gives the full side
     drop = min(1.0, eff("conv1x1_7") / gemm)
     full_n = int(min(1024, max(16, round(49 / drop**2))))
-    drop = min(1.0, eff("conv3x3_m16") / eff("conv3x3"))  # same kernel and pixels, a quarter of the channels
+    # against both 64-channel 3x3 probes at the same 56x56 (chained and side by side): the ratio is squared
+    # below, so one noisy reference would double full_m
+    drop = min(1.0, eff("conv3x3_m16") / _geomean([eff("conv3x3"), eff("conv3x3_s1")]))
     full_m = int(min(1024, max(16, round(16 / drop**2))))
     # the K = 24 probe has M = 24 too: its drop beyond what the short M side explains is the K side's
     drop = min(1.0, eff("conv1x1_k24") / (gemm * min(1.0, 24 / full_m) ** 0.5))
