@@ -77,6 +77,9 @@ class EstimateSpec(Strict):
     gemm_full_m: int = Field(default=16, ge=1)
     gemm_full_n: int = Field(default=64, ge=1)
     gemm_full_k: int = Field(default=64, ge=1)
+    # a strided conv's runtime expands its input (im2col, K x N elements) in a slower pass than at stride 1:
+    # that pass's rate (None: no such pass, the runtime convolves strides directly; costfit fits it per runtime)
+    strided_conv_gbps: float | None = Field(default=None, gt=0)
     bandwidth_efficiency: float = Field(default=0.7, gt=0, le=1.5)  # achievable share of the memory bandwidth
     # weights stream at this share of the memory bandwidth (None: min(1, bandwidth_efficiency))
     weight_bandwidth_efficiency: float | None = Field(default=None, gt=0, le=1.5)

@@ -41,26 +41,31 @@ REPEAT = 3  # a probe's op is timed as a chain of 1 and of REPEAT: the differenc
 @dataclass
 class Probe:
     name: str
-    one: onnx.NodeProto  # the op, reading "x" and writing "y" of the same shape
+    one: onnx.NodeProto  # the op, reading "x" and writing "y" of the same shape (or, parallel, of out_shape)
     shape: tuple[int, ...]
     weights: dict[str, np.ndarray]
     runs: int = 15
     repeat: int = REPEAT
+    # an op whose output is not its input's shape (a strided conv) cannot be chained: `repeat` copies read "x"
+    # side by side, each writing a graph output of out_shape
+    out_shape: tuple[int, ...] | None = None
 
     def model(self, repeat: int) -> onnx.ModelProto:
         nodes = []
+        parallel = self.out_shape is not None
         for i in range(repeat):
             n = onnx.NodeProto()
             n.CopyFrom(self.one)
-            n.input[0] = "x" if i == 0 else f"t{i}"
-            n.output[0] = "y" if i == repeat - 1 else f"t{i + 1}"
+            n.input[0] = "x" if i == 0 or parallel else f"t{i}"
+            n.output[0] = f"y{i}" if parallel else "y" if i == repeat - 1 else f"t{i + 1}"
             n.name = f"{self.name}_{i}"
             for j, w in enumerate(n.input[1:], 1):  # each op its own weights, as in a network (not hot in cache)
                 n.input[j] = f"{w}{i}"
             nodes.append(n)
         inits = [numpy_helper.from_array(v, f"{k}{i}") for i in range(repeat) for k, v in self.weights.items()]
-        m = onnx.load_from_string(_model(nodes, [_vi("x", F, list(self.shape))], [_vi("y", F, list(self.shape))],
-                                         inits))
+        outs = ([_vi(f"y{i}", F, list(self.out_shape)) for i in range(repeat)] if parallel
+                else [_vi("y", F, list(self.shape))])
+        m = onnx.load_from_string(_model(nodes, [_vi("x", F, list(self.shape))], outs, inits))
         return onnx.shape_inference.infer_shapes(m)
 
     def feeds(self) -> dict[str, np.ndarray]:
@@ -69,10 +74,7 @@ class Probe:
     @property
     def flops(self) -> float:
         """Of one op, as the roofline counts it (opcost)."""
-        from edgec.validate.estimate import _tensor_types, _view
-
-        m = self.model(1)
-        return opcost.work_of(_view(m.graph.node[0], _tensor_types(m))).flops
+        return opcost.work_of(_probe_view(self)).flops
 
     @property
     def act_bytes(self) -> int:
@@ -80,9 +82,19 @@ class Probe:
         return 2 * int(np.prod(self.shape)) * 4
 
 
-def _conv(c: int, hw: int, k: int, group: int = 1, runs: int = 15) -> tuple:
+def _probe_view(p: Probe):
+    from edgec.validate.estimate import _tensor_types, _view
+
+    m = p.model(1)
+    return _view(m.graph.node[0], _tensor_types(m))
+
+
+def _conv(c: int, hw: int, k: int, group: int = 1, runs: int = 15, stride: int = 0) -> tuple:
+    """stride 0: chained (same shape in and out); 1 or 2: side by side, an output of hw / stride pixels."""
     w = np.random.default_rng(1).standard_normal((c, c // group, k, k)).astype(np.float32) * 0.05
-    return helper.make_node("Conv", ["x", "w"], ["y"], pads=[k // 2] * 4, group=group), (1, c, hw, hw), {"w": w}, runs
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[k // 2] * 4, group=group, strides=[stride or 1] * 2)
+    out = (1, c, hw // stride, hw // stride) if stride else None
+    return node, (1, c, hw, hw), {"w": w}, runs, REPEAT, out
 
 
 def _op(op: str, shape, runs: int = 15, **attrs) -> tuple:
@@ -109,6 +121,14 @@ def probes() -> list[Probe]:
         "conv1x1_7": _conv(256, 7, 1, runs=30),
         # and with a short K side (K = 24: MobileNet's narrow bottlenecks), for gemm_full_k
         "conv1x1_k24": _conv(24, 56, 1, runs=30),
+        # and with few output channels (M = 16: detector stems and necks, squeeze layers), for gemm_full_m: the
+        # conv3x3 probe's shape with a quarter of its channels (K = 144 stays long); ORT's im2col + SGEMM packs
+        # the K x N side once per conv, so few output rows leave that pass unamortized (~0.5x at M = 16)
+        "conv3x3_m16": _conv(16, 56, 3, runs=20),
+        # a stride-2 conv and the same GEMM at stride 1 (same outputs, side by side): ORT's im2col takes a slow
+        # element-wise path for strides, one extra pass over the K x N expanded input (strided_conv_gbps)
+        "conv3x3_s1": _conv(64, 56, 3, stride=1),
+        "conv3x3_s2": _conv(64, 112, 3, stride=2),
         **{f"dw{c}x{hw}": _conv(c, hw, 3, group=c, runs=10) for c, hw in DW_ALIGNED + DW_UNALIGNED},
         # an activation pass that fits in L2 (0.4 + 0.4 MB) and one that does not (3.2 + 3.2 MB): flat, so no
         # runtime changes their layout, and an Add of a constant (a chain of Relus is fused into one)
@@ -178,8 +198,17 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
     # estimate: efficiency x sqrt(min(1, N / gemm_full_n)) (and K); a short-side probe's drop gives the full side
     drop = min(1.0, eff("conv1x1_7") / gemm)
     full_n = int(min(1024, max(16, round(49 / drop**2))))
-    drop = min(1.0, eff("conv1x1_k24") / gemm)
+    # against both 64-channel 3x3 probes at the same 56x56 (chained and side by side): the ratio is squared
+    # below, so one noisy reference would double full_m
+    drop = min(1.0, eff("conv3x3_m16") / _geomean([eff("conv3x3"), eff("conv3x3_s1")]))
+    full_m = int(min(1024, max(16, round(16 / drop**2))))
+    # the K = 24 probe has M = 24 too: its drop beyond what the short M side explains is the K side's
+    drop = min(1.0, eff("conv1x1_k24") / (gemm * min(1.0, 24 / full_m) ** 0.5))
     full_k = int(min(1024, max(16, round(24 / drop**2))))
+    # the stride-2 probe's time beyond the same GEMM at stride 1 (same outputs): one pass over its K x N input
+    m, n, k = opcost.work_of(_probe_view(by["conv3x3_s2"])).gemm
+    extra_ms = busy["conv3x3_s2"] - busy["conv3x3_s1"]
+    strided = round(k * n * 4 / (extra_ms / 1e3) / 1e9, 2) if extra_ms > 0.05 * busy["conv3x3_s1"] else None
     spec = {
         "efficiency": {
             # capped at the MatMul peak: a probe's convs, in cache and of ideal shape, can beat hostcal's 1024^3
@@ -190,7 +219,7 @@ def fit(times: dict[str, float], peak_1t: float, dram_gbps: float, cache_mb: flo
             "elementwise": round(min(1.0, pool), 3), "reduce": round(min(1.0, pool), 3),
             "move": round(min(1.0, pool), 3),
         },
-        "gemm_full_n": full_n, "gemm_full_k": full_k,
+        "gemm_full_m": full_m, "gemm_full_n": full_n, "gemm_full_k": full_k, "strided_conv_gbps": strided,
         "op_overhead_us": round(oh_ms * 1e3, 3),
         # activations bigger than the cache: the rate of a large pass, relative to DRAM (caches beyond L2 help)
         "bandwidth_efficiency": round(min(1.5, rate("pass_large") / dram_gbps), 3),

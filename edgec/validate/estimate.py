@@ -276,6 +276,16 @@ def _depthwise_kind(spec: EstimateSpec, view: NodeView) -> str:
     return DEPTHWISE if w[0] % spec.channel_block == 0 else "depthwise_unaligned"
 
 
+def _strided_expand_ms(spec: EstimateSpec, node: onnx.NodeProto, work, unit: str, prec: str) -> float:
+    """A strided conv's im2col pass (K x N elements) in a runtime that expands strides slowly (costfit)."""
+    if not spec.strided_conv_gbps or unit != "cpu" or work.gemm is None or node.op_type not in _FUSE_INTO:
+        return 0.0
+    if all(s == 1 for s in opcost.attrs_of(node).get("strides", [1])):
+        return 0.0
+    _, n, k = work.gemm
+    return k * n * (1 if prec == "int8" else 4) / (spec.strided_conv_gbps * 1e9) * 1e3
+
+
 def as_built(model: onnx.ModelProto, artifact) -> tuple[onnx.ModelProto, str | None]:
     """(graph, program precision) an artifact actually runs, from its backend (Backend.as_built): a CoreML
     program fixes its compute precision, and below iOS17 runs an int8 graph with float activations."""
@@ -364,7 +374,7 @@ def estimate(model: onnx.ModelProto, profile: Profile, precision: str = "fp32", 
         compute_ms = work.flops / (peaks[prec] * eff * 1e9) * 1e3 if work.flops else 0.0
         act_bw = cache_bw if cache_bw and act_bytes <= cache_bytes else bw
         memory_ms = (act_bytes / (act_bw * 1e9) + weight_bytes / (dram * 1e9)) * 1e3
-        busy = max(compute_ms, memory_ms)
+        busy = max(compute_ms, memory_ms) + _strided_expand_ms(spec, node, work, unit, prec)
         oh = overhead_ms
         bound = "overhead" if busy < oh else ("compute" if compute_ms >= memory_ms else "memory")
         ops.append(OpEstimate(node.name or f"{node.op_type}_{i}", node.op_type, kind, prec, work.flops / 1e9,

@@ -55,8 +55,9 @@ def _versions() -> dict[str, str]:
 
 
 # bump when what hostcal measures, or how, changes: an entry measured the old way is then measured again
-# 1: wall clock at every core; 2: one core, CPU time, compute peaks x cores; 3: + per-runtime fit (costfit)
-METHOD = 3
+# 1: wall clock at every core; 2: one core, CPU time, compute peaks x cores; 3: + per-runtime fit (costfit); 4: + gemm_full_m fitted (a few-output-channel conv probe);
+# 5: + strided_conv_gbps (a stride-2 conv probe against the same GEMM at stride 1)
+METHOD = 5
 
 
 def fingerprint() -> dict:

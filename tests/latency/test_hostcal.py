@@ -147,6 +147,38 @@ def test_costfit_recovers_the_coefficients_of_a_known_machine():
         assert spec["bandwidth_efficiency"] == pytest.approx(min(1.5, cache / 4 / 10.0), rel=0.01)
 
 
+def test_costfit_fits_the_short_m_side_and_does_not_count_it_again_in_k():
+    # a machine whose convs with 16 output channels run at half the efficiency (full M side = 16 / 0.5^2 = 64)
+    # and whose K = 24 probe (24 output channels too) is slow by exactly that M side's factor
+    times = dict(PROBE_MS["ort"])
+    oh = times["overhead"]
+    by = {p.name: p for p in costfit.probes()}
+    times["conv3x3_m16"] = oh + 2 * (times["conv3x3_m16"] - oh)
+    times["conv1x1_k24"] = oh + (times["conv1x1_k24"] - oh) / (24 / 64) ** 0.5
+    spec = costfit.fit(times, peak_1t=40.0, dram_gbps=10.0, cache_mb=1.0)
+    assert by["conv3x3_m16"].model(1).graph.node[0].input[1] == "w0"  # a real conv probe, 16 output channels
+    assert spec["gemm_full_m"] == 64 and spec["gemm_full_k"] == 24  # K = 24 already full: no drop left
+    assert costfit.fit(PROBE_MS["ort"], peak_1t=40.0, dram_gbps=10.0, cache_mb=1.0)["gemm_full_m"] == 16
+
+
+def test_costfit_fits_the_strided_conv_pass_and_the_estimate_charges_it_to_strided_convs_only():
+    from edgec.config.loader import load_profile
+    from edgec.validate.estimate import estimate
+
+    times = dict(PROBE_MS["ort-extended"])
+    times["conv3x3_s2"] += 576 * 3136 * 4 / 5e9 * 1e3  # its K x N im2col input (7.2 MB) expanded at 5 GB/s
+    spec = costfit.fit(times, peak_1t=40.0, dram_gbps=10.0, cache_mb=1.0)
+    assert spec["strided_conv_gbps"] == pytest.approx(5.0, rel=0.01)
+    assert costfit.fit(PROBE_MS["ort"], peak_1t=40.0, dram_gbps=10.0, cache_mb=1.0)["strided_conv_gbps"] is None
+    host = load_profile("host")
+    fitted = host.model_copy(update={"hardware": host.hardware.model_copy(update={
+        "estimate": host.hardware.estimate.model_copy(update={"strided_conv_gbps": 5.0})})})
+    by = {p.name: p for p in costfit.probes()}
+    for name, extra in (("conv3x3_s2", 576 * 3136 * 4 / 5e9 * 1e3), ("conv3x3_s1", 0.0)):
+        m = by[name].model(1)
+        assert estimate(m, fitted, threads=1).total_ms - estimate(m, host, threads=1).total_ms == pytest.approx(extra)
+
+
 def test_per_runtime_coefficients_are_cached_with_the_calibration(fake_machine, monkeypatch):
     from edgec.config.loader import load_profile
     from edgec.validate import hostcache
