@@ -18,7 +18,7 @@ import onnx
 
 from edgec.lower.tflite.builder import ModelBuilder
 from edgec.lower.tflite.polymorphic import (Problem, const, dedupe, fields, mark_scaling_tensors,
-                                            reshape_to_minus_one, same_ops)
+                                            reshape_to_minus_one, same_ops, splice_before)
 HINT = "; fix the length with --input-shape (one size per build), or build for ort-mobile, which keeps it dynamic"
 
 
@@ -79,9 +79,7 @@ def make_length_polymorphic(main: ModelBuilder, probe: ModelBuilder, big: int, s
         why = _fix_op(main, probe, a, b, varying, big, small, before)
         if why:
             problems.insert(0, (*a.node, f"dynamic length: {a.code}: {why}{HINT}"))  # the cause before its shapes
-    if before:
-        main.ops = [o for op in main.ops if not getattr(op, "_moved", False)
-                    for o in before.get(id(op), []) + [op]]
+    splice_before(main, before)
     return dedupe(problems)
 
 
@@ -111,8 +109,9 @@ def _fix_op(main: ModelBuilder, probe: ModelBuilder, a, b, varying: set[int], bi
         opts.outType = S.TensorType.INT32
         ops = [main.op("SHAPE", [a.inputs[0]], [dims], opts),
                main.op("MAXIMUM", [dims, main._raw_const(ones, f"{name}_ones")], [target])]
+        del main.ops[-len(ops):]  # placed before the BROADCAST_TO by splice_before
         for op in ops:
-            op.node, op._moved = a.node, True
+            op.node = a.node
         before[id(a)] = ops
         a.inputs[1] = target
         return None

@@ -25,7 +25,8 @@ from onnx import numpy_helper
 
 from edgec.graph.view import constants
 from edgec.lower.tflite.builder import ModelBuilder
-from edgec.lower.tflite.polymorphic import const, dedupe, fields, mark_scaling_tensors, reshape_to_minus_one, same_ops
+from edgec.lower.tflite.polymorphic import (const, dedupe, fields, mark_scaling_tensors, reshape_to_minus_one,
+                                            same_ops, splice_before)
 
 PROBE_BATCHES = (3, 5, 7)  # > 1 (a size-1 batch axis changes lowering choices) and pairwise coprime
 Problem = tuple[str, str, str]
@@ -140,8 +141,7 @@ def make_batch_polymorphic(main: ModelBuilder, probe: ModelBuilder, batch: int, 
             why = "its input follows the batch size but its output does not (it would drop or mix batch items)"
         if why:
             problems.append((*a.node, f"dynamic batch: {a.code}: {why}"))
-    if before:
-        main.ops = [o for op in main.ops for o in before.get(id(op), []) + [op]]
+    splice_before(main, before)
     for t in main.tensors:  # k * batch -> k * build on the -1 axis
         if t.signature is not None:
             t.shape = tuple(d * build // batch if s == -1 else d for d, s in zip(t.shape, t.signature))

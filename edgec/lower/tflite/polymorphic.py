@@ -41,6 +41,13 @@ def mark_scaling_tensors(main: ModelBuilder, probe: ModelBuilder, big: int, smal
     return varying, problems
 
 
+def splice_before(main: ModelBuilder, before: dict[int, list]) -> None:
+    """Put the ops computing a rewritten op's new input (before: id(op) -> ops, built and then taken off the end of
+    main.ops) right before that op."""
+    if before:
+        main.ops = [o for op in main.ops for o in before.get(id(op), []) + [op]]
+
+
 def reshape_to_minus_one(main: ModelBuilder, probe: ModelBuilder, a, b, big: int, small: int, what: str) -> str | None:
     """RESHAPE `a` whose target shape holds the size in one entry: that entry becomes -1 (None), else why not."""
     vec, alt = const(main, a.inputs[1]), const(probe, b.inputs[1])
