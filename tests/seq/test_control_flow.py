@@ -16,6 +16,20 @@ from tests.tflite.helpers import assert_close
 F = TensorProto.FLOAT
 
 
+def _litert(model: onnx.ModelProto, tmp_path, op: str | None = None):
+    """The model lowered to TFLite (without problems; `op` in its histogram once) and opened in LiteRT."""
+    from edgec.lower.tflite.convert import convert
+    from edgec.runtimes.host_litert import LiteRTRunner
+
+    res = convert(model)
+    assert not res.problems, res.problems
+    if op:
+        assert res.op_histogram.get(op) == 1
+    path = tmp_path / "m.tflite"
+    path.write_bytes(res.data)
+    return LiteRTRunner(path, threads=1)
+
+
 def _scan_model(steps: int = 5) -> onnx.ModelProto:
     """Scan-9: state s [2]; x [steps, 2] scanned on axis 0 forward, z [2, steps] on axis 1 in reverse; the body
     reads the outer-scope weight w; scan outputs y (axis 1, reversed) and c (axis 0)."""
@@ -155,23 +169,18 @@ def _if_feeds():
 
 
 def test_if_on_runtime_value_tflite(tmp_path):
-    from edgec.lower.tflite.convert import convert
-    from edgec.runtimes.host_litert import LiteRTRunner
     from edgec.runtimes.host_ort import OrtRunner
 
     model = _if_model()
-    res = convert(model)
-    assert not res.problems, res.problems
-    assert res.op_histogram.get("IF") == 1
-    path = tmp_path / "m.tflite"
-    path.write_bytes(res.data)
-    runner = LiteRTRunner(path, threads=1)
+    runner = _litert(model, tmp_path, "IF")
     for feeds in _if_feeds():
         ref = OrtRunner(model).run(feeds)
         got = runner.run(feeds)
         for k in ref:
             np.testing.assert_allclose(got[k], ref[k], atol=1e-5, rtol=1e-5, err_msg=k)
-    assert convert(model).data == res.data  # deterministic
+    from edgec.lower.tflite.convert import convert
+
+    assert convert(model).data == (tmp_path / "m.tflite").read_bytes()  # deterministic
 
 
 def test_if_on_runtime_value_coreml(tmp_path):
@@ -232,17 +241,10 @@ def _loop_feeds():
 
 
 def test_loop_on_runtime_values_tflite(tmp_path):
-    from edgec.lower.tflite.convert import convert
-    from edgec.runtimes.host_litert import LiteRTRunner
     from edgec.runtimes.host_ort import OrtRunner
 
     model = _runtime_loop_model()
-    res = convert(model)
-    assert not res.problems, res.problems
-    assert res.op_histogram.get("WHILE") == 1
-    path = tmp_path / "m.tflite"
-    path.write_bytes(res.data)
-    runner = LiteRTRunner(path, threads=1)
+    runner = _litert(model, tmp_path, "WHILE")
     lengths = []
     for feeds in _loop_feeds():
         ref = OrtRunner(model).run(feeds)
@@ -342,15 +344,9 @@ def _sliding_loop_model() -> onnx.ModelProto:
 
 
 def test_slice_at_runtime_position_in_loop_body_both_targets(tmp_path):
-    from edgec.lower.tflite.convert import convert
-    from edgec.runtimes.host_litert import LiteRTRunner
-
     model = _sliding_loop_model()
     x = np.arange(10, dtype=np.float32).reshape(2, 5) - 3
-    res = convert(model)
-    assert not res.problems, res.problems
-    (tmp_path / "m.tflite").write_bytes(res.data)
-    runners = [LiteRTRunner(tmp_path / "m.tflite", threads=1), cm.backend().runner(cm.lower(model, tmp_path), 1)]
+    runners = [_litert(model, tmp_path), cm.backend().runner(cm.lower(model, tmp_path), 1)]
     for trip in (1, 4, 5):
         feeds = {"trip": np.array(trip, np.int64), "x": x}
         ref = cm.reference(model, feeds)
