@@ -90,13 +90,15 @@ def photo_path(name: str) -> Path:
     return out
 
 
-def photo_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[str]]:
-    """Every variant of every photo in `names`, as [1, 3, size, size] float32 ImageNet-normalized RGB."""
+def photo_inputs(names: list[str], size: int, variants: list[tuple] = VARIANTS,
+                 prefix: str = "") -> tuple[list[np.ndarray], list[str]]:
+    """Every variant (default VARIANTS) of every photo in `names`, as [1, 3, size, size] float32 ImageNet-normalized
+    RGB, labelled `{prefix}{photo}_{i}`."""
     xs, labels = [], []
     for name in names:
-        for i, variant in enumerate(VARIANTS):
+        for i, variant in enumerate(variants):
             xs.append(_crop(photo_path(name), size, *variant))
-            labels.append(f"{name}_{i}")
+            labels.append(f"{prefix}{name}_{i}")
     return xs, labels
 
 

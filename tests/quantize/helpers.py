@@ -96,11 +96,6 @@ TARGET_VARIANTS = [(0.9, .45, .55, True), (0.8, .4, .4, True), (0.8, .6, .6, Fal
 
 def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[str]]:
     """Other crops/flips of the photos in `names` ([1, 3, size, size] ImageNet-normalized), named `t_{photo}_{i}`."""
-    from tests.photos import _crop, photo_path
+    from tests.photos import photo_inputs
 
-    xs, labels = [], []
-    for name in names:
-        for i, variant in enumerate(TARGET_VARIANTS):
-            xs.append(_crop(photo_path(name), size, *variant))
-            labels.append(f"t_{name}_{i}")
-    return xs, labels
+    return photo_inputs(names, size, TARGET_VARIANTS, prefix="t_")
