@@ -104,7 +104,8 @@ def build(model: Path, mode: str, calib: Path, out: Path, name: str, profile: Pa
     return {a.artifact.target: a for a in outcome.result.artifacts}, time.perf_counter() - t0
 
 
-def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path) -> Path:
+def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path, input_name: str = INPUT_NAME) -> Path:
+    """ONNX Runtime's quantize_static with every option at its default, calibrated on `calib_xs`."""
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -113,7 +114,7 @@ def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path) -> Path:
 
         def get_next(self):
             x = next(self._it, None)
-            return None if x is None else {INPUT_NAME: x}
+            return None if x is None else {input_name: x}
 
     out = work / "ort_quantize_static.onnx"
     quantize_static(str(model), str(out), Reader())  # every option at its default
@@ -222,8 +223,6 @@ def _ocr_metric(name: str, got: list[np.ndarray], ref: list[np.ndarray]) -> str:
 def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> list[dict]:
     """PP-OCR det or rec int8 per target, calibrated on rendered text, vs fp32 ONNX Runtime on other rendered text;
     ORT's quantize_static (defaults) on the same calibration inputs beside it."""
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
     from tests.ocr_text import save_folder, text_lines, text_pages
     from tests.ppocr import INPUT_SHAPES, ppocr_model
 
@@ -249,22 +248,14 @@ def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> l
                          size=nbytes(a.final_path) / nbytes(arts["none"][0][target].final_path),
                          build_s=arts["int8"][1]))
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(calib_xs[:calib_n - 8])  # the files the build calibrated on (it holds 8 out)
-
-        def get_next(self):
-            x = next(self._it, None)
-            return None if x is None else {"x": x}
-
     t0 = time.perf_counter()
     fixed = work / "fixed.onnx"  # the base tool needs static shapes: the fp32 graph at the build's input shape
     m = onnx.load(str(model))
     for d, v in zip(m.graph.input[0].type.tensor_type.shape.dim, INPUT_SHAPES[name]):
         d.dim_value = v
     onnx.save(m, str(fixed))
-    base = work / "ort_quantize_static.onnx"
-    quantize_static(str(fixed), str(base), Reader())
+    # the files the build calibrated on (it holds 8 out)
+    base = ort_baseline(fixed, calib_xs[:calib_n - 8], work, input_name="x")
     rows.append(dict(model=f"ppocr_{name}", who="ORT quantize_static (defaults)", target="onnxruntime (.onnx)",
                      metric=_ocr_metric(name, _outputs(OrtRunner(onnx.load(str(base)), threads=1), ev), ref),
                      size=base.stat().st_size / model.stat().st_size, build_s=time.perf_counter() - t0))
@@ -331,21 +322,9 @@ def bench_detector(work: Path) -> list[dict]:
     fp32 = OrtRunner(onnx.load(str(detector_model())), threads=1)
     rows = [dict(agreement(fp32, runner_of(a), xs), who="edgec", target=t, build_s=build_s)
             for t, a in sorted(arts.items())]
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
     cal = [np.load(f) for f in sorted((work / "calib").glob("*.npy"))]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(cal)
-
-        def get_next(self):
-            x = next(self._it, None)
-            return None if x is None else {DET_INPUT: x}
-
     t0 = time.perf_counter()
-    base = work / "ort_quantize_static.onnx"
-    quantize_static(str(detector_model()), str(base), Reader())
+    base = ort_baseline(detector_model(), cal, work, input_name=DET_INPUT)
     rows.append(dict(agreement(fp32, OrtRunner(onnx.load(str(base)), threads=1), xs),
                      who="ORT quantize_static (defaults)", target="onnxruntime (.onnx)",
                      build_s=time.perf_counter() - t0))
