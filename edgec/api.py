@@ -667,10 +667,12 @@ def _validate(backend, artifact, prepared: PreparedGraph, profile: Profile, refe
     spec = profile.validate_.numerics
     if prepared.quant is not None:  # reduced precision: held-out samples, per-precision thresholds, top-k
         from edgec.quantize.accuracy import evaluate
+        from edgec.quantize.gate_data import gate_inputs
         from edgec.validate.speedup import predicted_speedup, speedup_note
 
         if table_dir == "next-to-artifact":  # a build (`edgec validate` keeps the build's summary)
             artifact.details["quantize"] = prepared.quant.summary()
+            artifact.details["quantize"]["gate_inputs"] = gate_inputs(prepared.quant)  # which, how many
             artifact.details["quantize"]["predicted_speedup"] = predicted_speedup(prepared.quant, profile, artifact)
             if (note := speedup_note(prepared.quant, profile, artifact)) is not None:
                 artifact.notes.append(note)

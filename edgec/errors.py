@@ -86,6 +86,13 @@ class CalibrationError(EdgecError):
     kind = "calibration error"
 
 
+class ValidationDataError(CalibrationError):
+    """--validation-data / validate.data is missing, empty, or does not fit the model's inputs (read as calibration
+    data is, so the same exit code)."""
+
+    kind = "validation data error"
+
+
 class LoweringError(EdgecError):
     """A backend failed to produce or save an artifact for a reason other than an unsupported op."""
 

@@ -52,7 +52,7 @@ def quantize_key(profile: Profile, target_format: str = "ort") -> str:
     if q.mode == "int8-dynamic":  # ORT gets MatMulInteger, the others int8 weights (stage.py): two graphs
         native = "ort dynamic" if target_format == "ort" else "int8 weights"
     return native + q.model_dump_json() + str(profile.validate_.numerics.precision) + str(
-        {k: v.model_dump_json() for k, v in sorted(profile.inputs.items())})
+        {k: v.model_dump_json() for k, v in sorted(profile.inputs.items())}) + f"gate:{profile.validate_.data}"
 
 
 def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: str,
@@ -69,6 +69,7 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
         prepared.notes.append(f"dynamic axes ({describe_ranges(ranges)}): fixed to their max in this quantized build "
                               f"(calibration and the reduced-precision checks run at one shape); build float to keep them dynamic")
     if profile is not None and profile.quantize.mode != "none":
+        from edgec.quantize.gate_data import gate_on_validation_data
         from edgec.quantize.stage import quantize
 
         before = len(prepared.model.graph.node)
@@ -77,6 +78,7 @@ def prepare(model: onnx.ModelProto, shapes: dict[str, list[int]], model_path: st
         prepared.pipeline = prepared.pipeline + [PassRun(f"quantize ({profile.quantize.mode})", after - before,
                                                          before, after)]
         prepared.precision = prepared.quant.precision
+        prepared.quant = gate_on_validation_data(prepared.quant, profile)  # the user's data gates, when given
         prepared.notes += prepared.quant.notes()
     return prepared
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from edgec.config.models import InputSpec, Preprocess
-from edgec.errors import CalibrationError
+from edgec.errors import CalibrationError, ValidationDataError
 
 TENSOR_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -23,6 +23,21 @@ HOLDOUT_MAX = 32  # held-out samples used for the accuracy report
 RANDOM_SEED = 1234  # differs from validation's seed so random calibration never sees the validation inputs
 
 Spec = tuple[str, np.dtype, list[int]]  # (input name, dtype, static shape), as edgec.graph.inputs gives
+
+
+class Role(NamedTuple):
+    """What a data folder is for: its errors name that role and the flag that gave the folder."""
+
+    noun: str
+    flag: str  # where the user named the folder
+    without: str  # what to do instead of giving a folder
+    error: type[CalibrationError]
+
+
+CALIBRATION = Role("calibration", "`quantize.calibration.source` or --calibration", "pass --calibration random",
+                   CalibrationError)
+VALIDATION = Role("validation", "--validation-data or `validate.data`",
+                  "leave out --validation-data (seeded random inputs)", ValidationDataError)
 
 
 class CalibrationWarning(UserWarning):
@@ -80,9 +95,10 @@ def open_source(
     specs: list[Spec],
     inputs: dict[str, InputSpec],
     random_samples: int,
+    role: Role = CALIBRATION,
 ) -> CalibrationSet:
     """The calibration set named by `source`: a folder, or "random". `inputs` is the profile's per-input specs
-    (layout and image preprocessing)."""
+    (layout and image preprocessing). `role`: what the folder is for, as its errors say."""
     if source is None:
         raise CalibrationError(
             "int8 quantization needs calibration data and none was given: set `quantize: {calibration: {source: "
@@ -99,25 +115,25 @@ def open_source(
     folder = Path(source)
     what = ", ".join(f"'{n}' {list(s)} {np.dtype(d).name}" for n, d, s in specs)
     if not folder.is_dir():
-        raise CalibrationError(
-            f"calibration folder {folder} does not exist (or is not a folder). It should hold one .npy/.npz "
-            f"file or image per sample for input(s) {what}; fix `quantize.calibration.source` or --calibration."
+        raise role.error(
+            f"{role.noun} folder {folder} does not exist (or is not a folder). It should hold one .npy/.npz "
+            f"file or image per sample for input(s) {what}; fix {role.flag}."
         )
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES + IMAGE_SUFFIXES)
     if not files:
-        raise CalibrationError(
-            f"calibration folder {folder} has no .npy, .npz or image (.png/.jpg) files. Put one file per sample "
-            f"for input(s) {what} there, or pass --calibration random."
+        raise role.error(
+            f"{role.noun} folder {folder} has no .npy, .npz or image (.png/.jpg) files. Put one file per sample "
+            f"for input(s) {what} there, or {role.without}."
         )
     kinds = {"image" if p.suffix.lower() in IMAGE_SUFFIXES else "tensor" for p in files}
     if len(kinds) > 1:
-        raise CalibrationError(
-            f"calibration folder {folder} mixes images and .npy/.npz files; keep one kind per folder."
+        raise role.error(
+            f"{role.noun} folder {folder} mixes images and .npy/.npz files; keep one kind per folder."
         )
     if "image" in kinds:
-        loader = _image_loader(folder, specs, inputs)
+        loader = _image_loader(folder, specs, inputs, role)
     else:
-        loader = _tensor_loader(specs)
+        loader = _tensor_loader(specs, role)
     return CalibrationSet(
         description=f"{len(files)} {'image' if 'image' in kinds else 'tensor'} file(s) in {folder}",
         measured=True,
@@ -144,43 +160,43 @@ def _random_set(specs: list[Spec], n: int) -> CalibrationSet:
 # ---------------------------------------------------------------- tensors
 
 
-def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Path) -> np.ndarray:
+def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Path, role: Role) -> np.ndarray:
     """Check one tensor against the input; a sample saved without its batch-of-1 axis is accepted."""
     if list(arr.shape) != shape and [1, *arr.shape] == shape:
         arr = arr[None]
     if list(arr.shape) != shape:
-        raise CalibrationError(
-            f"calibration file {path} has shape {list(arr.shape)} for input '{name}', which expects {shape}. "
+        raise role.error(
+            f"{role.noun} file {path} has shape {list(arr.shape)} for input '{name}', which expects {shape}. "
             f"Save each sample with the model's input shape (one sample per file), or fix the input shape "
             f"with --input-shape {name}=... to match the data."
         )
     if not np.can_cast(arr.dtype, dtype, casting="same_kind"):
-        raise CalibrationError(
-            f"calibration file {path} holds {arr.dtype} data for input '{name}', which is {np.dtype(dtype).name}. "
+        raise role.error(
+            f"{role.noun} file {path} holds {arr.dtype} data for input '{name}', which is {np.dtype(dtype).name}. "
             f"Save the samples as {np.dtype(dtype).name}."
         )
     # one NaN/inf widens a calibrated range to NaN/inf: every scale downstream of it would be garbage
     if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
-        raise CalibrationError(
-            f"calibration file {path} has {bad} NaN/inf value(s) for input '{name}'; calibration needs finite "
+        raise role.error(
+            f"{role.noun} file {path} has {bad} NaN/inf value(s) for input '{name}'; {role.noun} needs finite "
             f"samples (fix or remove that file)."
         )
     return np.ascontiguousarray(arr.astype(dtype, copy=False))
 
 
-def _tensor_loader(specs: list[Spec]) -> Callable[[Path], dict[str, np.ndarray]]:
+def _tensor_loader(specs: list[Spec], role: Role) -> Callable[[Path], dict[str, np.ndarray]]:
     by_name = {n: (d, s) for n, d, s in specs}
 
     def load(path: Path) -> dict[str, np.ndarray]:
         try:
             data = np.load(path, allow_pickle=False)  # no pickles: calibration files are untrusted too
         except Exception as e:
-            raise CalibrationError(f"calibration file {path} cannot be read as a numpy file ({e}).") from None
+            raise role.error(f"{role.noun} file {path} cannot be read as a numpy file ({e}).") from None
         if isinstance(data, np.ndarray):
             if len(specs) != 1:
-                raise CalibrationError(
-                    f"calibration file {path} is a single .npy array but the model has {len(specs)} inputs "
+                raise role.error(
+                    f"{role.noun} file {path} is a single .npy array but the model has {len(specs)} inputs "
                     f"({', '.join(by_name)}); save each sample as an .npz with one array per input name."
                 )
             arrays = {specs[0][0]: data}
@@ -192,12 +208,12 @@ def _tensor_loader(specs: list[Spec]) -> Callable[[Path], dict[str, np.ndarray]]
                 else:
                     missing = [n for n in by_name if n not in keys]
                     if missing:
-                        raise CalibrationError(
-                            f"calibration file {path} has arrays {keys} but no array for input(s) "
+                        raise role.error(
+                            f"{role.noun} file {path} has arrays {keys} but no array for input(s) "
                             f"{', '.join(repr(m) for m in missing)}; save one array per input, keyed by input name."
                         )
                     arrays = {n: data[n] for n in by_name}
-        return {n: _fit(a, n, *by_name[n], path) for n, a in arrays.items()}
+        return {n: _fit(a, n, *by_name[n], path, role) for n, a in arrays.items()}
 
     return load
 
@@ -205,37 +221,39 @@ def _tensor_loader(specs: list[Spec]) -> Callable[[Path], dict[str, np.ndarray]]
 # ---------------------------------------------------------------- images
 
 
-def _image_loader(folder: Path, specs: list[Spec], inputs: dict[str, InputSpec]):
+def _image_loader(folder: Path, specs: list[Spec], inputs: dict[str, InputSpec], role: Role):
     if len(specs) != 1:
-        raise CalibrationError(
-            f"calibration folder {folder} holds images but the model has {len(specs)} inputs; images calibrate "
+        raise role.error(
+            f"{role.noun} folder {folder} holds images but the model has {len(specs)} inputs; images calibrate "
             f"single-input models only. Save each sample as an .npz with one array per input name."
         )
     name, dtype, shape = specs[0]
     spec = inputs.get(name) or InputSpec()
     layout = spec.layout or _guess_layout(shape)
     if len(shape) != 4 or layout is None:
-        raise CalibrationError(
-            f"input '{name}' has shape {shape}, which is not an image batch [N, C, H, W] or [N, H, W, C]; "
-            f"calibrate it with .npy files, or set `inputs: {{{name}: {{layout: NCHW}}}}` in the profile."
+        raise role.error(
+            f"{role.noun} folder {folder} holds images but input '{name}' has shape {shape}, which is not an "
+            f"image batch [N, C, H, W] or [N, H, W, C]; give .npy files, or set "
+            f"`inputs: {{{name}: {{layout: NCHW}}}}` in the profile."
         )
     try:
         from PIL import Image
     except ImportError:
-        raise CalibrationError(
-            f"calibration folder {folder} holds images, and reading them needs Pillow: `pip install pillow` "
+        raise role.error(
+            f"{role.noun} folder {folder} holds images, and reading them needs Pillow: `pip install pillow` "
             f"(or `pip install edgec[images]`), or convert the images to .npy files."
         ) from None
     pre = spec.preprocess or Preprocess()
     n, c, h, w = shape if layout == "NCHW" else (shape[0], shape[3], shape[1], shape[2])
     if n != 1:
-        raise CalibrationError(
-            f"input '{name}' has batch size {n}; image calibration builds one image per sample, so fix the "
-            f"batch with --input-shape {name}=1,... or use .npz files holding whole batches."
+        raise role.error(
+            f"{role.noun} folder {folder} holds images but input '{name}' has batch size {n}; each image is one "
+            f"sample, so fix the batch with --input-shape {name}=1,... or use .npz files holding whole batches."
         )
     color = "GRAY" if c == 1 else pre.color
     if c not in (1, 3):
-        raise CalibrationError(f"input '{name}' has {c} channels; images give 1 (GRAY) or 3 (RGB/BGR).")
+        raise role.error(f"{role.noun} folder {folder} holds images but input '{name}' has {c} channels; images "
+                         f"give 1 (GRAY) or 3 (RGB/BGR): give .npy files.")
 
     def load(path: Path) -> dict[str, np.ndarray]:
         try:
@@ -247,10 +265,10 @@ def _image_loader(folder: Path, specs: list[Spec], inputs: dict[str, InputSpec])
         except CalibrationError:
             raise
         except Exception as e:
-            raise CalibrationError(f"calibration image {path} cannot be read ({e}).") from None
+            raise role.error(f"{role.noun} image {path} cannot be read ({e}).") from None
         if (x.shape[0], x.shape[1]) != (h, w):
-            raise CalibrationError(
-                f"preprocess.resize {pre.resize} gives {x.shape[0]}x{x.shape[1]} images for input '{name}', "
+            raise role.error(
+                f"{role.noun} image {path}: preprocess.resize {pre.resize} gives {x.shape[0]}x{x.shape[1]} images for input '{name}', "
                 f"which expects {h}x{w}; fix `preprocess.resize` in the profile."
             )
         x = x[..., None] if x.ndim == 2 else x

@@ -9,7 +9,9 @@ checks, `edgec validate`, the cross-target table and the sensitivity search:
   (channel group) is compared on its own, the worst group counts;
 - dense map (rank >= 3 with spatial extent): error relative to the reference's value range besides cosine (a
   sigmoid map whose values sit near 0 on random inputs has a cosine of its noise);
-- anything else (embeddings, tensors): cosine.
+- embedding (an L2-normalized output: LpNormalization, or x / ReduceL2(x)): cosine only; its largest component
+  is no class, even when it is [N, >=10] like a classifier's logits;
+- anything else (tensors): cosine.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from edgec.runtimes.metrics import cosine, output_metrics
 MIN_CLASSES = 10
 PASS_THROUGH = ("Identity", "Dropout")  # inference no-ops between a Softmax and the graph output
 PROB_FLOOR = 1e-4  # probabilities below this fraction of the row's top one are all the same "unlikely"
+# between an L2 norm and the Div by it: clamping the norm away from 0 (sentence-transformers' F.normalize)
+NORM_GUARDS = ("Clip", "Max", "Add", "Expand", "Unsqueeze", "Reshape", "Cast", "Identity")
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,12 @@ class OutputKind:
     log_of: str | None = None  # "Softmax" / "LogSoftmax": compared as centered log-probabilities (= logits)
     groups: tuple[tuple[int, int], ...] | None = None  # detector: [start, end) channel slices along group_axis
     group_axis: int | None = None
+    embedding: bool = False  # L2-normalized: compared by cosine, never top-k
 
     @property
     def name(self) -> str:
-        return ("probabilities" if self.log_of else "detector" if self.groups else
-                "classifier" if self.class_axis is not None else "tensor")
+        return ("probabilities" if self.log_of else "detector" if self.groups else "embedding" if self.embedding
+                else "classifier" if self.class_axis is not None else "tensor")
 
 
 def classifier_shaped(x: np.ndarray) -> bool:
@@ -71,7 +76,21 @@ def output_kinds(model: onnx.ModelProto) -> dict[str, OutputKind]:
         if out.name not in kinds and node is not None and node.op_type == "Concat" and len(node.input) > 1 \
                 and (groups := _concat_groups(model, node)) is not None:
             kinds[out.name] = OutputKind(groups=groups[1], group_axis=groups[0])
+        elif out.name not in kinds and _l2_normalized(node, producer):
+            kinds[out.name] = OutputKind(embedding=True)
     return kinds
+
+
+def _l2_normalized(node: onnx.NodeProto | None, producer: dict) -> bool:
+    """LpNormalization (p=2), or Div(x, ReduceL2(x) behind clamps): the output is a unit vector."""
+    if node is not None and node.op_type == "LpNormalization":
+        return next((helper.get_attribute_value(a) for a in node.attribute if a.name == "p"), 2) == 2
+    if node is None or node.op_type != "Div" or len(node.input) < 2:
+        return False
+    norm = producer.get(node.input[1])
+    while norm is not None and norm.op_type in NORM_GUARDS:
+        norm = producer.get(norm.input[0])
+    return norm is not None and norm.op_type == "ReduceL2" and norm.input[0] == node.input[0]
 
 
 def _concat_groups(model: onnx.ModelProto, node: onnx.NodeProto):
