@@ -20,6 +20,7 @@ from edgec.errors import CalibrationError, ValidationDataError
 TENSOR_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 HOLDOUT_MAX = 32  # held-out samples used for the accuracy report
+VALIDATION_SAMPLES = 8  # validation files used (first by name): enough for a verdict, few enough to stay fast
 RANDOM_SEED = 1234  # differs from validation's seed so random calibration never sees the validation inputs
 
 Spec = tuple[str, np.dtype, list[int]]  # (input name, dtype, static shape), as edgec.graph.inputs gives
@@ -140,6 +141,15 @@ def open_source(
         names=[p.name for p in files],
         _load=lambda i: loader(files[i]),
     )
+
+
+def validation_samples(source: str | Path, specs: list[Spec], inputs: dict[str, InputSpec],
+                       samples: int) -> tuple[list[dict[str, np.ndarray]], str]:
+    """(feeds, description) of a validation folder (--validation-data): its first max(samples, VALIDATION_SAMPLES)
+    files by name, each checked against the inputs (a file that does not fit names itself and the input)."""
+    cset = open_source(source, specs, inputs, 0, VALIDATION)
+    take = min(len(cset), max(samples, VALIDATION_SAMPLES))
+    return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
 
 
 def _random_set(specs: list[Spec], n: int) -> CalibrationSet:

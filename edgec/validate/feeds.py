@@ -7,9 +7,7 @@ import numpy as np
 import onnx
 
 from edgec.graph.inputs import describe_inputs, input_domains, input_specs, random_inputs
-from edgec.quantize.calibration import VALIDATION, open_source
-
-DATA_SAMPLES = 8  # validation files used (first by name): enough for a verdict, few enough to stay fast
+from edgec.quantize.calibration import validation_samples
 
 
 def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto | None = None,
@@ -22,9 +20,7 @@ def validation_feeds(model: onnx.ModelProto, profile, original: onnx.ModelProto 
     spec = profile.validate_.numerics
     n = max(spec.samples, 2)
     if profile.validate_.data:
-        cset = open_source(profile.validate_.data, specs, dict(profile.inputs), 0, VALIDATION)
-        take = min(len(cset), max(n, DATA_SAMPLES))
-        return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
+        return validation_samples(profile.validate_.data, specs, dict(profile.inputs), n)
     # read off the original graph, for the inputs the artifact takes (fixed ones are constants now)
     domains = input_domains(original if original is not None else model, dict(profile.inputs),
                             only={name for name, _, _ in specs})

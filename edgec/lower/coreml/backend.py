@@ -141,7 +141,7 @@ def _build_and_convert(model: onnx.ModelProto, ctx: LowerContext, plan: _Plan, r
             else:  # values this large amplify fp16's rounding anywhere upstream too: fp32 throughout
                 guard, plan.precision = "all", "fp32"
                 plan.precision_from = ("the fp16 overflow guard: with fp32 only where values exceed fp16 (and "
-                                       "downstream), outputs still differ from ONNX Runtime on the seeded inputs")
+                                       f"downstream), outputs still differ from ONNX Runtime on {_probed_on(model, ctx)}")
     except Exception as e:  # coremltools raises ValueError/AssertionError/NotImplementedError alike
         tail = " ".join(line for line in stderr.getvalue().splitlines()[-5:] if "pipeline" not in line)
         raise LoweringError(f"coremltools could not convert '{ctx.model_name}' for {plan.target_name}: "
@@ -204,6 +204,13 @@ def _user_metadata(ctx: LowerContext, precision: str, name_map) -> dict[str, str
     }
 
 
+def _probed_on(model: onnx.ModelProto, ctx: LowerContext) -> str:
+    """What the fp16 range probe ran on (CoreMLBackend._probe_feeds), for the notes."""
+    if ctx.profile.validate_.data and not model_ranges(model):
+        return f"the validation data ({ctx.profile.validate_.data})"
+    return "the seeded inputs"
+
+
 def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: list, weights: tuple,
            convert_s: float, guard: str = "hot") -> list[str]:
     """The report's notes on what the build made (weights: float bytes, file bytes, compression seconds)."""
@@ -229,7 +236,7 @@ def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: 
                  f"coremltools {ct.__version__}; lowered and converted in {convert_s:.1f} s")
     if guard != "hot":
         notes.append(f"fp16 overflow guard: fp32 kept only where values exceed fp16 did not match ONNX Runtime on "
-                     f"the seeded inputs, so {'every op downstream of them' if guard == 'downstream' else 'every op'} "
+                     f"{_probed_on(plan.model, ctx)}, so {'every op downstream of them' if guard == 'downstream' else 'every op'} "
                      f"runs in fp32 too")
     wide = sorted({onnx.TensorProto.DataType.Name(e).lower() for e, _ in plan.graph.types.values()
                    if e in READ_ONLY_DTYPE or e == onnx.TensorProto.DOUBLE})
@@ -244,12 +251,12 @@ def _notes(ctx: LowerContext, plan: _Plan, name_map, ranges: RangeReport, kept: 
             worst = max(ranges.hot, key=ranges.hot.get)
             notes.append(
                 f"fp16 overflow guard: {len(ranges.hot)} of {ranges.checked} tensors exceed "
-                f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on seeded inputs (largest |x| = "
+                f"{FP16_MAX / HEADROOM:g} (fp16 max / {HEADROOM:g}) on {_probed_on(plan.model, ctx)} (largest |x| = "
                 f"{ranges.hot[worst]:.3g} at '{worst}'); {len(kept)} ops touching them are kept in fp32"
             )
         else:
             notes.append(f"fp16 overflow guard: all {ranges.checked} float tensors stay within "
-                         f"{FP16_MAX / HEADROOM:g} on seeded inputs; every op runs in fp16")
+                         f"{FP16_MAX / HEADROOM:g} on {_probed_on(plan.model, ctx)}; every op runs in fp16")
     return notes
 
 
@@ -365,10 +372,16 @@ class CoreMLBackend:
 
     @staticmethod
     def _probe_feeds(model: onnx.ModelProto, ctx: LowerContext) -> list[dict[str, np.ndarray]]:
-        """The same seeded inputs validation uses (profile's seed and sample count)."""
+        """The inputs validation uses: the validation folder's files (--validation-data), else seeded random ones
+        (profile's seed and sample count)."""
         from edgec.graph.inputs import input_domains, input_specs, random_inputs
 
         spec = ctx.profile.validate_.numerics
+        if ctx.profile.validate_.data and not model_ranges(model):  # its files are at one length
+            from edgec.quantize.calibration import validation_samples
+
+            return validation_samples(ctx.profile.validate_.data, input_specs(model), dict(ctx.profile.inputs),
+                                      spec.samples)[0]
         return random_inputs(input_specs(model), seed=spec.seed, samples=max(spec.samples, 2),
                              domains=input_domains(model, dict(ctx.profile.inputs)))
 
