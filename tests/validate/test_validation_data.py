@@ -158,3 +158,30 @@ def test_cli_validation_data_error_exit_code_no_traceback(cli, tmp_path):
     msg = " ".join(r.stderr.split())
     assert "Traceback" not in r.output and "validation data error" in msg and "s000.npz" in msg and "'x'" in msg
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("form", ["div", "lpnorm", "logits"])
+def test_an_l2_normalized_output_is_an_embedding_not_a_classifier(form):
+    """A sentence embedding [1, 384] is shaped like logits, but its largest component is no class: gated on
+    cosine only (on real data a top-1 gate would fail MiniLM's int8 embedding at cosine 0.992)."""
+    from edgec.runtimes.outputs import output_accuracy, output_kinds
+
+    if form == "div":
+        nodes = [helper.make_node("ReduceL2", ["x"], ["n"], axes=[1], keepdims=1),
+                 helper.make_node("Clip", ["n", "eps"], ["c"]), helper.make_node("Div", ["x", "c"], ["y"])]
+    elif form == "lpnorm":
+        nodes = [helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=2)]
+    else:  # Div by something else (a temperature): still a classifier's logits
+        nodes = [helper.make_node("Div", ["x", "eps"], ["y"])]
+    graph = helper.make_graph(nodes, "e", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+                              [numpy_helper.from_array(np.array(1e-12, np.float32), "eps")])
+    kinds = output_kinds(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    rng = np.random.default_rng(0)
+    refs = [rng.normal(size=(1, 64)) for _ in range(4)]
+    acts = [r + rng.normal(0, 0.5, r.shape) for r in refs]  # moves the argmax, not the direction much
+    m, kind = output_accuracy("y", refs, acts, kinds)
+    if form == "logits":
+        assert kind.name == "classifier" and m.top1 is not None
+    else:
+        assert kind.name == "embedding" and m.top1 is None and m.kind == "embedding"
