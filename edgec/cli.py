@@ -100,7 +100,7 @@ def build(
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip numerics and latency checks."),
     quantize: Optional[str] = typer.Option(None, "--quantize", "-q", help="none, fp16, int8, int8-dynamic or int8-weights (overrides the profile)."),
     calibration: Optional[str] = typer.Option(None, "--calibration", help="Calibration data: a folder of .npy/.npz/images, or 'random' (accuracy unmeasured)."),
-    validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images (as --calibration)."),
+    validation_data: Optional[str] = typer.Option(None, "--validation-data", help="Validate on these inputs: a folder of .npy/.npz/images (as --calibration); every numerics check, and a quantized build's accuracy gate (instead of held-out calibration files or random inputs), reads it."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
     latency: Optional[str] = typer.Option(None, "--latency", help="Latency mode: host, emulate, estimate, device or off (overrides the profile)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for --latency device: ssh://user@host[:port], adb:SERIAL[?benchmark=PATH] or coreml."),
