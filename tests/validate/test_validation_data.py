@@ -185,3 +185,17 @@ def test_an_l2_normalized_output_is_an_embedding_not_a_classifier(form):
         assert kind.name == "classifier" and m.top1 is not None
     else:
         assert kind.name == "embedding" and m.top1 is None and m.kind == "embedding"
+
+
+def test_edgec_validate_gates_a_quantized_artifact_on_the_builds_validation_data(tmp_path):
+    model = _save(_unit_model(), tmp_path, "unit")
+    calib = _folder(tmp_path / "calib", 4, 0.0, 1.0, seed=2)
+    data = _folder(tmp_path / "val", 12, 0.0, 1.0, seed=3)
+    built = _build(model, tmp_path, "out", target="ort-mobile", quantize="int8", calibration=str(calib),
+                   validation_data=str(data)).result.artifacts[0]
+    again = api.validate_artifact(model, built.final_path)  # the manifest names the folder
+    assert again.numerics.passed and again.numerics.samples == 12 and str(data) in again.numerics.data
+    assert again.numerics.outputs["y"].cosine == built.numerics.outputs["y"].cosine
+    far = _folder(tmp_path / "far", 6, -3.0, 3.0, seed=5)
+    other = api.validate_artifact(model, built.final_path, validation_data=str(far))
+    assert not other.numerics.passed and other.numerics.samples == 6
