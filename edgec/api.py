@@ -179,7 +179,8 @@ class _Reference:
     def get(self, prepared: PreparedGraph, profile: Profile) -> tuple[list[dict], list[dict]]:
         key = self._key(prepared, profile)
         if key not in self._cache:
-            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original, prepared.shapes)
+            feeds, self.described[key] = validation_feeds(prepared.model, profile, self.original, prepared.shapes,
+                                                          ranged=bool(prepared.ranges))
             runner = OrtRunner(self.original, threads=_threads(profile))
             # inputs fixed to constants are gone from the artifact; the original still takes them
             full = [{**f, **prepared.values} for f in feeds]

@@ -97,9 +97,11 @@ def open_source(
     inputs: dict[str, InputSpec],
     random_samples: int,
     role: Role = CALIBRATION,
+    any_shape: bool = False,
 ) -> CalibrationSet:
     """The calibration set named by `source`: a folder, or "random". `inputs` is the profile's per-input specs
-    (layout and image preprocessing). `role`: what the folder is for, as its errors say."""
+    (layout and image preprocessing). `role`: what the folder is for, as its errors say. `any_shape`: tensors of
+    another shape load as they are (the caller picks the files at the shapes it checks)."""
     if source is None:
         raise CalibrationError(
             "int8 quantization needs calibration data and none was given: set `quantize: {calibration: {source: "
@@ -134,7 +136,7 @@ def open_source(
     if "image" in kinds:
         loader = _image_loader(folder, specs, inputs, role)
     else:
-        loader = _tensor_loader(specs, role)
+        loader = _tensor_loader(specs, role, any_shape)
     return CalibrationSet(
         description=f"{len(files)} {'image' if 'image' in kinds else 'tensor'} file(s) in {folder}",
         measured=True,
@@ -143,13 +145,25 @@ def open_source(
     )
 
 
-def validation_samples(source: str | Path, specs: list[Spec], inputs: dict[str, InputSpec],
-                       samples: int) -> tuple[list[dict[str, np.ndarray]], str]:
+def validation_samples(source: str | Path, specs: list[Spec], inputs: dict[str, InputSpec], samples: int,
+                       same_shape_only: bool = False) -> tuple[list[dict[str, np.ndarray]], str]:
     """(feeds, description) of a validation folder (--validation-data): its first max(samples, VALIDATION_SAMPLES)
-    files by name, each checked against the inputs (a file that does not fit names itself and the input)."""
-    cset = open_source(source, specs, inputs, 0, VALIDATION)
+    files by name, each checked against the inputs (a file that does not fit names itself and the input).
+    same_shape_only: an artifact with ranged axes is checked at several lengths; at each, the files at that length
+    (none: an empty list), the others skipped, not refused."""
+    cset = open_source(source, specs, inputs, 0, VALIDATION, any_shape=same_shape_only)
     take = min(len(cset), max(samples, VALIDATION_SAMPLES))
-    return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
+    if not same_shape_only:
+        return [cset.load(i) for i in range(take)], f"{cset.description} (first {take}, sorted by name)"
+    want = {n: list(s) for n, _, s in specs}
+    feeds = []
+    for i in range(len(cset)):
+        if len(feeds) == take:
+            break
+        f = cset.load(i)
+        if all(list(f[n].shape) == s for n, s in want.items()):
+            feeds.append(f)
+    return feeds, f"{len(feeds)} file(s) at these shapes of {cset.description} (first by name)"
 
 
 def _random_set(specs: list[Spec], n: int) -> CalibrationSet:
@@ -170,11 +184,12 @@ def _random_set(specs: list[Spec], n: int) -> CalibrationSet:
 # ---------------------------------------------------------------- tensors
 
 
-def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Path, role: Role) -> np.ndarray:
+def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Path, role: Role,
+         any_shape: bool = False) -> np.ndarray:
     """Check one tensor against the input; a sample saved without its batch-of-1 axis is accepted."""
     if list(arr.shape) != shape and [1, *arr.shape] == shape:
         arr = arr[None]
-    if list(arr.shape) != shape:
+    if list(arr.shape) != shape and not any_shape:
         raise role.error(
             f"{role.noun} file {path} has shape {list(arr.shape)} for input '{name}', which expects {shape}. "
             f"Save each sample with the model's input shape (one sample per file), or fix the input shape "
@@ -195,7 +210,7 @@ def _fit(arr: np.ndarray, name: str, dtype: np.dtype, shape: list[int], path: Pa
     return np.ascontiguousarray(arr.astype(dtype, copy=False))
 
 
-def _tensor_loader(specs: list[Spec], role: Role) -> Callable[[Path], dict[str, np.ndarray]]:
+def _tensor_loader(specs: list[Spec], role: Role, any_shape: bool = False) -> Callable[[Path], dict[str, np.ndarray]]:
     by_name = {n: (d, s) for n, d, s in specs}
 
     def load(path: Path) -> dict[str, np.ndarray]:
@@ -223,7 +238,7 @@ def _tensor_loader(specs: list[Spec], role: Role) -> Callable[[Path], dict[str, 
                             f"{', '.join(repr(m) for m in missing)}; save one array per input, keyed by input name."
                         )
                     arrays = {n: data[n] for n in by_name}
-        return {n: _fit(a, n, *by_name[n], path, role) for n, a in arrays.items()}
+        return {n: _fit(a, n, *by_name[n], path, role, any_shape) for n, a in arrays.items()}
 
     return load
 

@@ -199,3 +199,24 @@ def test_edgec_validate_gates_a_quantized_artifact_on_the_builds_validation_data
     far = _folder(tmp_path / "far", 6, -3.0, 3.0, seed=5)
     other = api.validate_artifact(model, built.final_path, validation_data=str(far))
     assert not other.numerics.passed and other.numerics.samples == 6
+
+
+def test_ranged_lengths_read_the_files_at_their_length_and_refuse_a_folder_at_none(tmp_path):
+    """--input-shape x=1,4..16: the artifact is checked at lengths 4, 10 and 16; the folder's files are used at the
+    length they have (random ids elsewhere, said so), and a folder with no file at a checked length is refused."""
+    model = _ids_model()
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "L"
+    path = _save(model, tmp_path, "ids")
+    data = tmp_path / "val"
+    data.mkdir()
+    for i in range(3):
+        np.save(data / f"s{i}.npy", np.random.default_rng(i).integers(0, 50, (1, 16)))
+    kw = dict(target="ort-mobile", input_shapes=["x=1,4..16"], validation_data=str(data))
+    a = _build(path, tmp_path, "ok", **kw).result.artifacts[0]
+    rows = {r["shapes"]["x"][1]: r["inputs"] for r in a.artifact.details["numerics_by_length"]}
+    assert set(rows) == {4, 10, 16} and rows[16].startswith("3 file(s) at these shapes") and a.numerics.passed
+    assert rows[4].startswith("seeded random") and f"no file of {data} has these shapes" in rows[4]
+    for f in data.iterdir():
+        np.save(f, np.load(f)[:, :7])  # length 7: inside the range, but no checked length
+    with pytest.raises(ValidationDataError, match=r"no file at any length this build checks.*\[1, 10\]"):
+        _build(path, tmp_path, "none", **kw)
