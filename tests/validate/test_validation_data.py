@@ -114,7 +114,7 @@ def test_int8_gate_reads_validation_data_before_held_out_and_random(tmp_path):
     gate = manifest["details"]["quantize"]["gate_inputs"]
     assert gate["source"] == "validation data" and gate["samples"] == 12 and str(data) in gate["inputs"]
     assert str(data) in manifest["numerics"]["data"]
-    assert any(f"accuracy checked on 12 validation sample(s)" in n for n in manifest["notes"])
+    assert any("accuracy checked on 12 validation sample(s)" in n for n in manifest["notes"])
 
     # a calibration folder with enough files: its held-out part gates, unless validation data is given
     calib = _folder(tmp_path / "calib20", 20, 0.0, 1.0, seed=4)
