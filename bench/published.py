@@ -45,6 +45,12 @@ def model_path(name: str) -> Path:
         from edgec.paths import cache_dir
 
         return mobilenet_v1.path(cache_dir() / "bench")
+    if name == "yolo11n":  # exported once by bench/yolo11n.py (needs ultralytics, which edgec does not install)
+        import yolo11n
+
+        from edgec.paths import cache_dir
+
+        return yolo11n.path(cache_dir() / "bench")
     if name in LIGHT_MODELS:
         return randomized(name)
     from tests.zoo import zoo_model
