@@ -265,8 +265,7 @@ def test_plugin_builds_of_other_sources_are_removed_after_a_day(tmp_path):
 
 def test_simulated_caches_count_a_streaming_kernel_line_by_line(emulators, tmp_path):
     """A Relu over 2 MB in / 2 MB out (a Raspberry Pi 5's A76 hierarchy: 64 KB L1D, 512 KB L2, 2 MB L3): every
-    64-byte line of the input misses every level once per invoke, the output's lines miss as stores, and two
-    runs count the same misses."""
+    64-byte line of the input misses every level once per invoke and the output's lines miss as stores."""
     import shutil
 
     from edgec.runtimes.emulator.counts import count_instructions
@@ -280,12 +279,9 @@ def test_simulated_caches_count_a_streaming_kernel_line_by_line(emulators, tmp_p
     caches = hierarchy("cortex-a76", 512, 2)
     assert caches == [(65536, 4), (524288, 8), (2097152, 16)]
     fs = [{"x": np.random.default_rng(0).standard_normal((1, n)).astype(np.float32)}]
+    # one run: the counts' exactness across runs is tested above through LiteRT (ONNX Runtime's own path now
+    # and then differs by ~1e-5 of its instructions between runs, and its misses then by < 1 %)
     a = count_instructions("ort", path, "cortex-a76", fs, caches=caches)
-    b = count_instructions("ort", path, "cortex-a76", fs, caches=caches)
-    # mostly identical; but ONNX Runtime's own path now and then differs by ~1e-5 of its instructions between
-    # runs (LiteRT's never does: the exact test is above), and then the misses (dirty evictions most) by < 1 %
-    for x, y in zip(a.cache, b.cache):
-        assert all(abs(x[k] - y[k]) <= 0.01 * max(x[k], 1) for k in x), (a.cache, b.cache)
     lines = n * 4 // 64
     l1, l2, l3 = a.cache
     for level in (l1, l2, l3):
@@ -295,4 +291,20 @@ def test_simulated_caches_count_a_streaming_kernel_line_by_line(emulators, tmp_p
     assert l2["accesses"] == l1["load_misses"] + l1["store_misses"]  # the L2 sees exactly the L1's misses
     assert 0.9 * lines <= l3["writebacks"] <= 1.05 * lines  # the previous invoke's output, evicted dirty
     assert dram_bytes(a.cache) == 64 * (l3["load_misses"] + l3["store_misses"] + l3["writebacks"])
-    assert stall_cycles(a.cache, "cortex-a76", 2.4) > 0
+    # only DRAM misses stall: (100 ns x 2.4 GHz - the 128/4 ROB window) per load miss, 22 in flight (A76 TRM)
+    assert stall_cycles(a.cache, "cortex-a76", 2.4) == pytest.approx(l3["load_misses"] * (240 - 32) / 22)
+
+
+def test_cache_hierarchy_per_core_and_profile():
+    """The simulated levels come from the core (L1D, ways) and the profile (L2 and last-level sizes); an A72's
+    shared L2 is its last level; without the sizes, or for a core without a table, nothing is simulated."""
+    from edgec.config.loader import load_profile
+    from edgec.runtimes.emulator.cpu_model import hierarchy
+
+    assert hierarchy("cortex-a72", None, 1) == [(32768, 2), (1048576, 16)]
+    assert hierarchy("cortex-a76", 256, 2) == [(65536, 4), (262144, 8), (2097152, 16)]
+    assert hierarchy("cortex-a76", None, 2) is None and hierarchy("cortex-a76", 512, None) is None
+    assert hierarchy("cortex-a53", 128, 1) is None
+    for name, levels in (("raspberry-pi-5", 3), ("raspberry-pi-4", 2), ("pixel-4", 3)):
+        cpu = load_profile(name).hardware.cpu
+        assert len(hierarchy(cpu.emulate, cpu.l2_kb, cpu.llc_mb)) == levels, name
