@@ -3,7 +3,7 @@
 Each class occupies its pipelines for count / throughput cycles; the vector classes share the vector pipes, so
 their occupancies add up. The invoke takes at least as long as its busiest pipeline group, and at least as long
 as the front end needs to issue every instruction. This is a throughput bound (no cache misses, no dependency
-stalls); the caller adds the memory term.
+stalls); the caller adds the stalls on the simulated caches' DRAM misses (below) and the memory term.
 
 Throughputs are the Q-form (128-bit) rates from the instruction tables of Arm's Software Optimization Guides:
 - Cortex-A76 SOG (Arm 'Cortex-A76 Software Optimization Guide', §3 instruction characteristics): two 128-bit
