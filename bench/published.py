@@ -152,7 +152,7 @@ def device_table(data: Path = DATA, profile: str | None = None, model: str | Non
     print(f"{'profile':16} {'model':20} {'runtime':48} {'thr':>3} {'published':>9} {'estimate':>9} "
           f"{'est/pub':>7}  source (date)")
     cache: dict = {}
-    errors, emu_errors, before_errors = [], [], []
+    errors, emu_errors = [], []
     for fig in figures:
         if (not fig.get("model") or (profile and fig["profile"] != profile)
                 or (model and fig["model"] != model)):
