@@ -27,8 +27,8 @@ def path(cache_dir: Path) -> Path:
     """The export in the edgec cache; a clear error naming the command above when it is not there."""
     out = Path(cache_dir) / "yolo11n.onnx"
     if not out.exists():
-        raise SystemExit(f"{out} is missing: export it once with bench/yolo11n.py (see its docstring: it needs the "
-                         f"ultralytics package in a side venv).")
+        raise FileNotFoundError(f"{out} is missing: export it once with bench/yolo11n.py (see its docstring: it "
+                                f"needs the ultralytics package in a side venv)")
     return out
 
 
