@@ -54,6 +54,8 @@ class CpuSpec(Strict):
     clock_ghz: float | None = Field(default=None, gt=0)  # cores' clock: the instruction model's cycles -> ms
     # last-level cache (MB): the instruction model's memory term leaves out the activations of ops that fit in it
     llc_mb: float | None = Field(default=None, gt=0)
+    # per-core L2 (KB) below the last level: with llc_mb, the emulator simulates the core's caches (stall term)
+    l2_kb: float | None = Field(default=None, gt=0)
 
 
 class AcceleratorSpec(Strict):

@@ -105,10 +105,12 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     does not apply (no emulator, a CoreML artifact, a core without a throughput table).
 
     ms = max(cycles / clock / threads, bytes moved / achievable bandwidth): cycles from the executed instructions
-    by class and the core's throughput table (cpu_model.py), bytes from the roofline estimator's per-op traffic."""
+    by class and the core's throughput table (cpu_model.py), plus, where the profile gives the cache sizes, the
+    stalls on DRAM misses of the simulated caches; bytes from those misses, else the roofline's per-op traffic."""
     core = emulator_core(profile)
     if core is None or artifact.format not in EMULATED_FORMATS:
         return None
+    from edgec.runtimes.emulator import cpu_model
     from edgec.runtimes.emulator.counts import count_instructions
     from edgec.runtimes.emulator.cpu_model import TABLES, cycles
     from edgec.validate.timing import _result
@@ -119,15 +121,22 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         return None
     spec, cpu = profile.validate_.latency, profile.hardware.cpu
     t0 = time.perf_counter()
-    counts = count_instructions(artifact.format, artifact.path, core, [feeds])
+    caches = cpu_model.hierarchy(core, cpu.l2_kb, cpu.llc_mb)  # None: throughput bound only
+    counts = count_instructions(artifact.format, artifact.path, core, [feeds], caches=caches)
     cyc, bound = cycles(counts.per_invoke, core)
     # no clock in the profile: the fp32 peak is cores x clock x 2 FMA pipes x 4 lanes x 2 flops
     clock = cpu.clock_ghz or cpu.peak_gflops_fp32 / ((cpu.big_cores or cpu.cores) * 16)
     parallel = min(profile.runtime.threads, cpu.big_cores or cpu.cores)
-    compute_ms = cyc / (clock * 1e6) / parallel
     eff = profile.hardware.estimate.bandwidth_efficiency
+    bw = profile.hardware.memory_bandwidth_gbps * eff
+    # the throughput bound alone, memory term from the roofline's traffic (the model before the cache simulation)
     dram_mb = _dram_mb(model, est, cpu.llc_mb)
-    memory_ms = dram_mb / (profile.hardware.memory_bandwidth_gbps * eff)
+    throughput_ms = max(cyc / (clock * 1e6) / parallel, dram_mb / bw)
+    stall = cpu_model.stall_cycles(counts.cache, core, clock) if counts.cache else 0.0
+    if counts.cache:  # DRAM traffic as the simulated last level saw it
+        dram_mb = cpu_model.dram_bytes(counts.cache) / 1e6
+    compute_ms = (cyc + stall) / (clock * 1e6) / parallel
+    memory_ms = dram_mb / bw
     total = max(compute_ms, memory_ms)
     result = _result("emulate", total, total, total, counts.invokes, parallel, spec.budget_ms, spec.budget_on,
                      f"instruction model on {core}")
@@ -142,9 +151,19 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4), "roofline_ms": round(est.total_ms, 4),
         "emulated_s": round(time.perf_counter() - t0, 1),
     })
+    if counts.cache:
+        result.details["method"] += (f"; + {stall:,.0f} stall cycles on DRAM misses of the simulated "
+                                     f"{'/'.join(_size(b) for b, _ in caches)} caches ({cpu_model.CACHES[core].source})")
+        names = ("l1d", "l2", "llc") if len(counts.cache) == 3 else ("l1d", "llc")
+        result.details.update({"cache": dict(zip(names, counts.cache)),
+                               "stall_cycles": round(stall), "throughput_ms": round(throughput_ms, 4)})
     if artifact.format == "ort":
         result.details.update(_per_op(artifact, core, feeds, clock, parallel, counts.total))
     return result, est
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes >> 20} MB" if nbytes >= 1 << 20 else f"{nbytes >> 10} KB"
 
 
 def _dram_mb(model: onnx.ModelProto, est, llc_mb: float | None) -> float:

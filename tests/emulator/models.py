@@ -42,3 +42,11 @@ def few_convs(seed: int = 0, size: int = 32) -> onnx.ModelProto:
 def feeds(n: int, size: int = 32, seed: int = 0) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{"images": rng.standard_normal((1, 3, size, size)).astype(np.float32)} for _ in range(n)]
+
+
+def relu(n: int) -> onnx.ModelProto:
+    """One Relu over n floats: a streaming kernel (each line read once, written once) for the cache simulation."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "stream", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)

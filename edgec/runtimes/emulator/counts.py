@@ -54,6 +54,8 @@ class InstructionCounts:
     invokes: int
     per_invoke: dict[str, int]  # class -> instructions per steady-state invoke (the invokes' mean, rounded)
     ops: list[OpCounts] | None = None  # per op, in execution order, of the last invoke (None: no op boundaries)
+    # per simulated cache level (L1D, L2, LLC), per invoke: accesses, load_misses, store_misses, writebacks
+    cache: list[dict[str, int]] | None = None
 
     @property
     def total(self) -> int:
@@ -148,17 +150,21 @@ def _remove_old_plugins(current: Path) -> None:
 
 
 def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
-                       per_op: bool = False) -> InstructionCounts:
+                       per_op: bool = False, caches: list[tuple[int, int]] | None = None) -> InstructionCounts:
     """Run `feeds` through the artifact on `core` with the counting plugin; counts per invoke. per_op (.ort):
     also per op, from ONNX Runtime's profiler (its bookkeeping, a few thousand instructions per op, is then
-    part of the counted invoke)."""
+    part of the counted invoke). caches: [(bytes, ways)] of L1D, L2, LLC: the plugin also simulates them on
+    every load and store of the invokes (the warm-up one fills them) and counts the misses per level."""
     from edgec.runtimes.emulator.runner import emulated_runner
 
     so = plugin_path()
     with tempfile.TemporaryDirectory(prefix="edgec-counts-") as d:
         out = Path(d) / "counts.json"
         trace = Path(d) / "ort-profile.json" if per_op and fmt == "ort" else None
-        runner = emulated_runner(fmt, path, core, plugin=[str(so), f"out={out}"], profile=trace)
+        args = [str(so), f"out={out}"]
+        if caches:
+            args.append("cache=" + "+".join(f"{size}:{ways}" for size, ways in caches))
+        runner = emulated_runner(fmt, path, core, plugin=args, profile=trace)
         try:
             runner.session.counted = False
             runner.run(feeds[0])
@@ -177,4 +183,5 @@ def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
     n = int(data["regions"])
     if n != len(feeds):
         raise DeviceError(f"{Path(path).name}: the plugin counted {n} invoke(s) for {len(feeds)} run(s).")
-    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()}, ops)
+    cache = [{k: round(v / n) for k, v in level.items()} for level in data.get("cache", [])] or None
+    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()}, ops, cache)

@@ -133,6 +133,26 @@ def _no_core_dumps() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _no_aslr()
+
+
+ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
+
+
+def _no_aslr() -> None:
+    """QEMU user mode places the guest's mmaps where the host's mmap puts them, so with the host's address-space
+    randomization every run sees other addresses: other cache sets, other simulated misses. Off for the guest
+    (as `setarch -R` does), the buffers land at the same addresses every run. Where the kernel refuses, runs
+    still work, only the cache counts may vary by a few lines."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        current = libc.personality(0xFFFFFFFF)
+        if current != -1:
+            libc.personality(current | ADDR_NO_RANDOMIZE)
+    except (OSError, AttributeError):
+        pass
 
 
 def _cleanup(proc: subprocess.Popen, tmp: Path, stderr) -> None:

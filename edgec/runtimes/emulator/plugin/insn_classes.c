@@ -3,13 +3,20 @@
  * Each translated block is decoded once, at translation, into per-class instruction counts; at run time an
  * inline add (no helper call) counts how often the block executes. The guest marks the region to count with
  * lseek(-1, MARK + 1) / lseek(-1, MARK + 2) (EBADF, no effect); at each marker every block's execution count is
- * snapshotted, and at the end of a region (count delta) x (class counts) is added to the totals. Written as
- * JSON to the file given by the plugin argument out=PATH when the guest exits.
+ * snapshotted, and at the end of a region (count delta) x (class counts) is added to the totals (MARK + 3 /
+ * MARK + 4 bracket a warm-up invoke: only the simulated caches see it). Written as JSON to the file given by
+ * the plugin argument out=PATH when the guest exits.
  *
  * Op boundaries: a runtime's profiler reads the clock before and after each op, and QEMU 7.2 user-mode has no
  * vDSO, so every clock read is a clock_gettime syscall. At each one inside the last region the plugin records
  * the host's CLOCK_REALTIME (which the guest's read returns a moment later) and the region's running counts
  * ("marks"); the host side matches them to the profiler's per-op timestamps (counts.py).
+ *
+ * Data caches (plugin argument cache=SIZE:WAYS+SIZE:WAYS+...: L1D, L2, LLC in bytes, 64-byte lines): every
+ * load and store of a counted region goes through a simulated hierarchy, per level the accesses that reach it
+ * and the load misses, store misses and (last level) dirty evictions. LRU replacement (the cores use pseudo-LRU),
+ * write-allocate, indexed by the guest's virtual address (user mode has no physical one). Without cache= no
+ * memory callback is registered and the instruction counts cost what they did.
  *
  * Counts are exact for one guest thread (the inline add is not atomic), which is how edgec runs the runtimes.
  * Encodings: Arm Architecture Reference Manual for A-profile, A64 instruction set encoding tables. */
@@ -43,6 +50,7 @@ static size_t n_blocks, cap_blocks;
 static uint64_t totals[NCLS];
 static uint64_t regions;
 static int counting;
+static int warming;  /* a warm-up invoke (MARK + 3 .. MARK + 4): the caches fill, nothing is counted */
 static char *out_path;
 
 struct mark {
@@ -50,6 +58,99 @@ struct mark {
 };
 static struct mark *marks;  /* the clock reads of the last region */
 static size_t n_marks, cap_marks;
+
+#define MAX_LEVELS 3
+#define LINE_SHIFT 6  /* 64-byte lines in every cache of every core edgec models (the cores' TRMs) */
+
+struct level {
+    uint64_t sets, ways;
+    uint64_t *tag;  /* line + 1, 0 = empty; sets x ways */
+    uint64_t *used;  /* LRU stamp */
+    uint8_t *dirty;
+    uint64_t accesses, load_misses, store_misses, writebacks;
+};
+static struct level levels[MAX_LEVELS];
+static int n_levels;
+static uint64_t tick, last_line = UINT64_MAX;
+
+/* 1 on a hit; on a miss the line is filled (write-allocate) over the least recently used way */
+static int lookup(struct level *lv, uint64_t line, int store)
+{
+    uint64_t set = line & (lv->sets - 1), *tag = lv->tag + set * lv->ways, *used = lv->used + set * lv->ways;
+    uint8_t *dirty = lv->dirty + set * lv->ways;
+    uint64_t victim = 0;
+    lv->accesses += counting;
+    for (uint64_t w = 0; w < lv->ways; w++) {
+        if (tag[w] == line + 1) {
+            used[w] = tick;
+            dirty[w] |= store;
+            return 1;
+        }
+        if (used[w] < used[victim])
+            victim = w;
+    }
+    if (counting) {
+        if (store)
+            lv->store_misses++;
+        else
+            lv->load_misses++;
+        if (dirty[victim] && tag[victim])
+            lv->writebacks++;
+    }
+    tag[victim] = line + 1;
+    used[victim] = tick;
+    dirty[victim] = (uint8_t)store;
+    return 0;
+}
+
+static void touch_line(uint64_t line, int store)
+{
+    tick++;
+    for (int i = 0; i < n_levels; i++)
+        if (lookup(&levels[i], line, store))
+            return;
+}
+
+static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    if (!counting && !warming)
+        return;
+    int store = qemu_plugin_mem_is_store(info);
+    uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
+    uint64_t line = vaddr >> LINE_SHIFT, end = (vaddr + size - 1) >> LINE_SHIFT;
+    /* consecutive accesses to one line: an L1 hit, counted without the lookup (the common case by far) */
+    if (line == last_line && end == line && !store) {
+        levels[0].accesses += counting;
+        return;
+    }
+    for (uint64_t l = line; l <= end; l++)
+        touch_line(l, store);
+    last_line = end;
+}
+
+static int parse_caches(const char *spec)
+{
+    while (*spec && n_levels < MAX_LEVELS) {
+        char *next;
+        uint64_t size = strtoull(spec, &next, 10), ways = 0, sets;
+        if (*next == ':')
+            ways = strtoull(next + 1, &next, 10);
+        if (!size || !ways)
+            return 1;
+        sets = size >> LINE_SHIFT;
+        sets /= ways;
+        if (!sets || (sets & (sets - 1)))
+            return 1;  /* the set index is the line address's low bits */
+        struct level *lv = &levels[n_levels++];
+        lv->sets = sets;
+        lv->ways = ways;
+        lv->tag = calloc(sets * ways, sizeof(uint64_t));
+        lv->used = calloc(sets * ways, sizeof(uint64_t));
+        lv->dirty = calloc(sets * ways, 1);
+        spec = *next == '+' ? next + 1 : next;  /* not ',': QEMU splits -plugin arguments at commas */
+    }
+    return *spec != 0;
+}
 
 static void running_counts(uint64_t *n)
 {
@@ -104,7 +205,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint32_t word = 0;
         if (qemu_plugin_insn_size(insn) == 4)
             memcpy(&word, qemu_plugin_insn_data(insn), 4);
-        b->n[classify(word)]++;
+        enum cls c = classify(word);
+        b->n[c]++;
+        if (n_levels && (c == LOAD || c == STORE))
+            qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
     }
     pthread_mutex_lock(&lock);
     if (n_blocks == cap_blocks) {
@@ -136,8 +240,12 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint
         pthread_mutex_unlock(&lock);
         return;
     }
-    if (num != NR_LSEEK || a1 != UINT64_MAX || (a2 != MARK + 1 && a2 != MARK + 2))
+    if (num != NR_LSEEK || a1 != UINT64_MAX || a2 < MARK + 1 || a2 > MARK + 4)
         return;
+    if (a2 >= MARK + 3) {
+        warming = a2 == MARK + 3;
+        return;
+    }
     pthread_mutex_lock(&lock);
     if (a2 == MARK + 1) {
         for (size_t i = 0; i < n_blocks; i++)
@@ -164,7 +272,12 @@ static void on_guest_exit(qemu_plugin_id_t id, void *unused)
     fprintf(f, "{\"regions\": %llu, \"counts\": {", (unsigned long long)regions);
     for (int c = 0; c < NCLS; c++)
         fprintf(f, "%s\"%s\": %llu", c ? ", " : "", cls_name[c], (unsigned long long)totals[c]);
-    fprintf(f, "}, \"marks\": [");
+    fprintf(f, "}, \"cache\": [");
+    for (int i = 0; i < n_levels; i++)
+        fprintf(f, "%s{\"accesses\": %llu, \"load_misses\": %llu, \"store_misses\": %llu, \"writebacks\": %llu}",
+                i ? ", " : "", (unsigned long long)levels[i].accesses, (unsigned long long)levels[i].load_misses,
+                (unsigned long long)levels[i].store_misses, (unsigned long long)levels[i].writebacks);
+    fprintf(f, "], \"marks\": [");
     for (size_t i = 0; i < n_marks; i++) {
         fprintf(f, "%s[%llu, %llu", i ? ", " : "", (unsigned long long)marks[i].clockid,
                 (unsigned long long)marks[i].t_ns);
@@ -182,6 +295,10 @@ EDGEC_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const struct qe
     for (int i = 0; i < argc; i++)
         if (strncmp(argv[i], "out=", 4) == 0)
             out_path = strdup(argv[i] + 4);
+        else if (strncmp(argv[i], "cache=", 6) == 0 && parse_caches(argv[i] + 6)) {
+            fprintf(stderr, "insn_classes: cache=SIZE:WAYS+... with power-of-two sets, got %s\n", argv[i] + 6);
+            return 1;
+        }
     if (!out_path) {
         fprintf(stderr, "insn_classes: give out=PATH\n");
         return 1;
