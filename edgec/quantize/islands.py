@@ -243,3 +243,9 @@ def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float
     out = onnx.helper.make_model(graph, opset_imports=list(qdq.opset_import), ir_version=qdq.ir_version)
     out.producer_name = qdq.producer_name
     return out
+
+
+def float_weights(model: onnx.ModelProto, nodes: set[str]) -> dict[str, int]:
+    """Node -> elements of the float initializers it reads (what keeping it float costs in size), for `nodes`."""
+    size = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    return {n.name: sum(size.get(i, 0) for i in n.input) for n in model.graph.node if n.name in nodes}

@@ -20,7 +20,7 @@ from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
-from edgec.quantize.islands import find_islands, read_ranges
+from edgec.quantize.islands import find_islands, float_weights, read_ranges, with_float_islands
 from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
@@ -312,7 +312,9 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
 
 
 def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result) -> onnx.ModelProto:
-    """quantize.target: nodes float, most sensitive first, until the held-out samples meet the goal."""
+    """quantize.target: float islands, cheapest gain first, until the held-out samples meet the goal. Each set is
+    cut into the calibrated `qdq` graph (islands.with_float_islands: no re-quantization), and the graph measured is
+    the one that ships."""
     if goal.held_out is not None:
         tset = open_source(goal.held_out, input_specs(pre), profile.inputs, RANDOM_HOLDOUT)
         feeds, where = [tset.load(i) for i in range(len(tset))], tset.description
@@ -322,13 +324,14 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
     reference = _run(pre, feeds)
     quantized = {n.name for n in pre.graph.node} - set(exclude)
     ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
-    chosen, steps = search(ranked, lambda extra: score(reference, quant(extra), feeds, kinds), goal, where)
+    chosen, steps = search(ranked, lambda extra: score(reference, with_float_islands(pre, qdq, set(extra)), feeds,
+                                                       kinds), goal, where, float_weights(pre, quantized))
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
-    return quant(chosen) if chosen else qdq
+    return with_float_islands(pre, qdq, set(chosen)) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:

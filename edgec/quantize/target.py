@@ -23,6 +23,11 @@ from edgec.quantize.sensitivity import NodeSensitivity
 from edgec.runtimes.outputs import output_accuracy
 
 
+# a node with no weights still costs something (its float activations, one more island boundary): ranked by gain
+# per float weight element, it would otherwise come first whatever its gain
+MIN_COST = 1024
+
+
 @dataclass(frozen=True)
 class Score:
     top1: float | None  # worst top-1 agreement over classifier outputs; None: no classifier output
@@ -97,9 +102,13 @@ def score(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds:
 
 
 def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
-           held_out: str) -> tuple[list[str], list[Step]]:
-    """(nodes to keep float, the steps taken with the score after each). Raises QuantizationError when the goal
-    is out of reach within the bounds."""
+           held_out: str, weights: dict[str, int] | None = None) -> tuple[list[str], list[Step]]:
+    """(nodes to keep float, the steps taken with the score after each). `weights`: node -> float weight elements
+    it would add (what a float node costs in size); the float nodes together stay within
+    goal.max_float_weight_fraction of all of them. Raises QuantizationError when the goal is out of reach within
+    the bounds."""
+    weights = weights or {}
+    budget = goal.max_float_weight_fraction * sum(weights.values())
     memo: dict[tuple[str, ...], Score] = {}
 
     def cached(nodes: list[str]) -> Score:
@@ -116,18 +125,32 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     # zero local error: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to gain
     tried = [s.node for s in ranked if s.local_error > 0][:goal.candidates]
     alone = {n: cached([n]) for n in tried}
-    order = sorted(tried, key=lambda n: (tuple(-x for x in alone[n].key()), n))
+    base = current.key()
+
+    def merit(n: str) -> tuple:
+        """Gain alone per float weight element (the size bar): cheap nodes first. Alone, a node inside the int8
+        body only has its weights float; nodes with no gain alone come last, in rank order (next to float
+        neighbours their activations go float too, the island's gain)."""
+        gain = alone[n].key()[0] - base[0]
+        return (0, -gain / (weights.get(n, 0) + MIN_COST), n) if gain > 0 else (1, 0.0, "")
+
+    order = sorted(tried, key=merit)
     chosen: list[str] = []
+    spent, over = 0, []
     for n in order:
         if current.meets(goal) or len(chosen) >= goal.max_float_nodes:
             break
+        if weights and spent + weights.get(n, 0) > budget:
+            over.append(n)
+            continue
         trial = cached(chosen + [n])
         if trial.key() > current.key():
             chosen.append(n)
+            spent += weights.get(n, 0)
             current = trial
             steps.append(Step(n, ops.get(n), trial))
     if not current.meets(goal):
-        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out))
+        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over))
     for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
         if len(chosen) == 1:
             break
@@ -139,15 +162,19 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     return chosen, steps
 
 
-def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str) -> str:
+def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str,
+            over: list[str] = ()) -> str:
     bound = (f"the count bound max_float_nodes={goal.max_float_nodes} was reached"
              if len(chosen) >= goal.max_float_nodes else
              f"no other of the {tried} most sensitive node(s) measured (candidates={goal.candidates}) improved it")
+    if over:
+        bound += (f"; {len(over)} more would have passed max_float_weight_fraction={goal.max_float_weight_fraction} "
+                  f"of the weights float (the int8 size)")
     kept = f"{len(chosen)} node(s) float ({', '.join(chosen)})" if chosen else "every node int8"
     return (
         f"quantize.target cannot be met: int8 reaches at best {best.words()} with {kept} on {held_out}, and the "
         f"profile asks for {goal_words(goal)}; {bound}. Try: more or more representative calibration samples, "
-        f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method auto "
+        f"a higher quantize.target.candidates / max_float_nodes / max_float_weight_fraction, quantize.calibration.method auto "
         f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
     )
 
