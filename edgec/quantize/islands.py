@@ -249,3 +249,30 @@ def float_weights(model: onnx.ModelProto, nodes: set[str]) -> dict[str, int]:
     """Node -> elements of the float initializers it reads (what keeping it float costs in size), for `nodes`."""
     size = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
     return {n.name: sum(size.get(i, 0) for i in n.input) for n in model.graph.node if n.name in nodes}
+
+
+def neighbours(model: onnx.ModelProto, present: set[str]) -> dict[str, list[str]]:
+    """Node -> the nodes that read what it writes or write what it reads, looking through nodes not in `present`
+    (the activations the quantizer folded away: they follow their producer, islands.with_float_islands)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def up(n: onnx.NodeProto) -> list[str]:
+        found = []
+        for i in n.input:
+            p = producer.get(i)
+            if p is not None:
+                found += [p.name] if p.name in present else up(p)
+        return found
+
+    def down(n: onnx.NodeProto) -> list[str]:
+        found = []
+        for o in n.output:
+            for r in readers.get(o, []):
+                found += [r.name] if r.name in present else down(r)
+        return found
+
+    return {n.name: sorted(set(up(n) + down(n))) for n in model.graph.node if n.name in present}

@@ -20,7 +20,7 @@ from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
-from edgec.quantize.islands import find_islands, float_weights, read_ranges, with_float_islands
+from edgec.quantize.islands import find_islands, float_weights, neighbours, read_ranges, with_float_islands
 from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
@@ -325,7 +325,8 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
     quantized = {n.name for n in pre.graph.node} - set(exclude)
     ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
     chosen, steps = search(ranked, lambda extra: score(reference, with_float_islands(pre, qdq, set(extra)), feeds,
-                                                       kinds), goal, where, float_weights(pre, quantized))
+                                                       kinds), goal, where, float_weights(pre, quantized),
+                           neighbours(pre, {n.name for n in qdq.graph.node}))
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,

@@ -102,12 +102,15 @@ def score(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds:
 
 
 def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
-           held_out: str, weights: dict[str, int] | None = None) -> tuple[list[str], list[Step]]:
+           held_out: str, weights: dict[str, int] | None = None,
+           neighbours: dict[str, list[str]] | None = None) -> tuple[list[str], list[Step]]:
     """(nodes to keep float, the steps taken with the score after each). `weights`: node -> float weight elements
     it would add (what a float node costs in size); the float nodes together stay within
-    goal.max_float_weight_fraction of all of them. Raises QuantizationError when the goal is out of reach within
-    the bounds."""
-    weights = weights or {}
+    goal.max_float_weight_fraction of all of them. `neighbours`: node -> the nodes it shares a tensor with; once
+    the candidates alone are through, the islands grow into them (cheapest first: a tensor between two float
+    nodes loses its Q/DQ, which a node alone cannot show). Every node is tried at most once alone and once next to
+    the island. Raises QuantizationError when the goal is out of reach within the bounds."""
+    weights, neighbours = weights or {}, neighbours or {}
     budget = goal.max_float_weight_fraction * sum(weights.values())
     memo: dict[tuple[str, ...], Score] = {}
 
@@ -134,21 +137,39 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
         gain = alone[n].key()[0] - base[0]
         return (0, -gain / (weights.get(n, 0) + MIN_COST), n) if gain > 0 else (1, 0.0, "")
 
-    order = sorted(tried, key=merit)
     chosen: list[str] = []
     spent, over = 0, []
-    for n in order:
-        if current.meets(goal) or len(chosen) >= goal.max_float_nodes:
-            break
+
+    def attempt(n: str) -> None:
+        nonlocal spent, current
         if weights and spent + weights.get(n, 0) > budget:
             over.append(n)
-            continue
+            return
         trial = cached(chosen + [n])
         if trial.key() > current.key():
             chosen.append(n)
             spent += weights.get(n, 0)
             current = trial
             steps.append(Step(n, ops.get(n), trial))
+
+    def done() -> bool:
+        return current.meets(goal) or len(chosen) >= goal.max_float_nodes
+
+    for n in sorted(tried, key=merit):
+        if done():
+            break
+        attempt(n)
+    grown: set[str] = set()
+    while not done():
+        frontier = sorted({m for c in chosen for m in neighbours.get(c, []) if m not in chosen and m not in grown
+                           and m in ops}, key=lambda m: (weights.get(m, 0), m))
+        if not frontier:
+            break
+        for m in frontier:
+            if done():
+                break
+            grown.add(m)
+            attempt(m)
     if not current.meets(goal):
         raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over))
     for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
