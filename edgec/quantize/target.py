@@ -26,6 +26,7 @@ from edgec.runtimes.outputs import output_accuracy
 # a node with no weights still costs something (its float activations, one more island boundary): ranked by gain
 # per float weight element, it would otherwise come first whatever its gain
 MIN_COST = 1024
+PATIENCE = 3  # rounds the island may grow without beating its best score before the search stops
 
 
 @dataclass(frozen=True)
@@ -130,47 +131,35 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     alone = {n: cached([n]) for n in tried}
     base = current.key()
 
-    def merit(n: str) -> tuple:
-        """Gain alone per float weight element (the size bar): cheap nodes first. Alone, a node inside the int8
-        body only has its weights float; nodes with no gain alone come last, in rank order (next to float
-        neighbours their activations go float too, the island's gain)."""
-        gain = alone[n].key()[0] - base[0]
-        return (0, -gain / (weights.get(n, 0) + MIN_COST), n) if gain > 0 else (1, 0.0, "")
+    def per_cost(n: str, trial: Score, before: Score) -> float:
+        """Cosine gained per float weight element (the size bar): cheap nodes first."""
+        return (trial.key()[0] - before.key()[0]) / (weights.get(n, 0) + MIN_COST)
 
+    seeds = sorted((n for n in tried if alone[n].key()[0] > base[0]), key=lambda n: (-per_cost(n, alone[n], steps[0].score), n))
     chosen: list[str] = []
-    spent, over = 0, []
-
-    def attempt(n: str) -> None:
-        nonlocal spent, current
-        if weights and spent + weights.get(n, 0) > budget:
-            over.append(n)
-            return
-        trial = cached(chosen + [n])
-        if trial.key() > current.key():
-            chosen.append(n)
-            spent += weights.get(n, 0)
-            current = trial
-            steps.append(Step(n, ops.get(n), trial))
-
-    def done() -> bool:
-        return current.meets(goal) or len(chosen) >= goal.max_float_nodes
-
-    for n in sorted(tried, key=merit):
-        if done():
+    spent, over, flat = 0, [], 0
+    best = (current, 0)  # the best score on the way, and how many of `chosen` it had
+    while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat <= PATIENCE:
+        # one node per round, the best gain per cost among: the island's neighbours, measured next to it (a tensor
+        # between two float nodes loses its Q/DQ, which neither node alone shows), and the best remaining seed
+        pool = sorted({m for c in chosen for m in neighbours.get(c, []) if m in ops and m not in chosen})
+        pool += [n for n in seeds if n not in chosen and n not in pool][:1]
+        fits = [m for m in pool if spent + weights.get(m, 0) <= budget or not weights]
+        over = [m for m in pool if m not in fits]
+        trials = {m: cached(chosen + [m]) for m in fits}
+        if not trials:
             break
-        attempt(n)
-    grown: set[str] = set()
-    while not done():
-        frontier = sorted({m for c in chosen for m in neighbours.get(c, []) if m not in chosen and m not in grown
-                           and m in ops}, key=lambda m: (weights.get(m, 0), m))
-        if not frontier:
-            break
-        for m in frontier:
-            if done():
-                break
-            grown.add(m)
-            attempt(m)
+        pick = max(trials, key=lambda m: (per_cost(m, trials[m], current), m))
+        # int8 errors partly cancel: a larger island can dip before it gains, so a few rounds may not improve
+        flat = 0 if trials[pick].key() > best[0].key() else flat + 1
+        chosen.append(pick)
+        spent += weights.get(pick, 0)
+        current = trials[pick]
+        steps.append(Step(pick, ops.get(pick), current))
+        if current.key() > best[0].key():
+            best = (current, len(chosen))
     if not current.meets(goal):
+        current, chosen = best[0], chosen[:best[1]]
         raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over))
     for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
         if len(chosen) == 1:
