@@ -139,7 +139,8 @@ class QuantResult:
             path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
                                f" {s['top1'] if s['top1'] is not None else s['cosine']}" for s in t["steps"])
             lines.append(f"quantize: target {t['goal']} met on {t['held_out']} with {len(t['float_nodes'])} "
-                         f"node(s) float: {path}")
+                         f"node(s) float ({t['float_weight_fraction']:.1%} of the weights, {t['measurements']} node "
+                         f"sets measured): {path}")
         if self.sensitivity:
             worst = ", ".join(
                 f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
@@ -324,12 +325,18 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
     reference = _run(pre, feeds)
     quantized = {n.name for n in pre.graph.node} - set(exclude)
     ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
-    chosen, steps = search(ranked, lambda extra: score(reference, with_float_islands(pre, qdq, set(extra)), feeds,
-                                                       kinds), goal, where, float_weights(pre, quantized),
-                           neighbours(pre, {n.name for n in qdq.graph.node}))
+    sizes, sets = float_weights(pre, quantized), []
+
+    def measure(extra: list[str]):  # one ORT session on the held-out samples per node set (the search memoizes)
+        sets.append(extra)
+        return score(reference, with_float_islands(pre, qdq, set(extra)), feeds, kinds)
+
+    chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}))
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
+                     "float_weight_fraction": round(sum(sizes.get(n, 0) for n in chosen) / max(1, sum(sizes.values())), 6),
+                     "measurements": len(sets),
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
     return with_float_islands(pre, qdq, set(chosen)) if chosen else qdq
