@@ -1,11 +1,13 @@
-"""`quantize.target`: keep the most sensitive nodes float until the int8 graph meets a stated accuracy.
+"""`quantize.target`: grow float islands until the int8 graph meets a stated accuracy.
 
 Measured on held-out samples (never calibrated on) against the float graph, in ONNX Runtime on the QDQ graph: the
 numerics every target shares (TFLite and ORT run the same scales; iOS16 keeps activations float, closer still).
-The worst nodes by the error they add (sensitivity.rank_nodes) are measured left float one at a time; then, best
-first, each goes float while the graph misses the goal and only if it improves it, re-measuring after each step;
-once met, every chosen node whose removal still meets the goal goes back to int8 (the fewest nodes). Bounded by
-counts (`candidates`, `max_float_nodes`), never by a clock, so the same inputs give the same bytes.
+A candidate node set is cut into the calibrated graph as float islands (islands.with_float_islands), never
+re-quantized. The worst nodes by the error they add (sensitivity.rank_nodes) are measured float one at a time;
+then one node per round goes float, the best output-cosine gain per float weight element among the islands'
+neighbours and the best remaining candidate, until the goal is met; then every chosen node whose removal still
+meets it goes back to int8 (the fewest nodes). Bounded by counts (`candidates`, `max_float_nodes`,
+`max_float_weight_fraction`, PATIENCE), never by a clock, so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from edgec.runtimes.outputs import output_accuracy
 # a node with no weights still costs something (its float activations, one more island boundary): ranked by gain
 # per float weight element, it would otherwise come first whatever its gain
 MIN_COST = 1024
-PATIENCE = 3  # rounds the island may grow without beating its best score before the search stops
+PATIENCE = 4  # rounds in a row the island grows without beating its best score: then the search stops
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,10 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
            neighbours: dict[str, list[str]] | None = None) -> tuple[list[str], list[Step]]:
     """(nodes to keep float, the steps taken with the score after each). `weights`: node -> float weight elements
     it would add (what a float node costs in size); the float nodes together stay within
-    goal.max_float_weight_fraction of all of them. `neighbours`: node -> the nodes it shares a tensor with; once
-    the candidates alone are through, the islands grow into them (cheapest first: a tensor between two float
-    nodes loses its Q/DQ, which a node alone cannot show). Every node is tried at most once alone and once next to
-    the island. Raises QuantizationError when the goal is out of reach within the bounds."""
+    goal.max_float_weight_fraction of all of them. `neighbours`: node -> the nodes it shares a tensor with, where
+    an island grows (a tensor between two float nodes loses its Q/DQ, which a node alone cannot show). Measured:
+    the candidates alone, then per round (one node each, at most max_float_nodes rounds) the island's neighbours
+    and the next seed. Raises QuantizationError when the goal is out of reach within the bounds."""
     weights, neighbours = weights or {}, neighbours or {}
     budget = goal.max_float_weight_fraction * sum(weights.values())
     memo: dict[tuple[str, ...], Score] = {}
@@ -135,11 +137,12 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
         """Cosine gained per float weight element (the size bar): cheap nodes first."""
         return (trial.key()[0] - before.key()[0]) / (weights.get(n, 0) + MIN_COST)
 
-    seeds = sorted((n for n in tried if alone[n].key()[0] > base[0]), key=lambda n: (-per_cost(n, alone[n], steps[0].score), n))
+    seeds = sorted((n for n in tried if alone[n].key()[0] > base[0]),
+                   key=lambda n: (-per_cost(n, alone[n], steps[0].score), n))
     chosen: list[str] = []
     spent, over, flat = 0, [], 0
     best = (current, 0)  # the best score on the way, and how many of `chosen` it had
-    while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat <= PATIENCE:
+    while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat < PATIENCE:
         # one node per round, the best gain per cost among: the island's neighbours, measured next to it (a tensor
         # between two float nodes loses its Q/DQ, which neither node alone shows), and the best remaining seed
         pool = sorted({m for c in chosen for m in neighbours.get(c, []) if m in ops and m not in chosen})
