@@ -3,15 +3,14 @@ pinned PyPI wheel, tests/trained_zoo.py) built int8 for android, ios and ort-mob
 photo crops, then measured on crops of OTHER photos (tests/photos.py): top-1 agreement with fp32 ONNX Runtime must
 be >= 0.98 on every target (ios through the repo's MIL interpreter).
 
-Not met today. Measured (bench/quantize_trained.py prints the table): android 0.82, ort-mobile 0.85, ios 0.94
-with the int8 stage's bias correction (0.85 / 0.84 / 0.88 before it); ONNX Runtime's quantize_static with its
-defaults: 0.60. Most of the loss is in the WEIGHTS: rounding only the conv weights to per-channel int8 (fp32
-activations) gives 0.86, the depthwise convs alone 0.89, while fp16 weights keep 1.00; bias correction lifts that
-weight-only figure to 0.94 (the ios number: float activations), and the int8 activations cost the rest. The
-second build sets `quantize.target: {min_top1_agreement: 0.98}` on 48 other crops of the calibration photos: on
-2026-12-07 it stopped with "cannot be met" (best 0.958 with 4 nodes float), so the bar stays an xfail that records
-the outcome. Both builds: ~5-9 min on an idle 2-core host each (the target search re-quantizes ~30 times), far
-more on a busy one: marked slow.
+Not met today. Without a target (bench/quantize_trained.py, 2026-12-07): android 0.82, ort-mobile 0.85, ios 0.94;
+ONNX Runtime's quantize_static with its defaults: 0.60. The second build sets `quantize.target:
+{min_top1_agreement: 0.98}` on 48 other crops of the calibration photos: the float-island search (float weights,
+no Q/DQ between float nodes, cut into the calibrated graph) meets it there with 8 nodes float (0.26% of the weights;
+the stem and the first blocks) in ~2.5 min, and the evaluation photos then get android 0.948, ios 0.969,
+ort-mobile 0.927 at unchanged size (0.28x / 0.27x): the remaining flips are near-ties (fp32 margin < 0.15) that
+48 held-out crops cannot select for (docs/quantization.md). So the bar stays an xfail that records the outcome.
+Both builds: a few minutes each on an idle 2-core host, far more on a busy one: marked slow.
 """
 
 from dataclasses import replace
@@ -27,9 +26,9 @@ from edgec.runtimes.host_ort import OrtRunner
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"
 BAR = 0.98
-XFAIL = ("issue 19: EfficientNet-Lite0 int8 keeps 0.82-0.94 of fp32 top-1 on held-out photos; with quantize.target "
-         "0.98 on 48 other crops of the calibration photos the build says it cannot be met (best 0.958 with 4 nodes "
-         "float, 2026-12-07): the loss is in the int8 activations (needs 16-bit activations for the sensitive ones)")
+XFAIL = ("issue 19: EfficientNet-Lite0 int8 with quantize.target 0.98 (met on 48 other crops of the calibration "
+         "photos with 8 nodes float) keeps 0.948 / 0.969 / 0.927 (android / ios / ort-mobile) of fp32 top-1 on the "
+         "evaluation photos (2026-12-07): near-ties the small held-out folder cannot select islands for")
 
 
 def _top1(runner, xs) -> np.ndarray:
@@ -84,7 +83,8 @@ def with_target(tmp_path_factory):
         for x, name in zip(xs, names):
             np.save(tmp / folder / f"{name}.npy", x)
     profile = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
-    profile["quantize"] = {"target": {"min_top1_agreement": BAR, "held_out": str(tmp / "held"), "candidates": 24}}
+    profile["quantize"] = {"target": {"min_top1_agreement": BAR, "held_out": str(tmp / "held"), "candidates": 64,
+                                      "max_float_nodes": 32}}
     (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
     try:
         outcome = api.build(model, api.BuildOptions(
@@ -110,3 +110,10 @@ def test_trained_classifier_int8_with_quantize_target_meets_the_bar(with_target)
     assert isinstance(with_target, dict), with_target  # else: the build's "cannot be met" message
     assert set(with_target) == {"android", "ios", "ort-mobile"}
     assert min(with_target.values()) >= BAR, with_target
+
+
+def test_quantize_target_is_met_on_its_held_out_crops_and_lifts_every_target(measured, with_target):
+    """The float-island search reaches its goal on the target crops within the size bound, and what ships agrees
+    with fp32 more often than the plain int8 build on every target (Lite0 2026-12-07: +0.03 to +0.13)."""
+    assert isinstance(with_target, dict), with_target  # else: the build's "cannot be met" message
+    assert all(with_target[t] > measured[t] for t in measured), (measured, with_target)
