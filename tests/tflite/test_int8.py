@@ -378,3 +378,44 @@ def test_int8_activations():
     for code in ("LEAKY_RELU", "HARD_SWISH"):
         assert types[code][0] == S.TensorType.INT8, (code, res.op_histogram)
     assert types["TANH"][0] == S.TensorType.FLOAT32  # ONNX Runtime leaves Tanh float: a float island
+
+
+@pytest.mark.parametrize("per_channel_slope", [False, True])
+def test_prelu_with_an_int8_slope(per_channel_slope, tmp_path):
+    """x -> Q -> DQ -> PRelu(DQ(int8 slope)) -> Q -> DQ (PRelu quantized, as ONNX Runtime writes it when asked to
+    quantize PRelu: the slope an asymmetric int8 constant): one int8 PRELU, int8 in, slope and out, within one
+    output step of ONNX Runtime on the same model. A per-channel slope has no int8 PRELU (one scale for the slope):
+    float PRELU between DEQUANTIZE and QUANTIZE, as before."""
+    c = 4
+    slope = np.array([-0.6, 0.05, 0.25, 1.1], np.float32).reshape(c, 1, 1)
+    if per_channel_slope:
+        s_a = (np.abs(slope).reshape(c) / 127).astype(np.float32)
+        z_a = np.zeros(c, np.int8)
+    else:
+        s_a, z_a = np.array((slope.max() - slope.min()) / 255, np.float32), np.array(-37, np.int8)
+    shape = [1] * slope.ndim
+    if per_channel_slope:
+        shape[0] = -1
+    q_a = np.clip(np.round(slope / s_a.reshape(shape)) + z_a.reshape(shape), -128, 127).astype(np.int8)
+    s_out = 0.02
+    consts = {"s": np.array(0.025, np.float32), "z": np.array(3, np.int8), "qa": q_a, "sa": s_a, "za": z_a,
+              "so": np.array(s_out, np.float32), "zo": np.array(-20, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["qa", "sa", "za"], ["a"], **({"axis": 0} if per_channel_slope else {})),
+             helper.make_node("PRelu", ["xd", "a"], ["p"]),
+             helper.make_node("QuantizeLinear", ["p", "so", "zo"], ["pq"]),
+             helper.make_node("DequantizeLinear", ["pq", "so", "zo"], ["y"])]
+    model = _model(nodes, consts, [1, c, 6, 6], ["y"])
+    res = convert(model)
+    assert not res.problems, res.problems
+    h = res.op_histogram
+    assert h["QUANTIZE"] == h["DEQUANTIZE"] == 1 + per_channel_slope, h  # + the float island's DEQUANTIZE, QUANTIZE
+    types = _tensor_types(res.data)["PRELU"]
+    assert types == ([S.TensorType.FLOAT32] * 2 if per_channel_slope else [S.TensorType.INT8] * 2), types
+    path = tmp_path / "prelu.tflite"
+    path.write_bytes(res.data)
+    x = np.random.default_rng(3).standard_normal((1, c, 6, 6)).astype(np.float32) * 2
+    want = OrtRunner(model, level="disable").run({"x": x})["y"]
+    got = LiteRTRunner(path, threads=1).run({"x": x})["y"]
+    assert np.abs(got - want).max() <= s_out * 1.001, np.abs(got - want).max()
