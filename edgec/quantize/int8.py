@@ -24,11 +24,6 @@ TABLE_MIN_ELEMENTS = 1 << 16  # embedding tables worth an int8 copy (a vocabular
 
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
-# quantized beyond ONNX Runtime's default op list: ops with an int8 kernel on a target that would otherwise stay
-# float islands there (TFLite PRELU int8: its slope an int8 constant of one scale); ORT and CoreML run them in
-# float between the Q/DQ, as they do any op whose int8 form they lack
-EXTRA_OPS = ("PRelu",)
-
 
 @contextlib.contextmanager
 def _quiet():
@@ -60,18 +55,34 @@ def to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def pre_process(model: onnx.ModelProto, work: Path) -> onnx.ModelProto:
-    """onnxruntime's quant_pre_process without its ORT optimization step: shape inference only. edgec.prepare has
-    already folded, simplified and fused the graph (fold_batchnorm_into_conv, fold_affine_into_conv, ...); ORT's
-    basic level added nothing over it on the zoo and undid two things: it inlines HardSwish as HardSigmoid * x
-    (mobilenet_v3_small: 19 float islands in int8 instead of int8 HARD_SWISH) and its TransposeOptimizer splits
-    a Transpose across the Gathers after it (transformer_block: 3 -> 4 transposes, the PP-OCR recognizer 9 -> 12)."""
+    """onnxruntime's quant_pre_process: shape inference and the basic optimizations quantization expects, the
+    optimizations run here as the tool runs them but without ORT's TransposeOptimizer: it splits a model's Transpose
+    across the Gathers/Slices after it (transformer_block's q/k/v: 3 -> 4 transposes, the PP-OCR recognizer 9 ->
+    12, in every target's int8 file), and each backend places transposes for its own layout (tflite/layout.py).
+    (Skipping ORT's optimizations altogether also keeps HardSwish, which ORT inlines as HardSigmoid * x; measured:
+    LiteRT's int8 HARD_SWISH made mobilenet_v3_small's int8 file 5x slower than float HardSigmoid islands on x86.)"""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    src, dst = work / "pre_in.onnx", work / "pre_out.onnx"
+    src, opt, dst = work / "pre_in.onnx", work / "pre_opt.onnx", work / "pre_out.onnx"
     onnx.save(model, str(src))
     with _quiet():
-        quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
+        quant_pre_process(str(_basic_optimized(src, opt)), str(dst), skip_optimization=True, skip_symbolic_shape=True)
     return onnx.load(str(dst))
+
+
+def _basic_optimized(src: Path, dst: Path) -> Path:
+    """`dst`: ONNX Runtime's basic-level optimizations of `src` minus the TransposeOptimizer (quant_pre_process's
+    own step cannot leave one out). A model ORT cannot optimize goes on unoptimized, as the tool lets it."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(dst)
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    try:
+        ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"], disabled_optimizers=["TransposeOptimizer"])
+    except Exception:  # noqa: BLE001 - ORT raises its own several types; calibration reports a model it cannot run
+        return src
+    return dst
 
 
 def float_output_softmax(model: onnx.ModelProto) -> list[str]:
@@ -100,56 +111,23 @@ def quantize_static_qdq(
     """Static QDQ, int8 weights and activations. `cache` holds the calibrated ranges: the first call
     calibrates (reading `reader`), later calls with other exclusions reuse them without re-reading data."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     out, src = work / "qdq.onnx", work / "float_in.onnx"
     # a path, not the ModelProto: the tool re-saves a proto it is given with external data in place,
     # leaving the caller's copy pointing into a deleted temp folder
     onnx.save(model, str(src))
-
-    def run(overrides: dict) -> None:
-        with _quiet():
-            quantize_static(
-                str(src), str(out), reader,
-                quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                nodes_to_exclude=list(exclude),
-                op_types_to_quantize=sorted({*QDQRegistry, *QLinearOpsRegistry, *EXTRA_OPS}),  # the default + ours
-                calibrate_method=getattr(CalibrationMethod, METHODS[method]),
-                calibration_cache_path=str(cache),
-                extra_options={"TensorQuantOverrides": overrides} if overrides else None,
-            )
-
-    calibrated = cache.is_file()
-    run(_pooled_ranges(model, cache))
-    if not calibrated and (overrides := _pooled_ranges(model, cache)):  # the ranges exist now: once more with them
-        run(overrides)
+    with _quiet():
+        quantize_static(
+            str(src), str(out), reader,
+            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude),
+            calibrate_method=getattr(CalibrationMethod, METHODS[method]),
+            calibration_cache_path=str(cache),
+        )
     qdq = onnx.load(str(out))
     float_bn_params(qdq)
     return qdq
-
-
-def _pooled_ranges(model: onnx.ModelProto, cache: Path) -> dict:
-    """TensorQuantOverrides: the output of an EXTRA_OPS node read only by a MaxPool is quantized at the pooled
-    tensor's calibrated range. ONNX Runtime gives a MaxPool its input's params, and the unpooled range is wider
-    (P-Net's first PRelu: scale 0.117 where the pooled tensor had 0.097, 1.5 points of its detections lost on
-    android); a max of clamped, rounded values is the clamped, rounded max, so the narrower range loses nothing."""
-    from edgec.quantize.islands import read_ranges
-
-    ranges = read_ranges(cache) if cache.is_file() else {}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
-    outputs = {o.name for o in model.graph.output}
-    overrides = {}
-    for n in model.graph.node:
-        users = readers.get(n.output[0], [])
-        if (n.op_type in EXTRA_OPS and n.output[0] not in outputs and len(users) == 1 and users[0].op_type == "MaxPool"
-                and users[0].output[0] in ranges):
-            lo, hi = ranges[users[0].output[0]]
-            overrides[n.output[0]] = [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]  # ORT reads .dtype
-    return overrides
 
 
 def quantize_dynamic_int8(model: onnx.ModelProto, per_channel: bool, exclude: list[str]) -> onnx.ModelProto:

@@ -35,8 +35,7 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-# op -> constant inputs (weights, bias, PRelu's slope) taken as quantized constants
-_WEIGHTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,), "PRelu": (1,)}
+_WEIGHTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}  # op -> constant inputs (weights, bias) taken as quantized constants
 
 
 def _q_params(g: Graph, node: Node) -> tuple[np.ndarray, np.ndarray, int | None] | None:

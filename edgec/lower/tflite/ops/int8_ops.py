@@ -7,7 +7,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
 from edgec.lower.tflite.builder import Quant
-from edgec.lower.tflite.ops._util import full_rank, int_list, lift_1d, padding_for, spatial_pads
+from edgec.lower.tflite.ops._util import int_list, lift_1d, padding_for, spatial_pads
 from edgec.lower.tflite.ops.pool import _window, max_pool_2d
 from edgec.lower.tflite.ops.quant_math import (dequantize_math, dynamic_quantize, matmul_integer,
                                                 qlinear_matmul, quantize_math)
@@ -363,22 +363,6 @@ def hard_sigmoid_int8(ctx: LowerCtx) -> None:
     ctx.emit("ADD", [scaled, beta], [out], opts)
     if out != y:
         ctx.emit("MINIMUM", [out, ctx.b.const(np.full(one, top, np.int8), f"{name}/one", qy)], [y])
-
-
-def _prelu_foldable(ctx: LowerCtx) -> str | None:
-    entry = ctx.g.qconst.get(ctx.node.inputs[1])
-    if entry is None or entry[0].dtype != np.int8 or entry[1].size != 1:
-        return "the slope is not an int8 constant of one scale (TFLite's int8 PRELU takes one scale for it)"
-    return None
-
-
-@lowers("int8.PRelu", check=_prelu_foldable)
-def prelu_int8(ctx: LowerCtx) -> None:
-    """PRELU int8: the slope stays the QDQ model's int8 constant (its own scale and zero point)."""
-    q, scale, zp, _ = _qconst(ctx, 1)
-    slope = ctx.b.const(full_rank(q, len(ctx.shape(0))), f"{ctx.node.name}/slope",
-                        Quant([float(scale.reshape(-1)[0])], [int(zp.reshape(-1)[0])]))
-    ctx.emit("PRELU", [ctx.input(0), slope], [ctx.output(0)])
 
 
 @lowers("QLinearMatMul")
