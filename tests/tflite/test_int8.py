@@ -378,3 +378,30 @@ def test_int8_activations():
     for code in ("LEAKY_RELU", "HARD_SWISH"):
         assert types[code][0] == S.TensorType.INT8, (code, res.op_histogram)
     assert types["TANH"][0] == S.TensorType.FLOAT32  # ONNX Runtime leaves Tanh float: a float island
+
+
+@pytest.mark.parametrize("alpha, beta, s_out, z_out", [(1 / 6, 0.5, 1 / 255, -128), (0.2, 0.45, 0.01, -100)])
+def test_hard_sigmoid_int8(alpha, beta, s_out, z_out, tmp_path):
+    """DQ -> HardSigmoid -> Q (mobilenet_v3's squeeze-excite gates): int8 MUL (exact: the integers only take the
+    scale alpha * s_x) + ADD with a fused RELU, and a MINIMUM at 1 when the output's int8 range reaches above 1
+    (second case); no float island, and within one output step of ONNX Runtime on the same QDQ model."""
+    consts = {"s": np.array(0.05, np.float32), "z": np.array(4, np.int8),
+              "so": np.array(s_out, np.float32), "zo": np.array(z_out, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("HardSigmoid", ["xd"], ["h"], alpha=alpha, beta=beta),
+             helper.make_node("QuantizeLinear", ["h", "so", "zo"], ["hq"]),
+             helper.make_node("DequantizeLinear", ["hq", "so", "zo"], ["y"])]
+    model = _model(nodes, consts, [1, 3, 8, 8], ["y"])
+    res = convert(model)
+    assert not res.problems, res.problems
+    h = res.op_histogram
+    assert h["QUANTIZE"] == h["DEQUANTIZE"] == 1 and h["MUL"] == h["ADD"] == 1, h
+    assert h.get("MINIMUM", 0) == (round(1 / s_out) + z_out < 127), h
+    assert _tensor_types(res.data)["ADD"] == [S.TensorType.INT8] * 2
+    path = tmp_path / "hs.tflite"
+    path.write_bytes(res.data)
+    x = np.linspace(-6, 6, 3 * 64, dtype=np.float32).reshape(1, 3, 8, 8)  # the whole curve, both clips
+    want = OrtRunner(model, level="disable").run({"x": x})["y"]
+    got = LiteRTRunner(path, threads=1).run({"x": x})["y"]
+    assert np.abs(got - want).max() <= s_out * 1.001, np.abs(got - want).max()

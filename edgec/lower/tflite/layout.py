@@ -184,9 +184,10 @@ def to_nhwc(g: Graph) -> dict[str, int]:
     _normalize_transposes(g)
     moved = _sink(g)
     flatten_into_weights(g)
+    adjoint = _matmul_adjoints(g)
     _remove_dead_transposes(g)
     left = sum(1 for n in g.nodes if n.op == "Transpose")
-    return {"nhwc_ops": wrapped, "transposes_moved": moved, "transposes_left": left}
+    return {"nhwc_ops": wrapped, "transposes_moved": moved, "transposes_left": left, "matmul_adjoints": adjoint}
 
 
 def _wrap_nhwc_ops(g: Graph) -> int:
@@ -329,6 +330,30 @@ def _try_sink(g: Graph, idx: int, n: Node, rule: Agnostic, prod: dict[str, Node]
         after.append(transpose_node(yi, y, perm, f"{n.name}/out{j}_t"))
     g.nodes[idx + 1:idx + 1] = after
     return True
+
+
+def _matmul_adjoints(g: Graph) -> int:
+    """A Transpose of the last two axes that feeds a MatMul lowered as BATCH_MATMUL becomes the kernel's adj_x /
+    adj_y flag (ops/matmul.py): attention's K^T. Sinking cannot remove it (MatMul is not layout-agnostic), and in
+    an int8 graph it stops behind the DequantizeLinear before the float MatMul, where the float graph had merged
+    it into an earlier Transpose. Returns how many were absorbed (the dead Transposes go after)."""
+    prod = g.producers()
+    absorbed = 0
+    for n in g.nodes:
+        if n.op != "MatMul" or len(n.inputs) != 2:
+            continue
+        ranks = [len(g.shapes.get(x, ())) for x in n.inputs]
+        b = g.consts.get(n.inputs[1])
+        if min(ranks) < 2 or b is not None and b.ndim == 2:  # a vector product / FULLY_CONNECTED: no flags
+            continue
+        for i, flag in ((0, "adj_x"), (1, "adj_y")):
+            t, rank = prod.get(n.inputs[i]), ranks[i]
+            if t is not None and t.op == "Transpose" and t.attrs["perm"] == [*range(rank - 2), rank - 1, rank - 2] \
+                    and not n.attrs.get(flag):
+                n.inputs[i] = t.inputs[0]
+                n.attrs[flag] = 1
+                absorbed += 1
+    return absorbed
 
 
 def _remove_dead_transposes(g: Graph) -> None:

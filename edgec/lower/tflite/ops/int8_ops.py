@@ -338,6 +338,33 @@ def hard_swish_int8(ctx: LowerCtx) -> None:
     ctx.emit("HARD_SWISH", [ctx.input(0)], [ctx.output(0)])
 
 
+def _hard_sigmoid_foldable(ctx: LowerCtx) -> str | None:
+    return None if float(ctx.attr("alpha", 0.2)) > 0 else "alpha <= 0: no int8 scale carries alpha * x"
+
+
+@lowers("int8.HardSigmoid", check=_hard_sigmoid_foldable)
+def hard_sigmoid_int8(ctx: LowerCtx) -> None:
+    """clip(a*x + b, 0, 1) on int8 (TFLite has no HARD_SIGMOID): MUL by the constant a written at scale a * s_x,
+    which keeps the integers as they are (exact), then ADD b with a fused RELU at the output's params: the one
+    rounding the QDQ model makes. A MINIMUM at 1 only when the output's int8 range reaches above 1."""
+    a, b = float(ctx.attr("alpha", 0.2)), float(ctx.attr("beta", 0.5))
+    name, shape = ctx.node.name, ctx.out_shape(0)
+    one = (1,) * len(shape)
+    x, y = ctx.input(0), ctx.output(0)
+    qx, qy = _in_quant(ctx, x), ctx.b.tensors[y].quant
+    scaled = ctx.b.tensor(f"{name}/scaled", shape, np.int8, Quant([qx.scale[0] * a], [qx.zero_point[0]]))
+    ctx.emit("MUL", [x, ctx.b.const(np.full(one, 127, np.int8), f"{name}/alpha", Quant([a / 127], [0]))], [scaled],
+             S.MulOptionsT())
+    top = int(round(1.0 / qy.scale[0])) + qy.zero_point[0]  # the int8 code of 1.0
+    out = y if top >= 127 else ctx.b.tensor(f"{name}/shifted", shape, np.int8, qy)
+    opts = S.AddOptionsT()
+    opts.fusedActivationFunction = S.ActivationFunctionType.RELU
+    beta = ctx.b.const(np.full(one, int(np.sign(b)) * 127, np.int8), f"{name}/beta", Quant([abs(b) / 127 or 1.0], [0]))
+    ctx.emit("ADD", [scaled, beta], [out], opts)
+    if out != y:
+        ctx.emit("MINIMUM", [out, ctx.b.const(np.full(one, top, np.int8), f"{name}/one", qy)], [y])
+
+
 @lowers("QLinearMatMul")
 def qlinear_matmul_op(ctx: LowerCtx) -> None:
     """The exact integer product (float32 BATCH_MATMUL under 2^24), requantized as ONNX Runtime does."""

@@ -70,6 +70,8 @@ def matmul(ctx: LowerCtx) -> None:
     if b is not None and b.ndim == 2:
         return _fully_connected(ctx, ctx.input(0), b.T, None, ctx.output(0), keep_dims=len(a_shape) > 2)
     opts = S.BatchMatMulOptionsT()
+    # the layout pass may hand an operand over untransposed (last two axes) with its flag set
+    opts.adjX, opts.adjY = bool(ctx.attr("adj_x", 0)), bool(ctx.attr("adj_y", 0))
     ctx.emit("BATCH_MATMUL", [ctx.input(0), ctx.input(1)], [ctx.output(0)], opts)
 
 
