@@ -27,7 +27,9 @@ def test_resnet18_int8_all_targets_agree(tmp_path):
     # near-tied logits (bench: 16% of images with a top-2 margin < 0.05 std), so top-1 on ~11 held-out images
     # is 0.73-0.82 here while cosine is 0.998; on images where fp32 is decisive top-1 agreement is 1.0 (bench).
     for a in outcome.result.artifacts:
-        assert all("top-1" in p for p in a.numerics.message.split("; ") if p), a.numerics.message
+        # a failure is top-1 only; the layer diagnosis after it must find no divergent tensor
+        parts = [p for p in a.numerics.message.split("; ") if p and not p.startswith("no intermediate tensor")]
+        assert all("top-1" in p for p in parts), a.numerics.message
     data = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert sorted(a["target"] for a in data["artifacts"]) == ["android", "ios", "ort-mobile"]
     for a in data["artifacts"]:
