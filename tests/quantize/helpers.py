@@ -99,3 +99,15 @@ def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[s
     from tests.photos import photo_inputs
 
     return photo_inputs(names, size, TARGET_VARIANTS, prefix="t_")
+
+
+def target_profile(folder: Path, goal: dict) -> Path:
+    """pixel-8's profile with `quantize.target: goal` (one profile for `--target all`: the three targets share one
+    quantized graph)."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
+    data.setdefault("quantize", {})["target"] = goal
+    path = folder / "target-profile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
