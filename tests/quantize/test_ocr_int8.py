@@ -71,16 +71,24 @@ def test_ios_lowers_the_dequantized_convtranspose_weight_and_bias_the_quantizer_
 
 
 def _build(tmp_path, name: str, calib: np.ndarray):
-    from tests.ocr_text import save_folder
+    """`--target all --quantize int8` calibrated on `calib`, with the stated OCR_TARGETS[name] (quantize.target
+    measured on a held-out folder of other rendered text, never the evaluation inputs)."""
+    from tests.ocr_text import OCR_TARGETS, render, save_folder
     from tests.ppocr import INPUT_SHAPES, ppocr_model
+    from tests.quantize.helpers import target_profile
 
     save_folder(tmp_path / "calib", calib, name)
+    save_folder(tmp_path / "held", render(name, 500, 16), name)
+    stated = OCR_TARGETS[name]
+    profile = target_profile(tmp_path, {**stated["target"], "held_out": str(tmp_path / "held")}, stated.get("method"))
     model = ppocr_model(name)
     outcome = api.build(model, api.BuildOptions(
         target="all", out_dir=tmp_path / "out", quantize="int8", calibration=str(tmp_path / "calib"),
-        latency="off", validate=False, model_name=name,
+        latency="off", validate=False, model_name=name, profile=str(profile),
         input_shapes=[f"x={','.join(map(str, INPUT_SHAPES[name]))}"]))
     assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
+    for a in outcome.result.artifacts:  # the build says it met the stated target on the held-out folder
+        assert any(n.startswith("quantize: target ") and " met on " in n for n in a.artifact.notes), a.artifact.notes
     return model, outcome
 
 
