@@ -55,7 +55,8 @@ from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs  # noqa: E402
 from tests.quantize.helpers import target_inputs  # noqa: E402
 from tests.trained_zoo import INPUT_NAME, TRAINED, input_shape, trained_model  # noqa: E402
 
-TARGET_CANDIDATES = 24  # quantize.target.candidates: nodes measured float one at a time
+TARGET_CANDIDATES = 64  # quantize.target.candidates: nodes measured float one at a time (Lite0/1: all of them)
+TARGET_MAX_FLOAT = 32  # quantize.target.max_float_nodes (the size bound, max_float_weight_fraction, stays 0.02)
 DEFAULT_SAMPLES = 128  # quantize.calibration.samples' default: the build holds the files past it (or a fifth) out
 
 
@@ -88,7 +89,8 @@ def target_profile(work: Path, top1: float, held_out: Path) -> Path:
 
     data = yaml.safe_load((ROOT / "profiles" / "pixel-8.yaml").read_text())
     data.setdefault("quantize", {})["target"] = {"min_top1_agreement": top1, "held_out": str(held_out),
-                                                 "candidates": TARGET_CANDIDATES}
+                                                 "candidates": TARGET_CANDIDATES,
+                                                 "max_float_nodes": TARGET_MAX_FLOAT}
     path = work / "target-profile.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -158,6 +158,9 @@ class QuantTarget(Strict):
     held_out_fraction: float = Field(default=0.25, gt=0, lt=1)
     candidates: int = Field(default=16, ge=1)  # worst-ranked nodes measured float one at a time
     max_float_nodes: int = Field(default=12, ge=0)  # count bound: never more nodes float than this
+    # size bound: float nodes' weights at most this fraction of all weight elements (int8 conv nets are ~0.27x of
+    # fp32; each float element adds 3 of its 4 bytes back: 0.02 keeps them under ~0.30x)
+    max_float_weight_fraction: float = Field(default=0.02, gt=0, le=1)
 
     @model_validator(mode="after")
     def _some_goal(self):

@@ -122,3 +122,157 @@ def find_islands(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]],
         if out > 0 and least / out < MIN_RANGE_FRACTION:
             keep_float(n.output[0], f"mixed-range Concat: an input spans {least:.3g} of the output's {out:.3g}")
     return why
+
+
+# ---------------------------------------------------------------- float islands cut into a calibrated QDQ graph
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+OUTPUT_SUFFIX = "_QuantizeLinear_Input"
+FOLDED = ("Relu", "Clip")  # activations ORT's quantizer folds into the range of their producer's output  # what ORT's quantizer names a quantized graph output's float producer
+
+
+def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float_nodes: set[str]) -> onnx.ModelProto:
+    """The calibrated `qdq` graph with `float_nodes` (names of `float_model`'s nodes) run in float, without
+    re-quantizing: each such node reads its original float weights and bias, and a tensor whose producer (or graph
+    input) and readers are all float carries no Q/DQ; every other tensor keeps the Q/DQ pair `qdq` gave it, with
+    the same scale and zero point, and every other node its int8 weights (bias-corrected as in `qdq`). So a set of
+    adjacent nodes is one float island with a single Q/DQ pair on each boundary tensor.
+
+    Built from `float_model`'s node order: an activation the quantizer folded into its producer's range (Relu, Clip
+    after a Conv) comes back as a float node after a float producer and stays folded after an int8 one."""
+    q_nodes = {n.name: n for n in qdq.graph.node if n.op_type not in QDQ_OPS}
+    q_inits = {t.name: t for t in qdq.graph.initializer}
+    f_inits = {t.name: t for t in float_model.graph.initializer}
+    q_producer = {o: n for n in qdq.graph.node for o in n.output}
+    outputs = {o.name for o in float_model.graph.output}
+    scales: dict[str, onnx.NodeProto] = {}  # activation tensor -> the QuantizeLinear `qdq` gave it
+    for n in qdq.graph.node:
+        if n.op_type == "QuantizeLinear" and n.input[0] not in q_inits:
+            t = n.input[0]
+            scales[t[:-len(OUTPUT_SUFFIX)] if t.endswith(OUTPUT_SUFFIX) and t[:-len(OUTPUT_SUFFIX)] in outputs else t] = n
+    producer = {o: n for n in float_model.graph.node for o in n.output}
+    floats = set(float_nodes)
+    rename: dict[str, str] = {}  # an int8 producer's output -> the folded activation's output it writes instead
+    folded: set[str] = set()
+    for n in float_model.graph.node:
+        p = producer.get(n.input[0]) if n.input else None
+        if n.name in q_nodes or n.op_type not in FOLDED or p is None or p.name not in q_nodes:
+            continue
+        if p.name in floats:
+            floats.add(n.name)  # folded into a float producer: it runs, in float
+        else:
+            rename[n.input[0]] = n.output[0]
+            folded.add(n.name)
+    readers: dict[str, list[str]] = {}
+    for n in float_model.graph.node:
+        if n.name not in folded:
+            for i in n.input:
+                readers.setdefault(rename.get(i, i), []).append(n.name)
+    real_producer = {rename.get(o, o): n.name for n in float_model.graph.node if n.name not in folded for o in n.output}
+
+    def quantized(t: str) -> bool:
+        if t not in scales:
+            return False
+        p = real_producer.get(t)
+        return not ((p is None or p in floats) and all(r in floats for r in readers.get(t, [])))
+
+    nodes: list[onnx.NodeProto] = []
+    inits: dict[str, onnx.TensorProto] = {}
+    weights_dq: set[str] = set()
+
+    def qdq_pair(t: str, src: str) -> None:
+        q = scales[t]
+        qi = q.input[1:]
+        for x in qi:
+            inits[x] = q_inits[x]
+        attrs = list(q.attribute)
+        dq_out = t if t in outputs else f"{t}_DequantizeLinear_Output"
+        nodes.append(onnx.helper.make_node("QuantizeLinear", [src, *qi], [f"{t}_QuantizeLinear_Output"],
+                                           name=f"{t}_QuantizeLinear"))
+        nodes[-1].attribute.extend(attrs)
+        nodes.append(onnx.helper.make_node("DequantizeLinear", [f"{t}_QuantizeLinear_Output", *qi], [dq_out],
+                                           name=f"{t}_DequantizeLinear"))
+        nodes[-1].attribute.extend(attrs)
+
+    def read(t: str) -> str:
+        t = rename.get(t, t)
+        return f"{t}_DequantizeLinear_Output" if quantized(t) and t not in outputs else t
+
+    for i in float_model.graph.input:
+        if quantized(i.name):
+            qdq_pair(i.name, i.name)
+    for n in float_model.graph.node:
+        if n.name in folded:
+            continue
+        new = onnx.NodeProto()
+        new.CopyFrom(n)
+        if n.name in floats or n.name not in q_nodes:
+            for k, x in enumerate(n.input):
+                if x in f_inits:
+                    inits[x] = f_inits[x]
+                elif x:
+                    new.input[k] = read(x)
+        else:
+            qn = q_nodes[n.name]
+            for k, x in enumerate(qn.input):
+                dq = q_producer.get(x)
+                if x in q_inits:
+                    inits[x] = q_inits[x]
+                elif dq is not None and dq.op_type == "DequantizeLinear" and all(i in q_inits for i in dq.input if i):
+                    if dq.name not in weights_dq:  # a weight or bias kept int8: its DequantizeLinear goes first
+                        weights_dq.add(dq.name)
+                        nodes.insert(0, dq)
+                        inits.update({i: q_inits[i] for i in dq.input if i})
+                    new.input[k] = x
+                elif x:
+                    new.input[k] = read(n.input[k])
+        for k, o in enumerate(n.output):
+            t = rename.get(o, o)
+            if quantized(t):
+                new.output[k] = f"{t}{OUTPUT_SUFFIX}" if t in outputs else t
+            else:
+                new.output[k] = t
+        nodes.append(new)
+        for o in new.output:
+            t = o[:-len(OUTPUT_SUFFIX)] if o.endswith(OUTPUT_SUFFIX) else o
+            if quantized(t):
+                qdq_pair(t, o)
+    g = float_model.graph
+    graph = onnx.helper.make_graph(nodes, g.name, list(g.input), list(g.output),
+                                   [inits[k] for k in sorted(inits)])
+    out = onnx.helper.make_model(graph, opset_imports=list(qdq.opset_import), ir_version=qdq.ir_version)
+    out.producer_name = qdq.producer_name
+    return out
+
+
+def float_weights(model: onnx.ModelProto, nodes: set[str]) -> dict[str, int]:
+    """Node -> elements of the float initializers it reads (what keeping it float costs in size), for `nodes`."""
+    size = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    return {n.name: sum(size.get(i, 0) for i in n.input) for n in model.graph.node if n.name in nodes}
+
+
+def neighbours(model: onnx.ModelProto, present: set[str]) -> dict[str, list[str]]:
+    """Node -> the nodes that read what it writes or write what it reads, looking through nodes not in `present`
+    (the activations the quantizer folded away: they follow their producer, islands.with_float_islands)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
+    def up(n: onnx.NodeProto) -> list[str]:
+        found = []
+        for i in n.input:
+            p = producer.get(i)
+            if p is not None:
+                found += [p.name] if p.name in present else up(p)
+        return found
+
+    def down(n: onnx.NodeProto) -> list[str]:
+        found = []
+        for o in n.output:
+            for r in readers.get(o, []):
+                found += [r.name] if r.name in present else down(r)
+        return found
+
+    return {n.name: sorted(set(up(n) + down(n))) for n in model.graph.node if n.name in present}

@@ -20,7 +20,7 @@ from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
-from edgec.quantize.islands import find_islands, read_ranges
+from edgec.quantize.islands import find_islands, float_weights, neighbours, read_ranges, with_float_islands
 from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
@@ -139,7 +139,8 @@ class QuantResult:
             path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
                                f" {s['top1'] if s['top1'] is not None else s['cosine']}" for s in t["steps"])
             lines.append(f"quantize: target {t['goal']} met on {t['held_out']} with {len(t['float_nodes'])} "
-                         f"node(s) float: {path}")
+                         f"node(s) float ({t['float_weight_fraction']:.1%} of the weights, {t['measurements']} node "
+                         f"sets measured): {path}")
         if self.sensitivity:
             worst = ", ".join(
                 f"{s.node} ({s.op_type}) {'-' if s.cosine_if_float is None else f'{s.cosine_if_float:.5f}'}"
@@ -312,7 +313,9 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
 
 
 def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profile, result) -> onnx.ModelProto:
-    """quantize.target: nodes float, most sensitive first, until the held-out samples meet the goal."""
+    """quantize.target: float islands, cheapest gain first, until the held-out samples meet the goal. Each set is
+    cut into the calibrated `qdq` graph (islands.with_float_islands: no re-quantization), and the graph measured is
+    the one that ships."""
     if goal.held_out is not None:
         tset = open_source(goal.held_out, input_specs(pre), profile.inputs, RANDOM_HOLDOUT)
         feeds, where = [tset.load(i) for i in range(len(tset))], tset.description
@@ -322,13 +325,21 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
     reference = _run(pre, feeds)
     quantized = {n.name for n in pre.graph.node} - set(exclude)
     ranked = rank_nodes(pre, qdq, feeds[:SENSITIVITY_SAMPLES], quantized)
-    chosen, steps = search(ranked, lambda extra: score(reference, quant(extra), feeds, kinds), goal, where)
+    sizes, sets = float_weights(pre, quantized), []
+
+    def measure(extra: list[str]):  # one ORT session on the held-out samples per node set (the search memoizes)
+        sets.append(extra)
+        return score(reference, with_float_islands(pre, qdq, set(extra)), feeds, kinds)
+
+    chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}))
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
+                     "float_weight_fraction": round(sum(sizes.get(n, 0) for n in chosen) / max(1, sum(sizes.values())), 6),
+                     "measurements": len(sets),
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
-    return quant(chosen) if chosen else qdq
+    return with_float_islands(pre, qdq, set(chosen)) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:

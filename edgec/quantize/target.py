@@ -23,6 +23,12 @@ from edgec.quantize.sensitivity import NodeSensitivity
 from edgec.runtimes.outputs import output_accuracy
 
 
+# a node with no weights still costs something (its float activations, one more island boundary): ranked by gain
+# per float weight element, it would otherwise come first whatever its gain
+MIN_COST = 1024
+PATIENCE = 3  # rounds the island may grow without beating its best score before the search stops
+
+
 @dataclass(frozen=True)
 class Score:
     top1: float | None  # worst top-1 agreement over classifier outputs; None: no classifier output
@@ -97,9 +103,16 @@ def score(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds:
 
 
 def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
-           held_out: str) -> tuple[list[str], list[Step]]:
-    """(nodes to keep float, the steps taken with the score after each). Raises QuantizationError when the goal
-    is out of reach within the bounds."""
+           held_out: str, weights: dict[str, int] | None = None,
+           neighbours: dict[str, list[str]] | None = None) -> tuple[list[str], list[Step]]:
+    """(nodes to keep float, the steps taken with the score after each). `weights`: node -> float weight elements
+    it would add (what a float node costs in size); the float nodes together stay within
+    goal.max_float_weight_fraction of all of them. `neighbours`: node -> the nodes it shares a tensor with; once
+    the candidates alone are through, the islands grow into them (cheapest first: a tensor between two float
+    nodes loses its Q/DQ, which a node alone cannot show). Every node is tried at most once alone and once next to
+    the island. Raises QuantizationError when the goal is out of reach within the bounds."""
+    weights, neighbours = weights or {}, neighbours or {}
+    budget = goal.max_float_weight_fraction * sum(weights.values())
     memo: dict[tuple[str, ...], Score] = {}
 
     def cached(nodes: list[str]) -> Score:
@@ -116,18 +129,38 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     # zero local error: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to gain
     tried = [s.node for s in ranked if s.local_error > 0][:goal.candidates]
     alone = {n: cached([n]) for n in tried}
-    order = sorted(tried, key=lambda n: (tuple(-x for x in alone[n].key()), n))
+    base = current.key()
+
+    def per_cost(n: str, trial: Score, before: Score) -> float:
+        """Cosine gained per float weight element (the size bar): cheap nodes first."""
+        return (trial.key()[0] - before.key()[0]) / (weights.get(n, 0) + MIN_COST)
+
+    seeds = sorted((n for n in tried if alone[n].key()[0] > base[0]), key=lambda n: (-per_cost(n, alone[n], steps[0].score), n))
     chosen: list[str] = []
-    for n in order:
-        if current.meets(goal) or len(chosen) >= goal.max_float_nodes:
+    spent, over, flat = 0, [], 0
+    best = (current, 0)  # the best score on the way, and how many of `chosen` it had
+    while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat <= PATIENCE:
+        # one node per round, the best gain per cost among: the island's neighbours, measured next to it (a tensor
+        # between two float nodes loses its Q/DQ, which neither node alone shows), and the best remaining seed
+        pool = sorted({m for c in chosen for m in neighbours.get(c, []) if m in ops and m not in chosen})
+        pool += [n for n in seeds if n not in chosen and n not in pool][:1]
+        fits = [m for m in pool if spent + weights.get(m, 0) <= budget or not weights]
+        over = [m for m in pool if m not in fits]
+        trials = {m: cached(chosen + [m]) for m in fits}
+        if not trials:
             break
-        trial = cached(chosen + [n])
-        if trial.key() > current.key():
-            chosen.append(n)
-            current = trial
-            steps.append(Step(n, ops.get(n), trial))
+        pick = max(trials, key=lambda m: (per_cost(m, trials[m], current), m))
+        # int8 errors partly cancel: a larger island can dip before it gains, so a few rounds may not improve
+        flat = 0 if trials[pick].key() > best[0].key() else flat + 1
+        chosen.append(pick)
+        spent += weights.get(pick, 0)
+        current = trials[pick]
+        steps.append(Step(pick, ops.get(pick), current))
+        if current.key() > best[0].key():
+            best = (current, len(chosen))
     if not current.meets(goal):
-        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out))
+        current, chosen = best[0], chosen[:best[1]]
+        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over))
     for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
         if len(chosen) == 1:
             break
@@ -139,15 +172,19 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     return chosen, steps
 
 
-def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str) -> str:
+def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str,
+            over: list[str] = ()) -> str:
     bound = (f"the count bound max_float_nodes={goal.max_float_nodes} was reached"
              if len(chosen) >= goal.max_float_nodes else
              f"no other of the {tried} most sensitive node(s) measured (candidates={goal.candidates}) improved it")
+    if over:
+        bound += (f"; {len(over)} more would have passed max_float_weight_fraction={goal.max_float_weight_fraction} "
+                  f"of the weights float (the int8 size)")
     kept = f"{len(chosen)} node(s) float ({', '.join(chosen)})" if chosen else "every node int8"
     return (
         f"quantize.target cannot be met: int8 reaches at best {best.words()} with {kept} on {held_out}, and the "
         f"profile asks for {goal_words(goal)}; {bound}. Try: more or more representative calibration samples, "
-        f"a higher quantize.target.candidates / max_float_nodes, quantize.calibration.method auto "
+        f"a higher quantize.target.candidates / max_float_nodes / max_float_weight_fraction, quantize.calibration.method auto "
         f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."
     )
 

@@ -84,7 +84,8 @@ def with_target(tmp_path_factory):
         for x, name in zip(xs, names):
             np.save(tmp / folder / f"{name}.npy", x)
     profile = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
-    profile["quantize"] = {"target": {"min_top1_agreement": BAR, "held_out": str(tmp / "held"), "candidates": 24}}
+    profile["quantize"] = {"target": {"min_top1_agreement": BAR, "held_out": str(tmp / "held"), "candidates": 64,
+                                      "max_float_nodes": 32}}
     (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
     try:
         outcome = api.build(model, api.BuildOptions(
