@@ -27,8 +27,10 @@ Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, w
 (tests/text_zoo.py) as `--quantize int8-dynamic`, mean embedding cosine to fp32 on 60 held-out standard-library
 docstring sentences, next to ORT's quantize_dynamic with its defaults; the trained PP-OCR det and rec
 (tests/ppocr.py) as `--quantize int8` calibrated on a folder of rendered text (tests/ocr_text.py) and measured on
-OTHER rendered text: det map cosine and F-measure of the map > 0.3, rec decoded-string agreement (greedy CTC),
-next to ORT's quantize_static with its defaults on the same calibration inputs.
+OTHER rendered text: det map cosine and F-measure of the map > 0.3, rec CTC step agreement and decoded-string
+agreement (greedy CTC); each once plain and once with the stated quantize.target (tests/ocr_text.py's OCR_TARGETS,
+held out on a third set of rendered text), next to ORT's quantize_static with its defaults on the same
+calibration inputs. --detector does the same for the trained detector (tests/trained_detector.py's TARGET).
 """
 
 from __future__ import annotations
