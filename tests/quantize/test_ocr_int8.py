@@ -93,8 +93,8 @@ def _build(tmp_path, name: str, calib: np.ndarray):
 
 
 @pytest.mark.slow
-def test_trained_text_detector_int8_keeps_the_text_map_on_every_target(tmp_path):
-    from tests.ocr_text import map_agreement, text_pages
+def test_trained_text_detector_int8_with_quantize_target_keeps_the_text_map_on_every_target(tmp_path):
+    from tests.ocr_text import OCR_TARGETS, map_agreement, text_pages
 
     model, outcome = _build(tmp_path, "det", text_pages(0, 40))
     pages = [{"x": x} for x in text_pages(1000, 12)]
@@ -103,18 +103,20 @@ def test_trained_text_detector_int8_keeps_the_text_map_on_every_target(tmp_path)
     measured = {}
     for target, runner in _runners(outcome).items():
         got = [g.reshape(r.shape) for g, r in zip(_outputs(runner, pages), ref)]
-        measured[target] = (np.mean([_cos(g, r) for g, r in zip(got, ref)]),
-                            np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
-    print(f"det int8 vs fp32 on 12 held-out rendered pages (cosine, F of the map > 0.3): {measured}")
+        cos = [_cos(g, r) for g, r in zip(got, ref)]
+        measured[target] = (min(cos), np.mean(cos), np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
+    print(f"det int8 vs fp32 on 12 evaluation pages (worst / mean map cosine, F of the map > 0.3): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured: ort-mobile 0.974 / 0.965, android 0.973 / 0.964, ios 0.996 / 0.990. (The "0.01" was
-    # measured on N(0, 1) inputs, where the fp32 map is <= 1e-3 everywhere and int8 rounds it to exactly 0.)
-    assert all(c >= 0.95 and f >= 0.94 for c, f in measured.values()), measured
+    # measured: DET_MEASURED. (The "0.01" was measured on N(0, 1) inputs, where the fp32 map is <= 1e-3
+    # everywhere and int8 rounds it to exactly 0.) The stated goal (worst held-out page's map cosine) holds on the
+    # evaluation pages too, and the thresholded maps agree.
+    bar = OCR_TARGETS["det"]["target"]["min_cosine"]
+    assert all(worst >= bar and f >= 0.94 for worst, _, f in measured.values()), measured
 
 
 @pytest.mark.slow
-def test_trained_text_recognizer_int8_builds_on_every_target_and_reads_rendered_lines(tmp_path):
-    from tests.ocr_text import ctc_decode, text_lines
+def test_trained_text_recognizer_int8_with_quantize_target_reads_rendered_lines_on_every_target(tmp_path):
+    from tests.ocr_text import OCR_TARGETS, ctc_decode, text_lines
 
     calib, _ = text_lines(0, 40)
     model, outcome = _build(tmp_path, "rec", calib)
@@ -127,9 +129,10 @@ def test_trained_text_recognizer_int8_builds_on_every_target_and_reads_rendered_
         steps = np.mean([np.mean(g.argmax(-1) == r.argmax(-1)) for g, r in zip(got, ref)])
         strings = np.mean([ctc_decode(g) == ctc_decode(r) for g, r in zip(got, ref)])
         measured[target] = (float(steps), float(strings))
-    print(f"rec int8 vs fp32 on 24 held-out rendered lines (CTC step agreement, decoded strings equal): {measured}")
+    print(f"rec int8 vs fp32 on 24 evaluation lines (CTC step agreement, decoded strings equal): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured (minmax calibration, the default): steps 0.92 / strings 0.33-0.38 on android and ort-mobile, 0.99 /
-    # 0.88 on ios; percentile calibration lifts ort-mobile's strings to 0.67. Most misses are a dropped space
-    # between words. The bar here is the per-step class agreement, which no broken lowering reaches.
-    assert all(steps >= 0.85 for steps, _ in measured.values()), measured
+    # measured: REC_MEASURED (minmax calibration, no target: steps 0.92 / strings 0.33-0.38 on android and
+    # ort-mobile, 0.99 / 0.88 on ios). Most misses are a dropped space between words. The stated goal (top-1 per CTC
+    # step on the held-out lines) holds on the evaluation lines too.
+    bar = OCR_TARGETS["rec"]["target"]["min_top1_agreement"]
+    assert all(steps >= bar for steps, _ in measured.values()), measured
