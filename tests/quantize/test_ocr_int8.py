@@ -107,7 +107,8 @@ def test_trained_text_detector_int8_with_quantize_target_keeps_the_text_map_on_e
         measured[target] = (min(cos), np.mean(cos), np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
     print(f"det int8 vs fp32 on 12 evaluation pages (worst / mean map cosine, F of the map > 0.3): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured: DET_MEASURED. (The "0.01" was measured on N(0, 1) inputs, where the fp32 map is <= 1e-3
+    # measured (met all int8, no float node): worst / mean cosine, F: ort-mobile 0.947 / 0.974 / 0.965, android
+    # 0.948 / 0.973 / 0.964, ios 0.991 / 0.996 / 0.990 (the held-out folder's worst page: 0.962). (The "0.01" was measured on N(0, 1) inputs, where the fp32 map is <= 1e-3
     # everywhere and int8 rounds it to exactly 0.) The stated goal (worst held-out page's map cosine) holds on the
     # evaluation pages too, and the thresholded maps agree.
     bar = OCR_TARGETS["det"]["target"]["min_cosine"]
@@ -131,7 +132,8 @@ def test_trained_text_recognizer_int8_with_quantize_target_reads_rendered_lines_
         measured[target] = (float(steps), float(strings))
     print(f"rec int8 vs fp32 on 24 evaluation lines (CTC step agreement, decoded strings equal): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured: REC_MEASURED (minmax calibration, no target: steps 0.92 / strings 0.33-0.38 on android and
+    # measured (auto calibration; met all int8, 0.928 on the held-out lines): steps / strings ort-mobile 0.936 /
+    # 0.75, android 0.941 / 0.75, ios 0.993 / 0.875 (minmax calibration, no target: steps 0.92 / strings 0.33-0.38 on android and
     # ort-mobile, 0.99 / 0.88 on ios). Most misses are a dropped space between words. The stated goal (top-1 per CTC
     # step on the held-out lines) holds on the evaluation lines too.
     bar = OCR_TARGETS["rec"]["target"]["min_top1_agreement"]
