@@ -27,8 +27,10 @@ Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, w
 (tests/text_zoo.py) as `--quantize int8-dynamic`, mean embedding cosine to fp32 on 60 held-out standard-library
 docstring sentences, next to ORT's quantize_dynamic with its defaults; the trained PP-OCR det and rec
 (tests/ppocr.py) as `--quantize int8` calibrated on a folder of rendered text (tests/ocr_text.py) and measured on
-OTHER rendered text: det map cosine and F-measure of the map > 0.3, rec decoded-string agreement (greedy CTC),
-next to ORT's quantize_static with its defaults on the same calibration inputs.
+OTHER rendered text: det map cosine and F-measure of the map > 0.3, rec CTC step agreement and decoded-string
+agreement (greedy CTC); each once plain and once with the stated quantize.target (tests/ocr_text.py's OCR_TARGETS,
+held out on a third set of rendered text), next to ORT's quantize_static with its defaults on the same
+calibration inputs. --detector does the same for the trained detector (tests/trained_detector.py's TARGET).
 """
 
 from __future__ import annotations
@@ -219,36 +221,55 @@ def _ocr_metric(name: str, got: list[np.ndarray], ref: list[np.ndarray]) -> str:
         return (f"map cosine {np.mean([_cos(g, r) for g, r in zip(got, ref)]):.4f}, "
                 f"F(map > 0.3) {np.mean([map_agreement(g, r) for g, r in zip(got, ref)]):.3f}")
     same = np.mean([ctc_decode(g) == ctc_decode(r) for g, r in zip(got, ref)])
-    return f"strings equal {same:.3f}, output cosine {np.mean([_cos(g, r) for g, r in zip(got, ref)]):.4f}"
+    steps = np.mean([np.mean(g.argmax(-1) == r.argmax(-1)) for g, r in zip(got, ref)])
+    return (f"CTC steps agree {steps:.3f}, strings equal {same:.3f}, "
+            f"output cosine {np.mean([_cos(g, r) for g, r in zip(got, ref)]):.4f}")
 
 
 def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> list[dict]:
-    """PP-OCR det or rec int8 per target, calibrated on rendered text, vs fp32 ONNX Runtime on other rendered text;
-    ORT's quantize_static (defaults) on the same calibration inputs beside it."""
-    from tests.ocr_text import save_folder, text_lines, text_pages
+    """PP-OCR det or rec int8 per target, calibrated on rendered text, vs fp32 ONNX Runtime on other rendered text:
+    without and with the stated `quantize.target` (tests/ocr_text.py's OCR_TARGETS, its held-out folder more
+    rendered text, never the evaluation inputs); ORT's quantize_static (defaults) on the same calibration inputs
+    beside it."""
+    from tests.ocr_text import OCR_TARGETS, render, save_folder
     from tests.ppocr import INPUT_SHAPES, ppocr_model
+    from tests.quantize.helpers import target_profile
 
-    render = text_pages if name == "det" else (lambda first, n: text_lines(first, n)[0])
-    calib_xs, ev = render(0, calib_n), [{"x": x} for x in render(1000, held_out)]
+    calib_xs, ev = render(name, 0, calib_n), [{"x": x} for x in render(name, 1000, held_out)]
     save_folder(work / "calib", calib_xs, name)
+    save_folder(work / "held", render(name, 500, 16), name)
+    stated = OCR_TARGETS[name]
+    goal = stated["target"]
     model = ppocr_model(name)
     ref = _outputs(OrtRunner(model, threads=1), ev)
     shape = [f"x={','.join(map(str, INPUT_SHAPES[name]))}"]
     arts = {}
-    for mode in ("none", "int8"):
+    method = f", calibration {stated['method']}" if stated.get("method") else ""
+    for mode, who, profile in (("none", "", None), ("int8", "edgec int8", None),
+                               ("int8", f"edgec int8, quantize.target {goal}{method}",
+                                target_profile(work, {**goal, "held_out": str(work / "held")}, stated.get("method")))):
         t0 = time.perf_counter()
-        out = api.build(model, api.BuildOptions(
-            target="all", out_dir=work / mode, quantize=mode, calibration=str(work / "calib") if mode == "int8" else None,
-            latency="off", validate=False, model_name=name, input_shapes=shape))
+        try:
+            out = api.build(model, api.BuildOptions(
+                target="all", out_dir=work / f"out{len(arts)}", quantize=mode,
+                calibration=str(work / "calib") if mode == "int8" else None, latency="off", validate=False,
+                model_name=name, input_shapes=shape, profile=str(profile) if profile else None))
+        except EdgecError as e:  # "cannot be met": the QuantizationError is the result
+            print(f"ppocr_{name} {who}: {e}", flush=True)
+            continue
         if out.failures:
             raise SystemExit(f"{name} {mode}: " + "; ".join(f"{f.target}: {f.error}" for f in out.failures))
-        arts[mode] = ({a.artifact.target: a for a in out.result.artifacts}, time.perf_counter() - t0)
+        arts[who or mode] = ({a.artifact.target: a for a in out.result.artifacts}, time.perf_counter() - t0)
     rows = []
-    for target, a in sorted(arts["int8"][0].items()):
-        rows.append(dict(model=f"ppocr_{name}", who="edgec int8", target=target,
-                         metric=_ocr_metric(name, _outputs(_artifact_runner(a), ev), ref),
-                         size=nbytes(a.final_path) / nbytes(arts["none"][0][target].final_path),
-                         build_s=arts["int8"][1]))
+    for who, (built, secs) in arts.items():
+        if who == "none":
+            continue
+        for target, a in sorted(built.items()):
+            steps = [n for n in a.artifact.notes if n.startswith("quantize: target")]
+            rows.append(dict(model=f"ppocr_{name}", who=who, target=target,
+                             metric=_ocr_metric(name, _outputs(_artifact_runner(a), ev), ref),
+                             size=nbytes(a.final_path) / nbytes(arts["none"][0][target].final_path),
+                             build_s=secs, steps=steps))
 
     t0 = time.perf_counter()
     fixed = work / "fixed.onnx"  # the base tool needs static shapes: the fp32 graph at the build's input shape
@@ -270,6 +291,10 @@ def print_other_rows(rows: list[dict]) -> None:
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['who']} | {r['target']} | {r['metric']} | {r['size']:.2f} | {r['build_s']:.0f} |")
+    print()
+    for r in rows:
+        if r.get("steps") and r["target"] == "android":
+            print(f"{r['model']} {r['who']}: {'; '.join(r['steps'])}")
 
 
 def main() -> None:
@@ -314,16 +339,20 @@ def bench_detector(work: Path) -> list[dict]:
     detections (threshold + NMS in numpy, outside the model) on the held-out photos' crops, per target, and
     ORT quantize_static (defaults) on the same calibration inputs. A detection is kept when int8 has one at
     IoU >= 0.9 (one class: faces)."""
-    from tests.trained_detector import (agreement, build_int8, detector_inputs, detector_model, runner_of,
+    from tests.trained_detector import (TARGET, agreement, build_int8, detector_inputs, detector_model, runner_of,
                                         INPUT_NAME as DET_INPUT)
 
-    t0 = time.perf_counter()
-    arts = build_int8(work)
-    build_s = time.perf_counter() - t0
     xs, _ = detector_inputs(EVAL_PHOTOS)
     fp32 = OrtRunner(onnx.load(str(detector_model())), threads=1)
-    rows = [dict(agreement(fp32, runner_of(a), xs), who="edgec", target=t, build_s=build_s)
-            for t, a in sorted(arts.items())]
+    rows = []
+    for k, (who, goal) in enumerate((("edgec", None), (f"edgec, quantize.target {TARGET}", TARGET))):
+        t0 = time.perf_counter()
+        arts = build_int8(work / f"build{k}", goal)
+        build_s = time.perf_counter() - t0
+        for t, a in sorted(arts.items()):
+            steps = [n for n in a.artifact.notes if n.startswith("quantize: target")]
+            rows.append(dict(agreement(fp32, runner_of(a), xs), who=who, target=t, build_s=build_s, steps=steps))
+    work = work / "build0"
     cal = [np.load(f) for f in sorted((work / "calib").glob("*.npy"))]
     t0 = time.perf_counter()
     base = ort_baseline(detector_model(), cal, work, input_name=DET_INPUT)
@@ -344,6 +373,9 @@ def main_detector() -> None:
     for r in rows:
         print(f"| {r['who']} | {r['target']} | {r['fp32']} | {r['int8']} | {r['kept']} ({r['ratio']:.3f}) | "
               f"{r['build_s']:.0f} |")
+    for r in rows:
+        if r.get("steps") and r["target"] == "android":
+            print(f"\n{r['who']}: {'; '.join(r['steps'])}")
 
 
 if __name__ == "__main__":

@@ -415,7 +415,7 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
                     failures: dict) -> list[tuple[int, PreparedGraph, float]]:
     """Prepare once per input-shape set, fixed values and quantize key, and check op support, in this process;
     the targets that cannot be built go into `failures` (raised when there is only one target)."""
-    prepared_by_shapes: dict[tuple, PreparedGraph] = {}
+    prepared_by_shapes: dict[tuple, PreparedGraph | Exception] = {}
     todo: list[tuple[int, PreparedGraph, float]] = []
     single = len(pairs) == 1
     for i, (target, profile) in enumerate(pairs):
@@ -431,7 +431,12 @@ def _prepare_misses(model, model_path: Path, pairs, hits, cli_shapes, cli_values
                 mode = profile.quantize.mode
                 options.say("prepare", target.name,
                             "simplify, graph passes" + (f", quantize {mode}" if mode != "none" else ""))
-                prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
+                try:
+                    prepared_by_shapes[key] = prepare(model, shapes, str(model_path), profile, target.format, values)
+                except Exception as e:  # the next target with this key fails the same way: not prepared again
+                    prepared_by_shapes[key] = e  # (a quantize.target that cannot be met searched once per target)
+            if isinstance(prepared_by_shapes[key], Exception):
+                raise prepared_by_shapes[key]
             problems = get_backend(target.format).unsupported(prepared_by_shapes[key].model)
             if problems:
                 from edgec.graph.diagnose import explain

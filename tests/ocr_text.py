@@ -4,8 +4,8 @@
     lines, texts = text_lines(first=0, count=32)     # rec: [count, 1, 3, 48, 320], scaled to [-1, 1], BGR
 
 Words are from the standard library's docstrings (tests/sentences.py), drawn in Pillow's built-in scalable font at
-several sizes, dark on light with a little noise. Deterministic per index: calibrate on [0, n), evaluate on
-indices from 1000 on. Nothing is downloaded.
+several sizes, dark on light with a little noise. Deterministic per index: calibrate on [0, n), quantize.target's
+held-out folder from 500 on, evaluate on indices from 1000 on. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ import numpy as np
 
 from tests.sentences import sentences
 
+# the quantize settings a user would state for each (tests/quantize/test_ocr_int8.py says why these):
+# quantize.target (its held_out folder is added: rendered text from index 500 on) and the calibration method
+OCR_TARGETS = {
+    "det": {"target": {"min_cosine": 0.94}},  # the probability map, worst held-out page
+    "rec": {"target": {"min_top1_agreement": 0.91}, "method": "auto"},  # the best class per CTC step
+}
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
 _STD = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
 
@@ -68,6 +74,11 @@ def text_lines(first: int, count: int, height: int = 48, width: int = 320) -> tu
         out[k, 0, :, :, :w] = ((pixels / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         texts.append(text)
     return out, texts
+
+
+def render(name: str, first: int, count: int) -> np.ndarray:
+    """The inputs of PP-OCR `name`: pages for "det", lines for "rec"."""
+    return text_pages(first, count) if name == "det" else text_lines(first, count)[0]
 
 
 def save_folder(folder, arrays: np.ndarray, prefix: str) -> None:

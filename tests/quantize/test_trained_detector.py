@@ -1,8 +1,9 @@
 """Issue 19 "the detector" on a TRAINED detector (tests/trained_detector.py: MTCNN's P-Net face detector from a pinned
-PyPI sdist) and real photos: one `--target all --quantize int8` build calibrated on the calibration photos' crops;
-on the OTHER photos' crops, decoded (threshold + NMS in numpy, outside the model), the int8 artifact keeps the fp32
-detections: a detection of int8 at IoU >= 0.9 (one class, faces) for >= 95% of fp32's.
-Slow (~2 min): bench/quantize_trained.py --detector prints the same figures with ORT quantize_static beside them."""
+PyPI sdist) and real photos: one `--target all --quantize int8` build calibrated on the calibration photos' crops,
+with `quantize.target` GOAL measured on OTHER crops of the calibration photos; on the evaluation photos' crops,
+decoded (threshold + NMS in numpy, outside the model), the int8 artifact keeps the fp32 detections: a detection of
+int8 at IoU >= 0.9 (one class, faces) for >= 95% of fp32's.
+Slow (~1 min): bench/quantize_trained.py --detector prints the same figures with ORT quantize_static beside them."""
 
 from __future__ import annotations
 
@@ -11,32 +12,43 @@ import pytest
 
 from edgec.runtimes.host_ort import OrtRunner
 from tests.photos import EVAL_PHOTOS
+from tests.trained_detector import TARGET
 
-# measured (this build, 96 held-out crops, ~1260 fp32 detections): android 0.85, ort-mobile 0.85, ios 0.97; the
-# int8 TFLite/ORT files run the same QDQ model (their outputs agree), so the miss is the quantized model's: box
-# offsets off by > 5% of the 12-pixel window, or NMS keeping a neighbouring window; keeping the box head float
-# does not change it (0.85)
-BELOW_BAR = {"android", "ort-mobile"}
+# The box-offset output's cosine to fp32 on the held-out crops is what tracks the kept detections (measured there,
+# evaluation-photo figures after the arrow: all int8 0.9887 -> 0.847; conv2d, conv2d_1 float 0.9962 -> 0.917;
+# conv2d..conv2d_2 float 0.9977 -> 0.952), so min_cosine 0.9975 is the goal that implies the bar. The search cannot
+# reach it: before the float-island search (qisland) it stopped at 0.99636 (conv2d, conv2d_1, conv2d_4 float;
+# conv2d_2 is never tried: ranked local error 0); the island search measures conv2d float at 0.98647, worse than
+# all int8, because the cut keeps the Q/DQ on the tensors between conv2d and the PRelus that re-quantizing drops.
+# So the stated goal is the one all int8 meets, and the bar stays an xfail where it is missed.
+GOAL = TARGET
+# measured with GOAL (every node int8; 96 held-out crops, 1263 fp32 detections): ios 0.965, android 0.847,
+# ort-mobile 0.846
+BELOW_BAR = {"android": 0.847, "ort-mobile": 0.846}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     from tests.trained_detector import build_int8, detector_inputs, detector_model
 
-    arts = build_int8(tmp_path_factory.mktemp("qdet"))
+    arts = build_int8(tmp_path_factory.mktemp("qdet"), GOAL)
     xs, _ = detector_inputs(EVAL_PHOTOS)
     return arts, xs, OrtRunner(onnx.load(str(detector_model())), threads=1)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", [
-    "ios", *[pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="int8 keeps 0.85 of the detections"))
-             for t in sorted(BELOW_BAR)]])
-def test_int8_keeps_fp32_detections(built, target):
+    "ios", *[pytest.param(t, marks=pytest.mark.xfail(
+        strict=True, reason=f"int8 with quantize.target {GOAL} keeps {v} of the detections"))
+        for t, v in sorted(BELOW_BAR.items())]])
+def test_int8_with_quantize_target_keeps_fp32_detections(built, target):
     from tests.trained_detector import agreement, runner_of
 
     arts, xs, fp32 = built
+    notes = " ".join(arts[target].artifact.notes)
+    assert f"quantize: target cosine >= {GOAL['min_cosine']} met" in notes, notes
     got = agreement(fp32, runner_of(arts[target]), xs)
+    print(target, got)
     assert got["fp32"] >= 200, got  # the photos give the detector real work (faces and face-like windows)
     assert got["ratio"] >= 0.95, (target, got)
 
