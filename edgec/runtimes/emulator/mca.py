@@ -13,6 +13,15 @@ LLVM 19 has a Neoverse N1 model (AArch64SchedNeoverseN1.td), the A76's pipeline.
 - cortex-a76, neoverse-n1: -mcpu=neoverse-n1 on an LLVM whose resources are N1Unit* (19: apt-get install llvm-19);
 - cortex-a72: -mcpu=cortex-a72, LLVM's Cortex-A57 model (AArch64SchedA57.td), which LLVM uses for the A72;
 - cortex-a53 (the little cores, costed as an A55 like cpu_model's table): -mcpu=cortex-a55, CortexA55Model.
+
+One correction to what llvm-mca is given, for the cores' store pipelines: llvm-mca issues an instruction when all
+its operands are ready, so a writeback store (str q0, [x0], #16) updates its base register only after its DATA
+is computed, and a loop whose next load uses that base (an elementwise pass: load, add, max, store) becomes one
+dependency chain through the load, the arithmetic and the store (10 cycles per 4 floats on the N1 model). The
+cores split a store into address and data micro-ops and update the base with an integer micro-op (the SOGs'
+store rows: an address pipe L01 plus a data pipe; writeback forms one more integer micro-op), so the base update
+waits for the base alone. Writeback stores are therefore given to llvm-mca as the store plus a separate
+add/sub of the base (split_writeback_stores), the same micro-ops without the false dependency.
 Results are cached per block (bytes hash, mcpu, LLVM version): two runs give identical cycles.
 """
 
@@ -33,6 +42,7 @@ from edgec.runtimes.emulator.counts import CLASSES, Block
 COVERAGE = 0.95  # simulate the hottest blocks until they hold this share of the executed instructions
 MAX_BLOCKS = 3000
 ITERATIONS = 200  # llvm-mca iterations per block: the pipeline fill is < 0.1 cycle per iteration after these
+SPLIT_VERSION = 1  # bump when split_writeback_stores changes (the per-block cache key)
 MATTR = "+neon,+dotprod,+fullfp16"
 INSTALL = "apt-get install llvm-19"
 
@@ -109,9 +119,33 @@ def disassemble(code: bytes, llvm: Llvm) -> list[str] | None:
     return lines if len(lines) == len(code) // 4 else None
 
 
+_POST = re.compile(r"^(st\w+)\s+(.*), \[(x\d+|sp)\], (#-?\d+|x\d+)$")
+_PRE = re.compile(r"^(st\w+)\s+(.*), \[(x\d+|sp), #(-?\d+)\]!$")
+
+
+def _base_update(base: str, by: str) -> str:
+    if by.startswith("#-"):
+        return f"sub {base}, {base}, #{by[2:]}"
+    return f"add {base}, {base}, {by}"
+
+
+def split_writeback_stores(lines: list[str]) -> list[str]:
+    """Post- and pre-indexed stores as the store plus an add/sub of the base (see the module docstring)."""
+    out = []
+    for ln in lines:
+        text = " ".join(ln.split())
+        if m := _POST.match(text):
+            out += [f"{m[1]} {m[2]}, [{m[3]}]", _base_update(m[3], m[4])]
+        elif m := _PRE.match(text):
+            out += [_base_update(m[3], f"#{m[4]}"), f"{m[1]} {m[2]}, [{m[3]}]"]
+        else:
+            out.append(ln)
+    return out
+
+
 def _mca(regions: list[list[str]], core: str, llvm: Llvm) -> list[float] | None:
     """Cycles per iteration of each region (one llvm-mca run); None when llvm-mca fails on any of them."""
-    src = "".join(f"# LLVM-MCA-BEGIN b{i}\n" + "\n".join(r) + f"\n# LLVM-MCA-END b{i}\n" for i, r in enumerate(regions))
+    src = "".join(f"# LLVM-MCA-BEGIN b{i}\n" + "\n".join(split_writeback_stores(r)) + f"\n# LLVM-MCA-END b{i}\n" for i, r in enumerate(regions))
     r = subprocess.run([llvm.mca, "-mtriple=aarch64", f"-mcpu={MODELS[core][0]}", f"-mattr={MATTR}",
                         f"-iterations={ITERATIONS}"], input=src, capture_output=True, text=True, timeout=600,
                        check=False)
@@ -123,7 +157,7 @@ def _mca(regions: list[list[str]], core: str, llvm: Llvm) -> list[float] | None:
 
 def block_cycles(codes: list[bytes], core: str, llvm: Llvm, cache: Path | None = None) -> list[float | None]:
     """llvm-mca's cycles per iteration of each block (None: not simulable), cached per block in `cache`."""
-    key = f"llvm{llvm.version}-{MODELS[core][0]}-i{ITERATIONS}"
+    key = f"llvm{llvm.version}-{MODELS[core][0]}-i{ITERATIONS}-split{SPLIT_VERSION}"
     store: dict[str, float | None] = {}
     path = cache / f"{key}.json" if cache else None
     if path and path.exists():
