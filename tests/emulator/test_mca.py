@@ -94,3 +94,27 @@ def test_tiny_model_blocks_add_up_and_cycles_repeat(emulators, tiny_artifacts):
     # plausible: not below the FMLA pipes' bound (2 per cycle), not above one instruction per cycle on a 4-wide core
     assert runs[0].per_invoke["fmla"] / 2 <= a.cycles <= runs[0].total
     assert a.cycles >= 0.5 * cycles(runs[0].per_invoke, "cortex-a76")[0]
+
+
+def _asm(lines: list[str], llvm: mca.Llvm) -> bytes:
+    import re
+    import subprocess
+
+    r = subprocess.run([llvm.mc, "-triple=aarch64", f"-mattr={mca.MATTR}", "-show-encoding"], input="\n".join(lines),
+                       capture_output=True, text=True, check=True)
+    return b"".join(bytes(int(x, 16) for x in re.findall(r"0x[0-9a-f]{2}", enc))
+                    for enc in re.findall(r"encoding: \[(.*?)\]", r.stdout))
+
+
+def test_writeback_store_does_not_chain_an_elementwise_loop(tmp_path):
+    """load, add, max, store with post-increment (ONNX Runtime's bias + ReLU pass): the next iteration's load waits
+    for the base update, not for the stored data, so the loop runs at its throughput."""
+    llvm = _llvm("cortex-a76")
+    assert mca.split_writeback_stores(["str\tq25, [x0], #16", "stp\tx29, x30, [sp, #-16]!", "ldr\tq8, [x0], #16"]) \
+        == ["str q25, [x0]", "add x0, x0, #16", "sub sp, sp, #16", "stp x29, x30, [sp]", "ldr\tq8, [x0], #16"]
+    loop = _asm(["ldr q25, [x0]", "sub x1, x1, #4", "fadd v25.4s, v25.4s, v17.4s", "fmax v25.4s, v19.4s, v25.4s",
+                 "str q25, [x0], #16", "cmp x1, #3", "b.hi #-24"], llvm)
+    (cyc,) = mca.block_cycles([loop], "cortex-a76", llvm, tmp_path)
+    # 7 instructions + the base update on a 4-wide core, one store per cycle: ~2 cycles, not the 10 of the chain
+    # load (4) + fadd (2) + fmax (2) + store
+    assert 1.5 <= cyc <= 3
