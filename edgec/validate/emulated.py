@@ -172,7 +172,7 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
                                      f"the throughput table")
         result.details["pipeline"] = {"model": pipe.model, "blocks": pipe.blocks, "coverage": round(pipe.coverage, 4),
                                       "simulated_cycles": round(pipe.simulated_cycles),
-                                      "rest_cycles": round(pipe.rest_cycles)}
+                                      "rest_cycles": round(pipe.rest_cycles), "hottest": pipe.hottest}
     if counts.cache:
         result.details["method"] += (f"; + {stall:,.0f} stall cycles on DRAM misses of the simulated "
                                      f"{'/'.join(_size(b) for b, _ in caches)} caches ({cpu_model.CACHES[core].source})")

@@ -189,6 +189,8 @@ class PipelineCycles:
     coverage: float  # share of the executed instructions llvm-mca simulated
     blocks: int
     model: str  # "LLVM 19.1.7 neoverse-n1 (...)"
+    # the hottest simulated blocks: share of the instructions, instructions, cycles per execution, FMLA+SDOT in it
+    hottest: list[dict] | None = None
 
 
 def pipeline_cycles(blocks: list[Block], per_invoke: dict[str, int], core: str, llvm: Llvm,
@@ -212,5 +214,7 @@ def pipeline_cycles(blocks: list[Block], per_invoke: dict[str, int], core: str, 
             rest[k] = rest.get(k, 0) - b.execs * b.per_class.get(k, 0)
     rest = {k: max(v, 0.0) for k, v in rest.items()}
     rest_cycles = cpu_model.cycles(rest, core)[0] if sum(rest.values()) else 0.0
+    top = [{"share": round(b.execs * b.instructions / total, 4), "instructions": b.instructions, "cycles": c,
+            "macs": b.per_class["fmla"] + b.per_class["sdot_udot"]} for b, c in zip(hot[:5], cyc[:5])]
     return PipelineCycles(simulated + rest_cycles, simulated, rest_cycles, done / total, sum(c is not None for c in cyc),
-                          f"LLVM {llvm.version} -mcpu={MODELS[core][0]}, {MODELS[core][2]}")
+                          f"LLVM {llvm.version} -mcpu={MODELS[core][0]}, {MODELS[core][2]}", top)
