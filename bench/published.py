@@ -7,7 +7,9 @@ figure's profile, at the published input size and thread count, beside the publi
 |estimate - published| / published over the figures marked comparable. --all also prints the figures without
 an edgec model (listed for their source, e.g. an ONNX Runtime / ncnn pair on the same board). --emulate also
 builds each CPU figure's model for its profile with `--emulator qemu:CORE --latency emulate` (the instruction
-model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column.
+model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column:
+the hot blocks at llvm-mca's cycles (with llvm-19 installed), beside the peak-rate model + stalls and the peak
+rates alone, all three from the same counting run.
 Needs the torch test zoo (tests/zoo.py builds it once) for the zoo models.
 """
 
