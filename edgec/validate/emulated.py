@@ -105,7 +105,8 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     does not apply (no emulator, a CoreML artifact, a core without a throughput table).
 
     ms = max(cycles / clock / threads, bytes moved / achievable bandwidth): cycles from the executed instructions
-    by class and the core's throughput table (cpu_model.py), plus, where the profile gives the cache sizes, the
+    by class and the core's throughput table (cpu_model.py), the hottest blocks at
+    llvm-mca's pipeline simulation where a suitable LLVM is installed (mca.py), plus, where the profile gives the cache sizes, the
     stalls on DRAM misses of the simulated caches; bytes from those misses, else the roofline's per-op traffic."""
     core = emulator_core(profile)
     if core is None or artifact.format not in EMULATED_FORMATS:
@@ -157,8 +158,8 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     result.spread = None
     result.details.update({
         "method": (f"instructions the aarch64 {artifact.format} runtime executed on qemu {core} (one thread, "
-                   f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {cyc:,.0f} cycles "
-                   f"({bound}-bound), at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
+                   f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {peak_cyc:,.0f} cycles "
+                   f"({cycles(counts.per_invoke, core)[1]}-bound){_pipeline_text(pipe)}, at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
                    f"{memory_ms:.3f} ms ({dram_mb:.1f} MB from DRAM at {eff:.0%} of "
                    f"{profile.hardware.memory_bandwidth_gbps:g} GB/s); roofline estimate {est.total_ms:.3f} ms"),
         "instructions": counts.per_invoke, "core": core, "cycles": round(cyc), "bound": bound, "clock_ghz": clock,
@@ -167,9 +168,6 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
         "peak_stall_ms": round(peak_stall_ms, 4),
     })
     if pipe is not None:
-        result.details["method"] += (f"; the hottest {pipe.blocks} translated blocks ({pipe.coverage:.1%} of the "
-                                     f"instructions) at llvm-mca's cycles per iteration ({pipe.model}), the rest at "
-                                     f"the throughput table")
         result.details["pipeline"] = {"model": pipe.model, "blocks": pipe.blocks, "coverage": round(pipe.coverage, 4),
                                       "simulated_cycles": round(pipe.simulated_cycles),
                                       "rest_cycles": round(pipe.rest_cycles), "hottest": pipe.hottest}
@@ -182,6 +180,13 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     if artifact.format == "ort":
         result.details.update(_per_op(artifact, core, feeds, clock, parallel, counts.total))
     return result, est
+
+
+def _pipeline_text(pipe) -> str:
+    if pipe is None:
+        return ""
+    return (f"; with the hottest {pipe.blocks} translated blocks ({pipe.coverage:.1%} of the instructions) at "
+            f"llvm-mca's cycles per iteration ({pipe.model}) and the rest at the table: {pipe.cycles:,.0f} cycles")
 
 
 def _size(nbytes: int) -> str:
