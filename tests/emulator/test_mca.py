@@ -118,3 +118,20 @@ def test_writeback_store_does_not_chain_an_elementwise_loop(tmp_path):
     # 7 instructions + the base update on a 4-wide core, one store per cycle: ~2 cycles, not the 10 of the chain
     # load (4) + fadd (2) + fmax (2) + store
     assert 1.5 <= cyc <= 3
+
+
+def test_without_a_suitable_llvm_mca_the_install_line_is_given(monkeypatch, tmp_path):
+    """LLVM 14's llvm-mca alone (its cortex-a76 is the A57 model) or none: no pipeline model, and doctor says why."""
+    fake = tmp_path / "llvm-14" / "bin"
+    fake.mkdir(parents=True)
+    for tool in ("llvm-mca", "llvm-mc"):  # an llvm-mca whose -mcpu=neoverse-n1 prints the A57 model's resources
+        (fake / tool).write_text("#!/bin/sh\necho 'LLVM version 14.0.6'; echo '[0]   - A57UnitB'\n")
+        (fake / tool).chmod(0o755)
+    monkeypatch.setattr(mca, "_candidates", lambda: [fake / "llvm-mca"])
+    mca.find_llvm.cache_clear()
+    try:
+        assert mca.find_llvm("cortex-a76") is None and mca.find_llvm("cortex-a72") is not None
+        assert "cortex-a76: none" in mca.status_line() and mca.INSTALL in mca.status_line()
+        assert mca.INSTALL in mca.missing_note("cortex-a76")
+    finally:
+        mca.find_llvm.cache_clear()
