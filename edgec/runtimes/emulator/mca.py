@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -111,8 +112,11 @@ def status_line() -> str:
 def disassemble(code: bytes, llvm: Llvm) -> list[str] | None:
     """The block's instructions as assembly text; None when llvm-mc rejects one of them."""
     text = " ".join(f"0x{b:02x}" for b in code)
-    r = subprocess.run([llvm.mc, "--disassemble", "-triple=aarch64", f"-mattr={MATTR}"], input=text,
-                       capture_output=True, text=True, timeout=60, check=False)
+    try:
+        r = subprocess.run([llvm.mc, "--disassemble", "-triple=aarch64", f"-mattr={MATTR}"], input=text,
+                           capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if r.returncode != 0 or "invalid" in r.stderr:
         return None
     lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip() and not ln.strip().startswith(".")]
@@ -146,9 +150,12 @@ def split_writeback_stores(lines: list[str]) -> list[str]:
 def _mca(regions: list[list[str]], core: str, llvm: Llvm) -> list[float] | None:
     """Cycles per iteration of each region (one llvm-mca run); None when llvm-mca fails on any of them."""
     src = "".join(f"# LLVM-MCA-BEGIN b{i}\n" + "\n".join(split_writeback_stores(r)) + f"\n# LLVM-MCA-END b{i}\n" for i, r in enumerate(regions))
-    r = subprocess.run([llvm.mca, "-mtriple=aarch64", f"-mcpu={MODELS[core][0]}", f"-mattr={MATTR}",
-                        f"-iterations={ITERATIONS}"], input=src, capture_output=True, text=True, timeout=600,
-                       check=False)
+    try:
+        r = subprocess.run([llvm.mca, "-mtriple=aarch64", f"-mcpu={MODELS[core][0]}", f"-mattr={MATTR}",
+                            f"-iterations={ITERATIONS}"], input=src, capture_output=True, text=True, timeout=600,
+                           check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if r.returncode != 0:
         return None
     totals = [int(x) for x in re.findall(r"^Total Cycles:\s+(\d+)", r.stdout, re.M)]
@@ -175,7 +182,7 @@ def block_cycles(codes: list[bytes], core: str, llvm: Llvm, cache: Path | None =
         store[ids[i]] = cyc
     if path and todo:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}")
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # builds running at once each write whole files
         tmp.write_text(json.dumps(store, sort_keys=True))
         tmp.replace(path)
     return [store[h] for h in ids]
