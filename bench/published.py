@@ -7,7 +7,9 @@ figure's profile, at the published input size and thread count, beside the publi
 |estimate - published| / published over the figures marked comparable. --all also prints the figures without
 an edgec model (listed for their source, e.g. an ONNX Runtime / ncnn pair on the same board). --emulate also
 builds each CPU figure's model for its profile with `--emulator qemu:CORE --latency emulate` (the instruction
-model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column.
+model of docs/emulator.md, the profile's `hardware.cpu.emulate` core; ~1-4 min per model) and adds that column:
+the hot blocks at llvm-mca's cycles (with llvm-19 installed), beside the peak-rate model + stalls and the peak
+rates alone, all three from the same counting run.
 Needs the torch test zoo (tests/zoo.py builds it once) for the zoo models.
 """
 
@@ -172,12 +174,16 @@ def device_table(data: Path = DATA, profile: str | None = None, model: str | Non
             emulated = emulated_ms(fig)
             if emulated is not None:
                 emu_ms, before_ms, d = emulated
-                emu = (f"  instruction model {emu_ms:.2f} ms ({emu_ms / pub:.2f}x; throughput only {before_ms:.2f} ms "
-                       f"= {before_ms / pub:.2f}x; stall {d.get('stall_cycles', 0):,} cycles, LLC load misses "
+                peak_ms = float(d.get("peak_stall_ms", emu_ms))  # before the pipeline simulation
+                pipe = d.get("pipeline") or {}
+                emu = (f"  instruction model {emu_ms:.2f} ms ({emu_ms / pub:.2f}x; llvm-mca blocks {pipe.get('blocks', '-')} "
+                       f"covering {pipe.get('coverage', 0):.1%}; peak rates + stalls {peak_ms:.2f} ms = {peak_ms / pub:.2f}x; "
+                       f"throughput only {before_ms:.2f} ms = {before_ms / pub:.2f}x; stall {d.get('stall_cycles', 0):,} cycles, LLC load misses "
                        f"{(d.get('cache') or {}).get('llc', {}).get('load_misses', '-')}, counting run "
                        f"{d.get('emulated_s')} s)")
                 if counted:
-                    emu_errors.append((fig["runtime"], abs(emu_ms - pub) / pub, abs(before_ms - pub) / pub))
+                    emu_errors.append((fig["runtime"], abs(emu_ms - pub) / pub, abs(before_ms - pub) / pub,
+                                       abs(peak_ms - pub) / pub))
         print(f"{fig['profile']:16} {fig['model']:20} {fig['runtime'][:48]:48} {fig.get('threads') or '-':>3} "
               f"{pub:9.2f} {est_ms:9.2f} {est_ms / pub:7.2f}  {fig['source'].split(' ')[0]} ({fig['date']})"
               f"  [{unit}, {gflop:.2f} GFLOP]{mark}{emu}")
@@ -189,10 +195,10 @@ def device_table(data: Path = DATA, profile: str | None = None, model: str | Non
     for group, member in groups.items() if emu_errors else ():
         rows = [e for e in emu_errors if member(e[0])]
         if rows:
-            after, before = [e[1] for e in rows], [e[2] for e in rows]
+            after, before, peak = [e[1] for e in rows], [e[2] for e in rows], [e[3] for e in rows]
             print(f"instruction model, {group} ({len(rows)} figures): median |emulated - published| / published "
-                  f"{np.median(after):.0%} (range {min(after):.0%} - {max(after):.0%}); throughput only "
-                  f"{np.median(before):.0%}")
+                  f"{np.median(after):.0%} (range {min(after):.0%} - {max(after):.0%}); peak rates + stalls "
+                  f"{np.median(peak):.0%}; throughput only {np.median(before):.0%}")
     if show_all:
         print("\nfigures without an edgec model (source only):")
         for fig in figures:

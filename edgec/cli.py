@@ -511,6 +511,9 @@ def doctor() -> None:
     from edgec.runtimes.emulator.setup import status_line
 
     table.add_row("ARM emulator", status_line(), "--emulator qemu: the aarch64 runtimes under QEMU user-mode")
+    from edgec.runtimes.emulator import mca
+
+    table.add_row("llvm-mca", mca.status_line(), "--latency emulate: pipeline simulation of the hot loops")
     out.print(table)
 
 
@@ -535,6 +538,10 @@ def emulator_setup(
         for c in core or list(CORES):
             ensure(c, log=lambda m: err.print(f"edgec: {m}", highlight=False))
         out.print(f"ARM emulator ready in {_time.perf_counter() - t0:.1f} s: {status_line()}", highlight=False,
+                  soft_wrap=True)
+        from edgec.runtimes.emulator import mca
+
+        out.print(f"llvm-mca (--latency emulate's pipeline simulation): {mca.status_line()}", highlight=False,
                   soft_wrap=True)
         return 0
 

@@ -105,7 +105,8 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     does not apply (no emulator, a CoreML artifact, a core without a throughput table).
 
     ms = max(cycles / clock / threads, bytes moved / achievable bandwidth): cycles from the executed instructions
-    by class and the core's throughput table (cpu_model.py), plus, where the profile gives the cache sizes, the
+    by class and the core's throughput table (cpu_model.py), the hottest blocks at
+    llvm-mca's pipeline simulation where a suitable LLVM is installed (mca.py), plus, where the profile gives the cache sizes, the
     stalls on DRAM misses of the simulated caches; bytes from those misses, else the roofline's per-op traffic."""
     core = emulator_core(profile)
     if core is None or artifact.format not in EMULATED_FORMATS:
@@ -122,8 +123,21 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     spec, cpu = profile.validate_.latency, profile.hardware.cpu
     t0 = time.perf_counter()
     caches = cpu_model.hierarchy(core, cpu.l2_kb, cpu.llc_mb)  # None: throughput bound only
-    counts = count_instructions(artifact.format, artifact.path, core, [feeds], caches=caches)
+    from edgec.runtimes.emulator import mca
+
+    llvm = mca.find_llvm(core)
+    if llvm is None:
+        artifact.notes.append(f"emulator: {mca.missing_note(core)}; the hot loops were costed at the throughput "
+                              f"table instead of llvm-mca's pipeline simulation")
+    counts = count_instructions(artifact.format, artifact.path, core, [feeds], caches=caches, blocks=llvm is not None)
     cyc, bound = cycles(counts.per_invoke, core)
+    peak_cyc = cyc  # the throughput bound (the model before the pipeline simulation)
+    pipe = None
+    if llvm is not None and counts.blocks:
+        from edgec.runtimes.emulator.setup import emulator_root
+
+        pipe = mca.pipeline_cycles(counts.blocks, counts.per_invoke, core, llvm, emulator_root() / "mca")
+        cyc, bound = pipe.cycles, "pipeline"
     # no clock in the profile: the fp32 peak is cores x clock x 2 FMA pipes x 4 lanes x 2 flops
     clock = cpu.clock_ghz or cpu.peak_gflops_fp32 / ((cpu.big_cores or cpu.cores) * 16)
     parallel = min(profile.runtime.threads, cpu.big_cores or cpu.cores)
@@ -131,26 +145,32 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     bw = profile.hardware.memory_bandwidth_gbps * eff
     # the throughput bound alone, memory term from the roofline's traffic (the model before the cache simulation)
     dram_mb = _dram_mb(model, est, cpu.llc_mb)
-    throughput_ms = max(cyc / (clock * 1e6) / parallel, dram_mb / bw)
+    throughput_ms = max(peak_cyc / (clock * 1e6) / parallel, dram_mb / bw)
     stall = cpu_model.stall_cycles(counts.cache, core, clock) if counts.cache else 0.0
     if counts.cache:  # DRAM traffic as the simulated last level saw it
         dram_mb = cpu_model.dram_bytes(counts.cache) / 1e6
     compute_ms = (cyc + stall) / (clock * 1e6) / parallel
     memory_ms = dram_mb / bw
+    peak_stall_ms = max((peak_cyc + stall) / (clock * 1e6) / parallel, memory_ms)  # before the pipeline simulation
     total = max(compute_ms, memory_ms)
     result = _result("emulate", total, total, total, counts.invokes, parallel, spec.budget_ms, spec.budget_on,
                      f"instruction model on {core}")
     result.spread = None
     result.details.update({
         "method": (f"instructions the aarch64 {artifact.format} runtime executed on qemu {core} (one thread, "
-                   f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {cyc:,.0f} cycles "
-                   f"({bound}-bound), at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
+                   f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {peak_cyc:,.0f} cycles "
+                   f"({cycles(counts.per_invoke, core)[1]}-bound){_pipeline_text(pipe)}, at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
                    f"{memory_ms:.3f} ms ({dram_mb:.1f} MB from DRAM at {eff:.0%} of "
                    f"{profile.hardware.memory_bandwidth_gbps:g} GB/s); roofline estimate {est.total_ms:.3f} ms"),
         "instructions": counts.per_invoke, "core": core, "cycles": round(cyc), "bound": bound, "clock_ghz": clock,
         "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4), "roofline_ms": round(est.total_ms, 4),
-        "emulated_s": round(time.perf_counter() - t0, 1),
+        "emulated_s": round(time.perf_counter() - t0, 1), "peak_cycles": round(peak_cyc),
+        "peak_stall_ms": round(peak_stall_ms, 4),
     })
+    if pipe is not None:
+        result.details["pipeline"] = {"model": pipe.model, "blocks": pipe.blocks, "coverage": round(pipe.coverage, 4),
+                                      "simulated_cycles": round(pipe.simulated_cycles),
+                                      "rest_cycles": round(pipe.rest_cycles), "hottest": pipe.hottest}
     if counts.cache:
         result.details["method"] += (f"; + {stall:,.0f} stall cycles on DRAM misses of the simulated "
                                      f"{'/'.join(_size(b) for b, _ in caches)} caches ({cpu_model.CACHES[core].source})")
@@ -160,6 +180,13 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     if artifact.format == "ort":
         result.details.update(_per_op(artifact, core, feeds, clock, parallel, counts.total))
     return result, est
+
+
+def _pipeline_text(pipe) -> str:
+    if pipe is None:
+        return ""
+    return (f"; with the hottest {pipe.blocks} translated blocks ({pipe.coverage:.1%} of the instructions) at "
+            f"llvm-mca's cycles per iteration ({pipe.model}) and the rest at the table: {pipe.cycles:,.0f} cycles")
 
 
 def _size(nbytes: int) -> str:

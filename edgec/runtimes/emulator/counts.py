@@ -56,10 +56,40 @@ class InstructionCounts:
     ops: list[OpCounts] | None = None  # per op, in execution order, of the last invoke (None: no op boundaries)
     # per simulated cache level (L1D, L2, LLC), per invoke: accesses, load_misses, store_misses, writebacks
     cache: list[dict[str, int]] | None = None
+    # with blocks=True: every translated block that ran, hottest first (pipeline simulation, mca.py)
+    blocks: list[Block] | None = None
 
     @property
     def total(self) -> int:
         return sum(self.per_invoke.values())
+
+
+@dataclass
+class Block:
+    code: bytes  # the block's instructions as the guest has them (little-endian A64 words)
+    execs: float  # executions per invoke
+    per_class: dict[str, int]  # class -> instructions in one execution
+
+    @property
+    def instructions(self) -> int:
+        return len(self.code) // 4
+
+
+def read_blocks(text: str, invokes: int) -> list[Block]:
+    """The plugin's blocks= file: one line per block, "EXECS VADDR N_class... HEXBYTES". QEMU may translate the
+    same code more than once (and two addresses may hold the same code): merged by their bytes, hottest first
+    (by executed instructions; ties by bytes, so the order is deterministic)."""
+    merged: dict[bytes, Block] = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) != 3 + len(CLASSES):
+            continue
+        code = bytes.fromhex(f[-1])
+        if code in merged:
+            merged[code].execs += int(f[0]) / invokes
+        else:
+            merged[code] = Block(code, int(f[0]) / invokes, dict(zip(CLASSES, map(int, f[2:2 + len(CLASSES)]))))
+    return sorted(merged.values(), key=lambda b: (-b.execs * b.instructions, b.code))
 
 
 def ops_from_marks(marks: list[list[int]], events: list[dict]) -> list[OpCounts] | None:
@@ -150,11 +180,13 @@ def _remove_old_plugins(current: Path) -> None:
 
 
 def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
-                       per_op: bool = False, caches: list[tuple[int, int]] | None = None) -> InstructionCounts:
+                       per_op: bool = False, caches: list[tuple[int, int]] | None = None,
+                       blocks: bool = False) -> InstructionCounts:
     """Run `feeds` through the artifact on `core` with the counting plugin; counts per invoke. per_op (.ort):
     also per op, from ONNX Runtime's profiler (its bookkeeping, a few thousand instructions per op, is then
     part of the counted invoke). caches: [(bytes, ways)] of L1D, L2, LLC: the plugin also simulates them on
-    every load and store of the invokes (the warm-up one fills them) and counts the misses per level."""
+    every load and store of the invokes (the warm-up one fills them) and counts the misses per level. blocks:
+    also every executed translated block's bytes and executions (InstructionCounts.blocks)."""
     from edgec.runtimes.emulator.runner import emulated_runner
 
     so = plugin_path()
@@ -164,6 +196,9 @@ def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
         args = [str(so), f"out={out}"]
         if caches:
             args.append("cache=" + "+".join(f"{size}:{ways}" for size, ways in caches))
+        block_file = Path(d) / "blocks.txt"
+        if blocks:
+            args.append(f"blocks={block_file}")
         runner = emulated_runner(fmt, path, core, plugin=args, profile=trace)
         try:
             runner.session.counted = False
@@ -180,8 +215,9 @@ def count_instructions(fmt: str, path: Path | str, core: str, feeds: list[dict],
         ops = None
         if trace is not None and trace.exists():
             ops = ops_from_marks(data.get("marks", []), profile_events(json.loads(trace.read_text())))
-    n = int(data["regions"])
-    if n != len(feeds):
-        raise DeviceError(f"{Path(path).name}: the plugin counted {n} invoke(s) for {len(feeds)} run(s).")
+        n = int(data["regions"])
+        if n != len(feeds):
+            raise DeviceError(f"{Path(path).name}: the plugin counted {n} invoke(s) for {len(feeds)} run(s).")
+        hot = read_blocks(block_file.read_text(), n) if blocks and block_file.exists() else None
     cache = [{k: round(v / n) for k, v in level.items()} for level in data.get("cache", [])] or None
-    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()}, ops, cache)
+    return InstructionCounts(core, n, {k: round(v / n) for k, v in data["counts"].items()}, ops, cache, hot)

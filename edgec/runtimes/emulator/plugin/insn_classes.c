@@ -18,6 +18,11 @@
  * write-allocate, indexed by the guest's virtual address (user mode has no physical one). Without cache= no
  * memory callback is registered and the instruction counts cost what they did.
  *
+ * Blocks (plugin argument blocks=PATH): every translated block that ran in a counted region, one line each,
+ * "EXECS VADDR N_fmla .. N_other HEXBYTES" (executions summed over the counted regions, the block's guest address,
+ * its per-class counts and its instruction bytes), for the pipeline simulation of the hot blocks (mca.py).
+ * The bytes are copied at translation only when blocks= is given.
+ *
  * Counts are exact for one guest thread (the inline add is not atomic), which is how edgec runs the runtimes.
  * Encodings: Arm Architecture Reference Manual for A-profile, A64 instruction set encoding tables. */
 #include <pthread.h>
@@ -41,7 +46,11 @@ static const char *cls_name[NCLS] = {"fmla", "fmul", "sdot_udot", "int_mac", "ve
 struct block {
     uint64_t execs;  /* bumped inline by the translated code */
     uint64_t at_start;
+    uint64_t counted;  /* executions inside counted regions */
+    uint64_t vaddr;
     uint32_t n[NCLS];
+    uint32_t n_bytes;
+    uint8_t *bytes;  /* only with blocks= */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -51,7 +60,7 @@ static uint64_t totals[NCLS];
 static uint64_t regions;
 static int counting;
 static int warming;  /* a warm-up invoke (MARK + 3 .. MARK + 4): the caches fill, nothing is counted */
-static char *out_path;
+static char *out_path, *blocks_path;
 
 struct mark {
     uint64_t clockid, t_ns, n[NCLS];
@@ -200,11 +209,17 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     struct block *b = calloc(1, sizeof(*b));
     size_t n = qemu_plugin_tb_n_insns(tb);
+    b->vaddr = qemu_plugin_tb_vaddr(tb);
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint32_t word = 0;
         if (qemu_plugin_insn_size(insn) == 4)
             memcpy(&word, qemu_plugin_insn_data(insn), 4);
+        if (blocks_path) {
+            b->bytes = realloc(b->bytes, b->n_bytes + 4);
+            memcpy(b->bytes + b->n_bytes, &word, 4);
+            b->n_bytes += 4;
+        }
         enum cls c = classify(word);
         b->n[c]++;
         if (n_levels && (c == LOAD || c == STORE))
@@ -255,6 +270,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint
     } else if (counting) {
         for (size_t i = 0; i < n_blocks; i++) {
             uint64_t d = blocks[i]->execs - blocks[i]->at_start;
+            blocks[i]->counted += d;
             for (int c = 0; c < NCLS; c++)
                 totals[c] += d * blocks[i]->n[c];
         }
@@ -287,6 +303,21 @@ static void on_guest_exit(qemu_plugin_id_t id, void *unused)
     }
     fprintf(f, "]}\n");
     fclose(f);
+    if (blocks_path && (f = fopen(blocks_path, "w"))) {
+        for (size_t i = 0; i < n_blocks; i++) {
+            struct block *b = blocks[i];
+            if (!b->counted)
+                continue;
+            fprintf(f, "%llu %llx", (unsigned long long)b->counted, (unsigned long long)b->vaddr);
+            for (int c = 0; c < NCLS; c++)
+                fprintf(f, " %u", b->n[c]);
+            fputc(' ', f);
+            for (uint32_t k = 0; k < b->n_bytes; k++)
+                fprintf(f, "%02x", b->bytes[k]);
+            fputc('\n', f);
+        }
+        fclose(f);
+    }
 }
 
 EDGEC_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const struct qemu_info_t *info, int argc,
@@ -295,6 +326,8 @@ EDGEC_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const struct qe
     for (int i = 0; i < argc; i++)
         if (strncmp(argv[i], "out=", 4) == 0)
             out_path = strdup(argv[i] + 4);
+        else if (strncmp(argv[i], "blocks=", 7) == 0)
+            blocks_path = strdup(argv[i] + 7);
         else if (strncmp(argv[i], "cache=", 6) == 0 && parse_caches(argv[i] + 6)) {
             fprintf(stderr, "insn_classes: cache=SIZE:WAYS+... with power-of-two sets, got %s\n", argv[i] + 6);
             return 1;
