@@ -190,12 +190,14 @@ def test_per_op_counts_from_ort_profiler_boundaries(emulators, tiny_artifacts):
     by_op = count_instructions("ort", path, "cortex-a76", fs, per_op=True)
     again = count_instructions("ort", path, "cortex-a76", fs, per_op=True)
     assert plain.ops is None and by_op.ops is not None
-    # the kernels' work is exact; the profiler's bookkeeping inside an op's bracket (it formats the time it
-    # read) varies by a few scalar instructions from run to run
+    # the kernels' work is exact; the profiler's bookkeeping inside an op's bracket (it formats the times it
+    # read, and a loaded host makes them longer numbers) varies by scalar instructions from run to run: bounded
+    # per op at 0.1% plus 10,000 instructions (a few microseconds of the device's time), whatever the host's load
     vec = ("fmla", "fmul", "sdot_udot", "int_mac")
     assert [(o.name, [o.per_invoke[c] for c in vec]) for o in by_op.ops] == [
         (o.name, [o.per_invoke[c] for c in vec]) for o in again.ops]
-    assert all(abs(a.total - b.total) <= 1e-3 * a.total for a, b in zip(by_op.ops, again.ops))
+    assert all(abs(a.total - b.total) <= 1e-3 * a.total + 10_000 for a, b in zip(by_op.ops, again.ops)), [
+        (a.name, a.total, b.total) for a, b in zip(by_op.ops, again.ops)]
     assert [o.name for o in by_op.ops] == ["conv1", "dw", "pw", "gap", "flatten", "fc"]  # few_convs' nodes
     # every FMLA of the invoke is inside some op, and the profiler itself executes none
     assert sum(o.per_invoke["fmla"] for o in by_op.ops) == plain.per_invoke["fmla"]
