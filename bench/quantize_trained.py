@@ -69,7 +69,8 @@ def compare(fp32: np.ndarray, other: np.ndarray, names: list[str]) -> dict:
     top5 = [len(set(np.argsort(-a)[:5]) & set(np.argsort(-b)[:5])) / 5 for a, b in zip(fp32, other)]
     srt = np.sort(fp32, 1)
     misses = [f"{names[i]} (fp32 margin {srt[i, -1] - srt[i, -2]:.2f})" for i in np.flatnonzero(~top1)]
-    return {"top1": float(top1.mean()), "top5": float(np.mean(top5)), "misses": misses}
+    cos = [float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) for a, b in zip(fp32.astype(np.float64), other)]
+    return {"top1": float(top1.mean()), "top5": float(np.mean(top5)), "misses": misses, "cos_min": min(cos)}
 
 
 def nbytes(path: Path) -> int:
@@ -123,7 +124,7 @@ def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path, input_name
     return out
 
 
-def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
+def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, plain: bool = True) -> list[dict]:
     model, size = trained_model(name), input_shape(name)[-1]
     cal_xs, cal_names = photo_inputs(CALIB_PHOTOS, size)
     ev_xs, ev_names = photo_inputs(EVAL_PHOTOS, size)
@@ -134,14 +135,14 @@ def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
     used = [cal_xs[order[i]] for i in split(len(order), DEFAULT_SAMPLES)[0]]
     fp32 = logits(OrtRunner(onnx.load(str(model)), threads=1), ev_xs)
     f32_arts, _ = build(model, "none", calib, work / "fp32", name)
-    q_arts, q_s = build(model, "int8", calib, work / "int8", name)
-    builds = [("edgec", q_arts, q_s)]
+    builds = [("edgec", *build(model, "int8", calib, work / "int8", name))] if plain else []
     if top1_goal > 0:
         try:
             tune = work / "target_held_out"  # other crops of the CALIBRATION photos: never an evaluation photo
-            write_calib(tune, *target_inputs(CALIB_PHOTOS, size))
+            write_calib(tune, *target_inputs(CALIB_PHOTOS, size, per_photo))
             t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal, tune))
-            builds.append((f"edgec, quantize.target top-1 >= {top1_goal}", t_arts, t_s))
+            builds.append((f"edgec, quantize.target top-1 >= {top1_goal} on {per_photo * len(CALIB_PHOTOS)} crops",
+                           t_arts, t_s))
         except (SystemExit, EdgecError) as e:  # "cannot be met": the QuantizationError is the result
             print(f"{name} quantize.target: {e}", flush=True)
     rows = []
@@ -277,6 +278,10 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(TRAINED))
     ap.add_argument("--target-top1", type=float, default=0.99, help="quantize.target min_top1_agreement (0: skip)")
     ap.add_argument("--others", default="text,det,rec", help="text (MiniLM), det, rec (PP-OCR); '' for none")
+    ap.add_argument("--held-out-per-photo", type=int, default=8,
+                    help="quantize.target's held-out variants per calibration photo (tests/quantize/helpers.py "
+                         "target_variants: 8 crops/flips, past 8 also rotated and colour-jittered)")
+    ap.add_argument("--no-plain", action="store_true", help="skip the int8 build without quantize.target")
     args = ap.parse_args()
     others = []
     for what in filter(None, args.others.split(",")):
@@ -288,17 +293,18 @@ def main() -> None:
     rows = []
     for name in filter(None, args.models.split(",")):
         with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
-            rows += bench_model(name, Path(tmp), args.target_top1)
+            rows += bench_model(name, Path(tmp), args.target_top1, args.held_out_per_photo, not args.no_plain)
         print(f"({name} done)", flush=True)
     if not rows:
         return
     r0 = rows[0]
     print(f"\ncalibration: {r0['calib']}; held out: {r0['held_out']}\n")
-    print("| model | quantizer | target | top-1 agreement vs fp32 | top-5 overlap | size int8 / fp32 | quantize s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | quantizer | target | top-1 agreement vs fp32 | top-5 overlap | min logit cosine | size int8 / fp32 "
+          "| quantize s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['who']} | {r['target']} | {r['top1']:.3f} | {r['top5']:.3f} | {r['size']:.2f} "
-              f"| {r['build_s']:.0f} |")
+        print(f"| {r['model']} | {r['who']} | {r['target']} | {r['top1']:.3f} | {r['top5']:.3f} | {r['cos_min']:.4f} "
+              f"| {r['size']:.2f} | {r['build_s']:.0f} |")
     print()
     for r in rows:
         if r.get("steps") and r["target"] == "android":

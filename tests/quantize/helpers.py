@@ -94,8 +94,60 @@ TARGET_VARIANTS = [(0.9, .45, .55, True), (0.8, .4, .4, True), (0.8, .6, .6, Fal
                    (0.7, .65, .5, False), (0.55, .5, .35, True), (0.55, .5, .65, False), (0.5, .4, .6, True)]
 
 
-def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[str]]:
-    """Other crops/flips of the photos in `names` ([1, 3, size, size] ImageNet-normalized), named `t_{photo}_{i}`."""
-    from tests.photos import photo_inputs
+def target_variants(per_photo: int = len(TARGET_VARIANTS)) -> list[tuple]:
+    """`per_photo` variants: TARGET_VARIANTS, then (past 8) seeded random crops with a small rotation and colour
+    jitter: (side, centre x, centre y, mirrored, degrees, brightness, contrast, saturation). Seeded numpy draws
+    rounded to 2-3 digits: the same list on every machine."""
+    rng = np.random.default_rng(19)
+    extra = [(round(float(rng.uniform(0.4, 1.0)), 2), round(float(rng.uniform(0.3, 0.7)), 2),
+              round(float(rng.uniform(0.3, 0.7)), 2), bool(i % 2), round(float(rng.uniform(-10, 10)), 1),
+              round(float(rng.uniform(0.8, 1.2)), 2), round(float(rng.uniform(0.8, 1.2)), 2),
+              round(float(rng.uniform(0.7, 1.3)), 2))
+             for i in range(max(0, per_photo - len(TARGET_VARIANTS)))]
+    return [*TARGET_VARIANTS, *extra][:per_photo]
 
-    return photo_inputs(names, size, TARGET_VARIANTS, prefix="t_")
+
+def target_inputs(names: list[str], size: int,
+                  per_photo: int = len(TARGET_VARIANTS)) -> tuple[list[np.ndarray], list[str]]:
+    """`per_photo` other crops/flips (target_variants) of the photos in `names` ([1, 3, size, size]
+    ImageNet-normalized), named `t_{photo}_{i:02d}`: quantize.target's held-out folder, never an evaluation photo."""
+    from tests.photos import photo_path
+
+    xs, labels = [], []
+    for name in names:
+        for i, variant in enumerate(target_variants(per_photo)):
+            xs.append(_augmented(photo_path(name), size, *variant))
+            labels.append(f"t_{name}_{i:02d}")
+    return xs, labels
+
+
+def _augmented(path: Path, size: int, frac: float, cx: float, cy: float, mirror: bool, degrees: float = 0.0,
+               bright: float = 1.0, contrast: float = 1.0, sat: float = 1.0) -> np.ndarray:
+    """tests/photos.py's square crop, rotated by `degrees` about its centre (the rotated square is the largest
+    that fits in the crop box, so no corner is outside the photo), then brightness/contrast/saturation in float32."""
+    from PIL import Image
+
+    from tests.photos import MEAN, STD
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        side = int(frac * min(w, h))
+        left = min(max(int(cx * w) - side // 2, 0), w - side)
+        top = min(max(int(cy * h) - side // 2, 0), h - side)
+        if degrees:
+            centre = (left + side / 2, top + side / 2)
+            im = im.rotate(degrees, resample=Image.Resampling.BILINEAR, center=centre)
+            rad = np.deg2rad(abs(degrees))
+            inner = int(side / (np.cos(rad) + np.sin(rad)))
+            left, top, side = left + (side - inner) // 2, top + (side - inner) // 2, inner
+        im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
+        if mirror:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        x = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+    if (bright, contrast, sat) != (1.0, 1.0, 1.0):  # TARGET_VARIANTS' inputs stay the bytes they were
+        gray = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        x = gray + (x - gray) * np.float32(sat)
+        x = (x - x.mean(dtype=np.float32)) * np.float32(contrast) + x.mean(dtype=np.float32)
+        x = np.clip(x * np.float32(bright), 0, 1).astype(np.float32)
+    return np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1)[None])
