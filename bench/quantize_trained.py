@@ -17,9 +17,10 @@ MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONN
 
 With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
 `quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
-targets share one quantized graph; DIR: 48 other crops/flips of the 6 calibration photos,
-tests/quantize/helpers.py's TARGET_VARIANTS): the nodes it kept float and the held-out-part accuracy after each step are printed below the
-table.
+targets share one quantized graph; DIR: --held-out-per-photo (default 8) other variants of each of the 6
+calibration photos, tests/quantize/helpers.py's target_variants: 8 crops/flips, past 8 also rotated and
+colour-jittered; never an evaluation photo): the nodes it kept float and the held-out-part accuracy after each step
+are printed below the table. --no-plain skips the int8 build without the target.
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
 
