@@ -17,9 +17,10 @@ MinMax) on the SAME calibration inputs the edgec build calibrated on, run in ONN
 
 With --target-top1 (default 0.99; 0 skips it) a third build per model sets the profile's
 `quantize.target: {min_top1_agreement: X, held_out: DIR}` (pixel-8's profile for every target, so the three
-targets share one quantized graph; DIR: 48 other crops/flips of the 6 calibration photos,
-tests/quantize/helpers.py's TARGET_VARIANTS): the nodes it kept float and the held-out-part accuracy after each step are printed below the
-table.
+targets share one quantized graph; DIR: --held-out-per-photo (default 8) other variants of each of the 6
+calibration photos, tests/quantize/helpers.py's target_variants: 8 crops/flips, past 8 also rotated and
+colour-jittered; never an evaluation photo): the nodes it kept float and the held-out-part accuracy after each step
+are printed below the table. --no-plain skips the int8 build without the target.
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
 
@@ -71,7 +72,11 @@ def compare(fp32: np.ndarray, other: np.ndarray, names: list[str]) -> dict:
     top5 = [len(set(np.argsort(-a)[:5]) & set(np.argsort(-b)[:5])) / 5 for a, b in zip(fp32, other)]
     srt = np.sort(fp32, 1)
     misses = [f"{names[i]} (fp32 margin {srt[i, -1] - srt[i, -2]:.2f})" for i in np.flatnonzero(~top1)]
-    return {"top1": float(top1.mean()), "top5": float(np.mean(top5)), "misses": misses}
+    cos = [float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) for a, b in zip(fp32.astype(np.float64), other)]
+    # pooled: one cosine over every input's logits, as quantize.target's search scores its held-out set
+    pooled = _cos(fp32, other)
+    return {"top1": float(top1.mean()), "top5": float(np.mean(top5)), "misses": misses, "cos_min": min(cos),
+            "cos": pooled}
 
 
 def nbytes(path: Path) -> int:
@@ -125,7 +130,7 @@ def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path, input_name
     return out
 
 
-def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
+def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, plain: bool = True) -> list[dict]:
     model, size = trained_model(name), input_shape(name)[-1]
     cal_xs, cal_names = photo_inputs(CALIB_PHOTOS, size)
     ev_xs, ev_names = photo_inputs(EVAL_PHOTOS, size)
@@ -136,14 +141,14 @@ def bench_model(name: str, work: Path, top1_goal: float) -> list[dict]:
     used = [cal_xs[order[i]] for i in split(len(order), DEFAULT_SAMPLES)[0]]
     fp32 = logits(OrtRunner(onnx.load(str(model)), threads=1), ev_xs)
     f32_arts, _ = build(model, "none", calib, work / "fp32", name)
-    q_arts, q_s = build(model, "int8", calib, work / "int8", name)
-    builds = [("edgec", q_arts, q_s)]
+    builds = [("edgec", *build(model, "int8", calib, work / "int8", name))] if plain else []
     if top1_goal > 0:
         try:
             tune = work / "target_held_out"  # other crops of the CALIBRATION photos: never an evaluation photo
-            write_calib(tune, *target_inputs(CALIB_PHOTOS, size))
+            write_calib(tune, *target_inputs(CALIB_PHOTOS, size, per_photo))
             t_arts, t_s = build(model, "int8", calib, work / "target", name, target_profile(work, top1_goal, tune))
-            builds.append((f"edgec, quantize.target top-1 >= {top1_goal}", t_arts, t_s))
+            builds.append((f"edgec, quantize.target top-1 >= {top1_goal} on {per_photo * len(CALIB_PHOTOS)} crops",
+                           t_arts, t_s))
         except (SystemExit, EdgecError) as e:  # "cannot be met": the QuantizationError is the result
             print(f"{name} quantize.target: {e}", flush=True)
     rows = []
@@ -302,6 +307,10 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(TRAINED))
     ap.add_argument("--target-top1", type=float, default=0.99, help="quantize.target min_top1_agreement (0: skip)")
     ap.add_argument("--others", default="text,det,rec", help="text (MiniLM), det, rec (PP-OCR); '' for none")
+    ap.add_argument("--held-out-per-photo", type=int, default=8,
+                    help="quantize.target's held-out variants per calibration photo (tests/quantize/helpers.py "
+                         "target_variants: 8 crops/flips, past 8 also rotated and colour-jittered)")
+    ap.add_argument("--no-plain", action="store_true", help="skip the int8 build without quantize.target")
     args = ap.parse_args()
     others = []
     for what in filter(None, args.others.split(",")):
@@ -313,17 +322,18 @@ def main() -> None:
     rows = []
     for name in filter(None, args.models.split(",")):
         with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
-            rows += bench_model(name, Path(tmp), args.target_top1)
+            rows += bench_model(name, Path(tmp), args.target_top1, args.held_out_per_photo, not args.no_plain)
         print(f"({name} done)", flush=True)
     if not rows:
         return
     r0 = rows[0]
     print(f"\ncalibration: {r0['calib']}; held out: {r0['held_out']}\n")
-    print("| model | quantizer | target | top-1 agreement vs fp32 | top-5 overlap | size int8 / fp32 | quantize s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | quantizer | target | top-1 agreement vs fp32 | top-5 overlap | logit cosine pooled / min "
+          "| size int8 / fp32 | quantize s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['who']} | {r['target']} | {r['top1']:.3f} | {r['top5']:.3f} | {r['size']:.2f} "
-              f"| {r['build_s']:.0f} |")
+        print(f"| {r['model']} | {r['who']} | {r['target']} | {r['top1']:.3f} | {r['top5']:.3f} | {r['cos']:.5f} / {r['cos_min']:.4f} "
+              f"| {r['size']:.2f} | {r['build_s']:.0f} |")
     print()
     for r in rows:
         if r.get("steps") and r["target"] == "android":

@@ -102,7 +102,11 @@ def photo_inputs(names: list[str], size: int, variants: list[tuple] = VARIANTS,
     return xs, labels
 
 
-def _crop(path: Path, size: int, frac: float, cx: float, cy: float, mirror: bool) -> np.ndarray:
+def _crop(path: Path, size: int, frac: float, cx: float, cy: float, mirror: bool, degrees: float = 0.0,
+               bright: float = 1.0, contrast: float = 1.0, sat: float = 1.0) -> np.ndarray:
+    """A square crop (side `frac` of the shorter edge, centred at cx, cy as fractions), optionally rotated by
+    `degrees` about its centre (then the largest square that fits in the crop box, so no corner is outside the
+    photo) and with brightness/contrast/saturation in float32, resized to `size`, mirrored if asked."""
     from PIL import Image
 
     with Image.open(path) as im:
@@ -111,10 +115,21 @@ def _crop(path: Path, size: int, frac: float, cx: float, cy: float, mirror: bool
         side = int(frac * min(w, h))
         left = min(max(int(cx * w) - side // 2, 0), w - side)
         top = min(max(int(cy * h) - side // 2, 0), h - side)
+        if degrees:
+            centre = (left + side / 2, top + side / 2)
+            im = im.rotate(degrees, resample=Image.Resampling.BILINEAR, center=centre)
+            rad = np.deg2rad(abs(degrees))
+            inner = int(side / (np.cos(rad) + np.sin(rad)))
+            left, top, side = left + (side - inner) // 2, top + (side - inner) // 2, inner
         im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
         if mirror:
             im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        x = np.asarray(im, dtype=np.float32) / 255.0
+        x = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+    if (bright, contrast, sat) != (1.0, 1.0, 1.0):  # TARGET_VARIANTS' inputs stay the bytes they were
+        gray = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        x = gray + (x - gray) * np.float32(sat)
+        x = (x - x.mean(dtype=np.float32)) * np.float32(contrast) + x.mean(dtype=np.float32)
+        x = np.clip(x * np.float32(bright), 0, 1).astype(np.float32)
     return np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1)[None])
 
 

@@ -94,11 +94,31 @@ TARGET_VARIANTS = [(0.9, .45, .55, True), (0.8, .4, .4, True), (0.8, .6, .6, Fal
                    (0.7, .65, .5, False), (0.55, .5, .35, True), (0.55, .5, .65, False), (0.5, .4, .6, True)]
 
 
-def target_inputs(names: list[str], size: int) -> tuple[list[np.ndarray], list[str]]:
-    """Other crops/flips of the photos in `names` ([1, 3, size, size] ImageNet-normalized), named `t_{photo}_{i}`."""
-    from tests.photos import photo_inputs
+def target_variants(per_photo: int = len(TARGET_VARIANTS)) -> list[tuple]:
+    """`per_photo` variants: TARGET_VARIANTS, then (past 8) seeded random crops with a small rotation and colour
+    jitter: (side, centre x, centre y, mirrored, degrees, brightness, contrast, saturation). Seeded numpy draws
+    rounded to 2-3 digits: the same list on every machine."""
+    rng = np.random.default_rng(19)
+    extra = [(round(float(rng.uniform(0.4, 1.0)), 2), round(float(rng.uniform(0.3, 0.7)), 2),
+              round(float(rng.uniform(0.3, 0.7)), 2), bool(i % 2), round(float(rng.uniform(-10, 10)), 1),
+              round(float(rng.uniform(0.8, 1.2)), 2), round(float(rng.uniform(0.8, 1.2)), 2),
+              round(float(rng.uniform(0.7, 1.3)), 2))
+             for i in range(max(0, per_photo - len(TARGET_VARIANTS)))]
+    return [*TARGET_VARIANTS, *extra][:per_photo]
 
-    return photo_inputs(names, size, TARGET_VARIANTS, prefix="t_")
+
+def target_inputs(names: list[str], size: int,
+                  per_photo: int = len(TARGET_VARIANTS)) -> tuple[list[np.ndarray], list[str]]:
+    """`per_photo` other crops/flips (target_variants) of the photos in `names` ([1, 3, size, size]
+    ImageNet-normalized), named `t_{photo}_{i:02d}`: quantize.target's held-out folder, never an evaluation photo."""
+    from tests.photos import _crop, photo_path
+
+    xs, labels = [], []
+    for name in names:
+        for i, variant in enumerate(target_variants(per_photo)):
+            xs.append(_crop(photo_path(name), size, *variant))
+            labels.append(f"t_{name}_{i:02d}")
+    return xs, labels
 
 
 def target_profile(folder: Path, goal: dict, method: str | None = None) -> Path:
