@@ -128,8 +128,10 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     steps = [Step(None, None, current, "start")]
     if current.meets(goal):
         return [], steps
-    # zero local error: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to gain
-    tried = [s.node for s in ranked if s.local_error > 0][:goal.candidates]
+    # zero local error and no weights: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to
+    # gain. A node with weights can rank zero because its input already carries more error than its output
+    # (behind a float PRelu), and still gain when float: its int8 weights add error the ranking cannot see.
+    tried = [s.node for s in ranked if s.local_error > 0 or weights.get(s.node, 0) > 0][:goal.candidates]
     alone = {n: cached([n]) for n in tried}
     base = current.key()
 

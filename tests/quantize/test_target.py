@@ -204,3 +204,33 @@ def test_target_applies_to_int8_only(tmp_path):
     with pytest.raises(ConfigError, match="quantize mode is fp16"):
         api.build(model, api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "out", profile=str(prof),
                                           latency="off", validate=False))
+
+
+def test_search_tries_a_weighted_node_whose_ranked_local_error_is_zero():
+    # P-Net's conv2d_2: its input (behind a float PRelu) carries more error than its output, so it ranks 0, yet
+    # its int8 weights are what float removes; a weightless zero (MaxPool) is still skipped
+    ranked = [NodeSensitivity("a", "Conv", 0.01), NodeSensitivity("conv", "Conv", 0.0),
+              NodeSensitivity("pool", "MaxPool", 0.0)]
+    tried = []
+
+    def measure(nodes):
+        tried.append(tuple(nodes))
+        return Score(None, 0.9 + 0.08 * ("conv" in nodes) + 0.01 * ("a" in nodes))
+    goal = QuantTarget(min_cosine=0.97, candidates=4, max_float_nodes=2, max_float_weight_fraction=1.0)
+    chosen, _ = search(ranked, measure, goal, "held", {"a": 100, "conv": 100, "pool": 0})
+    assert chosen == ["conv"] and ("pool",) not in tried
+
+
+def test_target_note_shows_the_figure_the_goal_is_stated_in():
+    from edgec.quantize.stage import QuantResult
+    steps = [{"action": "start", "node": None, "top1": 0.9, "cosine": 0.99},
+             {"action": "float", "node": "c", "top1": 0.95, "cosine": 0.998}]
+    r = QuantResult(mode="int8", precision="int8", data="d", measured=True, calibration_samples=4, method="minmax",
+                    per_channel=True)
+    r.target = {"goal": "cosine >= 0.9975", "held_out": "h", "float_nodes": ["c"], "float_weight_fraction": 0.1,
+                "measurements": 2, "steps": steps}
+    (line,) = [n for n in r.notes() if "target" in n]
+    assert line.endswith("all int8 0.99 -> c 0.998")
+    r.target["goal"] = "top-1 agreement >= 0.95"
+    (line,) = [n for n in r.notes() if "target" in n]
+    assert line.endswith("all int8 0.9 -> c 0.95")
