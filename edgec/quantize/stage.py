@@ -335,7 +335,7 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
 
     def measure(extra: list[str]):  # one ORT session on the held-out samples per node set (the search memoizes)
         sets.append(extra)
-        return score(reference, with_float_islands(pre, qdq, set(extra)), feeds, kinds)
+        return score(reference, with_float_islands(pre, qdq, set(extra), set(exclude)), feeds, kinds)
 
     chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}))
     for n in chosen:
@@ -345,7 +345,7 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
                      "measurements": len(sets),
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
-    return with_float_islands(pre, qdq, set(chosen)) if chosen else qdq
+    return with_float_islands(pre, qdq, set(chosen), set(exclude)) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:
