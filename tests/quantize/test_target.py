@@ -234,3 +234,23 @@ def test_target_note_shows_the_figure_the_goal_is_stated_in():
     r.target["goal"] = "top-1 agreement >= 0.95"
     (line,) = [n for n in r.notes() if "target" in n]
     assert line.endswith("all int8 0.9 -> c 0.95")
+
+
+def test_top1_orders_the_search_on_outputs_with_many_rows_per_sample():
+    # "noise" moves the cosine (unlikely classes of a [1, T, 6625] Softmax), "real" the top-1 of the T steps
+    def measure(rows):
+        def m(nodes):
+            s = set(nodes)
+            return Score(0.90 + 0.01 * ("noise" in s) + 0.06 * ("real" in s),
+                         0.90 + 0.05 * ("noise" in s) + 0.01 * ("real" in s), rows)
+        return m
+    goal = QuantTarget(min_top1_agreement=0.95, candidates=2, max_float_nodes=1)
+    chosen, steps = search(_ranked("noise", "real"), measure(40), goal, "held")
+    assert chosen == ["real"] and steps[-1].score.top1 >= 0.95
+    # one row per sample (a classifier's top-1 moves in whole samples): the cosine still orders, as on Lite0
+    with pytest.raises(QuantizationError, match=r"1 node\(s\) float \(noise\)"):
+        search(_ranked("noise", "real"), measure(1), goal, "held")
+    # a cosine in the goal keeps the cosine first
+    both = QuantTarget(min_top1_agreement=0.95, min_cosine=0.9, candidates=2, max_float_nodes=1)
+    with pytest.raises(QuantizationError, match=r"1 node\(s\) float \(noise\)"):
+        search(_ranked("noise", "real"), measure(40), both, "held")
