@@ -254,3 +254,21 @@ def test_top1_orders_the_search_on_outputs_with_many_rows_per_sample():
     both = QuantTarget(min_top1_agreement=0.95, min_cosine=0.9, candidates=2, max_float_nodes=1)
     with pytest.raises(QuantizationError, match=r"1 node\(s\) float \(noise\)"):
         search(_ranked("noise", "real"), measure(40), both, "held")
+
+
+def test_score_counts_the_top1_rows_per_sample_of_a_per_step_softmax():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgec.quantize.target import score
+    from edgec.runtimes.outputs import output_kinds
+    g = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "ctc",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 30])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 30])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((1, 12, 30)).astype(np.float32)} for _ in range(3)]
+    ref = [{"y": np.exp(f["x"]) / np.exp(f["x"]).sum(-1, keepdims=True)} for f in feeds]
+    s = score(ref, m, feeds, output_kinds(m))
+    assert s.rows == 12 and s.top1 == 1.0 and s.cosine > 0.9999
+    onnx.checker.check_model(m)
