@@ -166,10 +166,14 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat < PATIENCE:
         # one node per round, the best gain per cost among: the island's neighbours, measured next to it (a tensor
         # between two float nodes loses its Q/DQ, which neither node alone shows), and the best remaining seed
+        def fit(m: str) -> bool:
+            return spent + weights.get(m, 0) <= budget or not weights
+
         pool = sorted({m for c in chosen for m in neighbours.get(c, []) if m in ops and m not in chosen})
-        pool += [n for n in seeds if n not in chosen and n not in pool][:1]
-        fits = [m for m in pool if spent + weights.get(m, 0) <= budget or not weights]
-        over = [m for m in pool if m not in fits]
+        rest = [n for n in seeds if n not in chosen and n not in pool]
+        # the best remaining seed that fits the size bound (one over it must not hide the next)
+        over = [m for m in pool if not fit(m)] + [n for n in rest if not fit(n)][:1]
+        fits = [m for m in pool if fit(m)] + [n for n in rest if fit(n)][:1]
         trials = {m: cached(chosen + [m]) for m in fits}
         if not trials:
             break

@@ -150,3 +150,14 @@ def test_an_island_drops_qdq_where_requantizing_would_pass_through_and_prelu(tmp
     assert quantized_tensors(cut) == quantized_tensors(requant) == ["p", "y_QuantizeLinear_Input"]  # t, c float
     assert "t" in quantized_tensors(qdq) and "c" in quantized_tensors(qdq)
     assert np.allclose(_run(cut, xs), _run(requant, xs), atol=1e-5)  # the same graph, same scales
+
+
+def test_search_passes_over_a_seed_beyond_the_size_bound_to_the_next():
+    gain = {"big": 0.05, "small": 0.04}
+
+    def measure(nodes):
+        return Score(None, 0.9 + sum(gain[n] for n in nodes))
+    goal = QuantTarget(min_cosine=0.93, candidates=2, max_float_nodes=2, max_float_weight_fraction=0.2)
+    # "big" is the best seed per cost but alone over the bound (400 of 1500 weights > 20%): "small" is measured next
+    chosen, _ = search(_ranked("big", "small"), measure, goal, "held", {"big": 400, "small": 250, "x": 850})
+    assert chosen == ["small"]
