@@ -128,15 +128,33 @@ def find_islands(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]],
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 OUTPUT_SUFFIX = "_QuantizeLinear_Input"
-FOLDED = ("Relu", "Clip")  # activations ORT's quantizer folds into the range of their producer's output  # what ORT's quantizer names a quantized graph output's float producer
+FOLDED = ("Relu", "Clip")  # activations ORT's quantizer folds into the range of their producer's output
+# ops ORT's QDQ quantizer (QDQDirect8BitOp and kin) quantizes only to pass on an input that is quantized already:
+# they never put Q/DQ on a tensor themselves (the output takes the input's scale)
+PASS_ALONG = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "AveragePool", "MaxPool", "Slice", "TopK",
+              "Resize", "Gather", "GatherElements")
 
 
-def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float_nodes: set[str]) -> onnx.ModelProto:
+def self_quantizing() -> frozenset[str]:
+    """Op types ORT's QDQ quantizer puts Q/DQ around on their own (its default op_types_to_quantize less the
+    pass-along ones); any other op (PRelu, Sigmoid...) is never quantized and passes nothing on."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return frozenset(set(QDQRegistry) | set(QLinearOpsRegistry)) - set(PASS_ALONG)
+
+
+def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float_nodes: set[str],
+                       kept: set[str] = frozenset()) -> onnx.ModelProto:
     """The calibrated `qdq` graph with `float_nodes` (names of `float_model`'s nodes) run in float, without
     re-quantizing: each such node reads its original float weights and bias, and a tensor whose producer (or graph
     input) and readers are all float carries no Q/DQ; every other tensor keeps the Q/DQ pair `qdq` gave it, with
     the same scale and zero point, and every other node its int8 weights (bias-corrected as in `qdq`). So a set of
-    adjacent nodes is one float island with a single Q/DQ pair on each boundary tensor.
+    adjacent nodes is one float island with a single Q/DQ pair on each boundary tensor. `kept`: nodes `qdq` was
+    quantized without (excluded), float there already.
+
+    A tensor keeps its Q/DQ only where ORT's quantizer, re-run with the island excluded, would give it one: an int8
+    neighbour that quantizes on its own (self_quantizing), or an int8 pass-along producer (Transpose, Reshape...)
+    whose input is quantized. A Transpose before and a PRelu after a float Conv leave its input and output float.
 
     Built from `float_model`'s node order: an activation the quantizer folded into its producer's range (Relu, Clip
     after a Conv) comes back as a float node after a float producer and stays folded after an int8 one."""
@@ -170,11 +188,20 @@ def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float
                 readers.setdefault(rename.get(i, i), []).append(n.name)
     real_producer = {rename.get(o, o): n.name for n in float_model.graph.node if n.name not in folded for o in n.output}
 
+    op = {n.name: n for n in float_model.graph.node}
+    on_own = self_quantizing()
+
+    def int8(name: str | None, kinds) -> bool:
+        return name is not None and name in q_nodes and name not in floats and name not in kept \
+            and op[name].op_type in kinds
+
     def quantized(t: str) -> bool:
         if t not in scales:
             return False
         p = real_producer.get(t)
-        return not ((p is None or p in floats) and all(r in floats for r in readers.get(t, [])))
+        if int8(p, on_own) or any(int8(r, on_own) for r in readers.get(t, [])):
+            return True
+        return int8(p, PASS_ALONG) and quantized(rename.get(op[p].input[0], op[p].input[0]))
 
     nodes: list[onnx.NodeProto] = []
     inits: dict[str, onnx.TensorProto] = {}

@@ -137,7 +137,7 @@ class QuantResult:
         if self.target is not None:
             t = self.target
             path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
-                               f" {s['top1'] if s['top1'] is not None else s['cosine']}" for s in t["steps"])
+                               f" {_step_figure(s, t['goal'])}" for s in t["steps"])
             lines.append(f"quantize: target {t['goal']} met on {t['held_out']} with {len(t['float_nodes'])} "
                          f"node(s) float ({t['float_weight_fraction']:.1%} of the weights, {t['measurements']} node "
                          f"sets measured): {path}")
@@ -148,6 +148,12 @@ class QuantResult:
             lines.append(f"quantize: most sensitive nodes, output cosine with that node float (all-int8 "
                          f"{self.cosine_all_quantized:.5f}): {worst}")
         return lines
+
+
+def _step_figure(step: dict, goal: str) -> str:
+    """A target step's score in the figures its goal (target.goal_words) is stated in."""
+    shown = [str(step["top1"])] if "top-1" in goal and step["top1"] is not None else []
+    return "/".join(shown + [str(step["cosine"])] if "cosine" in goal or not shown else shown)
 
 
 def _r(x: float | None) -> float | None:
@@ -329,7 +335,7 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
 
     def measure(extra: list[str]):  # one ORT session on the held-out samples per node set (the search memoizes)
         sets.append(extra)
-        return score(reference, with_float_islands(pre, qdq, set(extra)), feeds, kinds)
+        return score(reference, with_float_islands(pre, qdq, set(extra), set(exclude)), feeds, kinds)
 
     chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}))
     for n in chosen:
@@ -339,7 +345,7 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
                      "measurements": len(sets),
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
-    return with_float_islands(pre, qdq, set(chosen)) if chosen else qdq
+    return with_float_islands(pre, qdq, set(chosen), set(exclude)) if chosen else qdq
 
 
 def _int8_min_cosine(profile: Profile) -> float:

@@ -29,19 +29,27 @@ from edgec.runtimes.outputs import output_accuracy
 # per float weight element, it would otherwise come first whatever its gain
 MIN_COST = 1024
 PATIENCE = 4  # rounds in a row the island grows without beating its best score: then the search stops
+# top-1 decisions per sample (rows of a [1, T, classes] output) from which top-1 is a fine-grained measure of merit:
+# a CTC recognizer's T steps each decide; a classifier's one row per sample does not
+MANY_ROWS = 8
 
 
 @dataclass(frozen=True)
 class Score:
     top1: float | None  # worst top-1 agreement over classifier outputs; None: no classifier output
     cosine: float  # worst output cosine (Softmax outputs as logits)
+    rows: int = 1  # top-1 decisions per sample of the classifier outputs (the fewest over them)
 
-    def key(self) -> tuple[float, float]:
+    def key(self, top1_first: bool = False) -> tuple[float, float]:
         """Order of merit: the cosine first, top-1 breaks its ties. Top-1 over a few dozen samples moves in whole
         samples, and which near-tie flips under a perturbation is noise: ordered by top-1 first, the search chased
         it on EfficientNet-Lite0 (a node worth one sample alone lost three with the next); the cosine sees every
-        node's gain. The goal itself is still top-1 (meets)."""
-        return (self.cosine, 1.0 if self.top1 is None else self.top1)
+        node's gain. The goal itself is still top-1 (meets).
+        `top1_first` (goal top-1 only, MANY_ROWS decisions per sample: top1_first_for): top-1 first. On a CTC
+        recognizer's [1, T, 6625] Softmax the cosine over all classes is mostly the unlikely classes' noise, and
+        top-1 over T steps per sample moves in fine steps."""
+        top1 = 1.0 if self.top1 is None else self.top1
+        return (top1, self.cosine) if top1_first and self.top1 is not None else (self.cosine, top1)
 
     def meets(self, goal: QuantTarget) -> bool:
         top1_ok = goal.min_top1_agreement is None or self.top1 is None or self.top1 >= goal.min_top1_agreement
@@ -95,13 +103,20 @@ def score(reference: list[dict[str, np.ndarray]], model: onnx.ModelProto, feeds:
     """The QDQ `model` against the float `reference` outputs on `feeds`, as the accuracy gate measures it."""
     sess = session_with_outputs(model, [])
     got = [run_named(sess, f) for f in feeds]
-    top1, cos = [], []
+    top1, cos, rows = [], [], []
     for name in reference[0]:
-        m, _ = output_accuracy(name, [r[name] for r in reference], [g[name] for g in got], kinds)
+        m, kind = output_accuracy(name, [r[name] for r in reference], [g[name] for g in got], kinds)
         cos.append(float(m.cosine))
         if m.top1 is not None:
             top1.append(float(m.top1))
-    return Score(min(top1) if top1 else None, min(cos))
+            ref = reference[0][name]
+            rows.append(ref.size // max(1, ref.shape[kind.class_axis]))
+    return Score(min(top1) if top1 else None, min(cos), min(rows) if rows else 1)
+
+
+def top1_first_for(goal: QuantTarget, start: Score) -> bool:
+    """Whether the search orders by top-1 first (Score.key): the goal is top-1 alone, on outputs with many rows."""
+    return goal.min_cosine is None and start.top1 is not None and start.rows >= MANY_ROWS
 
 
 def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
@@ -128,16 +143,22 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     steps = [Step(None, None, current, "start")]
     if current.meets(goal):
         return [], steps
-    # zero local error: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to gain
-    tried = [s.node for s in ranked if s.local_error > 0][:goal.candidates]
+    first = top1_first_for(goal, current)
+
+    def merit(s: Score) -> tuple[float, float]:
+        return s.key(first)
+    # zero local error and no weights: the node shares its input's scale (MaxPool, Concat, Reshape), nothing to
+    # gain. A node with weights can rank zero because its input already carries more error than its output
+    # (behind a float PRelu), and still gain when float: its int8 weights add error the ranking cannot see.
+    tried = [s.node for s in ranked if s.local_error > 0 or weights.get(s.node, 0) > 0][:goal.candidates]
     alone = {n: cached([n]) for n in tried}
-    base = current.key()
+    base = merit(current)
 
     def per_cost(n: str, trial: Score, before: Score) -> float:
-        """Cosine gained per float weight element (the size bar): cheap nodes first."""
-        return (trial.key()[0] - before.key()[0]) / (weights.get(n, 0) + MIN_COST)
+        """Merit (cosine, or top-1 when first) gained per float weight element (the size bar): cheap nodes first."""
+        return (merit(trial)[0] - merit(before)[0]) / (weights.get(n, 0) + MIN_COST)
 
-    seeds = sorted((n for n in tried if alone[n].key()[0] > base[0]),
+    seeds = sorted((n for n in tried if merit(alone[n])[0] > base[0]),
                    key=lambda n: (-per_cost(n, alone[n], steps[0].score), n))
     chosen: list[str] = []
     spent, over, flat = 0, [], 0
@@ -145,21 +166,25 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
     while not current.meets(goal) and len(chosen) < goal.max_float_nodes and flat < PATIENCE:
         # one node per round, the best gain per cost among: the island's neighbours, measured next to it (a tensor
         # between two float nodes loses its Q/DQ, which neither node alone shows), and the best remaining seed
+        def fit(m: str) -> bool:
+            return spent + weights.get(m, 0) <= budget or not weights
+
         pool = sorted({m for c in chosen for m in neighbours.get(c, []) if m in ops and m not in chosen})
-        pool += [n for n in seeds if n not in chosen and n not in pool][:1]
-        fits = [m for m in pool if spent + weights.get(m, 0) <= budget or not weights]
-        over = [m for m in pool if m not in fits]
+        rest = [n for n in seeds if n not in chosen and n not in pool]
+        # the best remaining seed that fits the size bound (one over it must not hide the next)
+        over = [m for m in pool if not fit(m)] + [n for n in rest if not fit(n)][:1]
+        fits = [m for m in pool if fit(m)] + [n for n in rest if fit(n)][:1]
         trials = {m: cached(chosen + [m]) for m in fits}
         if not trials:
             break
         pick = max(trials, key=lambda m: (per_cost(m, trials[m], current), m))
         # int8 errors partly cancel: a larger island can dip before it gains, so a few rounds may not improve
-        flat = 0 if trials[pick].key() > best[0].key() else flat + 1
+        flat = 0 if merit(trials[pick]) > merit(best[0]) else flat + 1
         chosen.append(pick)
         spent += weights.get(pick, 0)
         current = trials[pick]
         steps.append(Step(pick, ops.get(pick), current))
-        if current.key() > best[0].key():
+        if merit(current) > merit(best[0]):
             best = (current, len(chosen))
     if not current.meets(goal):
         current, chosen = best[0], chosen[:best[1]]

@@ -118,3 +118,46 @@ def test_search_grows_an_island_into_a_neighbour_with_no_gain_alone():
     goal = QuantTarget(min_cosine=0.96, candidates=3, max_float_nodes=3)
     chosen, steps = search(_ranked("a", "b", "c"), measure, goal, "held", {}, {"a": ["b"], "b": ["a", "c"]})
     assert chosen == ["a", "b"] and [s.node for s in steps] == [None, "a", "b"]
+
+
+def _pnet_head() -> onnx.ModelProto:
+    """P-Net's first layer: an NHWC input Transposed, conv, PRelu, conv2. The Transpose only passes a quantized
+    tensor along and the PRelu never quantizes (ORT's QDQ quantizer): with conv float, only conv2 needs int8."""
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.3, n)
+             for n, s in [("w", (8, 3, 3, 3)), ("b", (8,)), ("slope", (8, 1, 1)), ("w2", (4, 8, 3, 3)), ("b2", (4,))]]
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="tr", perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "w", "b"], ["c"], name="conv"),
+             helper.make_node("PRelu", ["c", "slope"], ["p"], name="prelu"),
+             helper.make_node("Conv", ["p", "w2", "b2"], ["y"], name="conv2")]
+    g = helper.make_graph(nodes, "pnet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 12, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_island_drops_qdq_where_requantizing_would_pass_through_and_prelu(tmp_path):
+    pre = _pnet_head()
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((1, 12, 12, 3)).astype(np.float32) for _ in range(8)]
+
+    def quantized_tensors(m):
+        weights = {t.name for t in m.graph.initializer}
+        return sorted(n.input[0] for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in weights)
+    qdq = int8.quantize_static_qdq(pre, _Reader(xs), "minmax", True, [], tmp_path / "r.json", tmp_path)
+    requant = int8.quantize_static_qdq(pre, None, "minmax", True, ["conv"], tmp_path / "r.json", tmp_path)
+    cut = with_float_islands(pre, qdq, {"conv"})
+    assert quantized_tensors(cut) == quantized_tensors(requant) == ["p", "y_QuantizeLinear_Input"]  # t, c float
+    assert "t" in quantized_tensors(qdq) and "c" in quantized_tensors(qdq)
+    assert np.allclose(_run(cut, xs), _run(requant, xs), atol=1e-5)  # the same graph, same scales
+
+
+def test_search_passes_over_a_seed_beyond_the_size_bound_to_the_next():
+    gain = {"big": 0.05, "small": 0.04}
+
+    def measure(nodes):
+        return Score(None, 0.9 + sum(gain[n] for n in nodes))
+    goal = QuantTarget(min_cosine=0.93, candidates=2, max_float_nodes=2, max_float_weight_fraction=0.2)
+    # "big" is the best seed per cost but alone over the bound (400 of 1500 weights > 20%): "small" is measured next
+    chosen, _ = search(_ranked("big", "small"), measure, goal, "held", {"big": 400, "small": 250, "x": 850})
+    assert chosen == ["small"]

@@ -204,3 +204,71 @@ def test_target_applies_to_int8_only(tmp_path):
     with pytest.raises(ConfigError, match="quantize mode is fp16"):
         api.build(model, api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "out", profile=str(prof),
                                           latency="off", validate=False))
+
+
+def test_search_tries_a_weighted_node_whose_ranked_local_error_is_zero():
+    # P-Net's conv2d_2: its input (behind a float PRelu) carries more error than its output, so it ranks 0, yet
+    # its int8 weights are what float removes; a weightless zero (MaxPool) is still skipped
+    ranked = [NodeSensitivity("a", "Conv", 0.01), NodeSensitivity("conv", "Conv", 0.0),
+              NodeSensitivity("pool", "MaxPool", 0.0)]
+    tried = []
+
+    def measure(nodes):
+        tried.append(tuple(nodes))
+        return Score(None, 0.9 + 0.08 * ("conv" in nodes) + 0.01 * ("a" in nodes))
+    goal = QuantTarget(min_cosine=0.97, candidates=4, max_float_nodes=2, max_float_weight_fraction=1.0)
+    chosen, _ = search(ranked, measure, goal, "held", {"a": 100, "conv": 100, "pool": 0})
+    assert chosen == ["conv"] and ("pool",) not in tried
+
+
+def test_target_note_shows_the_figure_the_goal_is_stated_in():
+    from edgec.quantize.stage import QuantResult
+    steps = [{"action": "start", "node": None, "top1": 0.9, "cosine": 0.99},
+             {"action": "float", "node": "c", "top1": 0.95, "cosine": 0.998}]
+    r = QuantResult(mode="int8", precision="int8", data="d", measured=True, calibration_samples=4, method="minmax",
+                    per_channel=True)
+    r.target = {"goal": "cosine >= 0.9975", "held_out": "h", "float_nodes": ["c"], "float_weight_fraction": 0.1,
+                "measurements": 2, "steps": steps}
+    (line,) = [n for n in r.notes() if "target" in n]
+    assert line.endswith("all int8 0.99 -> c 0.998")
+    r.target["goal"] = "top-1 agreement >= 0.95"
+    (line,) = [n for n in r.notes() if "target" in n]
+    assert line.endswith("all int8 0.9 -> c 0.95")
+
+
+def test_top1_orders_the_search_on_outputs_with_many_rows_per_sample():
+    # "noise" moves the cosine (unlikely classes of a [1, T, 6625] Softmax), "real" the top-1 of the T steps
+    def measure(rows):
+        def m(nodes):
+            s = set(nodes)
+            return Score(0.90 + 0.01 * ("noise" in s) + 0.06 * ("real" in s),
+                         0.90 + 0.05 * ("noise" in s) + 0.01 * ("real" in s), rows)
+        return m
+    goal = QuantTarget(min_top1_agreement=0.95, candidates=2, max_float_nodes=1)
+    chosen, steps = search(_ranked("noise", "real"), measure(40), goal, "held")
+    assert chosen == ["real"] and steps[-1].score.top1 >= 0.95
+    # one row per sample (a classifier's top-1 moves in whole samples): the cosine still orders, as on Lite0
+    with pytest.raises(QuantizationError, match=r"1 node\(s\) float \(noise\)"):
+        search(_ranked("noise", "real"), measure(1), goal, "held")
+    # a cosine in the goal keeps the cosine first
+    both = QuantTarget(min_top1_agreement=0.95, min_cosine=0.9, candidates=2, max_float_nodes=1)
+    with pytest.raises(QuantizationError, match=r"1 node\(s\) float \(noise\)"):
+        search(_ranked("noise", "real"), measure(40), both, "held")
+
+
+def test_score_counts_the_top1_rows_per_sample_of_a_per_step_softmax():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgec.quantize.target import score
+    from edgec.runtimes.outputs import output_kinds
+    g = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "ctc",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 30])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 30])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((1, 12, 30)).astype(np.float32)} for _ in range(3)]
+    ref = [{"y": np.exp(f["x"]) / np.exp(f["x"]).sum(-1, keepdims=True)} for f in feeds]
+    s = score(ref, m, feeds, output_kinds(m))
+    assert s.rows == 12 and s.top1 == 1.0 and s.cosine > 0.9999
+    onnx.checker.check_model(m)
