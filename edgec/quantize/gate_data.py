@@ -8,41 +8,11 @@ real sentences), so the data the user named for validation decides the verdict, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Iterator
-
-import numpy as np
+from dataclasses import replace
 
 from edgec.config.models import Profile
-from edgec.quantize.calibration import HOLDOUT_MAX, VALIDATION, CalibrationSet, open_source
+from edgec.quantize.calibration import HOLDOUT_MAX, VALIDATION, open_source
 from edgec.quantize.stage import RANDOM_HOLDOUT, QuantResult
-
-
-@dataclass
-class ValidationGated(QuantResult):
-    """A QuantResult whose accuracy gate reads the user's validation folder instead of held-out calibration files
-    (calibration itself is unchanged)."""
-
-    _gate: CalibrationSet | None = None
-    _gate_count: int = 0
-
-    @property
-    def holdout_description(self) -> str:
-        return (f"{self._gate_count} validation sample(s) (--validation-data): {self._gate.description}, "
-                f"first {self._gate_count} by name")
-
-    def eval_feeds(self) -> Iterator[dict[str, np.ndarray]]:
-        return self._gate.iter(range(self._gate_count))
-
-    def __getstate__(self) -> dict:
-        """For the worker process: the folder's loader is a closure (no pickle), so the samples travel as arrays;
-        the held-out calibration samples are not needed there."""
-        state = dict(self.__dict__)
-        samples = list(self.eval_feeds())
-        state["_gate"] = CalibrationSet(self._gate.description, True, self._gate.names[:self._gate_count],
-                                        samples.__getitem__)
-        state["_set"], state["_holdout"] = None, []
-        return state
 
 
 def gate_on_validation_data(quant: QuantResult, profile: Profile) -> QuantResult:
@@ -56,13 +26,12 @@ def gate_on_validation_data(quant: QuantResult, profile: Profile) -> QuantResult
     gate.load(0)
     count = min(len(gate), max(profile.validate_.numerics.samples, HOLDOUT_MAX))
     # real inputs: the gate measures accuracy even when the calibration was random
-    state = {f.name: getattr(quant, f.name) for f in fields(quant)} | {"measured": True}
-    return ValidationGated(**state, _gate=gate, _gate_count=count)
+    return replace(quant, measured=True, _gate=gate, _gate_count=count)
 
 
 def gate_inputs(quant: QuantResult) -> dict:
     """Which inputs the accuracy gate ran on and how many, for the manifest."""
-    if isinstance(quant, ValidationGated):
+    if quant._gate is not None:
         source, count = "validation data", quant._gate_count
     elif len(quant._holdout) >= 2 and quant._set is not None:
         source, count = "held-out calibration files", len(quant._holdout)

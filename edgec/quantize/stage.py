@@ -64,6 +64,9 @@ class QuantResult:
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
     _set: CalibrationSet | None = None
     _holdout: list[int] = field(default_factory=list)
+    # the user's validation folder and how many of its files gate (edgec.quantize.gate_data): before _holdout
+    _gate: CalibrationSet | None = None
+    _gate_count: int = 0
     _specs: list = field(default_factory=list)
     _domains: dict = field(default_factory=dict)  # each input's values (edgec.validate.inputs.input_domains)
     reference_cache: dict = field(default_factory=dict)  # accuracy reference outputs, computed once per build
@@ -78,23 +81,30 @@ class QuantResult:
         through closures, which do not pickle; the accuracy check there needs only the held-out samples (at most
         HOLDOUT_MAX), which travel as arrays."""
         state = dict(self.__dict__)
-        if self._set is not None and len(self._holdout) >= 2:
-            samples = list(self._set.iter(self._holdout))
-            state["_set"] = CalibrationSet(self._set.description, self._set.measured,
-                                           [self._set.names[i] for i in self._holdout], samples.__getitem__)
-            state["_holdout"] = list(range(len(samples)))
+        if self._gate is not None:  # the held-out calibration samples are not needed there
+            state["_gate"] = _as_arrays(self._gate, range(self._gate_count))
+            state["_set"], state["_holdout"] = None, []
+        elif self._set is not None and len(self._holdout) >= 2:
+            state["_set"] = _as_arrays(self._set, self._holdout)
+            state["_holdout"] = list(range(len(self._holdout)))
         else:
             state["_set"] = None  # eval_feeds uses seeded random samples then, as here
         return state
 
     @property
     def holdout_description(self) -> str:
+        if self._gate is not None:
+            return (f"{self._gate_count} validation sample(s) (--validation-data): {self._gate.description}, "
+                    f"first {self._gate_count} by name")
         if len(self._holdout) >= 2:
             return f"{len(self._holdout)} held-out sample(s) of {self.data} (not used for calibration)"
         return f"{RANDOM_HOLDOUT} seeded random sample(s) (the calibration source left none held out)"
 
     def eval_feeds(self) -> Iterator[dict[str, np.ndarray]]:
-        """Held-out samples, one at a time; seeded random when the source has fewer than two spare."""
+        """The validation samples when the user gave a folder, else held-out samples, one at a time; seeded random
+        when the source has fewer than two spare."""
+        if self._gate is not None:
+            return self._gate.iter(range(self._gate_count))
         if len(self._holdout) >= 2 and self._set is not None:
             return self._set.iter(self._holdout)
         return iter(random_inputs(self._specs, seed=EVAL_SEED, samples=RANDOM_HOLDOUT, domains=self._domains))
@@ -154,6 +164,13 @@ def _step_figure(step: dict, goal: str) -> str:
     """A target step's score in the figures its goal (target.goal_words) is stated in."""
     shown = [str(step["top1"])] if "top-1" in goal and step["top1"] is not None else []
     return "/".join(shown + [str(step["cosine"])] if "cosine" in goal or not shown else shown)
+
+
+def _as_arrays(cset: CalibrationSet, indices) -> CalibrationSet:
+    """`cset`'s samples at `indices` loaded into memory: its loader is a closure, which does not pickle."""
+    indices = list(indices)
+    samples = list(cset.iter(indices))
+    return CalibrationSet(cset.description, cset.measured, [cset.names[i] for i in indices], samples.__getitem__)
 
 
 def _r(x: float | None) -> float | None:
