@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.quantize.synthetic import ppocr_line
 from tests.sentences import sentences
 
 # the quantize settings a user would state for each (tests/quantize/test_ocr_int8.py says why these):
@@ -69,9 +70,7 @@ def text_lines(first: int, count: int, height: int = 48, width: int = 320) -> tu
         bg, fg = rng.integers(190, 256, 3), rng.integers(0, 90, 3)
         img = Image.new("RGB", (int(font.getlength(text)) + 16, 52), tuple(int(v) for v in bg))
         ImageDraw.Draw(img).text((8, 4), text, fill=tuple(int(v) for v in fg), font=font)
-        w = min(width, int(round(img.width * height / img.height)))
-        pixels = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32)[:, :, ::-1]
-        out[k, 0, :, :, :w] = ((pixels / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+        out[k, 0] = ppocr_line(img, height, width)
         texts.append(text)
     return out, texts
 

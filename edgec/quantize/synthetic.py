@@ -58,7 +58,17 @@ def text_crops(first: int, count: int, height: int = 48, width: int = 192) -> tu
         labels[k] = (first + k) % 2
         if labels[k]:
             img = img.rotate(180)
-        w = min(width, int(round(img.width * height / img.height)))
-        pixels = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32)[:, :, ::-1]
-        out[k, :, :, :w] = ((pixels / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+        out[k] = ppocr_line(img, height, width)
     return out, labels
+
+
+def ppocr_line(img, height: int, width: int) -> np.ndarray:
+    """A rendered text line (PIL RGB image) as PaddleOCR's line models read it: resized to `height` keeping the
+    aspect ratio, BGR, scaled to [-1, 1], right-padded with zeros to `width`: [3, height, width] float32."""
+    from PIL import Image
+
+    out = np.zeros((3, height, width), np.float32)
+    w = min(width, int(round(img.width * height / img.height)))
+    pixels = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32)[:, :, ::-1]
+    out[:, :, :w] = ((pixels / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+    return out
