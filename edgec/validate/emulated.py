@@ -111,7 +111,7 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     core = emulator_core(profile)
     if core is None or artifact.format not in EMULATED_FORMATS:
         return None
-    from edgec.runtimes.emulator import cpu_model
+    from edgec.runtimes.emulator import cpu_model, mca
     from edgec.runtimes.emulator.counts import count_instructions
     from edgec.runtimes.emulator.cpu_model import TABLES, cycles
     from edgec.validate.timing import _result
@@ -123,15 +123,13 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     spec, cpu = profile.validate_.latency, profile.hardware.cpu
     t0 = time.perf_counter()
     caches = cpu_model.hierarchy(core, cpu.l2_kb, cpu.llc_mb)  # None: throughput bound only
-    from edgec.runtimes.emulator import mca
-
     llvm = mca.find_llvm(core)
     if llvm is None:
         artifact.notes.append(f"emulator: {mca.missing_note(core)}; the hot loops were costed at the throughput "
                               f"table instead of llvm-mca's pipeline simulation")
     counts = count_instructions(artifact.format, artifact.path, core, [feeds], caches=caches, blocks=llvm is not None)
     cyc, bound = cycles(counts.per_invoke, core)
-    peak_cyc = cyc  # the throughput bound (the model before the pipeline simulation)
+    peak_cyc, peak_bound = cyc, bound  # the throughput bound (the model before the pipeline simulation)
     pipe = None
     if llvm is not None and counts.blocks:
         from edgec.runtimes.emulator.setup import emulator_root
@@ -159,7 +157,7 @@ def instruction_latency(artifact: Artifact, model: onnx.ModelProto, profile: Pro
     result.details.update({
         "method": (f"instructions the aarch64 {artifact.format} runtime executed on qemu {core} (one thread, "
                    f"{counts.total:,} per invoke) x the {TABLES[core].source} throughputs = {peak_cyc:,.0f} cycles "
-                   f"({cycles(counts.per_invoke, core)[1]}-bound){_pipeline_text(pipe)}, at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
+                   f"({peak_bound}-bound){_pipeline_text(pipe)}, at {clock:g} GHz on {parallel} thread(s) = {compute_ms:.3f} ms; memory "
                    f"{memory_ms:.3f} ms ({dram_mb:.1f} MB from DRAM at {eff:.0%} of "
                    f"{profile.hardware.memory_bandwidth_gbps:g} GB/s); roofline estimate {est.total_ms:.3f} ms"),
         "instructions": counts.per_invoke, "core": core, "cycles": round(cyc), "bound": bound, "clock_ghz": clock,
