@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgec.graph.view import consumers, producers
 from edgec.quantize.activations import run_named, session_with_outputs
 
 # mean over channels of rounding-error power / channel variance above which a normalized tensor stays float:
@@ -73,11 +74,7 @@ def channel_noise_ratio(x: np.ndarray, lo: float, hi: float) -> float:
 def find_islands(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], feeds: list[dict],
                  skip: set[str] = frozenset()) -> dict[str, str]:
     """Node name -> why it stays float. `feeds` are calibration samples; `skip` nodes are float already."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
+    producer, readers = producers(model), consumers(model)
     why: dict[str, str] = {}
 
     def island(tensor: str) -> list[onnx.NodeProto] | None:
@@ -161,14 +158,14 @@ def with_float_islands(float_model: onnx.ModelProto, qdq: onnx.ModelProto, float
     q_nodes = {n.name: n for n in qdq.graph.node if n.op_type not in QDQ_OPS}
     q_inits = {t.name: t for t in qdq.graph.initializer}
     f_inits = {t.name: t for t in float_model.graph.initializer}
-    q_producer = {o: n for n in qdq.graph.node for o in n.output}
+    q_producer = producers(qdq)
     outputs = {o.name for o in float_model.graph.output}
     scales: dict[str, onnx.NodeProto] = {}  # activation tensor -> the QuantizeLinear `qdq` gave it
     for n in qdq.graph.node:
         if n.op_type == "QuantizeLinear" and n.input[0] not in q_inits:
             t = n.input[0]
             scales[t[:-len(OUTPUT_SUFFIX)] if t.endswith(OUTPUT_SUFFIX) and t[:-len(OUTPUT_SUFFIX)] in outputs else t] = n
-    producer = {o: n for n in float_model.graph.node for o in n.output}
+    producer = producers(float_model)
     floats = set(float_nodes)
     rename: dict[str, str] = {}  # an int8 producer's output -> the folded activation's output it writes instead
     folded: set[str] = set()
@@ -281,11 +278,7 @@ def float_weights(model: onnx.ModelProto, nodes: set[str]) -> dict[str, int]:
 def neighbours(model: onnx.ModelProto, present: set[str]) -> dict[str, list[str]]:
     """Node -> the nodes that read what it writes or write what it reads, looking through nodes not in `present`
     (the activations the quantizer folded away: they follow their producer, islands.with_float_islands)."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
+    producer, readers = producers(model), consumers(model)
 
     def up(n: onnx.NodeProto) -> list[str]:
         found = []
