@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgec.graph.view import consumers, producers
 from edgec.runtimes.numerics import cosine
 
 # what a lowering appends to the ONNX name: a channels-last copy (TFLite), coremltools' fp16 cast of a var
@@ -147,11 +148,7 @@ def _index(tensors: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
 def first_divergence(model: onnx.ModelProto, ref: dict[str, np.ndarray], got: dict[str, np.ndarray],
                      min_cosine: float) -> Divergence | None:
     """Walk the ONNX nodes in order; the first output whose artifact counterpart is below `min_cosine`."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
+    producer, readers = producers(model), consumers(model)
     index = _index(got)
     compared = 0
 
