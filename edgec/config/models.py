@@ -179,6 +179,9 @@ class QuantizeSpec(Strict):
     keep_float: list[str] = []  # node names or op types never quantized (int8) / kept fp32 (fp16)
     sensitivity: int = Field(default=8, ge=0)  # int8: how many of the worst nodes to re-measure left float
     max_float_nodes: int = Field(default=4, ge=0)  # int8: at most this many nodes go back to float to meet min_cosine
+    # int8: the first weighted layers reading a float model input stay float, so the input is never rounded to int8
+    # (edgec/quantize/islands.py input_layers: the measurement behind it)
+    float_input_layers: bool = True
 
 
 class PrecisionThresholds(Strict):

@@ -20,8 +20,9 @@ from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
-from edgec.quantize.islands import find_islands, float_weights, neighbours, read_ranges, with_float_islands
+from edgec.quantize.islands import find_islands, input_layers, float_weights, neighbours, read_ranges, with_float_islands
 from edgec.quantize.range_choice import CANDIDATES, choose_ranges
+from edgec.quantize.weight_rounding import input_hessians, round_weights
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
@@ -59,6 +60,7 @@ class QuantResult:
     cosine_all_quantized: float | None = None  # calibration samples, before any node went back to float
     cosine_final: float | None = None
     weights_quantized: int | None = None
+    weights_rounded: int | None = None  # int8 static: layers whose weights took error-compensating rounding
     seconds: float = 0.0
     target: dict | None = None  # quantize.target: goal, held-out samples, steps (edgec/quantize/target.py)
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
@@ -116,7 +118,8 @@ class QuantResult:
             "held_out": self.holdout_description, "kept_float": self.kept_float,
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
-            "weights_quantized": self.weights_quantized, "seconds": round(self.seconds, 3),
+            "weights_quantized": self.weights_quantized,
+            "weights_rounded": self.weights_rounded, "seconds": round(self.seconds, 3),
             "native_fp16": self.native_fp16, "target": self.target,
         }
 
@@ -130,7 +133,9 @@ class QuantResult:
                 f" (by the {self.native_fp16} backend natively; the ONNX graph stays float32)"
                 if self.native_fp16 else " (ONNX-domain conversion)"),
             "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
-                    f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}",
+                    f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}" + (
+                        f", {self.weights_rounded} layer(s) with error-compensating weight rounding"
+                        if self.weights_rounded else ""),
             "int8-dynamic": "int8 weights, activations quantized at run time (dynamic)" + (
                 f" ({self.weights_quantized} int8 weight/embedding tensors, per channel)"
                 if self.weights_quantized else ""),
@@ -280,12 +285,17 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     kept = {n: "keep_float in the profile" for n in _keep(pre, spec)}
     for n in int8.float_output_softmax(pre):
         kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
+    if spec.float_input_layers:
+        firsts = {n: why for n, why in input_layers(pre).items() if n not in kept}
+        kept.update(firsts)
+        exclude = sorted(set(exclude) | set(firsts))
     goal = spec.target
     tune: list[int] = []
     if goal is not None and goal.held_out is None:
         calib, tune = split_held_out(calib, goal.held_out_fraction)
     cache = work / "ranges.json"
     means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
+    hessians = input_hessians(pre, [cset.load(i) for i in calib])
     method = spec.calibration.method
     if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
         chosen_ranges = choose_ranges(
@@ -299,6 +309,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
         qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
                                        sorted(set(exclude) | set(extra)), cache, work)
+        result.weights_rounded = len(round_weights(qdq, pre, hessians))
         correct_biases(qdq, pre, means)
         return qdq
 
