@@ -170,9 +170,11 @@ def test_instruction_counts_by_class_are_exact_and_repeatable(emulators, tiny_ar
     n1 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "neoverse-n1", fs[:1])
     a72 = count_instructions("ort", tiny_artifacts[("ort-mobile", "int8")], "cortex-a72", fs[:1])
     depthwise = 16 * 9 * 256  # MLAS runs int8 depthwise with widening multiply-adds, not SDOT
-    assert (macs - depthwise) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
+    stem = 16 * 27 * 256  # the conv reading the model input stays float (quantize.float_input_layers): FMLA
+    assert (macs - depthwise - stem) / 16 <= n1.per_invoke["sdot_udot"] < 1.5 * macs / 16, n1.per_invoke
     assert a72.per_invoke["sdot_udot"] == 0 and a72.per_invoke["int_mac"] > n1.per_invoke["int_mac"]
-    assert n1.per_invoke["fmla"] == 0 and n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0
+    assert stem / 4 <= n1.per_invoke["fmla"] < 1.15 * stem / 4, n1.per_invoke
+    assert n1.per_invoke["load"] > 0 and n1.per_invoke["branch"] > 0
 
 
 def test_per_op_counts_from_ort_profiler_boundaries(emulators, tiny_artifacts):

@@ -19,20 +19,22 @@ quantize:
   mode: {mode}
   calibration: {{source: {source}, samples: {samples}{method}}}
   sensitivity: {sensitivity}
-{target}validate:
+{quantize_extra}{target}validate:
   latency: {{mode: off}}
 """
 
 
 def write_profile(folder: Path, mode: str = "int8", source: str = "random", samples: int = 8,
                   sensitivity: int = 2, extra: str = "", target: str = "",
-                  method: str = "minmax") -> Path:
-    """`target`: the quantize.target mapping in flow style, e.g. "{min_top1_agreement: 0.99}"."""
+                  method: str = "minmax", quantize_extra: str = "") -> Path:
+    """`target`: the quantize.target mapping in flow style, e.g. "{min_top1_agreement: 0.99}"; `quantize_extra`:
+    more lines of the quantize mapping, each indented two spaces."""
     # a new file name each time: the config loader caches profiles by path
     path = folder / f"quant-test-{len(list(folder.glob('quant-test-*.yaml')))}.yaml"
     path.write_text(PROFILE.format(mode=mode, source=source, samples=samples, sensitivity=sensitivity,
                                    method="" if method == "minmax" else f", method: {method}",
-                                   target=f"  target: {target}\n" if target else "") + extra)
+                                   target=f"  target: {target}\n" if target else "", quantize_extra=quantize_extra)
+                    + extra)
     return path
 
 

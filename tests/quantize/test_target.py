@@ -17,6 +17,9 @@ from edgec.quantize.target import Score, search, split_held_out
 from tests.quantize.helpers import classifier, npy_folder, save, write_profile
 
 OUTLIER = 1000.0  # input channel 0's scale in the calibration data; conv1 ignores that channel
+# conv1 reads the model input, so by default it stays float (quantize.float_input_layers) and the outlier never
+# reaches int8; the search tests turn that off to make the search find conv1 itself
+SEARCH_ONLY = "  float_input_layers: false\n"
 
 
 def _outlier_model(tmp_path):
@@ -63,7 +66,7 @@ def test_met_after_keeping_the_sensitive_node_float(tmp_path):
     model, cal = _outlier_model(tmp_path)
     # conv1's weights are 2% of this small model's
     prof = write_profile(tmp_path, source=str(cal), samples=32,
-                         target="{min_cosine: 0.99, max_float_weight_fraction: 0.05}")
+                         target="{min_cosine: 0.99, max_float_weight_fraction: 0.05}", quantize_extra=SEARCH_ONLY)
     arts = _build(model, tmp_path, prof, target="all")  # every backend lowers the graph with conv1 float
     assert sorted(x.artifact.target for x in arts) == ["android", "ios", "ort-mobile"]
     a = next(x for x in arts if x.artifact.target == "ort-mobile")
@@ -81,7 +84,7 @@ def test_met_after_keeping_the_sensitive_node_float(tmp_path):
 def test_two_builds_are_byte_identical(tmp_path):
     model, cal = _outlier_model(tmp_path)
     prof = write_profile(tmp_path, source=str(cal), samples=32,
-                         target="{min_cosine: 0.99, max_float_weight_fraction: 0.05}")
+                         target="{min_cosine: 0.99, max_float_weight_fraction: 0.05}", quantize_extra=SEARCH_ONLY)
     a = _build(model, tmp_path, prof, "one").final_path.read_bytes()
     b = _build(model, tmp_path, prof, "two").final_path.read_bytes()
     assert a == b
@@ -90,7 +93,7 @@ def test_two_builds_are_byte_identical(tmp_path):
 def test_cannot_be_met_exits_13_through_the_cli(tmp_path):
     model, cal = _outlier_model(tmp_path)
     prof = write_profile(tmp_path, source=str(cal), samples=32,
-                         target="{min_cosine: 0.99, max_float_nodes: 0}")
+                         target="{min_cosine: 0.99, max_float_nodes: 0}", quantize_extra=SEARCH_ONLY)
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "edgec.cli", "build", str(model), "--profile", str(prof),
                         "--out", str(out), "--latency", "off"], capture_output=True, text=True)
@@ -99,6 +102,16 @@ def test_cannot_be_met_exits_13_through_the_cli(tmp_path):
     assert "quantize.target cannot be met" in text and "asks for cosine >= 0.99" in text
     assert "max_float_nodes=0" in text and "Try:" in text and "Traceback" not in text
     assert not list(out.rglob("*.ort"))  # no half-written artifact
+
+
+def test_the_input_layer_stays_float_by_default_so_the_outlier_input_is_never_int8(tmp_path):
+    """Without a target: conv1 reads the model input, stays float with its reason, and the outlier channel that
+    wipes out all-int8 (above: cosine < 0.9) costs nothing."""
+    model, cal = _outlier_model(tmp_path)
+    prof = write_profile(tmp_path, source=str(cal), samples=32, sensitivity=0)
+    q = _build(model, tmp_path, prof).artifact.details["quantize"]
+    assert list(q["kept_float"]) == ["conv1"] and "reads model input 'x'" in q["kept_float"]["conv1"]
+    assert q["cosine_final"] >= 0.99
 
 
 # ---------------------------------------------------------------- the search on its own

@@ -6,7 +6,7 @@ import pytest
 
 from edgec import api
 from edgec.errors import QuantizationError
-from tests.quantize.test_target import _outlier_model
+from tests.quantize.test_target import SEARCH_ONLY, _outlier_model
 from tests.quantize.helpers import write_profile
 
 
@@ -17,7 +17,8 @@ def test_cannot_be_met_is_searched_once_for_all_targets(tmp_path, monkeypatch):
     search = stage.search
     monkeypatch.setattr(stage, "search", lambda *a, **k: calls.append(1) or search(*a, **k))
     model, cal = _outlier_model(tmp_path)
-    prof = write_profile(tmp_path, source=str(cal), samples=32, target="{min_cosine: 0.99, max_float_nodes: 0}")
+    prof = write_profile(tmp_path, source=str(cal), samples=32, target="{min_cosine: 0.99, max_float_nodes: 0}",
+                         quantize_extra=SEARCH_ONLY)
     with pytest.raises(QuantizationError) as e:
         api.build(model, api.BuildOptions(target="all", out_dir=tmp_path / "out", profile=str(prof),
                                           latency="off", validate=False))
