@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.lower.ort.canonical import canonicalize_ort
+from edgec.runtimes.host_ort import KEEPS_FLOAT_NODES_FLOAT
 
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -28,7 +29,7 @@ def to_ort_format(model: onnx.ModelProto, out_path: Path, level: str, style: str
     if style == "runtime":
         so.add_session_config_entry("optimization.minimal_build_optimizations", "save")
     # NCHWc layouts are x86-only: an .ort with them does not load on ARM devices
-    disabled = ["NchwcTransformer"] if level == "all" else None
+    disabled = KEEPS_FLOAT_NODES_FLOAT + (["NchwcTransformer"] if level == "all" else [])
     try:
         ort.InferenceSession(
             model.SerializeToString(), so, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
