@@ -21,7 +21,11 @@ from onnx import helper, numpy_helper
 from edgec.graph.view import producers
 from edgec.quantize.activations import run_named, session_with_outputs
 
-MIN_SAMPLES_PER_TAP = 100  # rows of X per weight tap (x·xᵀ is D x D: fewer rows and the compensation fits the data)
+# rows of X per weight tap (X·Xᵀ is D x D: with too few rows the compensation fits the calibration data). Chosen on
+# calibration photos only, leaving one photo out at a time (EfficientNet-Lite0, int8 weights, logit error on the
+# left-out photo's crops, mean of 6): nearest rounding 0.113; at least 100 rows 0.059, 30: 0.055, 10: 0.048, 3: 0.048.
+# Every fold agreed. The classifier FC (39 images x 1280 taps) stays below it either way.
+MIN_SAMPLES_PER_TAP = 10
 DAMPING = 0.01  # added to X·Xᵀ's diagonal, as a fraction of its mean: keeps the inverse finite for dead inputs
 INT8_SYMMETRIC = (-127, 127)  # ONNX Runtime's symmetric int8 weight range (zero point 0)
 
