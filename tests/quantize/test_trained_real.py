@@ -4,10 +4,10 @@ photo crops, then measured on crops of OTHER photos (tests/photos.py): top-1 agr
 be >= 0.98 on every target (ios through the repo's MIL interpreter).
 
 Not met today. Without a target (bench/quantize_trained.py, 2026-12-07, error-compensating weight rounding and the
-stem float): android 0.979, ios 0.948, ort-mobile 0.948 (before those two: 0.82 / 0.94 / 0.85); ONNX Runtime's
+stem float): android 0.938, ios 0.948, ort-mobile 0.938 (before those two: 0.82 / 0.94 / 0.85); ONNX Runtime's
 quantize_static with its defaults: 0.60. The second build sets `quantize.target: {min_top1_agreement: 0.98}` on 48
-other crops of the calibration photos: the float-island search meets it there with 10 nodes float (0.9% of the
-weights), and the evaluation photos then get android 0.938, ios 0.969, ort-mobile 0.927: what 48 crops of 6 photos
+other crops of the calibration photos: the float-island search meets it there with 10 nodes float (0.7% of the
+weights), and the evaluation photos then get android 0.938, ios 0.969, ort-mobile 0.948: what 48 crops of 6 photos
 select does not carry over to the other photos (near-ties, fp32 margin < 0.15, and low-contrast photos the
 calibration photos do not resemble; docs/quantization.md). So the bar stays an xfail that records the outcome.
 Both builds: a few minutes each on an idle 2-core host, far more on a busy one: marked slow.
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"
 BAR = 0.98
 XFAIL = ("issue 19: EfficientNet-Lite0 int8 with quantize.target 0.98 (met on 48 other crops of the calibration "
-         "photos with 10 nodes float) keeps 0.938 / 0.969 / 0.927 (android / ios / ort-mobile) of fp32 top-1 on the "
-         "evaluation photos (2026-12-07); without the target 0.979 / 0.948 / 0.948")
+         "photos with 10 nodes float) keeps 0.938 / 0.969 / 0.948 (android / ios / ort-mobile) of fp32 top-1 on the "
+         "evaluation photos (2026-12-07); without the target 0.938 / 0.948 / 0.938")
 
 
 def _top1(runner, xs) -> np.ndarray:
@@ -114,8 +114,9 @@ def test_trained_classifier_int8_with_quantize_target_meets_the_bar(with_target)
 
 def test_quantize_target_is_met_on_its_held_out_crops(measured, with_target):
     """The float-island search reaches its goal on the target crops within the size bound and what ships stays far
-    above ONNX Runtime's quantize_static (0.60). It no longer lifts every target over the plain build (Lite0
-    2026-12-07: android 0.979 plain, 0.938 with the target): the plain build's weight rounding and float stem took
-    most of what the islands used to add, and the crops the search selects on do not rank what is left."""
+    above ONNX Runtime's quantize_static (0.60). It no longer lifts every target over the plain build reliably (Lite0
+    2026-12-07: 0.938 / 0.948 / 0.938 plain, 0.938 / 0.969 / 0.948 with the target; with the first rounding setting
+    android went 0.979 -> 0.938): the plain build's weight rounding and float stem took much of what the islands
+    used to add, and the crops the search selects on do not rank what is left."""
     assert isinstance(with_target, dict), with_target  # else: the build's "cannot be met" message
     assert min(with_target.values()) >= 0.7, (measured, with_target)
