@@ -41,11 +41,17 @@ def input_hessians(model: onnx.ModelProto, feeds: list[dict]) -> dict[str, tuple
         return {}
     sess = session_with_outputs(model, sorted({n.input[0] for n in nodes}))
     acc: dict[str, list] = {}
+    too_few: set[str] = set()  # the rows all feeds give cannot reach MIN_SAMPLES_PER_TAP: no D x D to hold
     for feed in feeds:
         out = run_named(sess, feed)
         for n in nodes:
+            if n.name in too_few:
+                continue
             x = out[n.input[0]].astype(np.float64)
             cols = _conv_rows(x, shapes[n.input[1]], n) if n.op_type == "Conv" else x.reshape(1, -1, x.shape[-1])
+            if cols.shape[1] * len(feeds) < MIN_SAMPLES_PER_TAP * cols.shape[2]:
+                too_few.add(n.name)
+                continue
             h = np.matmul(cols.transpose(0, 2, 1), cols)  # [g, D, D]
             entry = acc.setdefault(n.name, [0.0, 0])
             entry[0] = entry[0] + h

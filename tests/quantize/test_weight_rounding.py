@@ -93,11 +93,15 @@ def test_compensated_rounding_beats_nearest_on_unseen_inputs(op):
 
 
 def test_too_few_samples_keep_nearest_rounding(monkeypatch):
-    """X·Xᵀ from fewer rows than MIN_SAMPLES_PER_TAP per weight tap would fit the calibration data: untouched."""
+    """X·Xᵀ from fewer rows than MIN_SAMPLES_PER_TAP per weight tap would fit the calibration data: not even
+    accumulated (a D x D per layer), and the weights keep nearest rounding."""
     model = _model("Conv")
-    hessians = input_hessians(model, [{"x": x} for x in _smooth_inputs(1, 0)])
-    rows = hessians["conv"][1]  # 24 x 24 positions of one sample, 16 x 3 x 3 taps
-    monkeypatch.setattr(weight_rounding, "MIN_SAMPLES_PER_TAP", rows // (16 * 9) + 1)
+    feeds = [{"x": x} for x in _smooth_inputs(1, 0)]
+    monkeypatch.setattr(weight_rounding, "MIN_SAMPLES_PER_TAP", 1)
+    assert input_hessians(model, feeds)["conv"][1] == 24 * 24  # one sample's positions, 16 x 3 x 3 taps each
+    monkeypatch.setattr(weight_rounding, "MIN_SAMPLES_PER_TAP", 24 * 24 // (16 * 9) + 1)
+    hessians = input_hessians(model, feeds)
+    assert hessians == {}
     qdq = _qdq(model)
     before = qdq.SerializeToString()
     assert round_weights(qdq, model, hessians) == []
