@@ -295,7 +295,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
         calib, tune = split_held_out(calib, goal.held_out_fraction)
     cache = work / "ranges.json"
     means = input_means(pre, [cset.load(i) for i in calib[:BIAS_SAMPLES]])
-    hessians = input_hessians(pre, [cset.load(i) for i in calib])
+    hessians = input_hessians(pre, cset.iter(calib), len(calib))  # streamed: one sample in memory at a time
     method = spec.calibration.method
     if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
         chosen_ranges = choose_ranges(

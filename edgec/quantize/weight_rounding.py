@@ -14,6 +14,8 @@ the calibration photos, and nearest rounding stays.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -30,9 +32,12 @@ DAMPING = 0.01  # added to X·Xᵀ's diagonal, as a fraction of its mean: keeps 
 INT8_SYMMETRIC = (-127, 127)  # ONNX Runtime's symmetric int8 weight range (zero point 0)
 
 
-def input_hessians(model: onnx.ModelProto, feeds: list[dict]) -> dict[str, tuple[np.ndarray, int]]:
+def input_hessians(model: onnx.ModelProto, feeds: Iterable[dict],
+                   count: int | None = None) -> dict[str, tuple[np.ndarray, int]]:
     """Per Conv (2-D, constant weight) and MatMul/Gemm (constant 2-D weight): (X·Xᵀ per group [g, D, D], rows of X)
-    over `feeds`, from the float model's own inputs to that node."""
+    over `feeds`, from the float model's own inputs to that node. `count`: how many feeds (when `feeds` is a
+    stream, so the calibration set is read one sample at a time)."""
+    count = len(feeds) if count is None else count
     inits = {t.name for t in model.graph.initializer}
     nodes = [n for n in model.graph.node if _weight_input(n) is not None and n.input[_weight_input(n)] in inits]
     shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
@@ -49,7 +54,7 @@ def input_hessians(model: onnx.ModelProto, feeds: list[dict]) -> dict[str, tuple
                 continue
             x = out[n.input[0]].astype(np.float64)
             cols = _conv_rows(x, shapes[n.input[1]], n) if n.op_type == "Conv" else x.reshape(1, -1, x.shape[-1])
-            if cols.shape[1] * len(feeds) < MIN_SAMPLES_PER_TAP * cols.shape[2]:
+            if cols.shape[1] * count < MIN_SAMPLES_PER_TAP * cols.shape[2]:
                 too_few.add(n.name)
                 continue
             h = np.matmul(cols.transpose(0, 2, 1), cols)  # [g, D, D]
