@@ -41,7 +41,9 @@ def input_hessians(model: onnx.ModelProto, feeds: Iterable[dict],
     inits = {t.name for t in model.graph.initializer}
     nodes = [n for n in model.graph.node if _weight_input(n) is not None and n.input[_weight_input(n)] in inits]
     shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
-    nodes = [n for n in nodes if n.op_type != "Conv" or len(shapes[n.input[1]]) == 4]
+    # 2-D convs only (im2col below); a Gemm with transA reads its rows transposed: both left to nearest rounding
+    nodes = [n for n in nodes if (n.op_type != "Conv" or len(shapes[n.input[1]]) == 4)
+             and not (n.op_type == "Gemm" and _attr(n, "transA", 0))]
     if not nodes:
         return {}
     sess = session_with_outputs(model, sorted({n.input[0] for n in nodes}))
@@ -149,6 +151,8 @@ def _rounded(node: onnx.NodeProto, w: np.ndarray, scale: np.ndarray, axis: int |
     if w.ndim != 2 or (axis is not None and axis != (0 if trans_b else 1)):
         return None
     mat = w if trans_b else w.T  # [out, in]
+    if mat.shape[1] != h.shape[-1]:
+        return None
     out = _gptq(mat, np.broadcast_to(scale, (mat.shape[0],)), h[0])
     return out if trans_b else out.T
 

@@ -108,6 +108,20 @@ def test_too_few_samples_keep_nearest_rounding(monkeypatch):
     assert qdq.SerializeToString() == before
 
 
+def test_a_gemm_reading_its_input_transposed_keeps_nearest_rounding():
+    """Gemm(transA=1) reads [K, M] as rows of K: not the rows X·Xᵀ is built from, so it is left alone."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((24, 8)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="conv", transA=1)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [24, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    # rows of 2 (what a plain reading would take): plenty of them for 2 taps, so only the transA rule leaves it out
+    feeds = [{"x": rng.standard_normal((24, 2)).astype(np.float32)} for _ in range(4)]
+    assert input_hessians(model, feeds) == {}
+
+
 def test_rounding_is_deterministic():
     model = _model("Depthwise")
     feeds = [{"x": x} for x in _smooth_inputs(4, 0)]
