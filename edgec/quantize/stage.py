@@ -20,7 +20,8 @@ from edgec.errors import CalibrationError, ConfigError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
-from edgec.quantize.islands import find_islands, input_layers, float_weights, neighbours, read_ranges, with_float_islands
+from edgec.quantize.islands import (find_islands, float_weights, input_layers, neighbours, read_ranges,
+                                   with_float_islands)
 from edgec.quantize.range_choice import CANDIDATES, choose_ranges
 from edgec.quantize.weight_rounding import input_hessians, round_weights
 from edgec.runtimes.outputs import output_kinds
