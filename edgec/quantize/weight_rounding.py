@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.graph.view import producers
+from edgec.graph.view import auto_pad_pads, producers
 from edgec.quantize.activations import run_named, session_with_outputs
 
 # rows of X per weight tap (X·Xᵀ is D x D: with too few rows the compensation fits the calibration data). Chosen on
@@ -116,14 +116,10 @@ def _conv_rows(x: np.ndarray, w_shape: tuple, node: onnx.NodeProto) -> np.ndarra
     kh, kw = w_shape[2:]
     sh, sw = _attr(node, "strides", [1, 1])
     dh, dw = _attr(node, "dilations", [1, 1])
-    pads = _attr(node, "pads", [0, 0, 0, 0])
-    if _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        # SAME_*: the padding ORT applies, split as the spec says (the extra pixel at the end for SAME_UPPER)
-        ph, pw = _same_pad(x.shape[2], kh, sh, dh), _same_pad(x.shape[3], kw, sw, dw)
-        upper = _attr(node, "auto_pad", b"") in (b"SAME_UPPER", "SAME_UPPER")
-        pads = [ph // 2 if upper else ph - ph // 2, pw // 2 if upper else pw - pw // 2,
-                ph - ph // 2 if upper else ph // 2, pw - pw // 2 if upper else pw // 2]
-    x = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    auto = _attr(node, "auto_pad", b"NOTSET")
+    begin, end = auto_pad_pads(auto.decode() if isinstance(auto, bytes) else auto, _attr(node, "pads", None),
+                               list(x.shape[2:]), [kh, kw], [sh, sw], [dh, dw])
+    x = np.pad(x, ((0, 0), (0, 0), (begin[0], end[0]), (begin[1], end[1])))
     n, c, hgt, wid = x.shape
     oh, ow = (hgt - dh * (kh - 1) - 1) // sh + 1, (wid - dw * (kw - 1) - 1) // sw + 1
     taps = [x[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
@@ -131,11 +127,6 @@ def _conv_rows(x: np.ndarray, w_shape: tuple, node: onnx.NodeProto) -> np.ndarra
     cols = np.stack(taps, axis=2)  # [n, c, kh*kw, oh, ow]
     cols = cols.reshape(n, groups, c // groups * kh * kw, oh * ow)  # weight order: Cin/g, kh, kw
     return cols.transpose(1, 0, 3, 2).reshape(groups, n * oh * ow, -1)
-
-
-def _same_pad(size: int, k: int, stride: int, dilation: int) -> int:
-    out = -(-size // stride)
-    return max(0, (out - 1) * stride + dilation * (k - 1) + 1 - size)
 
 
 def _rounded(node: onnx.NodeProto, w: np.ndarray, scale: np.ndarray, axis: int | None, h: np.ndarray):

@@ -155,3 +155,22 @@ def test_input_layers_are_the_stem_and_the_ops_before_it():
     assert "reads model input 'x'" in kept["stem"]
     # the square reads x twice and the Add reads a computed tensor: the walk stops there, nothing stays float
     assert input_layers(_net("computed")) == {}
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_conv_rows_are_what_the_conv_multiplies(auto_pad):
+    """The rows X·Xᵀ is built from, times the weights, are ONNX Runtime's conv output (odd padding, stride 2,
+    groups): the padding rule is graph.view.auto_pad_pads."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 4, 9, 8)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=2, strides=[2, 2], auto_pad=auto_pad)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    rows = weight_rounding._conv_rows(x.astype(np.float64), w.shape, node)  # [groups, positions, taps]
+    got = np.concatenate([rows[g] @ w[2 * g:2 * g + 2].reshape(2, -1).T for g in range(2)], axis=1)
+    np.testing.assert_allclose(got.T.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
