@@ -307,10 +307,12 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
         method = "minmax"
         result.method = "auto (" + ", ".join(f"{m} {n}" for m, n in counts.items()) + " tensors)"
 
+    rounded: set[str] = set()  # every layer rounded in any graph quantized here; the shipped one is less its floats
+
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
         qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
                                        sorted(set(exclude) | set(extra)), cache, work)
-        result.weights_rounded = len(round_weights(qdq, pre, hessians))
+        rounded.update(round_weights(qdq, pre, hessians))
         correct_biases(qdq, pre, means)
         return qdq
 
@@ -344,6 +346,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
             qdq = quant(chosen)
             result.cosine_final = final
     result.kept_float = dict(sorted(kept.items()))
+    result.weights_rounded = len(rounded - set(kept))
     return qdq
 
 

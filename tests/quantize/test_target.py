@@ -76,6 +76,8 @@ def test_met_after_keeping_the_sensitive_node_float(tmp_path):
     assert t["float_nodes"] == ["conv1"] and [s["node"] for s in after] == ["conv1"]
     assert after[-1]["cosine"] >= 0.99
     assert a.artifact.details["quantize"]["kept_float"]["conv1"].startswith("quantize.target")
+    # conv2 keeps its compensated int8 rounding; conv1 ships float, so it is not counted (nor the FC: 24 samples)
+    assert a.artifact.details["quantize"]["weights_rounded"] == 1
     assert any(n.startswith("quantize: target cosine >= 0.99 met") and "conv1" in n for n in a.artifact.notes)
     manifest = json.loads(next((tmp_path / "out").rglob("manifest.json")).read_text())
     assert "conv1" in json.dumps(manifest)
