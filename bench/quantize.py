@@ -237,10 +237,10 @@ class _OrtLoadTime:
     def __init__(self, path: Path, threads: int):
         import onnxruntime as ort
 
-        from edgec.runtimes.host_ort import session_options
+        from edgec.runtimes.host_ort import KEEPS_FLOAT_NODES_FLOAT, session_options
 
         self.s = ort.InferenceSession(str(path), session_options(threads, "all"), providers=["CPUExecutionProvider"],
-                                      disabled_optimizers=["NchwcTransformer"])
+                                      disabled_optimizers=["NchwcTransformer", *KEEPS_FLOAT_NODES_FLOAT])
 
     def run(self, feed):
         return self.s.run(None, feed)
