@@ -153,15 +153,12 @@ def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, pla
             print(f"{name} quantize.target: {e}", flush=True)
     rows = []
     # the ios package without --quantize is already fp16: its own agreement is the floor the int8 ios rows sit on
-    ios = f32_arts["ios"]
-    row = compare(fp32, logits(get_backend(ios.artifact.format).runner(replace(ios.artifact, path=ios.final_path), 1),
-                               ev_xs), ev_names)
+    row = compare(fp32, logits(_artifact_runner(f32_arts["ios"]), ev_xs), ev_names)
     rows.append({**row, "model": name, "who": "edgec `--quantize none` (fp16 package)", "target": "ios",
                  "size": 1.0, "build_s": 0.0, "steps": []})
     for who, arts, secs in builds:
         for target, a in sorted(arts.items()):
-            runner = get_backend(a.artifact.format).runner(replace(a.artifact, path=a.final_path), 1)
-            row = compare(fp32, logits(runner, ev_xs), ev_names)
+            row = compare(fp32, logits(_artifact_runner(a), ev_xs), ev_names)
             size = nbytes(a.final_path) / nbytes(f32_arts[target].final_path)
             steps = [n for n in a.artifact.notes if n.startswith("quantize: target")]
             row.update(model=name, who=who, target=target, size=size, build_s=secs, steps=steps)
