@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.quantize import weight_rounding
+from edgec.quantize.int8 import quantize_weights_only
 from edgec.quantize.islands import input_layers
 from edgec.quantize.weight_rounding import input_hessians, round_weights
 
@@ -49,23 +50,12 @@ def _model(op: str) -> onnx.ModelProto:
 
 
 def _qdq(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The weight as ONNX Runtime's quantizer writes it: symmetric int8 per output channel, nearest rounding."""
-    node = model.graph.node[0]
-    w = numpy_helper.to_array(model.graph.initializer[0])
-    axis = 1 if node.op_type == "MatMul" else 0
-    per = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
-    scale = (np.abs(per).max(axis=1) / 127).astype(np.float32)
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-    inits = [numpy_helper.from_array(q, "w_q"), numpy_helper.from_array(scale, "w_s"),
-             numpy_helper.from_array(np.zeros_like(scale, np.int8), "w_z")]
-    dq = helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["w_dq"], name="w_dq", axis=axis)
-    graph = helper.make_graph([dq, helper.make_node(node.op_type, ["x", "w_dq"], ["y"], name=node.name,
-                                                    **{a.name: helper.get_attribute_value(a) for a in node.attribute})],
-                              "g", list(model.graph.input), list(model.graph.output), inits)
-    out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    out.ir_version = 8
+    """The weight as ONNX Runtime's quantizer writes it (int8.quantize_weights_only: symmetric int8 per output
+    channel, nearest rounding), activations float."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    out, count = quantize_weights_only(copy, per_channel=True, exclude=[], min_elements=1)
+    assert count == 1
     return out
 
 
@@ -87,9 +77,9 @@ def test_compensated_rounding_beats_nearest_on_unseen_inputs(op):
     assert after < 0.8 * before, (before, after)
     # the quantizer's scales and zero points stay; only the int8 levels move, by at most a few steps
     old, new = ({t.name: numpy_helper.to_array(t) for t in m.graph.initializer} for m in (nearest, rounded))
-    assert np.array_equal(old["w_s"], new["w_s"]) and np.array_equal(old["w_z"], new["w_z"])
-    assert new["w_q"].dtype == np.int8 and np.abs(new["w_q"].astype(int)).max() <= 127
-    assert not np.array_equal(old["w_q"], new["w_q"])
+    assert np.array_equal(old["w_scale"], new["w_scale"]) and np.array_equal(old["w_zero_point"], new["w_zero_point"])
+    assert new["w_quantized"].dtype == np.int8 and np.abs(new["w_quantized"].astype(int)).max() <= 127
+    assert not np.array_equal(old["w_quantized"], new["w_quantized"])
 
 
 def test_too_few_samples_keep_nearest_rounding(monkeypatch):
