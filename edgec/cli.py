@@ -57,6 +57,8 @@ def _run(fn: Callable[[], int | None], debug: bool) -> None:
         code = fn() or 0
     except EdgecError as e:
         if debug:
+            if getattr(e, "worker_traceback", None):  # the bug happened in the worker process: its traceback
+                err.print(e.worker_traceback, highlight=False, markup=False)
             raise
         err.print(f"[bold red]edgec: {e.kind}:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None

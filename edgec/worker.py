@@ -58,7 +58,9 @@ def _loop(conn, warm: tuple[str, ...], tmp: str, parent_end=None) -> None:
         try:
             result = ("ok", fn(lambda stage: conn.send(("stage", stage)), *args))
         except EdgecError as e:
-            result = ("edgec-error", type(e).__module__, type(e).__qualname__, str(e))
+            # an InternalError wraps a bug (its __cause__): that traceback travels too, for --debug
+            tb = "".join(traceback.format_exception(e.__cause__)) if e.__cause__ is not None else ""
+            result = ("edgec-error", type(e).__module__, type(e).__qualname__, str(e), tb)
         except Exception as e:  # noqa: BLE001 - a bug travels back as text (the exception may not pickle)
             result = ("bug", type(e).__name__, str(e), traceback.format_exc())
         try:
@@ -67,12 +69,14 @@ def _loop(conn, warm: tuple[str, ...], tmp: str, parent_end=None) -> None:
             conn.send(("bug", type(e).__name__, f"the result could not be sent back: {e}", traceback.format_exc()))
 
 
-def _error(module: str, qualname: str, message: str) -> EdgecError:
+def _error(module: str, qualname: str, message: str, cause_traceback: str = "") -> EdgecError:
     import importlib
 
     cls = getattr(importlib.import_module(module), qualname, EdgecError)
     err = cls.__new__(cls)  # skip __init__: its arguments (e.g. UnsupportedOp's problem list) are gone
     EdgecError.__init__(err, message)
+    if cause_traceback:
+        err.worker_traceback = cause_traceback
     return err
 
 

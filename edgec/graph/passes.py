@@ -410,7 +410,8 @@ def _padded(conv: onnx.NodeProto) -> bool:
     return auto not in ("NOTSET", "VALID") or ("pads" in attrs and any(attrs["pads"].ints))
 
 
-_INT_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
+_INT_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
+              onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}
 _NON_NEGATIVE_OPS = {"Relu", "Sigmoid", "Softmax", "Abs", "Exp", "Sqrt", "HardSigmoid"}
 # ops whose output keeps the sign of their first input (the others are shapes, sizes, axes, indices)
 _SIGN_OF_DATA_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Reshape", "Flatten",

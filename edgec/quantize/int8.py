@@ -19,6 +19,8 @@ from onnx import helper, numpy_helper
 from edgec.errors import LoweringError
 
 QDQ_OPSET = 13  # per-channel DequantizeLinear needs `axis` (opset 13); older models are converted first
+QDQ16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear are in the standard domain from opset 21
+ACTIVATION_TYPES = {"int8": "QInt8", "int16": "QInt16"}
 
 TABLE_MIN_ELEMENTS = 1 << 16  # embedding tables worth an int8 copy (a vocabulary, not a 2x384 segment table)
 
@@ -39,17 +41,19 @@ def _quiet():
         root.setLevel(level)
 
 
-def to_qdq_opset(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Raise the default-domain opset to 13 when lower: per-channel axis on DequantizeLinear otherwise does not load."""
-    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), QDQ_OPSET)
-    if version >= QDQ_OPSET:
+def to_qdq_opset(model: onnx.ModelProto, needed: int = QDQ_OPSET) -> onnx.ModelProto:
+    """Raise the default-domain opset to `needed` when lower: per-channel axis on DequantizeLinear needs 13, 16-bit
+    Q/DQ 21 (converted here, once, rather than inside ORT's tool, so every later step sees the same graph)."""
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), needed)
+    if version >= needed:
         return model
+    what = "16-bit activations need" if needed == QDQ16_OPSET else "int8 quantization needs"
     try:
-        converted = onnx.version_converter.convert_version(model, QDQ_OPSET)
+        converted = onnx.version_converter.convert_version(model, needed)
     except Exception as e:
         raise LoweringError(
-            f"int8 quantization needs opset >= {QDQ_OPSET} and converting this opset-{version} model failed "
-            f"({e}); re-export the model with opset {QDQ_OPSET} or later."
+            f"{what} opset >= {needed} and converting this opset-{version} model failed "
+            f"({e}); re-export the model with opset {needed} or later."
         ) from None
     return converted
 
@@ -107,8 +111,10 @@ def quantize_static_qdq(
     exclude: list[str],
     cache: Path,
     work: Path,
+    activations: str = "int8",
 ) -> onnx.ModelProto:
-    """Static QDQ, int8 weights and activations. `cache` holds the calibrated ranges: the first call
+    """Static QDQ, int8 weights, int8 or int16 activations (int16 symmetric, zero point 0: the form TFLite's 16x8
+    kernels take; the model must be opset >= 21 already). `cache` holds the calibrated ranges: the first call
     calibrates (reading `reader`), later calls with other exclusions reuse them without re-reading data."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -120,8 +126,9 @@ def quantize_static_qdq(
         quantize_static(
             str(src), str(out), reader,
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]), weight_type=QuantType.QInt8,
             nodes_to_exclude=list(exclude),
+            extra_options={"ActivationSymmetric": activations == "int16"},
             calibrate_method=getattr(CalibrationMethod, METHODS[method]),
             calibration_cache_path=str(cache),
         )

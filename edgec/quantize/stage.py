@@ -62,6 +62,7 @@ class QuantResult:
     cosine_final: float | None = None
     weights_quantized: int | None = None
     weights_rounded: int | None = None  # int8 static: layers whose weights took error-compensating rounding
+    activations: str | None = None  # int8 static: int8 or int16 activations (quantize.activations)
     seconds: float = 0.0
     target: dict | None = None  # quantize.target: goal, held-out samples, steps (edgec/quantize/target.py)
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
@@ -120,7 +121,7 @@ class QuantResult:
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized,
-            "weights_rounded": self.weights_rounded, "seconds": round(self.seconds, 3),
+            "weights_rounded": self.weights_rounded, "activations": self.activations, "seconds": round(self.seconds, 3),
             "native_fp16": self.native_fp16, "target": self.target,
         }
 
@@ -280,13 +281,15 @@ def _fp16(model, profile, cset, calib, specs, result: QuantResult) -> onnx.Model
 
 def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onnx.ModelProto:
     spec = profile.quantize
-    pre = int8.pre_process(int8.to_qdq_opset(model), work)
+    wide = spec.activations == "int16"
+    pre = int8.pre_process(int8.to_qdq_opset(model, int8.QDQ16_OPSET if wide else int8.QDQ_OPSET), work)
     name_nodes(pre)
     exclude = int8.excluded_nodes(pre, spec.keep_float)
     kept = {n: "keep_float in the profile" for n in _keep(pre, spec)}
     for n in int8.float_output_softmax(pre):
         kept[n] = "output Softmax (int8 output scale 1/255 collapses probabilities)"
-    if spec.float_input_layers:
+    # both float_input_layers and float islands answer int8's coarse grid; 16-bit rounding is 256x finer
+    if spec.float_input_layers and not wide:
         firsts = {n: why for n, why in input_layers(pre).items() if n not in kept}
         kept.update(firsts)
         exclude = sorted(set(exclude) | set(firsts))
@@ -301,7 +304,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
         chosen_ranges = choose_ranges(
             pre, lambda m, path: int8.quantize_static_qdq(pre, StreamReader(cset, calib), m, spec.per_channel,
-                                                          exclude, path, work),
+                                                          exclude, path, work, spec.activations),
             [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]], work, cache)
         counts = {m: list(chosen_ranges.values()).count(m) for m in CANDIDATES}
         method = "minmax"
@@ -311,7 +314,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
 
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
         qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
-                                       sorted(set(exclude) | set(extra)), cache, work)
+                                       sorted(set(exclude) | set(extra)), cache, work, spec.activations)
         rounded.update(round_weights(qdq, pre, hessians))
         correct_biases(qdq, pre, means)
         return qdq
@@ -320,9 +323,10 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     # the search re-quantizes once per node tried, at most `sensitivity` + `max_float_nodes` times: a count, not a
     # clock (a time budget stopped at different nodes on a busy machine, and the same inputs gave other bytes)
     result.calibration_samples, result.per_channel = len(calib), spec.per_channel
+    result.activations = spec.activations
     result.method = result.method or spec.calibration.method
     feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
-    islands = find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
+    islands = {} if wide else find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
     if islands:  # decided from the ranges just calibrated; re-quantizing reuses them (no data re-read)
         kept.update(islands)
         exclude = sorted(set(exclude) | set(islands))
