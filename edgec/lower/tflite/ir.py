@@ -37,10 +37,10 @@ class Graph:
     opset: int = 13
     _counter: int = 0
     # int8 state of a QDQ model, filled by qdq.fold_qdq (empty for a float graph)
-    quant: dict = field(default_factory=dict)  # tensor -> builder.Quant of an int8 activation
+    quant: dict = field(default_factory=dict)  # tensor -> builder.Quant of an int8 (or int16) activation
     qconst: dict = field(default_factory=dict)  # constant -> (int array, scale, zero_point, axis)
     int8_nodes: set[str] = field(default_factory=set)  # nodes folded into int8 kernels
-    node_quant: dict = field(default_factory=dict)  # (node, output index) -> Quant, across the layout pass
+    node_quant: dict = field(default_factory=dict)  # (node, output index) -> (Quant, dtype), across the layout pass
     node_qconst: dict = field(default_factory=dict)  # (node, input index) -> (scale, zero_point, axis)
 
     def fresh(self, base: str) -> str:

@@ -51,10 +51,13 @@ def _q_params(g: Graph, node: Node) -> tuple[np.ndarray, np.ndarray, int | None]
 
 
 def _per_tensor(params) -> Quant | None:
-    """int8 Quant of an activation tensor; uint8 shifts to int8 (zero point - 128, same scale)."""
+    """int8 Quant of an activation tensor; uint8 shifts to int8 (zero point - 128, same scale); int16 when
+    symmetric (TFLite's 16x8 kernels take int16 activations with zero point 0 only)."""
     scale, zp, axis = params
     if scale.size != 1:
         return None
+    if zp.dtype == np.int16:
+        return Quant([float(scale[0])], [0]) if int(zp[0]) == 0 else None
     shift = 128 if zp.dtype == np.uint8 else 0
     if zp.dtype not in (np.int8, np.uint8):
         return None
@@ -120,7 +123,8 @@ def fold_qdq(g: Graph) -> dict:
             if quant is None or params[1].dtype == np.uint8 and (tensor in g.inputs or tensor in g.outputs):
                 continue
             g.quant[tensor] = quant
-            g.dtypes[tensor] = np.dtype(np.int8)  # uint8 QDQ tensors become int8 (zero point - 128)
+            # uint8 QDQ tensors become int8 (zero point - 128); int16 ones stay int16
+            g.dtypes[tensor] = np.dtype(np.int16 if params[1].dtype == np.int16 else np.int8)
     # 3. DQ -> op -> Q groups
     # one pass: a fold only rewires its own node and drops its own Q, so the maps stay valid for the others
     folded = 0
@@ -134,7 +138,8 @@ def fold_qdq(g: Graph) -> dict:
     shared = _share_scales(g, rules)
     # the layout pass renames the outputs of the ops it wraps (and cancels the Transposes between them):
     # remember each int8 output by (node, index) and re-attach it afterwards
-    g.node_quant = {(n.name, j): g.quant[o] for n in g.nodes for j, o in enumerate(n.outputs) if o in g.quant}
+    g.node_quant = {(n.name, j): (g.quant[o], g.dtypes[o]) for n in g.nodes for j, o in enumerate(n.outputs)
+                    if o in g.quant}
     g.node_qconst = {(n.name, i): g.qconst[c][1:] for n in g.nodes for i, c in enumerate(n.inputs) if c in g.qconst}
     return {"int8_ops": folded, "shared_scales": shared + requantized, "problems": problems}
 
@@ -168,6 +173,10 @@ def _fold(g: Graph, n: Node, prod: dict, cons: dict, rule) -> bool:
         if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in g.quant:
             return False
         new_inputs[i] = dq.inputs[0]
+    widths = {g.dtypes[x] for x in [*(new_inputs[i] for i, x in enumerate(n.inputs) if x and i not in weights
+                                       and x not in g.consts), *(q.outputs[0] for q in qs)]}
+    if len(widths) != 1 or widths == {np.dtype(np.int16)} and not rule.flags.get("int16"):
+        return False  # mixed int8/int16, or int16 where LiteRT has no 16x8 kernel: the op runs float
     if rule.check is not None and rule.check(LowerCtx(g, None, {}, n)):
         return False  # the int8 kernel covers only part of the ONNX op: this one stays float
     qin = g.quant[new_inputs[0]]
@@ -310,7 +319,7 @@ def finish_qdq(g: Graph) -> None:
         for j, o in enumerate(n.outputs):
             q = g.node_quant.get((n.name, j))
             if q is not None and o not in quant:
-                quant[o], g.dtypes[o] = q, np.dtype(np.int8)
+                quant[o], g.dtypes[o] = q
     changed = True
     while changed:  # both ways: the pass also renames an agnostic op's output and transposes it back
         changed = False
@@ -320,7 +329,7 @@ def finish_qdq(g: Graph) -> None:
             a, b = n.inputs[0], n.outputs[0]
             for src, dst in ((a, b), (b, a)):
                 if src in quant and dst not in quant and dst not in g.consts:
-                    quant[dst], g.dtypes[dst] = quant[src], np.dtype(np.int8)
+                    quant[dst], g.dtypes[dst] = quant[src], g.dtypes[src]
                     changed = True
     rules = _int8_rules()
     for n in g.nodes:

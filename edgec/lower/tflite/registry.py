@@ -58,7 +58,8 @@ INT8 = "int8."  # prefix of the int8 kernels' rules
 
 
 def lowers(*op_types: str, check: Callable[["LowerCtx"], str | None] | None = None, note: str = "", **flags):
-    """Register the decorated function as the TFLite lowering of `op_types` (flags: float_kernel, same_scale)."""
+    """Register the decorated function as the TFLite lowering of `op_types` (flags: float_kernel, same_scale,
+    int16: an "int8.<op>" rule whose kernel also runs 16x8, int16 activations)."""
     return REGISTRY.register(*op_types, check=check, note=note, **flags)
 
 

@@ -50,13 +50,14 @@ def _first(*rules):
 
 
 _RULES = {
+    # 16x8 (int16 activations, int8 weights): CONV_2D 4, DEPTHWISE_CONV_2D 5, FULLY_CONNECTED 7
     "CONV_2D": _first((lambda s: s.rank(1) == 4 and s.ins[0].shape[-1] != s.ins[1].shape[-1], 6),
-                      (lambda s: s.t() == I8, 3)),
-    "DEPTHWISE_CONV_2D": _first((lambda s: s.t() == I8, 3),
+                      (lambda s: s.t() == I16, 4), (lambda s: s.t() == I8, 3)),
+    "DEPTHWISE_CONV_2D": _first((lambda s: s.t() == I16, 5), (lambda s: s.t() == I8, 3),
                                 (lambda s: s.opt("dilationHFactor", 1) != 1 or s.opt("dilationWFactor", 1) != 1, 2)),
     # hybrid (float input, int8 weights): 9 with asymmetric input quantization, 12 with per-channel weights
-    "FULLY_CONNECTED": _first((lambda s: s.t() != I8 and s.t(1) == I8 and len(s.ins[1].quant.scale) > 1, 12),
-                              (lambda s: s.t() != I8 and s.t(1) == I8, 9), (lambda s: len(s.ins) == 2, 6), (lambda s: s.opt("keepNumDims", False), 5),
+    "FULLY_CONNECTED": _first((lambda s: s.t() not in (I8, I16) and s.t(1) == I8 and len(s.ins[1].quant.scale) > 1, 12),
+                              (lambda s: s.t() not in (I8, I16) and s.t(1) == I8, 9), (lambda s: s.t() == I16, 7), (lambda s: len(s.ins) == 2, 6), (lambda s: s.opt("keepNumDims", False), 5),
                               (lambda s: s.t() == I8, 4)),
     "TRANSPOSE_CONV": _first((lambda s: s.opt("fusedActivationFunction"), 4),
                              (lambda s: len(s.ins) == 4 and s.ins[3] is not None, 3), (lambda s: s.t(1) == I8, 2)),
@@ -74,6 +75,7 @@ _RULES = {
     "DIV": _first((_Sig.broadcast_over_4d, 2),),
     "MAXIMUM": _first((_Sig.broadcast_over_4d, 3), (lambda s: s.t() == I8, 2)),
     "MINIMUM": _first((_Sig.broadcast_over_4d, 3), (lambda s: s.t() == I8, 2)),
+    "QUANTIZE": _first((lambda s: I16 in (s.t(), s.outs[0].dtype), 3),),
     "DEQUANTIZE": _first((lambda s: s.t() in (F16, I16), 3), (lambda s: s.t() == I8, 2)),
     "GATHER": _first((lambda s: s.t(1) == I16, 6), (lambda s: s.opt("batchDims"), 5), (lambda s: s.t() == I16, 4),
                      (lambda s: s.t() == BOOL, 3), (lambda s: s.t() == I8, 2)),

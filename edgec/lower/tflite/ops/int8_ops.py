@@ -38,18 +38,25 @@ def _in_quant(ctx: LowerCtx, x: int) -> Quant:
     return q
 
 
+def _wide(ctx: LowerCtx, x: int) -> bool:
+    """Whether tensor `x` is int16 (16x8: quantize.activations int16), whose kernels take int64 biases."""
+    return ctx.b.tensors[x].dtype == np.dtype(np.int16)
+
+
 def _pad_int8(ctx: LowerCtx, x: int, shape, begin, end, value: int | None = None) -> int:
-    """PAD of an int8 NHWC tensor; TFLite pads int8 with the zero point (a real 0.0), PADV2 with `value`."""
+    """PAD of an int8 (or int16) NHWC tensor; TFLite pads with the zero point (a real 0.0), PADV2 with `value`
+    (None with `lowest`: the type's lowest value, for max pooling)."""
     q = _in_quant(ctx, x)
+    dtype = ctx.b.tensors[x].dtype
     if value is not None and value == q.zero_point[0]:
         value = None  # PAD fills with the zero point already (XNNPACK takes PAD, not PADV2)
     n, h, w, c = shape
     paddings = np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], dtype=np.int32)
-    out = ctx.b.tensor(f"{ctx.node.name}/padded", (n, h + begin[0] + end[0], w + begin[1] + end[1], c), np.int8, q)
+    out = ctx.b.tensor(f"{ctx.node.name}/padded", (n, h + begin[0] + end[0], w + begin[1] + end[1], c), dtype, q)
     if value is None:
         ctx.emit("PAD", [x, ctx.constant(paddings, "paddings")], [out], S.PadOptionsT())
     else:
-        pad_value = ctx.b.const(np.array([value], np.int8), f"{ctx.node.name}/pad_value", q)
+        pad_value = ctx.b.const(np.array([value], dtype), f"{ctx.node.name}/pad_value", q)
         ctx.emit("PADV2", [x, ctx.constant(paddings, "paddings"), pad_value], [out], S.PadV2OptionsT())
     return out
 
@@ -110,10 +117,11 @@ def _qconst(ctx: LowerCtx, i: int):
     return entry
 
 
-@lowers("int8.Conv", check=_window_4d)
+@lowers("int8.Conv", check=_window_4d, int16=True)
 @lift_1d
 def conv_int8(ctx: LowerCtx) -> None:
-    """CONV_2D / DEPTHWISE_CONV_2D int8: per-channel int8 weights, int32 bias (scale = in_scale * w_scale[c])."""
+    """CONV_2D / DEPTHWISE_CONV_2D int8: per-channel int8 weights, int32 bias (scale = in_scale * w_scale[c]);
+    16x8 (int16 activations): int64 bias."""
     if not ctx.nhwc:
         ctx.unsupported("only 1-D and 2-D convolution (3-D or 4-D input) is supported")
     shape = ctx.shape(0)
@@ -129,13 +137,7 @@ def conv_int8(ctx: LowerCtx) -> None:
     in_scale = _in_quant(ctx, x).scale[0]
     wscale = np.broadcast_to(wscale, (o,)).astype(np.float32)
     bias_scale = (in_scale * wscale.astype(np.float64)).astype(np.float32)
-    if ctx.has_input(2):
-        bq, bscale, bzp, _ = _qconst(ctx, 2)
-        if bq.dtype != np.int32 or np.any(bzp != 0) or not np.allclose(bscale, bias_scale, rtol=1e-5):
-            # not the int32 form TFLite wants: requantize the float bias (ONNX Runtime's form is already it)
-            bq = np.round(ctx.const(2).astype(np.float64) / bias_scale).astype(np.int32)
-    else:
-        bq = np.zeros(o, np.int32)
+    bq = _bias(ctx, 2, bias_scale, o, np.int64 if _wide(ctx, x) else np.int32)
     kernel = list(wq.shape[2:])
     group = int(ctx.attr("group", 1))
     strides = int_list(ctx.attr("strides", [1, 1]))
@@ -167,16 +169,17 @@ def conv_int8(ctx: LowerCtx) -> None:
     ctx.emit("DEPTHWISE_CONV_2D", [x, filt, bias], [y], opts, version=3)
 
 
-@lowers("int8.MaxPool", check=_window_4d, same_scale=True)
+@lowers("int8.MaxPool", check=_window_4d, same_scale=True, int16=True)
 @lift_1d
 def max_pool_int8(ctx: LowerCtx) -> None:
-    """MAX_POOL_2D int8 (input and output share one scale); explicit pads: PADV2 with -128."""
-    max_pool_2d(ctx, lambda x, shape, begin, ends: _pad_int8(ctx, x, shape, begin, ends, value=-128))
+    """MAX_POOL_2D int8 / int16 (input and output share one scale); explicit pads: PADV2 with the type's lowest."""
+    max_pool_2d(ctx, lambda x, shape, begin, ends: _pad_int8(
+        ctx, x, shape, begin, ends, value=int(np.iinfo(ctx.b.tensors[x].dtype).min)))
 
 
-@lowers("int8.Concat")
+@lowers("int8.Concat", int16=True)
 def concat_int8(ctx: LowerCtx) -> None:
-    """CONCATENATION int8; inputs whose scale/zero point differ from the output's are requantized first
+    """CONCATENATION int8 / int16; inputs whose scale/zero point differ from the output's are requantized first
     (QUANTIZE int8 -> int8): XNNPACK takes only equal parameters."""
     rank = len(ctx.out_shape(0))
     axis = int(ctx.attr("axis"))
@@ -188,7 +191,7 @@ def concat_int8(ctx: LowerCtx) -> None:
             continue
         x = ctx.input(i)
         if _in_quant(ctx, x) != qy:
-            r = ctx.b.tensor(f"{ctx.node.name}/requant{i}", ctx.shape(i), np.int8, qy)
+            r = ctx.b.tensor(f"{ctx.node.name}/requant{i}", ctx.shape(i), ctx.b.tensors[x].dtype, qy)
             ctx.emit("QUANTIZE", [x], [r])
             x = r
         inputs.append(x)
@@ -208,7 +211,7 @@ lowers("int8.Add", check=_same_rank)(_binary_int8("ADD", S.AddOptionsT))
 lowers("int8.Mul", check=_same_rank)(_binary_int8("MUL", S.MulOptionsT))
 
 
-@lowers("int8.Relu")
+@lowers("int8.Relu", int16=True)
 def relu_int8(ctx: LowerCtx) -> None:
     """RELU int8 (usually fused into the producer afterwards)."""
     ctx.emit("RELU", [ctx.input(0)], [ctx.output(0)])
@@ -236,18 +239,26 @@ def average_pool_int8(ctx: LowerCtx) -> None:
         ctx.emit("QUANTIZE", [out], [y])
 
 
+def _bias(ctx: LowerCtx, i: int, bias_scale: np.ndarray, n: int, dtype) -> np.ndarray:
+    """Input i (a bias) as `dtype` integers at `bias_scale` (zeros when absent): ONNX Runtime's int32 bias as it
+    is when it already has that scale, else the float bias requantized (16x8 kernels take int64)."""
+    if not ctx.has_input(i):
+        return np.zeros(n, dtype)
+    bq, bscale, bzp, _ = _qconst(ctx, i)
+    if bq.dtype != dtype or np.any(bzp != 0) or not np.allclose(bscale, bias_scale, rtol=1e-5):
+        bq = np.round(ctx.const(i).astype(np.float64).reshape(-1) / bias_scale)
+    return np.broadcast_to(bq.reshape(-1), (n,)).astype(dtype)
+
+
 def _fc_int8(ctx: LowerCtx, wq: np.ndarray, wscale: np.ndarray, keep_dims: bool) -> None:
-    """FULLY_CONNECTED int8, weights (N, K) per output channel, int32 bias at in_scale * w_scale."""
+    """FULLY_CONNECTED int8, weights (N, K) per output channel, int32 bias at in_scale * w_scale (16x8: int64)."""
     x = ctx.input(0)
     n = wq.shape[0]
     wscale = np.broadcast_to(wscale, (n,)).astype(np.float32)
     bias_scale = (_in_quant(ctx, x).scale[0] * wscale.astype(np.float64)).astype(np.float32)
     b = -1
     if ctx.has_input(2):
-        bq, bscale, bzp, _ = _qconst(ctx, 2)
-        if bq.dtype != np.int32 or np.any(bzp != 0) or not np.allclose(bscale, bias_scale, rtol=1e-5):
-            bq = np.round(ctx.const(2).astype(np.float64).reshape(-1) / bias_scale).astype(np.int32)
-        b = ctx.b.const(np.broadcast_to(bq.reshape(-1), (n,)).astype(np.int32), f"{ctx.node.name}/bias",
+        b = ctx.b.const(_bias(ctx, 2, bias_scale, n, np.int64 if _wide(ctx, x) else np.int32), f"{ctx.node.name}/bias",
                         Quant([float(s) for s in bias_scale], [0] * n, 0))
     w = ctx.b.const(np.ascontiguousarray(wq), f"{ctx.node.name}/weights", Quant([float(s) for s in wscale], [0] * n, 0))
     opts = S.FullyConnectedOptionsT()
@@ -266,14 +277,14 @@ def _weights_nk(ctx: LowerCtx, transposed: bool):
     return (wq if transposed else wq.T), wscale
 
 
-@lowers("int8.Gemm", check=_gemm_foldable)
+@lowers("int8.Gemm", check=_gemm_foldable, int16=True)
 def gemm_int8(ctx: LowerCtx) -> None:
     """FULLY_CONNECTED int8 (alpha = beta = 1, no transA, 1-D C)."""
     wq, wscale = _weights_nk(ctx, bool(ctx.attr("transB", 0)))
     _fc_int8(ctx, wq, wscale, keep_dims=False)
 
 
-@lowers("int8.MatMul", check=_matmul_foldable)
+@lowers("int8.MatMul", check=_matmul_foldable, int16=True)
 def matmul_int8(ctx: LowerCtx) -> None:
     """FULLY_CONNECTED int8 (keep dims) for a constant 2-D right side."""
     wq, wscale = _weights_nk(ctx, False)

@@ -15,14 +15,15 @@ def reshape_to(ctx: LowerCtx, x: int, out: int, shape) -> None:
     ctx.emit("RESHAPE", [x, ctx.constant(np.array(shape, np.int32), "shape")], [out], opts)
 
 
-@lowers("int8.Reshape", "int8.Flatten", "int8.Squeeze", "int8.Unsqueeze", float_kernel=True, same_scale=True)
+@lowers("int8.Reshape", "int8.Flatten", "int8.Squeeze", "int8.Unsqueeze", float_kernel=True, same_scale=True,
+         int16=True)
 @lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 def reshape(ctx: LowerCtx) -> None:
     """RESHAPE to the statically inferred output shape (the layout pass keeps NCHW order before it)."""
     reshape_to(ctx, ctx.input(0), ctx.output(0), ctx.out_shape(0))
 
 
-@lowers("int8.Transpose", float_kernel=True, same_scale=True)
+@lowers("int8.Transpose", float_kernel=True, same_scale=True, int16=True)
 @lowers("Transpose")
 def transpose(ctx: LowerCtx) -> None:
     """TRANSPOSE, or RESHAPE when only size-1 axes move (e.g. NHWC->NCHW of N x 1 x 1 x C)."""
