@@ -135,6 +135,7 @@ class QuantResult:
                 f" (by the {self.native_fp16} backend natively; the ONNX graph stays float32)"
                 if self.native_fp16 else " (ONNX-domain conversion)"),
             "int8": f"int8 static QDQ, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
+                    + ("int16 activations (16x8), " if self.activations == "int16" else "") +
                     f"{self.method} calibration on {self.calibration_samples} sample(s) of {self.data}" + (
                         f", {self.weights_rounded} layer(s) with error-compensating weight rounding"
                         if self.weights_rounded else ""),
