@@ -409,6 +409,10 @@ def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
         if not users or any(u.op != "QuantizeLinear" for u in users) or len(qs) != 1 or None in qs:
             problems.append(("Input", name, "int8 model input needs the input read only by QuantizeLinear of one scale"))
             continue
+        if g.dtypes[users[0].outputs[0]] != np.int8:
+            problems.append(("Input", name, "int8 model input: the model's activations are int16 (quantize.activations"
+                                            "); leave tflite.io_dtype float"))
+            continue
         first = users[0].outputs[0]
         for u in users:
             for c in cons.get(u.outputs[0], []):
@@ -422,6 +426,10 @@ def int8_io(g: Graph, signature: dict[str, str]) -> list[tuple[str, str, str]]:
         dq = prod.get(name)
         if dq is None or dq.op != "DequantizeLinear" or dq.inputs[0] not in quant or len(cons.get(name, [])):
             problems.append(("Output", name, "int8 model output needs a DequantizeLinear producing it"))
+            continue
+        if g.dtypes[dq.inputs[0]] != np.int8:
+            problems.append(("Output", name, "int8 model output: the model's activations are int16 "
+                                             "(quantize.activations); leave tflite.io_dtype float"))
             continue
         g.nodes.remove(dq)
         for key, value in signature.items():
