@@ -1,0 +1,70 @@
+"""quantize.activations: int16 ("16x8"): the stage writes one opset-21 QDQ graph with int8 weights and symmetric
+int16 activations; every target lowers it (TFLite 16x8 kernels, ORT's 16-bit Q/DQ, CoreML float activations with
+8-bit weights) and validates against ONNX Runtime on the float original."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from edgec import api
+from edgec.cli import app
+
+from .helpers import classifier, save, write_profile
+
+pytestmark = pytest.mark.filterwarnings("ignore::edgec.quantize.calibration.CalibrationWarning")
+
+INT16 = "  activations: int16\n"
+
+
+def test_int16_activations_build_and_validate_on_every_target(tmp_path):
+    model = save(classifier(), tmp_path / "clf.onnx")
+    prof = write_profile(tmp_path, mode="int8", source="random", samples=8, quantize_extra=INT16)
+    outcome = api.build(model, api.BuildOptions(target="all", profile=str(prof), out_dir=tmp_path / "out"))
+    assert not outcome.failures, [f"{f.target}: {f.error}" for f in outcome.failures]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    for entry in manifest["artifacts"]:
+        assert entry["numerics"]["passed"], entry
+        assert entry["details"]["quantize"]["activations"] == "int16"
+        # int16 rounding is 256x finer than int8's: the artifact sits much closer to fp32 than int8 would
+        assert entry["numerics"]["outputs"]["logits"]["cosine"] > 0.9995, (entry["target"], entry["numerics"])
+    notes = {a.artifact.target: " ".join(a.artifact.notes) for a in outcome.result.artifacts}
+    assert "int16 activations (16x8)" in notes["android"]
+    assert "CoreML has no 16-bit activation ops" in notes["ios"]
+
+
+def test_stage_graph_is_opset_21_with_symmetric_int16_activations(tmp_path):
+    from edgec.config.loader import load_profile
+    from edgec.quantize.stage import quantize
+
+    prof = load_profile(str(write_profile(tmp_path, mode="int8", source="random", samples=8, quantize_extra=INT16)))
+    out, result = quantize(classifier(), prof)
+    _check_qdq(out)
+    assert result.summary()["activations"] == "int16"
+    assert not any("input" in why and "float" in why for why in result.kept_float.values())  # no float stem
+
+
+def _check_qdq(qdq: onnx.ModelProto) -> None:
+    assert next(o.version for o in qdq.opset_import if o.domain in ("", "ai.onnx")) >= 21
+    inits = {i.name: i for i in qdq.graph.initializer}
+    acts = [n for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    assert acts
+    for q in acts:
+        zp = inits[q.input[2]]
+        assert zp.data_type == TensorProto.INT16 and not numpy_helper.to_array(zp).any(), q.name
+    weights = [n for n in qdq.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+               and inits[n.input[0]].data_type != TensorProto.INT32]
+    assert weights and all(inits[n.input[0]].data_type == TensorProto.INT8 for n in weights)
+    assert np.all([n.domain in ("", "ai.onnx") for n in qdq.graph.node])
+
+
+def test_unknown_activation_width_is_a_profile_error(tmp_path, cli):
+    prof = write_profile(tmp_path, mode="int8", quantize_extra="  activations: int4\n")
+    model = save(classifier(), tmp_path / "clf.onnx")
+    r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "activations" in r.stderr and "Traceback" not in r.output + r.stderr
+    assert not (tmp_path / "o").exists()
