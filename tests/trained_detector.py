@@ -149,11 +149,11 @@ def agreement(fp32_runner, int8_runner, xs: list[np.ndarray]) -> dict:
     return {"fp32": ref, "int8": got, "kept": kept, "ratio": kept / max(ref, 1)}
 
 
-def build_int8(work: Path, goal: dict | None = None, settings: dict | None = None) -> dict:
+def build_int8(work: Path, goal: dict | None = None, settings: dict | None = None, sections: dict | None = None) -> dict:
     """`--target all --quantize int8` of the detector calibrated on the calibration photos; {target: BuiltArtifact}.
     With `goal`, pixel-8's profile with `quantize.target: goal` whose held-out folder is OTHER crops of the
     calibration photos (tests/quantize/helpers.py's TARGET_VARIANTS): never an evaluation photo. `settings`: more
-    quantize keys of that profile (e.g. {"activations": "int16"})."""
+    quantize keys of that profile (e.g. {"activations": "int16"}), `sections` its other top-level sections."""
     from edgec import api
     from tests.photos import CALIB_PHOTOS
     from tests.quantize.helpers import TARGET_VARIANTS, target_profile
@@ -163,9 +163,9 @@ def build_int8(work: Path, goal: dict | None = None, settings: dict | None = Non
         (work / folder).mkdir(parents=True)
         for x, name in zip(*detector_inputs(CALIB_PHOTOS, variants, prefix)):
             np.save(work / folder / f"{name}.npy", x)
-    if goal or settings:
+    if goal or settings or sections:
         profile = str(target_profile(work, {**goal, "held_out": str(work / "held")} if goal else None,
-                                     settings=settings))
+                                     settings=settings, sections=sections))
     outcome = api.build(detector_model(), api.BuildOptions(
         target="all", out_dir=work / "int8", quantize="int8", calibration=str(work / "calib"), latency="off",
         validate=False, model_name="pnet", profile=profile))

@@ -276,6 +276,11 @@ class TFLiteSpec(Strict):
     # true: the .tflite's batch axis (axis 0 of the inputs) is -1 in its shape_signature, so apps may
     # resize_tensor_input to any batch; built and validated at the profile's concrete batch
     dynamic_batch: bool = False
+    # quantize.activations int16: float = the 16-bit Q/DQ pairs dropped: float activations, int8 weights (within a
+    # 16-bit step of ORT's 16-bit QDQ, at float speed); kernels = LiteRT's 16x8 ops on int16 tensors, for NPU
+    # delegates that take them: on CPU LiteRT has only reference 16x8 kernels, outside XNNPACK (P-Net: 25x slower
+    # than fp32 on an x86 host, bench/quantize_trained.py --detector)
+    int16_activations: Literal["float", "kernels"] = "float"
 
 
 class Profile(Strict):

@@ -450,6 +450,15 @@ def _non_negative(graph: onnx.GraphProto, consts: dict) -> set[str]:
     return nonneg
 
 
+def only_16_bit_activations(model: onnx.ModelProto) -> bool:
+    """Whether the graph has activation QuantizeLinear nodes and every one writes 16-bit integers
+    (quantize.activations: int16): runtimes without 16-bit activation kernels drop them (drop_activation_qdq)."""
+    inits = {i.name: i.data_type for i in model.graph.initializer}
+    qs = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    wide = (onnx.TensorProto.INT16, onnx.TensorProto.UINT16)
+    return bool(qs) and all(len(q.input) > 2 and inits.get(q.input[2]) in wide for q in qs)
+
+
 @graph_pass("drop_activation_qdq")
 def drop_activation_qdq(model: onnx.ModelProto) -> int:
     """Activation QuantizeLinear -> DequantizeLinear pairs become the float tensor, without the rounding. A range

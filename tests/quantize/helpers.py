@@ -123,13 +123,15 @@ def target_inputs(names: list[str], size: int,
     return xs, labels
 
 
-def target_profile(folder: Path, goal: dict | None, method: str | None = None, settings: dict | None = None) -> Path:
-    """pixel-8's profile with `quantize.target: goal` (none when None), quantize.calibration.method `method` and
-    more quantize `settings` (e.g. {"activations": "int16"}): one profile for `--target all`, so the three targets
-    share one quantized graph."""
+def target_profile(folder: Path, goal: dict | None, method: str | None = None, settings: dict | None = None,
+                   sections: dict | None = None) -> Path:
+    """pixel-8's profile with `quantize.target: goal` (none when None), quantize.calibration.method `method`, more
+    quantize `settings` (e.g. {"activations": "int16"}) and other top-level `sections` (e.g. {"tflite": {...}}): one
+    profile for `--target all`, so the three targets share one quantized graph."""
     import yaml
 
     data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "pixel-8.yaml").read_text())
+    data.update(sections or {})
     quantize = data.setdefault("quantize", {})
     quantize.update(settings or {})
     if goal is not None:

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from ai_edge_litert import schema_py_generated as S
 from onnx import TensorProto, numpy_helper
 
 from edgec import api
@@ -35,6 +36,31 @@ def test_int16_activations_build_and_validate_on_every_target(tmp_path):
     notes = {a.artifact.target: " ".join(a.artifact.notes) for a in outcome.result.artifacts}
     assert "int16 activations (16x8)" in notes["android"]
     assert "CoreML has no 16-bit activation ops" in notes["ios"]
+    # android's default (tflite.int16_activations: float): float activations, int8 weights, no int16 tensor
+    assert "int16 activations run float" in notes["android"]
+    assert S.TensorType.INT16 not in _types(tmp_path / "out" / "clf.tflite")
+
+
+def test_tflite_16x8_kernels_build_and_validate(tmp_path):
+    model = save(classifier(), tmp_path / "clf.onnx")
+    prof = write_profile(tmp_path, mode="int8", source="random", samples=8, quantize_extra=INT16,
+                         extra="tflite: {int16_activations: kernels}\n")
+    outcome = api.build(model, api.BuildOptions(target="android", profile=str(prof), out_dir=tmp_path / "out"))
+    assert outcome.ok, outcome.result.artifacts[0].numerics.message
+    assert outcome.result.artifacts[0].numerics.outputs["logits"].cosine > 0.9995
+    types = _types(tmp_path / "out" / "clf.tflite")
+    assert types["CONV_2D"] == types["FULLY_CONNECTED"] == S.TensorType.INT16
+
+
+def _types(path) -> dict:
+    """op code name -> the TFLite type of its first input (first op of that code)."""
+    m = S.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    sg = m.subgraphs[0]
+    names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+    out = {}
+    for op in sg.operators:
+        out.setdefault(names[m.operatorCodes[op.opcodeIndex].builtinCode], sg.tensors[op.inputs[0]].type)
+    return out
 
 
 def test_stage_graph_is_opset_21_with_symmetric_int16_activations(tmp_path):

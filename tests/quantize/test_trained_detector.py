@@ -54,34 +54,43 @@ def test_int8_with_quantize_target_keeps_fp32_detections(built, target):
 
 
 @pytest.fixture(scope="module")
-def built_16x8(tmp_path_factory):
+def built_int16(tmp_path_factory):
+    """{tflite.int16_activations mode: artifacts} of `quantize.activations: int16` builds (ios and ort-mobile do
+    not read that key: the "float" build's serve)."""
     from tests.trained_detector import build_int8
 
-    return build_int8(tmp_path_factory.mktemp("qdet16"), settings={"activations": "int16"})
+    return {mode: build_int8(tmp_path_factory.mktemp(f"qdet16{mode}"), settings={"activations": "int16"},
+                             sections={"tflite": {"int16_activations": mode}}) for mode in ("float", "kernels")}
 
 
 # P-Net's int8 error is in its activations (int8 weights with float activations, the ios artifact, keep 0.975):
-# int16 activations with the same int8 weights keep 0.975 on every target (2026-12-07: 1231 of 1263 on android and
-# ort-mobile, 1233 on ios), no node float, no target needed.
+# int16 activations with the same int8 weights keep 0.975 on every target (2026-12-07: 1231 of 1263 on ort-mobile
+# and android's 16x8 kernels, 1233 on ios), no node float, no target needed.
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["android", "ios", "ort-mobile"])
-def test_16x8_keeps_fp32_detections(built, built_16x8, target):
+@pytest.mark.parametrize("target, mode", [("android", "float"), ("android", "kernels"), ("ios", "float"),
+                                          ("ort-mobile", "float")])
+def test_int16_activations_keep_fp32_detections(built, built_int16, target, mode):
     from ai_edge_litert import schema_py_generated as S
 
     from tests.trained_detector import agreement, runner_of
 
     _, xs, fp32 = built
-    art = built_16x8[target]
+    art = built_int16[mode][target]
     assert any("int16 activations (16x8)" in n for n in art.artifact.notes), art.artifact.notes
     got = agreement(fp32, runner_of(art), xs)
-    print(target, got)
+    print(target, mode, got)
     assert got["ratio"] >= 0.95, (target, got)
-    if target == "android":  # the convolutions run LiteRT's 16x8 kernels, not float
+    if target == "android":  # kernels: LiteRT's 16x8 convolutions; float: float convolutions on int8 weights
         m = S.ModelT.InitFromPackedBuf(art.final_path.read_bytes(), 0)
         sg, codes = m.subgraphs[0], m.operatorCodes
         convs = [op for op in sg.operators if codes[op.opcodeIndex].builtinCode == S.BuiltinOperator.CONV_2D]
-        assert len(convs) == 5 and all(sg.tensors[op.inputs[0]].type == S.TensorType.INT16
-                                       and sg.tensors[op.inputs[1]].type == S.TensorType.INT8 for op in convs)
+        want = S.TensorType.INT16 if mode == "kernels" else S.TensorType.FLOAT32
+        assert len(convs) == 5 and all(sg.tensors[op.inputs[0]].type == want for op in convs)
+        # the weights are int8 in the file either way (float: int8 constants through DEQUANTIZE)
+        stored = [sg.tensors[op.inputs[1 if mode == "kernels" else 0]] for op in sg.operators
+                  if codes[op.opcodeIndex].builtinCode == (S.BuiltinOperator.CONV_2D if mode == "kernels"
+                                                           else S.BuiltinOperator.DEQUANTIZE)]
+        assert sum(t.type == S.TensorType.INT8 and m.buffers[t.buffer].data is not None for t in stored) == 5
 
 
 def test_decoding_matches_itself_and_nms_keeps_the_best():

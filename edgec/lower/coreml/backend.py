@@ -14,7 +14,7 @@ import onnx
 from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
-from edgec.graph.passes import drop_activation_qdq
+from edgec.graph.passes import drop_activation_qdq, only_16_bit_activations
 from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
@@ -76,18 +76,9 @@ def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
     if not any(n.op_type == "QuantizeLinear" and n.input[0] not in consts for n in model.graph.node):
         return None
     # MIL has no 16-bit quantize (quantize.activations: int16): float activations on every iOS
-    if not _all_16_bit(model) and deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:
+    if not only_16_bit_activations(model) and deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:
         return "native"  # the same test ops/quant.py's _native makes
     return "emulated" if ctx.profile.coreml.emulate_int8_activations else "float"
-
-
-def _all_16_bit(model: onnx.ModelProto) -> bool:
-    """Whether the graph has activation QuantizeLinear nodes and every one writes 16-bit integers
-    (quantize.activations: int16)."""
-    inits = {i.name: i.data_type for i in model.graph.initializer}
-    qs = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
-    wide = (onnx.TensorProto.INT16, onnx.TensorProto.UINT16)
-    return bool(qs) and all(len(q.input) > 2 and inits.get(q.input[2]) in wide for q in qs)
 
 
 def _float_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
@@ -351,7 +342,7 @@ class CoreMLBackend:
         notes: list[str] = []
         model, refused = unroll_control_flow(model)
         activations = int8_activations(model, ctx)
-        if activations == "float" and _all_16_bit(model):
+        if activations == "float" and only_16_bit_activations(model):
             model, pairs = _float_activations(model)
             notes.append(f"int8: CoreML has no 16-bit activation ops (quantize.activations: int16), so activations "
                          f"stay float ({pairs} Q/DQ pairs dropped) and the weights 8-bit")

@@ -7,6 +7,7 @@ import onnx
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.dynamic import model_ranges
+from edgec.graph.passes import drop_activation_qdq, only_16_bit_activations
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
@@ -30,6 +31,11 @@ class TFLiteBackend:
         if int8_io and ctx.precision != "int8":
             raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
         dynamic = ctx.profile.tflite.dynamic_batch
+        float_16 = ctx.precision == "int8" and ctx.profile.tflite.int16_activations == "float" and \
+            only_16_bit_activations(model)
+        if float_16:
+            model = onnx.ModelProto.FromString(model.SerializeToString())
+            pairs = drop_activation_qdq(model)
         lengths = model_ranges(model)  # ranged input axes (edgec.graph.dynamic): -1 on every axis that follows them
         if lengths and dynamic:
             raise LoweringError("tflite.dynamic_batch and an input range (dynamic length) in one build are not "
@@ -44,7 +50,7 @@ class TFLiteBackend:
                              int8_io=int8_io, dynamic_batch=dynamic, dynamic_range=ctx.precision == "int8-dynamic")
         if result.problems:
             raise UnsupportedOp(ctx.target.name, result.problems)
-        if ctx.precision == "int8" and not result.stats.get("int8", {}).get("int8_ops"):
+        if ctx.precision == "int8" and not float_16 and not result.stats.get("int8", {}).get("int8_ops"):
             raise LoweringError("int8 was asked but no op of this model maps to a TFLite int8 kernel (it has no "
                                 "DequantizeLinear -> op -> QuantizeLinear group); refusing to write a float model.")
         path = ctx.staging_dir / f"{ctx.model_name}{ctx.target.extension or '.tflite'}"
@@ -64,7 +70,12 @@ class TFLiteBackend:
         notes.append(f"XNNPACK took {taken} of {taken + sum(cpu.values())} ops" + (
             "; on LiteRT's own CPU kernels: " + ", ".join(f"{k} x{v}" for k, v in cpu.items()) if cpu else "")
             + " (from the interpreter's DELEGATE nodes)")
-        if ctx.precision in ("int8", "int8-weights"):
+        if float_16:
+            notes.append(f"int16 activations run float (tflite.int16_activations: float; {pairs} 16-bit Q/DQ pairs "
+                         f"dropped), weights int8 with DEQUANTIZE: within a 16-bit step of the ORT artifact, at "
+                         f"float speed. tflite.int16_activations: kernels writes LiteRT's 16x8 ops instead (for NPU "
+                         f"delegates; on CPU they run outside XNNPACK as reference kernels, many times slower)")
+        elif ctx.precision in ("int8", "int8-weights"):
             notes.append(int8_note(result.stats.get("int8", {}), result.op_histogram, s.get("quant_ops")))
         if ctx.precision == "int8-dynamic":
             notes.append(f"int8-dynamic: FULLY_CONNECTED x{result.op_histogram.get('FULLY_CONNECTED', 0)} with int8 "
