@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from edgec.config.models import Profile
-from edgec.errors import CalibrationError, ConfigError
+from edgec.errors import CalibrationError, ConfigError, QuantizationError
 from edgec.quantize import int8, prequantized
 from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
@@ -63,6 +63,7 @@ class QuantResult:
     weights_quantized: int | None = None
     weights_rounded: int | None = None  # int8 static: layers whose weights took error-compensating rounding
     activations: str | None = None  # int8 static: int8 or int16 activations (quantize.activations)
+    int8_shortfall: str | None = None  # activations auto: what int8 activations reached before int16 was tried
     seconds: float = 0.0
     target: dict | None = None  # quantize.target: goal, held-out samples, steps (edgec/quantize/target.py)
     native_fp16: str | None = None  # target format that converts to fp16 itself (the ONNX graph stays float)
@@ -121,7 +122,8 @@ class QuantResult:
             "sensitivity": [s.as_dict() for s in self.sensitivity],
             "cosine_all_quantized": _r(self.cosine_all_quantized), "cosine_final": _r(self.cosine_final),
             "weights_quantized": self.weights_quantized,
-            "weights_rounded": self.weights_rounded, "activations": self.activations, "seconds": round(self.seconds, 3),
+            "weights_rounded": self.weights_rounded, "activations": self.activations,
+            "int8_shortfall": self.int8_shortfall, "seconds": round(self.seconds, 3),
             "native_fp16": self.native_fp16, "target": self.target,
         }
 
@@ -152,6 +154,9 @@ class QuantResult:
             more = len(self.kept_float) - len(shown)
             lines.append("quantize: kept float: " + ", ".join(f"{n} ({why})" for n, why in shown)
                          + (f"; and {more} more (manifest: quantize.kept_float)" if more > 0 else ""))
+        if self.int8_shortfall:
+            lines.append(f"quantize: int16 activations because int8 ones could not meet quantize.target "
+                         f"({self.int8_shortfall}; quantize.activations: auto)")
         if self.target is not None:
             t = self.target
             path = " -> ".join(f"{s['node'] or 'all int8'}{' back to int8' if s['action'] == 'int8 again' else ''}"
@@ -223,7 +228,7 @@ def quantize(model: onnx.ModelProto, profile: Profile,
         elif spec.mode == "fp16":
             out = _fp16(work_model, profile, cset, calib, specs, result)
         elif spec.mode == "int8":
-            out = _static(work_model, profile, cset, calib, Path(tmp), result)
+            out = _static_widths(work_model, profile, cset, calib, Path(tmp), result)
         elif spec.mode == "int8-dynamic" and target_format == "ort":
             out = int8.quantize_dynamic_int8(int8.to_qdq_opset(work_model), spec.per_channel, _keep(work_model, spec))
             result.per_channel = spec.per_channel
@@ -280,9 +285,31 @@ def _fp16(model, profile, cset, calib, specs, result: QuantResult) -> onnx.Model
     return out
 
 
-def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onnx.ModelProto:
+def activation_widths(spec) -> list[str]:
+    """The activation widths the stage tries, in order: auto is int8, then (with a quantize.target) int16 when
+    int8 cannot meet it. int16 costs no weight bytes, but on TFLite it runs float or as slow 16x8 kernels."""
+    if spec.activations != "auto":
+        return [spec.activations]
+    return ["int8", "int16"] if spec.target is not None else ["int8"]
+
+
+def _static_widths(model, profile, cset, calib, work: Path, result: QuantResult) -> onnx.ModelProto:
+    widths = activation_widths(profile.quantize)
+    for i, width in enumerate(widths):
+        try:
+            return _static(model, profile, cset, calib, work / width, result, width)
+        except QuantizationError as e:
+            if i + 1 == len(widths):
+                raise QuantizationError(f"{e} (int8 activations first: {result.int8_shortfall})" if
+                                        result.int8_shortfall else str(e)) from None
+            result.int8_shortfall = str(e).split(";")[0].removeprefix("quantize.target cannot be met: int8 ")
+    raise AssertionError("no activation width")
+
+
+def _static(model, profile, cset, calib, work: Path, result: QuantResult, width: str) -> onnx.ModelProto:
     spec = profile.quantize
-    wide = spec.activations == "int16"
+    work.mkdir(parents=True, exist_ok=True)
+    wide = width == "int16"
     pre = int8.pre_process(int8.to_qdq_opset(model, int8.QDQ16_OPSET if wide else int8.QDQ_OPSET), work)
     name_nodes(pre)
     exclude = int8.excluded_nodes(pre, spec.keep_float)
@@ -305,7 +332,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     if method == "auto":  # the merged per-tensor ranges are a MinMax cache from here on
         chosen_ranges = choose_ranges(
             pre, lambda m, path: int8.quantize_static_qdq(pre, StreamReader(cset, calib), m, spec.per_channel,
-                                                          exclude, path, work, spec.activations),
+                                                          exclude, path, work, width),
             [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]], work, cache)
         counts = {m: list(chosen_ranges.values()).count(m) for m in CANDIDATES}
         method = "minmax"
@@ -315,7 +342,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
 
     def quant(extra: list[str], reader=None) -> onnx.ModelProto:
         qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
-                                       sorted(set(exclude) | set(extra)), cache, work, spec.activations)
+                                       sorted(set(exclude) | set(extra)), cache, work, width)
         rounded.update(round_weights(qdq, pre, hessians))
         correct_biases(qdq, pre, means)
         return qdq
@@ -324,7 +351,7 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult) -> onn
     # the search re-quantizes once per node tried, at most `sensitivity` + `max_float_nodes` times: a count, not a
     # clock (a time budget stopped at different nodes on a busy machine, and the same inputs gave other bytes)
     result.calibration_samples, result.per_channel = len(calib), spec.per_channel
-    result.activations = spec.activations
+    result.activations = width
     result.method = result.method or spec.calibration.method
     feeds = [cset.load(i) for i in calib[:SENSITIVITY_SAMPLES]]
     islands = {} if wide else find_islands(pre, read_ranges(cache), feeds, skip=set(exclude))
@@ -374,7 +401,8 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
         sets.append(extra)
         return score(reference, with_float_islands(pre, qdq, set(extra), set(exclude)), feeds, kinds)
 
-    chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}))
+    chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}),
+                           "int8 weights with int16 activations" if result.activations == "int16" else "int8")
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,

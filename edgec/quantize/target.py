@@ -121,7 +121,8 @@ def top1_first_for(goal: QuantTarget, start: Score) -> bool:
 
 def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score], goal: QuantTarget,
            held_out: str, weights: dict[str, int] | None = None,
-           neighbours: dict[str, list[str]] | None = None) -> tuple[list[str], list[Step]]:
+           neighbours: dict[str, list[str]] | None = None,
+           quantized: str = "int8") -> tuple[list[str], list[Step]]:
     """(nodes to keep float, the steps taken with the score after each). `weights`: node -> float weight elements
     it would add (what a float node costs in size); the float nodes together stay within
     goal.max_float_weight_fraction of all of them. `neighbours`: node -> the nodes it shares a tensor with, where
@@ -188,7 +189,7 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
             best = (current, len(chosen))
     if not current.meets(goal):
         current, chosen = best[0], chosen[:best[1]]
-        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over))
+        raise QuantizationError(_cannot(goal, current, chosen, len(tried), held_out, over, quantized))
     for n in list(reversed(chosen)):  # fewest nodes: undo any choice the goal does not need
         if len(chosen) == 1:
             break
@@ -201,7 +202,8 @@ def search(ranked: list[NodeSensitivity], measure: Callable[[list[str]], Score],
 
 
 def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_out: str,
-            over: list[str] = ()) -> str:
+            over: list[str] = (), quantized: str = "int8") -> str:
+    """`quantized`: what the graph is, in words ("int8", "int8 weights with int16 activations")."""
     bound = (f"the count bound max_float_nodes={goal.max_float_nodes} was reached"
              if len(chosen) >= goal.max_float_nodes else
              f"no other of the {tried} most sensitive node(s) measured (candidates={goal.candidates}) improved it")
@@ -210,7 +212,7 @@ def _cannot(goal: QuantTarget, best: Score, chosen: list[str], tried: int, held_
                   f"of the weights float (the int8 size)")
     kept = f"{len(chosen)} node(s) float ({', '.join(chosen)})" if chosen else "every node int8"
     return (
-        f"quantize.target cannot be met: int8 reaches at best {best.words()} with {kept} on {held_out}, and the "
+        f"quantize.target cannot be met: {quantized} reaches at best {best.words()} with {kept} on {held_out}, and the "
         f"profile asks for {goal_words(goal)}; {bound}. Try: more or more representative calibration samples, "
         f"a higher quantize.target.candidates / max_float_nodes / max_float_weight_fraction, quantize.calibration.method auto "
         f"(per-tensor ranges), keep_float for the sensitive op types, a lower target, or --quantize int8-weights / fp16."

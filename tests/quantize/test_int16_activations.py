@@ -94,3 +94,35 @@ def test_unknown_activation_width_is_a_profile_error(tmp_path, cli):
     r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o")])
     assert r.exit_code != 0 and "activations" in r.stderr and "Traceback" not in r.output + r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_auto_activations_try_int16_when_int8_cannot_meet_the_target(tmp_path):
+    """The outlier model (test_target.py): its input's one int8 scale leaves the channels that matter ~0 levels,
+    so with no node allowed float int8 cannot meet cosine 0.99; auto (the default) then tries int16 activations,
+    whose 256x finer grid meets it, and says why."""
+    from tests.quantize.test_target import _outlier_model
+
+    model, cal = _outlier_model(tmp_path)
+    prof = write_profile(tmp_path, source=str(cal), samples=32, target="{min_cosine: 0.99, max_float_nodes: 0}",
+                         quantize_extra="  float_input_layers: false\n")
+    outcome = api.build(model, api.BuildOptions(target="ort-mobile", out_dir=tmp_path / "out", profile=str(prof),
+                                                latency="off"))
+    assert outcome.ok, [f.error for f in outcome.failures]
+    q = json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"][0]["details"]["quantize"]
+    assert q["activations"] == "int16" and q["target"]["float_nodes"] == []
+    assert q["int8_shortfall"].startswith("reaches at best") and "every node int8" in q["int8_shortfall"]
+    notes = " ".join(outcome.result.artifacts[0].notes)
+    assert "int16 activations because int8 ones could not meet quantize.target" in notes, notes
+
+
+def test_cannot_be_met_at_either_width_names_both(tmp_path, cli):
+    from tests.quantize.test_target import _outlier_model
+
+    model, cal = _outlier_model(tmp_path)
+    prof = write_profile(tmp_path, source=str(cal), samples=32, target="{min_cosine: 0.9999999, max_float_nodes: 0}",
+                         quantize_extra="  float_input_layers: false\n")
+    r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o"), "--latency", "off"])
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 13, r.output + r.stderr
+    assert "int8 weights with int16 activations reaches at best" in text and "(int8 activations first: reaches" in text
+    assert "Traceback" not in text and not (tmp_path / "o").exists()
