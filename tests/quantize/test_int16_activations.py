@@ -111,7 +111,7 @@ def test_auto_activations_try_int16_when_int8_cannot_meet_the_target(tmp_path):
     q = json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"][0]["details"]["quantize"]
     assert q["activations"] == "int16" and q["target"]["float_nodes"] == []
     assert q["int8_shortfall"].startswith("reaches at best") and "every node int8" in q["int8_shortfall"]
-    notes = " ".join(outcome.result.artifacts[0].notes)
+    notes = " ".join(outcome.result.artifacts[0].artifact.notes)
     assert "int16 activations because int8 ones could not meet quantize.target" in notes, notes
 
 
