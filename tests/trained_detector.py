@@ -31,9 +31,9 @@ SIZE = 128
 INPUT_NAME = "input_1"
 REG, PROB = "conv2d_4", "softmax"  # outputs: [1, h, w, 4] box offsets, [1, h, w, 2] (background, face)
 THRESHOLD, NMS_IOU = 0.7, 0.5  # the package's first-stage threshold is 0.6; 0.7 keeps the confident windows
-# the stated quantize.target (tests/quantize/test_trained_detector.py says why this one)
-# (no size bar for the detector: max_float_weight_fraction 1; the goal is met with 96% of the weights float)
-TARGET = {"min_cosine": 0.9975, "max_float_weight_fraction": 1.0}
+# the stated quantize.target (tests/quantize/test_trained_detector.py says why this one), at the default size bound:
+# int8 activations cannot meet it within 2% of the weights float, so the stage takes int16 activations (auto)
+TARGET = {"min_cosine": 0.9975}
 
 
 class DetectorFetchError(RuntimeError):
