@@ -347,24 +347,46 @@ def main() -> None:
             print(f"{r['model']} {r['who']} {r['target']}: top-1 differs on {', '.join(r['misses'])}")
 
 
+DETECTOR_BUILDS = [  # (who, quantize.target, more quantize keys, other profile sections)
+    ("edgec", None, None, None),
+    ("edgec, quantize.target {TARGET}", "TARGET", None, None),
+    ("edgec, quantize.activations int16", None, {"activations": "int16"}, None),
+    ("edgec, int16, tflite.int16_activations kernels (16x8)", None, {"activations": "int16"},
+     {"tflite": {"int16_activations": "kernels"}}),
+]
+
+
 def bench_detector(work: Path) -> list[dict]:
     """The trained detector (tests/trained_detector.py: MTCNN's P-Net from a pinned PyPI sdist): int8 vs fp32
-    detections (threshold + NMS in numpy, outside the model) on the held-out photos' crops, per target, and
-    ORT quantize_static (defaults) on the same calibration inputs. A detection is kept when int8 has one at
-    IoU >= 0.9 (one class: faces)."""
+    detections (threshold + NMS in numpy, outside the model) on the held-out photos' crops, per target and build
+    (DETECTOR_BUILDS), and ORT quantize_static (defaults) on the same calibration inputs. A detection is kept when
+    int8 has one at IoU >= 0.9 (one class: faces). Android rows also time the .tflite against the fp32 .tflite
+    (LiteRT, 1 thread, interleaved in this run: ratio)."""
+    from bench.quantize import _interleaved_ms
+    from edgec.runtimes.host_litert import LiteRTRunner
     from tests.trained_detector import (TARGET, agreement, build_int8, detector_inputs, detector_model, runner_of,
                                         INPUT_NAME as DET_INPUT)
 
     xs, _ = detector_inputs(EVAL_PHOTOS)
     fp32 = OrtRunner(onnx.load(str(detector_model())), threads=1)
+    f32_tflite = build(detector_model(), "none", work, work / "fp32", "pnet")[0]["android"].final_path
     rows = []
-    for k, (who, goal) in enumerate((("edgec", None), (f"edgec, quantize.target {TARGET}", TARGET))):
+    for k, (who, goal, settings, sections) in enumerate(DETECTOR_BUILDS):
+        goal = TARGET if goal == "TARGET" else None
         t0 = time.perf_counter()
-        arts = build_int8(work / f"build{k}", goal)
+        arts = build_int8(work / f"build{k}", goal, settings, sections)
         build_s = time.perf_counter() - t0
         for t, a in sorted(arts.items()):
-            steps = [n for n in a.artifact.notes if n.startswith("quantize: target")]
-            rows.append(dict(agreement(fp32, runner_of(a), xs), who=who, target=t, build_s=build_s, steps=steps))
+            if sections and t != "android":
+                continue  # the tflite section changes the android artifact only
+            steps = [n for n in a.artifact.notes if n.startswith("quantize: target") or "int16 activations because" in n]
+            row = dict(agreement(fp32, runner_of(a), xs), who=who.format(TARGET=TARGET), target=t, build_s=build_s,
+                       steps=steps)
+            if t == "android":
+                ms_q, ms_f = _interleaved_ms([LiteRTRunner(a.final_path, threads=1), LiteRTRunner(f32_tflite, threads=1)],
+                                             {DET_INPUT: xs[0]}, 40)
+                row["latency"] = f"{ms_q:.2f} / {ms_f:.2f} ms ({ms_q / ms_f:.2f}x)"
+            rows.append(row)
     work = work / "build0"
     cal = [np.load(f) for f in sorted((work / "calib").glob("*.npy"))]
     t0 = time.perf_counter()
@@ -381,11 +403,12 @@ def main_detector() -> None:
     with tempfile.TemporaryDirectory(prefix="edgec-qdet-") as tmp:
         rows = bench_detector(Path(tmp))
     print(f"\ntrained detector (P-Net, MTCNN), held out: {rows[0]['held_out']}\n")
-    print("| quantizer | target | fp32 detections | int8 detections | kept at IoU >= 0.9 | quantize s |")
-    print("|---|---|---|---|---|---|")
+    print("| quantizer | target | fp32 detections | quantized detections | kept at IoU >= 0.9 | LiteRT / fp32 | "
+          "quantize s |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['who']} | {r['target']} | {r['fp32']} | {r['int8']} | {r['kept']} ({r['ratio']:.3f}) | "
-              f"{r['build_s']:.0f} |")
+              f"{r.get('latency', '')} | {r['build_s']:.0f} |")
     for r in rows:
         if r.get("steps") and r["target"] == "android":
             print(f"\n{r['who']}: {'; '.join(r['steps'])}")
