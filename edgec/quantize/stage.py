@@ -209,6 +209,11 @@ def quantize(model: onnx.ModelProto, profile: Profile,
             f"quantize.target is set but the quantize mode is {spec.mode}: the target is reached by keeping int8 "
             f"nodes float, so it applies to `--quantize int8` only; remove quantize.target or build int8."
         )
+    if spec.activations != "auto" and spec.mode != "int8":
+        raise ConfigError(
+            f"quantize.activations is {spec.activations} but the quantize mode is {spec.mode}: the activation width "
+            f"applies to `--quantize int8` (static QDQ) only; remove quantize.activations or build int8."
+        )
     work_model = onnx.ModelProto()
     work_model.CopyFrom(model)
     name_nodes(work_model)

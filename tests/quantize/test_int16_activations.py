@@ -126,3 +126,21 @@ def test_cannot_be_met_at_either_width_names_both(tmp_path, cli):
     assert r.exit_code == 13, r.output + r.stderr
     assert "int8 weights with int16 activations reaches at best" in text and "(int8 activations first: reaches" in text
     assert "Traceback" not in text and not (tmp_path / "o").exists()
+
+
+def test_activation_width_with_another_mode_is_a_profile_error(tmp_path, cli):
+    prof = write_profile(tmp_path, mode="int8-weights", quantize_extra=INT16)
+    model = save(classifier(), tmp_path / "clf.onnx")
+    r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "quantize.activations is int16" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.output + r.stderr and not (tmp_path / "o").exists()
+
+
+def test_int16_builds_are_byte_identical(tmp_path):
+    model = save(classifier(), tmp_path / "clf.onnx")
+    prof = write_profile(tmp_path, mode="int8", source="random", samples=8, quantize_extra=INT16,
+                         extra="tflite: {int16_activations: kernels}\n")
+    shas = [{a.artifact.target: a.sha256 for a in api.build(model, api.BuildOptions(
+        target="all", profile=str(prof), out_dir=tmp_path / out, latency="off", validate=False)).result.artifacts}
+        for out in ("a", "b")]
+    assert shas[0] == shas[1] and len(shas[0]) == 3
