@@ -3,6 +3,7 @@ against ONNX Runtime running the SAME opset-21 QDQ model (16-bit Q/DQ in float a
 
 from __future__ import annotations
 
+import numpy as np
 from ai_edge_litert import schema_py_generated as S
 from onnx import helper
 
@@ -22,12 +23,11 @@ def test_conv_net_16x8_matches_ort_qdq():
     types = _tensor_types(res.data)
     for code in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):  # int16 data, int8 weights, int64 bias
         assert types[code] == [S.TensorType.INT16, S.TensorType.INT8, S.TensorType.INT64], code
-    for code in ("MAX_POOL_2D", "CONCATENATION"):
+    for code in ("MAX_POOL_2D", "CONCATENATION", "ADD", "AVERAGE_POOL_2D"):
         assert types[code][0] == S.TensorType.INT16, code
-    # ADD and AVERAGE_POOL_2D have no 16x8 rule here: they run float between DEQUANTIZE / QUANTIZE
-    assert types["ADD"][0] == types["AVERAGE_POOL_2D"][0] == S.TensorType.FLOAT32
     versions = _versions(res.data)
     assert versions["CONV_2D"] == 4 and versions["DEPTHWISE_CONV_2D"] == 5 and versions["FULLY_CONNECTED"] == 7
+    assert versions["ADD"] == versions["AVERAGE_POOL_2D"] == 3
 
 
 def test_asymmetric_int16_runs_in_float_arithmetic():
@@ -62,3 +62,24 @@ def _versions(data: bytes) -> dict[str, int]:
 def test_16x8_is_deterministic():
     model = qdq(conv_net(), activation="QInt16", **SYMMETRIC)
     assert convert(model).data == convert(model).data
+
+
+def test_head_ops_16x8():
+    """LeakyRelu, Mul (a constant-free product of two branches), GlobalAveragePool, ReduceMean on int16; Sigmoid
+    has no 16x8 rule here and runs float between int16 DEQUANTIZE / QUANTIZE."""
+    c = {"w": _w(8, 3, 3, 3), "b": np.zeros(8, np.float32), "w2": _w(8, 8, 1, 1), "b2": np.zeros(8, np.float32),
+         "axes": np.array([2, 3], np.int64)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.1),
+             helper.make_node("Conv", ["l", "w2", "b2"], ["c2"]),
+             helper.make_node("Sigmoid", ["c2"], ["s"]),
+             helper.make_node("Mul", ["l", "s"], ["m"]),
+             helper.make_node("GlobalAveragePool", ["m"], ["g"]),
+             helper.make_node("ReduceMean", ["m", "axes"], ["r"], keepdims=1),
+             helper.make_node("Add", ["g", "r"], ["y"])]
+    model = qdq(_model(nodes, c, [1, 3, 8, 8], ["y"], opset=18), activation="QInt16", **SYMMETRIC)
+    res = lower_and_compare(model, min_cos=MIN_COS, min_delta=MIN_DELTA)
+    types = _tensor_types(res.data)
+    for code in ("LEAKY_RELU", "MUL", "MEAN"):
+        assert types[code][0] == S.TensorType.INT16, (code, res.op_histogram)
+    assert types["LOGISTIC"][0] == S.TensorType.FLOAT32

@@ -69,7 +69,7 @@ _RULES = {
                             (lambda s: s.rank() > 4, 4), (lambda s: s.t() == BOOL, 3), (lambda s: s.t() == I8, 2)),
     "PAD": _first((lambda s: s.rank() > 4, 4), (lambda s: s.t() == I16, 3), (lambda s: s.t() == I8, 2)),
     "PADV2": _first((lambda s: s.rank() > 4, 4), (lambda s: s.t() == I16, 3), (lambda s: s.t() == I8, 2)),
-    "ADD": _first((lambda s: s.t() == I64, 4), (lambda s: s.t() == I8, 2)),
+    "ADD": _first((lambda s: s.t() == I64, 4), (lambda s: s.t() == I16, 3), (lambda s: s.t() == I8, 2)),
     "SUB": _first((lambda s: s.t() == I64, 4), (_Sig.broadcast_over_4d, 3), (lambda s: s.t() == I8, 2)),
     "MUL": _first((lambda s: s.t() == I64, 5), (lambda s: s.t() == I16, 4), (lambda s: s.t() == I8, 2)),
     "DIV": _first((_Sig.broadcast_over_4d, 2),),

@@ -202,13 +202,16 @@ def concat_int8(ctx: LowerCtx) -> None:
 
 def _binary_int8(code: str, options):
     def lower(ctx: LowerCtx) -> None:
-        ctx.emit(code, [ctx.input(0), ctx.input(1)], [ctx.output(0)], options())
-    lower.__doc__ = f"{code} int8 (inputs and output each with their own scale)"
+        opts = options()
+        if hasattr(opts, "potScaleInt16"):  # int16: any scales (the default asks for powers of two)
+            opts.potScaleInt16 = False
+        ctx.emit(code, [ctx.input(0), ctx.input(1)], [ctx.output(0)], opts)
+    lower.__doc__ = f"{code} int8 / int16 (inputs and output each with their own scale)"
     return lower
 
 
-lowers("int8.Add", check=_same_rank)(_binary_int8("ADD", S.AddOptionsT))
-lowers("int8.Mul", check=_same_rank)(_binary_int8("MUL", S.MulOptionsT))
+lowers("int8.Add", check=_same_rank, int16=True)(_binary_int8("ADD", S.AddOptionsT))
+lowers("int8.Mul", check=_same_rank, int16=True)(_binary_int8("MUL", S.MulOptionsT))
 
 
 @lowers("int8.Relu", int16=True)
@@ -217,7 +220,7 @@ def relu_int8(ctx: LowerCtx) -> None:
     ctx.emit("RELU", [ctx.input(0)], [ctx.output(0)])
 
 
-@lowers("int8.AveragePool", check=_avg_pool_foldable)
+@lowers("int8.AveragePool", check=_avg_pool_foldable, int16=True)
 @lift_1d
 def average_pool_int8(ctx: LowerCtx) -> None:
     """AVERAGE_POOL_2D int8 without pads; it keeps the input's scale, so a QUANTIZE rescales to the output's."""
@@ -230,7 +233,8 @@ def average_pool_int8(ctx: LowerCtx) -> None:
         opts.keepDims = True
         return ctx.emit("MEAN", [x, ctx.constant(np.array([1, 2], np.int32), "axes")], [ctx.output(0)], opts)
     qx, y = _in_quant(ctx, x), ctx.output(0)
-    out = y if ctx.b.tensors[y].quant == qx else ctx.b.tensor(f"{ctx.node.name}/pooled", ctx.out_shape(0), np.int8, qx)
+    out = y if ctx.b.tensors[y].quant == qx else ctx.b.tensor(f"{ctx.node.name}/pooled", ctx.out_shape(0),
+                                                               ctx.b.tensors[x].dtype, qx)
     opts = S.Pool2DOptionsT()
     opts.padding, opts.strideH, opts.strideW = S.Padding.VALID, strides[0], strides[1]
     opts.filterHeight, opts.filterWidth = kernel[0], kernel[1]
@@ -324,7 +328,7 @@ def sigmoid_int8(ctx: LowerCtx) -> None:
     _fixed_output(ctx, "LOGISTIC", *UNIT_INTERVAL)
 
 
-@lowers("int8.ReduceMean", check=_reduce_mean_foldable)
+@lowers("int8.ReduceMean", check=_reduce_mean_foldable, int16=True)
 def reduce_mean_int8(ctx: LowerCtx) -> None:
     """MEAN int8 (own input/output scales) over constant axes."""
     rank = len(ctx.shape(0))
@@ -335,7 +339,7 @@ def reduce_mean_int8(ctx: LowerCtx) -> None:
     ctx.emit("MEAN", [ctx.input(0), ctx.constant(np.array(axes, np.int32), "axes")], [ctx.output(0)], opts)
 
 
-@lowers("int8.LeakyRelu")
+@lowers("int8.LeakyRelu", int16=True)
 def leaky_relu_int8(ctx: LowerCtx) -> None:
     """LEAKY_RELU int8 (own input/output scales)."""
     opts = S.LeakyReluOptionsT()

@@ -93,7 +93,7 @@ def _global(ctx: LowerCtx, code: str) -> None:
     ctx.emit(code, [ctx.input(0), ctx.constant(np.array([1, 2], np.int32), "axes")], [ctx.output(0)], opts)
 
 
-@lowers("int8.GlobalAveragePool", float_kernel=True)
+@lowers("int8.GlobalAveragePool", float_kernel=True, int16=True)
 @lowers("GlobalAveragePool")
 @lift_1d
 def global_average_pool(ctx: LowerCtx) -> None:
