@@ -20,7 +20,8 @@ With --target-top1 (default 0.99; 0 skips it) a third build per model sets the p
 targets share one quantized graph; DIR: --held-out-per-photo (default 8) other variants of each of the 6
 calibration photos, tests/quantize/helpers.py's target_variants: 8 crops/flips, past 8 also rotated and
 colour-jittered; never an evaluation photo): the nodes it kept float and the held-out-part accuracy after each step
-are printed below the table. --no-plain skips the int8 build without the target.
+are printed below the table. --no-plain skips the int8 build without the target; --no-int16 the build with
+`quantize.activations: int16` (int8 weights, 16-bit activations; android runs them float, its default).
 
 Prints a Markdown table (and the held-out inputs where int8 and fp32 disagree, with the fp32 top-1 margin).
 
@@ -130,7 +131,8 @@ def ort_baseline(model: Path, calib_xs: list[np.ndarray], work: Path, input_name
     return out
 
 
-def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, plain: bool = True) -> list[dict]:
+def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, plain: bool = True,
+                int16: bool = True) -> list[dict]:
     model, size = trained_model(name), input_shape(name)[-1]
     cal_xs, cal_names = photo_inputs(CALIB_PHOTOS, size)
     ev_xs, ev_names = photo_inputs(EVAL_PHOTOS, size)
@@ -142,6 +144,12 @@ def bench_model(name: str, work: Path, top1_goal: float, per_photo: int = 8, pla
     fp32 = logits(OrtRunner(onnx.load(str(model)), threads=1), ev_xs)
     f32_arts, _ = build(model, "none", calib, work / "fp32", name)
     builds = [("edgec", *build(model, "int8", calib, work / "int8", name))] if plain else []
+    if int16:
+        from tests.quantize.helpers import target_profile as settings_profile
+
+        (work / "int16-profile").mkdir()
+        prof = settings_profile(work / "int16-profile", None, settings={"activations": "int16"})
+        builds.append(("edgec, quantize.activations int16", *build(model, "int8", calib, work / "int16", name, prof)))
     if top1_goal > 0:
         try:
             tune = work / "target_held_out"  # other crops of the CALIBRATION photos: never an evaluation photo
@@ -314,6 +322,7 @@ def main() -> None:
                     help="quantize.target's held-out variants per calibration photo (tests/quantize/helpers.py "
                          "target_variants: 8 crops/flips, past 8 also rotated and colour-jittered)")
     ap.add_argument("--no-plain", action="store_true", help="skip the int8 build without quantize.target")
+    ap.add_argument("--no-int16", action="store_true", help="skip the build with quantize.activations int16")
     args = ap.parse_args()
     others = []
     for what in filter(None, args.others.split(",")):
@@ -325,7 +334,8 @@ def main() -> None:
     rows = []
     for name in filter(None, args.models.split(",")):
         with tempfile.TemporaryDirectory(prefix="edgec-qtrained-") as tmp:
-            rows += bench_model(name, Path(tmp), args.target_top1, args.held_out_per_photo, not args.no_plain)
+            rows += bench_model(name, Path(tmp), args.target_top1, args.held_out_per_photo, not args.no_plain,
+                                not args.no_int16)
         print(f"({name} done)", flush=True)
     if not rows:
         return

@@ -299,16 +299,18 @@ def activation_widths(spec) -> list[str]:
 
 
 def _static_widths(model, profile, cset, calib, work: Path, result: QuantResult) -> onnx.ModelProto:
-    widths = activation_widths(profile.quantize)
-    for i, width in enumerate(widths):
+    *first, last = activation_widths(profile.quantize)
+    for width in first:  # auto's int8 try: its shortfall goes into the note, or into the error if int16 misses too
         try:
             return _static(model, profile, cset, calib, work / width, result, width)
         except QuantizationError as e:
-            if i + 1 == len(widths):
-                raise QuantizationError(f"{e} (int8 activations first: {result.int8_shortfall})" if
-                                        result.int8_shortfall else str(e)) from None
             result.int8_shortfall = str(e).split(";")[0].removeprefix("quantize.target cannot be met: int8 ")
-    raise AssertionError("no activation width")
+    try:
+        return _static(model, profile, cset, calib, work / last, result, last)
+    except QuantizationError as e:
+        if result.int8_shortfall:
+            raise QuantizationError(f"{e} (int8 activations first: {result.int8_shortfall})") from None
+        raise
 
 
 def _static(model, profile, cset, calib, work: Path, result: QuantResult, width: str) -> onnx.ModelProto:
