@@ -346,7 +346,7 @@ class CoreMLBackend:
             model, pairs = _float_activations(model)
             notes.append(f"int8: CoreML has no 16-bit activation ops (quantize.activations: int16), so activations "
                          f"stay float ({pairs} Q/DQ pairs dropped) and the weights 8-bit")
-        elif activations == "float":
+        elif activations == "float":  # int8 activations below iOS17
             model, pairs = _float_activations(model)
             notes.append(f"int8: {target_name} has no int8 activation ops, so activations stay float ({pairs} Q/DQ "
                          f"pairs dropped) and the weights 8-bit; its numbers are closer to fp32 than the ORT/TFLite "
