@@ -57,6 +57,16 @@ def choose_ranges(model: onnx.ModelProto, calibrate: Callable[[str, Path], None]
     return chosen
 
 
+def widen_ranges(cache: Path, factor: float) -> None:
+    """Scale every calibrated range in ONNX Runtime's cache by `factor` (away from zero): headroom for values past
+    the calibration data's, where a grid has steps to spare (16-bit activations)."""
+    table = json.loads(cache.read_text())
+    for entry in table["data"].values():
+        for k in ("lowest", "highest"):
+            entry[k] = {"data": [_value(entry[k]) * factor], "dtype": "float32", "CLS": "numpy.array"}
+    cache.write_text(json.dumps(table, sort_keys=True))
+
+
 def _value(entry) -> float:
     """One range bound from a cache entry: MinMax writes a one-value array, the histogram methods a bare float."""
     return float(np.ravel(entry["data"] if isinstance(entry, dict) else entry)[0])

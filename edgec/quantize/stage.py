@@ -22,7 +22,7 @@ from edgec.quantize.bias_correction import correct_biases, input_means
 from edgec.quantize.calibration import CalibrationSet, StreamReader, open_source, split
 from edgec.quantize.islands import (find_islands, float_weights, input_layers, neighbours, read_ranges,
                                    with_float_islands)
-from edgec.quantize.range_choice import CANDIDATES, choose_ranges
+from edgec.quantize.range_choice import CANDIDATES, choose_ranges, widen_ranges
 from edgec.quantize.weight_rounding import input_hessians, round_weights
 from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
@@ -34,6 +34,9 @@ RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are hel
 SENSITIVITY_SAMPLES = 4  # calibration samples the sensitivity search runs on
 BIAS_SAMPLES = 32  # calibration samples whose conv-input means drive the bias correction (bias_correction.py)
 KEPT_SHOWN = 6  # float nodes named in the report; the manifest lists all (densenet121 keeps ~40)
+# int16 activations' calibrated ranges x4: 2 of the 16 bits for values past the calibration data (a step stays 32x
+# finer than int8's); without it EfficientNet-Lite1's ort-mobile int16 artifact flipped a 0.21-margin photo
+INT16_HEADROOM = 4.0
 EVAL_SEED = 4321  # seeded random accuracy samples when the calibration source leaves none held out
 # fp16 has no scales to share: CoreML (compute precision) and TFLite convert float graphs to fp16 their own way,
 # and CoreML cannot take the converter's fp16 ONNX graph (mixed fp16/fp32 Casts), so only ORT gets it
@@ -355,6 +358,9 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult, width:
         return qdq
 
     qdq = quant([], StreamReader(cset, calib))
+    if wide:  # values past the calibration data's range saturate; 16 bits have steps to spare for headroom
+        widen_ranges(cache, INT16_HEADROOM)
+        qdq = quant([])
     # the search re-quantizes once per node tried, at most `sensitivity` + `max_float_nodes` times: a count, not a
     # clock (a time budget stopped at different nodes on a busy machine, and the same inputs gave other bytes)
     result.calibration_samples, result.per_channel = len(calib), spec.per_channel

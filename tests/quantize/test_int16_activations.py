@@ -144,3 +144,21 @@ def test_int16_builds_are_byte_identical(tmp_path):
         target="all", profile=str(prof), out_dir=tmp_path / out, latency="off", validate=False)).result.artifacts}
         for out in ("a", "b")]
     assert shas[0] == shas[1] and len(shas[0]) == 3
+
+
+def test_int16_ranges_have_headroom_past_the_calibration_data(tmp_path):
+    """The model input's int16 scale covers INT16_HEADROOM x the largest calibration value (16 bits have steps to
+    spare; values past the calibration data's range would otherwise saturate)."""
+    from edgec.config.loader import load_profile
+    from edgec.quantize.stage import INT16_HEADROOM, quantize
+
+    from .helpers import npy_folder
+
+    cal = npy_folder(tmp_path / "cal", [1, 3, 32, 32], 10)
+    largest = max(float(np.abs(np.load(f)).max()) for f in sorted(cal.glob("*.npy"))[:8])  # the calibrated files
+    prof = load_profile(str(write_profile(tmp_path, mode="int8", source=str(cal), samples=8, quantize_extra=INT16)))
+    out, _ = quantize(classifier(), prof)
+    inits = {i.name: numpy_helper.to_array(i) for i in out.graph.initializer}
+    q_in = next(n for n in out.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == out.graph.input[0].name)
+    covered = float(inits[q_in.input[1]]) * 32767
+    assert covered == pytest.approx(INT16_HEADROOM * largest, rel=0.01), (covered, largest)
