@@ -245,8 +245,8 @@ def _ocr_metric(name: str, got: list[np.ndarray], ref: list[np.ndarray]) -> str:
 def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> list[dict]:
     """PP-OCR det or rec int8 per target, calibrated on rendered text, vs fp32 ONNX Runtime on other rendered text:
     without and with the stated `quantize.target` (tests/ocr_text.py's OCR_TARGETS, its held-out folder more
-    rendered text, never the evaluation inputs); ORT's quantize_static (defaults) on the same calibration inputs
-    beside it."""
+    rendered text, never the evaluation inputs), and with int16 activations; ORT's quantize_static (defaults) on
+    the same calibration inputs beside it."""
     from tests.ocr_text import OCR_TARGETS, render, save_folder
     from tests.ppocr import INPUT_SHAPES, ppocr_model
     from tests.quantize.helpers import target_profile
@@ -261,9 +261,12 @@ def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> l
     shape = [f"x={','.join(map(str, INPUT_SHAPES[name]))}"]
     arts = {}
     method = f", calibration {stated['method']}" if stated.get("method") else ""
+    (work / "int16-profile").mkdir()
+    int16 = target_profile(work / "int16-profile", None, settings={"activations": "int16"})
     for mode, who, profile in (("none", "", None), ("int8", "edgec int8", None),
                                ("int8", f"edgec int8, quantize.target {goal}{method}",
-                                target_profile(work, {**goal, "held_out": str(work / "held")}, stated.get("method")))):
+                                target_profile(work, {**goal, "held_out": str(work / "held")}, stated.get("method"))),
+                               ("int8", "edgec, quantize.activations int16", int16)):
         t0 = time.perf_counter()
         try:
             out = api.build(model, api.BuildOptions(
