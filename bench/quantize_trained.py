@@ -261,11 +261,13 @@ def bench_ocr(name: str, work: Path, calib_n: int = 40, held_out: int = 24) -> l
     shape = [f"x={','.join(map(str, INPUT_SHAPES[name]))}"]
     arts = {}
     method = f", calibration {stated['method']}" if stated.get("method") else ""
+    method += "".join(f", {k} {v}" for k, v in stated.get("settings", {}).items())
     (work / "int16-profile").mkdir()
     int16 = target_profile(work / "int16-profile", None, settings={"activations": "int16"})
     for mode, who, profile in (("none", "", None), ("int8", "edgec int8", None),
                                ("int8", f"edgec int8, quantize.target {goal}{method}",
-                                target_profile(work, {**goal, "held_out": str(work / "held")}, stated.get("method"))),
+                                target_profile(work, {**goal, "held_out": str(work / "held")}, stated.get("method"),
+                                               stated.get("settings"))),
                                ("int8", "edgec, quantize.activations int16", int16)):
         t0 = time.perf_counter()
         try:

@@ -17,9 +17,12 @@ from tests.sentences import sentences
 
 # the quantize settings a user would state for each (tests/quantize/test_ocr_int8.py says why these):
 # quantize.target (its held_out folder is added: rendered text from index 500 on) and the calibration method
+# the stated quantize.target per model, with more quantize keys ("settings"): both models' int8 loss is in their
+# activations (int8 activations reach map cosine 0.96 / step agreement 0.94 at best), so the profile states int16
+# ones with goals a user would want (docs/quantization.md: OCR)
 OCR_TARGETS = {
-    "det": {"target": {"min_cosine": 0.94}},  # the probability map, worst held-out page
-    "rec": {"target": {"min_top1_agreement": 0.91}, "method": "auto"},  # the best class per CTC step
+    "det": {"target": {"min_cosine": 0.99}, "settings": {"activations": "int16"}},  # the map, worst held-out page
+    "rec": {"target": {"min_top1_agreement": 0.98}, "settings": {"activations": "int16"}},  # best class per CTC step
 }
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
 _STD = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]

@@ -6,7 +6,7 @@ float bias) instead of refusing its own quantizer's output. The slow tests build
 ConvTranspose/Sigmoid head) and rec (SVTR attention + CTC) int8 for all three targets, calibrated on rendered
 text (tests/ocr_text.py), with the stated quantize.target (OCR_TARGETS) measured on a second set of rendered text,
 and check it on a third against fp32 ONNX Runtime: det's probability map (cosine, F-measure of the thresholded
-map), rec's top-1 per CTC step and decoded strings (~3-5 min each on 2 busy cores).
+map), rec's top-1 per CTC step and decoded strings (~20-40 s each on 2 cores).
 """
 
 from dataclasses import replace
@@ -81,7 +81,8 @@ def _build(tmp_path, name: str, calib: np.ndarray):
     save_folder(tmp_path / "calib", calib, name)
     save_folder(tmp_path / "held", render(name, 500, 16), name)
     stated = OCR_TARGETS[name]
-    profile = target_profile(tmp_path, {**stated["target"], "held_out": str(tmp_path / "held")}, stated.get("method"))
+    profile = target_profile(tmp_path, {**stated["target"], "held_out": str(tmp_path / "held")}, stated.get("method"),
+                             stated.get("settings"))
     model = ppocr_model(name)
     outcome = api.build(model, api.BuildOptions(
         target="all", out_dir=tmp_path / "out", quantize="int8", calibration=str(tmp_path / "calib"),
@@ -108,13 +109,11 @@ def test_trained_text_detector_int8_with_quantize_target_keeps_the_text_map_on_e
         measured[target] = (min(cos), np.mean(cos), np.mean([map_agreement(g, r) for g, r in zip(got, ref)]))
     print(f"det int8 vs fp32 on 12 evaluation pages (worst / mean map cosine, F of the map > 0.3): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured (met all int8, no float node): worst / mean cosine, F: ort-mobile 0.947 / 0.974 / 0.965, android
-    # 0.948 / 0.973 / 0.964, ios 0.991 / 0.996 / 0.990 (the held-out folder's worst page: 0.962). (The issue's
-    # "0.01" was measured on N(0, 1) inputs, where the fp32 map is <= 1e-3 everywhere and int8 rounds it to exactly
-    # 0.) The stated goal (worst held-out page's map cosine) holds on the evaluation pages too, and the thresholded
-    # maps agree.
+    # The stated goal (worst held-out page's map cosine 0.99, int16 activations: int8 ones reach 0.96 at best) holds
+    # on the evaluation pages too, and the thresholded maps agree. (The issue's "0.01" was measured on N(0, 1)
+    # inputs, where the fp32 map is <= 1e-3 everywhere and int8 rounds it to exactly 0.)
     bar = OCR_TARGETS["det"]["target"]["min_cosine"]
-    assert all(worst >= bar and f >= 0.94 for worst, _, f in measured.values()), measured
+    assert all(worst >= bar and f >= 0.98 for worst, _, f in measured.values()), measured
 
 
 @pytest.mark.slow
@@ -134,9 +133,8 @@ def test_trained_text_recognizer_int8_with_quantize_target_reads_rendered_lines_
         measured[target] = (float(steps), float(strings))
     print(f"rec int8 vs fp32 on 24 evaluation lines (CTC step agreement, decoded strings equal): {measured}")
     assert set(measured) == {"android", "ios", "ort-mobile"}
-    # measured (auto calibration; met all int8, 0.928 on the held-out lines): steps / strings ort-mobile 0.936 /
-    # 0.75, android 0.941 / 0.75, ios 0.993 / 0.875 (minmax calibration, no target: steps 0.92 / strings 0.33-0.38 on android and
-    # ort-mobile, 0.99 / 0.88 on ios). Most misses are a dropped space between words. The stated goal (top-1 per CTC
-    # step on the held-out lines) holds on the evaluation lines too.
+    # The stated goal (top-1 per CTC step on the held-out lines >= 0.98, int16 activations: int8 ones reach 0.94 at
+    # best, strings 0.75) holds on the evaluation lines too, and the decoded strings follow (int8 activations
+    # dropped the space between words on most misses).
     bar = OCR_TARGETS["rec"]["target"]["min_top1_agreement"]
-    assert all(steps >= bar for steps, _ in measured.values()), measured
+    assert all(steps >= bar and strings >= 0.9 for steps, strings in measured.values()), measured
