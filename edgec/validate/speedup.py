@@ -16,10 +16,11 @@ def predicted_speedup(quant: QuantResult, profile: Profile, artifact=None) -> di
     arithmetic for emulated ones); the fp32 baseline is the float build, in the profile's compute precision."""
     if quant._float_model is None or quant._out_model is None:
         return None
-    details = artifact.details if artifact is not None and artifact.format == "coreml" else {}
-    key = (profile.name, details.get("compute_precision"), details.get("int8_activations"))
+    details = artifact.details if artifact is not None and artifact.format in ("coreml", "tflite") else {}
+    key = (profile.name, details.get("compute_precision"), details.get("int8_activations"),
+           details.get("int16_activations"))
     if key not in quant._estimates:
-        base_program = profile.coreml.compute_precision if details else None
+        base_program = profile.coreml.compute_precision if artifact is not None and artifact.format == "coreml" else None
         try:
             base = estimate(quant._float_model, profile, "fp32", program_precision=base_program)
             if quant.mode == "fp16":
@@ -47,7 +48,13 @@ def speedup_note(quant: QuantResult, profile: Profile, artifact=None) -> str | N
     text = (f"quantize: latency estimate on {b['profile']} ({b['unit']}, {b['threads']} thread(s)): "
             f"fp32 {b['fp32_ms']:.2f} ms, {quant.mode} {b['quantized_ms']:.2f} ms = {b['speedup']:.2f}x speedup")
     acts = artifact.details.get("int8_activations") if artifact is not None else None
-    if acts == "emulated":  # float round/clip ops in an fp32 program: matching numbers, not speed
+    wide = artifact.details.get("int16_activations") if artifact is not None else None
+    if wide == "kernels":
+        text += (" (estimated as float arithmetic, the 16x8 kernels' best case: on a CPU LiteRT runs them as "
+                 "reference kernels outside XNNPACK, many times slower; for an NPU delegate that takes 16x8)")
+    elif wide == "float" or wide is None and quant.activations == "int16":
+        text += " (int16 activations run float on 8-bit weights: float speed, 8-bit weight size)"
+    elif acts == "emulated":  # float round/clip ops in an fp32 program: matching numbers, not speed
         text += (" (this CoreML program emulates int8 activations in fp32 arithmetic, off the Neural Engine; "
                  "for int8 speed target iOS17+ (the target's coreml_minimum_deployment_target))")
     elif acts == "float":

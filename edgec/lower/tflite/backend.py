@@ -21,6 +21,14 @@ class TFLiteBackend:
         """Every node the registry cannot lower (missing op, or an attribute value it rejects)."""
         return convert(model, write=False).problems
 
+    def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
+        """(graph, None) the file runs: int16 activations run float on int8 weights (the 16-bit Q/DQ pairs dropped);
+        16x8 kernels compute that arithmetic too, so a float estimate is their best case."""
+        if artifact.details.get("int16_activations"):
+            model = onnx.ModelProto.FromString(model.SerializeToString())
+            drop_activation_qdq(model)
+        return model, None
+
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         if ctx.precision not in ("fp32", "fp16", "int8", "int8-weights", "int8-dynamic"):
             raise LoweringError(f"TFLite lowering of precision '{ctx.precision}' is not implemented yet "
@@ -31,8 +39,8 @@ class TFLiteBackend:
         if int8_io and ctx.precision != "int8":
             raise LoweringError(f"tflite.io_dtype: int8 needs quantize.mode int8 (this build is {ctx.precision}).")
         dynamic = ctx.profile.tflite.dynamic_batch
-        float_16 = ctx.precision == "int8" and ctx.profile.tflite.int16_activations == "float" and \
-            only_16_bit_activations(model)
+        wide = ctx.precision == "int8" and only_16_bit_activations(model)
+        float_16 = wide and ctx.profile.tflite.int16_activations == "float"
         if float_16:
             model = onnx.ModelProto.FromString(model.SerializeToString())
             pairs = drop_activation_qdq(model)
@@ -107,7 +115,8 @@ class TFLiteBackend:
                      "io_layout": {n: "NHWC" for n in s["nhwc_io"]},
                      **({"dynamic_batch": s["dynamic_batch"]} if dynamic else {}),
                      **({"dynamic_axes": {n: {str(a): [lo, hi] for a, (lo, hi, _) in ax.items()}
-                                          for n, ax in lengths.items()}} if lengths else {}), **({"io_quant": quantized_io} if quantized_io else {})},
+                                          for n, ax in lengths.items()}} if lengths else {}), **({"io_quant": quantized_io} if quantized_io else {}),
+                     **({"int16_activations": ctx.profile.tflite.int16_activations} if wide else {})},
         )
 
     def runner(self, artifact: Artifact, threads: int) -> LiteRTRunner:
