@@ -151,26 +151,28 @@ def random_inputs(specs, seed: int, samples: int, domains: dict[str, Domain] | N
     """`samples` feeds: each input from its Domain where it has one; else floats ~ N(0, 1), integers in [0, 10),
     bools 50/50."""
     rng = np.random.default_rng(seed)
+    return [random_feed(specs, rng, domains) for _ in range(samples)]
+
+
+def random_feed(specs, rng: np.random.Generator, domains: dict[str, Domain] | None = None) -> dict[str, np.ndarray]:
+    """One feed drawn from `rng` (random_inputs' rule per input)."""
     domains = domains or {}
-    feeds = []
-    for _ in range(samples):
-        feed = {}
-        for name, dtype, shape in specs:
-            d = domains.get(name)
-            if d is not None and d.values is not None:
-                feed[name] = rng.choice(np.asarray(d.values), size=shape).astype(dtype)
-            elif d is not None and np.issubdtype(dtype, np.floating):
-                feed[name] = rng.uniform(d.low, d.high, size=shape).astype(dtype)
-            elif d is not None:
-                feed[name] = rng.integers(int(d.low), int(d.high), size=shape).astype(dtype)
-            elif np.issubdtype(dtype, np.floating):
-                feed[name] = rng.standard_normal(shape).astype(dtype)
-            elif dtype == np.bool_:
-                feed[name] = np.asarray(rng.random(shape) < 0.5)  # a 0-d compare is a numpy scalar
-            else:
-                feed[name] = rng.integers(0, 10, size=shape).astype(dtype)
-        feeds.append(feed)
-    return feeds
+    feed = {}
+    for name, dtype, shape in specs:
+        d = domains.get(name)
+        if d is not None and d.values is not None:
+            feed[name] = rng.choice(np.asarray(d.values), size=shape).astype(dtype)
+        elif d is not None and np.issubdtype(dtype, np.floating):
+            feed[name] = rng.uniform(d.low, d.high, size=shape).astype(dtype)
+        elif d is not None:
+            feed[name] = rng.integers(int(d.low), int(d.high), size=shape).astype(dtype)
+        elif np.issubdtype(dtype, np.floating):
+            feed[name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            feed[name] = np.asarray(rng.random(shape) < 0.5)  # a 0-d compare is a numpy scalar
+        else:
+            feed[name] = rng.integers(0, 10, size=shape).astype(dtype)
+    return feed
 
 
 def describe_inputs(specs, domains: dict[str, Domain], source: str = "") -> str:

@@ -98,10 +98,12 @@ def open_source(
     random_samples: int,
     role: Role = CALIBRATION,
     any_shape: bool = False,
+    domains: dict | None = None,
 ) -> CalibrationSet:
     """The calibration set named by `source`: a folder, or "random". `inputs` is the profile's per-input specs
     (layout and image preprocessing). `role`: what the folder is for, as its errors say. `any_shape`: tensors of
-    another shape load as they are (the caller picks the files at the shapes it checks)."""
+    another shape load as they are (the caller picks the files at the shapes it checks). `domains`: each input's
+    values (edgec.graph.inputs.input_domains), which random samples keep to."""
     if source is None:
         raise CalibrationError(
             "int8 quantization needs calibration data and none was given: set `quantize: {calibration: {source: "
@@ -114,7 +116,7 @@ def open_source(
             "accuracy is unmeasured. Pass --calibration DIR with real samples for a usable int8 model.",
             CalibrationWarning, stacklevel=2,
         )
-        return _random_set(specs, random_samples)
+        return _random_set(specs, random_samples, domains)
     folder = Path(source)
     what = ", ".join(f"'{n}' {list(s)} {np.dtype(d).name}" for n, d, s in specs)
     if not folder.is_dir():
@@ -166,16 +168,13 @@ def validation_samples(source: str | Path, specs: list[Spec], inputs: dict[str, 
     return feeds, f"{len(feeds)} file(s) at these shapes of {cset.description} (first by name)"
 
 
-def _random_set(specs: list[Spec], n: int) -> CalibrationSet:
+def _random_set(specs: list[Spec], n: int, domains: dict | None = None) -> CalibrationSet:
+    """Seeded random samples, each input from its domain (edgec.graph.inputs: a mask 0/1, token ids within the
+    table) as validation draws them: out-of-domain values (a mask of 7) calibrate scales no real input needs."""
+    from edgec.graph.inputs import random_feed
+
     def load(i: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([RANDOM_SEED, i])  # sample i is the same whatever else is read
-        out = {}
-        for name, dtype, shape in specs:
-            if np.issubdtype(dtype, np.floating):
-                out[name] = rng.standard_normal(shape).astype(dtype)
-            else:
-                out[name] = rng.integers(0, 10, size=shape).astype(dtype)
-        return out
+        return random_feed(specs, np.random.default_rng([RANDOM_SEED, i]), domains)  # sample i: same whatever is read
 
     return CalibrationSet(description=f"{n} seeded random sample(s)", measured=False,
                           names=[f"random #{i}" for i in range(n)], _load=load)

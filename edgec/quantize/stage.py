@@ -274,7 +274,7 @@ def evaluation_data(work_model: onnx.ModelProto, profile: Profile):
     calib: list[int] = []
     holdout: list[int] = []
     if spec.mode == "int8" or source is not None:
-        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT)
+        cset = open_source(source, specs, profile.inputs, spec.calibration.samples + RANDOM_HOLDOUT, domains=domains)
         calib, holdout = split(len(cset), spec.calibration.samples)
         cset.load(calib[0])  # a wrong shape or dtype fails here, with the file named, not deep in ORT
     result = QuantResult(

@@ -96,6 +96,33 @@ def test_random_warns_and_is_deterministic():
     np.testing.assert_array_equal(a.load(3)["x"], b.load(3)["x"])
 
 
+def test_random_samples_keep_each_inputs_domain():
+    """A mask stays 0/1 and token ids index the table, as validation's random inputs do: a mask of 7 once made
+    MiniLM's attention-mask Add reach 80,000 (inf in an fp16 program) in the calibration and held-out samples."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgec.graph.inputs import input_domains, input_specs
+
+    table = numpy_helper.from_array(np.zeros((50, 4), np.float32), "table")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["emb"]),
+         helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+         helper.make_node("Unsqueeze", ["m", "axes"], ["m3"]),
+         helper.make_node("Mul", ["emb", "m3"], ["y"])], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 16]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 4])],
+        [table, numpy_helper.from_array(np.array([2], np.int64), "axes")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cset = open_source("random", input_specs(model), {}, 6, domains=input_domains(model, {}))
+    samples = [cset.load(i) for i in range(6)]
+    assert all(set(np.unique(s["attention_mask"])) <= {0, 1} for s in samples)
+    assert all(s["ids"].min() >= 0 and s["ids"].max() < 50 for s in samples)
+    assert max(int(s["ids"].max()) for s in samples) >= 10  # the whole table, not [0, 10)
+
+
 def test_images_with_profile_preprocessing(tmp_path):
     Image = pytest.importorskip("PIL.Image")
     folder = tmp_path / "imgs"
