@@ -459,6 +459,13 @@ def only_16_bit_activations(model: onnx.ModelProto) -> bool:
     return bool(qs) and all(len(q.input) > 2 and inits.get(q.input[2]) in wide for q in qs)
 
 
+def without_activation_qdq(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """A copy of a QDQ graph with its activation Q/DQ pairs dropped (drop_activation_qdq; weights stay 8-bit), and
+    how many pairs went: what a runtime without those activation kernels runs."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    return model, drop_activation_qdq(model)
+
+
 @graph_pass("drop_activation_qdq")
 def drop_activation_qdq(model: onnx.ModelProto) -> int:
     """Activation QuantizeLinear -> DequantizeLinear pairs become the float tensor, without the rounding. A range

@@ -350,14 +350,17 @@ def _static(model, profile, cset, calib, work: Path, result: QuantResult, width:
 
     rounded: set[str] = set()  # every layer rounded in any graph quantized here; the shipped one is less its floats
 
-    def quant(extra: list[str], reader=None) -> onnx.ModelProto:
+    def quant(extra: list[str], reader=None, finish: bool = True) -> onnx.ModelProto:
+        """The QDQ graph with `extra` float; `reader` calibrates (writes the cache); `finish`: round the weights
+        and correct the biases (not for a graph made only to calibrate)."""
         qdq = int8.quantize_static_qdq(pre, reader, method, spec.per_channel,
                                        sorted(set(exclude) | set(extra)), cache, work, width)
-        rounded.update(round_weights(qdq, pre, hessians))
-        correct_biases(qdq, pre, means)
+        if finish:
+            rounded.update(round_weights(qdq, pre, hessians))
+            correct_biases(qdq, pre, means)
         return qdq
 
-    qdq = quant([], StreamReader(cset, calib))
+    qdq = quant([], StreamReader(cset, calib), finish=not wide)
     if wide:  # values past the calibration data's range saturate; 16 bits have steps to spare for headroom
         widen_ranges(cache, INT16_HEADROOM)
         qdq = quant([])

@@ -14,7 +14,7 @@ import onnx
 from edgec import __version__
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
-from edgec.graph.passes import drop_activation_qdq, only_16_bit_activations
+from edgec.graph.passes import only_16_bit_activations, without_activation_qdq
 from edgec.graph.unroll import unroll_control_flow, with_reasons
 from edgec.graph.view import constants
 from edgec.lower.coreml import compress, features
@@ -79,12 +79,6 @@ def int8_activations(model: onnx.ModelProto, ctx: LowerContext) -> str | None:
     if not only_16_bit_activations(model) and deployment_target(ctx.target.coreml_minimum_deployment_target) >= ct.target.iOS17:
         return "native"  # the same test ops/quant.py's _native makes
     return "emulated" if ctx.profile.coreml.emulate_int8_activations else "float"
-
-
-def _float_activations(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    """A copy of the int8 graph with its activation Q/DQ dropped (weights stay 8-bit), and the pairs dropped."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    return model, drop_activation_qdq(model)
 
 
 def _describe(onnx_name: str, graph: GraphView, kind: str) -> str:
@@ -277,7 +271,7 @@ class CoreMLBackend:
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
         """(graph, compute precision) the program runs: below iOS17 lower() dropped the activation Q/DQ."""
         if artifact.details.get("int8_activations") == "float":
-            model, _ = _float_activations(model)
+            model, _ = without_activation_qdq(model)
         return model, artifact.details.get("compute_precision")
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
@@ -342,13 +336,12 @@ class CoreMLBackend:
         notes: list[str] = []
         model, refused = unroll_control_flow(model)
         activations = int8_activations(model, ctx)
-        if activations == "float" and only_16_bit_activations(model):
-            model, pairs = _float_activations(model)
+        if activations == "float":
+            wide = only_16_bit_activations(model)
+            model, pairs = without_activation_qdq(model)
             notes.append(f"int8: CoreML has no 16-bit activation ops (quantize.activations: int16), so activations "
-                         f"stay float ({pairs} Q/DQ pairs dropped) and the weights 8-bit")
-        elif activations == "float":  # int8 activations below iOS17
-            model, pairs = _float_activations(model)
-            notes.append(f"int8: {target_name} has no int8 activation ops, so activations stay float ({pairs} Q/DQ "
+                         f"stay float ({pairs} Q/DQ pairs dropped) and the weights 8-bit" if wide else
+                         f"int8: {target_name} has no int8 activation ops, so activations stay float ({pairs} Q/DQ "
                          f"pairs dropped) and the weights 8-bit; its numbers are closer to fp32 than the ORT/TFLite "
                          f"int8 artifacts. For int8 activations set the target's coreml_minimum_deployment_target "
                          f"to iOS17 (or the profile's coreml.emulate_int8_activations to match them, at float cost)")

@@ -6,7 +6,7 @@ import onnx
 import onnxruntime as ort
 
 from edgec.artifact import Artifact, LowerContext
-from edgec.graph.passes import drop_activation_qdq, only_16_bit_activations
+from edgec.graph.passes import only_16_bit_activations, without_activation_qdq
 from edgec.lower.ort.convert import ort_refusal, to_ort_format, write_reduced_op_config
 from edgec.lower.ort.coverage import coverage_lines, ep_coverage
 from edgec.runtimes.host_ort import OrtRunner
@@ -70,10 +70,7 @@ class OrtBackend:
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
         """(graph, None) for the latency estimate: ONNX Runtime has no 16-bit kernels, so a 16-bit QDQ group runs
         as float arithmetic (its Q/DQ as real ops on top: the float graph is the best case)."""
-        if only_16_bit_activations(model):
-            model = onnx.ModelProto.FromString(model.SerializeToString())
-            drop_activation_qdq(model)
-        return model, None
+        return (without_activation_qdq(model)[0] if only_16_bit_activations(model) else model), None
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         target = ctx.target

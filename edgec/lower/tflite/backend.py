@@ -7,7 +7,7 @@ import onnx
 from edgec.artifact import Artifact, LowerContext
 from edgec.errors import LoweringError, UnsupportedOp
 from edgec.graph.dynamic import model_ranges
-from edgec.graph.passes import drop_activation_qdq, only_16_bit_activations
+from edgec.graph.passes import only_16_bit_activations, without_activation_qdq
 from edgec.lower.tflite.convert import convert
 from edgec.lower.tflite.qdq import int8_note, io_quant
 from edgec.lower.tflite.registry import REGISTRY
@@ -24,10 +24,7 @@ class TFLiteBackend:
     def as_built(self, model: onnx.ModelProto, artifact: Artifact) -> tuple[onnx.ModelProto, str | None]:
         """(graph, None) the file runs: int16 activations run float on int8 weights (the 16-bit Q/DQ pairs dropped);
         16x8 kernels compute that arithmetic too, so a float estimate is their best case."""
-        if artifact.details.get("int16_activations"):
-            model = onnx.ModelProto.FromString(model.SerializeToString())
-            drop_activation_qdq(model)
-        return model, None
+        return (without_activation_qdq(model)[0] if artifact.details.get("int16_activations") else model), None
 
     def lower(self, model: onnx.ModelProto, ctx: LowerContext) -> Artifact:
         if ctx.precision not in ("fp32", "fp16", "int8", "int8-weights", "int8-dynamic"):
@@ -42,8 +39,7 @@ class TFLiteBackend:
         wide = ctx.precision == "int8" and only_16_bit_activations(model)
         float_16 = wide and ctx.profile.tflite.int16_activations == "float"
         if float_16:
-            model = onnx.ModelProto.FromString(model.SerializeToString())
-            pairs = drop_activation_qdq(model)
+            model, pairs = without_activation_qdq(model)
         lengths = model_ranges(model)  # ranged input axes (edgec.graph.dynamic): -1 on every axis that follows them
         if lengths and dynamic:
             raise LoweringError("tflite.dynamic_batch and an input range (dynamic length) in one build are not "

@@ -44,8 +44,7 @@ def _wide(ctx: LowerCtx, x: int) -> bool:
 
 
 def _pad_int8(ctx: LowerCtx, x: int, shape, begin, end, value: int | None = None) -> int:
-    """PAD of an int8 (or int16) NHWC tensor; TFLite pads with the zero point (a real 0.0), PADV2 with `value`
-    (None with `lowest`: the type's lowest value, for max pooling)."""
+    """PAD of an int8 (or int16) NHWC tensor; TFLite pads with the zero point (a real 0.0), PADV2 with `value`."""
     q = _in_quant(ctx, x)
     dtype = ctx.b.tensors[x].dtype
     if value is not None and value == q.zero_point[0]:
@@ -137,7 +136,7 @@ def conv_int8(ctx: LowerCtx) -> None:
     in_scale = _in_quant(ctx, x).scale[0]
     wscale = np.broadcast_to(wscale, (o,)).astype(np.float32)
     bias_scale = (in_scale * wscale.astype(np.float64)).astype(np.float32)
-    bq = _bias(ctx, 2, bias_scale, o, np.int64 if _wide(ctx, x) else np.int32)
+    bq = _bias(ctx, 2, x, bias_scale, o)
     kernel = list(wq.shape[2:])
     group = int(ctx.attr("group", 1))
     strides = int_list(ctx.attr("strides", [1, 1]))
@@ -243,9 +242,11 @@ def average_pool_int8(ctx: LowerCtx) -> None:
         ctx.emit("QUANTIZE", [out], [y])
 
 
-def _bias(ctx: LowerCtx, i: int, bias_scale: np.ndarray, n: int, dtype) -> np.ndarray:
-    """Input i (a bias) as `dtype` integers at `bias_scale` (zeros when absent): ONNX Runtime's int32 bias as it
-    is when it already has that scale, else the float bias requantized (16x8 kernels take int64)."""
+def _bias(ctx: LowerCtx, i: int, x: int, bias_scale: np.ndarray, n: int) -> np.ndarray:
+    """Input i (a bias) as integers at `bias_scale` (zeros when absent), int32 for an int8 input tensor `x` and
+    int64 for an int16 one (16x8): ONNX Runtime's int32 bias as it is when it already has that scale and type,
+    else the float bias requantized."""
+    dtype = np.int64 if _wide(ctx, x) else np.int32
     if not ctx.has_input(i):
         return np.zeros(n, dtype)
     bq, bscale, bzp, _ = _qconst(ctx, i)
@@ -262,7 +263,7 @@ def _fc_int8(ctx: LowerCtx, wq: np.ndarray, wscale: np.ndarray, keep_dims: bool)
     bias_scale = (_in_quant(ctx, x).scale[0] * wscale.astype(np.float64)).astype(np.float32)
     b = -1
     if ctx.has_input(2):
-        b = ctx.b.const(_bias(ctx, 2, bias_scale, n, np.int64 if _wide(ctx, x) else np.int32), f"{ctx.node.name}/bias",
+        b = ctx.b.const(_bias(ctx, 2, x, bias_scale, n), f"{ctx.node.name}/bias",
                         Quant([float(s) for s in bias_scale], [0] * n, 0))
     w = ctx.b.const(np.ascontiguousarray(wq), f"{ctx.node.name}/weights", Quant([float(s) for s in wscale], [0] * n, 0))
     opts = S.FullyConnectedOptionsT()
