@@ -14,6 +14,7 @@ from onnx import TensorProto, numpy_helper
 
 from edgec import api
 from edgec.cli import app
+from tests.tflite.test_int8 import _tensor_types
 
 from .helpers import classifier, save, write_profile
 
@@ -40,7 +41,8 @@ def test_int16_activations_build_and_validate_on_every_target(tmp_path):
     assert "CoreML has no 16-bit activation ops" in notes["ios"]
     # android's default (tflite.int16_activations: float): float activations, int8 weights, no int16 tensor
     assert "int16 activations run float" in notes["android"]
-    assert S.TensorType.INT16 not in _types(tmp_path / "out" / "clf.tflite")
+    types = _tensor_types((tmp_path / "out" / "clf.tflite").read_bytes())
+    assert all(S.TensorType.INT16 not in inputs for inputs in types.values()), types
 
 
 def test_tflite_16x8_kernels_build_and_validate(tmp_path):
@@ -50,19 +52,8 @@ def test_tflite_16x8_kernels_build_and_validate(tmp_path):
     outcome = api.build(model, api.BuildOptions(target="android", profile=str(prof), out_dir=tmp_path / "out"))
     assert outcome.ok, outcome.result.artifacts[0].numerics.message
     assert outcome.result.artifacts[0].numerics.outputs["logits"].cosine > 0.9995
-    types = _types(tmp_path / "out" / "clf.tflite")
-    assert types["CONV_2D"] == types["FULLY_CONNECTED"] == S.TensorType.INT16
-
-
-def _types(path) -> dict:
-    """op code name -> the TFLite type of its first input (first op of that code)."""
-    m = S.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-    sg = m.subgraphs[0]
-    names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
-    out = {}
-    for op in sg.operators:
-        out.setdefault(names[m.operatorCodes[op.opcodeIndex].builtinCode], sg.tensors[op.inputs[0]].type)
-    return out
+    types = _tensor_types((tmp_path / "out" / "clf.tflite").read_bytes())
+    assert types["CONV_2D"][0] == types["FULLY_CONNECTED"][0] == S.TensorType.INT16
 
 
 def test_stage_graph_is_opset_21_with_symmetric_int16_activations(tmp_path):
