@@ -417,8 +417,11 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
         sets.append(extra)
         return score(reference, with_float_islands(pre, qdq, set(extra), set(exclude)), feeds, kinds)
 
-    chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}),
-                           "int8 weights with int16 activations" if result.activations == "int16" else "int8")
+    try:
+        chosen, steps = search(ranked, measure, goal, where, sizes, neighbours(pre, {n.name for n in qdq.graph.node}),
+                               "int8 weights with int16 activations" if result.activations == "int16" else "int8")
+    except QuantizationError as e:
+        raise QuantizationError(f"{e}{_weights_alone(qdq, reference, feeds, kinds, goal)}") from None
     for n in chosen:
         kept[n] = f"quantize.target: {goal_words(goal)}"
     result.target = {"goal": goal_words(goal), "held_out": where, "float_nodes": chosen,
@@ -427,6 +430,19 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
                      "steps": [s.as_dict() for s in steps]}
     result.cosine_final = steps[-1].score.cosine
     return with_float_islands(pre, qdq, set(chosen), set(exclude)) if chosen else qdq
+
+
+def _weights_alone(qdq: onnx.ModelProto, reference, feeds: list[dict], kinds, goal) -> str:
+    """The failure message's last sentence: the same graph with every activation float, which tells whether any
+    activation width could reach the goal (on EfficientNet-Lite0 the 8-bit weights alone hold all of it)."""
+    from edgec.graph.passes import without_activation_qdq
+
+    alone = score(reference, without_activation_qdq(qdq)[0], feeds, kinds)
+    if alone.meets(goal):
+        return f" With every activation float, its 8-bit weights reach {alone.words()}: the activations hold the error."
+    return (f" With every activation float, its 8-bit weights alone reach {alone.words()}, short of the goal too: the "
+            f"weights hold the error, and no activation width removes it (float weights for the layers that matter: a "
+            f"higher max_float_weight_fraction or keep_float; or --quantize fp16).")
 
 
 def _int8_min_cosine(profile: Profile) -> float:

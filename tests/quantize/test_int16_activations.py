@@ -121,6 +121,44 @@ def test_cannot_be_met_at_either_width_names_both(tmp_path, cli):
     assert "Traceback" not in text and not (tmp_path / "o").exists()
 
 
+def _coarse_weights(folder):
+    """A 1x1 Conv whose weights on input channel 0 are 60 and on the others ~N(0, 0.3), and calibration samples
+    whose channel 0 is always 0: each output channel's int8 scale is set by a weight that never contributes, so the
+    weights that do get a few levels."""
+    from onnx import helper
+
+    from .helpers import npy_folder
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.3, (8, 16, 1, 1)).astype(np.float32)
+    w[:, 0] = 60.0
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "coarse",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], [numpy_helper.from_array(w, "w")])
+    cal = npy_folder(folder / "cal", [1, 16, 8, 8], 24)
+    for f in cal.glob("*.npy"):
+        x = np.load(f)
+        x[:, 0] = 0.0
+        np.save(f, x)
+    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), folder / "coarse.onnx"), cal
+
+
+def test_cannot_be_met_says_when_the_weights_hold_the_error(tmp_path, cli):
+    """16-bit activations cannot help a graph whose 8-bit weights are the error: the message measures the same
+    graph with every activation float and says so (on the outlier model, test_target.py, it says the activations
+    hold it)."""
+    model, cal = _coarse_weights(tmp_path)
+    prof = write_profile(tmp_path, source=str(cal), samples=16, quantize_extra=INT16,
+                         target="{min_cosine: 0.99, max_float_nodes: 0}")
+    r = cli.invoke(app, ["build", str(model), "--profile", str(prof), "--out", str(tmp_path / "o"), "--latency", "off"])
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 13, r.output + r.stderr
+    assert "With every activation float, its 8-bit weights alone reach" in text, text
+    assert "the weights hold the error, and no activation width removes it" in text, text
+    assert "Traceback" not in text and not (tmp_path / "o").exists()
+
+
 def test_activation_width_with_another_mode_is_a_profile_error(tmp_path, cli):
     prof = write_profile(tmp_path, mode="int8-weights", quantize_extra=INT16)
     model = save(classifier(), tmp_path / "clf.onnx")
