@@ -28,6 +28,7 @@ from edgec.runtimes.outputs import output_kinds
 from edgec.quantize.target import goal_words, score, search, split_held_out
 from edgec.quantize.sensitivity import NodeSensitivity, choose_float_nodes, output_cosine, rank_nodes
 from edgec.graph.inputs import input_domains, input_specs, random_inputs
+from edgec.graph.passes import without_activation_qdq
 
 PRECISION = {"fp16": "fp16", "int8": "int8", "int8-dynamic": "int8-dynamic", "int8-weights": "int8-weights"}
 RANDOM_HOLDOUT = 8  # random calibration: this many extra seeded samples are held out for the accuracy check
@@ -435,8 +436,6 @@ def _reach_target(pre, qdq, quant, exclude, kinds, kept, goal, cset, tune, profi
 def _weights_alone(qdq: onnx.ModelProto, reference, feeds: list[dict], kinds, goal) -> str:
     """The failure message's last sentence: the same graph with every activation float, which tells whether any
     activation width could reach the goal (on EfficientNet-Lite0 the 8-bit weights alone hold all of it)."""
-    from edgec.graph.passes import without_activation_qdq
-
     alone = score(reference, without_activation_qdq(qdq)[0], feeds, kinds)
     if alone.meets(goal):
         return f" With every activation float, its 8-bit weights reach {alone.words()}: the activations hold the error."
