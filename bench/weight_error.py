@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import yaml
 from onnx import numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,18 +34,20 @@ from edgec.config.loader import load_profile  # noqa: E402
 from edgec.graph.passes import without_activation_qdq  # noqa: E402
 from edgec.graph.view import producers  # noqa: E402
 from edgec.quantize import int8  # noqa: E402
+from edgec.quantize.bias_correction import dequantize_constant  # noqa: E402
 from edgec.quantize.stage import name_nodes, quantize  # noqa: E402
 from edgec.runtimes.host_ort import OrtRunner  # noqa: E402
 from tests.photos import CALIB_PHOTOS, EVAL_PHOTOS, photo_inputs  # noqa: E402
-from tests.trained_zoo import INPUT_NAME, TRAINED, input_shape, trained_model  # noqa: E402
+from tests.quantize.helpers import target_profile  # noqa: E402
+from tests.trained_zoo import TRAINED, input_shape, trained_model  # noqa: E402
+from bench.quantize_trained import logits, write_calib  # noqa: E402
 
 WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 SCALES = (1.0, 0.5, 0.33, 0.25)
 
 
 def outputs(model: onnx.ModelProto, xs: list[np.ndarray]) -> np.ndarray:
-    runner = OrtRunner(model, threads=1)  # leaves float weights float (KEEPS_FLOAT_NODES_FLOAT)
-    return np.concatenate([runner.run({INPUT_NAME: x})[runner.output_names[0]] for x in xs])
+    return logits(OrtRunner(model, threads=1), xs)  # OrtRunner leaves float weights float (KEEPS_FLOAT_NODES_FLOAT)
 
 
 def row(label: str, ref: np.ndarray, out: np.ndarray) -> str:
@@ -73,25 +74,15 @@ def weight_pairs(qdq: onnx.ModelProto, float_model: onnx.ModelProto):
                 yield node, i, dq, floats[fnode.input[i]]
 
 
-def dequantized(qdq: onnx.ModelProto, dq: onnx.NodeProto) -> np.ndarray:
-    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer if t.name in dq.input}
-    q, scale = inits[dq.input[0]].astype(np.float64), inits[dq.input[1]].astype(np.float64)
-    zp = inits[dq.input[2]].astype(np.float64) if len(dq.input) > 2 else 0.0
-    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-    shape = [1] * q.ndim
-    if scale.size > 1:
-        shape[axis] = -1
-    return (q - np.reshape(zp, shape)) * scale.reshape(shape)
-
-
 def with_weights(qdq: onnx.ModelProto, float_model: onnx.ModelProto, k: float | None) -> onnx.ModelProto:
     """`qdq` with every quantized weight and bias read as a float initializer: the float value (k None), or
     float + k * (dequantized - float)."""
     out = onnx.ModelProto.FromString(qdq.SerializeToString())
     by_name = {n.name: n for n in out.graph.node}
+    inits = {t.name: t for t in qdq.graph.initializer}
     for node, i, dq, tensor in list(weight_pairs(qdq, float_model)):
         w = numpy_helper.to_array(tensor).astype(np.float64)
-        value = w if k is None else w + k * (dequantized(qdq, dq) - w)
+        value = w if k is None else w + k * (dequantize_constant(dq, inits) - w)
         name = f"{node.name}_input{i}_float"
         out.graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), name))
         by_name[node.name].input[i] = name
@@ -101,14 +92,11 @@ def with_weights(qdq: onnx.ModelProto, float_model: onnx.ModelProto, k: float | 
 def bench_model(name: str, width: str, work: Path) -> None:
     size = input_shape(name)[-1]
     calib = work / "calib"
-    calib.mkdir(parents=True)
-    for x, label in zip(*photo_inputs(CALIB_PHOTOS, size)):
-        np.save(calib / f"{label}.npy", x)
-    data = yaml.safe_load((ROOT / "profiles" / "pixel-8.yaml").read_text())
-    data["quantize"] = {"mode": "int8", "activations": width, "calibration": {"source": str(calib), "samples": 128}}
-    (work / "profile.yaml").write_text(yaml.safe_dump(data))
+    write_calib(calib, *photo_inputs(CALIB_PHOTOS, size))
+    profile = target_profile(work, None, settings={"mode": "int8", "activations": width,
+                                                   "calibration": {"source": str(calib), "samples": 128}})
     model = onnx.load(trained_model(name))
-    qdq, _ = quantize(model, load_profile(str(work / "profile.yaml")))
+    qdq, _ = quantize(model, load_profile(str(profile)))
     # the stage's float graph, rebuilt the way the stage builds it: the names the QDQ graph's nodes carry
     opset = int8.QDQ16_OPSET if width == "int16" else int8.QDQ_OPSET
     pre = int8.pre_process(int8.to_qdq_opset(model, opset), work)

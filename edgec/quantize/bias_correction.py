@@ -46,7 +46,7 @@ def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, means: di
             continue
         if fnode.input[1] not in float_inits or bdq.input[0] not in inits:
             continue
-        wq = _dequantize(wdq, inits)
+        wq = dequantize_constant(wdq, inits)
         w = numpy_helper.to_array(float_inits[fnode.input[1]]).astype(np.float32)
         mu = means[node.name]
         if wq is None or wq.shape != w.shape or w.ndim < 3:
@@ -65,7 +65,9 @@ def correct_biases(qdq: onnx.ModelProto, float_model: onnx.ModelProto, means: di
     return done
 
 
-def _dequantize(dq: onnx.NodeProto, inits: dict) -> np.ndarray | None:
+def dequantize_constant(dq: onnx.NodeProto, inits: dict) -> np.ndarray | None:
+    """The float value of a DequantizeLinear whose inputs are initializers (`inits`: name -> TensorProto), or
+    None when they are not."""
     if any(i not in inits for i in dq.input[:2]):
         return None
     q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float32)
